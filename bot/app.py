@@ -1,0 +1,129 @@
+"""The application factory: one place builds the bot and registers every handler, in order."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from telegram import BotCommand, LinkPreviewOptions, Update
+from telegram.constants import ParseMode
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    CommandHandler,
+    ContextTypes,
+    Defaults,
+    MessageHandler,
+    filters,
+)
+from telegram.request import BaseRequest, HTTPXRequest
+
+from bot.intake import IntakeBot, IntakeProcessor, replay_pending
+from bot.services import Ctx, Services
+from bot.store import Store
+from handlers import capture, fallback, menu, privacy
+
+log = logging.getLogger(__name__)
+
+App = Application[Any, Ctx, Any, Any, Any, Any]
+PROSPECT_COMMANDS = ("start", "magnets", "help", "privacy", "mydata", "stop", "forget", "cancel")
+# Updates the bot asks Telegram for: messages, buttons, and blocks/unblocks of the bot.
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER]
+
+
+def register_handlers(app: App) -> None:
+    """Every handler, in the order they are tried."""
+    private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
+    app.add_handler(CommandHandler("start", menu.start, filters=private))
+    app.add_handler(CommandHandler("magnets", menu.magnets, filters=private))
+    app.add_handler(CommandHandler("help", menu.help_command, filters=private))
+    app.add_handler(CommandHandler("cancel", menu.cancel, filters=private))
+    app.add_handler(CommandHandler("privacy", privacy.privacy, filters=private))
+    app.add_handler(CommandHandler("mydata", privacy.mydata, filters=private))
+    app.add_handler(CommandHandler("stop", privacy.stop, filters=private))
+    app.add_handler(CommandHandler("forget", privacy.forget, filters=private))
+    app.add_handler(MessageHandler(private & filters.COMMAND, fallback.unknown_command))
+    app.add_handler(MessageHandler(private & filters.TEXT, menu.text))
+    app.add_handler(MessageHandler(private, menu.not_text))
+
+    app.add_handler(CallbackQueryHandler(capture.pick_magnet, pattern=r"^mag:"))
+    app.add_handler(CallbackQueryHandler(capture.answer_question, pattern=r"^ans:"))
+    app.add_handler(CallbackQueryHandler(capture.confirm_suggestion, pattern=r"^eml:(yes|no)$"))
+    app.add_handler(CallbackQueryHandler(capture.opt_in_again, pattern=r"^opt:"))
+    app.add_handler(CallbackQueryHandler(privacy.forget_confirmed, pattern=r"^fgt:(yes|no)$"))
+    app.add_handler(CallbackQueryHandler(fallback.unknown_button))
+
+    app.add_handler(
+        ChatMemberHandler(
+            fallback.member_changed, ChatMemberHandler.MY_CHAT_MEMBER, chat_id=None
+        )
+    )
+    app.add_error_handler(fallback.on_error)
+
+
+async def set_commands(app: App, svc: Services) -> None:
+    """The command menu prospects see, in each language (the default one for everybody else)."""
+    for lang in svc.texts.languages:
+        commands = [BotCommand(c, svc.texts.get(lang, f"cmd_{c}")) for c in PROSPECT_COMMANDS]
+        await app.bot.set_my_commands(commands, language_code=lang)
+        if lang == svc.texts.default:
+            await app.bot.set_my_commands(commands)
+
+
+async def open_services(app: App) -> None:
+    """post_init: open the store, wire it into intake, set commands, replay unfinished updates."""
+    svc: Services = app.bot_data["svc"]
+    store = await Store.open(svc.settings.database_path, svc.clock)
+    svc._store = store
+    if isinstance(app.bot, IntakeBot):
+        app.bot.store = store
+    if isinstance(app.update_processor, IntakeProcessor):
+        app.update_processor.store = store
+    await set_commands(app, svc)
+    await replay_pending(app, store)
+
+
+async def close_services(app: App) -> None:
+    """post_shutdown: close the store."""
+    svc: Services = app.bot_data["svc"]
+    if svc._store is not None:
+        await svc._store.close()
+        svc._store = None
+
+
+def build_application(
+    svc: Services,
+    *,
+    request: BaseRequest | None = None,
+    updates_request: BaseRequest | None = None,
+    rate_limiter: bool = True,
+) -> App:
+    """Build the PTB application for these services (requests are injectable for tests)."""
+    if svc.settings.bot_token is None:
+        raise ValueError("BOT_TOKEN is not set")
+    bot = IntakeBot(
+        svc.settings.bot_token.get_secret_value(),
+        base_url=svc.settings.bot_api_url,
+        base_file_url=svc.settings.file_url,
+        request=request or HTTPXRequest(connection_pool_size=64),
+        get_updates_request=updates_request or HTTPXRequest(),
+        defaults=Defaults(
+            parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)
+        ),
+        rate_limiter=AIORateLimiter(max_retries=3) if rate_limiter else None,
+    )
+    app: App = (
+        ApplicationBuilder()
+        .bot(bot)
+        .concurrent_updates(IntakeProcessor(svc.settings.concurrent_updates))
+        .context_types(ContextTypes(context=Ctx))
+        .post_init(open_services)
+        .post_shutdown(close_services)
+        .build()
+    )
+    app.bot_data["svc"] = svc
+    register_handlers(app)
+    return app

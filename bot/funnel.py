@@ -1,0 +1,166 @@
+"""Funnel rules as plain functions: stages, deep-link payloads, email checks."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from email_validator import EmailNotValidError, validate_email
+
+PAYLOAD = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAGNET_SEPARATOR = "__"
+# Domains people mistype most; a close miss gets a "did you mean ...?" button.
+COMMON_DOMAINS = (
+    "gmail.com",
+    "googlemail.com",
+    "yahoo.com",
+    "yahoo.fr",
+    "hotmail.com",
+    "hotmail.fr",
+    "outlook.com",
+    "outlook.fr",
+    "live.com",
+    "live.fr",
+    "icloud.com",
+    "me.com",
+    "aol.com",
+    "proton.me",
+    "protonmail.com",
+    "orange.fr",
+    "wanadoo.fr",
+    "free.fr",
+    "sfr.fr",
+    "laposte.net",
+    "bbox.fr",
+    "gmx.fr",
+    "gmx.com",
+)
+
+
+class Stage(StrEnum):
+    """Where a person is in the funnel (DESIGN.md)."""
+
+    VISITOR = "visitor"
+    LEAD = "lead"
+    NURTURING = "nurturing"
+    HOT = "hot"
+    CUSTOMER = "customer"
+    GONE = "gone"
+
+
+def stage_of(
+    *,
+    has_email: bool,
+    delivered: bool,
+    tips_received: bool = False,
+    ready_to_talk: bool = False,
+    won: bool = False,
+    unsubscribed: bool = False,
+    blocked: bool = False,
+) -> Stage:
+    """The furthest stage a person has reached; leaving (stop, block) trumps everything."""
+    if unsubscribed or blocked:
+        return Stage.GONE
+    if won:
+        return Stage.CUSTOMER
+    if ready_to_talk:
+        return Stage.HOT
+    if has_email and delivered:
+        return Stage.NURTURING if tips_received else Stage.LEAD
+    return Stage.VISITOR
+
+
+@dataclass(frozen=True)
+class DeepLink:
+    """What a /start payload says: the campaign source and, optionally, a magnet."""
+
+    source: str | None
+    magnet_id: str | None
+
+
+def parse_payload(payload: str | None, magnet_ids: set[str]) -> DeepLink:
+    """`<source>`, `<source>__<magnet>` or `<magnet>`; anything malformed means no source."""
+    if not payload or not PAYLOAD.match(payload):
+        return DeepLink(None, None)
+    if MAGNET_SEPARATOR in payload:
+        source, _, magnet = payload.rpartition(MAGNET_SEPARATOR)
+        magnet = magnet.lower()
+        if magnet in magnet_ids:
+            return DeepLink(source.lower() or None, magnet)
+        return DeepLink(payload.lower(), None)
+    if payload.lower() in magnet_ids:
+        return DeepLink(None, payload.lower())
+    return DeepLink(payload.lower(), None)
+
+
+def make_payload(source: str | None, magnet_id: str | None) -> str:
+    """The payload for a deep link (inverse of parse_payload)."""
+    if magnet_id and source:
+        return f"{source}{MAGNET_SEPARATOR}{magnet_id}"
+    return magnet_id or source or ""
+
+
+@dataclass(frozen=True)
+class EmailCheck:
+    """The outcome of checking what a person typed as their email."""
+
+    email: str | None  # normalised address when the syntax is valid
+    error: str | None  # why it is not valid (from email-validator), when it is not
+    suggestion: str | None  # a corrected address for a likely typo
+
+
+def suggest_domain(domain: str) -> str | None:
+    """A common domain close to `domain` (a likely typo), or None."""
+    domain = domain.lower()
+    if domain in COMMON_DOMAINS:
+        return None
+    squashed = domain.replace(",", ".")
+    if "." not in squashed:
+        squashed = re.sub(r"(com|fr|net)$", r".\1", squashed)
+    matches = difflib.get_close_matches(squashed, COMMON_DOMAINS, n=1, cutoff=0.8)
+    return matches[0] if matches else None
+
+
+def check_email(text: str) -> EmailCheck:
+    """Validate syntax only (no DNS), normalise, and spot likely typos in the domain."""
+    candidate = text.strip()
+    if len(candidate) > 320:
+        return EmailCheck(None, "too long to be an email address", None)
+    suggestion = None
+    if candidate.count("@") == 1:
+        local, _, domain = candidate.partition("@")
+        better = suggest_domain(domain)
+        if better and local:
+            suggestion = f"{local}@{better}"
+    try:
+        result = validate_email(candidate, check_deliverability=False)
+    except EmailNotValidError as exc:
+        if suggestion:
+            try:
+                suggestion = validate_email(suggestion, check_deliverability=False).normalized
+            except EmailNotValidError:
+                suggestion = None
+        return EmailCheck(None, str(exc), suggestion)
+    return EmailCheck(result.normalized, None, suggestion)
+
+
+class Step(StrEnum):
+    """What the bot does next when a person asks for a magnet."""
+
+    ASK_EMAIL = "ask_email"
+    CONFIRM_OPTIN = "confirm_optin"
+    ASK_QUESTION = "ask_question"
+    DELIVER = "deliver"
+
+
+def next_step(*, has_email: bool, unsubscribed: bool, has_question: bool, answered: bool) -> Step:
+    """Email first (once per person), an explicit opt-in after /stop, the question, then the PDF."""
+    if not has_email:
+        return Step.ASK_EMAIL
+    if unsubscribed:
+        return Step.CONFIRM_OPTIN
+    if has_question and not answered:
+        return Step.ASK_QUESTION
+    return Step.DELIVER

@@ -1,0 +1,86 @@
+"""The store's schema, as forward migrations; `PRAGMA user_version` records how far a file is."""
+
+from __future__ import annotations
+
+# Append only: never edit a migration that has shipped, add the next one.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE leads (
+        user_id INTEGER PRIMARY KEY,
+        first_name TEXT,
+        last_name TEXT,
+        username TEXT,
+        language TEXT NOT NULL,
+        first_source TEXT,
+        email TEXT,
+        email_at INTEGER,
+        consent_at INTEGER,
+        consent_version TEXT,
+        subscribed INTEGER NOT NULL DEFAULT 0,
+        unsubscribed_at INTEGER,
+        blocked_at INTEGER,
+        stage TEXT NOT NULL DEFAULT 'visitor',
+        started_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE INDEX leads_stage ON leads(stage);
+    CREATE INDEX leads_email_at ON leads(email_at);
+
+    CREATE TABLE lead_magnets (
+        user_id INTEGER NOT NULL REFERENCES leads(user_id) ON DELETE CASCADE,
+        magnet_id TEXT NOT NULL,
+        source TEXT,
+        requested_at INTEGER NOT NULL,
+        answer_id TEXT,
+        answer_fit INTEGER,
+        answered_at INTEGER,
+        delivered_at INTEGER,
+        PRIMARY KEY (user_id, magnet_id)
+    );
+
+    -- Append-only log every KPI is computed from. `person` is the Telegram user id, replaced by
+    -- an anonymous negative number when the person erases their data.
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        person INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        magnet_id TEXT,
+        source TEXT,
+        value TEXT,
+        update_id INTEGER
+    );
+    CREATE INDEX events_kind_at ON events(kind, at);
+    CREATE INDEX events_person ON events(person, kind);
+    -- Replaying an update (after a crash) must not log its events twice.
+    CREATE UNIQUE INDEX events_once ON events(update_id, person, kind) WHERE update_id IS NOT NULL;
+
+    -- The step a person is in (waiting for an email, an answer...): survives restarts.
+    CREATE TABLE sessions (
+        user_id INTEGER PRIMARY KEY,
+        step TEXT NOT NULL,
+        magnet_id TEXT,
+        data TEXT,
+        updated_at INTEGER NOT NULL
+    );
+
+    -- Telegram file_id of each uploaded PDF, keyed by the file's SHA-256.
+    CREATE TABLE files (
+        sha256 TEXT PRIMARY KEY,
+        file_id TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+
+    -- Every update fetched from Telegram, written before Telegram is told it was received, and
+    -- marked done once handled: the gap PTB's polling leaves open.
+    CREATE TABLE inbox (
+        update_id INTEGER PRIMARY KEY,
+        user_id INTEGER,
+        payload TEXT,
+        received_at INTEGER NOT NULL,
+        done_at INTEGER
+    );
+    CREATE INDEX inbox_pending ON inbox(done_at) WHERE done_at IS NULL;
+    CREATE INDEX inbox_user ON inbox(user_id);
+    """,
+)

@@ -1,0 +1,45 @@
+"""What every handler needs, opened once per application: settings, content, store, clock."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from telegram.ext import CallbackContext, ExtBot
+
+from bot.catalogue import Catalogue
+from bot.settings import Settings
+from bot.store import Clock, Store
+from bot.texts import Texts
+
+
+@dataclass
+class Services:
+    """Shared services; the store is opened in post_init and closed in post_shutdown."""
+
+    settings: Settings
+    catalogue: Catalogue
+    texts: Texts
+    clock: Clock = time.time
+    _store: Store | None = field(default=None, repr=False)
+
+    @property
+    def store(self) -> Store:
+        """The open store."""
+        if self._store is None:
+            raise RuntimeError("the store is not open yet (post_init has not run)")
+        return self._store
+
+    def is_owner(self, user_id: int | None) -> bool:
+        """Whether this Telegram user is one of the owners in the settings."""
+        return user_id is not None and user_id in self.settings.owner_ids
+
+
+class Ctx(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], dict[str, Any]]):
+    """The callback context, with typed access to the services."""
+
+    @property
+    def svc(self) -> Services:
+        """The application's services."""
+        return cast(Services, self.application.bot_data["svc"])

@@ -1,0 +1,106 @@
+"""Aimant's settings: environment variables and an optional `.env` file."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+TELEGRAM_API_URL = "https://api.telegram.org/bot"
+TOKEN_PATTERN = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{1,200}$")
+
+
+class SettingsError(Exception):
+    """Bad settings, with a message that names the variable (and never echoes the token)."""
+
+
+class Settings(BaseSettings):
+    """Everything an owner configures; built once in `main`, never at import time."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    bot_token: SecretStr | None = None
+    owner_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    database_path: Path = Path("data/aimant.sqlite3")
+    catalogue_path: Path = Path("magnets/catalogue.toml")
+    texts_dir: Path = Path("magnets/texts")
+    bot_api_url: str = TELEGRAM_API_URL
+    bot_api_file_url: str | None = None
+    timezone: str = "Europe/Paris"
+    default_language: Literal["en", "fr"] = "en"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    concurrent_updates: int = Field(default=64, ge=1, le=1024)
+
+    @field_validator("bot_token", mode="before")
+    @classmethod
+    def _token_shape(cls, value: object) -> object:
+        """Empty means unset; anything else must look like a BotFather token."""
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if not isinstance(value, str) or not TOKEN_PATTERN.match(value.strip()):
+            # The message must not contain the value: it is a secret even when malformed.
+            raise ValueError("does not look like a BotFather token (digits, a colon, then letters)")
+        return value.strip()
+
+    @field_validator("owner_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        """Accept `123,456` or `123 456` as well as a list."""
+        if isinstance(value, str):
+            parts = [p for p in re.split(r"[,\s]+", value.strip()) if p]
+            if not all(re.fullmatch(r"\d{1,20}", p) for p in parts):
+                raise ValueError("must be Telegram user ids (numbers) separated by commas")
+            return [int(p) for p in parts]
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        """An IANA zone such as Europe/Paris."""
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (use a name like Europe/Paris)") from exc
+        return value
+
+    @field_validator("bot_api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        """The Bot API base, e.g. https://api.telegram.org/bot."""
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("must be an http(s) URL such as https://api.telegram.org/bot")
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The owner's time zone."""
+        return ZoneInfo(self.timezone)
+
+    @property
+    def file_url(self) -> str:
+        """The Bot API file base, derived from the API URL unless set."""
+        if self.bot_api_file_url:
+            return self.bot_api_file_url
+        if self.bot_api_url.endswith("/bot"):
+            return self.bot_api_url[: -len("/bot")] + "/file/bot"
+        return self.bot_api_url
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings, turning validation errors into one readable message."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            name = "_".join(str(part) for part in error["loc"]).upper() or "settings"
+            lines.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
+        raise SettingsError("Bad setting(s):\n  " + "\n  ".join(lines)) from None

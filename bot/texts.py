@@ -1,0 +1,177 @@
+"""User-facing texts, per language, read from content files owners can edit (TOML)."""
+
+from __future__ import annotations
+
+import string
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.telegram_html import html_error
+
+# Every key the code uses: the default language's file must define them all.
+REQUIRED_KEYS: frozenset[str] = frozenset(
+    {
+        "after_delivery",
+        "already_answered",
+        "answer_thanks",
+        "ask_email",
+        "btn_forget_no",
+        "btn_forget_yes",
+        "btn_optin_no",
+        "btn_optin_yes",
+        "btn_suggest_no",
+        "btn_suggest_yes",
+        "button_expired",
+        "cancelled",
+        "cmd_cancel",
+        "cmd_forget",
+        "cmd_help",
+        "cmd_magnets",
+        "cmd_mydata",
+        "cmd_privacy",
+        "cmd_start",
+        "cmd_stop",
+        "consent",
+        "consent_version",
+        "delivery_failed",
+        "email_invalid",
+        "email_saved",
+        "email_suggest",
+        "error",
+        "expect_answer",
+        "expect_email",
+        "fallback",
+        "field_answer",
+        "field_consent",
+        "field_delivered",
+        "field_email",
+        "field_id",
+        "field_language",
+        "field_magnets",
+        "field_name",
+        "field_requested",
+        "field_source",
+        "field_stage",
+        "field_started",
+        "field_subscribed",
+        "field_username",
+        "forget_confirm",
+        "forget_done",
+        "forget_kept",
+        "forget_nothing",
+        "help",
+        "magnet_unknown",
+        "menu",
+        "mydata_intro",
+        "mydata_none",
+        "no",
+        "nothing_to_cancel",
+        "optin_again",
+        "optin_declined",
+        "privacy",
+        "sending",
+        "stage_customer",
+        "stage_gone",
+        "stage_hot",
+        "stage_lead",
+        "stage_nurturing",
+        "stage_visitor",
+        "stop_already",
+        "stop_done",
+        "unknown_command",
+        "welcome",
+        "yes",
+    }
+)
+
+# Placeholders each text may use; a text using another name is a content error at start-up.
+PLACEHOLDERS: dict[str, set[str]] = {
+    "welcome": {"name"},
+    "ask_email": {"title", "description"},
+    "email_invalid": {"reason"},
+    "email_suggest": {"email"},
+    "email_saved": {"email"},
+    "deliver_intro": {"title"},
+    "already_answered": {"answer"},
+    "optin_again": {"title"},
+    "mydata": {"details"},
+}
+
+
+class TextsError(Exception):
+    """The texts cannot be used; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Texts:
+    """All texts by language, with a default language that has every key."""
+
+    by_lang: dict[str, dict[str, str]]
+    default: str
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """Languages with a texts file, default first."""
+        return (self.default, *sorted(k for k in self.by_lang if k != self.default))
+
+    def lang_for(self, code: str | None) -> str:
+        """The supported language for a Telegram language_code like `fr-CA`, else the default."""
+        base = (code or "").split("-")[0].lower()
+        return base if base in self.by_lang else self.default
+
+    def get(self, lang: str, key: str, **values: str) -> str:
+        """The text for `key` in `lang` (falling back to the default), formatted with `values`."""
+        table = self.by_lang.get(lang, {})
+        template = table.get(key) or self.by_lang[self.default][key]
+        return template.format(**values) if values else template
+
+
+def _fields(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+def load_texts(directory: Path, default: str) -> Texts:
+    """Read `<lang>.toml` files from `directory`; the default language must define every key."""
+    files = sorted(directory.glob("*.toml"))
+    if not files:
+        raise TextsError(f"{directory}: no texts files (expected en.toml, fr.toml; TEXTS_DIR)")
+    by_lang: dict[str, dict[str, str]] = {}
+    errors: list[str] = []
+    for path in files:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise TextsError(f"{path}: cannot read texts: {exc}") from None
+        table: dict[str, str] = {}
+        for key, value in data.items():
+            if not isinstance(value, str) or not value.strip():
+                errors.append(f"{path}, key {key}: must be a non-empty string")
+                continue
+            problem = html_error(value)
+            if problem:
+                errors.append(f"{path}, key {key}: not valid Telegram HTML: {problem}")
+            try:
+                unknown = _fields(value) - PLACEHOLDERS.get(key, set())
+            except ValueError:
+                errors.append(f"{path}, key {key}: a lone {{ or }} (write {{{{ or }}}} for a brace)")
+                continue
+            if unknown:
+                errors.append(f"{path}, key {key}: unknown placeholder {{{', '.join(unknown)}}}")
+            table[key] = value
+        by_lang[path.stem] = table
+    if default not in by_lang:
+        errors.append(f"{directory}: no {default}.toml for the default language (DEFAULT_LANGUAGE)")
+    else:
+        reference = by_lang[default]
+        missing = sorted(REQUIRED_KEYS - set(reference))
+        if missing:
+            errors.append(f"{directory / (default + '.toml')}: missing keys {', '.join(missing)}")
+        for lang, table in by_lang.items():
+            extra = sorted(set(table) - REQUIRED_KEYS)
+            if extra:
+                errors.append(f"{directory / (lang + '.toml')}: unknown keys {', '.join(extra)}")
+    if errors:
+        raise TextsError("Texts error:\n  " + "\n  ".join(errors))
+    return Texts(by_lang=by_lang, default=default)
+

@@ -1,0 +1,80 @@
+"""Small helpers shared by the prospect handlers: language, the person, keyboards."""
+
+from __future__ import annotations
+
+from html import escape
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+
+from bot.catalogue import Magnet, Question
+from bot.services import Ctx
+from bot.store import Lead
+
+MAX_ECHO = 200  # never echo more than this much of what a user typed
+
+
+def lang_of(update: Update, context: Ctx) -> str:
+    """The person's language: their Telegram language if we have texts for it, else the default."""
+    user = update.effective_user
+    return context.svc.texts.lang_for(user.language_code if user else None)
+
+
+def t(context: Ctx, lang: str, key: str, **values: str) -> str:
+    """A text in the person's language."""
+    return context.svc.texts.get(lang, key, **values)
+
+
+def clip(text: str, limit: int = MAX_ECHO) -> str:
+    """User input made safe to show: shortened and HTML-escaped."""
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return escape(text, quote=False)
+
+
+async def touch(update: Update, context: Ctx, source: str | None = None) -> Lead:
+    """Create or refresh the person behind this update (names, language, first source)."""
+    user = update.effective_user
+    assert user is not None  # handlers only run on updates from users
+    return await context.svc.store.touch_visitor(
+        user.id,
+        first_name=user.first_name,
+        last_name=user.last_name,
+        username=user.username,
+        language=lang_of(update, context),
+        source=source,
+        update_id=update.update_id,
+    )
+
+
+def label(texts: dict[str, str], lang: str, default: str) -> str:
+    """A catalogue text in the person's language, else the default language, else any."""
+    return texts.get(lang) or texts.get(default) or next(iter(texts.values()))
+
+
+def menu_keyboard(context: Ctx, lang: str) -> InlineKeyboardMarkup:
+    """One button per magnet."""
+    default = context.svc.texts.default
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(label(m.title, lang, default), callback_data=f"mag:{m.id}")]
+            for m in context.svc.catalogue.magnets
+        ]
+    )
+
+
+def question_keyboard(magnet: Magnet, question: Question, lang: str, default: str) -> InlineKeyboardMarkup:
+    """One button per answer to the magnet's qualifying question."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    label(a.label, lang, default), callback_data=f"ans:{magnet.id}:{a.id}"
+                )
+            ]
+            for a in question.answers
+        ]
+    )
+
+
+def buttons(*rows: tuple[str, str]) -> InlineKeyboardMarkup:
+    """A keyboard with one (label, callback data) button per row."""
+    return InlineKeyboardMarkup([[InlineKeyboardButton(text, callback_data=data)] for text, data in rows])

@@ -1,0 +1,50 @@
+"""What is left: unknown commands and buttons, blocks and unblocks, and errors."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import ChatMember, Update
+from telegram.error import Forbidden
+
+from bot.services import Ctx
+from handlers.common import lang_of, t
+
+log = logging.getLogger(__name__)
+
+
+async def unknown_command(update: Update, context: Ctx) -> None:
+    """A command the bot does not have (owner commands look exactly like this to others)."""
+    await update.effective_message.reply_text(t(context, lang_of(update, context), "unknown_command"))  # type: ignore[union-attr]
+
+
+async def unknown_button(update: Update, context: Ctx) -> None:
+    """A button with data the bot does not know (stale or forged)."""
+    query = update.callback_query
+    assert query is not None
+    await query.answer(t(context, lang_of(update, context), "button_expired"))
+
+
+async def member_changed(update: Update, context: Ctx) -> None:
+    """The person blocked (kicked) or unblocked the bot in their private chat."""
+    change = update.my_chat_member
+    assert change is not None
+    blocked = change.new_chat_member.status == ChatMember.BANNED
+    if await context.svc.store.get_lead(change.from_user.id) is None:
+        return
+    if await context.svc.store.mark_blocked(change.from_user.id, blocked):
+        log.info("%s %s the bot", change.from_user.id, "blocked" if blocked else "unblocked")
+
+
+async def on_error(update: object, context: Ctx) -> None:
+    """Log with context, and tell the person something went wrong rather than stay silent."""
+    update_id = update.update_id if isinstance(update, Update) else None
+    log.error("error while handling update %s", update_id, exc_info=context.error)
+    if not isinstance(update, Update) or update.effective_chat is None:
+        return
+    if update.effective_chat.type != "private" or isinstance(context.error, Forbidden):
+        return
+    try:
+        await context.bot.send_message(update.effective_chat.id, t(context, lang_of(update, context), "error"))
+    except Exception:  # noqa: BLE001 - the error handler itself must never raise
+        log.warning("could not tell %s about the error", update.effective_chat.id)
