@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from telegram import BotCommand, LinkPreviewOptions, Update
+from telegram import BotCommand, Update
 from telegram.constants import ParseMode
 from telegram.ext import (
     AIORateLimiter,
@@ -79,7 +79,7 @@ async def open_services(app: App) -> None:
     store = await Store.open(svc.settings.database_path, svc.clock)
     svc._store = store
     if isinstance(app.bot, IntakeBot):
-        app.bot.store = store
+        app.bot.attach_store(store)
     if isinstance(app.update_processor, IntakeProcessor):
         app.update_processor.store = store
     await set_commands(app, svc)
@@ -89,6 +89,8 @@ async def open_services(app: App) -> None:
 async def close_services(app: App) -> None:
     """post_shutdown: close the store."""
     svc: Services = app.bot_data["svc"]
+    if isinstance(app.bot, IntakeBot):
+        app.bot.attach_store(None)
     if svc._store is not None:
         await svc._store.close()
         svc._store = None
@@ -110,9 +112,7 @@ def build_application(
         base_file_url=svc.settings.file_url,
         request=request or HTTPXRequest(connection_pool_size=64),
         get_updates_request=updates_request or HTTPXRequest(),
-        defaults=Defaults(
-            parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)
-        ),
+        defaults=Defaults(parse_mode=ParseMode.HTML),
         rate_limiter=AIORateLimiter(max_retries=3) if rate_limiter else None,
     )
     app: App = (

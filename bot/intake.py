@@ -31,13 +31,23 @@ def _user_id(update: Update) -> int | None:
 class IntakeBot(ExtBot[None]):
     """An ExtBot whose getUpdates first saves what it fetched to the inbox."""
 
-    store: Store | None = None
+    _inbox: Store | None = None  # PTB freezes public attributes of bots; "_" ones may be set
+
+    def attach_store(self, store: Store | None) -> None:
+        """Where fetched updates are kept."""
+        self._inbox = store
+
+    async def _do_post(self, endpoint: str, data: dict[str, Any], **kwargs: Any) -> Any:
+        """Drop the default parse_mode PTB adds to editMessageReplyMarkup, which has no such field."""
+        if endpoint == "editMessageReplyMarkup":
+            data.pop("parse_mode", None)
+        return await super()._do_post(endpoint, data, **kwargs)
 
     async def get_updates(self, *args: Any, **kwargs: Any) -> tuple[Update, ...]:
         """Fetch updates and keep them in the inbox before Telegram can forget them."""
         updates = await super().get_updates(*args, **kwargs)
-        if updates and self.store is not None:
-            await self.store.inbox_save(
+        if updates and self._inbox is not None:
+            await self._inbox.inbox_save(
                 (u.update_id, _user_id(u), json.dumps(u.to_dict())) for u in updates
             )
         return updates

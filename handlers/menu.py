@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 async def start(update: Update, context: Ctx) -> None:
     """/start [payload]: welcome, keep the first source, open the menu or the linked magnet."""
     svc, lang = context.svc, lang_of(update, context)
-    payload = context.args[0] if context.args else None
+    payload = " ".join(context.args) if context.args else None  # a deep link has no spaces
     link = parse_payload(payload, {m.id for m in svc.catalogue.magnets})
     lead = await touch(update, context, link.source)
     await svc.store.clear_session(lead.user_id)

@@ -1,0 +1,138 @@
+"""The test harness: the real Application and store against the fake Bot API, in process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from telegram import Update
+
+from bot.app import App, build_application, close_services, open_services
+from bot.catalogue import load_catalogue
+from bot.fakeapi import FakeRequest, FakeTelegram
+from bot.fakeapi.core import Sent
+from bot.services import Ctx, Services
+from bot.settings import Settings
+from bot.texts import load_texts
+
+ROOT = Path(__file__).resolve().parents[1]
+OWNER = 900001
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: float = 1_790_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Harness:
+    """A chat with the bot, seen from the user's side."""
+
+    def __init__(self, fake: FakeTelegram, app: App, svc: Services, clock: Clock) -> None:
+        self.fake, self.app, self.svc, self.clock = fake, app, svc, clock
+        self.errors: list[BaseException] = []
+
+    async def send(self, update: dict[str, Any]) -> None:
+        """Run one update through the intake processor and the handlers, as polling would."""
+        parsed = Update.de_json(update, self.app.bot)
+        await self.app.update_processor.process_update(parsed, self.app.process_update(parsed))
+
+    async def text(self, user: int, text: str, **user_fields: Any) -> None:
+        """The user types a message (or a command)."""
+        await self.send(self.fake.build_message(user, text, **user_fields))
+
+    async def tap(self, user: int, data: str, *, message_id: int | None = None) -> None:
+        """The user's client sends this callback data (stale and forged data included)."""
+        await self.send(self.fake.build_callback(user, data, message_id=message_id, check=False))
+
+    async def tap_label(self, user: int, label: str) -> None:
+        """The user presses the button with this label on the latest message that has it."""
+        for sent in reversed(self.fake.sent_to(user)):
+            for row in sent.buttons:
+                for text, data in row:
+                    if text == label:
+                        await self.tap(user, data, message_id=sent.message_id)
+                        return
+        raise AssertionError(f"no button {label!r} in the chat with {user}")
+
+    def chat(self, user: int) -> list[Sent]:
+        """What the bot sent to this user, in order."""
+        return self.fake.sent_to(user)
+
+    def texts(self, user: int) -> list[str]:
+        """The texts (and captions) the user saw."""
+        return [s.text for s in self.fake.sent_to(user)]
+
+    def last(self, user: int) -> Sent:
+        """The latest message the user saw."""
+        return self.fake.sent_to(user)[-1]
+
+    def t(self, key: str, lang: str = "en", **values: str) -> str:
+        """A text as the bot would send it (for comparisons)."""
+        return self.svc.texts.get(lang, key, **values)
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "bot_token": "123456:TEST-token_for_the_fake_api",
+        "owner_ids": [OWNER],
+        "database_path": tmp_path / "aimant.sqlite3",
+        "catalogue_path": ROOT / "magnets" / "catalogue.toml",
+        "texts_dir": ROOT / "magnets" / "texts",
+        "bot_api_url": "http://fake.invalid/bot",
+        "_env_file": None,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+async def start_harness(settings: Settings, fake: FakeTelegram, clock: Clock) -> Harness:
+    """Build, initialise and open the bot like `run_polling` would, minus the polling."""
+    svc = Services(
+        settings,
+        load_catalogue(settings.catalogue_path),
+        load_texts(settings.texts_dir, settings.default_language),
+        clock=clock,
+    )
+    app = build_application(svc, request=FakeRequest(fake), updates_request=FakeRequest(fake))
+    harness = Harness(fake, app, svc, clock)
+
+    async def record(update: object, context: Ctx) -> None:
+        assert context.error is not None
+        harness.errors.append(context.error)
+
+    app.add_error_handler(record)
+    await app.initialize()
+    await open_services(app)
+    return harness
+
+
+async def stop_harness(harness: Harness) -> None:
+    await close_services(harness.app)
+    await harness.app.shutdown()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def fake(clock: Clock) -> FakeTelegram:
+    return FakeTelegram(clock=clock)
+
+
+@pytest.fixture
+async def bot(tmp_path: Path, fake: FakeTelegram, clock: Clock) -> AsyncIterator[Harness]:
+    """The bot with the shipped content; fails the test on any handler error or bad API call."""
+    harness = await start_harness(make_settings(tmp_path), fake, clock)
+    yield harness
+    await stop_harness(harness)
+    assert not harness.errors, f"handler errors: {harness.errors!r}"
+    assert not fake.violations, f"calls Telegram would reject: {fake.violations}"
