@@ -57,9 +57,7 @@ def register_handlers(app: App) -> None:
     app.add_handler(CallbackQueryHandler(fallback.unknown_button))
 
     app.add_handler(
-        ChatMemberHandler(
-            fallback.member_changed, ChatMemberHandler.MY_CHAT_MEMBER, chat_id=None
-        )
+        ChatMemberHandler(fallback.member_changed, ChatMemberHandler.MY_CHAT_MEMBER, chat_id=None)
     )
     app.add_error_handler(fallback.on_error)
 
@@ -113,7 +111,7 @@ def build_application(
         request=request or HTTPXRequest(connection_pool_size=64),
         get_updates_request=updates_request or HTTPXRequest(),
         defaults=Defaults(parse_mode=ParseMode.HTML),
-        rate_limiter=AIORateLimiter(max_retries=3) if rate_limiter else None,
+        rate_limiter=AIORateLimiter(max_retries=3) if rate_limiter else None,  # type: ignore[arg-type]
     )
     app: App = (
         ApplicationBuilder()

@@ -9,7 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 
 from bot.telegram_html import html_error, visible_length
 
@@ -40,7 +47,7 @@ class _Model(BaseModel):
 def _check_lang_texts(value: dict[str, str], limit: int, html: bool) -> dict[str, str]:
     """Every language text is non-empty, valid Telegram HTML and within Telegram's limit."""
     if not value:
-        raise ValueError("needs at least one language, e.g. { en = \"...\" }")
+        raise ValueError('needs at least one language, e.g. { en = "..." }')
     for lang, text in value.items():
         if not re.fullmatch(r"[a-z]{2}", lang):
             raise ValueError(f"{lang!r} is not a two-letter language code")

@@ -38,7 +38,7 @@ class IntakeBot(ExtBot[None]):
         self._inbox = store
 
     async def _do_post(self, endpoint: str, data: dict[str, Any], **kwargs: Any) -> Any:
-        """Drop the default parse_mode PTB adds to editMessageReplyMarkup, which has no such field."""
+        """Drop the default parse_mode PTB adds to editMessageReplyMarkup (no such field)."""
         if endpoint == "editMessageReplyMarkup":
             data.pop("parse_mode", None)
         return await super()._do_post(endpoint, data, **kwargs)
@@ -91,7 +91,9 @@ class IntakeProcessor(BaseUpdateProcessor):
         """Nothing to close."""
 
 
-async def replay_pending(application: Application[Any, Any, Any, Any, Any, Any], store: Store) -> int:
+async def replay_pending(
+    application: Application[Any, Any, Any, Any, Any, Any], store: Store
+) -> int:
     """Queue updates a previous process received but did not finish; returns how many."""
     payloads = await store.inbox_pending()
     for payload in payloads:

@@ -137,7 +137,9 @@ class Store:
                 f"database schema {version} is newer than this Aimant ({len(MIGRATIONS)})"
             )
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            await self._db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
+            await self._db.executescript(
+                f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;"
+            )
 
     async def schema_version(self) -> int:
         """The schema version of the open file."""
@@ -315,7 +317,7 @@ class Store:
         magnet_id: str | None,
         update_id: int | None = None,
     ) -> bool:
-        """Store a valid email with consent; True when this person becomes a lead for the first time."""
+        """Store a valid email with consent; True the first time this person becomes a lead."""
         now = self.now()
         async with self._tx() as db:
             before = await self._one(
@@ -347,7 +349,9 @@ class Store:
             await self._refresh_stage(db, user_id)
         return first is None
 
-    async def resubscribe(self, user_id: int, *, consent_version: str, update_id: int | None) -> None:
+    async def resubscribe(
+        self, user_id: int, *, consent_version: str, update_id: int | None
+    ) -> None:
         """An explicit new opt-in after /stop."""
         now = self.now()
         async with self._tx() as db:
@@ -413,7 +417,10 @@ class Store:
         )
         return [
             LeadMagnet(
-                **{**dict(r), "answer_fit": None if r["answer_fit"] is None else bool(r["answer_fit"])}
+                **{
+                    **dict(r),
+                    "answer_fit": None if r["answer_fit"] is None else bool(r["answer_fit"]),
+                }
             )
             for r in rows
         ]

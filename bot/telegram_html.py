@@ -1,114 +1,211 @@
-"""Telegram's HTML parse mode: what it accepts, and how long a text is once parsed."""
+"""Telegram's parse_mode=HTML, parsed strictly: plain text plus MessageEntity dicts, or an error."""
 
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
+from typing import Any
 
-# Tags Telegram accepts with parse_mode=HTML, and the attributes each may carry.
-ALLOWED: dict[str, set[str]] = {
-    "b": set(),
-    "strong": set(),
-    "i": set(),
-    "em": set(),
-    "u": set(),
-    "ins": set(),
-    "s": set(),
-    "strike": set(),
-    "del": set(),
-    "span": {"class"},
-    "tg-spoiler": set(),
-    "a": {"href"},
-    "tg-emoji": {"emoji-id"},
-    "code": {"class"},
-    "pre": set(),
-    "blockquote": {"expandable"},
+# Tag -> entity type; span/a/tg-emoji/code/pre/blockquote get their details from attributes.
+_SIMPLE = {
+    "b": "bold",
+    "strong": "bold",
+    "i": "italic",
+    "em": "italic",
+    "u": "underline",
+    "ins": "underline",
+    "s": "strikethrough",
+    "strike": "strikethrough",
+    "del": "strikethrough",
+    "tg-spoiler": "spoiler",
+    "span": "spoiler",
+    "a": "text_link",
+    "tg-emoji": "custom_emoji",
+    "code": "code",
+    "pre": "pre",
+    "blockquote": "blockquote",
 }
+_NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
+_ENTITY = re.compile(r"&(?:(lt|gt|amp|quot)|#([0-9]{1,7})|#[xX]([0-9a-fA-F]{1,6}));")
+_START = re.compile(
+    r"<([a-zA-Z][a-zA-Z0-9-]*)((?:\s+[^\s=>/]+(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s\"'>]+))?)*)\s*>"
+)
+_END = re.compile(r"</([a-zA-Z][a-zA-Z0-9-]*)\s*>")
+_ATTR = re.compile(r"([^\s=>/]+)(?:\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s\"'>]+)))?")
 
 
-class _Checker(HTMLParser):
-    """Walks a text the way Telegram's parser would, collecting the first error and the plain text."""
+class FormatError(ValueError):
+    """A text Telegram refuses to format; str(error) is the description after "Bad Request: "."""
 
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.stack: list[str] = []
-        self.error: str | None = None
-        self.plain: list[str] = []
 
-    def _fail(self, message: str) -> None:
-        if self.error is None:
-            self.error = message
+class EntityParseError(FormatError):
+    """The text is not valid Telegram HTML; str(error) is Telegram's wording."""
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag not in ALLOWED:
-            self._fail(f"unsupported start tag \"{tag}\"")
+
+def utf16_len(text: str) -> int:
+    """Length in UTF-16 code units, the unit of MessageEntity offsets."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def unescape(text: str) -> str:
+    """Decode the entities Telegram accepts (used for attribute values)."""
+
+    def repl(m: re.Match[str]) -> str:
+        if m.group(1):
+            return _NAMED[m.group(1)]
+        return chr(int(m.group(2)) if m.group(2) else int(m.group(3), 16))
+
+    return _ENTITY.sub(repl, text)
+
+
+def _byte_offset(text: str, index: int) -> int:
+    # Telegram reports positions as UTF-8 byte offsets.
+    return len(text[:index].encode("utf-8"))
+
+
+def _attrs(raw: str) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for m in _ATTR.finditer(raw):
+        value = next((g for g in m.groups()[1:] if g is not None), "")
+        found[m.group(1).lower()] = unescape(value)
+    return found
+
+
+def _entity(tag: str, attrs: dict[str, str], at: int) -> dict[str, Any]:
+    kind = _SIMPLE[tag]
+    entity: dict[str, Any] = {"type": kind, "offset": at}
+    if tag == "span" and attrs.get("class") != "tg-spoiler":
+        raise EntityParseError('Tag "span" must have class "tg-spoiler"')
+    if tag == "a":
+        if not attrs.get("href"):
+            raise EntityParseError('Tag "a" must have attribute "href"')
+        entity["url"] = attrs["href"]
+    if tag == "tg-emoji":
+        if not attrs.get("emoji-id"):
+            raise EntityParseError('Tag "tg-emoji" must have attribute "emoji-id"')
+        entity["custom_emoji_id"] = attrs["emoji-id"]
+    if tag == "blockquote" and "expandable" in attrs:
+        entity["type"] = "expandable_blockquote"
+    if tag == "code" and attrs.get("class", "").startswith("language-"):
+        entity["language"] = attrs["class"][len("language-") :]
+    return entity
+
+
+def parse_html(text: str) -> tuple[str, list[dict[str, Any]]]:
+    """Return (plain text, entities) for an HTML-formatted text; raise EntityParseError."""
+    out: list[str] = []
+    pos16 = 0  # current UTF-16 offset in the plain text
+    stack: list[tuple[str, dict[str, Any]]] = []
+    entities: list[dict[str, Any]] = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "<":
+            end = _END.match(text, i)
+            if end:
+                name = end.group(1).lower()
+                if not stack:
+                    raise EntityParseError(
+                        f"Unexpected end tag at byte offset {_byte_offset(text, i)}"
+                    )
+                tag, entity = stack.pop()
+                if tag != name:
+                    raise EntityParseError(
+                        f"Unmatched end tag at byte offset {_byte_offset(text, i)}, "
+                        f'expected "</{tag}>", found "</{name}>"'
+                    )
+                _close(entity, pos16, stack, entities)
+                i = end.end()
+                continue
+            start = _START.match(text, i)
+            if not start:
+                where = _byte_offset(text, i)
+                if ">" not in text[i:]:
+                    raise EntityParseError(f"Unclosed start tag at byte offset {where}")
+                raise EntityParseError(f'Unsupported start tag "" at byte offset {where}')
+            name = start.group(1).lower()
+            if name not in _SIMPLE:
+                raise EntityParseError(
+                    f'Unsupported start tag "{name}" at byte offset {_byte_offset(text, i)}'
+                )
+            stack.append((name, _entity(name, _attrs(start.group(2)), pos16)))
+            i = start.end()
+            continue
+        if ch == "&":
+            m = _ENTITY.match(text, i)
+            if not m:
+                raise EntityParseError(f'Unescaped "&" at byte offset {_byte_offset(text, i)}')
+            ch = unescape(m.group(0))
+            i = m.end()
+        elif ch == ">":
+            raise EntityParseError(f'Unescaped ">" at byte offset {_byte_offset(text, i)}')
+        else:
+            i += 1
+        out.append(ch)
+        pos16 += utf16_len(ch)
+    if stack:
+        raise EntityParseError(f'Can\'t find end tag corresponding to start tag "{stack[-1][0]}"')
+    entities.sort(key=lambda e: (e["offset"], -e["length"]))
+    return "".join(out), entities
+
+
+def _close(
+    entity: dict[str, Any],
+    pos16: int,
+    stack: list[tuple[str, dict[str, Any]]],
+    entities: list[dict[str, Any]],
+) -> None:
+    entity["length"] = pos16 - entity["offset"]
+    if entity["type"] == "code":
+        language = entity.pop("language", None)
+        if language and stack and stack[-1][0] == "pre":
+            # <pre><code class="language-x"> is one pre entity with a language, as in Telegram.
+            stack[-1][1]["language"] = language
             return
-        for name, value in attrs:
-            if name not in ALLOWED[tag]:
-                self._fail(f"unsupported attribute \"{name}\" in tag \"{tag}\"")
-        if tag == "span" and dict(attrs).get("class") != "tg-spoiler":
-            self._fail("tag \"span\" must have class \"tg-spoiler\"")
-        if tag == "a" and not dict(attrs).get("href"):
-            self._fail("tag \"a\" needs an href")
-        self.stack.append(tag)
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self._fail(f"unsupported self-closing tag \"{tag}\"")
-
-    def handle_endtag(self, tag: str) -> None:
-        if not self.stack or self.stack[-1] != tag:
-            self._fail(f"unmatched end tag \"{tag}\"")
-            return
-        self.stack.pop()
-
-    def handle_data(self, data: str) -> None:
-        self.plain.append(data)
-
-    def handle_comment(self, data: str) -> None:
-        self._fail("comments are not supported")
-
-    def handle_decl(self, decl: str) -> None:
-        self._fail("declarations are not supported")
-
-    def handle_pi(self, data: str) -> None:
-        self._fail("processing instructions are not supported")
-
-    def unknown_decl(self, data: str) -> None:
-        self._fail("unknown declaration")
+    if entity["length"] > 0:
+        entities.append(entity)
 
 
-def _parse(text: str) -> _Checker:
-    checker = _Checker()
-    # A bare `<` or `&` that is not a tag or an entity is an error for Telegram; HTMLParser is
-    # lenient, so look for them first.
-    _raw_errors(text, checker)
-    checker.feed(text)
-    checker.close()
-    if checker.stack and checker.error is None:
-        checker.error = f"can't find end tag corresponding to start tag \"{checker.stack[-1]}\""
-    return checker
+def render(text: str, parse_mode: str | None) -> tuple[str, list[dict[str, Any]]]:
+    """Plain text and entities as Telegram stores them: parsed per parse_mode, then trimmed."""
+    mode = str(parse_mode or "").lower()
+    if mode == "html":
+        try:
+            plain, entities = parse_html(text)
+        except EntityParseError as exc:
+            raise FormatError(f"can't parse entities: {exc}") from None
+    elif mode in ("", "markdown", "markdownv2"):
+        plain, entities = text, []  # Markdown is neither parsed nor validated by this fake
+    else:
+        raise FormatError("unsupported parse_mode")
+    return _strip(plain, entities)
 
 
-def _raw_errors(text: str, checker: _Checker) -> None:
-    for match in re.finditer(r"<(?!/?[a-zA-Z][a-zA-Z0-9-]*[\s>/])", text):
-        checker._fail(f"unescaped \"<\" at byte offset {match.start()}")
-    for match in re.finditer(r"&(?!(?:[a-zA-Z]+|#\d+|#x[0-9a-fA-F]+);)", text):
-        checker._fail(f"unescaped \"&\" at byte offset {match.start()}")
-    for match in re.finditer(r">", text):
-        before = text[: match.start()]
-        if before.rfind("<") <= before.rfind(">"):
-            checker._fail(f"unescaped \">\" at byte offset {match.start()}")
-            break
+def _strip(text: str, entities: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    # Telegram trims surrounding whitespace and shifts/clips the entities accordingly.
+    stripped = text.strip()
+    shift = utf16_len(text[: len(text) - len(text.lstrip())])
+    total = utf16_len(stripped)
+    out = []
+    for entity in entities:
+        start = max(entity["offset"] - shift, 0)
+        end = min(entity["offset"] + entity["length"] - shift, total)
+        if end > start:
+            out.append({**entity, "offset": start, "length": end - start})
+    return stripped, out
 
 
 def html_error(text: str) -> str | None:
     """Why Telegram would refuse this HTML text ("can't parse entities"), or None if it is fine."""
-    return _parse(text).error
+    try:
+        parse_html(text)
+    except FormatError as exc:
+        return str(exc)
+    return None
 
 
 def plain_text(text: str) -> str:
     """The text as the user sees it (tags removed, entities decoded)."""
-    return "".join(_parse(text).plain)
+    return parse_html(text)[0]
 
 
 def visible_length(text: str) -> int:

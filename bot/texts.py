@@ -154,7 +154,9 @@ def load_texts(directory: Path, default: str) -> Texts:
             try:
                 unknown = _fields(value) - PLACEHOLDERS.get(key, set())
             except ValueError:
-                errors.append(f"{path}, key {key}: a lone {{ or }} (write {{{{ or }}}} for a brace)")
+                errors.append(
+                    f"{path}, key {key}: a lone {{ or }} (write {{{{ or }}}} for a brace)"
+                )
                 continue
             if unknown:
                 errors.append(f"{path}, key {key}: unknown placeholder {{{', '.join(unknown)}}}")
@@ -174,4 +176,3 @@ def load_texts(directory: Path, default: str) -> Texts:
     if errors:
         raise TextsError("Texts error:\n  " + "\n  ".join(errors))
     return Texts(by_lang=by_lang, default=default)
-

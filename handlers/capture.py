@@ -11,7 +11,19 @@ from bot.catalogue import Magnet
 from bot.delivery import send_pdf
 from bot.funnel import Step, check_email, next_step
 from bot.services import Ctx
-from handlers.common import buttons, clip, label, lang_of, menu_keyboard, question_keyboard, t, touch
+from handlers.common import (
+    buttons,
+    clip,
+    label,
+    lang_of,
+    menu_keyboard,
+    question_keyboard,
+    say,
+    t,
+    touch,
+    user_id,
+)
+from handlers.common import chat_id as chat_of
 
 log = logging.getLogger(__name__)
 
@@ -22,14 +34,14 @@ STEP_ANSWER = "answer"
 
 async def offer(update: Update, context: Ctx, magnet: Magnet, source: str | None = None) -> None:
     """Take the person one step further towards this magnet."""
-    store, user_id = context.svc.store, update.effective_user.id  # type: ignore[union-attr]
-    chat_id = update.effective_chat.id  # type: ignore[union-attr]
+    store, person = context.svc.store, user_id(update)
+    chat = chat_of(update)
     lang, default = lang_of(update, context), context.svc.texts.default
-    lead = await store.get_lead(user_id)
+    lead = await store.get_lead(person)
     if lead is None:
         lead = await touch(update, context, source)
-    await store.request_magnet(user_id, magnet.id, source or lead.first_source)
-    requested = {m.magnet_id: m for m in await store.lead_magnets(user_id)}
+    await store.request_magnet(person, magnet.id, source or lead.first_source)
+    requested = {m.magnet_id: m for m in await store.lead_magnets(person)}
     step = next_step(
         has_email=lead.email is not None,
         unsubscribed=lead.unsubscribed_at is not None,
@@ -38,50 +50,56 @@ async def offer(update: Update, context: Ctx, magnet: Magnet, source: str | None
     )
     title = clip(label(magnet.title, lang, default))
     if step is Step.ASK_EMAIL:
-        await store.set_session(user_id, STEP_EMAIL, magnet.id)
-        text = t(context, lang, "ask_email", title=title, description=label(magnet.description, lang, default))
-        await context.bot.send_message(chat_id, f"{text}\n\n{t(context, lang, 'consent')}")
+        await store.set_session(person, STEP_EMAIL, magnet.id)
+        text = t(
+            context,
+            lang,
+            "ask_email",
+            title=title,
+            description=label(magnet.description, lang, default),
+        )
+        await context.bot.send_message(chat, f"{text}\n\n{t(context, lang, 'consent')}")
     elif step is Step.CONFIRM_OPTIN:
-        await store.clear_session(user_id)
+        await store.clear_session(person)
         keyboard = buttons(
             (t(context, lang, "btn_optin_yes"), f"opt:{magnet.id}"),
             (t(context, lang, "btn_optin_no"), "opt:no"),
         )
         await context.bot.send_message(
-            chat_id, t(context, lang, "optin_again", title=title), reply_markup=keyboard
+            chat, t(context, lang, "optin_again", title=title), reply_markup=keyboard
         )
     elif step is Step.ASK_QUESTION:
         assert magnet.question is not None
-        await store.set_session(user_id, STEP_ANSWER, magnet.id)
+        await store.set_session(person, STEP_ANSWER, magnet.id)
         await context.bot.send_message(
-            chat_id,
+            chat,
             label(magnet.question.text, lang, default),
             reply_markup=question_keyboard(magnet, magnet.question, lang, default),
         )
     else:
-        await store.clear_session(user_id)
+        await store.clear_session(person)
         await deliver(update, context, magnet)
 
 
 async def deliver(update: Update, context: Ctx, magnet: Magnet) -> None:
     """Send the PDF, then record the delivery."""
-    svc, user_id = context.svc, update.effective_user.id  # type: ignore[union-attr]
-    chat_id = update.effective_chat.id  # type: ignore[union-attr]
+    svc, person = context.svc, user_id(update)
+    chat = chat_of(update)
     lang, default = lang_of(update, context), svc.texts.default
     pdf = svc.catalogue.pdf(magnet, lang, default)
     try:
-        await send_pdf(context.bot, svc.store, pdf, chat_id, label(magnet.caption, lang, default))
+        await send_pdf(context.bot, svc.store, pdf, chat, label(magnet.caption, lang, default))
     except Forbidden:
-        await svc.store.mark_blocked(user_id)
+        await svc.store.mark_blocked(person)
         return
     except TelegramError:
-        log.exception("could not send %s to %s", pdf.name, user_id)
-        await context.bot.send_message(chat_id, t(context, lang, "delivery_failed"))
+        log.exception("could not send %s to %s", pdf.name, person)
+        await context.bot.send_message(chat, t(context, lang, "delivery_failed"))
         return
-    first = await svc.store.mark_delivered(user_id, magnet.id, update.update_id)
-    log.info("magnet %s sent to %s (%s)", magnet.id, user_id, "first" if first else "again")
+    first = await svc.store.mark_delivered(person, magnet.id, update.update_id)
+    log.info("magnet %s sent to %s (%s)", magnet.id, person, "first" if first else "again")
     if first:
-        await context.bot.send_message(chat_id, t(context, lang, "after_delivery"))
+        await context.bot.send_message(chat, t(context, lang, "after_delivery"))
 
 
 async def pick_magnet(update: Update, context: Ctx) -> None:
@@ -93,7 +111,7 @@ async def pick_magnet(update: Update, context: Ctx) -> None:
     magnet = context.svc.catalogue.get(query.data.removeprefix("mag:"))
     if magnet is None:
         await context.bot.send_message(
-            update.effective_chat.id,  # type: ignore[union-attr]
+            chat_of(update),
             t(context, lang, "magnet_unknown"),
             reply_markup=menu_keyboard(context, lang),
         )
@@ -105,11 +123,11 @@ async def email_text(update: Update, context: Ctx, magnet: Magnet) -> None:
     """Text typed while the bot waits for an email address."""
     message = update.effective_message
     assert message is not None and message.text is not None
-    lang, user_id = lang_of(update, context), update.effective_user.id  # type: ignore[union-attr]
+    lang, person = lang_of(update, context), user_id(update)
     check = check_email(message.text)
     if check.suggestion and check.suggestion != check.email:
         await context.svc.store.set_session(
-            user_id, STEP_EMAIL_CONFIRM, magnet.id, typed=check.email, suggested=check.suggestion
+            person, STEP_EMAIL_CONFIRM, magnet.id, typed=check.email, suggested=check.suggestion
         )
         rows = [(t(context, lang, "btn_suggest_yes"), "eml:yes")]
         if check.email:
@@ -130,19 +148,19 @@ async def email_text(update: Update, context: Ctx, magnet: Magnet) -> None:
 async def save_email(update: Update, context: Ctx, magnet: Magnet, email: str) -> None:
     """Store a valid email with the consent shown, then go on to the question or the PDF."""
     svc, lang = context.svc, lang_of(update, context)
-    user_id = update.effective_user.id  # type: ignore[union-attr]
+    person = user_id(update)
     first = await svc.store.capture_email(
-        user_id,
+        person,
         email,
         consent_version=t(context, lang, "consent_version"),
         magnet_id=magnet.id,
         update_id=update.update_id,
     )
     if first:
-        log.info("lead captured: %s for magnet %s", user_id, magnet.id)
-    await svc.store.clear_session(user_id)
+        log.info("lead captured: %s for magnet %s", person, magnet.id)
+    await svc.store.clear_session(person)
     await context.bot.send_message(
-        update.effective_chat.id,  # type: ignore[union-attr]
+        chat_of(update),
         t(context, lang, "email_saved", email=clip(email)),
     )
     await offer(update, context, magnet)
@@ -152,10 +170,12 @@ async def confirm_suggestion(update: Update, context: Ctx) -> None:
     """`eml:yes` takes the suggested address, `eml:no` keeps what was typed."""
     query = update.callback_query
     assert query is not None and query.data is not None
-    user_id = update.effective_user.id  # type: ignore[union-attr]
-    session = await context.svc.store.get_session(user_id)
+    person = user_id(update)
+    session = await context.svc.store.get_session(person)
     magnet = context.svc.catalogue.get(session.magnet_id or "") if session else None
-    email = session.data.get("suggested" if query.data == "eml:yes" else "typed") if session else None
+    email = (
+        session.data.get("suggested" if query.data == "eml:yes" else "typed") if session else None
+    )
     if session is None or session.step != STEP_EMAIL_CONFIRM or magnet is None or not email:
         await query.answer(t(context, lang_of(update, context), "button_expired"))
         return
@@ -169,25 +189,33 @@ async def answer_question(update: Update, context: Ctx) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
     svc, lang = context.svc, lang_of(update, context)
-    user_id = update.effective_user.id  # type: ignore[union-attr]
-    _, magnet_id, answer_id = (query.data.split(":") + ["", ""])[:3]
+    person = user_id(update)
+    _, magnet_id, answer_id = [*query.data.split(":"), "", ""][:3]
     magnet = svc.catalogue.get(magnet_id)
     answer = magnet.question.answer(answer_id) if magnet and magnet.question else None
-    lead = await svc.store.get_lead(user_id)
-    asked = {m.magnet_id: m for m in await svc.store.lead_magnets(user_id)} if lead else {}
-    if magnet is None or answer is None or lead is None or lead.email is None or magnet_id not in asked:
+    lead = await svc.store.get_lead(person)
+    asked = {m.magnet_id: m for m in await svc.store.lead_magnets(person)} if lead else {}
+    if (
+        magnet is None
+        or answer is None
+        or lead is None
+        or lead.email is None
+        or magnet_id not in asked
+    ):
         await query.answer(t(context, lang, "button_expired"))
         return
     default = svc.texts.default
-    if not await svc.store.save_answer(user_id, magnet.id, answer.id, answer.fit, update.update_id):
+    if not await svc.store.save_answer(person, magnet.id, answer.id, answer.fit, update.update_id):
         previous = magnet.question.answer(asked[magnet_id].answer_id or "")  # type: ignore[union-attr]
         shown = label(previous.label, lang, default) if previous else ""
         await query.answer(t(context, lang, "already_answered", answer=shown))
         return
     await query.answer(t(context, lang, "answer_thanks"))
     question = label(magnet.question.text, lang, default)  # type: ignore[union-attr]
-    await query.edit_message_text(f"{question}\n→ <b>{clip(label(answer.label, lang, default))}</b>")
-    await svc.store.clear_session(user_id)
+    await query.edit_message_text(
+        f"{question}\n→ <b>{clip(label(answer.label, lang, default))}</b>"
+    )
+    await svc.store.clear_session(person)
     await offer(update, context, magnet)
 
 
@@ -197,14 +225,14 @@ async def opt_in_again(update: Update, context: Ctx) -> None:
     assert query is not None and query.data is not None
     await query.answer()  # clients show a spinner until the query is answered
     svc, lang = context.svc, lang_of(update, context)
-    user_id = update.effective_user.id  # type: ignore[union-attr]
+    person = user_id(update)
     await query.edit_message_reply_markup(None)
     magnet = svc.catalogue.get(query.data.removeprefix("opt:"))
-    lead = await svc.store.get_lead(user_id)
+    lead = await svc.store.get_lead(person)
     if magnet is None or lead is None or lead.email is None:
-        await query.message.reply_text(t(context, lang, "optin_declined"))  # type: ignore[union-attr]
+        await say(update, t(context, lang, "optin_declined"))
         return
     await svc.store.resubscribe(
-        user_id, consent_version=t(context, lang, "consent_version"), update_id=update.update_id
+        person, consent_version=t(context, lang, "consent_version"), update_id=update.update_id
     )
     await offer(update, context, magnet)

@@ -61,7 +61,9 @@ def menu_keyboard(context: Ctx, lang: str) -> InlineKeyboardMarkup:
     )
 
 
-def question_keyboard(magnet: Magnet, question: Question, lang: str, default: str) -> InlineKeyboardMarkup:
+def question_keyboard(
+    magnet: Magnet, question: Question, lang: str, default: str
+) -> InlineKeyboardMarkup:
     """One button per answer to the magnet's qualifying question."""
     return InlineKeyboardMarkup(
         [
@@ -77,4 +79,24 @@ def question_keyboard(magnet: Magnet, question: Question, lang: str, default: st
 
 def buttons(*rows: tuple[str, str]) -> InlineKeyboardMarkup:
     """A keyboard with one (label, callback data) button per row."""
-    return InlineKeyboardMarkup([[InlineKeyboardButton(text, callback_data=data)] for text, data in rows])
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(text, callback_data=data)] for text, data in rows]
+    )
+
+
+def user_id(update: Update) -> int:
+    """The id of the person behind an update (handlers only get updates from people)."""
+    assert update.effective_user is not None
+    return update.effective_user.id
+
+
+def chat_id(update: Update) -> int:
+    """The chat to answer in."""
+    assert update.effective_chat is not None
+    return update.effective_chat.id
+
+
+async def say(update: Update, text: str, reply_markup: InlineKeyboardMarkup | None = None) -> None:
+    """Send a message to the chat this update came from."""
+    assert update.effective_chat is not None
+    await update.effective_chat.send_message(text, reply_markup=reply_markup)

@@ -8,14 +8,14 @@ from telegram import ChatMember, Update
 from telegram.error import Forbidden
 
 from bot.services import Ctx
-from handlers.common import lang_of, t
+from handlers.common import chat_id, lang_of, say, t
 
 log = logging.getLogger(__name__)
 
 
 async def unknown_command(update: Update, context: Ctx) -> None:
     """A command the bot does not have (owner commands look exactly like this to others)."""
-    await update.effective_message.reply_text(t(context, lang_of(update, context), "unknown_command"))  # type: ignore[union-attr]
+    await say(update, t(context, lang_of(update, context), "unknown_command"))
 
 
 async def unknown_button(update: Update, context: Ctx) -> None:
@@ -45,6 +45,8 @@ async def on_error(update: object, context: Ctx) -> None:
     if update.effective_chat.type != "private" or isinstance(context.error, Forbidden):
         return
     try:
-        await context.bot.send_message(update.effective_chat.id, t(context, lang_of(update, context), "error"))
-    except Exception:  # noqa: BLE001 - the error handler itself must never raise
-        log.warning("could not tell %s about the error", update.effective_chat.id)
+        await context.bot.send_message(
+            chat_id(update), t(context, lang_of(update, context), "error")
+        )
+    except Exception:
+        log.warning("could not tell %s about the error", chat_id(update))

@@ -9,7 +9,7 @@ from telegram import Update
 from bot.funnel import parse_payload
 from bot.services import Ctx
 from handlers.capture import STEP_ANSWER, STEP_EMAIL, STEP_EMAIL_CONFIRM, email_text, offer
-from handlers.common import clip, lang_of, menu_keyboard, t, touch
+from handlers.common import clip, lang_of, menu_keyboard, say, t, touch, user_id
 
 log = logging.getLogger(__name__)
 
@@ -22,13 +22,13 @@ async def start(update: Update, context: Ctx) -> None:
     lead = await touch(update, context, link.source)
     await svc.store.clear_session(lead.user_id)
     log.info("start from %s (source %s, magnet %s)", lead.user_id, link.source, link.magnet_id)
-    name = clip(update.effective_user.first_name or "", 64)  # type: ignore[union-attr]
+    name = clip(update.effective_user.first_name if update.effective_user else "", 64)
     magnet = svc.catalogue.get(link.magnet_id) if link.magnet_id else None
     if magnet is not None:  # a magnet link opens straight on that magnet
         await offer(update, context, magnet, link.source)
         return
-    await update.effective_message.reply_text(  # type: ignore[union-attr]
-        t(context, lang, "welcome", name=name), reply_markup=menu_keyboard(context, lang)
+    await say(
+        update, t(context, lang, "welcome", name=name), reply_markup=menu_keyboard(context, lang)
     )
 
 
@@ -36,45 +36,43 @@ async def magnets(update: Update, context: Ctx) -> None:
     """/magnets: the menu again."""
     lang = lang_of(update, context)
     await touch(update, context)
-    await update.effective_message.reply_text(  # type: ignore[union-attr]
-        t(context, lang, "menu"), reply_markup=menu_keyboard(context, lang)
-    )
+    await say(update, t(context, lang, "menu"), reply_markup=menu_keyboard(context, lang))
 
 
 async def help_command(update: Update, context: Ctx) -> None:
     """/help: what the bot can do."""
-    await update.effective_message.reply_text(t(context, lang_of(update, context), "help"))  # type: ignore[union-attr]
+    await say(update, t(context, lang_of(update, context), "help"))
 
 
 async def cancel(update: Update, context: Ctx) -> None:
     """/cancel: leave the current step."""
     lang = lang_of(update, context)
-    left = await context.svc.store.clear_session(update.effective_user.id)  # type: ignore[union-attr]
-    await update.effective_message.reply_text(  # type: ignore[union-attr]
-        t(context, lang, "cancelled" if left else "nothing_to_cancel")
-    )
+    left = await context.svc.store.clear_session(user_id(update))
+    await say(update, t(context, lang, "cancelled" if left else "nothing_to_cancel"))
 
 
 async def text(update: Update, context: Ctx) -> None:
     """Typed text: an email when one is expected, otherwise a pointer to the guides."""
     svc, lang = context.svc, lang_of(update, context)
-    user_id = update.effective_user.id  # type: ignore[union-attr]
-    session = await svc.store.get_session(user_id)
+    person = user_id(update)
+    session = await svc.store.get_session(person)
     magnet = svc.catalogue.get(session.magnet_id or "") if session else None
     if session and magnet and session.step in (STEP_EMAIL, STEP_EMAIL_CONFIRM):
         await email_text(update, context, magnet)
     elif session and magnet and session.step == STEP_ANSWER:
-        await update.effective_message.reply_text(t(context, lang, "expect_answer"))  # type: ignore[union-attr]
+        await say(update, t(context, lang, "expect_answer"))
     else:
-        await update.effective_message.reply_text(  # type: ignore[union-attr]
-            t(context, lang, "fallback"), reply_markup=menu_keyboard(context, lang)
-        )
+        await say(update, t(context, lang, "fallback"), reply_markup=menu_keyboard(context, lang))
 
 
 async def not_text(update: Update, context: Ctx) -> None:
     """A sticker, photo, voice... : say what is expected in the current step."""
     svc, lang = context.svc, lang_of(update, context)
-    session = await svc.store.get_session(update.effective_user.id)  # type: ignore[union-attr]
+    session = await svc.store.get_session(user_id(update))
     step = session.step if session else None
-    key = {STEP_EMAIL: "expect_email", STEP_EMAIL_CONFIRM: "expect_email", STEP_ANSWER: "expect_answer"}
-    await update.effective_message.reply_text(t(context, lang, key.get(step or "", "fallback")))  # type: ignore[union-attr]
+    key = {
+        STEP_EMAIL: "expect_email",
+        STEP_EMAIL_CONFIRM: "expect_email",
+        STEP_ANSWER: "expect_answer",
+    }
+    await say(update, t(context, lang, key.get(step or "", "fallback")))

@@ -8,27 +8,29 @@ from datetime import datetime
 from telegram import Update
 
 from bot.services import Ctx
-from handlers.common import buttons, clip, lang_of, t
+from handlers.common import buttons, clip, lang_of, say, t, user_id
 
 log = logging.getLogger(__name__)
 
 
 async def privacy(update: Update, context: Ctx) -> None:
     """/privacy: what is stored and why."""
-    await update.effective_message.reply_text(t(context, lang_of(update, context), "privacy"))  # type: ignore[union-attr]
+    await say(update, t(context, lang_of(update, context), "privacy"))
 
 
 async def mydata(update: Update, context: Ctx) -> None:
     """/mydata: everything stored about the person, as they would read it."""
     svc, lang = context.svc, lang_of(update, context)
-    user_id = update.effective_user.id  # type: ignore[union-attr]
-    lead = await svc.store.get_lead(user_id)
+    person = user_id(update)
+    lead = await svc.store.get_lead(person)
     if lead is None:
-        await update.effective_message.reply_text(t(context, lang, "mydata_none"))  # type: ignore[union-attr]
+        await say(update, t(context, lang, "mydata_none"))
         return
 
     def when(ts: int | None) -> str:
-        return datetime.fromtimestamp(ts, svc.settings.zone).strftime("%Y-%m-%d %H:%M") if ts else "-"
+        return (
+            datetime.fromtimestamp(ts, svc.settings.zone).strftime("%Y-%m-%d %H:%M") if ts else "-"
+        )
 
     def line(key: str, value: object) -> str:
         return f"{t(context, lang, key)}: {clip(str(value)) if value not in (None, '') else '-'}"
@@ -42,12 +44,15 @@ async def mydata(update: Update, context: Ctx) -> None:
         line("field_language", lead.language),
         line("field_source", lead.first_source),
         line("field_email", lead.email),
-        line("field_consent", f"{when(lead.consent_at)} ({lead.consent_version})" if lead.consent_at else None),
+        line(
+            "field_consent",
+            f"{when(lead.consent_at)} ({lead.consent_version})" if lead.consent_at else None,
+        ),
         line("field_subscribed", t(context, lang, "yes" if lead.subscribed else "no")),
         line("field_stage", t(context, lang, f"stage_{lead.stage.value}")),
         line("field_started", when(lead.started_at)),
     ]
-    magnets = await svc.store.lead_magnets(user_id)
+    magnets = await svc.store.lead_magnets(person)
     if magnets:
         lines.append(f"{t(context, lang, 'field_magnets')}:")
     for item in magnets[:30]:
@@ -57,27 +62,28 @@ async def mydata(update: Update, context: Ctx) -> None:
         if item.delivered_at:
             parts.append(f"{t(context, lang, 'field_delivered')} {when(item.delivered_at)}")
         lines.append(f"• {clip(item.magnet_id)}: {', '.join(parts)}")
-    await update.effective_message.reply_text("\n".join(lines))  # type: ignore[union-attr]
+    await say(update, "\n".join(lines))
 
 
 async def stop(update: Update, context: Ctx) -> None:
     """/stop: no more messages from the business until an explicit new opt-in."""
     svc, lang = context.svc, lang_of(update, context)
-    user_id = update.effective_user.id  # type: ignore[union-attr]
-    await svc.store.clear_session(user_id)
-    done = await svc.store.unsubscribe(user_id, update.update_id)
+    person = user_id(update)
+    await svc.store.clear_session(person)
+    done = await svc.store.unsubscribe(person, update.update_id)
     if done:
-        log.info("unsubscribed: %s", user_id)
-    await update.effective_message.reply_text(t(context, lang, "stop_done" if done else "stop_already"))  # type: ignore[union-attr]
+        log.info("unsubscribed: %s", person)
+    await say(update, t(context, lang, "stop_done" if done else "stop_already"))
 
 
 async def forget(update: Update, context: Ctx) -> None:
     """/forget: ask for confirmation before erasing."""
     lang = lang_of(update, context)
     keyboard = buttons(
-        (t(context, lang, "btn_forget_yes"), "fgt:yes"), (t(context, lang, "btn_forget_no"), "fgt:no")
+        (t(context, lang, "btn_forget_yes"), "fgt:yes"),
+        (t(context, lang, "btn_forget_no"), "fgt:no"),
     )
-    await update.effective_message.reply_text(t(context, lang, "forget_confirm"), reply_markup=keyboard)  # type: ignore[union-attr]
+    await say(update, t(context, lang, "forget_confirm"), reply_markup=keyboard)
 
 
 async def forget_confirmed(update: Update, context: Ctx) -> None:
@@ -88,9 +94,9 @@ async def forget_confirmed(update: Update, context: Ctx) -> None:
     lang = lang_of(update, context)
     await query.edit_message_reply_markup(None)
     if query.data != "fgt:yes":
-        await query.message.reply_text(t(context, lang, "forget_kept"))  # type: ignore[union-attr]
+        await say(update, t(context, lang, "forget_kept"))
         return
-    erased = await context.svc.store.erase(update.effective_user.id)  # type: ignore[union-attr]
+    erased = await context.svc.store.erase(user_id(update))
     if erased:
         log.info("personal data erased on request")
-    await query.message.reply_text(t(context, lang, "forget_done" if erased else "forget_nothing"))  # type: ignore[union-attr]
+    await say(update, t(context, lang, "forget_done" if erased else "forget_nothing"))

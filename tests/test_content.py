@@ -109,7 +109,9 @@ def test_corrupt_and_missing_catalogue(tmp_path: Path) -> None:
 
 
 def test_unknown_field_is_reported(tmp_path: Path) -> None:
-    body = MAGNET.format(id="alpha", question="").replace('id = "alpha"', 'id = "alpha"\ncolour = 3')
+    body = MAGNET.format(id="alpha", question="").replace(
+        'id = "alpha"', 'id = "alpha"\ncolour = 3'
+    )
     assert "colour" in _error(tmp_path, body)
 
 

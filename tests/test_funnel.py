@@ -22,7 +22,7 @@ async def test_start_shows_welcome_and_menu(bot: Harness) -> None:
     assert message.text.startswith("Hello Ada!")
     labels = [row[0][0] for row in message.buttons]
     assert labels == [WEAR, "Beginner's gardening guide", "7-day training plan"]
-    assert [row[0][1] for row in message.buttons][0] == "mag:what-to-wear"
+    assert message.buttons[0][0][1] == "mag:what-to-wear"
 
 
 async def test_whole_funnel_in_english(bot: Harness) -> None:
@@ -46,10 +46,18 @@ async def test_whole_funnel_in_english(bot: Harness) -> None:
     assert after.text.startswith("Enjoy the read!")
     lead = await bot.svc.store.get_lead(ADA)
     assert lead is not None
-    assert (lead.email, lead.first_source, lead.stage.value) == ("Ada@example.com", "instagram", "lead")
+    assert (lead.email, lead.first_source, lead.stage.value) == (
+        "Ada@example.com",
+        "instagram",
+        "lead",
+    )
     assert lead.consent_version == "2026-11-en-1" and lead.consent_at == int(bot.clock.now)
     [item] = await bot.svc.store.lead_magnets(ADA)
-    assert (item.answer_id, item.answer_fit, item.delivered_at) == ("family", True, int(bot.clock.now))
+    assert (item.answer_id, item.answer_fit, item.delivered_at) == (
+        "family",
+        True,
+        int(bot.clock.now),
+    )
     assert await bot.svc.store.count_events(Event.LEAD) == 1
     assert await bot.svc.store.count_events(Event.DOWNLOAD, value="first") == 1
 
@@ -189,4 +197,6 @@ async def test_bot_sets_its_command_menu(bot: Harness) -> None:
     languages = {c.params.get("language_code") for c in calls}
     assert languages == {None, "en", "fr"}
     fr = next(c for c in calls if c.params.get("language_code") == "fr")
-    assert "magnets" in str(fr.params["commands"]) and "Les guides gratuits" in str(fr.params["commands"])
+    assert "magnets" in str(fr.params["commands"]) and "Les guides gratuits" in str(
+        fr.params["commands"]
+    )

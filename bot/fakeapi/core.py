@@ -25,8 +25,8 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from bot.fakeapi.html import FormatError, render, utf16_len
 from bot.fakeapi.spec import DEFAULT_SPEC_PATH, Spec, check_limits, load_spec, loose_decode
+from bot.telegram_html import FormatError, render, utf16_len
 
 JSON = dict[str, Any]
 Files = dict[str, tuple[str, bytes]]

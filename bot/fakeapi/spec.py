@@ -10,7 +10,7 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
-from bot.fakeapi.html import FormatError, render
+from bot.telegram_html import FormatError, render
 
 DEFAULT_SPEC_PATH = Path(__file__).resolve().parents[2].parent / "shared/telegram-bot-api/api.json"
 
