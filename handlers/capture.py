@@ -12,8 +12,10 @@ from bot.delivery import send_pdf
 from bot.funnel import Step, check_email, next_step
 from bot.services import Ctx
 from handlers.common import (
+    ack,
     buttons,
     clip,
+    edit,
     label,
     lang_of,
     menu_keyboard,
@@ -49,8 +51,9 @@ async def offer(update: Update, context: Ctx, magnet: Magnet, source: str | None
         answered=requested[magnet.id].answer_id is not None,
     )
     title = clip(label(magnet.title, lang, default))
+    # Messages first, the step change last: if the process dies in between, the replayed update
+    # finds the person still in the previous step and does this again.
     if step is Step.ASK_EMAIL:
-        await store.set_session(person, STEP_EMAIL, magnet.id)
         text = t(
             context,
             lang,
@@ -59,6 +62,7 @@ async def offer(update: Update, context: Ctx, magnet: Magnet, source: str | None
             description=label(magnet.description, lang, default),
         )
         await context.bot.send_message(chat, f"{text}\n\n{t(context, lang, 'consent')}")
+        await store.set_session(person, STEP_EMAIL, magnet.id)
     elif step is Step.CONFIRM_OPTIN:
         await store.clear_session(person)
         keyboard = buttons(
@@ -70,15 +74,15 @@ async def offer(update: Update, context: Ctx, magnet: Magnet, source: str | None
         )
     elif step is Step.ASK_QUESTION:
         assert magnet.question is not None
-        await store.set_session(person, STEP_ANSWER, magnet.id)
         await context.bot.send_message(
             chat,
             label(magnet.question.text, lang, default),
             reply_markup=question_keyboard(magnet, magnet.question, lang, default),
         )
+        await store.set_session(person, STEP_ANSWER, magnet.id)
     else:
-        await store.clear_session(person)
         await deliver(update, context, magnet)
+        await store.clear_session(person)
 
 
 async def deliver(update: Update, context: Ctx, magnet: Magnet) -> None:
@@ -106,7 +110,7 @@ async def pick_magnet(update: Update, context: Ctx) -> None:
     """A magnet button from the menu (`mag:<id>`)."""
     query = update.callback_query
     assert query is not None and query.data is not None
-    await query.answer()  # clients show a spinner until the query is answered
+    await ack(query)  # clients show a spinner until the query is answered
     lang = lang_of(update, context)
     magnet = context.svc.catalogue.get(query.data.removeprefix("mag:"))
     if magnet is None:
@@ -158,7 +162,6 @@ async def save_email(update: Update, context: Ctx, magnet: Magnet, email: str) -
     )
     if first:
         log.info("lead captured: %s for magnet %s", person, magnet.id)
-    await svc.store.clear_session(person)
     await context.bot.send_message(
         chat_of(update),
         t(context, lang, "email_saved", email=clip(email)),
@@ -177,10 +180,10 @@ async def confirm_suggestion(update: Update, context: Ctx) -> None:
         session.data.get("suggested" if query.data == "eml:yes" else "typed") if session else None
     )
     if session is None or session.step != STEP_EMAIL_CONFIRM or magnet is None or not email:
-        await query.answer(t(context, lang_of(update, context), "button_expired"))
+        await ack(query, t(context, lang_of(update, context), "button_expired"))
         return
-    await query.answer()  # clients show a spinner until the query is answered
-    await query.edit_message_reply_markup(None)
+    await ack(query)  # clients show a spinner until the query is answered
+    await edit(query)
     await save_email(update, context, magnet, email)
 
 
@@ -202,20 +205,19 @@ async def answer_question(update: Update, context: Ctx) -> None:
         or lead.email is None
         or magnet_id not in asked
     ):
-        await query.answer(t(context, lang, "button_expired"))
+        await ack(query, t(context, lang, "button_expired"))
         return
     default = svc.texts.default
-    if not await svc.store.save_answer(person, magnet.id, answer.id, answer.fit, update.update_id):
+    saved = await svc.store.save_answer(person, magnet.id, answer.id, answer.fit, update.update_id)
+    if not saved and asked[magnet_id].delivered_at is not None:  # a double tap
         previous = magnet.question.answer(asked[magnet_id].answer_id or "")  # type: ignore[union-attr]
         shown = label(previous.label, lang, default) if previous else ""
-        await query.answer(t(context, lang, "already_answered", answer=shown))
+        await ack(query, t(context, lang, "already_answered", answer=shown))
         return
-    await query.answer(t(context, lang, "answer_thanks"))
+    # Answered but the PDF never left (a failed send, a crash): go on to the delivery.
+    await ack(query, t(context, lang, "answer_thanks"))
     question = label(magnet.question.text, lang, default)  # type: ignore[union-attr]
-    await query.edit_message_text(
-        f"{question}\n→ <b>{clip(label(answer.label, lang, default))}</b>"
-    )
-    await svc.store.clear_session(person)
+    await edit(query, f"{question}\n→ <b>{clip(label(answer.label, lang, default))}</b>")
     await offer(update, context, magnet)
 
 
@@ -223,10 +225,10 @@ async def opt_in_again(update: Update, context: Ctx) -> None:
     """`opt:<magnet>` after /stop: an explicit new opt-in; `opt:no` declines."""
     query = update.callback_query
     assert query is not None and query.data is not None
-    await query.answer()  # clients show a spinner until the query is answered
+    await ack(query)  # clients show a spinner until the query is answered
     svc, lang = context.svc, lang_of(update, context)
     person = user_id(update)
-    await query.edit_message_reply_markup(None)
+    await edit(query)
     magnet = svc.catalogue.get(query.data.removeprefix("opt:"))
     lead = await svc.store.get_lead(person)
     if magnet is None or lead is None or lead.email is None:

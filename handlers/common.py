@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from html import escape
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import BadRequest
 
 from bot.catalogue import Magnet, Question
 from bot.services import Ctx
 from bot.store import Lead
+
+log = logging.getLogger(__name__)
 
 MAX_ECHO = 200  # never echo more than this much of what a user typed
 
@@ -100,3 +104,25 @@ async def say(update: Update, text: str, reply_markup: InlineKeyboardMarkup | No
     """Send a message to the chat this update came from."""
     assert update.effective_chat is not None
     await update.effective_chat.send_message(text, reply_markup=reply_markup)
+
+
+async def ack(query: CallbackQuery, text: str | None = None) -> None:
+    """Answer a button press; a replayed update's query may be too old to answer: fine."""
+    try:
+        await query.answer(text)
+    except BadRequest as exc:
+        log.debug("callback query not answered: %s", exc)
+
+
+async def edit(query: CallbackQuery, text: str | None = None) -> None:
+    """Replace the pressed message's text, or with None just remove its buttons.
+
+    "Message is not modified" (a replay, a double tap) and deleted messages are not errors here.
+    """
+    try:
+        if text is None:
+            await query.edit_message_reply_markup(None)
+        else:
+            await query.edit_message_text(text)
+    except BadRequest as exc:
+        log.debug("message not edited: %s", exc)

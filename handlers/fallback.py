@@ -8,7 +8,7 @@ from telegram import ChatMember, Update
 from telegram.error import Forbidden
 
 from bot.services import Ctx
-from handlers.common import chat_id, lang_of, say, t
+from handlers.common import ack, chat_id, lang_of, say, t
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ async def unknown_button(update: Update, context: Ctx) -> None:
     """A button with data the bot does not know (stale or forged)."""
     query = update.callback_query
     assert query is not None
-    await query.answer(t(context, lang_of(update, context), "button_expired"))
+    await ack(query, t(context, lang_of(update, context), "button_expired"))
 
 
 async def member_changed(update: Update, context: Ctx) -> None:

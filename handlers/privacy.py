@@ -8,7 +8,7 @@ from datetime import datetime
 from telegram import Update
 
 from bot.services import Ctx
-from handlers.common import buttons, clip, lang_of, say, t, user_id
+from handlers.common import ack, buttons, clip, edit, lang_of, say, t, user_id
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +90,9 @@ async def forget_confirmed(update: Update, context: Ctx) -> None:
     """`fgt:yes` erases the person's data, `fgt:no` keeps it."""
     query = update.callback_query
     assert query is not None
-    await query.answer()  # clients show a spinner until the query is answered
+    await ack(query)  # clients show a spinner until the query is answered
     lang = lang_of(update, context)
-    await query.edit_message_reply_markup(None)
+    await edit(query)
     if query.data != "fgt:yes":
         await say(update, t(context, lang, "forget_kept"))
         return

@@ -227,6 +227,9 @@ class FakeTelegram:
         self._poll_seq = 0
         self._wake_seq = 0
         self._msg_ids: dict[int | str, int] = {}
+        self._held: set[str] = set()  # methods whose HTTP calls wait in the server (kill tests)
+        self._holding = 0
+        self._drop_held = False
         self._messages: dict[tuple[int | str, int], Sent] = {}
         self._incoming: dict[tuple[int | str, int], JSON] = {}
         self._transcript: dict[int | str, list[Sent]] = {}
@@ -568,6 +571,35 @@ class FakeTelegram:
         """How many getUpdates calls have started (a long poll counts while it waits)."""
         with self._cond:
             return self._poll_seq
+
+    def hold(self, method: str) -> None:
+        """Make HTTP calls of `method` wait in the server, as if Telegram were stuck on them."""
+        with self._cond:
+            self._held.add(method.lower())
+            self._drop_held = False
+
+    def release(self, *, drop: bool = False) -> None:
+        """Let held calls through; with `drop`, they fail (the connection died) without effect."""
+        with self._cond:
+            self._held.clear()
+            self._drop_held = drop
+            self._cond.notify_all()
+
+    def wait_if_held(self, method: str, timeout: float = 60.0) -> bool:
+        """Called by the server before a call; False if the call must be dropped."""
+        with self._cond:
+            if method.lower() not in self._held:
+                return True
+            self._holding += 1
+            self._cond.notify_all()
+            self._cond.wait_for(lambda: method.lower() not in self._held, timeout)
+            self._holding -= 1
+            return not self._drop_held
+
+    def wait_until_holding(self, timeout: float = 10.0) -> bool:
+        """Block until a call is being held."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._holding > 0, timeout)
 
     def wait_until_polling(self, timeout: float = 10.0, *, after: int = 0) -> bool:
         """Block until more than ``after`` getUpdates calls have started, e.g. a bot process."""

@@ -88,6 +88,9 @@ class _Handler(BaseHTTPRequestHandler):
         params = {**dict(parse_qsl(url.query, keep_blank_values=True)), **params}
         if fake.latency:
             time.sleep(fake.latency)
+        if not fake.wait_if_held(match.group(2)):
+            self._json(502, {"ok": False, "error_code": 502, "description": "Bad Gateway"})
+            return
         status, answer = fake.handle(match.group(2), params, files)
         self._json(status, answer)
 
