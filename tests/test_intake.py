@@ -1,0 +1,52 @@
+"""Durable intake in process: redelivered updates are skipped, unfinished ones replayed."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from telegram import Update
+
+from bot.intake import replay_pending
+from bot.logs import RedactingFormatter
+from bot.store import Event
+from tests.conftest import Harness
+
+ADA = 1001
+
+
+async def test_an_update_delivered_twice_is_applied_once(bot: Harness) -> None:
+    await bot.text(ADA, "/start")
+    await bot.tap(ADA, "mag:what-to-wear")
+    email = bot.fake.build_message(ADA, "ada@example.com")
+    await bot.send(email)
+    seen = len(bot.chat(ADA))
+    await bot.send(email)  # Telegram sends the same update_id again (e.g. after a crash)
+    assert len(bot.chat(ADA)) == seen
+    assert await bot.svc.store.count_events(Event.LEAD) == 1
+
+
+async def test_unfinished_updates_are_replayed_then_done(bot: Harness) -> None:
+    start = bot.fake.build_message(ADA, "/start flyer")
+    # As if a previous process fetched it (and Telegram forgot it) but died before handling.
+    await bot.svc.store.inbox_save([(start["update_id"], ADA, json.dumps(start))])
+    assert await replay_pending(bot.app, bot.svc.store) == 1
+    update = await bot.app.update_queue.get()
+    assert isinstance(update, Update)
+    await bot.app.update_processor.process_update(update, bot.app.process_update(update))
+    assert bot.last(ADA).text.startswith("Hello Ada!")
+    assert await bot.svc.store.inbox_pending() == []
+    lead = await bot.svc.store.get_lead(ADA)
+    assert lead is not None and lead.first_source == "flyer"
+
+
+def test_token_is_redacted_from_lines_and_tracebacks() -> None:
+    token = "123456:SECRET-token"
+    formatter = RedactingFormatter("%(message)s", [token])
+    try:
+        raise RuntimeError(f"POST https://api.telegram.org/bot{token}/getMe failed")
+    except RuntimeError as exc:
+        record = logging.LogRecord("httpx", logging.INFO, __file__, 1, "url %s", (token,), None)
+        record.exc_info = (type(exc), exc, exc.__traceback__)
+    line = formatter.format(record)
+    assert token not in line and "<token>" in line
