@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -59,36 +60,38 @@ def _check_lang_texts(value: dict[str, str], limit: int, html: bool) -> dict[str
                 raise ValueError(f"[{lang}] is not valid Telegram HTML: {problem}")
         length = visible_length(text) if html else len(text)
         if length > limit:
-            raise ValueError(f"[{lang}] is {length} characters, Telegram allows {limit}")
+            raise ValueError(f"[{lang}] is {length} characters, the limit is {limit}")
     return value
 
 
+def lang_texts(limit: int, *, html: bool) -> AfterValidator:
+    """A validator for a per-language text table with Telegram's limit for that field."""
+    return AfterValidator(lambda value: _check_lang_texts(value, limit, html))
+
+
 Texts = dict[str, str]
+Plain40 = Annotated[Texts, lang_texts(40, html=False)]
+Plain60 = Annotated[Texts, lang_texts(60, html=False)]
+PathTexts = Annotated[Texts, lang_texts(500, html=False)]
+Html300 = Annotated[Texts, lang_texts(300, html=True)]
+Html600 = Annotated[Texts, lang_texts(600, html=True)]
+Caption = Annotated[Texts, lang_texts(1024, html=True)]
+Message = Annotated[Texts, lang_texts(4096, html=True)]
 
 
 class Answer(_Model):
     """One answer to a qualifying question."""
 
     id: ShortId
-    label: Texts
+    label: Plain40
     fit: bool
-
-    @field_validator("label")
-    @classmethod
-    def _label(cls, v: Texts) -> Texts:
-        return _check_lang_texts(v, 40, html=False)
 
 
 class Question(_Model):
     """The optional qualifying question of a magnet."""
 
-    text: Texts
+    text: Html300
     answers: list[Answer] = Field(min_length=2, max_length=6)
-
-    @field_validator("text")
-    @classmethod
-    def _text(cls, v: Texts) -> Texts:
-        return _check_lang_texts(v, 300, html=True)
 
     @field_validator("answers")
     @classmethod
@@ -109,24 +112,14 @@ class Tip(_Model):
 
     id: ShortId
     delay: str
-    text: Texts
-    cta: Texts | None = None
+    text: Message
+    cta: Plain40 | None = None
 
     @field_validator("delay")
     @classmethod
     def _delay(cls, v: str) -> str:
         parse_delay(v)
         return v
-
-    @field_validator("text")
-    @classmethod
-    def _text(cls, v: Texts) -> Texts:
-        return _check_lang_texts(v, 4096, html=True)
-
-    @field_validator("cta")
-    @classmethod
-    def _cta(cls, v: Texts | None) -> Texts | None:
-        return None if v is None else _check_lang_texts(v, 40, html=False)
 
     @property
     def delay_seconds(self) -> int:
@@ -138,32 +131,12 @@ class Magnet(_Model):
     """A free guide offered in exchange for an email."""
 
     id: MagnetId
-    title: Texts
-    description: Texts
-    pdf: Texts
-    caption: Texts
+    title: Plain60
+    description: Html600
+    pdf: PathTexts
+    caption: Caption
     question: Question | None = None
     tips: list[Tip] = Field(default_factory=list)
-
-    @field_validator("title")
-    @classmethod
-    def _title(cls, v: Texts) -> Texts:
-        return _check_lang_texts(v, 60, html=False)
-
-    @field_validator("description")
-    @classmethod
-    def _description(cls, v: Texts) -> Texts:
-        return _check_lang_texts(v, 600, html=True)
-
-    @field_validator("caption")
-    @classmethod
-    def _caption(cls, v: Texts) -> Texts:
-        return _check_lang_texts(v, 1024, html=True)
-
-    @field_validator("pdf")
-    @classmethod
-    def _pdf(cls, v: Texts) -> Texts:
-        return _check_lang_texts(v, 500, html=False)
 
     @field_validator("tips")
     @classmethod
