@@ -22,19 +22,31 @@ from telegram.ext import (
 from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.intake import IntakeBot, IntakeProcessor, replay_pending
+from bot.nurture import Nurture
 from bot.services import Ctx, Services
 from bot.store import Store
-from handlers import capture, fallback, menu, privacy
+from handlers import capture, fallback, menu, owner, privacy, ready
 
 log = logging.getLogger(__name__)
 
 App = Application[Any, Ctx, Any, Any, Any, Any]
-PROSPECT_COMMANDS = ("start", "magnets", "help", "privacy", "mydata", "stop", "forget", "cancel")
+PROSPECT_COMMANDS = (
+    "start",
+    "magnets",
+    "plan",
+    "contact",
+    "help",
+    "privacy",
+    "mydata",
+    "stop",
+    "forget",
+    "cancel",
+)
 # Updates the bot asks Telegram for: messages, buttons, and blocks/unblocks of the bot.
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER]
 
 
-def register_handlers(app: App) -> None:
+def register_handlers(app: App, svc: Services) -> None:
     """Every handler, in the order they are tried."""
     private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
     app.add_handler(CommandHandler("start", menu.start, filters=private))
@@ -45,7 +57,11 @@ def register_handlers(app: App) -> None:
     app.add_handler(CommandHandler("mydata", privacy.mydata, filters=private))
     app.add_handler(CommandHandler("stop", privacy.stop, filters=private))
     app.add_handler(CommandHandler("forget", privacy.forget, filters=private))
+    app.add_handler(CommandHandler("plan", ready.plan_command, filters=private))
+    app.add_handler(CommandHandler("contact", ready.contact_command, filters=private))
     app.add_handler(MessageHandler(private & filters.COMMAND, fallback.unknown_command))
+    owners = filters.User(user_id=list(svc.settings.owner_ids))
+    app.add_handler(MessageHandler(private & owners & filters.REPLY, owner.owner_reply))
     app.add_handler(MessageHandler(private & filters.TEXT, menu.text))
     app.add_handler(MessageHandler(private, menu.not_text))
 
@@ -54,6 +70,10 @@ def register_handlers(app: App) -> None:
     app.add_handler(CallbackQueryHandler(capture.confirm_suggestion, pattern=r"^eml:(yes|no)$"))
     app.add_handler(CallbackQueryHandler(capture.opt_in_again, pattern=r"^opt:"))
     app.add_handler(CallbackQueryHandler(privacy.forget_confirmed, pattern=r"^fgt:(yes|no)$"))
+    app.add_handler(CallbackQueryHandler(ready.plan_button, pattern=r"^pln:"))
+    app.add_handler(CallbackQueryHandler(ready.stop_button, pattern=r"^stp$"))
+    app.add_handler(CallbackQueryHandler(ready.goal_skip, pattern=r"^gol:skip$"))
+    app.add_handler(CallbackQueryHandler(owner.owner_button, pattern=r"^own:"))
     app.add_handler(CallbackQueryHandler(fallback.unknown_button))
 
     app.add_handler(
@@ -80,8 +100,20 @@ async def open_services(app: App) -> None:
         app.bot.attach_store(store)
     if isinstance(app.update_processor, IntakeProcessor):
         app.update_processor.store = store
+    nurture = Nurture(svc, app.bot)
+    svc._nurture = nurture
+    await nurture.recover()
+    if app.job_queue is not None:  # the schedule lives in SQLite; the job only wakes it up
+        app.job_queue.run_repeating(
+            _nurture_tick, interval=svc.settings.tips_check_seconds, first=1, name="nurture"
+        )
     await set_commands(app, svc)
     await replay_pending(app, store)
+
+
+async def _nurture_tick(context: Ctx) -> None:
+    """JobQueue callback: send the tips that are due."""
+    await context.svc.nurture.tick()
 
 
 async def close_services(app: App) -> None:
@@ -123,5 +155,5 @@ def build_application(
         .build()
     )
     app.bot_data["svc"] = svc
-    register_handlers(app)
+    register_handlers(app, svc)
     return app

@@ -19,6 +19,7 @@ from pydantic import (
     field_validator,
 )
 
+from bot.scoring import Scoring
 from bot.telegram_html import html_error, visible_length
 
 SLUG = r"^[a-z0-9][a-z0-9-]*$"
@@ -150,6 +151,7 @@ class Magnet(_Model):
 
 class _CatalogueFile(_Model):
     magnets: list[Magnet] = Field(min_length=1)
+    scoring: Scoring = Field(default_factory=Scoring)
 
 
 @dataclass(frozen=True)
@@ -172,10 +174,16 @@ class Catalogue:
     path: Path
     magnets: tuple[Magnet, ...]
     pdfs: dict[tuple[str, str], PdfFile]  # (magnet id, language) -> file
+    scoring: Scoring = Scoring()
 
     def get(self, magnet_id: str) -> Magnet | None:
         """The magnet with that id, if any."""
         return next((m for m in self.magnets if m.id == magnet_id), None)
+
+    def tip(self, magnet_id: str, tip_id: str) -> Tip | None:
+        """A magnet's tip by id, if both still exist."""
+        magnet = self.get(magnet_id)
+        return next((t for t in magnet.tips if t.id == tip_id), None) if magnet else None
 
     def pdf(self, magnet: Magnet, lang: str, default_lang: str) -> PdfFile:
         """The PDF in the user's language, else the default language, else any."""
@@ -241,4 +249,4 @@ def load_catalogue(path: Path) -> Catalogue:
             pdfs[(magnet.id, lang)] = PdfFile(pdf_path, hashlib.sha256(content).hexdigest())
     if errors:
         raise CatalogueError("Catalogue error:\n  " + "\n  ".join(errors))
-    return Catalogue(path=path, magnets=tuple(parsed.magnets), pdfs=pdfs)
+    return Catalogue(path=path, magnets=tuple(parsed.magnets), pdfs=pdfs, scoring=parsed.scoring)

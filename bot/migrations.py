@@ -83,4 +83,49 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX inbox_pending ON inbox(done_at) WHERE done_at IS NULL;
     CREATE INDEX inbox_user ON inbox(user_id);
     """,
+    # 2: nurture tips, plan and contact requests, owners' conversations with leads.
+    """
+    ALTER TABLE leads ADD COLUMN timezone TEXT;
+    ALTER TABLE leads ADD COLUMN hot_at INTEGER;
+    ALTER TABLE leads ADD COLUMN hot_reason TEXT;
+    ALTER TABLE leads ADD COLUMN contacted_at INTEGER;
+    ALTER TABLE leads ADD COLUMN won_at INTEGER;
+    ALTER TABLE leads ADD COLUMN relay_owner INTEGER;
+    ALTER TABLE leads ADD COLUMN relay_until INTEGER;
+
+    -- The nurture schedule: at most one row per (person, magnet, tip), so at most one send.
+    -- Only the next tip of a sequence is scheduled; sending it schedules the one after.
+    CREATE TABLE tips (
+        user_id INTEGER NOT NULL REFERENCES leads(user_id) ON DELETE CASCADE,
+        magnet_id TEXT NOT NULL,
+        tip_id TEXT NOT NULL,
+        due_at INTEGER NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        sent_at INTEGER,
+        message_id INTEGER,
+        PRIMARY KEY (user_id, magnet_id, tip_id)
+    );
+    CREATE INDEX tips_due ON tips(due_at) WHERE state = 'pending';
+    CREATE INDEX tips_state ON tips(state);
+
+    -- Free text people wrote to the business (plan goals, contact messages): personal data.
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES leads(user_id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        text TEXT NOT NULL,
+        at INTEGER NOT NULL
+    );
+    CREATE INDEX messages_user ON messages(user_id);
+
+    -- Which lead a bot message in an owner's chat is about, so a reply reaches that lead.
+    CREATE TABLE relays (
+        owner_chat INTEGER NOT NULL,
+        message_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL REFERENCES leads(user_id) ON DELETE CASCADE,
+        PRIMARY KEY (owner_chat, message_id)
+    );
+    CREATE INDEX relays_user ON relays(user_id);
+    """,
 )

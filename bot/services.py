@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from telegram.ext import CallbackContext, ExtBot
 
@@ -12,6 +12,9 @@ from bot.catalogue import Catalogue
 from bot.settings import Settings
 from bot.store import Clock, Store
 from bot.texts import Texts
+
+if TYPE_CHECKING:
+    from bot.nurture import Nurture
 
 
 @dataclass
@@ -23,6 +26,7 @@ class Services:
     texts: Texts
     clock: Clock = time.time
     _store: Store | None = field(default=None, repr=False)
+    _nurture: Nurture | None = field(default=None, repr=False)
 
     @property
     def store(self) -> Store:
@@ -30,6 +34,13 @@ class Services:
         if self._store is None:
             raise RuntimeError("the store is not open yet (post_init has not run)")
         return self._store
+
+    @property
+    def nurture(self) -> Nurture:
+        """The tip dispatcher."""
+        if self._nurture is None:
+            raise RuntimeError("the nurture dispatcher is not running yet (post_init has not run)")
+        return self._nurture
 
     def is_owner(self, user_id: int | None) -> bool:
         """Whether this Telegram user is one of the owners in the settings."""

@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.schedule import Window
+
 TELEGRAM_API_URL = "https://api.telegram.org/bot"
 TOKEN_PATTERN = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{1,200}$")
 
@@ -36,6 +38,9 @@ class Settings(BaseSettings):
     default_language: Literal["en", "fr"] = "en"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     concurrent_updates: int = Field(default=64, ge=1, le=1024)
+    send_hours: str = "09:00-20:00"
+    tips_check_seconds: float = Field(default=30, ge=0.2, le=3600)
+    tips_per_second: float = Field(default=20, gt=0, le=30)
 
     @field_validator("bot_token", mode="before")
     @classmethod
@@ -71,6 +76,13 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r} (use a name like Europe/Paris)") from exc
         return value
 
+    @field_validator("send_hours")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        """Daily sending hours for tips, like 09:00-20:00."""
+        Window.parse(value)
+        return value
+
     @field_validator("bot_api_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
@@ -78,6 +90,11 @@ class Settings(BaseSettings):
         if not re.match(r"^https?://[^\s/]+", value):
             raise ValueError("must be an http(s) URL such as https://api.telegram.org/bot")
         return value
+
+    @property
+    def window(self) -> Window:
+        """The sending hours for tips."""
+        return Window.parse(self.send_hours)
 
     @property
     def zone(self) -> ZoneInfo:

@@ -1,37 +1,20 @@
-"""The SQLite store (aiosqlite, WAL): the only module that writes SQL."""
+"""The SQLite store (aiosqlite, WAL): the only code that writes SQL (with store_base, store_tips)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
-import time
-from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
-from bot.funnel import Stage, stage_of
-from bot.migrations import MIGRATIONS
+from bot.funnel import Stage
+from bot.store_base import Clock, Event
+from bot.store_tips import TipStore
 
-Clock = Callable[[], float]
-
-
-class Event(StrEnum):
-    """Kinds of the append-only event log (every KPI is computed from these)."""
-
-    START = "start"
-    LEAD = "lead"
-    RESUBSCRIBE = "resubscribe"
-    ANSWER = "answer"
-    DOWNLOAD = "download"  # value "first", or "again" when the same person gets it again
-    UNSUBSCRIBE = "unsubscribe"
-    BLOCKED = "blocked"
-    ERASE = "erase"
+__all__ = ["Clock", "Event", "Lead", "LeadMagnet", "Session", "Store"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +37,13 @@ class Lead:
     stage: Stage
     started_at: int
     updated_at: int
+    timezone: str | None = None
+    hot_at: int | None = None
+    hot_reason: str | None = None
+    contacted_at: int | None = None
+    won_at: int | None = None
+    relay_owner: int | None = None
+    relay_until: int | None = None
 
 
 @dataclass(frozen=True)
@@ -81,7 +71,7 @@ class Session:
 _LEAD_COLUMNS = (
     "user_id, first_name, last_name, username, language, first_source, email, email_at,"
     " consent_at, consent_version, subscribed, unsubscribed_at, blocked_at, stage, started_at,"
-    " updated_at"
+    " updated_at, timezone, hot_at, hot_reason, contacted_at, won_at, relay_owner, relay_until"
 )
 
 
@@ -92,115 +82,8 @@ def _lead(row: aiosqlite.Row) -> Lead:
     return Lead(**values)
 
 
-class Store:
+class Store(TipStore):
     """Typed access to the database; every write is one transaction."""
-
-    def __init__(self, db: aiosqlite.Connection, clock: Clock) -> None:
-        self._db = db
-        self._clock = clock
-        # One connection is shared by concurrent handlers: serialise transactions on it.
-        self._write = asyncio.Lock()
-
-    @classmethod
-    async def open(cls, path: Path | str, clock: Clock = time.time) -> Store:
-        """Open (creating and migrating if needed) the database file."""
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(str(path), isolation_level=None)
-        db.row_factory = aiosqlite.Row
-        try:
-            await db.execute("PRAGMA journal_mode=WAL")
-            await db.execute("PRAGMA synchronous=NORMAL")
-            await db.execute("PRAGMA foreign_keys=ON")
-            await db.execute("PRAGMA busy_timeout=5000")
-            # Erased personal data is overwritten on disk, not just unlinked from the b-tree.
-            await db.execute("PRAGMA secure_delete=ON")
-            store = cls(db, clock)
-            await store._migrate()
-        except BaseException:
-            await db.close()
-            raise
-        return store
-
-    async def close(self) -> None:
-        """Close the connection."""
-        await self._db.close()
-
-    def now(self) -> int:
-        """The store's clock, in whole seconds."""
-        return int(self._clock())
-
-    async def _migrate(self) -> None:
-        version = await self.schema_version()
-        if version > len(MIGRATIONS):
-            raise RuntimeError(
-                f"database schema {version} is newer than this Aimant ({len(MIGRATIONS)})"
-            )
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            await self._db.executescript(
-                f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;"
-            )
-
-    async def schema_version(self) -> int:
-        """The schema version of the open file."""
-        async with self._db.execute("PRAGMA user_version") as cur:
-            row = await cur.fetchone()
-        return int(row[0]) if row else 0
-
-    @asynccontextmanager
-    async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._write:
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
-            await self._db.execute("COMMIT")
-
-    async def _one(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
-        async with self._db.execute(sql, tuple(params)) as cur:
-            return await cur.fetchone()
-
-    async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
-        async with self._db.execute(sql, tuple(params)) as cur:
-            return list(await cur.fetchall())
-
-    async def _event(
-        self,
-        db: aiosqlite.Connection,
-        person: int,
-        kind: Event,
-        *,
-        magnet_id: str | None = None,
-        source: str | None = None,
-        value: str | None = None,
-        update_id: int | None = None,
-    ) -> None:
-        await db.execute(
-            "INSERT OR IGNORE INTO events (at, person, kind, magnet_id, source, value, update_id)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (self.now(), person, kind.value, magnet_id, source, value, update_id),
-        )
-
-    async def _refresh_stage(self, db: aiosqlite.Connection, user_id: int) -> None:
-        row = await self._one(
-            "SELECT email IS NOT NULL AS has_email, unsubscribed_at IS NOT NULL AS unsub,"
-            " blocked_at IS NOT NULL AS blocked,"
-            " EXISTS(SELECT 1 FROM lead_magnets m WHERE m.user_id = l.user_id"
-            " AND m.delivered_at IS NOT NULL) AS delivered"
-            " FROM leads l WHERE user_id = ?",
-            (user_id,),
-        )
-        if row is None:
-            return
-        stage = stage_of(
-            has_email=bool(row["has_email"]),
-            delivered=bool(row["delivered"]),
-            unsubscribed=bool(row["unsub"]),
-            blocked=bool(row["blocked"]),
-        )
-        await db.execute("UPDATE leads SET stage = ? WHERE user_id = ?", (stage.value, user_id))
 
     # --- inbox: durable intake of updates -------------------------------------------------
 
@@ -346,6 +229,7 @@ class Store:
                 )
             elif before["unsubscribed_at"] is not None:
                 await self._event(db, user_id, Event.RESUBSCRIBE, update_id=update_id)
+                await self._pause_tips(db, user_id, False, now)
             await self._refresh_stage(db, user_id)
         return first is None
 
@@ -363,6 +247,7 @@ class Store:
             )
             if cur.rowcount:
                 await self._event(db, user_id, Event.RESUBSCRIBE, update_id=update_id)
+                await self._pause_tips(db, user_id, False, now)
             await self._refresh_stage(db, user_id)
 
     async def save_answer(
@@ -436,6 +321,7 @@ class Store:
             )
             if cur.rowcount:
                 await self._event(db, user_id, Event.UNSUBSCRIBE, update_id=update_id)
+                await self._pause_tips(db, user_id, True, now)
                 await self._refresh_stage(db, user_id)
         return bool(cur.rowcount)
 
@@ -451,6 +337,7 @@ class Store:
                 )
                 if cur.rowcount:
                     await self._event(db, user_id, Event.BLOCKED)
+                    await self._pause_tips(db, user_id, True, now)
             else:
                 cur = await db.execute(
                     "UPDATE leads SET blocked_at = NULL, updated_at = ?"
@@ -523,20 +410,3 @@ class Store:
                     "INSERT OR REPLACE INTO files (sha256, file_id, updated_at) VALUES (?, ?, ?)",
                     (sha256, file_id, self.now()),
                 )
-
-    # --- for tests and checks ------------------------------------------------------------
-
-    async def count_events(
-        self, kind: Event, person: int | None = None, value: str | None = None
-    ) -> int:
-        """How many events of a kind (for one person, or everyone; with a value, or any)."""
-        sql = "SELECT COUNT(*) FROM events WHERE kind = ?"
-        params: list[Any] = [kind.value]
-        if value is not None:
-            sql += " AND value = ?"
-            params.append(value)
-        if person is not None:
-            sql += " AND person = ?"
-            params.append(person)
-        row = await self._one(sql, params)
-        return int(row[0]) if row else 0

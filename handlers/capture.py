@@ -102,7 +102,8 @@ async def deliver(update: Update, context: Ctx, magnet: Magnet) -> None:
         return
     first = await svc.store.mark_delivered(person, magnet.id, update.update_id)
     log.info("magnet %s sent to %s (%s)", magnet.id, person, "first" if first else "again")
-    if first:
+    if first:  # the magnet's nurture sequence starts now
+        await svc.nurture.schedule_next(person, magnet.id, svc.clock())
         await context.bot.send_message(chat, t(context, lang, "after_delivery"))
 
 

@@ -7,9 +7,18 @@ import logging
 from telegram import Update
 
 from bot.funnel import parse_payload
+from bot.intent import plan_phrase
 from bot.services import Ctx
 from handlers.capture import STEP_ANSWER, STEP_EMAIL, STEP_EMAIL_CONFIRM, email_text, offer
 from handlers.common import clip, lang_of, menu_keyboard, say, t, touch, user_id
+from handlers.ready import (
+    STEP_CONTACT,
+    STEP_PLAN_GOAL,
+    contact_text,
+    goal_text,
+    relay_to_owner,
+    request_plan,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,15 +61,26 @@ async def cancel(update: Update, context: Ctx) -> None:
 
 
 async def text(update: Update, context: Ctx) -> None:
-    """Typed text: an email when one is expected, otherwise a pointer to the guides."""
+    """Typed text: what the current step expects, a plan request, a reply to the team, or help."""
     svc, lang = context.svc, lang_of(update, context)
     person = user_id(update)
+    typed = update.effective_message.text or ""  # type: ignore[union-attr]
     session = await svc.store.get_session(person)
     magnet = svc.catalogue.get(session.magnet_id or "") if session else None
-    if session and magnet and session.step in (STEP_EMAIL, STEP_EMAIL_CONFIRM):
+    step = session.step if session else None
+    phrase = plan_phrase(typed)
+    if magnet and step in (STEP_EMAIL, STEP_EMAIL_CONFIRM):
         await email_text(update, context, magnet)
-    elif session and magnet and session.step == STEP_ANSWER:
+    elif magnet and step == STEP_ANSWER:
         await say(update, t(context, lang, "expect_answer"))
+    elif step == STEP_PLAN_GOAL:
+        await goal_text(update, context, typed)
+    elif step == STEP_CONTACT:
+        await contact_text(update, context, typed)
+    elif phrase:
+        await request_plan(update, context, f"wrote “{phrase}”")
+    elif await relay_to_owner(update, context, typed):
+        return
     else:
         await say(update, t(context, lang, "fallback"), reply_markup=menu_keyboard(context, lang))
 
@@ -74,5 +94,6 @@ async def not_text(update: Update, context: Ctx) -> None:
         STEP_EMAIL: "expect_email",
         STEP_EMAIL_CONFIRM: "expect_email",
         STEP_ANSWER: "expect_answer",
+        STEP_CONTACT: "expect_contact",
     }
     await say(update, t(context, lang, key.get(step or "", "fallback")))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +34,11 @@ class Clock:
 class Harness:
     """A chat with the bot, seen from the user's side."""
 
-    def __init__(self, fake: FakeTelegram, app: App, svc: Services, clock: Clock) -> None:
+    def __init__(
+        self, fake: FakeTelegram, app: App, svc: Services, clock: Clock, request: FakeRequest
+    ) -> None:
         self.fake, self.app, self.svc, self.clock = fake, app, svc, clock
+        self.request = request  # for faults on the bot's side of the wire (timeouts, resets)
         self.errors: list[BaseException] = []
 
     async def send(self, update: dict[str, Any]) -> None:
@@ -100,8 +103,9 @@ async def start_harness(settings: Settings, fake: FakeTelegram, clock: Clock) ->
         load_texts(settings.texts_dir, settings.default_language),
         clock=clock,
     )
-    app = build_application(svc, request=FakeRequest(fake), updates_request=FakeRequest(fake))
-    harness = Harness(fake, app, svc, clock)
+    request = FakeRequest(fake)
+    app = build_application(svc, request=request, updates_request=FakeRequest(fake))
+    harness = Harness(fake, app, svc, clock, request)
 
     async def record(update: object, context: Ctx) -> None:
         assert context.error is not None
@@ -135,4 +139,23 @@ async def bot(tmp_path: Path, fake: FakeTelegram, clock: Clock) -> AsyncIterator
     yield harness
     await stop_harness(harness)
     assert not harness.errors, f"handler errors: {harness.errors!r}"
+    assert not fake.violations, f"calls Telegram would reject: {fake.violations}"
+
+
+@pytest.fixture
+async def bot_with(
+    tmp_path: Path, fake: FakeTelegram, clock: Clock
+) -> AsyncIterator[Callable[..., Awaitable[Harness]]]:
+    """A factory for a bot with other settings (content, sending hours...)."""
+    started: list[Harness] = []
+
+    async def make(**overrides: Any) -> Harness:
+        harness = await start_harness(make_settings(tmp_path, **overrides), fake, clock)
+        started.append(harness)
+        return harness
+
+    yield make
+    for harness in started:
+        await stop_harness(harness)
+        assert not harness.errors, f"handler errors: {harness.errors!r}"
     assert not fake.violations, f"calls Telegram would reject: {fake.violations}"

@@ -1,0 +1,89 @@
+"""Owners' side of "ready to talk": the lead card, alerts to every owner, relayed replies."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from html import escape
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.error import TelegramError
+
+from bot.scoring import score
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+CARD_ROOM = 3000  # characters of a person's own text that fit in a card under Telegram's 4096
+
+
+def _clip(text: str, limit: int) -> str:
+    return escape(text if len(text) <= limit else text[: limit - 1] + "…", quote=False)
+
+
+async def lead_card(svc: Services, user_id: int, headline: str, extra: str | None = None) -> str:
+    """The card owners see: who, how to reach them, what they took, why they are hot, score."""
+    store, texts, lang = svc.store, svc.texts, svc.texts.default
+    lead = await store.get_lead(user_id)
+    if lead is None:
+        return f"{headline}\n{texts.get(lang, 'card_erased')}"
+    name = " ".join(p for p in (lead.first_name, lead.last_name) if p) or str(user_id)
+    handle = f"@{escape(lead.username)}" if lead.username else ""
+    link = f'<a href="tg://user?id={user_id}">{texts.get(lang, "card_profile")}</a>'
+    lines = [headline, f"<b>{_clip(name, 100)}</b> {handle} · {link}".replace("  ", " ")]
+    lines.append(f"{texts.get(lang, 'card_email')}: {_clip(lead.email or '-', 320)}")
+    for item in await store.lead_magnets(user_id):
+        magnet = svc.catalogue.get(item.magnet_id)
+        title = (magnet.title.get(lang) or next(iter(magnet.title.values()))) if magnet else item.magnet_id
+        answer = ""
+        if magnet and magnet.question and item.answer_id:
+            chosen = magnet.question.answer(item.answer_id)
+            shown = (chosen.label.get(lang) or next(iter(chosen.label.values()))) if chosen else item.answer_id
+            mark = "✓" if item.answer_fit else "✗"
+            answer = f" — {_clip(shown, 60)} {mark}"
+        lines.append(f"📄 {_clip(title, 80)}{answer}")
+    lines.append(f"{texts.get(lang, 'card_source')}: {_clip(lead.first_source or '-', 64)}")
+    total, why = score(await store.score_facts(user_id), svc.catalogue.scoring)
+    lines.append(f"{texts.get(lang, 'card_score')}: {escape(why)}")
+    if lead.hot_reason:
+        lines.append(f"{texts.get(lang, 'card_why')}: {_clip(lead.hot_reason, 200)}")
+    status = [texts.get(lang, f"stage_{lead.stage.value}")]
+    for key, when in (("card_contacted", lead.contacted_at), ("card_won", lead.won_at)):
+        if when:
+            day = datetime.fromtimestamp(when, svc.settings.zone).strftime("%Y-%m-%d")
+            status.append(f"{texts.get(lang, key)} {day}")
+    lines.append(f"{texts.get(lang, 'card_stage')}: {', '.join(status)}")
+    if extra:
+        lines.append(f"\n<blockquote>{_clip(extra, CARD_ROOM)}</blockquote>")
+    return "\n".join(lines)
+
+
+def card_buttons(svc: Services, user_id: int) -> InlineKeyboardMarkup:
+    """Contacted / won buttons under a lead card (owner-only: checked when pressed)."""
+    lang = svc.texts.default
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(svc.texts.get(lang, "btn_contacted"), callback_data=f"own:c:{user_id}"),
+                InlineKeyboardButton(svc.texts.get(lang, "btn_won"), callback_data=f"own:w:{user_id}"),
+            ]
+        ]
+    )
+
+
+async def alert_owners(
+    bot: Bot, svc: Services, user_id: int, headline: str, extra: str | None = None
+) -> int:
+    """Send the lead card to every owner at once; an owner who blocked the bot is skipped."""
+    card = await lead_card(svc, user_id, headline, extra)
+    sent = 0
+    for owner in svc.settings.owner_ids:
+        try:
+            message = await bot.send_message(owner, card, reply_markup=card_buttons(svc, user_id))
+        except TelegramError as exc:
+            log.warning("could not alert owner %s about lead %s: %s", owner, user_id, exc)
+            continue
+        await svc.store.add_relay(owner, message.message_id, user_id)
+        sent += 1
+    log.info("hot lead %s: %d owner(s) alerted", user_id, sent)
+    return sent

@@ -1,0 +1,173 @@
+"""The store's plumbing: connection, migrations, transactions, the event log."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Self
+
+import aiosqlite
+
+from bot.funnel import stage_of
+from bot.migrations import MIGRATIONS
+
+Clock = Callable[[], float]
+
+
+class Event(StrEnum):
+    """Kinds of the append-only event log (every KPI is computed from these)."""
+
+    START = "start"
+    LEAD = "lead"
+    RESUBSCRIBE = "resubscribe"
+    ANSWER = "answer"
+    DOWNLOAD = "download"  # value "first", or "again" when the same person gets it again
+    UNSUBSCRIBE = "unsubscribe"
+    BLOCKED = "blocked"
+    ERASE = "erase"
+    TIP_SENT = "tip_sent"  # magnet_id, value = tip id
+    TIP_UNKNOWN = "tip_unknown"  # in flight when the process died: maybe delivered, never resent
+    TIP_CLICK = "tip_click"  # first click of a tip's button by this person
+    PLAN = "plan"  # asked for a personalised plan (once per person)
+    CONTACT = "contact"  # sent the contact form (each message)
+    CONTACTED = "contacted"  # an owner marked the lead contacted
+    WON = "won"  # an owner marked the lead won (once per person)
+
+
+class StoreBase:
+    """The connection and what every part of the store shares; every write is one transaction."""
+
+    def __init__(self, db: aiosqlite.Connection, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+        # One connection is shared by concurrent handlers: serialise transactions on it.
+        self._write = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path | str, clock: Clock = time.time) -> Self:
+        """Open (creating and migrating if needed) the database file."""
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(str(path), isolation_level=None)
+        db.row_factory = aiosqlite.Row
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=NORMAL")
+            await db.execute("PRAGMA foreign_keys=ON")
+            await db.execute("PRAGMA busy_timeout=5000")
+            # Erased personal data is overwritten on disk, not just unlinked from the b-tree.
+            await db.execute("PRAGMA secure_delete=ON")
+            store = cls(db, clock)
+            await store._migrate()
+        except BaseException:
+            await db.close()
+            raise
+        return store
+
+    async def close(self) -> None:
+        """Close the connection."""
+        await self._db.close()
+
+    def now(self) -> int:
+        """The store's clock, in whole seconds."""
+        return int(self._clock())
+
+    async def _migrate(self) -> None:
+        version = await self.schema_version()
+        if version > len(MIGRATIONS):
+            raise RuntimeError(
+                f"database schema {version} is newer than this Aimant ({len(MIGRATIONS)})"
+            )
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            await self._db.executescript(
+                f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;"
+            )
+
+    async def schema_version(self) -> int:
+        """The schema version of the open file."""
+        async with self._db.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._write:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+
+    async def _one(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
+        async with self._db.execute(sql, tuple(params)) as cur:
+            return await cur.fetchone()
+
+    async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+        async with self._db.execute(sql, tuple(params)) as cur:
+            return list(await cur.fetchall())
+
+    async def _event(
+        self,
+        db: aiosqlite.Connection,
+        person: int,
+        kind: Event,
+        *,
+        magnet_id: str | None = None,
+        source: str | None = None,
+        value: str | None = None,
+        update_id: int | None = None,
+    ) -> None:
+        await db.execute(
+            "INSERT OR IGNORE INTO events (at, person, kind, magnet_id, source, value, update_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (self.now(), person, kind.value, magnet_id, source, value, update_id),
+        )
+
+    async def _refresh_stage(self, db: aiosqlite.Connection, user_id: int) -> None:
+        """Recompute a person's stage from what is stored (bot.funnel.stage_of)."""
+        row = await self._one(
+            "SELECT email IS NOT NULL AS has_email, unsubscribed_at IS NOT NULL AS unsub,"
+            " blocked_at IS NOT NULL AS blocked, hot_at IS NOT NULL AS hot,"
+            " won_at IS NOT NULL AS won,"
+            " EXISTS(SELECT 1 FROM lead_magnets m WHERE m.user_id = l.user_id"
+            " AND m.delivered_at IS NOT NULL) AS delivered,"
+            " EXISTS(SELECT 1 FROM tips t WHERE t.user_id = l.user_id"
+            " AND t.state IN ('sent', 'unknown')) AS tips"
+            " FROM leads l WHERE user_id = ?",
+            (user_id,),
+        )
+        if row is None:
+            return
+        stage = stage_of(
+            has_email=bool(row["has_email"]),
+            delivered=bool(row["delivered"]),
+            tips_received=bool(row["tips"]),
+            ready_to_talk=bool(row["hot"]),
+            won=bool(row["won"]),
+            unsubscribed=bool(row["unsub"]),
+            blocked=bool(row["blocked"]),
+        )
+        await db.execute("UPDATE leads SET stage = ? WHERE user_id = ?", (stage.value, user_id))
+
+    # --- for tests and checks ------------------------------------------------------------
+
+    async def count_events(
+        self, kind: Event, person: int | None = None, value: str | None = None
+    ) -> int:
+        """How many events of a kind (for one person, or everyone; with a value, or any)."""
+        sql = "SELECT COUNT(*) FROM events WHERE kind = ?"
+        params: list[Any] = [kind.value]
+        if value is not None:
+            sql += " AND value = ?"
+            params.append(value)
+        if person is not None:
+            sql += " AND person = ?"
+            params.append(person)
+        row = await self._one(sql, params)
+        return int(row[0]) if row else 0

@@ -1,0 +1,288 @@
+"""Store methods for nurture: the tip schedule, clicks, ready-to-talk requests, conversations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+import aiosqlite
+
+from bot.scoring import Facts
+from bot.store_base import Event, StoreBase
+
+
+class TipState(StrEnum):
+    """Where a scheduled tip is; `sending` is claimed and in flight (at most once)."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    UNKNOWN = "unknown"  # was in flight when the process died: maybe delivered, never resent
+    CANCELLED = "cancelled"  # the person left (stop, block); back to pending if they opt in
+    FAILED = "failed"  # gave up (blocked, gone, rejected, too many errors)
+
+
+@dataclass(frozen=True)
+class DueTip:
+    """A tip due now, with what is needed to send it."""
+
+    user_id: int
+    magnet_id: str
+    tip_id: str
+    due_at: int
+    attempts: int
+    language: str
+    timezone: str | None
+
+
+class TipStore(StoreBase):
+    """The tips schedule and the ready-to-talk side of the funnel."""
+
+    async def schedule_tip(self, user_id: int, magnet_id: str, tip_id: str, due_at: int) -> bool:
+        """Schedule a tip; False if this (person, magnet, tip) was ever scheduled already."""
+        async with self._tx() as db:
+            cur = await db.execute(
+                "INSERT OR IGNORE INTO tips (user_id, magnet_id, tip_id, due_at) VALUES (?, ?, ?, ?)",
+                (user_id, magnet_id, tip_id, due_at),
+            )
+        return bool(cur.rowcount)
+
+    async def scheduled_tip_ids(self, user_id: int, magnet_id: str) -> set[str]:
+        """Tips of a magnet this person has in the schedule, whatever their state."""
+        rows = await self._all(
+            "SELECT tip_id FROM tips WHERE user_id = ? AND magnet_id = ?", (user_id, magnet_id)
+        )
+        return {r["tip_id"] for r in rows}
+
+    async def due_tips(self, now: int, limit: int) -> list[DueTip]:
+        """Pending tips due by `now` for people still subscribed, oldest first."""
+        rows = await self._all(
+            "SELECT t.user_id, t.magnet_id, t.tip_id, t.due_at, t.attempts, l.language, l.timezone"
+            " FROM tips t JOIN leads l ON l.user_id = t.user_id"
+            " WHERE t.state = 'pending' AND t.due_at <= ? AND l.subscribed = 1"
+            " AND l.blocked_at IS NULL ORDER BY t.due_at LIMIT ?",
+            (now, limit),
+        )
+        return [DueTip(**dict(r)) for r in rows]
+
+    async def next_due_at(self) -> int | None:
+        """When the next pending tip is due, if any."""
+        row = await self._one("SELECT MIN(due_at) FROM tips WHERE state = 'pending'")
+        return int(row[0]) if row and row[0] is not None else None
+
+    async def claim_tip(self, tip: DueTip) -> bool:
+        """Mark a tip in flight before sending it; False if it is no longer pending."""
+        async with self._tx() as db:
+            cur = await db.execute(
+                "UPDATE tips SET state = 'sending', attempts = attempts + 1"
+                " WHERE user_id = ? AND magnet_id = ? AND tip_id = ? AND state = 'pending'",
+                (tip.user_id, tip.magnet_id, tip.tip_id),
+            )
+        return bool(cur.rowcount)
+
+    async def tip_sent(self, tip: DueTip, message_id: int) -> None:
+        """Telegram accepted the tip."""
+        async with self._tx() as db:
+            await db.execute(
+                "UPDATE tips SET state = 'sent', sent_at = ?, message_id = ?"
+                " WHERE user_id = ? AND magnet_id = ? AND tip_id = ?",
+                (self.now(), message_id, tip.user_id, tip.magnet_id, tip.tip_id),
+            )
+            await self._event(
+                db, tip.user_id, Event.TIP_SENT, magnet_id=tip.magnet_id, value=tip.tip_id
+            )
+            await self._refresh_stage(db, tip.user_id)
+
+    async def tip_not_sent(self, tip: DueTip, *, retry_at: int | None) -> None:
+        """Telegram refused or failed: pending again at `retry_at`, or failed for good."""
+        async with self._tx() as db:
+            if retry_at is None:
+                await db.execute(
+                    "UPDATE tips SET state = 'failed'"
+                    " WHERE user_id = ? AND magnet_id = ? AND tip_id = ?",
+                    (tip.user_id, tip.magnet_id, tip.tip_id),
+                )
+            else:
+                await db.execute(
+                    "UPDATE tips SET state = 'pending', due_at = ?"
+                    " WHERE user_id = ? AND magnet_id = ? AND tip_id = ?",
+                    (retry_at, tip.user_id, tip.magnet_id, tip.tip_id),
+                )
+
+    async def postpone_tip(self, tip: DueTip, due_at: int) -> None:
+        """Outside sending hours: wait for the next opening."""
+        async with self._tx() as db:
+            await db.execute(
+                "UPDATE tips SET due_at = ? WHERE user_id = ? AND magnet_id = ? AND tip_id = ?"
+                " AND state = 'pending'",
+                (due_at, tip.user_id, tip.magnet_id, tip.tip_id),
+            )
+
+    async def recover_in_flight(self) -> list[tuple[int, str, str]]:
+        """At start-up: tips a dead process was sending become `unknown` (reported, not resent)."""
+        async with self._tx() as db:
+            rows = await self._all(
+                "SELECT user_id, magnet_id, tip_id FROM tips WHERE state = 'sending'"
+            )
+            for row in rows:
+                await db.execute(
+                    "UPDATE tips SET state = 'unknown', sent_at = ?"
+                    " WHERE user_id = ? AND magnet_id = ? AND tip_id = ?",
+                    (self.now(), row["user_id"], row["magnet_id"], row["tip_id"]),
+                )
+                await self._event(
+                    db, row["user_id"], Event.TIP_UNKNOWN, magnet_id=row["magnet_id"],
+                    value=row["tip_id"],
+                )  # fmt: skip
+                await self._refresh_stage(db, row["user_id"])
+        return [(r["user_id"], r["magnet_id"], r["tip_id"]) for r in rows]
+
+    async def tip_counts(self) -> dict[str, int]:
+        """How many tips are in each state (for owners and tests)."""
+        rows = await self._all("SELECT state, COUNT(*) AS n FROM tips GROUP BY state")
+        return {r["state"]: int(r["n"]) for r in rows}
+
+    async def tip_was_sent(self, user_id: int, magnet_id: str, tip_id: str) -> bool:
+        """Whether this person was (or may have been) sent this tip."""
+        row = await self._one(
+            "SELECT 1 FROM tips WHERE user_id = ? AND magnet_id = ? AND tip_id = ?"
+            " AND state IN ('sent', 'unknown')",
+            (user_id, magnet_id, tip_id),
+        )
+        return row is not None
+
+    @staticmethod
+    async def _pause_tips(
+        db: aiosqlite.Connection, user_id: int, paused: bool, due_at: int
+    ) -> None:
+        """Cancel a person's pending tips (they left), or put cancelled ones back (they came back)."""
+        if paused:
+            await db.execute(
+                "UPDATE tips SET state = 'cancelled' WHERE user_id = ? AND state = 'pending'",
+                (user_id,),
+            )
+        else:
+            await db.execute(
+                "UPDATE tips SET state = 'pending', due_at = MAX(due_at, ?)"
+                " WHERE user_id = ? AND state = 'cancelled'",
+                (due_at, user_id),
+            )
+
+    async def record_click(
+        self, user_id: int, magnet_id: str, tip_id: str, update_id: int | None
+    ) -> bool:
+        """A tip's button pressed; True the first time for this (person, tip)."""
+        async with self._tx() as db:
+            row = await self._one(
+                "SELECT 1 FROM events WHERE person = ? AND kind = ? AND magnet_id = ? AND value = ?",
+                (user_id, Event.TIP_CLICK.value, magnet_id, tip_id),
+            )
+            if row is None:
+                await self._event(
+                    db, user_id, Event.TIP_CLICK, magnet_id=magnet_id, value=tip_id,
+                    update_id=update_id,
+                )  # fmt: skip
+        return row is None
+
+    async def mark_hot(self, user_id: int, kind: Event, why: str, update_id: int | None) -> bool:
+        """A plan or contact request: ready to talk. True if it is this person's first of `kind`.
+
+        Plan requests are logged once per person; every contact message is logged.
+        """
+        now = self.now()
+        async with self._tx() as db:
+            seen = await self._one(
+                "SELECT 1 FROM events WHERE person = ? AND kind = ?", (user_id, kind.value)
+            )
+            if seen is None or kind is Event.CONTACT:
+                await self._event(db, user_id, kind, update_id=update_id)
+            await db.execute(
+                "UPDATE leads SET hot_at = COALESCE(hot_at, ?), hot_reason = ?, updated_at = ?"
+                " WHERE user_id = ?",
+                (now, why, now, user_id),
+            )
+            await self._refresh_stage(db, user_id)
+        return seen is None
+
+    async def add_message(self, user_id: int, kind: str, text: str) -> None:
+        """Keep what a person wrote to the business (a plan goal, a contact message)."""
+        async with self._tx() as db:
+            await db.execute(
+                "INSERT INTO messages (user_id, kind, text, at) VALUES (?, ?, ?, ?)",
+                (user_id, kind, text, self.now()),
+            )
+
+    async def messages(self, user_id: int) -> list[tuple[str, str, int]]:
+        """(kind, text, time) of what a person wrote to the business, oldest first."""
+        rows = await self._all(
+            "SELECT kind, text, at FROM messages WHERE user_id = ? ORDER BY id", (user_id,)
+        )
+        return [(r["kind"], r["text"], r["at"]) for r in rows]
+
+    async def mark_owner_status(self, user_id: int, kind: Event, update_id: int | None) -> bool:
+        """An owner marks a lead contacted or won; True the first time."""
+        column = {Event.CONTACTED: "contacted_at", Event.WON: "won_at"}[kind]
+        now = self.now()
+        async with self._tx() as db:
+            cur = await db.execute(
+                f"UPDATE leads SET {column} = ?, updated_at = ? WHERE user_id = ? AND {column} IS NULL",
+                (now, now, user_id),
+            )
+            if cur.rowcount:
+                await self._event(db, user_id, kind, update_id=update_id)
+                await self._refresh_stage(db, user_id)
+        return bool(cur.rowcount)
+
+    async def add_relay(self, owner_chat: int, message_id: int, user_id: int) -> None:
+        """This message in an owner's chat is about that lead (replies go to them)."""
+        async with self._tx() as db:
+            await db.execute(
+                "INSERT OR REPLACE INTO relays (owner_chat, message_id, user_id) VALUES (?, ?, ?)",
+                (owner_chat, message_id, user_id),
+            )
+
+    async def relay_lead(self, owner_chat: int, message_id: int) -> int | None:
+        """The lead an owner's message is about, if any."""
+        row = await self._one(
+            "SELECT user_id FROM relays WHERE owner_chat = ? AND message_id = ?",
+            (owner_chat, message_id),
+        )
+        return int(row["user_id"]) if row else None
+
+    async def open_conversation(self, user_id: int, owner_chat: int, until: int) -> None:
+        """An owner wrote to the lead: the lead's free text goes to that owner until `until`."""
+        async with self._tx() as db:
+            await db.execute(
+                "UPDATE leads SET relay_owner = ?, relay_until = ? WHERE user_id = ?",
+                (owner_chat, until, user_id),
+            )
+
+    async def score_facts(self, user_id: int) -> Facts:
+        """Everything the lead score is computed from, in one query."""
+        row = await self._one(
+            "SELECT l.email IS NOT NULL AS has_email,"
+            " (SELECT COUNT(*) FROM lead_magnets m WHERE m.user_id = l.user_id"
+            "  AND m.answer_fit = 1) AS fit,"
+            " (SELECT COUNT(*) FROM lead_magnets m WHERE m.user_id = l.user_id"
+            "  AND m.answer_fit = 0) AS not_fit,"
+            " (SELECT COUNT(*) FROM events e WHERE e.person = l.user_id AND e.kind = 'tip_click')"
+            "  AS clicks,"
+            " EXISTS(SELECT 1 FROM events e WHERE e.person = l.user_id AND e.kind = 'plan') AS plan,"
+            " EXISTS(SELECT 1 FROM events e WHERE e.person = l.user_id AND e.kind = 'contact')"
+            "  AS contact,"
+            " (SELECT COUNT(*) FROM lead_magnets m WHERE m.user_id = l.user_id"
+            "  AND m.delivered_at IS NOT NULL) AS delivered"
+            " FROM leads l WHERE l.user_id = ?",
+            (user_id,),
+        )
+        if row is None:
+            return Facts(False, 0, 0, 0, False, False, 0)
+        return Facts(
+            has_email=bool(row["has_email"]),
+            fit_answers=int(row["fit"]),
+            not_fit_answers=int(row["not_fit"]),
+            tip_clicks=int(row["clicks"]),
+            plan_requested=bool(row["plan"]),
+            contacted_us=bool(row["contact"]),
+            magnets_delivered=int(row["delivered"]),
+        )

@@ -1,0 +1,131 @@
+"""Ready to talk: tip buttons, /plan, plan phrases, /contact, and the lead's side of a conversation."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+
+from bot.alerts import alert_owners
+from bot.services import Ctx
+from bot.store import Event
+from handlers.common import ack, buttons, clip, lang_of, say, t, touch, user_id
+
+log = logging.getLogger(__name__)
+
+STEP_PLAN_GOAL = "plan_goal"
+STEP_CONTACT = "contact"
+CONVERSATION_SECONDS = 7 * 86400  # a lead's free text goes to the owner who wrote, this long
+MAX_TEXT = 4000
+
+
+async def request_plan(update: Update, context: Ctx, why: str) -> None:
+    """Flag the person ready to talk, alert owners at once, then ask about their goal."""
+    svc, lang, person = context.svc, lang_of(update, context), user_id(update)
+    if await svc.store.get_lead(person) is None:
+        await touch(update, context)
+    if not await svc.store.mark_hot(person, Event.PLAN, why, update.update_id):
+        await say(update, t(context, lang, "plan_again"))  # a second request does not count twice
+        return
+    log.info("plan requested by %s (%s)", person, why)
+    await alert_owners(context.bot, svc, person, t(context, svc.texts.default, "alert_plan"))
+    await say(update, t(context, lang, "plan_ask_goal"), buttons((t(context, lang, "btn_skip"), "gol:skip")))
+    await svc.store.set_session(person, STEP_PLAN_GOAL)
+
+
+async def plan_command(update: Update, context: Ctx) -> None:
+    """/plan: ask for a personalised plan."""
+    await request_plan(update, context, "/plan")
+
+
+async def plan_button(update: Update, context: Ctx) -> None:
+    """`pln:<magnet>:<tip>`: the call-to-action button under a tip."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    svc, person = context.svc, user_id(update)
+    _, magnet_id, tip_id = [*query.data.split(":"), "", ""][:3]
+    tip = svc.catalogue.tip(magnet_id, tip_id)
+    # Only a tip this person was really sent (not erased since, not forged) counts.
+    if tip is None or not await svc.store.tip_was_sent(person, magnet_id, tip_id):
+        await ack(query, t(context, lang_of(update, context), "button_expired"))
+        return
+    await ack(query)  # clients show a spinner until the query is answered
+    await svc.store.record_click(person, magnet_id, tip_id, update.update_id)
+    await request_plan(update, context, f"tip button ({magnet_id}/{tip_id})")
+
+
+async def goal_skip(update: Update, context: Ctx) -> None:
+    """`gol:skip`: no goal to tell."""
+    query = update.callback_query
+    assert query is not None
+    lang, person = lang_of(update, context), user_id(update)
+    session = await context.svc.store.get_session(person)
+    if session is None or session.step != STEP_PLAN_GOAL:
+        await ack(query, t(context, lang, "button_expired"))
+        return
+    await ack(query)  # clients show a spinner until the query is answered
+    await say(update, t(context, lang, "plan_confirmed"))
+    await context.svc.store.clear_session(person)
+
+
+async def goal_text(update: Update, context: Ctx, text: str) -> None:
+    """The person's goal for their plan: kept, passed on to owners, thanked."""
+    svc, lang, person = context.svc, lang_of(update, context), user_id(update)
+    await svc.store.add_message(person, "goal", text[:MAX_TEXT])
+    lead = await svc.store.get_lead(person)
+    name = (lead.first_name if lead else None) or str(person)
+    headline = t(context, svc.texts.default, "alert_goal", name=clip(name, 64))
+    await alert_owners(context.bot, svc, person, headline, text[:MAX_TEXT])
+    await say(update, t(context, lang, "plan_confirmed"))
+    await svc.store.clear_session(person)
+
+
+async def contact_command(update: Update, context: Ctx) -> None:
+    """/contact [message]: write to the business."""
+    text = " ".join(context.args or []).strip()
+    if text:
+        await contact_text(update, context, text)
+        return
+    await say(update, t(context, lang_of(update, context), "contact_ask"))
+    await context.svc.store.set_session(user_id(update), STEP_CONTACT)
+
+
+async def contact_text(update: Update, context: Ctx, text: str) -> None:
+    """A contact message: stored, counted, sent to every owner."""
+    svc, lang, person = context.svc, lang_of(update, context), user_id(update)
+    if await svc.store.get_lead(person) is None:
+        await touch(update, context)
+    await svc.store.add_message(person, "contact", text[:MAX_TEXT])
+    await svc.store.mark_hot(person, Event.CONTACT, "/contact", update.update_id)
+    log.info("contact message from %s", person)
+    await alert_owners(
+        context.bot, svc, person, t(context, svc.texts.default, "alert_contact"), text[:MAX_TEXT]
+    )
+    await say(update, t(context, lang, "contact_sent"))
+    await svc.store.clear_session(person)
+
+
+async def stop_button(update: Update, context: Ctx) -> None:
+    """`stp`: the "stop these tips" button, same as /stop."""
+    query = update.callback_query
+    assert query is not None
+    lang, person = lang_of(update, context), user_id(update)
+    await ack(query)  # clients show a spinner until the query is answered
+    done = await context.svc.store.unsubscribe(person, update.update_id)
+    await say(update, t(context, lang, "stop_done" if done else "stop_already"))
+
+
+async def relay_to_owner(update: Update, context: Ctx, text: str) -> bool:
+    """A lead in a conversation with an owner: their text goes to that owner. False if none."""
+    svc, person = context.svc, user_id(update)
+    lead = await svc.store.get_lead(person)
+    if lead is None or lead.relay_owner is None or (lead.relay_until or 0) < svc.clock():
+        return False
+    name = " ".join(p for p in (lead.first_name, lead.last_name) if p) or str(person)
+    header = t(context, svc.texts.default, "relay_from_lead", name=clip(name, 64))
+    message = await context.bot.send_message(
+        lead.relay_owner, f"{header}\n<blockquote>{clip(text, MAX_TEXT - 200)}</blockquote>"
+    )
+    await svc.store.add_relay(lead.relay_owner, message.message_id, person)
+    return True
+
