@@ -12,7 +12,7 @@ from bot.services import Ctx
 from bot.store import Event
 from handlers.common import ack, clip, say, t, user_id
 from handlers.fallback import unknown_button
-from handlers.ready import CONVERSATION_SECONDS
+from handlers.ready import CONVERSATION_SECONDS, STEP_PLAN_GOAL
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +33,11 @@ async def owner_button(update: Update, context: Ctx) -> None:
         await unknown_button(update, context)
         return
     lang = svc.texts.default
-    await svc.store.mark_owner_status(lead_id, kind, update.update_id)
+    changed = await svc.store.mark_owner_status(lead_id, kind, update.update_id)
     status = t(context, lang, "card_won" if kind is Event.WON else "card_contacted")
     await ack(query, t(context, lang, "owner_marked", status=status))
+    if not changed:  # a double tap: the card already says so
+        return
     shown = query.message
     headline = shown.text_html.split("\n")[0] if isinstance(shown, Message) and shown.text else ""
     card = await lead_card(svc, lead_id, headline or t(context, lang, "alert_plan"))
@@ -69,5 +71,8 @@ async def owner_reply(update: Update, context: Ctx) -> None:
         await say(update, t(context, lang, "relay_failed", name=name))
         return
     await svc.store.open_conversation(lead.user_id, owner, int(svc.clock()) + CONVERSATION_SECONDS)
+    session = await svc.store.get_session(lead.user_id)
+    if session and session.step == STEP_PLAN_GOAL:  # the conversation takes over from the question
+        await svc.store.clear_session(lead.user_id)
     log.info("owner %s wrote to lead %s", owner, lead.user_id)
     await say(update, t(context, lang, "relay_sent", name=name))

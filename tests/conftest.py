@@ -103,6 +103,8 @@ async def start_harness(settings: Settings, fake: FakeTelegram, clock: Clock) ->
         load_texts(settings.texts_dir, settings.default_language),
         clock=clock,
     )
+    for owner in settings.owner_ids:  # owners have opened a chat with their bot
+        fake.add_user(owner, first_name="Owner")
     request = FakeRequest(fake)
     app = build_application(svc, request=request, updates_request=FakeRequest(fake))
     harness = Harness(fake, app, svc, clock, request)

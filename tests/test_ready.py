@@ -1,0 +1,174 @@
+"""Ready to talk: plan and contact requests reach every owner at once, with what they need."""
+
+from __future__ import annotations
+
+from bot.store import Event
+from tests.conftest import OWNER, Harness
+
+ADA = 1001
+DAY = 86400
+
+
+async def lead_with_tips(bot: Harness, user: int = ADA) -> None:
+    await bot.text(user, "/start instagram", username="ada_l", last_name="Lovelace")
+    await bot.tap(user, "mag:what-to-wear")
+    await bot.text(user, "ada@example.com")
+    await bot.tap(user, "ans:what-to-wear:family")
+    for _ in range(4):
+        bot.clock.now += 30 * DAY
+        await bot.svc.nurture.tick()
+
+
+async def test_cta_button_flags_hot_and_alerts_owners(bot: Harness) -> None:
+    await lead_with_tips(bot)
+    await bot.tap_label(ADA, "Get my personalised plan")
+    ask = bot.last(ADA)
+    assert ask.text == bot.t("plan_ask_goal")
+    card = bot.last(OWNER)
+    for expected in (
+        "Ready to talk: asked for a personalised plan",
+        "Ada Lovelace @ada_l",
+        "Email: ada@example.com",
+        "What to wear for your photo shoot — Family or kids ✓",
+        "Source: instagram",
+        "Score: 75 = email +10, fit answer +20, tip click +5, plan requested +40",
+        "Why: tip button (what-to-wear/plan)",
+        "Stage: ready to talk",
+    ):
+        assert expected in card.text, expected
+    assert 'href="tg://user?id=1001"' in card.html
+    assert [b[0] for b in card.buttons[0]] == ["✅ Contacted", "🏆 Won"]
+    lead = await bot.svc.store.get_lead(ADA)
+    assert lead is not None and lead.stage.value == "hot"
+    await bot.text(ADA, "Photos for our wedding in June <3")
+    assert bot.last(ADA).text == bot.t("plan_confirmed")
+    goal = bot.last(OWNER)
+    assert goal.text.startswith("🎯 Goal from Ada")
+    assert "Photos for our wedding in June <3" in goal.text
+    # A second request (button again, /plan, a phrase) does not count twice.
+    await bot.tap_label(ADA, "Get my personalised plan")
+    await bot.text(ADA, "/plan")
+    await bot.text(ADA, "can we book a rendez-vous?")
+    assert bot.texts(ADA)[-3:] == [bot.t("plan_again")] * 3
+    assert await bot.svc.store.count_events(Event.PLAN) == 1
+    assert await bot.svc.store.count_events(Event.TIP_CLICK) == 1
+    assert len([s for s in bot.chat(OWNER) if "Ready to talk" in s.text]) == 1
+
+
+async def test_plan_by_command_or_in_own_words(bot: Harness) -> None:
+    await bot.text(2001, "/start")
+    await bot.text(2001, "/plan")
+    assert bot.last(2001).text == bot.t("plan_ask_goal")
+    await bot.tap_label(2001, "Skip")
+    assert bot.last(2001).text == bot.t("plan_confirmed")
+    await bot.text(2002, "/start", language_code="fr")
+    await bot.text(2002, "Bonjour, je voudrais un Plan Personnalisé", language_code="fr")
+    assert bot.last(2002).text == bot.t("plan_ask_goal", "fr")
+    assert "wrote “plan personnalise”" in bot.last(OWNER).text
+    assert await bot.svc.store.count_events(Event.PLAN) == 2
+
+
+async def test_double_tap_on_cta_counts_once(bot: Harness) -> None:
+    await lead_with_tips(bot)
+    tip = bot.chat(ADA)[-1]
+    data = tip.buttons[0][0][1]
+    await bot.tap(ADA, data, message_id=tip.message_id)
+    await bot.tap(ADA, data, message_id=tip.message_id)
+    assert await bot.svc.store.count_events(Event.PLAN) == 1
+    assert await bot.svc.store.count_events(Event.TIP_CLICK) == 1
+
+
+async def test_forged_plan_callbacks(bot: Harness) -> None:
+    await bot.text(ADA, "/start")
+    for data in ("pln:what-to-wear:plan", "pln:nope:plan", "pln:", "pln:what-to-wear:x:y"):
+        await bot.tap(ADA, data)
+        assert bot.fake.answered_callbacks[-1].text == bot.t("button_expired")
+    assert await bot.svc.store.count_events(Event.PLAN) == 0
+    assert bot.chat(OWNER) == []
+
+
+async def test_cta_after_the_person_erased_their_data(bot: Harness) -> None:
+    await lead_with_tips(bot)
+    tip = bot.chat(ADA)[-1]
+    await bot.text(ADA, "/forget")
+    await bot.tap_label(ADA, "Yes, erase my data")
+    await bot.tap(ADA, "pln:what-to-wear:plan", message_id=tip.message_id)
+    assert bot.fake.answered_callbacks[-1].text == bot.t("button_expired")
+    assert bot.chat(OWNER) == []
+
+
+async def test_contact_form_with_html_and_4000_characters(bot: Harness) -> None:
+    await bot.text(ADA, "/start")
+    await bot.text(ADA, "/contact")
+    assert bot.last(ADA).text == bot.t("contact_ask")
+    await bot.send(bot.fake.build_sticker(ADA))
+    assert bot.last(ADA).text == bot.t("expect_contact")
+    message = "<b>Hi</b> & <script>alert(1)</script> " + "x" * 3960
+    await bot.text(ADA, message)
+    assert bot.last(ADA).text == bot.t("contact_sent")
+    card = bot.last(OWNER)
+    assert "Ready to talk: sent a message" in card.text
+    assert "<b>Hi</b> & <script>alert(1)</script>" in card.text  # shown as typed, not as HTML
+    assert "Why: /contact" in card.text
+    assert await bot.svc.store.messages(ADA) == [("contact", message, int(bot.clock.now))]
+    await bot.text(ADA, "/contact and one more thing")
+    assert await bot.svc.store.count_events(Event.CONTACT) == 2  # messages; KPIs count people
+
+
+async def test_an_owner_who_blocked_the_bot_does_not_stop_the_others(
+    bot_with, fake  # type: ignore[no-untyped-def]
+) -> None:
+    bot = await bot_with(owner_ids=[OWNER, OWNER + 1])
+    fake.add_user(OWNER + 1, first_name="Second owner")
+    fake.block(OWNER)
+    await bot.text(ADA, "/start")
+    await bot.text(ADA, "/plan")
+    assert bot.last(ADA).text == bot.t("plan_ask_goal")
+    assert "Ready to talk" in bot.last(OWNER + 1).text
+
+
+async def test_owner_replies_and_the_lead_answers_back(bot: Harness) -> None:
+    await lead_with_tips(bot)
+    await bot.text(ADA, "/plan")
+    alert = bot.last(OWNER)
+    reply = bot.fake.build_message(OWNER, "Hello Ada, <free> on Tuesday?", first_name="Owner")
+    reply["message"]["reply_to_message"] = alert.message
+    await bot.send(reply)
+    assert bot.last(OWNER).text == "✓ Sent to Ada."
+    assert bot.last(ADA).text == "💬 Message from our team\nHello Ada, <free> on Tuesday?"
+    await bot.text(ADA, "Tuesday is perfect!")
+    relayed = bot.last(OWNER)
+    assert relayed.text.startswith("💬 Ada Lovelace replied")
+    assert "Tuesday is perfect!" in relayed.text
+    second = bot.fake.build_message(OWNER, "See you then", first_name="Owner")
+    second["message"]["reply_to_message"] = relayed.message
+    await bot.send(second)
+    assert bot.last(ADA).text.endswith("See you then")
+    stray = bot.fake.build_message(OWNER, "hm", first_name="Owner")
+    stray["message"]["reply_to_message"] = bot.chat(OWNER)[-1].message
+    await bot.send(stray)
+    assert bot.last(OWNER).text == bot.t("relay_not_lead")
+
+
+async def test_owner_marks_contacted_then_won(bot: Harness) -> None:
+    await lead_with_tips(bot)
+    await bot.text(ADA, "/plan")
+    card = bot.last(OWNER)
+    await bot.tap(OWNER, "own:c:1001", message_id=card.message_id)
+    assert "Stage: ready to talk, contacted" in bot.last(OWNER).text
+    await bot.tap(OWNER, "own:w:1001", message_id=card.message_id)
+    await bot.tap(OWNER, "own:w:1001", message_id=card.message_id)  # double tap
+    lead = await bot.svc.store.get_lead(ADA)
+    assert lead is not None and lead.stage.value == "customer"
+    assert await bot.svc.store.count_events(Event.WON) == 1
+    assert "Stage: customer, contacted" in card.text and "won" in card.text
+
+
+async def test_owner_buttons_are_unknown_to_everyone_else(bot: Harness) -> None:
+    await lead_with_tips(bot)
+    await bot.text(ADA, "/plan")
+    for data in ("own:w:1001", "own:c:1001", "own:x:1", "own:w:abc"):
+        await bot.tap(ADA, data)
+        assert bot.fake.answered_callbacks[-1].text == bot.t("button_expired")
+    lead = await bot.svc.store.get_lead(ADA)
+    assert lead is not None and lead.won_at is None and lead.contacted_at is None
