@@ -34,16 +34,24 @@ async def lead_card(svc: Services, user_id: int, headline: str, extra: str | Non
     lines.append(f"{texts.get(lang, 'card_email')}: {_clip(lead.email or '-', 320)}")
     for item in await store.lead_magnets(user_id):
         magnet = svc.catalogue.get(item.magnet_id)
-        title = (magnet.title.get(lang) or next(iter(magnet.title.values()))) if magnet else item.magnet_id
+        title = (
+            (magnet.title.get(lang) or next(iter(magnet.title.values())))
+            if magnet
+            else item.magnet_id
+        )
         answer = ""
         if magnet and magnet.question and item.answer_id:
             chosen = magnet.question.answer(item.answer_id)
-            shown = (chosen.label.get(lang) or next(iter(chosen.label.values()))) if chosen else item.answer_id
+            shown = (
+                (chosen.label.get(lang) or next(iter(chosen.label.values())))
+                if chosen
+                else item.answer_id
+            )
             mark = "✓" if item.answer_fit else "✗"
             answer = f" — {_clip(shown, 60)} {mark}"
         lines.append(f"📄 {_clip(title, 80)}{answer}")
     lines.append(f"{texts.get(lang, 'card_source')}: {_clip(lead.first_source or '-', 64)}")
-    total, why = score(await store.score_facts(user_id), svc.catalogue.scoring)
+    _, why = score(await store.score_facts(user_id), svc.catalogue.scoring)
     lines.append(f"{texts.get(lang, 'card_score')}: {escape(why)}")
     if lead.hot_reason:
         lines.append(f"{texts.get(lang, 'card_why')}: {_clip(lead.hot_reason, 200)}")
@@ -64,8 +72,12 @@ def card_buttons(svc: Services, user_id: int) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [
             [
-                InlineKeyboardButton(svc.texts.get(lang, "btn_contacted"), callback_data=f"own:c:{user_id}"),
-                InlineKeyboardButton(svc.texts.get(lang, "btn_won"), callback_data=f"own:w:{user_id}"),
+                InlineKeyboardButton(
+                    svc.texts.get(lang, "btn_contacted"), callback_data=f"own:c:{user_id}"
+                ),
+                InlineKeyboardButton(
+                    svc.texts.get(lang, "btn_won"), callback_data=f"own:w:{user_id}"
+                ),
             ]
         ]
     )

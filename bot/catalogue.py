@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
@@ -174,7 +174,7 @@ class Catalogue:
     path: Path
     magnets: tuple[Magnet, ...]
     pdfs: dict[tuple[str, str], PdfFile]  # (magnet id, language) -> file
-    scoring: Scoring = Scoring()
+    scoring: Scoring = field(default_factory=Scoring)
 
     def get(self, magnet_id: str) -> Magnet | None:
         """The magnet with that id, if any."""

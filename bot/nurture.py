@@ -47,7 +47,7 @@ class Nurture:
         return ZoneInfo(timezone) if timezone else self.svc.settings.zone
 
     async def schedule_next(self, user_id: int, magnet_id: str, after: float) -> bool:
-        """Schedule the first tip of the magnet this person has not had yet, `delay` after `after`."""
+        """Schedule the magnet's next tip this person has not had, its delay after `after`."""
         store, magnet = self.svc.store, self.svc.catalogue.get(magnet_id)
         if magnet is None:
             return False
@@ -64,7 +64,12 @@ class Nurture:
         """At start-up: tips in flight when the process died become `unknown`; sequences go on."""
         lost = await self.svc.store.recover_in_flight()
         for user_id, magnet_id, tip_id in lost:
-            log.warning("tip %s/%s to %s was in flight at a crash: marked unknown", magnet_id, tip_id, user_id)
+            log.warning(
+                "tip %s/%s to %s was in flight at a crash: marked unknown",
+                magnet_id,
+                tip_id,
+                user_id,
+            )
             await self.schedule_next(user_id, magnet_id, self.svc.clock())
         return len(lost)
 
@@ -106,10 +111,20 @@ class Nurture:
         lang, default = svc.texts.lang_for(tip.language), svc.texts.default
         rows = []
         if content.cta:
-            label = content.cta.get(lang) or content.cta.get(default) or next(iter(content.cta.values()))
-            rows.append([InlineKeyboardButton(label, callback_data=f"pln:{tip.magnet_id}:{tip.tip_id}")])
-        rows.append([InlineKeyboardButton(svc.texts.get(lang, "btn_stop_tips"), callback_data="stp")])
-        text = content.text.get(lang) or content.text.get(default) or next(iter(content.text.values()))
+            label = (
+                content.cta.get(lang)
+                or content.cta.get(default)
+                or next(iter(content.cta.values()))
+            )
+            rows.append(
+                [InlineKeyboardButton(label, callback_data=f"pln:{tip.magnet_id}:{tip.tip_id}")]
+            )
+        rows.append(
+            [InlineKeyboardButton(svc.texts.get(lang, "btn_stop_tips"), callback_data="stp")]
+        )
+        text = (
+            content.text.get(lang) or content.text.get(default) or next(iter(content.text.values()))
+        )
         try:
             async with self._limiter:
                 message = await self.bot.send_message(
@@ -138,7 +153,14 @@ class Nurture:
             attempts = tip.attempts + 1
             if attempts >= MAX_ATTEMPTS:
                 await store.tip_not_sent(tip, retry_at=None)
-                log.error("tip %s/%s to %s failed %d times: given up (%s)", tip.magnet_id, tip.tip_id, tip.user_id, attempts, exc)
+                log.error(
+                    "tip %s/%s to %s failed %d times: given up (%s)",
+                    tip.magnet_id,
+                    tip.tip_id,
+                    tip.user_id,
+                    attempts,
+                    exc,
+                )
                 await self.schedule_next(tip.user_id, tip.magnet_id, now)
             else:
                 await store.tip_not_sent(tip, retry_at=int(now) + backoff(attempts))

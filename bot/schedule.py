@@ -55,5 +55,5 @@ def next_send_time(due: float, window: Window, zone: ZoneInfo) -> int:
 
 
 def backoff(attempt: int, base: int = 30, cap: int = 3600) -> int:
-    """Seconds before retry number `attempt` (1, 2, ...) after a transient error: 30s, 60s, 120s..."""
+    """Seconds before retry `attempt` (1, 2, ...) after a transient error: 30, 60, 120..."""
     return min(cap, base * 2 ** max(0, attempt - 1))

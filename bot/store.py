@@ -1,4 +1,4 @@
-"""The SQLite store (aiosqlite, WAL): the only code that writes SQL (with store_base, store_tips)."""
+"""The SQLite store (aiosqlite, WAL): with store_base and store_tips, the only SQL."""
 
 from __future__ import annotations
 

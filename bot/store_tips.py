@@ -42,7 +42,8 @@ class TipStore(StoreBase):
         """Schedule a tip; False if this (person, magnet, tip) was ever scheduled already."""
         async with self._tx() as db:
             cur = await db.execute(
-                "INSERT OR IGNORE INTO tips (user_id, magnet_id, tip_id, due_at) VALUES (?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO tips (user_id, magnet_id, tip_id, due_at)"
+                " VALUES (?, ?, ?, ?)",
                 (user_id, magnet_id, tip_id, due_at),
             )
         return bool(cur.rowcount)
@@ -155,7 +156,7 @@ class TipStore(StoreBase):
     async def _pause_tips(
         db: aiosqlite.Connection, user_id: int, paused: bool, due_at: int
     ) -> None:
-        """Cancel a person's pending tips (they left), or put cancelled ones back (they came back)."""
+        """Cancel a person's pending tips (they left), or put cancelled ones back (came back)."""
         if paused:
             await db.execute(
                 "UPDATE tips SET state = 'cancelled' WHERE user_id = ? AND state = 'pending'",
@@ -174,7 +175,8 @@ class TipStore(StoreBase):
         """A tip's button pressed; True the first time for this (person, tip)."""
         async with self._tx() as db:
             row = await self._one(
-                "SELECT 1 FROM events WHERE person = ? AND kind = ? AND magnet_id = ? AND value = ?",
+                "SELECT 1 FROM events WHERE person = ? AND kind = ? AND magnet_id = ?"
+                " AND value = ?",
                 (user_id, Event.TIP_CLICK.value, magnet_id, tip_id),
             )
             if row is None:
@@ -225,7 +227,8 @@ class TipStore(StoreBase):
         now = self.now()
         async with self._tx() as db:
             cur = await db.execute(
-                f"UPDATE leads SET {column} = ?, updated_at = ? WHERE user_id = ? AND {column} IS NULL",
+                f"UPDATE leads SET {column} = ?, updated_at = ?"
+                f" WHERE user_id = ? AND {column} IS NULL",
                 (now, now, user_id),
             )
             if cur.rowcount:
@@ -267,7 +270,8 @@ class TipStore(StoreBase):
             "  AND m.answer_fit = 0) AS not_fit,"
             " (SELECT COUNT(*) FROM events e WHERE e.person = l.user_id AND e.kind = 'tip_click')"
             "  AS clicks,"
-            " EXISTS(SELECT 1 FROM events e WHERE e.person = l.user_id AND e.kind = 'plan') AS plan,"
+            " EXISTS(SELECT 1 FROM events e WHERE e.person = l.user_id AND e.kind = 'plan')"
+            "  AS plan,"
             " EXISTS(SELECT 1 FROM events e WHERE e.person = l.user_id AND e.kind = 'contact')"
             "  AS contact,"
             " (SELECT COUNT(*) FROM lead_magnets m WHERE m.user_id = l.user_id"

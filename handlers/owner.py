@@ -62,7 +62,9 @@ async def owner_reply(update: Update, context: Ctx) -> None:
         await say(update, t(context, lang, "relay_text_only"))
         return
     name = clip(lead.first_name or str(lead.user_id), 64)
-    text = t(context, svc.texts.lang_for(lead.language), "owner_says", text=clip(message.text, 3900))
+    text = t(
+        context, svc.texts.lang_for(lead.language), "owner_says", text=clip(message.text, 3900)
+    )
     try:
         await context.bot.send_message(lead.user_id, text)
     except (Forbidden, TelegramError) as exc:

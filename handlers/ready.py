@@ -1,4 +1,4 @@
-"""Ready to talk: tip buttons, /plan, plan phrases, /contact, and the lead's side of a conversation."""
+"""Ready to talk: tip buttons, /plan, plan phrases, /contact, a lead's replies to the team."""
 
 from __future__ import annotations
 
@@ -29,7 +29,11 @@ async def request_plan(update: Update, context: Ctx, why: str) -> None:
         return
     log.info("plan requested by %s (%s)", person, why)
     await alert_owners(context.bot, svc, person, t(context, svc.texts.default, "alert_plan"))
-    await say(update, t(context, lang, "plan_ask_goal"), buttons((t(context, lang, "btn_skip"), "gol:skip")))
+    await say(
+        update,
+        t(context, lang, "plan_ask_goal"),
+        buttons((t(context, lang, "btn_skip"), "gol:skip")),
+    )
     await svc.store.set_session(person, STEP_PLAN_GOAL)
 
 
@@ -128,4 +132,3 @@ async def relay_to_owner(update: Update, context: Ctx, text: str) -> bool:
     )
     await svc.store.add_relay(lead.relay_owner, message.message_id, person)
     return True
-

@@ -31,7 +31,9 @@ def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
 class BotProcess:
     """`python -m bot` in its own process, pointed at the fake server."""
 
-    def __init__(self, server: FakeTelegramServer, fake: FakeTelegram, workdir: Path) -> None:
+    def __init__(
+        self, server: FakeTelegramServer, fake: FakeTelegram, workdir: Path, **extra: str
+    ) -> None:
         self.fake, self.workdir = fake, workdir
         self.env = {
             **os.environ,
@@ -41,6 +43,7 @@ class BotProcess:
             "CATALOGUE_PATH": str(ROOT / "magnets" / "catalogue.toml"),
             "TEXTS_DIR": str(ROOT / "magnets" / "texts"),
             "LOG_LEVEL": "DEBUG",
+            **extra,
         }
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0

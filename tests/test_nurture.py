@@ -23,7 +23,11 @@ async def lead_with_pdf(bot: Harness, user: int = ADA) -> None:
 
 
 def tips_seen(bot: Harness, user: int = ADA) -> list[str]:
-    return [s.text.split("\n")[0] for s in bot.chat(user) if any("stp" == d for r in s.buttons for _, d in r)]
+    return [
+        s.text.split("\n")[0]
+        for s in bot.chat(user)
+        if any(d == "stp" for r in s.buttons for _, d in r)
+    ]
 
 
 async def advance(bot: Harness, seconds: float) -> int:
@@ -133,7 +137,9 @@ async def test_tip_in_flight_at_a_crash_is_unknown_never_resent(bot: Harness) ->
     assert (await bot.svc.store.tip_counts()).get("unknown") == 1
     assert await bot.svc.store.count_events(Event.TIP_UNKNOWN) == 1
     await advance(bot, 30 * DAY)
-    assert tips_seen(bot) and "Tip 1: pick your palette" not in tips_seen(bot)[0]  # the next tip, not a repeat
+    assert (
+        tips_seen(bot) and "Tip 1: pick your palette" not in tips_seen(bot)[0]
+    )  # the next tip, not a repeat
 
 
 async def test_catalogue_edits_apply_to_running_sequences(

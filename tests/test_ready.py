@@ -116,7 +116,8 @@ async def test_contact_form_with_html_and_4000_characters(bot: Harness) -> None:
 
 
 async def test_an_owner_who_blocked_the_bot_does_not_stop_the_others(
-    bot_with, fake  # type: ignore[no-untyped-def]
+    bot_with,
+    fake,  # type: ignore[no-untyped-def]
 ) -> None:
     bot = await bot_with(owner_ids=[OWNER, OWNER + 1])
     fake.add_user(OWNER + 1, first_name="Second owner")

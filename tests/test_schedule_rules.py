@@ -75,6 +75,9 @@ def test_score_explains_itself() -> None:
     facts = Facts(True, 1, 0, 5, True, False, 2)
     total, why = score(facts, Scoring())
     assert total == 10 + 20 + 15 + 40 + 5
-    assert why == "90 = email +10, fit answer +20, 3 × tip click +15, plan requested +40, more guide +5"
+    assert (
+        why
+        == "90 = email +10, fit answer +20, 3 × tip click +15, plan requested +40, more guide +5"
+    )
     assert score(Facts(False, 0, 0, 0, False, False, 0), Scoring()) == (0, "0 = nothing yet")
     assert score(Facts(True, 0, 1, 0, False, False, 1), Scoring(not_fit_answer=-5))[0] == 5
