@@ -70,6 +70,7 @@ REQUIRED_KEYS: frozenset[str] = frozenset(
         "field_id",
         "field_language",
         "field_magnets",
+        "field_messages",
         "field_name",
         "field_requested",
         "field_source",

@@ -62,6 +62,11 @@ async def mydata(update: Update, context: Ctx) -> None:
         if item.delivered_at:
             parts.append(f"{t(context, lang, 'field_delivered')} {when(item.delivered_at)}")
         lines.append(f"• {clip(item.magnet_id)}: {', '.join(parts)}")
+    written = await svc.store.messages(person)
+    if written:
+        lines.append(f"{t(context, lang, 'field_messages')}:")
+    for _kind, text, at in written[-5:]:  # the latest; the whole list is in the export
+        lines.append(f"• {when(at)}: {clip(text, 300)}")
     await say(update, "\n".join(lines))
 
 

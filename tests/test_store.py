@@ -175,3 +175,20 @@ async def test_blocked_and_unblocked(store: Store) -> None:
     assert await store.mark_blocked(1, blocked=False)
     lead = await store.get_lead(1)
     assert lead is not None and lead.stage is Stage.VISITOR
+
+
+async def test_version_1_file_is_migrated_forward_keeping_its_data(tmp_path: Path) -> None:
+    path = tmp_path / "v1.sqlite3"
+    with sqlite3.connect(path) as raw:
+        raw.executescript(MIGRATIONS[0])
+        raw.execute(
+            "INSERT INTO leads (user_id, language, email, stage, started_at, updated_at)"
+            " VALUES (7, 'fr', 'old@example.com', 'lead', 1, 1)"
+        )
+        raw.execute("PRAGMA user_version=1")
+    store = await Store.open(path, Clock())
+    assert await store.schema_version() == len(MIGRATIONS) >= 2
+    lead = await store.get_lead(7)
+    assert lead is not None and lead.email == "old@example.com" and lead.hot_at is None
+    assert await store.schedule_tip(7, "m1", "t1", 100)
+    await store.close()
