@@ -25,7 +25,7 @@ from bot.intake import IntakeBot, IntakeProcessor, replay_pending
 from bot.nurture import Nurture
 from bot.services import Ctx, Services
 from bot.store import Store
-from handlers import capture, fallback, menu, owner, privacy, ready
+from handlers import capture, fallback, menu, owner, privacy, ready, stats
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +59,10 @@ def register_handlers(app: App, svc: Services) -> None:
     app.add_handler(CommandHandler("forget", privacy.forget, filters=private))
     app.add_handler(CommandHandler("plan", ready.plan_command, filters=private))
     app.add_handler(CommandHandler("contact", ready.contact_command, filters=private))
-    app.add_handler(MessageHandler(private & filters.COMMAND, fallback.unknown_command))
     owners = filters.User(user_id=list(svc.settings.owner_ids))
+    # Owner commands: to anybody else they fall through to unknown_command, like any typo.
+    app.add_handler(CommandHandler("stats", stats.stats, filters=private & owners))
+    app.add_handler(MessageHandler(private & filters.COMMAND, fallback.unknown_command))
     app.add_handler(MessageHandler(private & owners & filters.REPLY, owner.owner_reply))
     app.add_handler(MessageHandler(private & filters.TEXT, menu.text))
     app.add_handler(MessageHandler(private, menu.not_text))

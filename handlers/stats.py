@@ -1,0 +1,57 @@
+"""Owner console: /stats with a chart."""
+
+from __future__ import annotations
+
+import asyncio
+
+from telegram import Update
+
+from bot.charts import stats_chart
+from bot.kpis import stats_text
+from bot.periods import ALL_TIME, last_months, parse_period, previous
+from bot.services import Ctx
+from handlers.common import chat_id, say
+
+
+async def stats(update: Update, context: Ctx) -> None:
+    """/stats [YYYY-MM|all]: the period against the month before and all time, then a chart."""
+    svc = context.svc
+    lang, zone, now = svc.texts.default, svc.settings.zone, svc.clock()
+
+    def label(key: str) -> str:
+        return svc.texts.get(lang, key)
+
+    try:
+        period = parse_period(" ".join(context.args or []) or None, now, zone)
+    except ValueError:
+        await say(update, label("stats_usage"))
+        return
+    store = svc.store
+    periods = [period] if period.is_all else [period, previous(period, zone), ALL_TIME]
+    columns = [
+        (p.label if p is not ALL_TIME else label("stats_all"), await store.kpi_counts(p))
+        for p in periods
+    ]
+    titles = {
+        m.id: m.title.get(lang) or next(iter(m.title.values())) for m in svc.catalogue.magnets
+    }
+    sources = await store.kpi_by_source(period)
+    text = stats_text(label, titles, columns, sources)
+    await say(update, f"{svc.texts.get(lang, 'stats_title', zone=svc.settings.timezone)}\n{text}")
+    counts = columns[0][1]
+    funnel = [
+        (label("kpi_starts"), counts.starts),
+        (label("kpi_new_leads"), counts.new_leads),
+        (label("kpi_ready"), counts.ready_to_talk),
+        (label("kpi_won"), counts.won),
+    ]
+    months = last_months(now, 12, zone)
+    monthly = await store.new_leads_per_month(months)
+    png = await asyncio.to_thread(  # matplotlib is slow and blocking: keep replies flowing
+        stats_chart,
+        svc.texts.get(lang, "chart_funnel", period=columns[0][0]),
+        funnel,
+        label("chart_months"),
+        [(m.label, n) for m, n in zip(months, monthly, strict=True)],
+    )
+    await context.bot.send_photo(chat_id(update), png)
