@@ -7,7 +7,7 @@ import io
 import matplotlib
 
 matplotlib.use("Agg")  # no screen on a server
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+import matplotlib.pyplot as plt  # after use(): the backend must be chosen first
 
 COLOUR = "#2f6f9f"
 

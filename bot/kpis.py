@@ -93,7 +93,7 @@ def stats_text(
     parts = [
         table(
             header,
-            rows[:3] + [[label("kpi_downloads"), *[""] * len(columns)], *downloads] + rows[3:],
+            [*rows[:3], [label("kpi_downloads"), *([""] * len(columns))], *downloads, *rows[3:]],
         )
     ]
     if sources:

@@ -141,10 +141,4 @@ class KpiStore(StoreBase):
 
     async def new_leads_per_month(self, months: list[Period]) -> list[int]:
         """New leads in each of these months (for the chart)."""
-        return [
-            await self._scalar(
-                "SELECT COUNT(DISTINCT person) FROM events WHERE kind = 'lead' AND at >= ? AND at < ?",
-                (m.start, m.end),
-            )
-            for m in months
-        ]
+        return [await self._scalar(_PEOPLE, ("lead", m.start, m.end)) for m in months]
