@@ -25,7 +25,7 @@ from bot.intake import IntakeBot, IntakeProcessor, replay_pending
 from bot.nurture import Nurture
 from bot.services import Ctx, Services
 from bot.store import Store
-from handlers import capture, fallback, menu, owner, privacy, ready, stats
+from handlers import capture, console, fallback, menu, owner, privacy, ready, stats
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,9 @@ def register_handlers(app: App, svc: Services) -> None:
     owners = filters.User(user_id=list(svc.settings.owner_ids))
     # Owner commands: to anybody else they fall through to unknown_command, like any typo.
     app.add_handler(CommandHandler("stats", stats.stats, filters=private & owners))
+    app.add_handler(CommandHandler("leads", console.leads, filters=private & owners))
+    app.add_handler(CommandHandler("export", console.export, filters=private & owners))
+    app.add_handler(CommandHandler("links", console.links, filters=private & owners))
     app.add_handler(MessageHandler(private & filters.COMMAND, fallback.unknown_command))
     app.add_handler(MessageHandler(private & owners & filters.REPLY, owner.owner_reply))
     app.add_handler(MessageHandler(private & filters.TEXT, menu.text))
@@ -76,6 +79,8 @@ def register_handlers(app: App, svc: Services) -> None:
     app.add_handler(CallbackQueryHandler(ready.stop_button, pattern=r"^stp$"))
     app.add_handler(CallbackQueryHandler(ready.goal_skip, pattern=r"^gol:skip$"))
     app.add_handler(CallbackQueryHandler(owner.owner_button, pattern=r"^own:"))
+    app.add_handler(CallbackQueryHandler(console.leads_page, pattern=r"^lds:"))
+    app.add_handler(CallbackQueryHandler(console.card, pattern=r"^crd:"))
     app.add_handler(CallbackQueryHandler(fallback.unknown_button))
 
     app.add_handler(

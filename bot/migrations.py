@@ -128,4 +128,9 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX relays_user ON relays(user_id);
     """,
+    # 3: owner lead lists.
+    """
+    CREATE INDEX leads_hot ON leads(hot_at) WHERE hot_at IS NOT NULL;
+    CREATE INDEX leads_won ON leads(won_at) WHERE won_at IS NOT NULL;
+    """,
 )

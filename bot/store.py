@@ -13,6 +13,7 @@ import aiosqlite
 from bot.funnel import Stage
 from bot.store_base import Clock, Event
 from bot.store_kpis import KpiStore
+from bot.store_owner import OwnerStore
 from bot.store_tips import TipStore
 
 __all__ = ["Clock", "Event", "Lead", "LeadMagnet", "Session", "Store"]
@@ -83,7 +84,7 @@ def _lead(row: aiosqlite.Row) -> Lead:
     return Lead(**values)
 
 
-class Store(TipStore, KpiStore):
+class Store(TipStore, KpiStore, OwnerStore):
     """Typed access to the database; every write is one transaction."""
 
     # --- inbox: durable intake of updates -------------------------------------------------

@@ -1,0 +1,122 @@
+"""Owner console: /leads (lists and cards), /export (CSV), /links (deep links, QR codes)."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+
+import segno
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+
+from bot.alerts import card_buttons, lead_card
+from bot.export import export_csv
+from bot.funnel import PAYLOAD, make_payload
+from bot.services import Ctx
+from bot.store_owner import LIST_NAMES
+from handlers.common import ack, chat_id, clip, edit, say, t, user_id
+from handlers.fallback import unknown_button
+
+PAGE = 8
+
+
+async def leads(update: Update, context: Ctx) -> None:
+    """/leads [hot|recent|won]: a page of leads, each with a button for its card."""
+    name = context.args[0].lower() if context.args else "hot"
+    if name not in LIST_NAMES:
+        await say(update, t(context, context.svc.texts.default, "leads_usage"))
+        return
+    text, keyboard = await _page(context, name, 0)
+    await say(update, text, keyboard)
+
+
+async def _page(context: Ctx, name: str, page: int) -> tuple[str, InlineKeyboardMarkup]:
+    svc, lang = context.svc, context.svc.texts.default
+    rows, total = await svc.store.list_leads(name, page * PAGE, PAGE)
+    title = t(context, lang, f"leads_{name}", count=str(total))
+    lines = [title]
+    buttons = []
+    for row in rows:
+        who = " ".join(p for p in (row["first_name"], row["last_name"]) if p) or str(row["user_id"])
+        handle = f" @{row['username']}" if row["username"] else ""
+        lines.append(f"• {clip(who, 40)}{clip(handle, 40)} — {clip(row['email'] or '-', 60)}")
+        buttons.append([InlineKeyboardButton(who[:40], callback_data=f"crd:{row['user_id']}")])
+    if not rows:
+        lines.append(t(context, lang, "leads_none"))
+    nav = []
+    if page > 0:
+        nav.append(InlineKeyboardButton("◀", callback_data=f"lds:{name}:{page - 1}"))
+    if (page + 1) * PAGE < total:
+        nav.append(InlineKeyboardButton("▶", callback_data=f"lds:{name}:{page + 1}"))
+    if nav:
+        buttons.append(nav)
+    return "\n".join(lines), InlineKeyboardMarkup(buttons)
+
+
+async def leads_page(update: Update, context: Ctx) -> None:
+    """`lds:<list>:<page>`: another page (owners only)."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    parts = query.data.split(":")
+    ok = len(parts) == 3 and parts[1] in LIST_NAMES and parts[2].isdigit() and int(parts[2]) < 10**6
+    if not context.svc.is_owner(user_id(update)) or not ok:
+        await unknown_button(update, context)
+        return
+    await ack(query)  # clients show a spinner until the query is answered
+    text, keyboard = await _page(context, parts[1], int(parts[2]))
+    try:
+        await query.edit_message_text(text, reply_markup=keyboard)
+    except Exception:
+        await edit(query)
+
+
+async def card(update: Update, context: Ctx) -> None:
+    """`crd:<lead>`: one lead's card with the contacted / won buttons (owners only)."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    svc = context.svc
+    lead_id = query.data.removeprefix("crd:")
+    if not svc.is_owner(user_id(update)) or not lead_id.isdigit():
+        await unknown_button(update, context)
+        return
+    await ack(query)  # clients show a spinner until the query is answered
+    text = await lead_card(svc, int(lead_id), t(context, svc.texts.default, "card_title"))
+    message = await context.bot.send_message(
+        chat_id(update), text, reply_markup=card_buttons(svc, int(lead_id))
+    )
+    await svc.store.add_relay(chat_id(update), message.message_id, int(lead_id))
+
+
+async def export(update: Update, context: Ctx) -> None:
+    """/export: every lead as a CSV document."""
+    svc = context.svc
+    data, count = await export_csv(svc)
+    day = datetime.fromtimestamp(svc.clock(), svc.settings.zone).strftime("%Y-%m-%d")
+    await context.bot.send_document(
+        chat_id(update),
+        data,
+        filename=f"aimant-leads-{day}.csv",
+        caption=t(context, svc.texts.default, "export_caption", count=str(count)),
+    )
+
+
+async def links(update: Update, context: Ctx) -> None:
+    """/links [source]: deep links for every magnet (and the source), each with a QR code."""
+    svc, lang = context.svc, context.svc.texts.default
+    source = context.args[0].lower() if context.args else None
+    longest = max(len(m.id) for m in svc.catalogue.magnets)
+    if source and (not PAYLOAD.match(source) or "__" in source or len(source) + 2 + longest > 64):
+        await say(update, t(context, lang, "links_usage"))
+        return
+    username = context.bot.username
+    targets = [(None, t(context, lang, "links_menu"))] + [
+        (m.id, m.title.get(lang) or next(iter(m.title.values()))) for m in svc.catalogue.magnets
+    ]
+    await say(update, t(context, lang, "links_intro", source=clip(source or "-", 64)))
+    for magnet_id, title in targets:
+        payload = make_payload(source, magnet_id)
+        url = f"https://t.me/{username}" + (f"?start={payload}" if payload else "")
+        png = io.BytesIO()
+        segno.make_qr(url, error="m").save(png, kind="png", scale=8, border=2)
+        await context.bot.send_photo(
+            chat_id(update), png.getvalue(), caption=f"<b>{clip(title, 80)}</b>\n{url}"
+        )

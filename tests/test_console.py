@@ -1,0 +1,113 @@
+"""Owner console: lead lists and cards, the CSV export, shareable links with QR codes."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from bot.periods import month
+from tests.conftest import OWNER, Harness
+from tests.test_stats import funnel
+
+
+def export_rows(bot: Harness) -> list[dict[str, str]]:
+    document = bot.last(OWNER)
+    assert document.document and document.document.endswith(".csv")
+    data = document.document_bytes
+    assert data is not None and data.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM for spreadsheets
+    assert b"\r\n" in data
+    return list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+
+
+async def test_export_has_one_row_per_person_and_matches_stats(bot: Harness) -> None:
+    await funnel(bot, 1, "instagram")
+    await funnel(bot, 2, "flyer", answer="curious")
+    await bot.text(3, "/start")
+    await bot.text(2, "/plan")
+    await bot.text(1, "/forget")
+    await bot.tap(1, "fgt:yes")
+    await bot.text(OWNER, "/export")
+    rows = export_rows(bot)
+    assert len(rows) == 3
+    erased, flyer, visitor = rows
+    assert erased["person"].startswith("erased-") and erased["stage"] == "erased"
+    assert erased["email"] == erased["first_name"] == erased["username"] == ""
+    assert erased["first_source"] == "instagram" and erased["magnets"] == "what-to-wear"
+    assert flyer["email"] == "u2@example.com" and flyer["answers"] == "what-to-wear:curious"
+    assert flyer["qualified"] == "not fit" and flyer["stage"] == "hot"
+    assert flyer["score"] == str(10 - 10 + 40) and flyer["plan_requested"]
+    assert visitor["stage"] == "visitor" and visitor["lead"] == ""
+    counts = await bot.svc.store.kpi_counts(month(2026, 9, bot.svc.settings.zone))
+    assert counts.starts == len(rows)
+    assert counts.new_leads == sum(1 for r in rows if r["lead"])
+    assert counts.ready_to_talk == sum(1 for r in rows if r["plan_requested"] or r["contact_sent"])
+    assert "people" in bot.last(OWNER).text
+
+
+async def test_export_neutralises_formulas_and_keeps_html_verbatim(bot: Harness) -> None:
+    await bot.text(1, "/start", first_name='=HYPERLINK("http://evil")', last_name="+1+2")
+    await bot.text(2, "/start", first_name="@SUM(A1)", last_name="-3", username="<b>x</b>")
+    await bot.text(3, "/start", first_name='Zoé, "the" best', last_name="a\nb")
+    await bot.text(OWNER, "/export")
+    rows = {r["person"]: r for r in export_rows(bot)}
+    assert rows["1"]["first_name"] == '\'=HYPERLINK("http://evil")'
+    assert rows["1"]["last_name"] == "'+1+2"
+    assert rows["2"]["first_name"] == "'@SUM(A1)" and rows["2"]["last_name"] == "'-3"
+    assert rows["2"]["username"] == "<b>x</b>"
+    assert rows["3"]["first_name"] == 'Zoé, "the" best' and rows["3"]["last_name"] == "a\nb"
+
+
+async def test_leads_lists_pages_and_cards(bot: Harness) -> None:
+    for user in range(1, 11):
+        await funnel(bot, user, "flyer")
+        await bot.text(user, "/plan")
+        bot.clock.now += 60
+    await bot.text(OWNER, "/leads")
+    page = bot.last(OWNER)
+    assert page.text.startswith("🔥 Ready to talk (10)")
+    assert page.text.count("•") == 8 and page.buttons[-1] == [("▶", "lds:hot:1")]
+    await bot.tap(OWNER, "lds:hot:1", message_id=page.message_id)
+    assert page.text.count("•") == 2 and page.buttons[-1] == [("◀", "lds:hot:0")]
+    await bot.tap(OWNER, page.buttons[0][0][1], message_id=page.message_id)
+    card = bot.last(OWNER)
+    assert card.text.startswith("👤 Lead") and "Email: u2@example.com" in card.text
+    await bot.tap(OWNER, "own:w:2", message_id=card.message_id)
+    await bot.text(OWNER, "/leads won")
+    assert bot.last(OWNER).text.startswith("🏆 Won (1)")
+    await bot.text(OWNER, "/leads recent")
+    assert bot.last(OWNER).text.startswith("🆕 Recent leads (10)")
+    await bot.text(OWNER, "/leads nonsense")
+    assert bot.last(OWNER).text == bot.t("leads_usage")
+
+
+async def test_console_is_invisible_to_prospects(bot: Harness) -> None:
+    await funnel(bot, 1, "flyer")
+    for command in ("/leads", "/leads hot", "/export", "/links", "/links flyer"):
+        await bot.text(1, command)
+        assert bot.last(1).text == bot.t("unknown_command")
+    for data in ("lds:hot:0", "lds:x:y", "crd:1", "crd:abc"):
+        await bot.tap(1, data)
+        assert bot.fake.answered_callbacks[-1].text == bot.t("button_expired")
+    assert not any(s.document for s in bot.chat(1) if s.document and s.document.endswith(".csv"))
+
+
+async def test_links_with_qr_codes(bot: Harness) -> None:
+    await bot.text(OWNER, "/links flyer")
+    sent = bot.chat(OWNER)
+    photos = [s for s in sent if s.method == "sendPhoto"]
+    assert len(photos) == 1 + len(bot.svc.catalogue.magnets)
+    urls = [p.text.split("\n")[-1] for p in photos]
+    assert urls[0] == "https://t.me/aimant_test_bot?start=flyer"
+    assert "https://t.me/aimant_test_bot?start=flyer__what-to-wear" in urls
+    png = [c for c in bot.fake.calls if c.method == "sendPhoto"][-1]
+    assert png.files and next(iter(png.files.values()))[1].startswith(b"\x89PNG")
+    # Scanning the code opens the bot on that magnet with that source.
+    await bot.text(7, "/start flyer__what-to-wear")
+    lead = await bot.svc.store.get_lead(7)
+    assert lead is not None and lead.first_source == "flyer"
+    assert "email address" in bot.last(7).text
+    for bad in ("/links bad!source", "/links a__b", "/links " + "x" * 60):
+        await bot.text(OWNER, bad)
+        assert bot.last(OWNER).text == bot.t("links_usage")
+    await bot.text(OWNER, "/links")
+    assert bot.last(OWNER).text.endswith("?start=training-plan")
