@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from aiolimiter import AsyncLimiter
 from telegram import BotCommand, Update
 from telegram.constants import ParseMode
 from telegram.ext import (
@@ -21,11 +22,22 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest, HTTPXRequest
 
+from bot.broadcast import Broadcaster
 from bot.intake import IntakeBot, IntakeProcessor, replay_pending
 from bot.nurture import Nurture
 from bot.services import Ctx, Services
 from bot.store import Store
-from handlers import capture, console, fallback, menu, owner, privacy, ready, stats
+from handlers import (
+    broadcast,
+    capture,
+    console,
+    fallback,
+    menu,
+    owner,
+    privacy,
+    ready,
+    stats,
+)
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +77,7 @@ def register_handlers(app: App, svc: Services) -> None:
     app.add_handler(CommandHandler("leads", console.leads, filters=private & owners))
     app.add_handler(CommandHandler("export", console.export, filters=private & owners))
     app.add_handler(CommandHandler("links", console.links, filters=private & owners))
+    app.add_handler(CommandHandler("broadcast", broadcast.broadcast, filters=private & owners))
     app.add_handler(MessageHandler(private & filters.COMMAND, fallback.unknown_command))
     app.add_handler(MessageHandler(private & owners & filters.REPLY, owner.owner_reply))
     app.add_handler(MessageHandler(private & filters.TEXT, menu.text))
@@ -76,11 +89,12 @@ def register_handlers(app: App, svc: Services) -> None:
     app.add_handler(CallbackQueryHandler(capture.opt_in_again, pattern=r"^opt:"))
     app.add_handler(CallbackQueryHandler(privacy.forget_confirmed, pattern=r"^fgt:(yes|no)$"))
     app.add_handler(CallbackQueryHandler(ready.plan_button, pattern=r"^pln:"))
-    app.add_handler(CallbackQueryHandler(ready.stop_button, pattern=r"^stp$"))
+    app.add_handler(CallbackQueryHandler(ready.stop_button, pattern=r"^stp(:\d{1,12})?$"))
     app.add_handler(CallbackQueryHandler(ready.goal_skip, pattern=r"^gol:skip$"))
     app.add_handler(CallbackQueryHandler(owner.owner_button, pattern=r"^own:"))
     app.add_handler(CallbackQueryHandler(console.leads_page, pattern=r"^lds:"))
     app.add_handler(CallbackQueryHandler(console.card, pattern=r"^crd:"))
+    app.add_handler(CallbackQueryHandler(broadcast.button, pattern=r"^bc:"))
     app.add_handler(CallbackQueryHandler(fallback.unknown_button))
 
     app.add_handler(
@@ -107,9 +121,12 @@ async def open_services(app: App) -> None:
         app.bot.attach_store(store)
     if isinstance(app.update_processor, IntakeProcessor):
         app.update_processor.store = store
-    nurture = Nurture(svc, app.bot)
+    bulk = AsyncLimiter(svc.settings.bulk_rate, 1)  # tips and broadcasts share Telegram's budget
+    nurture = Nurture(svc, app.bot, bulk)
     svc._nurture = nurture
     await nurture.recover()
+    svc._broadcaster = Broadcaster(svc, app.bot, bulk)
+    await svc._broadcaster.resume()
     if app.job_queue is not None:  # the schedule lives in SQLite; the job only wakes it up
         app.job_queue.run_repeating(
             _nurture_tick, interval=svc.settings.tips_check_seconds, first=1, name="nurture"
@@ -121,6 +138,13 @@ async def open_services(app: App) -> None:
 async def _nurture_tick(context: Ctx) -> None:
     """JobQueue callback: send the tips that are due."""
     await context.svc.nurture.tick()
+
+
+async def stop_services(app: App) -> None:
+    """post_stop: let running broadcasts finish their in-flight messages (they resume later)."""
+    svc: Services = app.bot_data["svc"]
+    if svc._broadcaster is not None:
+        await svc._broadcaster.stop()
 
 
 async def close_services(app: App) -> None:
@@ -150,7 +174,8 @@ def build_application(
         request=request or HTTPXRequest(connection_pool_size=64),
         get_updates_request=updates_request or HTTPXRequest(),
         defaults=Defaults(parse_mode=ParseMode.HTML),
-        rate_limiter=AIORateLimiter(max_retries=3) if rate_limiter else None,  # type: ignore[arg-type]
+        # Bulk sends have their own limiter (BULK_RATE); PTB's limiter handles 429s for all calls.
+        rate_limiter=AIORateLimiter(overall_max_rate=0, max_retries=3) if rate_limiter else None,  # type: ignore[arg-type]
     )
     app: App = (
         ApplicationBuilder()
@@ -158,6 +183,7 @@ def build_application(
         .concurrent_updates(IntakeProcessor(svc.settings.concurrent_updates))
         .context_types(ContextTypes(context=Ctx))
         .post_init(open_services)
+        .post_stop(stop_services)
         .post_shutdown(close_services)
         .build()
     )

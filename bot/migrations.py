@@ -133,4 +133,32 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX leads_hot ON leads(hot_at) WHERE hot_at IS NOT NULL;
     CREATE INDEX leads_won ON leads(won_at) WHERE won_at IS NOT NULL;
     """,
+    # 4: broadcasts, stored before the first message is sent.
+    """
+    CREATE TABLE broadcasts (
+        id INTEGER PRIMARY KEY,
+        owner_chat INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        segments TEXT NOT NULL DEFAULT '[]',
+        segment TEXT,
+        state TEXT NOT NULL DEFAULT 'draft',
+        paid INTEGER NOT NULL DEFAULT 0,
+        status_message_id INTEGER,
+        created_at INTEGER NOT NULL,
+        started_at INTEGER,
+        finished_at INTEGER
+    );
+    CREATE INDEX broadcasts_state ON broadcasts(state);
+    -- One row per (broadcast, person): at most one send each.
+    CREATE TABLE broadcast_recipients (
+        broadcast_id INTEGER NOT NULL REFERENCES broadcasts(id) ON DELETE CASCADE,
+        user_id INTEGER NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_try_at INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (broadcast_id, user_id)
+    );
+    CREATE INDEX recipients_state ON broadcast_recipients(broadcast_id, state, next_try_at);
+    CREATE INDEX recipients_user ON broadcast_recipients(user_id);
+    """,
 )

@@ -37,9 +37,11 @@ def retry_after_seconds(error: RetryAfter) -> float:
 class Nurture:
     """Schedules each lead's next tip and sends the ones that are due."""
 
-    def __init__(self, svc: Services, bot: Bot) -> None:
+    def __init__(self, svc: Services, bot: Bot, bulk: AsyncLimiter) -> None:
         self.svc, self.bot = svc, bot
-        self._limiter = AsyncLimiter(svc.settings.tips_per_second, 1)
+        self._limiter = (
+            bulk  # shared with broadcasts: together they stay under Telegram's bulk limit
+        )
         self._paused_until = 0.0
         self._tick_lock = asyncio.Lock()
 

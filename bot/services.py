@@ -14,6 +14,7 @@ from bot.store import Clock, Store
 from bot.texts import Texts
 
 if TYPE_CHECKING:
+    from bot.broadcast import Broadcaster
     from bot.nurture import Nurture
 
 
@@ -27,6 +28,7 @@ class Services:
     clock: Clock = time.time
     _store: Store | None = field(default=None, repr=False)
     _nurture: Nurture | None = field(default=None, repr=False)
+    _broadcaster: Broadcaster | None = field(default=None, repr=False)
 
     @property
     def store(self) -> Store:
@@ -41,6 +43,13 @@ class Services:
         if self._nurture is None:
             raise RuntimeError("the nurture dispatcher is not running yet (post_init has not run)")
         return self._nurture
+
+    @property
+    def broadcaster(self) -> Broadcaster:
+        """The broadcast sender."""
+        if self._broadcaster is None:
+            raise RuntimeError("the broadcaster is not running yet (post_init has not run)")
+        return self._broadcaster
 
     def is_owner(self, user_id: int | None) -> bool:
         """Whether this Telegram user is one of the owners in the settings."""

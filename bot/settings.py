@@ -40,7 +40,8 @@ class Settings(BaseSettings):
     concurrent_updates: int = Field(default=64, ge=1, le=1024)
     send_hours: str = "09:00-20:00"
     tips_check_seconds: float = Field(default=30, ge=0.2, le=3600)
-    tips_per_second: float = Field(default=20, gt=0, le=30)
+    bulk_rate: float = Field(default=25, gt=0, le=30)
+    paid_broadcast_rate: float = Field(default=0, ge=0, le=1000)
 
     @field_validator("bot_token", mode="before")
     @classmethod

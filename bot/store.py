@@ -12,6 +12,7 @@ import aiosqlite
 
 from bot.funnel import Stage
 from bot.store_base import Clock, Event
+from bot.store_broadcasts import BroadcastStore
 from bot.store_kpis import KpiStore
 from bot.store_owner import OwnerStore
 from bot.store_tips import TipStore
@@ -84,7 +85,7 @@ def _lead(row: aiosqlite.Row) -> Lead:
     return Lead(**values)
 
 
-class Store(TipStore, KpiStore, OwnerStore):
+class Store(TipStore, KpiStore, OwnerStore, BroadcastStore):
     """Typed access to the database; every write is one transaction."""
 
     # --- inbox: durable intake of updates -------------------------------------------------
@@ -357,6 +358,7 @@ class Store(TipStore, KpiStore, OwnerStore):
             erased = bool(cur.rowcount)
             await db.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
             await db.execute("DELETE FROM inbox WHERE user_id = ?", (user_id,))
+            await db.execute("DELETE FROM broadcast_recipients WHERE user_id = ?", (user_id,))
             await db.execute(
                 "UPDATE events SET person = ?, update_id = NULL WHERE person = ?",
                 (anonymous, user_id),

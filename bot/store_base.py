@@ -36,6 +36,7 @@ class Event(StrEnum):
     CONTACT = "contact"  # sent the contact form (each message)
     CONTACTED = "contacted"  # an owner marked the lead contacted
     WON = "won"  # an owner marked the lead won (once per person)
+    BROADCAST_STOP = "broadcast_stop"  # the stop button under a broadcast, value = its id
 
 
 class StoreBase:

@@ -9,6 +9,7 @@ from telegram import Update
 from bot.funnel import parse_payload
 from bot.intent import plan_phrase
 from bot.services import Ctx
+from handlers.broadcast import STEP_BROADCAST, compose, message_html
 from handlers.capture import STEP_ANSWER, STEP_EMAIL, STEP_EMAIL_CONFIRM, email_text, offer
 from handlers.common import clip, lang_of, menu_keyboard, say, t, touch, user_id
 from handlers.ready import (
@@ -77,6 +78,8 @@ async def text(update: Update, context: Ctx) -> None:
         await goal_text(update, context, typed)
     elif step == STEP_CONTACT:
         await contact_text(update, context, typed)
+    elif step == STEP_BROADCAST and svc.is_owner(person):
+        await compose(update, context, message_html(update))
     elif phrase:
         await request_plan(update, context, f"wrote “{phrase}”")
     elif await relay_to_owner(update, context, typed):

@@ -110,11 +110,14 @@ async def contact_text(update: Update, context: Ctx, text: str) -> None:
 
 
 async def stop_button(update: Update, context: Ctx) -> None:
-    """`stp`: the "stop these tips" button, same as /stop."""
+    """`stp` under a tip, `stp:<broadcast>` under a broadcast: the same as /stop (clicks counted)."""
     query = update.callback_query
-    assert query is not None
+    assert query is not None and query.data is not None
     lang, person = lang_of(update, context), user_id(update)
     await ack(query)  # clients show a spinner until the query is answered
+    broadcast_id = query.data.partition(":")[2]
+    if broadcast_id and await context.svc.store.get_broadcast(int(broadcast_id)):
+        await context.svc.store.broadcast_stop_click(person, int(broadcast_id), update.update_id)
     done = await context.svc.store.unsubscribe(person, update.update_id)
     await say(update, t(context, lang, "stop_done" if done else "stop_already"))
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from telegram import Update
 
-from bot.app import App, build_application, close_services, open_services
+from bot.app import App, build_application, close_services, open_services, stop_services
 from bot.catalogue import load_catalogue
 from bot.fakeapi import FakeRequest, FakeTelegram
 from bot.fakeapi.core import Sent
@@ -120,6 +120,7 @@ async def start_harness(settings: Settings, fake: FakeTelegram, clock: Clock) ->
 
 
 async def stop_harness(harness: Harness) -> None:
+    await stop_services(harness.app)
     await close_services(harness.app)
     await harness.app.shutdown()
 

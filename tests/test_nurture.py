@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from aiolimiter import AsyncLimiter
+
 from bot.nurture import Nurture
 from bot.store import Event
 from bot.telegram_html import plain_text
@@ -132,7 +134,7 @@ async def test_tip_in_flight_at_a_crash_is_unknown_never_resent(bot: Harness) ->
     bot.clock.now += DAY
     [due] = await bot.svc.store.due_tips(int(bot.clock.now), 10)
     assert await bot.svc.store.claim_tip(due)  # then the process dies before Telegram answers
-    restarted = Nurture(bot.svc, bot.app.bot)
+    restarted = Nurture(bot.svc, bot.app.bot, AsyncLimiter(20, 1))
     assert await restarted.recover() == 1
     assert (await bot.svc.store.tip_counts()).get("unknown") == 1
     assert await bot.svc.store.count_events(Event.TIP_UNKNOWN) == 1

@@ -1,0 +1,196 @@
+"""Broadcasts in the background: durable, resumable, at most once per person, at a safe rate."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+
+from aiolimiter import AsyncLimiter
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+
+from bot.nurture import retry_after_seconds
+from bot.schedule import backoff
+from bot.services import Services
+from bot.store_broadcasts import Broadcast
+
+log = logging.getLogger(__name__)
+
+BATCH = 200
+MAX_ATTEMPTS = 5
+PROGRESS_EVERY = 2.0  # seconds between edits of the owner's progress message
+
+
+def in_flight_for(rate: float) -> int:
+    """Calls to keep in flight to reach `rate` when Telegram takes ~100-300 ms per call."""
+    return max(4, min(300, math.ceil(rate * 0.35)))
+
+
+class Broadcaster:
+    """Runs each sending broadcast as a task; the recipients table is the truth."""
+
+    def __init__(self, svc: Services, bot: Bot, bulk: AsyncLimiter) -> None:
+        self.svc, self.bot, self.bulk = svc, bot, bulk
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._stopping = False
+        self._paused_until = 0.0
+
+    def launch(self, broadcast_id: int) -> None:
+        """Start sending a broadcast in the background (once)."""
+        if broadcast_id not in self._tasks or self._tasks[broadcast_id].done():
+            self._tasks[broadcast_id] = asyncio.create_task(
+                self._run(broadcast_id), name=f"broadcast-{broadcast_id}"
+            )
+
+    async def resume(self) -> int:
+        """At start-up: recipients in flight at a crash become `unknown`; sending goes on."""
+        running = await self.svc.store.broadcasts_in_state("sending")
+        for broadcast in running:
+            lost = await self.svc.store.recover_recipients(broadcast.id)
+            log.warning(
+                "resuming broadcast %s (%d in flight at the crash: unknown)", broadcast.id, lost
+            )
+            self.launch(broadcast.id)
+        return len(running)
+
+    async def wait(self, broadcast_id: int) -> None:
+        """Until a broadcast's task ends (tests and shutdown)."""
+        task = self._tasks.get(broadcast_id)
+        if task:
+            await task
+
+    async def stop(self) -> None:
+        """Graceful shutdown: let in-flight messages finish, leave the rest for the next start."""
+        self._stopping = True
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
+    async def _run(self, broadcast_id: int) -> None:
+        try:
+            await self._send_all(broadcast_id)
+        except Exception:  # a bug must not kill the bot; the broadcast resumes at the next start
+            log.exception("broadcast %s stopped by an error", broadcast_id)
+
+    async def _send_all(self, broadcast_id: int) -> None:
+        store, clock = self.svc.store, self.svc.clock
+        broadcast = await store.get_broadcast(broadcast_id)
+        if broadcast is None:
+            return
+        paid = broadcast.paid and self.svc.settings.paid_broadcast_rate > 0
+        rate = self.svc.settings.paid_broadcast_rate if paid else self.svc.settings.bulk_rate
+        limiter = AsyncLimiter(rate, 1) if paid else self.bulk  # paid ones have their own budget
+        gate = asyncio.Semaphore(in_flight_for(rate))
+        last_edit = 0.0
+        while not self._stopping:
+            current = await store.get_broadcast(broadcast_id)
+            if current is None or current.state != "sending":
+                break  # cancelled
+            now = clock()
+            if now < self._paused_until:
+                await asyncio.sleep(min(self._paused_until - now, 1.0))
+                continue
+            batch = await store.next_recipients(broadcast_id, int(now), BATCH)
+            if not batch:
+                retry = await store.next_retry_at(broadcast_id)
+                if retry is None:
+                    break
+                await asyncio.sleep(0.05)  # recipients waiting for a retry
+                continue
+
+            async def one(user_id: int, language: str) -> None:
+                async with gate, limiter:
+                    await self._send(broadcast, user_id, language, paid)
+
+            await asyncio.gather(*(one(u, lang) for u, lang in batch))
+            if time.monotonic() - last_edit > PROGRESS_EVERY:
+                last_edit = time.monotonic()
+                await self._progress(broadcast)
+        if self._stopping:
+            log.info("broadcast %s paused for shutdown; it resumes at the next start", broadcast_id)
+            return
+        current = await store.get_broadcast(broadcast_id)
+        if current and current.state == "sending":
+            await store.finish_broadcast(broadcast_id, "done")
+        await self._report(broadcast)
+
+    async def _send(self, broadcast: Broadcast, user_id: int, language: str, paid: bool) -> None:
+        store, svc = self.svc.store, self.svc
+        attempt = await store.claim_recipient(broadcast.id, user_id)
+        if not attempt:
+            return
+        lang = svc.texts.lang_for(language)
+        keyboard = InlineKeyboardMarkup(
+            [
+                [
+                    InlineKeyboardButton(
+                        svc.texts.get(lang, "btn_stop_tips"), callback_data=f"stp:{broadcast.id}"
+                    )
+                ]
+            ]
+        )
+        now = int(svc.clock())
+        try:
+            await self.bot.send_message(
+                user_id, broadcast.text, reply_markup=keyboard, allow_paid_broadcast=paid or None
+            )
+        except RetryAfter as exc:
+            wait = retry_after_seconds(exc)
+            self._paused_until = max(self._paused_until, svc.clock() + wait)
+            await store.recipient_done(
+                broadcast.id, user_id, "pending", retry_at=now + math.ceil(wait)
+            )
+        except Forbidden:
+            await store.recipient_done(broadcast.id, user_id, "blocked")
+            await store.mark_blocked(user_id)
+        except BadRequest as exc:
+            gone = "chat not found" in str(exc).lower()
+            await store.recipient_done(broadcast.id, user_id, "gone" if gone else "failed")
+            if gone:
+                await store.mark_blocked(user_id)
+            else:
+                log.error("broadcast %s refused for %s: %s", broadcast.id, user_id, exc)
+        except NetworkError:  # 5xx, timeouts, resets: retry later
+            if attempt >= MAX_ATTEMPTS:
+                await store.recipient_done(broadcast.id, user_id, "failed")
+            else:
+                retry = now + backoff(attempt, base=5, cap=300)
+                await store.recipient_done(broadcast.id, user_id, "pending", retry_at=retry)
+        else:
+            await store.recipient_done(broadcast.id, user_id, "sent")
+
+    def _figures(self, counts: dict[str, int]) -> dict[str, str]:
+        remaining = counts.get("pending", 0) + counts.get("sending", 0)
+        names = ("sent", "blocked", "gone", "failed", "unknown")
+        figures = {name: str(counts.get(name, 0)) for name in names}
+        return {**figures, "remaining": str(remaining), "clicks": str(counts.get("stop_clicks", 0))}
+
+    async def _progress(self, broadcast: Broadcast) -> None:
+        if broadcast.status_message_id is None:
+            broadcast = await self.svc.store.get_broadcast(broadcast.id) or broadcast
+        if broadcast.status_message_id is None:
+            return
+        counts = await self.svc.store.broadcast_progress(broadcast.id)
+        text = self.svc.texts.get(
+            self.svc.texts.default, "bc_progress", id=str(broadcast.id), **self._figures(counts)
+        )
+        try:
+            await self.bot.edit_message_text(
+                text, chat_id=broadcast.owner_chat, message_id=broadcast.status_message_id
+            )
+        except TelegramError as exc:  # "not modified", a deleted message: progress is optional
+            log.debug("broadcast progress not shown: %s", exc)
+
+    async def _report(self, broadcast: Broadcast) -> None:
+        current = await self.svc.store.get_broadcast(broadcast.id)
+        counts = await self.svc.store.broadcast_progress(broadcast.id)
+        key = "bc_cancelled" if current and current.state == "cancelled" else "bc_done"
+        text = self.svc.texts.get(
+            self.svc.texts.default, key, id=str(broadcast.id), **self._figures(counts)
+        )
+        log.info("broadcast %s ended: %s", broadcast.id, counts)
+        await self._progress(broadcast)
+        try:
+            await self.bot.send_message(broadcast.owner_chat, text)
+        except TelegramError as exc:
+            log.warning("could not report broadcast %s to its owner: %s", broadcast.id, exc)

@@ -1,0 +1,234 @@
+"""Store methods for broadcasts: drafts, segments, recipients claimed one by one."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from bot.store_base import Event, StoreBase
+
+
+@dataclass(frozen=True)
+class Broadcast:
+    """A broadcast as stored."""
+
+    id: int
+    owner_chat: int
+    text: str
+    segments: list[str]
+    segment: str | None
+    state: str  # draft | sending | done | cancelled
+    paid: bool
+    status_message_id: int | None
+
+
+# Leads who may receive a broadcast: gave an email, subscribed, not blocked.
+_AUDIENCE = "FROM leads l WHERE l.email IS NOT NULL AND l.subscribed = 1 AND l.blocked_at IS NULL"
+
+
+def segment_sql(segment: str) -> tuple[str, tuple[object, ...]]:
+    """The extra condition for a segment: `all`, `magnet:<id>`, `stage:<stage>`, `source:<s>`."""
+    kind, _, value = segment.partition(":")
+    if kind == "all":
+        return "", ()
+    if kind == "magnet":
+        return (
+            " AND EXISTS(SELECT 1 FROM lead_magnets m WHERE m.user_id = l.user_id"
+            " AND m.magnet_id = ? AND m.delivered_at IS NOT NULL)",
+            (value,),
+        )
+    if kind == "stage":
+        return " AND l.stage = ?", (value,)
+    if kind == "source":
+        return " AND l.first_source = ?", (value,)
+    raise ValueError(segment)
+
+
+class BroadcastStore(StoreBase):
+    """Broadcast rows; the recipients list is written before the first message goes out."""
+
+    async def create_broadcast(self, owner_chat: int, text: str, segments: list[str]) -> int:
+        """A draft, with the segments offered to the owner (buttons refer to them by index)."""
+        async with self._tx() as db:
+            cur = await db.execute(
+                "INSERT INTO broadcasts (owner_chat, text, segments, created_at) VALUES (?, ?, ?, ?)",
+                (owner_chat, text, json.dumps(segments), self.now()),
+            )
+        return int(cur.lastrowid or 0)
+
+    async def get_broadcast(self, broadcast_id: int) -> Broadcast | None:
+        """A broadcast by id."""
+        row = await self._one(
+            "SELECT id, owner_chat, text, segments, segment, state, paid, status_message_id"
+            " FROM broadcasts WHERE id = ?",
+            (broadcast_id,),
+        )
+        if row is None:
+            return None
+        values = dict(row)
+        values["segments"] = json.loads(values["segments"])
+        values["paid"] = bool(values["paid"])
+        return Broadcast(**values)
+
+    async def broadcasts_in_state(self, state: str) -> list[Broadcast]:
+        """Broadcasts in a state (`sending` ones are resumed at start-up)."""
+        rows = await self._all("SELECT id FROM broadcasts WHERE state = ? ORDER BY id", (state,))
+        found = [await self.get_broadcast(r["id"]) for r in rows]
+        return [b for b in found if b is not None]
+
+    async def choose_segment(self, broadcast_id: int, segment: str) -> None:
+        """The owner picked a segment for a draft."""
+        async with self._tx() as db:
+            await db.execute(
+                "UPDATE broadcasts SET segment = ? WHERE id = ? AND state = 'draft'",
+                (segment, broadcast_id),
+            )
+
+    async def audience_size(self, segment: str) -> int:
+        """How many people a segment reaches now."""
+        extra, params = segment_sql(segment)
+        row = await self._one(f"SELECT COUNT(*) {_AUDIENCE}{extra}", params)
+        return int(row[0]) if row else 0
+
+    async def top_sources(self, limit: int) -> list[str]:
+        """The first sources with the most subscribed leads."""
+        rows = await self._all(
+            f"SELECT l.first_source AS s, COUNT(*) AS n {_AUDIENCE} AND l.first_source IS NOT NULL"
+            " GROUP BY l.first_source ORDER BY n DESC, s LIMIT ?",
+            (limit,),
+        )
+        return [r["s"] for r in rows]
+
+    async def start_broadcast(self, broadcast_id: int, paid: bool) -> int | None:
+        """Draft -> sending, recipients written in the same transaction; None if not a draft.
+
+        Two owners confirming the same draft: only the first one starts it.
+        """
+        async with self._tx() as db:
+            row = await self._one(
+                "SELECT segment FROM broadcasts WHERE id = ? AND state = 'draft'"
+                " AND segment IS NOT NULL",
+                (broadcast_id,),
+            )
+            if row is None:
+                return None
+            extra, params = segment_sql(row["segment"])
+            cur = await db.execute(
+                "INSERT INTO broadcast_recipients (broadcast_id, user_id)"
+                f" SELECT ?, l.user_id {_AUDIENCE}{extra}",
+                (broadcast_id, *params),
+            )
+            await db.execute(
+                "UPDATE broadcasts SET state = 'sending', started_at = ?, paid = ? WHERE id = ?",
+                (self.now(), int(paid), broadcast_id),
+            )
+        return int(cur.rowcount)
+
+    async def set_status_message(self, broadcast_id: int, message_id: int) -> None:
+        """The owner's progress message, edited as the broadcast goes."""
+        async with self._tx() as db:
+            await db.execute(
+                "UPDATE broadcasts SET status_message_id = ? WHERE id = ?",
+                (message_id, broadcast_id),
+            )
+
+    async def finish_broadcast(self, broadcast_id: int, state: str) -> bool:
+        """sending/draft -> done or cancelled; False if it had already ended."""
+        async with self._tx() as db:
+            cur = await db.execute(
+                "UPDATE broadcasts SET state = ?, finished_at = ? WHERE id = ?"
+                " AND state IN ('draft', 'sending')",
+                (state, self.now(), broadcast_id),
+            )
+        return bool(cur.rowcount)
+
+    async def next_recipients(
+        self, broadcast_id: int, now: int, limit: int
+    ) -> list[tuple[int, str]]:
+        """(user id, language) of recipients still to send to (due now), in id order."""
+        rows = await self._all(
+            "SELECT r.user_id, COALESCE(l.language, '') AS language FROM broadcast_recipients r"
+            " LEFT JOIN leads l ON l.user_id = r.user_id WHERE r.broadcast_id = ?"
+            " AND r.state = 'pending' AND r.next_try_at <= ? ORDER BY r.user_id LIMIT ?",
+            (broadcast_id, now, limit),
+        )
+        return [(r["user_id"], r["language"]) for r in rows]
+
+    async def next_retry_at(self, broadcast_id: int) -> int | None:
+        """When the next waiting recipient is due, if any is pending."""
+        row = await self._one(
+            "SELECT MIN(next_try_at) FROM broadcast_recipients WHERE broadcast_id = ?"
+            " AND state = 'pending'",
+            (broadcast_id,),
+        )
+        return int(row[0]) if row and row[0] is not None else None
+
+    async def claim_recipient(self, broadcast_id: int, user_id: int) -> int:
+        """pending -> sending, committed before the message leaves (at most once).
+
+        Returns the attempt number, 0 if the recipient was not pending.
+        """
+        async with self._tx() as db:
+            cur = await db.execute(
+                "UPDATE broadcast_recipients SET state = 'sending', attempts = attempts + 1"
+                " WHERE broadcast_id = ? AND user_id = ? AND state = 'pending'",
+                (broadcast_id, user_id),
+            )
+            if not cur.rowcount:
+                return 0
+            row = await self._one(
+                "SELECT attempts FROM broadcast_recipients WHERE broadcast_id = ? AND user_id = ?",
+                (broadcast_id, user_id),
+            )
+        return int(row[0]) if row else 0
+
+    async def recipient_done(
+        self, broadcast_id: int, user_id: int, state: str, retry_at: int | None = None
+    ) -> None:
+        """Record the outcome (sent, blocked, gone, failed), or with `retry_at` put it back."""
+        async with self._tx() as db:
+            if retry_at is not None:
+                await db.execute(
+                    "UPDATE broadcast_recipients SET state = 'pending', next_try_at = ?"
+                    " WHERE broadcast_id = ? AND user_id = ?",
+                    (retry_at, broadcast_id, user_id),
+                )
+            else:
+                await db.execute(
+                    "UPDATE broadcast_recipients SET state = ? WHERE broadcast_id = ? AND user_id = ?",
+                    (state, broadcast_id, user_id),
+                )
+
+    async def recover_recipients(self, broadcast_id: int) -> int:
+        """At start-up: recipients in flight when the process died become `unknown`, not resent."""
+        async with self._tx() as db:
+            cur = await db.execute(
+                "UPDATE broadcast_recipients SET state = 'unknown'"
+                " WHERE broadcast_id = ? AND state = 'sending'",
+                (broadcast_id,),
+            )
+        return int(cur.rowcount)
+
+    async def broadcast_progress(self, broadcast_id: int) -> dict[str, int]:
+        """Recipients per state, plus `stop_clicks` (the stop button under this broadcast)."""
+        rows = await self._all(
+            "SELECT state, COUNT(*) AS n FROM broadcast_recipients WHERE broadcast_id = ?"
+            " GROUP BY state",
+            (broadcast_id,),
+        )
+        counts = {r["state"]: int(r["n"]) for r in rows}
+        clicks = await self._one(
+            "SELECT COUNT(DISTINCT person) FROM events WHERE kind = ? AND value = ?",
+            (Event.BROADCAST_STOP.value, str(broadcast_id)),
+        )
+        counts["stop_clicks"] = int(clicks[0]) if clicks else 0
+        return counts
+
+    async def broadcast_stop_click(
+        self, user_id: int, broadcast_id: int, update_id: int | None
+    ) -> None:
+        """Count a click on a broadcast's stop button."""
+        async with self._tx() as db:
+            await self._event(
+                db, user_id, Event.BROADCAST_STOP, value=str(broadcast_id), update_id=update_id
+            )

@@ -1,0 +1,195 @@
+"""Owner console: /broadcast — compose, pick a segment, preview, test, confirm or cancel."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+
+from bot.services import Ctx
+from bot.telegram_html import html_error, visible_length
+from handlers.common import ack, buttons, chat_id, clip, edit, say, t, user_id
+from handlers.fallback import unknown_button
+
+log = logging.getLogger(__name__)
+
+STEP_BROADCAST = "broadcast"
+SOURCES_OFFERED = 5
+
+
+async def broadcast(update: Update, context: Ctx) -> None:
+    """/broadcast [message]: running broadcasts (with cancel buttons), then compose a new one."""
+    svc, lang = context.svc, context.svc.texts.default
+    for running in await svc.store.broadcasts_in_state("sending"):
+        counts = await svc.store.broadcast_progress(running.id)
+        total = sum(v for k, v in counts.items() if k != "stop_clicks")
+        await say(
+            update,
+            t(
+                context,
+                lang,
+                "bc_running",
+                id=str(running.id),
+                sent=str(counts.get("sent", 0)),
+                total=str(total),
+            ),
+            buttons((t(context, lang, "btn_bc_stop", id=str(running.id)), f"bc:x:{running.id}")),
+        )
+    parts = message_html(update).split(maxsplit=1)  # "/broadcast <message>" is fine too
+    text = parts[1] if len(parts) == 2 else ""
+    if text.strip():
+        await compose(update, context, text.strip())
+        return
+    await say(update, t(context, lang, "bc_ask"))
+    await svc.store.set_session(user_id(update), STEP_BROADCAST)
+
+
+def message_html(update: Update) -> str:
+    """What the owner wrote, as Telegram HTML: their formatting, or the HTML they typed."""
+    message = update.effective_message
+    assert message is not None
+    if any(e.type != "bot_command" for e in message.entities):
+        return message.text_html or ""
+    return message.text or ""
+
+
+async def compose(update: Update, context: Ctx, text: str) -> None:
+    """Validate the message like Telegram would, store a draft, offer the segments."""
+    svc, lang = context.svc, context.svc.texts.default
+    problem = html_error(text)
+    if problem:
+        await say(update, t(context, lang, "bc_bad_html", reason=clip(problem, 200)))
+        return
+    length = visible_length(text)
+    if length > 4096:
+        await say(update, t(context, lang, "bc_too_long", length=str(length)))
+        return
+    segments = ["all"]
+    segments += [f"magnet:{m.id}" for m in svc.catalogue.magnets]
+    segments += [f"stage:{s}" for s in ("lead", "nurturing", "hot", "customer")]
+    segments += [f"source:{s}" for s in await svc.store.top_sources(SOURCES_OFFERED)]
+    broadcast_id = await svc.store.create_broadcast(chat_id(update), text, segments)
+    await svc.store.clear_session(user_id(update))
+    rows = []
+    for index, segment in enumerate(segments):
+        count = await svc.store.audience_size(segment)
+        label = f"{segment_label(context, segment)} ({count})"
+        rows.append(
+            [InlineKeyboardButton(label[:60], callback_data=f"bc:s:{broadcast_id}:{index}")]
+        )
+    rows.append(
+        [
+            InlineKeyboardButton(
+                t(context, lang, "btn_bc_cancel"), callback_data=f"bc:x:{broadcast_id}"
+            )
+        ]
+    )
+    await say(update, t(context, lang, "bc_pick", id=str(broadcast_id)), InlineKeyboardMarkup(rows))
+
+
+def segment_label(context: Ctx, segment: str) -> str:
+    """`magnet:what-to-wear` -> `Got “What to wear…”` in the owner's language."""
+    svc, lang = context.svc, context.svc.texts.default
+    kind, _, value = segment.partition(":")
+    if kind == "magnet":
+        magnet = svc.catalogue.get(value)
+        title = (magnet.title.get(lang) or next(iter(magnet.title.values()))) if magnet else value
+        return t(context, lang, "seg_magnet", title=title)
+    if kind == "stage":
+        return t(context, lang, "seg_stage", stage=t(context, lang, f"stage_{value}"))
+    if kind == "source":
+        return t(context, lang, "seg_source", source=value)
+    return t(context, lang, "seg_all")
+
+
+async def button(update: Update, context: Ctx) -> None:
+    """`bc:s:<id>:<n>` segment, `bc:t:<id>` test, `bc:go:<id>` confirm, `bc:x:<id>` cancel."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    svc, lang = context.svc, context.svc.texts.default
+    parts = query.data.split(":")
+    draft = (
+        await svc.store.get_broadcast(int(parts[2]))
+        if len(parts) >= 3 and parts[2].isdigit()
+        else None
+    )
+    if not svc.is_owner(user_id(update)) or draft is None:
+        await unknown_button(update, context)
+        return
+    action = parts[1]
+    if action == "x":
+        await ack(query)
+        if await svc.store.finish_broadcast(draft.id, "cancelled"):
+            await edit(query)
+            if draft.state == "draft":
+                await say(update, t(context, lang, "bc_dropped", id=str(draft.id)))
+        else:
+            await say(update, t(context, lang, "bc_not_draft"))
+        return
+    if draft.state != "draft":
+        await ack(query, t(context, lang, "bc_not_draft"))
+        return
+    if (
+        action == "s"
+        and len(parts) == 4
+        and parts[3].isdigit()
+        and int(parts[3]) < len(draft.segments)
+    ):
+        await ack(query)
+        await preview(update, context, draft.id, draft.segments[int(parts[3])])
+    elif action == "t" and draft.segment:
+        await ack(query, t(context, lang, "bc_test_sent"))
+        await send_copy(context, chat_id(update), draft.id, draft.text)
+    elif action == "go" and draft.segment:
+        await ack(query)  # clients show a spinner until the query is answered
+        await confirm(update, context, draft.id)
+    else:
+        await unknown_button(update, context)
+
+
+async def send_copy(context: Ctx, chat: int, broadcast_id: int, text: str) -> None:
+    """The message exactly as leads will see it, stop button included."""
+    lang = context.svc.texts.default
+    keyboard = buttons((t(context, lang, "btn_stop_tips"), f"stp:{broadcast_id}"))
+    await context.bot.send_message(chat, text, reply_markup=keyboard)
+
+
+async def preview(update: Update, context: Ctx, broadcast_id: int, segment: str) -> None:
+    """Show the message as leads will see it and the audience size; offer test, confirm, cancel."""
+    svc, lang = context.svc, context.svc.texts.default
+    await svc.store.choose_segment(broadcast_id, segment)
+    count = await svc.store.audience_size(segment)
+    draft = await svc.store.get_broadcast(broadcast_id)
+    assert draft is not None
+    await send_copy(context, chat_id(update), broadcast_id, draft.text)
+    rows = [(t(context, lang, "btn_bc_test"), f"bc:t:{broadcast_id}")]
+    if count:
+        rows.append((t(context, lang, "btn_bc_go", count=str(count)), f"bc:go:{broadcast_id}"))
+    rows.append((t(context, lang, "btn_bc_cancel"), f"bc:x:{broadcast_id}"))
+    key = "bc_preview" if count else "bc_empty"
+    await say(
+        update,
+        t(context, lang, key, count=str(count), segment=clip(segment_label(context, segment), 80)),
+        buttons(*rows),
+    )
+
+
+async def confirm(update: Update, context: Ctx, broadcast_id: int) -> None:
+    """Store every recipient, then send in the background; the status message shows progress."""
+    svc, lang = context.svc, context.svc.texts.default
+    paid = svc.settings.paid_broadcast_rate > 0
+    count = await svc.store.start_broadcast(broadcast_id, paid)
+    if count is None:  # another owner (or a double tap) started or cancelled it first
+        await say(update, t(context, lang, "bc_not_draft"))
+        return
+    await edit(update.callback_query)  # type: ignore[arg-type]
+    status = await context.bot.send_message(
+        chat_id(update),
+        t(context, lang, "bc_started", id=str(broadcast_id), count=str(count)),
+        reply_markup=buttons(
+            (t(context, lang, "btn_bc_stop", id=str(broadcast_id)), f"bc:x:{broadcast_id}")
+        ),
+    )
+    await svc.store.set_status_message(broadcast_id, status.message_id)
+    log.info("broadcast %s confirmed by %s for %d people", broadcast_id, user_id(update), count)
+    svc.broadcaster.launch(broadcast_id)
