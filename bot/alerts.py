@@ -9,6 +9,7 @@ from html import escape
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import TelegramError
 
+from bot.catalogue import localized
 from bot.scoring import score
 from bot.services import Services
 
@@ -34,19 +35,11 @@ async def lead_card(svc: Services, user_id: int, headline: str, extra: str | Non
     lines.append(f"{texts.get(lang, 'card_email')}: {_clip(lead.email or '-', 320)}")
     for item in await store.lead_magnets(user_id):
         magnet = svc.catalogue.get(item.magnet_id)
-        title = (
-            (magnet.title.get(lang) or next(iter(magnet.title.values())))
-            if magnet
-            else item.magnet_id
-        )
+        title = localized(magnet.title, lang, lang) if magnet else item.magnet_id
         answer = ""
         if magnet and magnet.question and item.answer_id:
             chosen = magnet.question.answer(item.answer_id)
-            shown = (
-                (chosen.label.get(lang) or next(iter(chosen.label.values())))
-                if chosen
-                else item.answer_id
-            )
+            shown = localized(chosen.label, lang, lang) if chosen else item.answer_id
             mark = "✓" if item.answer_fit else "✗"
             answer = f" — {_clip(shown, 60)} {mark}"
         lines.append(f"📄 {_clip(title, 80)}{answer}")

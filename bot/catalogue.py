@@ -46,6 +46,11 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def localized(texts: dict[str, str], lang: str, default: str) -> str:
+    """A per-language text in `lang`, else the default language, else any language."""
+    return texts.get(lang) or texts.get(default) or next(iter(texts.values()))
+
+
 def _check_lang_texts(value: dict[str, str], limit: int, html: bool) -> dict[str, str]:
     """Every language text is non-empty, valid Telegram HTML and within Telegram's limit."""
     if not value:

@@ -13,15 +13,16 @@ from zoneinfo import ZoneInfo
 
 from aiolimiter import AsyncLimiter
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
+from bot.catalogue import localized
 from bot.schedule import backoff, next_send_time
 from bot.services import Services
-from bot.store_tips import DueTip
+from bot.store_tips import DueTip, NextTip
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 5  # transient errors (5xx, timeouts) before a tip is given up
+MAX_ATTEMPTS = 5  # errors that certainly left nothing delivered, before a tip is given up
 IN_FLIGHT = 8  # concurrent sends: enough to reach the rate with ~100-300 ms per call
 BATCH = 500  # tips taken per tick
 
@@ -34,45 +35,50 @@ def retry_after_seconds(error: RetryAfter) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
+def maybe_delivered(error: NetworkError) -> bool:
+    """Whether Telegram may have acted on a call that failed this way.
+
+    A 5xx answer, a refused connection or a pool timeout happen before Telegram acts; a call that
+    timed out waiting for the answer may have been delivered, so at most once means not resending.
+    """
+    return isinstance(error, TimedOut) and "pool timeout" not in str(error).lower()
+
+
 class Nurture:
     """Schedules each lead's next tip and sends the ones that are due."""
 
     def __init__(self, svc: Services, bot: Bot, bulk: AsyncLimiter) -> None:
         self.svc, self.bot = svc, bot
-        self._limiter = (
-            bulk  # shared with broadcasts: together they stay under Telegram's bulk limit
-        )
+        self._limiter = bulk  # shared with broadcasts: together under Telegram's bulk limit
         self._paused_until = 0.0
         self._tick_lock = asyncio.Lock()
 
-    def _zone(self, timezone: str | None) -> ZoneInfo:
-        return ZoneInfo(timezone) if timezone else self.svc.settings.zone
-
-    async def schedule_next(self, user_id: int, magnet_id: str, after: float) -> bool:
-        """Schedule the magnet's next tip this person has not had, its delay after `after`."""
+    async def next_tip(self, user_id: int, magnet_id: str, after: float) -> NextTip:
+        """The magnet's first tip this person has not had yet, due its delay after `after`."""
         store, magnet = self.svc.store, self.svc.catalogue.get(magnet_id)
         if magnet is None:
-            return False
+            return None
         done = await store.scheduled_tip_ids(user_id, magnet_id)
         tip = next((t for t in magnet.tips if t.id not in done), None)
         if tip is None:
-            return False
+            return None
         lead = await store.get_lead(user_id)
-        zone = self._zone(lead.timezone if lead else None)
+        zone = ZoneInfo(lead.timezone) if lead and lead.timezone else self.svc.settings.zone
         due = next_send_time(after + tip.delay_seconds, self.svc.settings.window, zone)
-        return await store.schedule_tip(user_id, magnet_id, tip.id, due)
+        return tip.id, due
 
     async def recover(self) -> int:
         """At start-up: tips in flight when the process died become `unknown`; sequences go on."""
-        lost = await self.svc.store.recover_in_flight()
-        for user_id, magnet_id, tip_id in lost:
+        lost = await self.svc.store.tips_in_flight()
+        for tip in lost:
             log.warning(
-                "tip %s/%s to %s was in flight at a crash: marked unknown",
-                magnet_id,
-                tip_id,
-                user_id,
+                "tip %s/%s to %s was in flight at a crash: unknown",
+                tip.magnet_id,
+                tip.tip_id,
+                tip.user_id,
             )
-            await self.schedule_next(user_id, magnet_id, self.svc.clock())
+            then = await self.next_tip(tip.user_id, tip.magnet_id, self.svc.clock())
+            await self.svc.store.tip_unknown(tip, then)
         return len(lost)
 
     async def tick(self) -> int:
@@ -90,84 +96,81 @@ class Nurture:
                 async with gate:
                     return await self._send(tip)
 
-            results = await asyncio.gather(*(one(t) for t in due))
-            sent = sum(results)
+            sent = sum(await asyncio.gather(*(one(t) for t in due)))
             log.info("nurture tick: %d tip(s) sent of %d due", sent, len(due))
             return sent
 
     async def _send(self, tip: DueTip) -> bool:
         svc, store = self.svc, self.svc.store
         now = svc.clock()
-        opening = next_send_time(now, svc.settings.window, self._zone(tip.timezone))
+        zone = ZoneInfo(tip.timezone) if tip.timezone else svc.settings.zone
+        opening = next_send_time(now, svc.settings.window, zone)
         if opening > now:  # night: wait for the morning
             await store.postpone_tip(tip, opening)
             return False
-        content = svc.catalogue.tip(tip.magnet_id, tip.tip_id)
-        if content is None:  # removed from the catalogue since it was scheduled: skip it
-            if await store.claim_tip(tip):
-                await store.tip_not_sent(tip, retry_at=None)
-                await self.schedule_next(tip.user_id, tip.magnet_id, now)
-            return False
         if now < self._paused_until or not await store.claim_tip(tip):
+            return False
+        content = svc.catalogue.tip(tip.magnet_id, tip.tip_id)
+        then = await self.next_tip(tip.user_id, tip.magnet_id, now)
+        if content is None:  # removed from the catalogue since it was scheduled: skip it
+            await store.tip_failed(tip, then)
             return False
         lang, default = svc.texts.lang_for(tip.language), svc.texts.default
         rows = []
         if content.cta:
-            label = (
-                content.cta.get(lang)
-                or content.cta.get(default)
-                or next(iter(content.cta.values()))
-            )
-            rows.append(
-                [InlineKeyboardButton(label, callback_data=f"pln:{tip.magnet_id}:{tip.tip_id}")]
-            )
-        rows.append(
-            [InlineKeyboardButton(svc.texts.get(lang, "btn_stop_tips"), callback_data="stp")]
-        )
-        text = (
-            content.text.get(lang) or content.text.get(default) or next(iter(content.text.values()))
-        )
+            label = localized(content.cta, lang, default)
+            callback = f"pln:{tip.magnet_id}:{tip.tip_id}"
+            rows.append([InlineKeyboardButton(label, callback_data=callback)])
+        stop = svc.texts.get(lang, "btn_stop_tips")
+        rows.append([InlineKeyboardButton(stop, callback_data="stp")])
         try:
             async with self._limiter:
                 message = await self.bot.send_message(
-                    tip.user_id, text, reply_markup=InlineKeyboardMarkup(rows)
+                    tip.user_id,
+                    localized(content.text, lang, default),
+                    reply_markup=InlineKeyboardMarkup(rows),
                 )
         except RetryAfter as exc:
             wait = retry_after_seconds(exc)
             self._paused_until = max(self._paused_until, svc.clock() + wait)
-            await store.tip_not_sent(tip, retry_at=int(svc.clock() + wait) + 1)
+            await store.tip_retry(tip, int(svc.clock() + wait) + 1)
             log.warning("Telegram asked to slow down: tips paused for %.0f s", wait)
             return False
         except Forbidden:
-            await store.tip_not_sent(tip, retry_at=None)
+            await store.tip_failed(tip, None)
             await store.mark_blocked(tip.user_id)
             log.info("%s blocked the bot: their tips are cancelled", tip.user_id)
             return False
         except BadRequest as exc:
-            await store.tip_not_sent(tip, retry_at=None)
             if "chat not found" in str(exc).lower():
+                await store.tip_failed(tip, None)
                 await store.mark_blocked(tip.user_id)
             else:
                 log.error("tip %s/%s refused by Telegram: %s", tip.magnet_id, tip.tip_id, exc)
-                await self.schedule_next(tip.user_id, tip.magnet_id, now)
+                await store.tip_failed(tip, then)
             return False
         except NetworkError as exc:  # 5xx, timeouts, connection resets
-            attempts = tip.attempts + 1
-            if attempts >= MAX_ATTEMPTS:
-                await store.tip_not_sent(tip, retry_at=None)
+            if maybe_delivered(exc):
+                log.warning(
+                    "tip %s/%s to %s timed out: unknown, not resent",
+                    tip.magnet_id,
+                    tip.tip_id,
+                    tip.user_id,
+                )
+                await store.tip_unknown(tip, then)
+            elif tip.attempts + 1 >= MAX_ATTEMPTS:
                 log.error(
                     "tip %s/%s to %s failed %d times: given up (%s)",
                     tip.magnet_id,
                     tip.tip_id,
                     tip.user_id,
-                    attempts,
+                    MAX_ATTEMPTS,
                     exc,
                 )
-                await self.schedule_next(tip.user_id, tip.magnet_id, now)
+                await store.tip_failed(tip, then)
             else:
-                await store.tip_not_sent(tip, retry_at=int(now) + backoff(attempts))
+                await store.tip_retry(tip, int(now) + backoff(tip.attempts + 1))
             return False
-        await store.tip_sent(tip, message.message_id)
+        await store.tip_sent(tip, message.message_id, then)
         log.info("tip %s/%s sent to %s", tip.magnet_id, tip.tip_id, tip.user_id)
-        await self.schedule_next(tip.user_id, tip.magnet_id, svc.clock())
         return True

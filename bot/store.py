@@ -15,7 +15,7 @@ from bot.store_base import Clock, Event
 from bot.store_broadcasts import BroadcastStore
 from bot.store_kpis import KpiStore
 from bot.store_owner import OwnerStore
-from bot.store_tips import TipStore
+from bot.store_tips import NextTip, TipStore
 
 __all__ = ["Clock", "Event", "Lead", "LeadMagnet", "Session", "Store"]
 
@@ -275,8 +275,10 @@ class Store(TipStore, KpiStore, OwnerStore, BroadcastStore):
                 )
         return bool(cur.rowcount)
 
-    async def mark_delivered(self, user_id: int, magnet_id: str, update_id: int | None) -> bool:
-        """Record a PDF delivery; True the first time this person gets this magnet."""
+    async def mark_delivered(
+        self, user_id: int, magnet_id: str, update_id: int | None, then: NextTip = None
+    ) -> bool:
+        """Record a PDF delivery (and start its tips with `then`); True the first time."""
         now = self.now()
         async with self._tx() as db:
             cur = await db.execute(
@@ -293,6 +295,7 @@ class Store(TipStore, KpiStore, OwnerStore, BroadcastStore):
                 value="first" if first else "again",
                 update_id=update_id,
             )
+            await self._then(db, user_id, magnet_id, then)
             await self._refresh_stage(db, user_id)
         return first
 

@@ -22,6 +22,9 @@ class TipState(StrEnum):
     FAILED = "failed"  # gave up (blocked, gone, rejected, too many errors)
 
 
+NextTip = tuple[str, int] | None  # (tip id, due at) of the tip that follows, if any
+
+
 @dataclass(frozen=True)
 class DueTip:
     """A tip due now, with what is needed to send it."""
@@ -66,11 +69,6 @@ class TipStore(StoreBase):
         )
         return [DueTip(**dict(r)) for r in rows]
 
-    async def next_due_at(self) -> int | None:
-        """When the next pending tip is due, if any."""
-        row = await self._one("SELECT MIN(due_at) FROM tips WHERE state = 'pending'")
-        return int(row[0]) if row and row[0] is not None else None
-
     async def claim_tip(self, tip: DueTip) -> bool:
         """Mark a tip in flight before sending it; False if it is no longer pending."""
         async with self._tx() as db:
@@ -81,34 +79,54 @@ class TipStore(StoreBase):
             )
         return bool(cur.rowcount)
 
-    async def tip_sent(self, tip: DueTip, message_id: int) -> None:
-        """Telegram accepted the tip."""
+    @staticmethod
+    async def _then(db: aiosqlite.Connection, user_id: int, magnet_id: str, then: NextTip) -> None:
+        """Schedule the next tip in the caller's transaction, so no crash can end a sequence."""
+        if then is not None:
+            await db.execute(
+                "INSERT OR IGNORE INTO tips (user_id, magnet_id, tip_id, due_at)"
+                " VALUES (?, ?, ?, ?)",
+                (user_id, magnet_id, *then),
+            )
+
+    async def tip_sent(self, tip: DueTip, message_id: int, then: NextTip) -> None:
+        """Telegram accepted the tip; the next one (if any) is scheduled in the same transaction."""
+        await self._tip_outcome(tip, "sent", None, then, message_id)
+
+    async def tip_unknown(self, tip: DueTip, then: NextTip) -> None:
+        """Maybe delivered (in flight at a crash, or the answer timed out): counted, never resent."""
+        await self._tip_outcome(tip, "unknown", Event.TIP_UNKNOWN, then)
+
+    async def tip_failed(self, tip: DueTip, then: NextTip) -> None:
+        """Given up (refused, gone, too many errors); the sequence goes on with `then`."""
+        await self._tip_outcome(tip, "failed", None, then)
+
+    async def tip_retry(self, tip: DueTip, retry_at: int) -> None:
+        """Certainly not delivered (a 5xx, a refused connection, a 429): pending again."""
         async with self._tx() as db:
             await db.execute(
-                "UPDATE tips SET state = 'sent', sent_at = ?, message_id = ?"
-                " WHERE user_id = ? AND magnet_id = ? AND tip_id = ?",
-                (self.now(), message_id, tip.user_id, tip.magnet_id, tip.tip_id),
+                "UPDATE tips SET state = 'pending', due_at = ?"
+                " WHERE user_id = ? AND magnet_id = ? AND tip_id = ? AND state = 'sending'",
+                (retry_at, tip.user_id, tip.magnet_id, tip.tip_id),
             )
-            await self._event(
-                db, tip.user_id, Event.TIP_SENT, magnet_id=tip.magnet_id, value=tip.tip_id
-            )
-            await self._refresh_stage(db, tip.user_id)
 
-    async def tip_not_sent(self, tip: DueTip, *, retry_at: int | None) -> None:
-        """Telegram refused or failed: pending again at `retry_at`, or failed for good."""
+    async def _tip_outcome(
+        self, tip: DueTip, state: str, event: Event | None, then: NextTip, message_id: int = 0
+    ) -> None:
         async with self._tx() as db:
-            if retry_at is None:
-                await db.execute(
-                    "UPDATE tips SET state = 'failed'"
-                    " WHERE user_id = ? AND magnet_id = ? AND tip_id = ?",
-                    (tip.user_id, tip.magnet_id, tip.tip_id),
-                )
-            else:
-                await db.execute(
-                    "UPDATE tips SET state = 'pending', due_at = ?"
-                    " WHERE user_id = ? AND magnet_id = ? AND tip_id = ?",
-                    (retry_at, tip.user_id, tip.magnet_id, tip.tip_id),
-                )
+            cur = await db.execute(
+                "UPDATE tips SET state = ?, sent_at = ?, message_id = ?"
+                " WHERE user_id = ? AND magnet_id = ? AND tip_id = ?",
+                (state, self.now(), message_id or None, tip.user_id, tip.magnet_id, tip.tip_id),
+            )
+            if not cur.rowcount:  # the person erased their data meanwhile: nothing to record
+                return
+            if state == "sent":
+                event = Event.TIP_SENT
+            if event is not None:
+                await self._event(db, tip.user_id, event, magnet_id=tip.magnet_id, value=tip.tip_id)
+            await self._then(db, tip.user_id, tip.magnet_id, then)
+            await self._refresh_stage(db, tip.user_id)
 
     async def postpone_tip(self, tip: DueTip, due_at: int) -> None:
         """Outside sending hours: wait for the next opening."""
@@ -119,24 +137,14 @@ class TipStore(StoreBase):
                 (due_at, tip.user_id, tip.magnet_id, tip.tip_id),
             )
 
-    async def recover_in_flight(self) -> list[tuple[int, str, str]]:
-        """At start-up: tips a dead process was sending become `unknown` (reported, not resent)."""
-        async with self._tx() as db:
-            rows = await self._all(
-                "SELECT user_id, magnet_id, tip_id FROM tips WHERE state = 'sending'"
-            )
-            for row in rows:
-                await db.execute(
-                    "UPDATE tips SET state = 'unknown', sent_at = ?"
-                    " WHERE user_id = ? AND magnet_id = ? AND tip_id = ?",
-                    (self.now(), row["user_id"], row["magnet_id"], row["tip_id"]),
-                )
-                await self._event(
-                    db, row["user_id"], Event.TIP_UNKNOWN, magnet_id=row["magnet_id"],
-                    value=row["tip_id"],
-                )  # fmt: skip
-                await self._refresh_stage(db, row["user_id"])
-        return [(r["user_id"], r["magnet_id"], r["tip_id"]) for r in rows]
+    async def tips_in_flight(self) -> list[DueTip]:
+        """Tips marked `sending`: at start-up, ones a dead process was sending."""
+        rows = await self._all(
+            "SELECT t.user_id, t.magnet_id, t.tip_id, t.due_at, t.attempts,"
+            " COALESCE(l.language, '') AS language, l.timezone"
+            " FROM tips t LEFT JOIN leads l ON l.user_id = t.user_id WHERE t.state = 'sending'"
+        )
+        return [DueTip(**dict(r)) for r in rows]
 
     async def tip_counts(self) -> dict[str, int]:
         """How many tips are in each state (for owners and tests)."""

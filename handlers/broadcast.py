@@ -6,6 +6,7 @@ import logging
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
+from bot.catalogue import localized
 from bot.services import Ctx
 from bot.telegram_html import html_error, visible_length
 from handlers.common import ack, buttons, chat_id, clip, edit, say, t, user_id
@@ -93,7 +94,7 @@ def segment_label(context: Ctx, segment: str) -> str:
     kind, _, value = segment.partition(":")
     if kind == "magnet":
         magnet = svc.catalogue.get(value)
-        title = (magnet.title.get(lang) or next(iter(magnet.title.values()))) if magnet else value
+        title = localized(magnet.title, lang, lang) if magnet else value
         return t(context, lang, "seg_magnet", title=title)
     if kind == "stage":
         return t(context, lang, "seg_stage", stage=t(context, lang, f"stage_{value}"))

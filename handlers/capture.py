@@ -100,10 +100,12 @@ async def deliver(update: Update, context: Ctx, magnet: Magnet) -> None:
         log.exception("could not send %s to %s", pdf.name, person)
         await context.bot.send_message(chat, t(context, lang, "delivery_failed"))
         return
-    first = await svc.store.mark_delivered(person, magnet.id, update.update_id)
+    # The magnet's tips start with its first delivery, recorded in the same transaction.
+    started = await svc.store.scheduled_tip_ids(person, magnet.id)
+    then = None if started else await svc.nurture.next_tip(person, magnet.id, svc.clock())
+    first = await svc.store.mark_delivered(person, magnet.id, update.update_id, then)
     log.info("magnet %s sent to %s (%s)", magnet.id, person, "first" if first else "again")
-    if first:  # the magnet's nurture sequence starts now
-        await svc.nurture.schedule_next(person, magnet.id, svc.clock())
+    if first:
         await context.bot.send_message(chat, t(context, lang, "after_delivery"))
 
 

@@ -8,7 +8,7 @@ from html import escape
 from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 
-from bot.catalogue import Magnet, Question
+from bot.catalogue import Magnet, Question, localized
 from bot.services import Ctx
 from bot.store import Lead
 
@@ -49,9 +49,7 @@ async def touch(update: Update, context: Ctx, source: str | None = None) -> Lead
     )
 
 
-def label(texts: dict[str, str], lang: str, default: str) -> str:
-    """A catalogue text in the person's language, else the default language, else any."""
-    return texts.get(lang) or texts.get(default) or next(iter(texts.values()))
+label = localized  # a catalogue text in the person's language, else the default, else any
 
 
 def menu_keyboard(context: Ctx, lang: str) -> InlineKeyboardMarkup:

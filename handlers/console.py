@@ -9,6 +9,7 @@ import segno
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from bot.alerts import card_buttons, lead_card
+from bot.catalogue import localized
 from bot.export import export_csv
 from bot.funnel import PAYLOAD, make_payload
 from bot.services import Ctx
@@ -109,7 +110,7 @@ async def links(update: Update, context: Ctx) -> None:
         return
     username = context.bot.username
     targets = [(None, t(context, lang, "links_menu"))] + [
-        (m.id, m.title.get(lang) or next(iter(m.title.values()))) for m in svc.catalogue.magnets
+        (m.id, localized(m.title, lang, lang)) for m in svc.catalogue.magnets
     ]
     await say(update, t(context, lang, "links_intro", source=clip(source or "-", 64)))
     for magnet_id, title in targets:

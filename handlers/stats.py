@@ -6,6 +6,7 @@ import asyncio
 
 from telegram import Update
 
+from bot.catalogue import localized
 from bot.charts import stats_chart
 from bot.kpis import stats_text
 from bot.periods import ALL_TIME, last_months, parse_period, previous
@@ -32,9 +33,7 @@ async def stats(update: Update, context: Ctx) -> None:
         (p.label if p is not ALL_TIME else label("stats_all"), await store.kpi_counts(p))
         for p in periods
     ]
-    titles = {
-        m.id: m.title.get(lang) or next(iter(m.title.values())) for m in svc.catalogue.magnets
-    }
+    titles = {m.id: localized(m.title, lang, lang) for m in svc.catalogue.magnets}
     sources = await store.kpi_by_source(period)
     text = stats_text(label, titles, columns, sources)
     await say(update, f"{svc.texts.get(lang, 'stats_title', zone=svc.settings.timezone)}\n{text}")

@@ -109,15 +109,26 @@ async def test_blocked_mid_sequence(bot: Harness) -> None:
     assert await bot.svc.store.count_events(Event.BLOCKED) == 1
 
 
-async def test_server_errors_and_timeouts_retry_with_backoff(bot: Harness) -> None:
+async def test_server_errors_retry_with_backoff(bot: Harness) -> None:
     await lead_with_pdf(bot)
-    bot.fake.fail_next("sendMessage", 500)
+    bot.fake.fail_next("sendMessage", 500, times=2)
     assert await advance(bot, DAY) == 0
-    assert await advance(bot, 10) == 0  # backing off
-    bot.request.timeout_next(1, "sendMessage")
-    assert await advance(bot, 30) == 0  # the retry times out: longer backoff
-    assert await advance(bot, 60) == 1
+    assert await advance(bot, 10) == 0  # backing off 30 s
+    assert await advance(bot, 30) == 0  # a second 500: backing off 60 s
+    assert await advance(bot, 30) == 0
+    assert await advance(bot, 30) == 1
     assert len(tips_seen(bot)) == 1
+
+
+async def test_a_timeout_may_have_delivered_so_the_tip_is_not_resent(bot: Harness) -> None:
+    await lead_with_pdf(bot)
+    bot.request.timeout_next(1, "sendMessage", delivered=True)  # sent, but the answer is lost
+    assert await advance(bot, DAY) == 0
+    assert len(tips_seen(bot)) == 1  # the user got it once
+    assert (await bot.svc.store.tip_counts()).get("unknown") == 1
+    assert await bot.svc.store.count_events(Event.TIP_UNKNOWN) == 1
+    await advance(bot, 30 * DAY)  # the sequence goes on with the next tip, no repeat
+    assert len(tips_seen(bot)) == 2 and len(set(tips_seen(bot))) == 2
 
 
 async def test_too_many_requests_pauses_then_sends(bot: Harness) -> None:
