@@ -57,32 +57,40 @@ class IntakeProcessor(BaseUpdateProcessor):
     """Handles updates concurrently across people, in order for each person, at most once."""
 
     def __init__(self, max_concurrent_updates: int) -> None:
-        super().__init__(max_concurrent_updates)
+        # PTB's own semaphore is taken before do_process_update; with it first, one person's
+        # flood of updates would hold every slot while waiting on their own lock and stall
+        # everybody else. So PTB's bound is left open and the order is: the person's lock,
+        # then one of our slots.
+        super().__init__(max_concurrent_updates=1 << 20)
         self.store: Store | None = None
+        self._slots = asyncio.Semaphore(max_concurrent_updates)
         self._locks: dict[int | None, asyncio.Lock] = {}
         self._waiting: dict[int | None, int] = {}
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        """Run the handlers unless this update was handled already, then mark it done."""
-        if not isinstance(update, Update) or self.store is None:
-            await coroutine
-            return
-        key = _user_id(update)
+        """In order for each person; run the handlers unless the update was handled already."""
+        key = _user_id(update) if isinstance(update, Update) else None
         lock = self._locks.setdefault(key, asyncio.Lock())
         self._waiting[key] = self._waiting.get(key, 0) + 1
         try:
-            async with lock:
-                if await self.store.inbox_is_done(update.update_id):
-                    log.info("update %s was handled before; skipped", update.update_id)
-                    coroutine.close()  # type: ignore[attr-defined]
-                    return
-                await coroutine
-                await self.store.inbox_done(update.update_id)
+            async with lock, self._slots:
+                await self._handle_once(update, coroutine)
         finally:
             self._waiting[key] -= 1
             if not self._waiting[key]:  # nobody else queued for this person: drop the lock
                 del self._waiting[key]
                 self._locks.pop(key, None)
+
+    async def _handle_once(self, update: object, coroutine: Awaitable[Any]) -> None:
+        if not isinstance(update, Update) or self.store is None:
+            await coroutine
+            return
+        if await self.store.inbox_is_done(update.update_id):
+            log.info("update %s was handled before; skipped", update.update_id)
+            coroutine.close()  # type: ignore[attr-defined]
+            return
+        await coroutine
+        await self.store.inbox_done(update.update_id)
 
     async def initialize(self) -> None:
         """Nothing to open: the store is attached in post_init."""

@@ -161,4 +161,9 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX recipients_state ON broadcast_recipients(broadcast_id, state, next_try_at);
     CREATE INDEX recipients_user ON broadcast_recipients(user_id);
     """,
+    # 5: a replayed update must not store the same message twice.
+    """
+    ALTER TABLE messages ADD COLUMN update_id INTEGER;
+    CREATE UNIQUE INDEX messages_once ON messages(update_id) WHERE update_id IS NOT NULL;
+    """,
 )

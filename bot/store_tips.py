@@ -202,8 +202,11 @@ class TipStore(StoreBase):
         now = self.now()
         async with self._tx() as db:
             seen = await self._one(
-                "SELECT 1 FROM events WHERE person = ? AND kind = ?", (user_id, kind.value)
+                "SELECT update_id FROM events WHERE person = ? AND kind = ? ORDER BY id LIMIT 1",
+                (user_id, kind.value),
             )
+            if seen is not None and update_id is not None and seen["update_id"] == update_id:
+                seen = None  # this very update, replayed after a crash: still the first request
             if seen is None or kind is Event.CONTACT:
                 await self._event(db, user_id, kind, update_id=update_id)
             await db.execute(
@@ -214,12 +217,13 @@ class TipStore(StoreBase):
             await self._refresh_stage(db, user_id)
         return seen is None
 
-    async def add_message(self, user_id: int, kind: str, text: str) -> None:
-        """Keep what a person wrote to the business (a plan goal, a contact message)."""
+    async def add_message(self, user_id: int, kind: str, text: str, update_id: int | None) -> None:
+        """Keep what a person wrote to the business (a plan goal, a contact message), once."""
         async with self._tx() as db:
             await db.execute(
-                "INSERT INTO messages (user_id, kind, text, at) VALUES (?, ?, ?, ?)",
-                (user_id, kind, text, self.now()),
+                "INSERT OR IGNORE INTO messages (user_id, kind, text, at, update_id)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (user_id, kind, text, self.now(), update_id),
             )
 
     async def messages(self, user_id: int) -> list[tuple[str, str, int]]:

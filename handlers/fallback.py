@@ -29,6 +29,8 @@ async def member_changed(update: Update, context: Ctx) -> None:
     """The person blocked (kicked) or unblocked the bot in their private chat."""
     change = update.my_chat_member
     assert change is not None
+    if change.chat.type != "private":  # groups and channels say nothing about the person
+        return
     blocked = change.new_chat_member.status == ChatMember.BANNED
     if await context.svc.store.get_lead(change.from_user.id) is None:
         return

@@ -62,6 +62,9 @@ async def owner_reply(update: Update, context: Ctx) -> None:
         await say(update, t(context, lang, "relay_text_only"))
         return
     name = clip(lead.first_name or str(lead.user_id), 64)
+    if lead.unsubscribed_at is not None or lead.blocked_at is not None:  # they asked for silence
+        await say(update, t(context, lang, "relay_failed", name=name))
+        return
     text = t(
         context, svc.texts.lang_for(lead.language), "owner_says", text=clip(message.text, 3900)
     )

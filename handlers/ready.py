@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from telegram import Update
+from telegram.error import TelegramError
 
 from bot.alerts import alert_owners
 from bot.services import Ctx
@@ -75,7 +76,7 @@ async def goal_skip(update: Update, context: Ctx) -> None:
 async def goal_text(update: Update, context: Ctx, text: str) -> None:
     """The person's goal for their plan: kept, passed on to owners, thanked."""
     svc, lang, person = context.svc, lang_of(update, context), user_id(update)
-    await svc.store.add_message(person, "goal", text[:MAX_TEXT])
+    await svc.store.add_message(person, "goal", text[:MAX_TEXT], update.update_id)
     lead = await svc.store.get_lead(person)
     name = (lead.first_name if lead else None) or str(person)
     headline = t(context, svc.texts.default, "alert_goal", name=clip(name, 64))
@@ -99,7 +100,7 @@ async def contact_text(update: Update, context: Ctx, text: str) -> None:
     svc, lang, person = context.svc, lang_of(update, context), user_id(update)
     if await svc.store.get_lead(person) is None:
         await touch(update, context)
-    await svc.store.add_message(person, "contact", text[:MAX_TEXT])
+    await svc.store.add_message(person, "contact", text[:MAX_TEXT], update.update_id)
     await svc.store.mark_hot(person, Event.CONTACT, "/contact", update.update_id)
     log.info("contact message from %s", person)
     await alert_owners(
@@ -128,10 +129,18 @@ async def relay_to_owner(update: Update, context: Ctx, text: str) -> bool:
     lead = await svc.store.get_lead(person)
     if lead is None or lead.relay_owner is None or (lead.relay_until or 0) < svc.clock():
         return False
+    if not svc.is_owner(lead.relay_owner):  # no longer an owner: nobody to pass it to
+        return False
     name = " ".join(p for p in (lead.first_name, lead.last_name) if p) or str(person)
     header = t(context, svc.texts.default, "relay_from_lead", name=clip(name, 64))
-    message = await context.bot.send_message(
-        lead.relay_owner, f"{header}\n<blockquote>{clip(text, MAX_TEXT - 200)}</blockquote>"
-    )
+    try:
+        message = await context.bot.send_message(
+            lead.relay_owner, f"{header}\n<blockquote>{clip(text, MAX_TEXT - 200)}</blockquote>"
+        )
+    except TelegramError as exc:  # the owner blocked the bot: fall back to the usual answer
+        log.warning(
+            "could not pass a message from %s to owner %s: %s", person, lead.relay_owner, exc
+        )
+        return False
     await svc.store.add_relay(lead.relay_owner, message.message_id, person)
     return True

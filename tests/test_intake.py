@@ -50,3 +50,34 @@ def test_token_is_redacted_from_lines_and_tracebacks() -> None:
         record.exc_info = (type(exc), exc, exc.__traceback__)
     line = formatter.format(record)
     assert token not in line and "<token>" in line
+
+
+async def test_one_person_flooding_does_not_stall_the_others(bot: Harness) -> None:
+    import asyncio
+
+    from bot.intake import IntakeProcessor
+
+    processor = IntakeProcessor(2)  # two slots, like a busy bot
+    processor.store = bot.svc.store
+    release = asyncio.Event()
+    done: list[str] = []
+
+    async def slow(name: str) -> None:
+        await release.wait()
+        done.append(name)
+
+    async def quick(name: str) -> None:
+        done.append(name)
+
+    flood = [Update.de_json(bot.fake.build_message(1, f"spam {n}"), bot.app.bot) for n in range(5)]
+    other = Update.de_json(bot.fake.build_message(2, "hello"), bot.app.bot)
+    tasks = [
+        asyncio.create_task(processor.process_update(u, slow(f"spam{n}")))
+        for n, u in enumerate(flood)
+    ]
+    await asyncio.sleep(0.01)
+    await asyncio.wait_for(processor.process_update(other, quick("other")), timeout=1)
+    assert done == ["other"]  # served while the flooder's updates wait on their own lock
+    release.set()
+    await asyncio.gather(*tasks)
+    assert done[1:] == [f"spam{n}" for n in range(5)]  # and the flooder's stay in order
