@@ -230,9 +230,6 @@ class Store(TipStore, KpiStore, OwnerStore, BroadcastStore):
                     source=before["first_source"],
                     update_id=update_id,
                 )
-            elif before["unsubscribed_at"] is not None:
-                await self._event(db, user_id, Event.RESUBSCRIBE, update_id=update_id)
-                await self._pause_tips(db, user_id, False, now)
             await self._refresh_stage(db, user_id)
         return first is None
 

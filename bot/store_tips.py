@@ -264,6 +264,13 @@ class TipStore(StoreBase):
         )
         return int(row["user_id"]) if row else None
 
+    async def relays_of(self, user_id: int) -> list[tuple[int, int]]:
+        """(owner chat, message id) of every bot message in owners' chats about this person."""
+        rows = await self._all(
+            "SELECT owner_chat, message_id FROM relays WHERE user_id = ?", (user_id,)
+        )
+        return [(r["owner_chat"], r["message_id"]) for r in rows]
+
     async def open_conversation(self, user_id: int, owner_chat: int, until: int) -> None:
         """An owner wrote to the lead: the lead's free text goes to that owner until `until`."""
         async with self._tx() as db:

@@ -7,7 +7,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.telegram_html import html_error
+from bot.telegram_html import html_error, visible_length
 
 # Every key the code uses: the default language's file must define them all.
 REQUIRED_KEYS: frozenset[str] = frozenset(
@@ -160,7 +160,6 @@ REQUIRED_KEYS: frozenset[str] = frozenset(
         "seg_magnet",
         "seg_source",
         "seg_stage",
-        "sending",
         "stage_customer",
         "stage_gone",
         "stage_hot",
@@ -186,10 +185,8 @@ PLACEHOLDERS: dict[str, set[str]] = {
     "email_invalid": {"reason"},
     "email_suggest": {"email"},
     "email_saved": {"email"},
-    "deliver_intro": {"title"},
     "already_answered": {"answer"},
     "optin_again": {"title"},
-    "mydata": {"details"},
     "owner_says": {"text"},
     "alert_goal": {"name"},
     "owner_marked": {"status"},
@@ -247,7 +244,31 @@ class Texts:
         """The text for `key` in `lang` (falling back to the default), formatted with `values`."""
         table = self.by_lang.get(lang, {})
         template = table.get(key) or self.by_lang[self.default][key]
-        return template.format(**values) if values else template
+        return template.format(**values)  # always, so `{{` written in a text shows as `{`
+
+
+# Telegram's limits for where each text goes (room is left for what fills the placeholders).
+POPUPS = frozenset(
+    {
+        "button_expired",
+        "already_answered",
+        "answer_thanks",
+        "owner_marked",
+        "bc_test_sent",
+        "bc_not_draft",
+    }
+)
+
+
+def limit_for(key: str) -> int:
+    """How long a text may be: 200 for popups, 64 for buttons, 256 for commands, else 4096."""
+    if key in POPUPS:
+        return 150
+    if key.startswith("btn_"):
+        return 64
+    if key.startswith("cmd_"):
+        return 256
+    return 3800
 
 
 def _fields(template: str) -> set[str]:
@@ -274,6 +295,11 @@ def load_texts(directory: Path, default: str) -> Texts:
             problem = html_error(value)
             if problem:
                 errors.append(f"{path}, key {key}: not valid Telegram HTML: {problem}")
+            elif visible_length(value) > limit_for(key):
+                errors.append(
+                    f"{path}, key {key}: {visible_length(value)} characters, the limit here is"
+                    f" {limit_for(key)}"
+                )
             try:
                 unknown = _fields(value) - PLACEHOLDERS.get(key, set())
             except ValueError:

@@ -6,6 +6,7 @@ import logging
 from datetime import datetime
 
 from telegram import Update
+from telegram.error import TelegramError
 
 from bot.services import Ctx
 from handlers.common import ack, buttons, clip, edit, lang_of, say, t, user_id
@@ -71,7 +72,7 @@ async def mydata(update: Update, context: Ctx) -> None:
 
 
 async def stop(update: Update, context: Ctx) -> None:
-    """/stop: no more messages from the business until an explicit new opt-in."""
+    """/stop (and the stop button): no more messages from the business until a new opt-in."""
     svc, lang = context.svc, lang_of(update, context)
     person = user_id(update)
     await svc.store.clear_session(person)
@@ -101,7 +102,17 @@ async def forget_confirmed(update: Update, context: Ctx) -> None:
     if query.data != "fgt:yes":
         await say(update, t(context, lang, "forget_kept"))
         return
-    erased = await context.svc.store.erase(user_id(update))
+    store, person = context.svc.store, user_id(update)
+    shown_to_owners = await store.relays_of(person)
+    erased = await store.erase(person)
     if erased:
         log.info("personal data erased on request")
+        # Alerts and relayed messages in owners' chats carry the person's data: replace them.
+        for owner_chat, message_id in shown_to_owners:
+            try:
+                await context.bot.edit_message_text(
+                    t(context, context.svc.texts.default, "card_erased"), owner_chat, message_id
+                )
+            except TelegramError as exc:
+                log.debug("owner message not redacted: %s", exc)
     await say(update, t(context, lang, "forget_done" if erased else "forget_nothing"))

@@ -10,6 +10,7 @@ from telegram.error import TelegramError
 from bot.alerts import alert_owners
 from bot.services import Ctx
 from bot.store import Event
+from handlers import privacy
 from handlers.common import ack, buttons, clip, lang_of, say, t, touch, user_id
 
 log = logging.getLogger(__name__)
@@ -114,13 +115,13 @@ async def stop_button(update: Update, context: Ctx) -> None:
     """`stp` under a tip, `stp:<broadcast>` under a broadcast: the same as /stop (clicks counted)."""
     query = update.callback_query
     assert query is not None and query.data is not None
-    lang, person = lang_of(update, context), user_id(update)
     await ack(query)  # clients show a spinner until the query is answered
     broadcast_id = query.data.partition(":")[2]
     if broadcast_id and await context.svc.store.get_broadcast(int(broadcast_id)):
-        await context.svc.store.broadcast_stop_click(person, int(broadcast_id), update.update_id)
-    done = await context.svc.store.unsubscribe(person, update.update_id)
-    await say(update, t(context, lang, "stop_done" if done else "stop_already"))
+        await context.svc.store.broadcast_stop_click(
+            user_id(update), int(broadcast_id), update.update_id
+        )
+    await privacy.stop(update, context)
 
 
 async def relay_to_owner(update: Update, context: Ctx, text: str) -> bool:

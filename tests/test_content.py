@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -155,3 +157,20 @@ def test_settings_parse(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.file_url == "http://127.0.0.1:8081/file/bot"
     monkeypatch.setenv("BOT_TOKEN", "")
     assert load_settings().bot_token is None
+
+
+def _write_texts(folder: Path, **changes: str) -> None:
+    texts = tomllib.loads((ROOT / "magnets" / "texts" / "en.toml").read_text(encoding="utf-8"))
+    texts.update(changes)
+    lines = [f"{key} = {json.dumps(value, ensure_ascii=False)}" for key, value in texts.items()]
+    (folder / "en.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_texts_over_their_limit_and_literal_braces(tmp_path: Path) -> None:
+    _write_texts(tmp_path, help="x" * 3900, button_expired="y" * 151)
+    with pytest.raises(TextsError) as info:
+        load_texts(tmp_path, "en")
+    assert "key help: 3900 characters" in str(info.value)
+    assert "key button_expired: 151 characters, the limit here is 150" in str(info.value)
+    _write_texts(tmp_path, help="Write to us {{like this}}")
+    assert load_texts(tmp_path, "en").get("en", "help") == "Write to us {like this}"

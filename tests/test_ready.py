@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from telegram import Update
+
 from bot.store import Event
 from tests.conftest import OWNER, Harness
 
@@ -173,3 +175,79 @@ async def test_owner_buttons_are_unknown_to_everyone_else(bot: Harness) -> None:
         assert bot.fake.answered_callbacks[-1].text == bot.t("button_expired")
     lead = await bot.svc.store.get_lead(ADA)
     assert lead is not None and lead.won_at is None and lead.contacted_at is None
+
+
+async def test_forget_also_redacts_what_owners_were_shown(bot: Harness) -> None:
+    await lead_with_tips(bot)
+    await bot.text(ADA, "/contact my phone is 0612345678")
+    alert = bot.last(OWNER)
+    assert "0612345678" in alert.text
+    await bot.text(ADA, "/forget")
+    await bot.tap_label(ADA, "Yes, erase my data")
+    assert alert.text == bot.t("card_erased")
+    assert all(
+        "0612345678" not in s.text and "ada@example.com" not in s.text for s in bot.chat(OWNER)
+    )
+
+
+async def test_replayed_plan_and_contact_updates_apply_once(bot: Harness) -> None:
+    await bot.text(ADA, "/start")
+    plan = bot.fake.build_message(ADA, "/plan")
+    await bot.send(plan)
+    # The process died after recording the request: the same update is handled again.
+    await bot.app.process_update(Update.de_json(plan, bot.app.bot))
+    assert [s.text for s in bot.chat(OWNER)].count(bot.last(OWNER).text) == 2  # alerted again
+    assert await bot.svc.store.count_events(Event.PLAN) == 1
+    contact = bot.fake.build_message(ADA, "/contact hello there")
+    await bot.send(contact)
+    await bot.app.process_update(Update.de_json(contact, bot.app.bot))
+    assert [k for k, _, _ in await bot.svc.store.messages(ADA)] == ["contact"]
+
+
+async def test_owner_cannot_write_to_a_lead_who_left(bot: Harness) -> None:
+    await lead_with_tips(bot)
+    await bot.text(ADA, "/plan")
+    alert = bot.last(OWNER)
+    await bot.text(ADA, "/stop")
+    before = len(bot.chat(ADA))
+    reply = bot.fake.build_message(OWNER, "Still there?", first_name="Owner")
+    reply["message"]["reply_to_message"] = alert.message
+    await bot.send(reply)
+    assert bot.last(OWNER).text == "Not sent: Ada has unsubscribed or blocked the bot."
+    assert len(bot.chat(ADA)) == before
+
+
+async def test_a_lead_writing_to_an_owner_who_blocked_the_bot(bot: Harness) -> None:
+    await lead_with_tips(bot)
+    await bot.text(ADA, "/plan")
+    await bot.tap_label(ADA, "Skip")
+    reply = bot.fake.build_message(OWNER, "Hi!", first_name="Owner")
+    reply["message"]["reply_to_message"] = bot.last(OWNER).message
+    await bot.send(reply)
+    bot.fake.block(OWNER)
+    await bot.text(ADA, "Thanks, talk soon")
+    assert bot.last(ADA).text == bot.t("fallback")  # not lost silently: the usual answer
+
+
+async def test_group_membership_changes_say_nothing_about_the_person(bot: Harness) -> None:
+    await lead_with_tips(bot)
+    change = {
+        "update_id": 9300,
+        "my_chat_member": {
+            "chat": {"id": -100777, "type": "supergroup", "title": "Fans"},
+            "from": {"id": ADA, "is_bot": False, "first_name": "Ada"},
+            "date": 1,
+            "old_chat_member": {
+                "status": "member",
+                "user": {"id": 5000000001, "is_bot": True, "first_name": "Aimant"},
+            },
+            "new_chat_member": {
+                "status": "kicked",
+                "until_date": 0,
+                "user": {"id": 5000000001, "is_bot": True, "first_name": "Aimant"},
+            },
+        },
+    }
+    await bot.send(change)
+    lead = await bot.svc.store.get_lead(ADA)
+    assert lead is not None and lead.blocked_at is None
