@@ -12,10 +12,11 @@ from telegram.error import TelegramError
 from bot.catalogue import localized
 from bot.scoring import score
 from bot.services import Services
+from bot.telegram_html import visible_length
 
 log = logging.getLogger(__name__)
 
-CARD_ROOM = 3000  # characters of a person's own text that fit in a card under Telegram's 4096
+CARD_LIMIT = 4000  # a card's visible length, under Telegram's 4096 with room to spare
 
 
 def _clip(text: str, limit: int) -> str:
@@ -54,9 +55,11 @@ async def lead_card(svc: Services, user_id: int, headline: str, extra: str | Non
             day = datetime.fromtimestamp(when, svc.settings.zone).strftime("%Y-%m-%d")
             status.append(f"{texts.get(lang, key)} {day}")
     lines.append(f"{texts.get(lang, 'card_stage')}: {', '.join(status)}")
-    if extra:
-        lines.append(f"\n<blockquote>{_clip(extra, CARD_ROOM)}</blockquote>")
-    return "\n".join(lines)
+    card = "\n".join(lines)
+    if extra:  # the person's own words get whatever room Telegram's 4096 leaves
+        room = max(100, CARD_LIMIT - visible_length(card))
+        card += f"\n\n<blockquote>{_clip(extra, room)}</blockquote>"
+    return card
 
 
 def card_buttons(svc: Services, user_id: int) -> InlineKeyboardMarkup:

@@ -51,7 +51,8 @@ class BroadcastStore(StoreBase):
         """A draft, with the segments offered to the owner (buttons refer to them by index)."""
         async with self._tx() as db:
             cur = await db.execute(
-                "INSERT INTO broadcasts (owner_chat, text, segments, created_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO broadcasts (owner_chat, text, segments, created_at)"
+                " VALUES (?, ?, ?, ?)",
                 (owner_chat, text, json.dumps(segments), self.now()),
             )
         return int(cur.lastrowid or 0)
@@ -195,7 +196,8 @@ class BroadcastStore(StoreBase):
                 )
             else:
                 await db.execute(
-                    "UPDATE broadcast_recipients SET state = ? WHERE broadcast_id = ? AND user_id = ?",
+                    "UPDATE broadcast_recipients SET state = ?"
+                    " WHERE broadcast_id = ? AND user_id = ?",
                     (state, broadcast_id, user_id),
                 )
 

@@ -94,7 +94,7 @@ class TipStore(StoreBase):
         await self._tip_outcome(tip, "sent", None, then, message_id)
 
     async def tip_unknown(self, tip: DueTip, then: NextTip) -> None:
-        """Maybe delivered (in flight at a crash, or the answer timed out): counted, never resent."""
+        """Maybe delivered (in flight at a crash, or timed out): counted, never resent."""
         await self._tip_outcome(tip, "unknown", Event.TIP_UNKNOWN, then)
 
     async def tip_failed(self, tip: DueTip, then: NextTip) -> None:
@@ -145,6 +145,15 @@ class TipStore(StoreBase):
             " FROM tips t LEFT JOIN leads l ON l.user_id = t.user_id WHERE t.state = 'sending'"
         )
         return [DueTip(**dict(r)) for r in rows]
+
+    async def tips_received(self, user_id: int) -> dict[str, int]:
+        """Tips a person got (or may have got), per magnet."""
+        rows = await self._all(
+            "SELECT magnet_id, COUNT(*) AS n FROM tips WHERE user_id = ?"
+            " AND state IN ('sent', 'unknown') GROUP BY magnet_id",
+            (user_id,),
+        )
+        return {r["magnet_id"]: int(r["n"]) for r in rows}
 
     async def tip_counts(self) -> dict[str, int]:
         """How many tips are in each state (for owners and tests)."""

@@ -52,23 +52,42 @@ async def mydata(update: Update, context: Ctx) -> None:
         line("field_subscribed", t(context, lang, "yes" if lead.subscribed else "no")),
         line("field_stage", t(context, lang, f"stage_{lead.stage.value}")),
         line("field_started", when(lead.started_at)),
+        line("field_unsubscribed", when(lead.unsubscribed_at) if lead.unsubscribed_at else None),
+        line("field_blocked", when(lead.blocked_at) if lead.blocked_at else None),
+        line("field_hot", f"{when(lead.hot_at)} ({lead.hot_reason})" if lead.hot_at else None),
+        line("field_contacted", when(lead.contacted_at) if lead.contacted_at else None),
+        line("field_won", when(lead.won_at) if lead.won_at else None),
+        line("field_tips", sum((await svc.store.tips_received(person)).values())),
     ]
     magnets = await svc.store.lead_magnets(person)
     if magnets:
         lines.append(f"{t(context, lang, 'field_magnets')}:")
-    for item in magnets[:30]:
+    for item in magnets:
         parts = [f"{t(context, lang, 'field_requested')} {when(item.requested_at)}"]
         if item.answer_id:
-            parts.append(f"{t(context, lang, 'field_answer')} {clip(item.answer_id)}")
+            fit = t(context, lang, "field_fit" if item.answer_fit else "field_not_fit")
+            parts.append(f"{t(context, lang, 'field_answer')} {clip(item.answer_id)} ({fit})")
         if item.delivered_at:
             parts.append(f"{t(context, lang, 'field_delivered')} {when(item.delivered_at)}")
         lines.append(f"• {clip(item.magnet_id)}: {', '.join(parts)}")
     written = await svc.store.messages(person)
     if written:
         lines.append(f"{t(context, lang, 'field_messages')}:")
-    for _kind, text, at in written[-5:]:  # the latest; the whole list is in the export
-        lines.append(f"• {when(at)}: {clip(text, 300)}")
-    await say(update, "\n".join(lines))
+    for _kind, text, at in written:
+        lines.append(f"• {when(at)}: {clip(text, 3500)}")
+    for chunk in chunks(lines, 3900):  # everything, over as many messages as it takes
+        await say(update, chunk)
+
+
+def chunks(lines: list[str], size: int) -> list[str]:
+    """Join lines into texts of at most `size` characters (a longer line gets its own)."""
+    out: list[str] = []
+    for line in lines:
+        if out and len(out[-1]) + 1 + len(line) <= size:
+            out[-1] += "\n" + line
+        else:
+            out.append(line)
+    return out
 
 
 async def stop(update: Update, context: Ctx) -> None:

@@ -112,7 +112,7 @@ async def contact_text(update: Update, context: Ctx, text: str) -> None:
 
 
 async def stop_button(update: Update, context: Ctx) -> None:
-    """`stp` under a tip, `stp:<broadcast>` under a broadcast: the same as /stop (clicks counted)."""
+    """`stp` under a tip, `stp:<broadcast>` under a broadcast: /stop (clicks counted)."""
     query = update.callback_query
     assert query is not None and query.data is not None
     await ack(query)  # clients show a spinner until the query is answered

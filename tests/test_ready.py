@@ -251,3 +251,26 @@ async def test_group_membership_changes_say_nothing_about_the_person(bot: Harnes
     await bot.send(change)
     lead = await bot.svc.store.get_lead(ADA)
     assert lead is not None and lead.blocked_at is None
+
+
+async def test_mydata_shows_everything_over_several_messages(bot: Harness) -> None:
+    await lead_with_tips(bot)
+    first, second = "a" * 3000 + " first", "b" * 3000 + " second"
+    await bot.text(ADA, f"/contact {first}")
+    await bot.text(ADA, f"/contact {second}")
+    before = len(bot.chat(ADA))
+    await bot.text(ADA, "/mydata")
+    shown = "\n".join(s.text for s in bot.chat(ADA)[before:])
+    assert len(bot.chat(ADA)) - before >= 2
+    for expected in (first, second, "Tips received: 4", "Asked to talk", "family (a fit for us)"):
+        assert expected in shown, expected
+
+
+async def test_a_card_with_a_long_message_and_many_guides_fits(bot: Harness) -> None:
+    await lead_with_tips(bot)
+    for magnet, answer in (("gardening-basics", "garden"), ("training-plan", "strength")):
+        await bot.tap(ADA, f"mag:{magnet}")
+        await bot.tap(ADA, f"ans:{magnet}:{answer}")
+    await bot.text(ADA, "/contact " + "<&>" * 1300)
+    card = bot.last(OWNER)
+    assert len(card.text) <= 4096 and "<&><&>" in card.text
