@@ -18,7 +18,7 @@ from bot.store_broadcasts import Broadcast
 
 log = logging.getLogger(__name__)
 
-BATCH = 200
+BATCH = 50  # recipients claimed per round; a cancel takes effect within one round
 MAX_ATTEMPTS = 5
 PROGRESS_EVERY = 2.0  # seconds between edits of the owner's progress message
 
@@ -34,6 +34,8 @@ class Broadcaster:
     def __init__(self, svc: Services, bot: Bot, bulk: AsyncLimiter) -> None:
         self.svc, self.bot, self.bulk = svc, bot, bulk
         self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._cancelled: set[int] = set()
+        self._shown: dict[int, str] = {}  # last progress text, so an edit always changes it
         self._stopping = False
         self._paused_until = 0.0
 
@@ -54,6 +56,10 @@ class Broadcaster:
             )
             self.launch(broadcast.id)
         return len(running)
+
+    def cancel(self, broadcast_id: int) -> None:
+        """Stop sending now: recipients not yet claimed are left unsent."""
+        self._cancelled.add(broadcast_id)
 
     async def wait(self, broadcast_id: int) -> None:
         """Until a broadcast's task ends (tests and shutdown)."""
@@ -100,7 +106,8 @@ class Broadcaster:
 
             async def one(user_id: int, language: str) -> None:
                 async with gate, limiter:
-                    await self._send(broadcast, user_id, language, paid)
+                    if broadcast_id not in self._cancelled and not self._stopping:
+                        await self._send(broadcast, user_id, language, paid)
 
             await asyncio.gather(*(one(u, lang) for u, lang in batch))
             if time.monotonic() - last_edit > PROGRESS_EVERY:
@@ -174,6 +181,9 @@ class Broadcaster:
         text = self.svc.texts.get(
             self.svc.texts.default, "bc_progress", id=str(broadcast.id), **self._figures(counts)
         )
+        if self._shown.get(broadcast.id) == text:
+            return
+        self._shown[broadcast.id] = text
         try:
             await self.bot.edit_message_text(
                 text, chat_id=broadcast.owner_chat, message_id=broadcast.status_message_id

@@ -121,6 +121,7 @@ async def button(update: Update, context: Ctx) -> None:
     if action == "x":
         await ack(query)
         if await svc.store.finish_broadcast(draft.id, "cancelled"):
+            svc.broadcaster.cancel(draft.id)
             await edit(query)
             if draft.state == "draft":
                 await say(update, t(context, lang, "bc_dropped", id=str(draft.id)))

@@ -99,7 +99,7 @@ class FakeTelegram(UpdateBuilders, MethodHandlers):
                 if name is None:
                     raise ApiError(404, "Not Found", violation=True)
                 decoded = self._decode(name, params, uploads)
-                self._inject(name)
+                self._inject(name, decoded.get("chat_id"))
                 if name == "getUpdates":
                     result: Any = self._get_updates(decoded, wait)
                 elif name in self._handlers:
@@ -170,14 +170,18 @@ class FakeTelegram(UpdateBuilders, MethodHandlers):
         times: int = 1,
         retry_after: int | None = None,
         description: str | None = None,
+        chat_ids: set[int] | None = None,
     ) -> None:
-        """Fail the next ``times`` valid calls of method (None: all but getUpdates)."""
+        """Fail the next ``times`` valid calls of method (None: all but getUpdates), optionally
+        only those to some chats (e.g. leads, not the owner watching a broadcast)."""
         # None skips getUpdates: polling runs on its own schedule and would swallow the fault.
         if status == 429 and retry_after is None:
             retry_after = 1
         with self._cond:
             canonical = self.spec.canonical(method) if self.spec and method else None
-            self._faults.append(Fault(canonical or method, status, times, retry_after, description))
+            chats = frozenset(chat_ids) if chat_ids is not None else None
+            fault = Fault(canonical or method, status, times, retry_after, description, chats)
+            self._faults.append(fault)
 
     # ----- recording ---------------------------------------------------------------------------
 
@@ -258,14 +262,24 @@ class FakeTelegram(UpdateBuilders, MethodHandlers):
             raise bad(problem)
         return decoded
 
-    def _inject(self, name: str) -> None:
+    def _inject(self, name: str, chat_id: object = None) -> None:
         for fault in self._faults:
             if fault.method is None and name == "getUpdates":
                 continue
             if fault.method is not None and fault.method.lower() != name.lower():
+                continue
+            if fault.chat_ids is not None and _as_int(chat_id) not in fault.chat_ids:
                 continue
             fault.times -= 1
             if fault.times <= 0:
                 self._faults.remove(fault)
             description = fault.description or describe(fault.status, fault.retry_after)
             raise ApiError(fault.status, description, retry_after=fault.retry_after)
+
+
+def _as_int(value: object) -> int | None:
+    """A chat id as an int (ids arrive as ints or strings)."""
+    try:
+        return int(str(value))
+    except ValueError:
+        return None

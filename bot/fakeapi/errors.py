@@ -61,6 +61,7 @@ class Fault:
     times: int
     retry_after: int | None
     description: str | None
+    chat_ids: frozenset[int] | None = None  # only calls to these chats (None: any chat)
 
 
 def describe(status: int, retry_after: int | None) -> str:
