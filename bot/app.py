@@ -6,8 +6,9 @@ import logging
 from typing import Any
 
 from aiolimiter import AsyncLimiter
-from telegram import BotCommand, Update
+from telegram import BotCommand, BotCommandScopeChat, Update
 from telegram.constants import ParseMode
+from telegram.error import TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -42,6 +43,7 @@ from handlers import (
 log = logging.getLogger(__name__)
 
 App = Application[Any, Ctx, Any, Any, Any, Any]
+OWNER_COMMANDS = ("stats", "leads", "export", "links", "broadcast")
 PROSPECT_COMMANDS = (
     "start",
     "magnets",
@@ -104,12 +106,22 @@ def register_handlers(app: App, svc: Services) -> None:
 
 
 async def set_commands(app: App, svc: Services) -> None:
-    """The command menu prospects see, in each language (the default one for everybody else)."""
+    """The command menu prospects see, in each language; owners also see theirs, in their chat."""
     for lang in svc.texts.languages:
         commands = [BotCommand(c, svc.texts.get(lang, f"cmd_{c}")) for c in PROSPECT_COMMANDS]
         await app.bot.set_my_commands(commands, language_code=lang)
         if lang == svc.texts.default:
             await app.bot.set_my_commands(commands)
+    lang = svc.texts.default
+    owner_menu = [BotCommand(c, svc.texts.get(lang, f"cmd_{c}")) for c in OWNER_COMMANDS]
+    owner_menu += [BotCommand(c, svc.texts.get(lang, f"cmd_{c}")) for c in PROSPECT_COMMANDS]
+    for owner_id in svc.settings.owner_ids:
+        try:
+            await app.bot.set_my_commands(owner_menu, scope=BotCommandScopeChat(owner_id))
+        except TelegramError as exc:  # the owner has not opened the bot yet, or blocked it
+            log.warning(
+                "owner %s: command menu not set (%s); send /start to the bot", owner_id, exc
+            )
 
 
 async def open_services(app: App) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.store import Event
-from tests.conftest import Harness
+from tests.conftest import OWNER, Harness
 
 ADA = 1001
 WEAR = "What to wear for your photo shoot"
@@ -194,8 +194,10 @@ async def test_privacy_help_cancel(bot: Harness) -> None:
 
 async def test_bot_sets_its_command_menu(bot: Harness) -> None:
     calls = [c for c in bot.fake.calls if c.method == "setMyCommands"]
-    languages = {c.params.get("language_code") for c in calls}
+    languages = {c.params.get("language_code") for c in calls if "scope" not in c.params}
     assert languages == {None, "en", "fr"}
+    owner = next(c for c in calls if "scope" in c.params)
+    assert "stats" in str(owner.params["commands"]) and str(OWNER) in str(owner.params["scope"])
     fr = next(c for c in calls if c.params.get("language_code") == "fr")
     assert "magnets" in str(fr.params["commands"]) and "Les guides gratuits" in str(
         fr.params["commands"]
