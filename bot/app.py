@@ -119,9 +119,7 @@ async def set_commands(app: App, svc: Services) -> None:
         try:
             await app.bot.set_my_commands(owner_menu, scope=BotCommandScopeChat(owner_id))
         except TelegramError as exc:  # the owner has not opened the bot yet, or blocked it
-            log.warning(
-                "owner %s: command menu not set (%s); send /start to the bot", owner_id, exc
-            )
+            log.warning("owner %s: no command menu (%s); they should /start the bot", owner_id, exc)
 
 
 async def open_services(app: App) -> None:
