@@ -22,7 +22,12 @@ USER = 4242
 
 def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
-    while not condition():
+    while True:
+        try:
+            if condition():
+                return
+        except LookupError:  # nothing sent to that chat yet
+            pass
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting for the bot")
         time.sleep(0.02)
