@@ -262,11 +262,15 @@ class Store(TipStore, KpiStore, OwnerStore, BroadcastStore):
                 (answer_id, int(fit), now, user_id, magnet_id),
             )
             if cur.rowcount:
+                lead = await self._one(
+                    "SELECT first_source FROM leads WHERE user_id = ?", (user_id,)
+                )
                 await self._event(
                     db,
                     user_id,
                     Event.ANSWER,
                     magnet_id=magnet_id,
+                    source=lead["first_source"] if lead else None,  # for the by-source split
                     value="fit" if fit else "not_fit",
                     update_id=update_id,
                 )

@@ -28,54 +28,74 @@ class Counts:
     downloads: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass
 class SourceCounts:
     """The by-source split: counts per first source."""
 
     source: str
-    starts: int
-    new_leads: int
-    answered: int
-    fit: int
-    ready_to_talk: int
-    won: int
+    starts: int = 0
+    new_leads: int = 0
+    answered: int = 0
+    fit: int = 0
+    ready_to_talk: int = 0
+    won: int = 0
 
 
+# Kinds the store logs at most once per person (start, lead, plan, won): COUNT(*) is the number
+# of people, straight from the covering index. Others may repeat: count distinct people.
+_ONCE = "SELECT COUNT(*) FROM events WHERE kind = ? AND at >= ? AND at < ?"
 _PEOPLE = "SELECT COUNT(DISTINCT person) FROM events WHERE kind = ? AND at >= ? AND at < ?"
-# Of the period's new leads who answered a qualifying question (ever), how many answered fit.
+# Of the period's new leads who answered a qualifying question, how many answered fit (any).
 _QUALIFIED = """
-    SELECT COUNT(*), COALESCE(SUM(fit), 0) FROM (
-        SELECT n.person, MAX(a.value = 'fit') AS fit
-        FROM (SELECT DISTINCT person FROM events WHERE kind = 'lead' AND at >= ? AND at < ?) n
-        JOIN events a ON a.person = n.person AND a.kind = 'answer'
-        GROUP BY n.person)
+    SELECT COUNT(DISTINCT a.person), COUNT(DISTINCT CASE WHEN a.value = 'fit' THEN a.person END)
+    FROM events a WHERE a.kind = 'answer' AND a.person IN (
+        SELECT person FROM events WHERE kind = 'lead' AND at >= ? AND at < ?)
 """
-# Leads subscribed when the period starts: their last subscription event before it was an opt-in.
-_SUBSCRIBED = """
+# All time: everyone who answered is a lead (the question comes after the email), so no join.
+_QUALIFIED_EVER = """
+    SELECT COUNT(DISTINCT person), COUNT(DISTINCT CASE WHEN value = 'fit' THEN person END)
+    FROM events WHERE kind = 'answer'
+"""
+# Leads subscribed when the period starts: everyone who became a lead before it (once per
+# person), minus those whose latest leaving (unsubscribe, block, erasure) before it came after
+# their latest opt-in. Only people who ever left are grouped: a small set.
+_LEADS_BEFORE = "SELECT COUNT(*) FROM events WHERE kind = 'lead' AND at < ?"
+_GONE_BEFORE = """
     SELECT COUNT(*) FROM (
-        SELECT (SELECT e2.kind FROM events e2 WHERE e2.person = e.person
-                AND e2.kind IN ('lead', 'resubscribe', 'unsubscribe', 'blocked', 'erase')
-                AND e2.at < ? ORDER BY e2.at DESC, e2.id DESC LIMIT 1) AS last
-        FROM events e WHERE e.kind = 'lead' AND e.at < ?)
-    WHERE last IN ('lead', 'resubscribe')
+        SELECT MAX(CASE WHEN kind IN ('lead', 'resubscribe') THEN at END) AS joined,
+               MAX(CASE WHEN kind IN ('unsubscribe', 'blocked', 'erase') THEN at END) AS left
+        FROM events
+        WHERE person IN (SELECT person FROM events
+                         WHERE kind IN ('unsubscribe', 'blocked', 'erase') AND at < ?)
+          AND kind IN ('lead', 'resubscribe', 'unsubscribe', 'blocked', 'erase') AND at < ?
+        GROUP BY person)
+    WHERE joined IS NOT NULL AND left >= joined
 """
-_BY_SOURCE = """
-    WITH src AS (SELECT person, COALESCE(source, '') AS source FROM events WHERE kind = 'start'),
-    fresh AS (SELECT DISTINCT person FROM events WHERE kind = 'lead' AND at >= ? AND at < ?),
-    answered AS (
-        SELECT f.person, MAX(a.value = 'fit') AS fit FROM fresh f
-        JOIN events a ON a.person = f.person AND a.kind = 'answer' GROUP BY f.person)
-    SELECT src.source,
-        SUM(EXISTS(SELECT 1 FROM events e WHERE e.person = src.person AND e.kind = 'start'
-            AND e.at >= ? AND e.at < ?)) AS starts,
-        SUM(src.person IN (SELECT person FROM fresh)) AS new_leads,
-        SUM(src.person IN (SELECT person FROM answered)) AS answered,
-        SUM(src.person IN (SELECT person FROM answered WHERE fit)) AS fit,
-        SUM(EXISTS(SELECT 1 FROM events e WHERE e.person = src.person
-            AND e.kind IN ('plan', 'contact') AND e.at >= ? AND e.at < ?)) AS ready,
-        SUM(EXISTS(SELECT 1 FROM events e WHERE e.person = src.person AND e.kind = 'won'
-            AND e.at >= ? AND e.at < ?)) AS won
-    FROM src GROUP BY src.source ORDER BY starts DESC, src.source
+# By source: start and lead events carry the person's first source; others join the start.
+_SOURCE_STARTS = """
+    SELECT COALESCE(source, '') AS source, COUNT(*) AS n FROM events
+    WHERE kind = 'start' AND at >= ? AND at < ? GROUP BY 1
+"""
+_SOURCE_LEADS = """
+    SELECT COALESCE(source, '') AS source, COUNT(*) AS n FROM events
+    WHERE kind = 'lead' AND at >= ? AND at < ? GROUP BY 1
+"""
+_SOURCE_QUALIFIED = """
+    SELECT COALESCE(l.source, '') AS source, COUNT(DISTINCT a.person) AS answered,
+        COUNT(DISTINCT CASE WHEN a.value = 'fit' THEN a.person END) AS fit
+    FROM events l JOIN events a ON a.person = l.person AND a.kind = 'answer'
+    WHERE l.kind = 'lead' AND l.at >= ? AND l.at < ? GROUP BY 1
+"""
+# All time: answer events carry the first source and every answerer is a lead.
+_SOURCE_QUALIFIED_EVER = """
+    SELECT COALESCE(source, '') AS source, COUNT(DISTINCT person) AS answered,
+        COUNT(DISTINCT CASE WHEN value = 'fit' THEN person END) AS fit
+    FROM events WHERE kind = 'answer' GROUP BY 1
+"""
+_SOURCE_PEOPLE = """
+    SELECT COALESCE(s.source, '') AS source, COUNT(DISTINCT e.person) AS n
+    FROM events e JOIN events s ON s.person = e.person AND s.kind = 'start'
+    WHERE e.kind IN ({kinds}) AND e.at >= ? AND e.at < ? GROUP BY 1
 """
 
 
@@ -89,56 +109,67 @@ class KpiStore(StoreBase):
     async def kpi_counts(self, period: Period) -> Counts:
         """Every KPI count of DESIGN.md for one period."""
         s, e = period.start, period.end
+        once = {k: await self._scalar(_ONCE, (k, s, e)) for k in ("start", "lead", "plan", "won")}
         people = {
-            kind: await self._scalar(_PEOPLE, (kind, s, e))
-            for kind in ("start", "lead", "plan", "contact", "won", "unsubscribe", "blocked")
+            k: await self._scalar(_PEOPLE, (k, s, e)) for k in ("contact", "unsubscribe", "blocked")
         }
-        qualified = await self._one(_QUALIFIED, (s, e))
+        qualified = await (
+            self._one(_QUALIFIED_EVER) if period.is_all else self._one(_QUALIFIED, (s, e))
+        )
         downloads = await self._all(
             "SELECT magnet_id, COUNT(*) AS n FROM events WHERE kind = 'download'"
             " AND value = 'first' AND at >= ? AND at < ? GROUP BY magnet_id",
             (s, e),
         )
-        messages = "SELECT COUNT(*) FROM events WHERE kind = ? AND at >= ? AND at < ?"
         return Counts(
-            starts=people["start"],
-            new_leads=people["lead"],
+            starts=once["start"],
+            new_leads=once["lead"],
             answered=int(qualified[0]) if qualified else 0,
             fit=int(qualified[1]) if qualified else 0,
-            tips_sent=await self._scalar(messages, ("tip_sent", s, e)),
-            tip_clicks=await self._scalar(messages, ("tip_click", s, e)),
-            plan_requests=people["plan"],
+            tips_sent=await self._scalar(_ONCE, ("tip_sent", s, e)),  # messages, not people
+            tip_clicks=await self._scalar(_ONCE, ("tip_click", s, e)),  # once per (lead, tip)
+            plan_requests=once["plan"],
             contact_requests=people["contact"],
             ready_to_talk=await self._scalar(
                 "SELECT COUNT(DISTINCT person) FROM events WHERE kind IN ('plan', 'contact')"
                 " AND at >= ? AND at < ?",
                 (s, e),
             ),
-            won=people["won"],
+            won=once["won"],
             unsubscribed=people["unsubscribe"],
             blocked=people["blocked"],
-            subscribed_at_start=await self._scalar(_SUBSCRIBED, (s, s)),
+            subscribed_at_start=(
+                await self._scalar(_LEADS_BEFORE, (s,)) - await self._scalar(_GONE_BEFORE, (s, s))
+            ),
             downloads={r["magnet_id"]: int(r["n"]) for r in downloads},
         )
 
     async def kpi_by_source(self, period: Period) -> list[SourceCounts]:
         """Starts, new leads, qualified, ready to talk and won per first source."""
         s, e = period.start, period.end
-        rows = await self._all(_BY_SOURCE, (s, e, s, e, s, e, s, e))
-        return [
-            SourceCounts(
-                r["source"],
-                r["starts"],
-                r["new_leads"],
-                r["answered"],
-                r["fit"],
-                r["ready"],
-                r["won"],
-            )
-            for r in rows
-            if r["starts"] or r["new_leads"] or r["ready"] or r["won"]
-        ]
+        table: dict[str, SourceCounts] = {}
+
+        def row(source: str) -> SourceCounts:
+            return table.setdefault(source, SourceCounts(source))
+
+        for r in await self._all(_SOURCE_STARTS, (s, e)):
+            row(r["source"]).starts = int(r["n"])
+        for r in await self._all(_SOURCE_LEADS, (s, e)):
+            row(r["source"]).new_leads = int(r["n"])
+        qualified = (
+            await self._all(_SOURCE_QUALIFIED_EVER)
+            if period.is_all
+            else await self._all(_SOURCE_QUALIFIED, (s, e))
+        )
+        for r in qualified:
+            row(r["source"]).answered, row(r["source"]).fit = int(r["answered"]), int(r["fit"])
+        ready = _SOURCE_PEOPLE.format(kinds="'plan', 'contact'")
+        for r in await self._all(ready, (s, e)):
+            row(r["source"]).ready_to_talk = int(r["n"])
+        for r in await self._all(_SOURCE_PEOPLE.format(kinds="'won'"), (s, e)):
+            row(r["source"]).won = int(r["n"])
+        return sorted(table.values(), key=lambda c: (-c.starts, c.source))
 
     async def new_leads_per_month(self, months: list[Period]) -> list[int]:
         """New leads in each of these months (for the chart)."""
-        return [await self._scalar(_PEOPLE, ("lead", m.start, m.end)) for m in months]
+        return [await self._scalar(_ONCE, ("lead", m.start, m.end)) for m in months]

@@ -1,0 +1,99 @@
+"""Synthetic data for the benchmarks: many leads and events, written in bulk.
+
+Benchmarks only: this writes SQL directly for speed (the bot itself goes through bot.store).
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from pathlib import Path
+
+from bot.store import Store
+
+MAGNETS = ("what-to-wear", "gardening-basics", "training-plan")
+SOURCES = ("instagram", "flyer", "market-stall", "facebook", "newsletter", None)
+START = 1_750_000_000  # mid-2025: a year and a half of history before "now"
+SPAN = 500 * 86400
+
+
+async def create(path: Path) -> None:
+    """An empty, migrated database."""
+    store = await Store.open(path)
+    await store.close()
+
+
+def seed(path: Path, leads: int, events_target: int, seed_value: int = 7) -> int:
+    """`leads` leads with a realistic event history, about `events_target` events in all."""
+    rng = random.Random(seed_value)
+    events: list[tuple[int, int, str, str | None, str | None, str | None]] = []
+    lead_rows = []
+    magnet_rows = []
+    tip_rows = []
+    per_lead = max(1, round((events_target / max(leads, 1) - 1) / 0.6)) + 1
+    for person in range(1, leads + 1):
+        at = START + rng.randrange(SPAN)
+        source = rng.choice(SOURCES)
+        events.append((at, person, "start", None, source, None))
+        magnet = rng.choice(MAGNETS)
+        has_email = rng.random() < 0.6
+        stage = "visitor"
+        if has_email:
+            events.append((at + 60, person, "lead", magnet, source, None))
+            fit = rng.random() < 0.7
+            answer = "fit" if fit else "not_fit"
+            events.append((at + 90, person, "answer", magnet, source, answer))
+            events.append((at + 100, person, "download", magnet, None, "first"))
+            stage = "lead"
+            magnet_rows.append((person, magnet, source, at + 30, "a", int(fit), at + 90, at + 100))
+            for n in range(max(0, per_lead - 5)):
+                events.append((at + 86400 * (n + 1), person, "tip_sent", magnet, None, f"t{n}"))
+                tip_rows.append((person, magnet, f"t{n}", at + 86400 * (n + 1), "sent"))
+            tip_rows.append((person, magnet, "next", at + 86400 * 60, "pending"))
+            if rng.random() < 0.1:
+                events.append((at + 86400 * 3, person, "tip_click", magnet, None, "t0"))
+            if rng.random() < 0.05:
+                events.append((at + 86400 * 4, person, "plan", None, None, None))
+                stage = "hot"
+            if rng.random() < 0.02:
+                events.append((at + 86400 * 9, person, "won", None, None, None))
+                stage = "customer"
+            if rng.random() < 0.05:
+                events.append((at + 86400 * 10, person, "unsubscribe", None, None, None))
+                stage = "gone"
+        lead_rows.append(
+            (
+                person,
+                f"Lead{person}",
+                "en" if person % 3 else "fr",
+                source,
+                f"lead{person}@example.com" if has_email else None,
+                at + 60 if has_email else None,
+                int(has_email and stage != "gone"),
+                stage,
+                at,
+                at,
+            )
+        )
+    with sqlite3.connect(path) as db:
+        db.executemany(
+            "INSERT INTO leads (user_id, first_name, language, first_source, email, email_at,"
+            " subscribed, stage, started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            lead_rows,
+        )
+        db.executemany(
+            "INSERT INTO lead_magnets (user_id, magnet_id, source, requested_at, answer_id,"
+            " answer_fit, answered_at, delivered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            magnet_rows,
+        )
+        db.executemany(
+            "INSERT INTO tips (user_id, magnet_id, tip_id, due_at, state) VALUES (?, ?, ?, ?, ?)",
+            tip_rows,
+        )
+        db.executemany(
+            "INSERT INTO events (at, person, kind, magnet_id, source, value)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            events,
+        )
+        db.execute("ANALYZE")
+    return len(events)
