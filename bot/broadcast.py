@@ -87,8 +87,22 @@ class Broadcaster:
         rate = self.svc.settings.paid_broadcast_rate if paid else self.svc.settings.bulk_rate
         limiter = AsyncLimiter(rate, 1) if paid else self.bulk  # paid ones have their own budget
         gate = asyncio.Semaphore(in_flight_for(rate))
+        running: dict[int, asyncio.Task[None]] = {}  # recipient -> its send, while in flight
+        cursor: int | None = None  # the last recipient started; the next fetch goes on from it
         last_edit = 0.0
-        while not self._stopping:
+
+        async def one(user_id: int, language: str) -> None:
+            try:
+                async with limiter:
+                    if broadcast_id not in self._cancelled and not self._stopping:
+                        await self._send(broadcast, user_id, language, paid)
+            finally:
+                gate.release()
+                running.pop(user_id, None)
+
+        # A pipeline, not rounds: a new send starts as soon as one ends, so the calls in flight
+        # stay at what the rate needs even when Telegram takes 100-300 ms to answer.
+        while not self._stopping and broadcast_id not in self._cancelled:
             current = await store.get_broadcast(broadcast_id)
             if current is None or current.state != "sending":
                 break  # cancelled
@@ -96,23 +110,38 @@ class Broadcaster:
             if now < self._paused_until:
                 await asyncio.sleep(min(self._paused_until - now, 1.0))
                 continue
-            batch = await store.next_recipients(broadcast_id, int(now), BATCH)
+            batch = [
+                (user, lang)
+                for user, lang in await store.next_recipients(
+                    broadcast_id, int(now), BATCH, after=cursor
+                )
+                if user not in running
+            ]
             if not batch:
-                retry = await store.next_retry_at(broadcast_id)
-                if retry is None:
-                    break
-                await asyncio.sleep(0.05)  # recipients waiting for a retry
+                if cursor is not None:  # end of the list: start over for the retries
+                    cursor = None
+                    continue
+                if running:  # wait for a send to end: it may put someone back for a retry
+                    await asyncio.wait(list(running.values()), return_when=asyncio.FIRST_COMPLETED)
+                elif await store.next_retry_at(broadcast_id) is None:
+                    break  # everybody is done
+                else:
+                    await asyncio.sleep(0.05)  # recipients waiting for a retry
                 continue
-
-            async def one(user_id: int, language: str) -> None:
-                async with gate, limiter:
-                    if broadcast_id not in self._cancelled and not self._stopping:
-                        await self._send(broadcast, user_id, language, paid)
-
-            await asyncio.gather(*(one(u, lang) for u, lang in batch))
+            for user, lang in batch:
+                try:
+                    await gate.acquire()
+                except asyncio.CancelledError:
+                    for task in running.values():  # a hard stop: nothing more leaves
+                        task.cancel()
+                    raise
+                running[user] = asyncio.create_task(one(user, lang))
+                cursor = user
             if time.monotonic() - last_edit > PROGRESS_EVERY:
                 last_edit = time.monotonic()
                 await self._progress(broadcast)
+        if running:
+            await asyncio.gather(*running.values(), return_exceptions=True)
         if self._stopping:
             log.info("broadcast %s paused for shutdown; it resumes at the next start", broadcast_id)
             return

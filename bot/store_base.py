@@ -105,13 +105,20 @@ class StoreBase:
                 raise
             await self._db.execute("COMMIT")
 
+    async def _write1(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+        """One statement, its own transaction (autocommit): one trip to the database thread.
+
+        Returns the rows of a RETURNING clause, if any.
+        """
+        async with self._write:  # never inside another coroutine's open transaction
+            return list(await self._db.execute_fetchall(sql, tuple(params)))
+
     async def _one(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
-        async with self._db.execute(sql, tuple(params)) as cur:
-            return await cur.fetchone()
+        rows = await self._db.execute_fetchall(sql, tuple(params))  # one trip to the thread
+        return next(iter(rows), None)
 
     async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
-        async with self._db.execute(sql, tuple(params)) as cur:
-            return list(await cur.fetchall())
+        return list(await self._db.execute_fetchall(sql, tuple(params)))
 
     async def _event(
         self,

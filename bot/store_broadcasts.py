@@ -144,14 +144,16 @@ class BroadcastStore(StoreBase):
         return bool(cur.rowcount)
 
     async def next_recipients(
-        self, broadcast_id: int, now: int, limit: int
+        self, broadcast_id: int, now: int, limit: int, after: int | None = None
     ) -> list[tuple[int, str]]:
-        """(user id, language) of recipients still to send to (due now), in id order."""
+        """(user id, language) of recipients still to send to (due now), in id order, from
+        the id `after` (the sender's cursor) on."""
         rows = await self._all(
             "SELECT r.user_id, COALESCE(l.language, '') AS language FROM broadcast_recipients r"
             " LEFT JOIN leads l ON l.user_id = r.user_id WHERE r.broadcast_id = ?"
-            " AND r.state = 'pending' AND r.next_try_at <= ? ORDER BY r.user_id LIMIT ?",
-            (broadcast_id, now, limit),
+            " AND r.state = 'pending' AND r.next_try_at <= ? AND r.user_id > ?"
+            " ORDER BY r.user_id LIMIT ?",
+            (broadcast_id, now, -(2**63) if after is None else after, limit),
         )
         return [(r["user_id"], r["language"]) for r in rows]
 
@@ -169,37 +171,29 @@ class BroadcastStore(StoreBase):
 
         Returns the attempt number, 0 if the recipient was not pending.
         """
-        async with self._tx() as db:
-            cur = await db.execute(
-                "UPDATE broadcast_recipients SET state = 'sending', attempts = attempts + 1"
-                " WHERE broadcast_id = ? AND user_id = ? AND state = 'pending'",
-                (broadcast_id, user_id),
-            )
-            if not cur.rowcount:
-                return 0
-            row = await self._one(
-                "SELECT attempts FROM broadcast_recipients WHERE broadcast_id = ? AND user_id = ?",
-                (broadcast_id, user_id),
-            )
-        return int(row[0]) if row else 0
+        rows = await self._write1(
+            "UPDATE broadcast_recipients SET state = 'sending', attempts = attempts + 1"
+            " WHERE broadcast_id = ? AND user_id = ? AND state = 'pending' RETURNING attempts",
+            (broadcast_id, user_id),
+        )
+        return int(rows[0][0]) if rows else 0
 
     async def recipient_done(
         self, broadcast_id: int, user_id: int, state: str, retry_at: int | None = None
     ) -> None:
         """Record the outcome (sent, blocked, gone, failed), or with `retry_at` put it back."""
-        async with self._tx() as db:
-            if retry_at is not None:
-                await db.execute(
-                    "UPDATE broadcast_recipients SET state = 'pending', next_try_at = ?"
-                    " WHERE broadcast_id = ? AND user_id = ?",
-                    (retry_at, broadcast_id, user_id),
-                )
-            else:
-                await db.execute(
-                    "UPDATE broadcast_recipients SET state = ?"
-                    " WHERE broadcast_id = ? AND user_id = ?",
-                    (state, broadcast_id, user_id),
-                )
+        if retry_at is not None:
+            await self._write1(
+                "UPDATE broadcast_recipients SET state = 'pending', next_try_at = ?"
+                " WHERE broadcast_id = ? AND user_id = ? AND state = 'sending'",
+                (retry_at, broadcast_id, user_id),
+            )
+        else:
+            await self._write1(
+                "UPDATE broadcast_recipients SET state = ?"
+                " WHERE broadcast_id = ? AND user_id = ? AND state = 'sending'",
+                (state, broadcast_id, user_id),
+            )
 
     async def recover_recipients(self, broadcast_id: int) -> int:
         """At start-up: recipients in flight when the process died become `unknown`, not resent."""

@@ -71,13 +71,13 @@ class TipStore(StoreBase):
 
     async def claim_tip(self, tip: DueTip) -> bool:
         """Mark a tip in flight before sending it; False if it is no longer pending."""
-        async with self._tx() as db:
-            cur = await db.execute(
-                "UPDATE tips SET state = 'sending', attempts = attempts + 1"
-                " WHERE user_id = ? AND magnet_id = ? AND tip_id = ? AND state = 'pending'",
-                (tip.user_id, tip.magnet_id, tip.tip_id),
-            )
-        return bool(cur.rowcount)
+        claimed = await self._write1(
+            "UPDATE tips SET state = 'sending', attempts = attempts + 1"
+            " WHERE user_id = ? AND magnet_id = ? AND tip_id = ? AND state = 'pending'"
+            " RETURNING attempts",
+            (tip.user_id, tip.magnet_id, tip.tip_id),
+        )
+        return bool(claimed)
 
     @staticmethod
     async def _then(db: aiosqlite.Connection, user_id: int, magnet_id: str, then: NextTip) -> None:
