@@ -118,18 +118,17 @@ class Store(TipStore, KpiStore, OwnerStore, BroadcastStore):
     async def inbox_done(self, update_id: int, keep_seconds: int = 7 * 86400) -> None:
         """Mark an update handled and drop its content (it may hold personal data)."""
         now = self.now()
-        async with self._tx() as db:
-            await db.execute(
-                "INSERT INTO inbox (update_id, payload, received_at, done_at)"
-                " VALUES (?, NULL, ?, ?) ON CONFLICT(update_id) DO UPDATE"
-                " SET payload = NULL, done_at = excluded.done_at",
-                (update_id, now, now),
+        await self._write1(
+            "INSERT INTO inbox (update_id, payload, received_at, done_at)"
+            " VALUES (?, NULL, ?, ?) ON CONFLICT(update_id) DO UPDATE"
+            " SET payload = NULL, done_at = excluded.done_at",
+            (update_id, now, now),
+        )
+        if update_id % 500 == 0:  # now and then, forget ids too old to be redelivered
+            await self._write1(
+                "DELETE FROM inbox WHERE done_at IS NOT NULL AND done_at < ?",
+                (now - keep_seconds,),
             )
-            if update_id % 500 == 0:  # now and then, forget ids too old to be redelivered
-                await db.execute(
-                    "DELETE FROM inbox WHERE done_at IS NOT NULL AND done_at < ?",
-                    (now - keep_seconds,),
-                )
 
     # --- leads --------------------------------------------------------------------------
 
@@ -187,12 +186,11 @@ class Store(TipStore, KpiStore, OwnerStore, BroadcastStore):
 
     async def request_magnet(self, user_id: int, magnet_id: str, source: str | None) -> None:
         """Note that the person asked for a magnet (first request kept)."""
-        async with self._tx() as db:
-            await db.execute(
-                "INSERT OR IGNORE INTO lead_magnets (user_id, magnet_id, source, requested_at)"
-                " VALUES (?, ?, ?, ?)",
-                (user_id, magnet_id, source, self.now()),
-            )
+        await self._write1(
+            "INSERT OR IGNORE INTO lead_magnets (user_id, magnet_id, source, requested_at)"
+            " VALUES (?, ?, ?, ?)",
+            (user_id, magnet_id, source, self.now()),
+        )
 
     async def capture_email(
         self,
@@ -388,18 +386,19 @@ class Store(TipStore, KpiStore, OwnerStore, BroadcastStore):
         self, user_id: int, step: str, magnet_id: str | None = None, **data: Any
     ) -> None:
         """Put the person in a step."""
-        async with self._tx() as db:
-            await db.execute(
-                "INSERT OR REPLACE INTO sessions (user_id, step, magnet_id, data, updated_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (user_id, step, magnet_id, json.dumps(data), self.now()),
-            )
+        await self._write1(
+            "INSERT OR REPLACE INTO sessions (user_id, step, magnet_id, data, updated_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (user_id, step, magnet_id, json.dumps(data), self.now()),
+        )
 
     async def clear_session(self, user_id: int) -> bool:
         """Leave the current step; False if there was none."""
-        async with self._tx() as db:
-            cur = await db.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
-        return bool(cur.rowcount)
+        return bool(
+            await self._write1(
+                "DELETE FROM sessions WHERE user_id = ? RETURNING user_id", (user_id,)
+            )
+        )
 
     # --- Telegram file ids --------------------------------------------------------------
 

@@ -29,6 +29,7 @@ _ENTITY = re.compile(r"&(?:(lt|gt|amp|quot)|#([0-9]{1,7})|#[xX]([0-9a-fA-F]{1,6}
 _START = re.compile(
     r"<([a-zA-Z][a-zA-Z0-9-]*)((?:\s+[^\s=>/]+(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s\"'>]+))?)*)\s*>"
 )
+_SPECIAL = re.compile(r"[<>&]")
 _END = re.compile(r"</([a-zA-Z][a-zA-Z0-9-]*)\s*>")
 _ATTR = re.compile(r"([^\s=>/]+)(?:\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s\"'>]+)))?")
 
@@ -138,8 +139,10 @@ def parse_html(text: str) -> tuple[str, list[dict[str, Any]]]:
             i = m.end()
         elif ch == ">":
             raise EntityParseError(f'Unescaped ">" at byte offset {_byte_offset(text, i)}')
-        else:
-            i += 1
+        else:  # a run of plain characters up to the next markup character, in one step
+            special = _SPECIAL.search(text, i)
+            stop = special.start() if special else len(text)
+            ch, i = text[i:stop], stop
         out.append(ch)
         pos16 += utf16_len(ch)
     if stack:
