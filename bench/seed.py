@@ -12,6 +12,7 @@ from pathlib import Path
 from bot.store import Store
 
 MAGNETS = ("what-to-wear", "gardening-basics", "training-plan")
+FIRST_TIP = {"what-to-wear": "colours", "gardening-basics": "soil-test", "training-plan": "form"}
 SOURCES = ("instagram", "flyer", "market-stall", "facebook", "newsletter", None)
 START = 1_750_000_000  # mid-2025: a year and a half of history before "now"
 SPAN = 500 * 86400
@@ -49,7 +50,7 @@ def seed(path: Path, leads: int, events_target: int, seed_value: int = 7) -> int
             for n in range(max(0, per_lead - 5)):
                 events.append((at + 86400 * (n + 1), person, "tip_sent", magnet, None, f"t{n}"))
                 tip_rows.append((person, magnet, f"t{n}", at + 86400 * (n + 1), "sent"))
-            tip_rows.append((person, magnet, "next", at + 86400 * 60, "pending"))
+            tip_rows.append((person, magnet, FIRST_TIP[magnet], at + 86400 * 60, "pending"))
             if rng.random() < 0.1:
                 events.append((at + 86400 * 3, person, "tip_click", magnet, None, "t0"))
             if rng.random() < 0.05:
