@@ -30,7 +30,7 @@ async def leads(update: Update, context: Ctx) -> None:
     await say(update, text, keyboard)
 
 
-async def _page(context: Ctx, name: str, page: int) -> tuple[str, InlineKeyboardMarkup]:
+async def _page(context: Ctx, name: str, page: int) -> tuple[str, InlineKeyboardMarkup | None]:
     svc, lang = context.svc, context.svc.texts.default
     rows, total = await svc.store.list_leads(name, page * PAGE, PAGE)
     title = t(context, lang, f"leads_{name}", count=str(total))
@@ -50,7 +50,7 @@ async def _page(context: Ctx, name: str, page: int) -> tuple[str, InlineKeyboard
         nav.append(InlineKeyboardButton("▶", callback_data=f"lds:{name}:{page + 1}"))
     if nav:
         buttons.append(nav)
-    return "\n".join(lines), InlineKeyboardMarkup(buttons)
+    return "\n".join(lines), InlineKeyboardMarkup(buttons) if buttons else None
 
 
 async def leads_page(update: Update, context: Ctx) -> None:

@@ -41,6 +41,13 @@ async def member_changed(update: Update, context: Ctx) -> None:
 async def on_error(update: object, context: Ctx) -> None:
     """Log with context, and tell the person something went wrong rather than stay silent."""
     update_id = update.update_id if isinstance(update, Update) else None
+    if isinstance(context.error, Forbidden) and isinstance(update, Update):
+        # They blocked the bot between their message and our answer: nothing is broken.
+        user = update.effective_user
+        if user is not None and await context.svc.store.get_lead(user.id) is not None:
+            await context.svc.store.mark_blocked(user.id)
+        log.info("update %s: the person blocked the bot meanwhile", update_id)
+        return
     log.error("error while handling update %s", update_id, exc_info=context.error)
     if not isinstance(update, Update) or update.effective_chat is None:
         return

@@ -202,3 +202,13 @@ async def test_user_who_blocked_the_bot_during_delivery(bot: Harness) -> None:
     assert lead is not None and lead.blocked_at is not None
     assert lead.email == "ada@example.com"  # nothing already stored is lost
     bot.fake.violations.clear()  # 403s are Telegram's answer, not a bot mistake
+
+
+async def test_blocking_between_a_message_and_the_answer(bot: Harness) -> None:
+    await bot.text(ADA, "/start")
+    bot.fake.block(ADA)  # the person blocks the bot right after writing
+    await bot.text(ADA, "/magnets")
+    assert [type(e).__name__ for e in bot.errors] == ["Forbidden"]  # Telegram's answer...
+    bot.errors.clear()
+    lead = await bot.svc.store.get_lead(ADA)
+    assert lead is not None and lead.blocked_at is not None  # ...handled: marked blocked
