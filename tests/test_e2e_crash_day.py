@@ -1,0 +1,131 @@
+"""Crash tests: SIGKILL at a random moment of a scripted day (funnel, tips, a broadcast),
+for several seeds; after the restart, invariants and delivery guarantees hold."""
+
+from __future__ import annotations
+
+import random
+import signal
+import sqlite3
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.fakeapi import FakeTelegram, FakeTelegramServer
+from tests.content import write_catalogue
+from tests.test_e2e_kill import BotProcess, wait_for
+
+OWNER = 555
+PROSPECTS = (301, 302, 303, 304)
+
+
+@pytest.fixture
+def day(tmp_path: Path) -> Iterator[tuple[FakeTelegram, BotProcess]]:
+    fake = FakeTelegram()
+    fake.add_user(OWNER, first_name="Owner")
+    catalogue = write_catalogue(tmp_path / "content")
+    with FakeTelegramServer(fake) as server:
+        bot = BotProcess(
+            server,
+            fake,
+            tmp_path,
+            CATALOGUE_PATH=str(catalogue),
+            OWNER_IDS=str(OWNER),
+            SEND_HOURS="00:00-24:00",
+            TIPS_CHECK_SECONDS="0.3",
+        )
+        try:
+            yield fake, bot
+        finally:
+            if bot.proc and bot.proc.poll() is None:
+                bot.proc.kill()
+                bot.proc.wait()
+
+
+def texts(fake: FakeTelegram, user: int) -> list[str]:
+    try:
+        return [s.text for s in fake.sent_to(user)]
+    except LookupError:
+        return []
+
+
+def script(fake: FakeTelegram) -> None:
+    """A day: prospects walk the funnel, the owner broadcasts, tips come in between."""
+    for user in PROSPECTS:
+        fake.message(user, "/start flyer")
+        wait_for(lambda u=user: any("Hello" in t for t in texts(fake, u)), 40)
+        fake.callback(user, "mag:alpha", check=False)
+        wait_for(lambda u=user: any("email address" in t for t in texts(fake, u)), 40)
+        fake.message(user, f"u{user}@example.com")
+        wait_for(lambda u=user: "Dog or cat?" in texts(fake, u), 40)
+        fake.callback(user, "ans:alpha:dog", check=False)
+        wait_for(lambda u=user: any(s.document for s in fake.sent_to(u)), 40)
+    fake.message(OWNER, "/broadcast Big news for everyone")
+    wait_for(lambda: any(t.startswith("📣 Broadcast #1:") for t in texts(fake, OWNER)), 40)
+    fake.callback(OWNER, "bc:s:1:0", check=False)
+    wait_for(lambda: any("Audience:" in t for t in texts(fake, OWNER)), 40)
+    fake.callback(OWNER, "bc:go:1", check=False)
+
+
+def settled(db: Path) -> bool:
+    """No tip pending for a subscribed lead, and the broadcast finished."""
+    with sqlite3.connect(db) as raw:
+        pending = raw.execute(
+            "SELECT COUNT(*) FROM tips t JOIN leads l USING (user_id)"
+            " WHERE t.state IN ('pending', 'sending') AND l.subscribed = 1"
+        ).fetchone()[0]
+        done = raw.execute("SELECT COUNT(*) FROM broadcasts WHERE state = 'done'").fetchone()[0]
+    return pending == 0 and done == 1
+
+
+@pytest.mark.parametrize("seed", [11, 23, 37])
+def test_sigkill_at_a_random_moment_of_the_day(
+    day: tuple[FakeTelegram, BotProcess], tmp_path: Path, seed: int
+) -> None:
+    fake, bot = day
+    db = tmp_path / "aimant.sqlite3"
+    moment = random.Random(seed).uniform(0.3, 7.0)
+    bot.start()
+
+    def killer() -> None:
+        time.sleep(moment)
+        assert bot.proc is not None
+        bot.proc.kill()
+        bot.proc.wait()
+        bot.start()
+
+    murder = threading.Thread(target=killer)
+    murder.start()
+    script(fake)
+    murder.join()
+    wait_for(lambda: settled(db), 60)
+    bot.stop(signal.SIGTERM)
+
+    with sqlite3.connect(db) as raw:
+        leads = raw.execute("SELECT COUNT(*), COUNT(email) FROM leads").fetchone()
+        once = raw.execute(
+            "SELECT kind, person, COUNT(*) FROM events WHERE kind IN ('start', 'lead', 'plan')"
+            " GROUP BY kind, person HAVING COUNT(*) > 1"
+        ).fetchall()
+        tips = dict(raw.execute("SELECT state, COUNT(*) FROM tips GROUP BY state").fetchall())
+        recipients = dict(
+            raw.execute(
+                "SELECT state, COUNT(*) FROM broadcast_recipients GROUP BY state"
+            ).fetchall()
+        )
+        pending_inbox = raw.execute("SELECT COUNT(*) FROM inbox WHERE done_at IS NULL").fetchone()[
+            0
+        ]
+    assert leads == (len(PROSPECTS), len(PROSPECTS))  # one row each, no lead lost
+    assert once == []  # nothing applied twice
+    assert pending_inbox == 0  # every update that reached the bot was handled
+    assert tips.get("sent", 0) + tips.get("unknown", 0) == 2 * len(PROSPECTS)
+    assert recipients.get("sent", 0) + recipients.get("unknown", 0) == len(PROSPECTS)
+    for user in PROSPECTS:
+        seen = Counter(texts(fake, user))
+        assert seen["Tip one for alpha"] <= 1 and seen["Tip two for alpha"] <= 1
+        assert seen["Big news for everyone"] <= 1
+    assert not fake.violations
