@@ -274,3 +274,37 @@ async def test_a_card_with_a_long_message_and_many_guides_fits(bot: Harness) -> 
     await bot.text(ADA, "/contact " + "<&>" * 1300)
     card = bot.last(OWNER)
     assert len(card.text) <= 4096 and "<&><&>" in card.text
+
+
+async def test_forget_leaves_no_personal_bytes_in_the_database_files(
+    tmp_path,
+    fake,
+    clock,  # type: ignore[no-untyped-def]
+) -> None:
+    import sqlite3
+
+    from tests.conftest import make_settings, start_harness, stop_harness
+
+    bot = await start_harness(make_settings(tmp_path), fake, clock)
+    secrets = ("Zenobia", "Quartermaine", "zq_handle", "zenobia.q@example.org", "my secret plan")
+    await bot.text(
+        ADA, "/start flyer", first_name="Zenobia", last_name="Quartermaine", username="zq_handle"
+    )
+    await bot.tap(ADA, "mag:what-to-wear")
+    await bot.text(ADA, "zenobia.q@example.org")
+    await bot.tap(ADA, "ans:what-to-wear:family")
+    await bot.text(ADA, "/contact my secret plan")
+    await bot.text(OWNER, "/broadcast Hello")
+    await bot.tap(OWNER, "bc:s:1:0")
+    await bot.tap(OWNER, "bc:go:1")
+    await bot.svc.broadcaster.wait(1)
+    await bot.text(ADA, "/forget")
+    await bot.tap(ADA, "fgt:yes")
+    await stop_harness(bot)
+    path = tmp_path / "aimant.sqlite3"
+    with sqlite3.connect(path) as raw:
+        raw.execute("VACUUM")
+    data = b"".join(p.read_bytes() for p in tmp_path.glob("aimant.sqlite3*"))
+    for secret in secrets:
+        assert secret.encode() not in data, secret
+    assert not bot.errors and not fake.violations
