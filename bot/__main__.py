@@ -1,16 +1,19 @@
-"""`python -m bot` / `aimant`: run the bot with long polling, or explain how to go live."""
+"""`aimant` (or `python -m bot`): run the bot, check the content, or back up the database."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
+from pathlib import Path
 
 from bot.app import ALLOWED_UPDATES, build_application
 from bot.catalogue import CatalogueError, load_catalogue
 from bot.logs import configure_logging
+from bot.ops import backup, content_warnings, database_problem, telegram_problem
 from bot.services import Services
-from bot.settings import SettingsError, load_settings
+from bot.settings import Settings, SettingsError, load_settings
 from bot.summary import content_summary
 from bot.texts import TextsError, load_texts
 
@@ -22,33 +25,78 @@ valid. To go live:
   3. Set OWNER_IDS to your own Telegram user id (ask @userinfobot) to use the owner commands.
   4. Run this command again: the bot starts with long polling.
 """
+log = logging.getLogger("aimant")
+
+
+def fail(message: str) -> int:
+    """A clear message on stderr, no traceback; the exit code for errors."""
+    print(message, file=sys.stderr)
+    return 2
+
+
+def check(settings: Settings) -> int:
+    """`aimant check`: validate the content and print a readable summary (exit 2 on errors)."""
+    try:
+        catalogue = load_catalogue(settings.catalogue_path)
+        texts = load_texts(settings.texts_dir, settings.default_language)
+    except (CatalogueError, TextsError) as exc:
+        return fail(str(exc))
+    print(content_summary(catalogue, texts))
+    warnings = content_warnings(catalogue, texts)
+    for warning in warnings:
+        print(f"warning: {warning}")
+    print(f"OK: no errors, {len(warnings)} warning(s).")
+    return 0
+
+
+def run(settings: Settings) -> int:
+    """Run the bot with long polling (or explain how to go live)."""
+    try:
+        catalogue = load_catalogue(settings.catalogue_path)
+        texts = load_texts(settings.texts_dir, settings.default_language)
+    except (CatalogueError, TextsError) as exc:
+        return fail(str(exc))
+    print(content_summary(catalogue, texts))
+    if settings.bot_token is None:
+        print(GO_LIVE)
+        return 0
+    problem = database_problem(settings.database_path) or asyncio.run(telegram_problem(settings))
+    if problem:
+        return fail(problem)
+    app = build_application(Services(settings, catalogue, texts))
+    log.info("starting with long polling against %s", settings.bot_api_url)
+    app.run_polling(allowed_updates=ALLOWED_UPDATES)  # stops cleanly on SIGINT and SIGTERM
+    log.info("stopped")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     parser = argparse.ArgumentParser(prog="aimant", description=__doc__)
-    parser.parse_args(argv)
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("run", help="run the bot (the default)")
+    commands.add_parser("check", help="validate settings and content, print a summary")
+    saving = commands.add_parser("backup", help="a consistent copy of the live database")
+    saving.add_argument("path", type=Path, help="where to write the copy (a file or a folder)")
+    args = parser.parse_args(argv)
     try:
         settings = load_settings()
     except SettingsError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+        return fail(str(exc))
     token = settings.bot_token.get_secret_value() if settings.bot_token else ""
     configure_logging(settings.log_level, [token])
-    try:
-        catalogue = load_catalogue(settings.catalogue_path)
-        texts = load_texts(settings.texts_dir, settings.default_language)
-    except (CatalogueError, TextsError) as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    print(content_summary(catalogue, texts))
-    if not token:
-        print(GO_LIVE)
+    if args.command == "check":
+        return check(settings)
+    if args.command == "backup":
+        if not settings.database_path.exists():
+            return fail(f"no database at {settings.database_path} (setting DATABASE_PATH)")
+        try:
+            size = backup(settings.database_path, args.path)
+        except Exception as exc:
+            return fail(f"backup failed: {exc}")
+        print(f"backed up {settings.database_path} to {args.path} ({size:,} bytes)")
         return 0
-    app = build_application(Services(settings, catalogue, texts))
-    logging.getLogger(__name__).info("starting with long polling against %s", settings.bot_api_url)
-    app.run_polling(allowed_updates=ALLOWED_UPDATES)
-    return 0
+    return run(settings)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,105 @@
+"""Operations: content warnings for `aimant check`, start-up checks, `aimant backup`."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+from telegram import Bot
+from telegram.error import InvalidToken, NetworkError
+
+from bot.catalogue import Catalogue
+from bot.settings import Settings
+from bot.texts import Texts
+
+
+def content_warnings(catalogue: Catalogue, texts: Texts) -> list[str]:
+    """Texts missing in a language people may use (they fall back to the default language)."""
+    warnings = []
+    languages = set(texts.languages)
+    for magnet in catalogue.magnets:
+        fields: dict[str, dict[str, str]] = {
+            "title": magnet.title,
+            "description": magnet.description,
+            "pdf": magnet.pdf,
+            "caption": magnet.caption,
+        }
+        if magnet.question:
+            fields["question.text"] = magnet.question.text
+            for answer in magnet.question.answers:
+                fields[f"question.answers.{answer.id}.label"] = answer.label
+        for tip in magnet.tips:
+            fields[f"tips.{tip.id}.text"] = tip.text
+            if tip.cta:
+                fields[f"tips.{tip.id}.cta"] = tip.cta
+        for field, table in fields.items():
+            missing = sorted(languages - set(table))
+            if missing:
+                warnings.append(
+                    f"magnet {magnet.id!r}, {field}: no {', '.join(missing)} text"
+                    f" (people see the {texts.default} one)"
+                )
+    reference = set(texts.by_lang[texts.default])
+    for lang, table in texts.by_lang.items():
+        missing = sorted(reference - set(table))
+        if missing:
+            shown = ", ".join(missing[:8]) + ("..." if len(missing) > 8 else "")
+            warnings.append(f"texts {lang}.toml: {len(missing)} key(s) missing ({shown})")
+    return warnings
+
+
+def database_problem(path: Path) -> str | None:
+    """Why the database cannot be used (read-only, locked, not a database), or None."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(sqlite3.connect(path, timeout=5, isolation_level=None)) as db:
+            db.execute("PRAGMA schema_version").fetchone()  # fails on a file that is not SQLite
+            db.execute("BEGIN IMMEDIATE")  # fails when read-only or locked by another process
+            db.execute("ROLLBACK")
+    except (sqlite3.Error, OSError) as exc:
+        return f"cannot use the database {path} (setting DATABASE_PATH): {exc}"
+    return None
+
+
+async def telegram_problem(settings: Settings, attempts: int = 3, pause: float = 1.0) -> str | None:
+    """Ask Telegram who we are, retrying network errors; why it failed, or None."""
+    assert settings.bot_token is not None
+    for attempt in range(1, attempts + 1):
+        bot = Bot(
+            settings.bot_token.get_secret_value(),
+            base_url=settings.bot_api_url,
+            base_file_url=settings.file_url,
+        )
+        try:
+            async with bot:
+                await bot.get_me()
+            return None
+        except InvalidToken:
+            return (
+                "Telegram refused BOT_TOKEN: check it with @BotFather (/mybots, API Token) and"
+                " set it again in .env"
+            )
+        except NetworkError as exc:
+            if attempt == attempts:
+                return (
+                    f"cannot reach the Bot API at {settings.bot_api_url} (setting BOT_API_URL)"
+                    f" after {attempts} attempts: {type(exc).__name__}"
+                )
+            await asyncio.sleep(pause * attempt)
+    return None
+
+
+def backup(source: Path, target: Path) -> int:
+    """A consistent copy of the live database (SQLite's online backup); returns its size."""
+    if target.exists() and target.is_dir():
+        target = target / source.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Page by page under SQLite's locking: writers may go on; the copy is one consistent state.
+    with (
+        closing(sqlite3.connect(source, timeout=30)) as src,
+        closing(sqlite3.connect(target)) as dst,
+    ):
+        src.backup(dst)
+    return target.stat().st_size
