@@ -12,6 +12,7 @@ from bot.app import ALLOWED_UPDATES, build_application
 from bot.catalogue import CatalogueError, load_catalogue
 from bot.logs import configure_logging
 from bot.ops import backup, content_warnings, database_problem, telegram_problem
+from bot.preview import preview
 from bot.services import Services
 from bot.settings import Settings, SettingsError, load_settings
 from bot.summary import content_summary
@@ -59,6 +60,11 @@ def run(settings: Settings) -> int:
     print(content_summary(catalogue, texts))
     if settings.bot_token is None:
         print(GO_LIVE)
+        if sys.stdin.isatty():  # someone at a terminal: let them try the bot right away
+            print("Meanwhile, try your bot here (it is `aimant preview`):\n")
+            logging.getLogger().setLevel(logging.WARNING)
+            return preview(settings)
+        print("Try your bot offline meanwhile: .venv/bin/aimant preview")
         return 0
     problem = database_problem(settings.database_path) or asyncio.run(telegram_problem(settings))
     if problem:
@@ -76,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("run", help="run the bot (the default)")
     commands.add_parser("check", help="validate settings and content, print a summary")
+    trying = commands.add_parser("preview", help="chat with the bot in the terminal, offline")
+    trying.add_argument("--database", type=Path, help="keep the preview's data in this file")
     saving = commands.add_parser("backup", help="a consistent copy of the live database")
     saving.add_argument("path", type=Path, help="where to write the copy (a file or a folder)")
     args = parser.parse_args(argv)
@@ -87,6 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level, [token])
     if args.command == "check":
         return check(settings)
+    if args.command == "preview":
+        logging.getLogger().setLevel(logging.WARNING)  # keep the conversation readable
+        if check(settings):
+            return 2
+        return preview(settings, args.database)
     if args.command == "backup":
         if not settings.database_path.exists():
             return fail(f"no database at {settings.database_path} (setting DATABASE_PATH)")

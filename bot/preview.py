@@ -1,0 +1,197 @@
+"""`aimant preview`: chat with the bot in the terminal, no token and no network.
+
+The real handlers, store and content run against the in-process stand-in for the Bot API
+(bot.fakeapi). Type as a prospect would; `:help` lists the other commands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import TextIO
+
+from pydantic import SecretStr
+from telegram import Update
+
+from bot.app import App, build_application, close_services, open_services, stop_services
+from bot.catalogue import load_catalogue, parse_delay
+from bot.fakeapi import DEFAULT_SPEC_PATH, FakeRequest, FakeTelegram
+from bot.fakeapi.records import Sent
+from bot.services import Services
+from bot.settings import Settings
+from bot.texts import load_texts
+
+PROSPECT, OWNER = 100_001, 100_002
+HELP = """Type messages and /commands as a prospect would. Also:
+  #N               press button N of the latest message that has buttons
+  :owner           become the owner (try /stats, /leads, /export, /links, /broadcast)
+  :prospect        become the prospect again
+  :lang fr         the language of your Telegram app (en, fr...)
+  :sticker         send a sticker
+  :wait 3d         fast-forward time (s, m, h, d) and let due tips go out
+  :help, :quit"""
+
+
+class Preview:
+    """One terminal session: who you are, the clock, and what you have already seen."""
+
+    def __init__(self, fake: FakeTelegram, app: App, svc: Services, out: TextIO, files: Path):
+        self.fake, self.app, self.svc, self.out, self.files = fake, app, svc, out, files
+        self.user, self.lang = PROSPECT, "en"
+        self.shown: dict[int, dict[int, int]] = {}  # chat -> message id -> edits shown
+
+    def say(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+    async def send(self, update: dict[str, object]) -> None:
+        parsed = Update.de_json(update, self.app.bot)
+        await self.app.update_processor.process_update(parsed, self.app.process_update(parsed))
+        self.show()
+
+    def show(self) -> None:
+        """Print what the bot sent (or edited) in the current chat since last time."""
+        seen = self.shown.setdefault(self.user, {})
+        try:
+            messages = self.fake.sent_to(self.user)
+        except LookupError:
+            return
+        for sent in messages:
+            if seen.get(sent.message_id) == sent.edits:
+                continue
+            edited = sent.message_id in seen
+            seen[sent.message_id] = sent.edits
+            self.render(sent, edited)
+
+    def render(self, sent: Sent, edited: bool) -> None:
+        label = "bot (edited)" if edited else "bot"
+        if sent.document and sent.document_bytes is not None:
+            path = self.files / sent.document
+            path.write_bytes(sent.document_bytes)
+            self.say(f"{label}: [document saved to {path}]")
+        elif sent.method == "sendPhoto":
+            name = self.files / f"photo-{self.user}-{sent.message_id}.png"
+            data = self.fake.file_bytes(sent.message["photo"][-1]["file_id"])
+            if data:
+                name.write_bytes(data)
+            self.say(f"{label}: [picture saved to {name}]")
+        if sent.text:
+            self.say(f"{label}: " + sent.text.replace("\n", "\n     "))
+        number = 0
+        for row in sent.buttons:
+            for text, _ in row:
+                number += 1
+                self.say(f"   [{number}] {text}")
+
+    async def press(self, number: int) -> None:
+        for sent in reversed(self.fake.sent_to(self.user) if self.shown.get(self.user) else []):
+            flat = [data or "" for row in sent.buttons for _, data in row]
+            if flat:
+                if not 1 <= number <= len(flat):
+                    self.say(f"(that message has buttons 1 to {len(flat)})")
+                    return
+                update = self.fake.build_callback(
+                    self.user, flat[number - 1], message_id=sent.message_id
+                )
+                await self.send(update)
+                return
+        self.say("(no message with buttons yet)")
+
+    async def wait(self, amount: str, clock: list[float]) -> None:
+        try:
+            seconds = parse_delay(amount)
+        except ValueError as exc:
+            self.say(f"({exc})")
+            return
+        clock[0] += seconds
+        sent = await self.svc.nurture.tick()
+        hours = self.svc.settings.send_hours
+        self.say(f"(time moves on by {amount}; {sent} tip(s) went out; tips go out {hours})")
+        self.show()
+
+    async def handle(self, line: str, clock: list[float]) -> bool:
+        """One line typed by the user; False to quit."""
+        line = line.strip()
+        if not line:
+            return True
+        command, _, rest = line.partition(" ")
+        if line in (":quit", ":q", ":exit"):
+            return False
+        if line == ":help":
+            self.say(HELP)
+        elif line in (":owner", ":prospect"):
+            self.user = OWNER if line == ":owner" else PROSPECT
+            self.say(f"(you are now the {line[1:]})")
+        elif command == ":lang" and re.fullmatch(r"[a-z]{2}", rest):
+            self.lang = rest
+            self.say(f"(your Telegram app is now in {rest})")
+        elif line == ":sticker":
+            await self.send(self.fake.build_sticker(self.user, language_code=self.lang))
+        elif command == ":wait":
+            await self.wait(rest, clock)
+        elif re.fullmatch(r"#\d{1,3}", line):
+            await self.press(int(line[1:]))
+        elif line.startswith(":"):
+            self.say(f"(unknown preview command {command}; :help lists them)")
+        else:
+            name = "Owner" if self.user == OWNER else "Ada"
+            await self.send(
+                self.fake.build_message(self.user, line, first_name=name, language_code=self.lang)
+            )
+        return True
+
+
+async def run_preview(settings: Settings, stdin: TextIO, out: TextIO, database: Path | None) -> int:
+    """The preview loop; uses a throwaway database unless `database` is given."""
+    with tempfile.TemporaryDirectory(prefix="aimant-preview-") as folder:
+        clock = [time.time()]
+        path = database or Path(folder) / "preview.sqlite3"
+        config = settings.model_copy(
+            update={
+                "bot_token": SecretStr("100000:PREVIEW-no-network"),
+                "owner_ids": [OWNER],
+                "database_path": path,
+                "bot_api_url": "http://preview.invalid/bot",
+            }
+        )
+        svc = Services(
+            config,
+            load_catalogue(config.catalogue_path),
+            load_texts(config.texts_dir, config.default_language),
+            clock=lambda: clock[0],
+        )
+        spec = DEFAULT_SPEC_PATH if DEFAULT_SPEC_PATH.exists() else None
+        fake = FakeTelegram(spec, username="aimant_preview_bot", clock=lambda: clock[0])
+        fake.add_user(OWNER, first_name="Owner")
+        app = build_application(svc, request=FakeRequest(fake), updates_request=FakeRequest(fake))
+        await app.initialize()
+        await open_services(app)
+        files = Path.cwd() / "preview-files"
+        files.mkdir(exist_ok=True)
+        session = Preview(fake, app, svc, out, files)
+        print(
+            f"Aimant preview: you are a prospect chatting with the bot; files go to {files}.",
+            file=out,
+        )
+        print(HELP + "\nTry /start\n", file=out, flush=True)
+        try:
+            while True:
+                print("you> ", end="", file=out, flush=True)
+                line = await asyncio.to_thread(stdin.readline)
+                if not line or not await session.handle(line, clock):
+                    break
+        finally:
+            await stop_services(app)
+            await close_services(app)
+            await app.shutdown()
+        for problem in fake.violations:
+            print(f"(Telegram would have refused: {problem})", file=out)
+    return 0
+
+
+def preview(settings: Settings, database: Path | None = None) -> int:
+    """Entry point for `aimant preview`."""
+    return asyncio.run(run_preview(settings, sys.stdin, sys.stdout, database))

@@ -1,0 +1,70 @@
+"""`aimant preview`, driven through its input stream as a user would type."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+
+def run(tmp_path: Path, lines: list[str]) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "BOT_TOKEN"}
+    env.update(
+        CATALOGUE_PATH=str(ROOT / "magnets" / "catalogue.toml"),
+        TEXTS_DIR=str(ROOT / "magnets" / "texts"),
+        SEND_HOURS="00:00-24:00",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "preview"],
+        input="\n".join(lines) + "\n",
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    return done.stdout
+
+
+def test_the_whole_funnel_in_the_terminal(tmp_path: Path) -> None:
+    out = run(
+        tmp_path,
+        [
+            "/start instagram", "#1", "ada@example.com", "#2", ":wait 1d", "#9", "#1",
+            ":lang fr", "/help", ":sticker", ":owner", "/stats", "/links", ":prospect",
+            ":nonsense", "/plan", ":quit",
+        ],
+    )  # fmt: skip
+    assert "bot: Hello Ada!" in out and "[1] What to wear for your photo shoot" in out
+    assert "To receive it, just reply with your email address." in out
+    assert "bot: What kind of shoot are you planning?" in out and "→ Family or kids" in out
+    pdf = tmp_path / "preview-files" / "what-to-wear.en.pdf"
+    assert f"[document saved to {pdf}]" in out and pdf.read_bytes().startswith(b"%PDF-")
+    assert "(time moves on by 1d; 1 tip(s) went out" in out
+    assert "Tip 1: pick your palette first" in out and "[1] Stop these tips" in out
+    assert "(that message has buttons 1 to 1)" in out
+    assert "Done: you won't receive any more messages" in out  # the stop button, pressed
+    assert "/plan - demander un plan personnalisé" in out  # /help in French
+    assert "Stats" in out and "picture saved to" in out
+    assert "https://t.me/aimant_preview_bot?start=what-to-wear" in out
+    assert "(unknown preview command :nonsense; :help lists them)" in out
+    assert "Ready to talk" not in out.split("(you are now the prospect)")[1]  # owner chat only
+
+
+def test_the_start_command_without_a_token_and_without_a_terminal(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "BOT_TOKEN"}
+    env.update(
+        CATALOGUE_PATH=str(ROOT / "magnets" / "catalogue.toml"),
+        TEXTS_DIR=str(ROOT / "magnets" / "texts"),
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "bot"], cwd=tmp_path, env=env, capture_output=True, text=True,
+        stdin=subprocess.DEVNULL, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0
+    assert "@BotFather" in done.stdout and "aimant preview" in done.stdout
