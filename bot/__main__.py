@@ -17,6 +17,7 @@ from bot.services import Services
 from bot.settings import Settings, SettingsError, load_settings
 from bot.summary import content_summary
 from bot.texts import TextsError, load_texts
+from bot.webhook import run_webhook
 
 GO_LIVE = """
 No bot token is configured, so the bot is not connected to Telegram yet. Your content above is
@@ -69,7 +70,11 @@ def run(settings: Settings) -> int:
     problem = database_problem(settings.database_path) or asyncio.run(telegram_problem(settings))
     if problem:
         return fail(problem)
-    app = build_application(Services(settings, catalogue, texts))
+    svc = Services(settings, catalogue, texts)
+    app = build_application(svc)
+    if settings.webhook_url:
+        asyncio.run(run_webhook(app, svc))
+        return 0
     log.info("starting with long polling against %s", settings.bot_api_url)
     app.run_polling(allowed_updates=ALLOWED_UPDATES)  # stops cleanly on SIGINT and SIGTERM
     log.info("stopped")
@@ -92,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         return fail(str(exc))
     token = settings.bot_token.get_secret_value() if settings.bot_token else ""
-    configure_logging(settings.log_level, [token])
+    hook = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
+    configure_logging(settings.log_level, [token, hook])
     if args.command == "check":
         return check(settings)
     if args.command == "preview":

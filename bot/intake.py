@@ -23,7 +23,7 @@ from bot.store import Store
 log = logging.getLogger(__name__)
 
 
-def _user_id(update: Update) -> int | None:
+def user_id_of(update: Update) -> int | None:
     user = update.effective_user
     return user.id if user else None
 
@@ -48,7 +48,7 @@ class IntakeBot(ExtBot[None]):
         updates = await super().get_updates(*args, **kwargs)
         if updates and self._inbox is not None:
             await self._inbox.inbox_save(
-                (u.update_id, _user_id(u), json.dumps(u.to_dict())) for u in updates
+                (u.update_id, user_id_of(u), json.dumps(u.to_dict())) for u in updates
             )
         return updates
 
@@ -69,7 +69,7 @@ class IntakeProcessor(BaseUpdateProcessor):
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         """In order for each person; run the handlers unless the update was handled already."""
-        key = _user_id(update) if isinstance(update, Update) else None
+        key = user_id_of(update) if isinstance(update, Update) else None
         lock = self._locks.setdefault(key, asyncio.Lock())
         self._waiting[key] = self._waiting.get(key, 0) + 1
         try:

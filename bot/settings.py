@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.schedule import Window
@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     concurrent_updates: int = Field(default=64, ge=1, le=1024)
     send_hours: str = "09:00-20:00"
     tips_check_seconds: float = Field(default=30, ge=0.2, le=3600)
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = Field(default=8080, ge=1, le=65535)
+    webhook_path: str = Field(default="/telegram", pattern=r"^/[A-Za-z0-9/_-]{0,100}$")
     bulk_rate: float = Field(default=25, gt=0, le=30)
     paid_broadcast_rate: float = Field(default=0, ge=0, le=1000)
 
@@ -83,6 +88,35 @@ class Settings(BaseSettings):
         """Daily sending hours for tips, like 09:00-20:00."""
         Window.parse(value)
         return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        """Telegram only calls https URLs (ports 443, 80, 88, 8443); empty means polling."""
+        if not value or not value.strip():
+            return None
+        if not re.match(r"^https://[^\s/]+", value) and not value.startswith("http://127.0.0.1"):
+            raise ValueError("must be the public https:// URL of this bot (empty: long polling)")
+        return value.strip()
+
+    @field_validator("webhook_secret", mode="before")
+    @classmethod
+    def _secret_shape(cls, value: object) -> object:
+        """1-256 characters of A-Z a-z 0-9 _ - (Telegram's rule); empty means unset."""
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value):
+            raise ValueError("must be 1-256 characters of letters, digits, _ and -")
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> Settings:
+        """A webhook without a secret would accept updates from anyone."""
+        if self.webhook_url and self.webhook_secret is None:
+            raise ValueError("WEBHOOK_SECRET is required when WEBHOOK_URL is set")
+        return self
 
     @field_validator("bot_api_url")
     @classmethod
