@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from html import escape
 
-from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest
 
 from bot.catalogue import Magnet, Question, localized
@@ -117,6 +117,9 @@ async def edit(query: CallbackQuery, text: str | None = None) -> None:
 
     "Message is not modified" (a replay, a double tap) and deleted messages are not errors here.
     """
+    shown = query.message
+    if text is None and isinstance(shown, Message) and shown.reply_markup is None:
+        return  # no buttons to remove: Telegram would answer "message is not modified"
     try:
         if text is None:
             await query.edit_message_reply_markup(None)

@@ -212,3 +212,10 @@ async def test_blocking_between_a_message_and_the_answer(bot: Harness) -> None:
     bot.errors.clear()
     lead = await bot.svc.store.get_lead(ADA)
     assert lead is not None and lead.blocked_at is not None  # ...handled: marked blocked
+
+
+async def test_a_button_tapped_on_a_message_without_buttons(bot: Harness) -> None:
+    await bot.text(ADA, "/start flyer__what-to-wear")  # the last message has no buttons
+    for data in ("opt:", "opt:no", "fgt:no"):
+        await bot.tap(ADA, data)
+    assert not bot.fake.violations  # no pointless edit that Telegram would refuse
