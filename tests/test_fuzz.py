@@ -5,12 +5,13 @@ plays a random sequence of updates (text, commands, buttons with real or garbage
 stickers, group and channel posts, edits, unknown update types, blocks, time passing) and
 checks: no handler raised, every call the bot made passed the fake's spec validation, and the
 store's invariants hold. CI replays the same examples every time (derandomize); to explore new
-ones: `pytest tests/test_fuzz.py --hypothesis-seed=$RANDOM`.
+ones: `FUZZ_EXPLORE=1 .venv/bin/python -m pytest tests/test_fuzz.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -151,7 +152,8 @@ def bot_event(kind: str) -> Any:
 
 @settings(
     max_examples=100,
-    derandomize=True,  # the same examples on every CI run: a red build is reproducible
+    # The same examples on every CI run, so a red build is reproducible; FUZZ_EXPLORE=1 for new.
+    derandomize=not os.environ.get("FUZZ_EXPLORE"),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
