@@ -9,14 +9,14 @@ import sys
 from pathlib import Path
 
 from bot.app import ALLOWED_UPDATES, build_application
-from bot.catalogue import CatalogueError, load_catalogue
+from bot.catalogue import Catalogue, CatalogueError, load_catalogue
 from bot.logs import configure_logging
 from bot.ops import backup, content_warnings, database_problem, telegram_problem
 from bot.preview import preview
 from bot.services import Services
 from bot.settings import Settings, SettingsError, load_settings
 from bot.summary import content_summary
-from bot.texts import TextsError, load_texts
+from bot.texts import Texts, TextsError, load_texts
 from bot.webhook import run_webhook
 
 GO_LIVE = """
@@ -36,13 +36,23 @@ def fail(message: str) -> int:
     return 2
 
 
+def load_content(settings: Settings) -> tuple[Catalogue, Texts] | str:
+    """The validated catalogue and texts, or the error message naming file and field."""
+    try:
+        return (
+            load_catalogue(settings.catalogue_path),
+            load_texts(settings.texts_dir, settings.default_language),
+        )
+    except (CatalogueError, TextsError) as exc:
+        return str(exc)
+
+
 def check(settings: Settings) -> int:
     """`aimant check`: validate the content and print a readable summary (exit 2 on errors)."""
-    try:
-        catalogue = load_catalogue(settings.catalogue_path)
-        texts = load_texts(settings.texts_dir, settings.default_language)
-    except (CatalogueError, TextsError) as exc:
-        return fail(str(exc))
+    content = load_content(settings)
+    if isinstance(content, str):
+        return fail(content)
+    catalogue, texts = content
     print(content_summary(catalogue, texts))
     warnings = content_warnings(catalogue, texts)
     for warning in warnings:
@@ -52,12 +62,11 @@ def check(settings: Settings) -> int:
 
 
 def run(settings: Settings) -> int:
-    """Run the bot with long polling (or explain how to go live)."""
-    try:
-        catalogue = load_catalogue(settings.catalogue_path)
-        texts = load_texts(settings.texts_dir, settings.default_language)
-    except (CatalogueError, TextsError) as exc:
-        return fail(str(exc))
+    """Run the bot with long polling or a webhook (or explain how to go live)."""
+    content = load_content(settings)
+    if isinstance(content, str):
+        return fail(content)
+    catalogue, texts = content
     print(content_summary(catalogue, texts))
     if settings.bot_token is None:
         print(GO_LIVE)

@@ -85,6 +85,12 @@ Caption = Annotated[Texts, lang_texts(1024, html=True)]
 Message = Annotated[Texts, lang_texts(4096, html=True)]
 
 
+def _no_duplicates(ids: list[str], what: str) -> None:
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise ValueError(f"duplicate {what} id {', '.join(dupes)}")
+
+
 class Answer(_Model):
     """One answer to a qualifying question."""
 
@@ -102,10 +108,7 @@ class Question(_Model):
     @field_validator("answers")
     @classmethod
     def _unique(cls, v: list[Answer]) -> list[Answer]:
-        ids = [a.id for a in v]
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
-        if dupes:
-            raise ValueError(f"duplicate answer id {', '.join(dupes)}")
+        _no_duplicates([a.id for a in v], "answer")
         return v
 
     def answer(self, answer_id: str) -> Answer | None:
@@ -147,10 +150,7 @@ class Magnet(_Model):
     @field_validator("tips")
     @classmethod
     def _unique_tips(cls, v: list[Tip]) -> list[Tip]:
-        ids = [t.id for t in v]
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
-        if dupes:
-            raise ValueError(f"duplicate tip id {', '.join(dupes)}")
+        _no_duplicates([t.id for t in v], "tip")
         return v
 
 

@@ -81,6 +81,21 @@ class Harness:
         return self.svc.texts.get(lang, key, **values)
 
 
+def member_change(update_id: int, user: int, chat: dict[str, Any], status: str) -> dict[str, Any]:
+    """A my_chat_member update: `user` changed the bot's status in `chat` (kicked = blocked)."""
+    bot_user = {"id": 5000000001, "is_bot": True, "first_name": "Aimant"}
+    return {
+        "update_id": update_id,
+        "my_chat_member": {
+            "chat": chat,
+            "from": {"id": user, "is_bot": False, "first_name": "Ada"},
+            "date": 1,
+            "old_chat_member": {"status": "member", "user": bot_user},
+            "new_chat_member": {"status": status, "until_date": 0, "user": bot_user},
+        },
+    }
+
+
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "bot_token": "123456:TEST-token_for_the_fake_api",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.store import Event
-from tests.conftest import Harness
+from tests.conftest import Harness, member_change
 
 ADA = 1001
 WEAR = "What to wear for your photo shoot"
@@ -170,23 +170,7 @@ async def test_updates_outside_private_chats_are_ignored(bot: Harness) -> None:
 
 async def test_blocking_the_bot_is_recorded(bot: Harness) -> None:
     await bot.text(ADA, "/start")
-    change = {
-        "update_id": 9100,
-        "my_chat_member": {
-            "chat": {"id": ADA, "type": "private", "first_name": "Ada"},
-            "from": {"id": ADA, "is_bot": False, "first_name": "Ada"},
-            "date": 1,
-            "old_chat_member": {
-                "status": "member",
-                "user": {"id": 5000000001, "is_bot": True, "first_name": "Aimant"},
-            },
-            "new_chat_member": {
-                "status": "kicked",
-                "until_date": 0,
-                "user": {"id": 5000000001, "is_bot": True, "first_name": "Aimant"},
-            },
-        },
-    }
+    change = member_change(9100, ADA, {"id": ADA, "type": "private", "first_name": "Ada"}, "kicked")
     await bot.send(change)
     lead = await bot.svc.store.get_lead(ADA)
     assert lead is not None and lead.blocked_at is not None and lead.stage.value == "gone"

@@ -40,9 +40,7 @@ def day(tmp_path: Path) -> Iterator[tuple[FakeTelegram, BotProcess]]:
         try:
             yield fake, bot
         finally:
-            if bot.proc and bot.proc.poll() is None:
-                bot.proc.kill()
-                bot.proc.wait()
+            bot.kill()
 
 
 def texts(fake: FakeTelegram, user: int) -> list[str]:

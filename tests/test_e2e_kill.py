@@ -63,6 +63,13 @@ class BotProcess:
         )
         assert self.fake.wait_until_polling(30, after=polls), "the bot never started polling"
 
+    def kill(self) -> None:
+        """Cleanup: no process left behind, nothing held in the fake."""
+        self.fake.release(drop=True)
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
     def stop(self, sig: int) -> None:
         assert self.proc is not None
         self.proc.send_signal(sig)
@@ -78,10 +85,7 @@ def running(tmp_path: Path) -> Iterator[tuple[FakeTelegram, BotProcess]]:
         try:
             yield fake, bot
         finally:
-            fake.release(drop=True)
-            if bot.proc and bot.proc.poll() is None:
-                bot.proc.kill()
-                bot.proc.wait()
+            bot.kill()
 
 
 def count(db: Path, sql: str) -> int:

@@ -41,10 +41,7 @@ def running(tmp_path: Path) -> Iterator[tuple[FakeTelegram, BotProcess]]:
         try:
             yield fake, bot
         finally:
-            fake.release(drop=True)
-            if bot.proc and bot.proc.poll() is None:
-                bot.proc.kill()
-                bot.proc.wait()
+            bot.kill()
 
 
 def walk(fake: FakeTelegram, user: int) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import Update
 
 from bot.store import Event
-from tests.conftest import OWNER, Harness
+from tests.conftest import OWNER, Harness, member_change
 
 ADA = 1001
 DAY = 86400
@@ -231,23 +231,9 @@ async def test_a_lead_writing_to_an_owner_who_blocked_the_bot(bot: Harness) -> N
 
 async def test_group_membership_changes_say_nothing_about_the_person(bot: Harness) -> None:
     await lead_with_tips(bot)
-    change = {
-        "update_id": 9300,
-        "my_chat_member": {
-            "chat": {"id": -100777, "type": "supergroup", "title": "Fans"},
-            "from": {"id": ADA, "is_bot": False, "first_name": "Ada"},
-            "date": 1,
-            "old_chat_member": {
-                "status": "member",
-                "user": {"id": 5000000001, "is_bot": True, "first_name": "Aimant"},
-            },
-            "new_chat_member": {
-                "status": "kicked",
-                "until_date": 0,
-                "user": {"id": 5000000001, "is_bot": True, "first_name": "Aimant"},
-            },
-        },
-    }
+    change = member_change(
+        9300, ADA, {"id": -100777, "type": "supergroup", "title": "Fans"}, "kicked"
+    )
     await bot.send(change)
     lead = await bot.svc.store.get_lead(ADA)
     assert lead is not None and lead.blocked_at is None

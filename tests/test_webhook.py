@@ -43,9 +43,7 @@ def hooked(tmp_path: Path) -> Iterator[tuple[FakeTelegram, BotProcess, str]]:
         try:
             yield fake, bot, f"http://127.0.0.1:{port}"
         finally:
-            if bot.proc and bot.proc.poll() is None:
-                bot.proc.kill()
-                bot.proc.wait()
+            bot.kill()
 
 
 def start(fake: FakeTelegram, bot: BotProcess, base: str) -> None:
