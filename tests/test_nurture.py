@@ -176,3 +176,11 @@ async def test_catalogue_edits_apply_to_running_sequences(
     await bot2.svc.nurture.tick()
     assert tips_seen(bot2) == ["Tip one v2 for alpha", "Tip two for alpha"]
     assert await bot2.svc.store.scheduled_tip_ids(ADA, "alpha") == {"t1", "t3"}
+
+
+async def test_a_connection_reset_is_retried_and_delivers_once(bot: Harness) -> None:
+    await lead_with_pdf(bot)
+    bot.request.reset_next(1, "sendMessage")  # the connection drops before Telegram answers
+    assert await advance(bot, DAY) == 0
+    assert await advance(bot, 30) == 1
+    assert len(tips_seen(bot)) == 1 and await bot.svc.store.count_events(Event.TIP_SENT) == 1
