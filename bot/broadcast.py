@@ -11,7 +11,7 @@ from aiolimiter import AsyncLimiter
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
-from bot.nurture import retry_after_seconds
+from bot.nurture import maybe_delivered, retry_after_seconds
 from bot.schedule import backoff
 from bot.services import Services
 from bot.store_broadcasts import Broadcast
@@ -186,12 +186,17 @@ class Broadcaster:
                 await store.mark_blocked(user_id)
             else:
                 log.error("broadcast %s refused for %s: %s", broadcast.id, user_id, exc)
-        except NetworkError:  # 5xx, timeouts, resets: retry later
-            if attempt >= MAX_ATTEMPTS:
+        except NetworkError as exc:  # 5xx, timeouts, resets
+            if maybe_delivered(exc):  # it may have arrived: at most once means not resending
+                await store.recipient_done(broadcast.id, user_id, "unknown")
+            elif attempt >= MAX_ATTEMPTS:
                 await store.recipient_done(broadcast.id, user_id, "failed")
             else:
                 retry = now + backoff(attempt, base=5, cap=300)
                 await store.recipient_done(broadcast.id, user_id, "pending", retry_at=retry)
+        except TelegramError as exc:  # anything else Telegram says: recorded, never stuck
+            log.error("broadcast %s to %s failed: %s", broadcast.id, user_id, exc)
+            await store.recipient_done(broadcast.id, user_id, "failed")
         else:
             await store.recipient_done(broadcast.id, user_id, "sent")
 
@@ -201,7 +206,7 @@ class Broadcaster:
         figures = {name: str(counts.get(name, 0)) for name in names}
         return {**figures, "remaining": str(remaining), "clicks": str(counts.get("stop_clicks", 0))}
 
-    async def _progress(self, broadcast: Broadcast) -> None:
+    async def _progress(self, broadcast: Broadcast, final: bool = False) -> None:
         if broadcast.status_message_id is None:
             broadcast = await self.svc.store.get_broadcast(broadcast.id) or broadcast
         if broadcast.status_message_id is None:
@@ -213,9 +218,20 @@ class Broadcaster:
         if self._shown.get(broadcast.id) == text:
             return
         self._shown[broadcast.id] = text
+        stop = self.svc.texts.get(self.svc.texts.default, "btn_bc_stop", id=str(broadcast.id))
+        keyboard = (
+            None
+            if final
+            else InlineKeyboardMarkup(  # the cancel button stays meanwhile
+                [[InlineKeyboardButton(stop, callback_data=f"bc:x:{broadcast.id}")]]
+            )
+        )
         try:
             await self.bot.edit_message_text(
-                text, chat_id=broadcast.owner_chat, message_id=broadcast.status_message_id
+                text,
+                chat_id=broadcast.owner_chat,
+                message_id=broadcast.status_message_id,
+                reply_markup=keyboard,
             )
         except TelegramError as exc:  # "not modified", a deleted message: progress is optional
             log.debug("broadcast progress not shown: %s", exc)
@@ -228,7 +244,8 @@ class Broadcaster:
             self.svc.texts.default, key, id=str(broadcast.id), **self._figures(counts)
         )
         log.info("broadcast %s ended: %s", broadcast.id, counts)
-        await self._progress(broadcast)
+        self._shown.pop(broadcast.id, None)  # the last edit removes the cancel button
+        await self._progress(broadcast, final=True)
         try:
             await self.bot.send_message(broadcast.owner_chat, text)
         except TelegramError as exc:

@@ -161,7 +161,6 @@ class Store(TipStore, KpiStore, OwnerStore, BroadcastStore):
                 " ON CONFLICT(user_id) DO UPDATE SET first_name = excluded.first_name,"
                 " last_name = excluded.last_name, username = excluded.username,"
                 " language = excluded.language,"
-                " first_source = COALESCE(leads.first_source, excluded.first_source),"
                 " updated_at = excluded.updated_at",
                 (user_id, first_name, last_name, username, language, source, now, now),
             )
@@ -349,6 +348,8 @@ class Store(TipStore, KpiStore, OwnerStore, BroadcastStore):
                     " WHERE user_id = ? AND blocked_at IS NOT NULL",
                     (now, user_id),
                 )
+                if cur.rowcount:  # back in the audience (churn counts them as subscribed again)
+                    await self._event(db, user_id, Event.UNBLOCKED)
             await self._refresh_stage(db, user_id)
         return bool(cur.rowcount)
 

@@ -28,6 +28,7 @@ class Event(StrEnum):
     DOWNLOAD = "download"  # value "first", or "again" when the same person gets it again
     UNSUBSCRIBE = "unsubscribe"
     BLOCKED = "blocked"
+    UNBLOCKED = "unblocked"
     ERASE = "erase"
     TIP_SENT = "tip_sent"  # magnet_id, value = tip id
     TIP_UNKNOWN = "tip_unknown"  # in flight when the process died: maybe delivered, never resent

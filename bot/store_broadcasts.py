@@ -100,28 +100,29 @@ class BroadcastStore(StoreBase):
         )
         return [r["s"] for r in rows]
 
-    async def start_broadcast(self, broadcast_id: int, paid: bool) -> int | None:
-        """Draft -> sending, recipients written in the same transaction; None if not a draft.
-
-        Two owners confirming the same draft: only the first one starts it.
+    async def start_broadcast(
+        self, broadcast_id: int, paid: bool, segment: str | None = None
+    ) -> int | None:
+        """Draft -> sending for `segment` (default: the one last chosen), recipients written in
+        the same transaction; None if not a draft. Two owners confirming: only the first starts.
         """
         async with self._tx() as db:
             row = await self._one(
-                "SELECT segment FROM broadcasts WHERE id = ? AND state = 'draft'"
-                " AND segment IS NOT NULL",
-                (broadcast_id,),
+                "SELECT segment FROM broadcasts WHERE id = ? AND state = 'draft'", (broadcast_id,)
             )
-            if row is None:
+            segment = segment or (row["segment"] if row else None)
+            if row is None or segment is None:
                 return None
-            extra, params = segment_sql(row["segment"])
+            extra, params = segment_sql(segment)
             cur = await db.execute(
                 "INSERT INTO broadcast_recipients (broadcast_id, user_id)"
                 f" SELECT ?, l.user_id {_AUDIENCE}{extra}",
                 (broadcast_id, *params),
             )
             await db.execute(
-                "UPDATE broadcasts SET state = 'sending', started_at = ?, paid = ? WHERE id = ?",
-                (self.now(), int(paid), broadcast_id),
+                "UPDATE broadcasts SET state = 'sending', segment = ?, started_at = ?, paid = ?"
+                " WHERE id = ?",
+                (segment, self.now(), int(paid), broadcast_id),
             )
         return int(cur.rowcount)
 

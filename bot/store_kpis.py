@@ -62,12 +62,13 @@ _QUALIFIED_EVER = """
 _LEADS_BEFORE = "SELECT COUNT(*) FROM events WHERE kind = 'lead' AND at < ?"
 _GONE_BEFORE = """
     SELECT COUNT(*) FROM (
-        SELECT MAX(CASE WHEN kind IN ('lead', 'resubscribe') THEN at END) AS joined,
+        SELECT MAX(CASE WHEN kind IN ('lead', 'resubscribe', 'unblocked') THEN at END) AS joined,
                MAX(CASE WHEN kind IN ('unsubscribe', 'blocked', 'erase') THEN at END) AS left
         FROM events
         WHERE person IN (SELECT person FROM events
                          WHERE kind IN ('unsubscribe', 'blocked', 'erase') AND at < ?)
-          AND kind IN ('lead', 'resubscribe', 'unsubscribe', 'blocked', 'erase') AND at < ?
+          AND kind IN ('lead', 'resubscribe', 'unblocked', 'unsubscribe', 'blocked', 'erase')
+          AND at < ?
         GROUP BY person)
     WHERE joined IS NOT NULL AND left >= joined
 """

@@ -179,6 +179,12 @@ class TipStore(StoreBase):
                 "UPDATE tips SET state = 'cancelled' WHERE user_id = ? AND state = 'pending'",
                 (user_id,),
             )
+            # Queued broadcasts too: someone who left gets nothing more, even if already listed.
+            await db.execute(
+                "UPDATE broadcast_recipients SET state = 'skipped'"
+                " WHERE user_id = ? AND state = 'pending'",
+                (user_id,),
+            )
         else:
             await db.execute(
                 "UPDATE tips SET state = 'pending', due_at = MAX(due_at, ?)"

@@ -139,12 +139,18 @@ async def button(update: Update, context: Ctx) -> None:
     ):
         await ack(query)
         await preview(update, context, draft.id, draft.segments[int(parts[3])])
-    elif action == "t" and draft.segment:
+    elif action == "t":
         await ack(query, t(context, lang, "bc_test_sent"))
         await send_copy(context, chat_id(update), draft.id, draft.text)
-    elif action == "go" and draft.segment:
+    elif (
+        action == "go"
+        and len(parts) == 4
+        and parts[3].isdigit()
+        and int(parts[3]) < len(draft.segments)
+    ):
         await ack(query)  # clients show a spinner until the query is answered
-        await confirm(update, context, draft.id)
+        # The segment this preview showed, whatever was picked since in the list above.
+        await confirm(update, context, draft.id, draft.segments[int(parts[3])])
     else:
         await unknown_button(update, context)
 
@@ -164,9 +170,11 @@ async def preview(update: Update, context: Ctx, broadcast_id: int, segment: str)
     draft = await svc.store.get_broadcast(broadcast_id)
     assert draft is not None
     await send_copy(context, chat_id(update), broadcast_id, draft.text)
+    index = draft.segments.index(segment)
     rows = [(t(context, lang, "btn_bc_test"), f"bc:t:{broadcast_id}")]
     if count:
-        rows.append((t(context, lang, "btn_bc_go", count=str(count)), f"bc:go:{broadcast_id}"))
+        go = f"bc:go:{broadcast_id}:{index}"
+        rows.append((t(context, lang, "btn_bc_go", count=str(count)), go))
     rows.append((t(context, lang, "btn_bc_cancel"), f"bc:x:{broadcast_id}"))
     key = "bc_preview" if count else "bc_empty"
     await say(
@@ -176,11 +184,11 @@ async def preview(update: Update, context: Ctx, broadcast_id: int, segment: str)
     )
 
 
-async def confirm(update: Update, context: Ctx, broadcast_id: int) -> None:
+async def confirm(update: Update, context: Ctx, broadcast_id: int, segment: str) -> None:
     """Store every recipient, then send in the background; the status message shows progress."""
     svc, lang = context.svc, context.svc.texts.default
     paid = svc.settings.paid_broadcast_rate > 0
-    count = await svc.store.start_broadcast(broadcast_id, paid)
+    count = await svc.store.start_broadcast(broadcast_id, paid, segment)
     if count is None:  # another owner (or a double tap) started or cancelled it first
         await say(update, t(context, lang, "bc_not_draft"))
         return

@@ -71,7 +71,7 @@ async def test_whole_broadcast_flow(bot: Harness) -> None:
     assert "Audience: 9 (All subscribed leads)" in audience.text
     await bot.tap(OWNER, f"bc:t:{broadcast_id}", message_id=audience.message_id)
     assert received(bot, OWNER) == ["Spring is here & so are our new guides"] * 2
-    await bot.tap(OWNER, f"bc:go:{broadcast_id}", message_id=audience.message_id)
+    await bot.tap(OWNER, f"bc:go:{broadcast_id}:0", message_id=audience.message_id)
     await bot.svc.broadcaster.wait(broadcast_id)
     for user in range(100, 110):
         assert len(received(bot, user)) == (0 if user == 105 else 1)
@@ -124,7 +124,7 @@ async def test_two_owners_confirming_the_same_broadcast(bot_with) -> None:  # ty
     await bot.text(OWNER + 1, "/help")
     broadcast_id = await compose_to_all(bot)
     await asyncio.gather(
-        bot.tap(OWNER, f"bc:go:{broadcast_id}"), bot.tap(OWNER + 1, f"bc:go:{broadcast_id}")
+        bot.tap(OWNER, f"bc:go:{broadcast_id}:0"), bot.tap(OWNER + 1, f"bc:go:{broadcast_id}:0")
     )
     await bot.svc.broadcaster.wait(broadcast_id)
     assert all(len(received(bot, u)) == 1 for u in range(400, 405))
@@ -135,7 +135,7 @@ async def test_cancel_while_sending(bot: Harness) -> None:
     await make_leads(bot, range(500, 560))
     bot.fake.latency = 0.05
     broadcast_id = await compose_to_all(bot)
-    await bot.tap(OWNER, f"bc:go:{broadcast_id}")
+    await bot.tap(OWNER, f"bc:go:{broadcast_id}:0")
     await asyncio.sleep(0.2)
     await bot.tap(OWNER, f"bc:x:{broadcast_id}")
     await bot.svc.broadcaster.wait(broadcast_id)
@@ -152,7 +152,7 @@ async def test_blocked_recipients_and_server_errors(bot: Harness) -> None:
     bot.fake.fail_next("sendMessage", 500, times=3, chat_ids=set(range(600, 610)))
     broadcast_id = await compose_to_all(bot)
     async with ticking(bot):
-        await bot.tap(OWNER, f"bc:go:{broadcast_id}")
+        await bot.tap(OWNER, f"bc:go:{broadcast_id}:0")
         await asyncio.wait_for(bot.svc.broadcaster.wait(broadcast_id), 20)
     progress = await bot.svc.store.broadcast_progress(broadcast_id)
     assert (progress["sent"], progress["blocked"]) == (7, 3)
@@ -167,7 +167,7 @@ async def test_too_many_requests_pauses_then_resumes(bot: Harness) -> None:
     await make_leads(bot, range(700, 705))
     bot.fake.fail_next("sendMessage", 429, retry_after=1, chat_ids=set(range(700, 705)))
     broadcast_id = await compose_to_all(bot)
-    await bot.tap(OWNER, f"bc:go:{broadcast_id}")
+    await bot.tap(OWNER, f"bc:go:{broadcast_id}:0")
     await asyncio.wait_for(bot.svc.broadcaster.wait(broadcast_id), 20)
     assert all(len(received(bot, u)) == 1 for u in range(700, 705))
 
@@ -197,7 +197,7 @@ async def test_broadcast_is_owner_only(bot: Harness) -> None:
     await bot.text(900, "/broadcast hello everyone")
     assert bot.last(900).text == bot.t("unknown_command")
     for data in (
-        f"bc:go:{broadcast_id}",
+        f"bc:go:{broadcast_id}:0",
         f"bc:x:{broadcast_id}",
         f"bc:s:{broadcast_id}:0",
         "bc:go:x",
@@ -206,3 +206,42 @@ async def test_broadcast_is_owner_only(bot: Harness) -> None:
         assert bot.fake.answered_callbacks[-1].text == bot.t("button_expired")
     draft = await bot.svc.store.get_broadcast(broadcast_id)
     assert draft is not None and draft.state == "draft"
+
+
+async def test_review_cases_timeouts_leavers_cancel_button_and_segment(bot: Harness) -> None:
+    await make_leads(bot, range(1100, 1110))
+    await bot.text(OWNER, f"/broadcast {TEXT}")
+    picker = bot.last(OWNER)
+    customers = next(i for i, row in enumerate(picker.buttons) if "Source: flyer" in row[0][0])
+    await bot.tap(OWNER, picker.buttons[customers][0][1], message_id=picker.message_id)
+    preview = bot.last(OWNER)
+    go = next(data for row in preview.buttons for _, data in row if data.startswith("bc:go:"))
+    await bot.tap(OWNER, picker.buttons[0][0][1], message_id=picker.message_id)  # "All" since
+    await bot.text(1101, "/stop")  # left before the confirm
+    await bot.tap(OWNER, go, message_id=preview.message_id)
+    bot.request.timeout_next(1, "sendMessage", delivered=True)  # the first send: answer lost
+    status = bot.last(OWNER)
+    assert status.buttons and status.buttons[0][0][1].startswith("bc:x:")
+    await bot.svc.broadcaster.wait(1)
+    flyer = [u for u in range(1100, 1110) if u % 2]
+    for user in range(1100, 1110):
+        assert len(received(bot, user)) <= 1  # the timed-out one is not sent again
+        if user not in flyer or user == 1101:
+            assert received(bot, user) == []  # the previewed segment, not "All"; 1101 left
+    progress = await bot.svc.store.broadcast_progress(1)
+    assert progress.get("unknown", 0) == 1
+    assert status.buttons == []  # the final edit removes the cancel button
+
+
+async def test_leaving_while_queued_skips_the_broadcast(bot: Harness) -> None:
+    await make_leads(bot, range(1200, 1205))
+    broadcast_id = await compose_to_all(bot)
+    assert await bot.svc.store.start_broadcast(broadcast_id, paid=False, segment="all") == 5
+    await bot.text(1202, "/stop")  # listed at the confirm, then left before being reached
+    bot.fake.block(1203)
+    await bot.svc.store.mark_blocked(1203)
+    bot.svc.broadcaster.launch(broadcast_id)
+    await bot.svc.broadcaster.wait(broadcast_id)
+    assert received(bot, 1202) == [] and received(bot, 1203) == []
+    progress = await bot.svc.store.broadcast_progress(broadcast_id)
+    assert (progress["sent"], progress["skipped"]) == (3, 2)

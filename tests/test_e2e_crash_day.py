@@ -65,7 +65,7 @@ def script(fake: FakeTelegram) -> None:
     wait_for(lambda: any(t.startswith("📣 Broadcast #1:") for t in texts(fake, OWNER)), 40)
     fake.callback(OWNER, "bc:s:1:0", check=False)
     wait_for(lambda: any("Audience:" in t for t in texts(fake, OWNER)), 40)
-    fake.callback(OWNER, "bc:go:1", check=False)
+    fake.callback(OWNER, "bc:go:1:0", check=False)
 
 
 def settled(db: Path) -> bool:

@@ -35,7 +35,7 @@ CALLBACKS = (
     "ans:what-to-wear:curious", "ans:gardening-basics:garden", "ans:x:y", "eml:yes", "eml:no",
     "opt:what-to-wear", "opt:no", "fgt:yes", "fgt:no", "pln:what-to-wear:plan", "stp", "stp:1",
     "gol:skip", "own:c:1001", "own:w:1002", "lds:hot:1", "crd:1001", "bc:s:1:0", "bc:t:1",
-    "bc:go:1", "bc:x:1",
+    "bc:go:1:0", "bc:go:1", "bc:x:1",
 )  # fmt: skip
 TEXTS = st.one_of(
     st.sampled_from(

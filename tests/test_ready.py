@@ -282,7 +282,7 @@ async def test_forget_leaves_no_personal_bytes_in_the_database_files(
     await bot.text(ADA, "/contact my secret plan")
     await bot.text(OWNER, "/broadcast Hello")
     await bot.tap(OWNER, "bc:s:1:0")
-    await bot.tap(OWNER, "bc:go:1")
+    await bot.tap(OWNER, "bc:go:1:0")
     await bot.svc.broadcaster.wait(1)
     await bot.text(ADA, "/forget")
     await bot.tap(ADA, "fgt:yes")
