@@ -81,11 +81,12 @@ def stats_text(
     titles: dict[str, str],
     columns: list[tuple[str, Counts]],
     sources: list[SourceCounts],
-) -> str:
-    """The /stats message: every KPI for each column, downloads per magnet, the split by source."""
+) -> list[str]:
+    """The /stats messages: every KPI for each column with downloads per magnet, then the split
+    by source; each part fits one Telegram message (at most 40 magnets and 25 sources shown)."""
     header = ["", *(name for name, _ in columns)]
     rows = [[label(key), *(fmt(c) for _, c in columns)] for key, fmt in ROWS]
-    magnets = sorted({m for _, c in columns for m in c.downloads} | set(titles))
+    magnets = sorted({m for _, c in columns for m in c.downloads} | set(titles))[:40]
     downloads = [
         [f"  {titles.get(m, m)[:22]}", *(str(c.downloads.get(m, 0)) for _, c in columns)]
         for m in magnets
@@ -126,4 +127,4 @@ def stats_text(
         parts.append(
             f"{label('kpi_by_source')} ({columns[0][0]})\n{table(source_header, source_rows)}"
         )
-    return "\n".join(parts)
+    return parts

@@ -30,6 +30,7 @@ REASONS = {
     404: "Not Found",
     405: "Method Not Allowed",
     413: "Payload Too Large",
+    500: "Internal Server Error",
 }
 
 
@@ -89,14 +90,18 @@ class WebhookServer:
         raw = await reader.readexactly(length)
         try:
             data = json.loads(raw)
+            if not isinstance(data, dict) or not 0 < data.get("update_id", 0) < 2**62:
+                raise ValueError("no valid update_id")
             update = Update.de_json(data, self.app.bot)
-            if update is None or not isinstance(data.get("update_id"), int):
-                raise ValueError("no update_id")
-        except (ValueError, TypeError, AttributeError, KeyError) as exc:
-            log.warning("malformed webhook body refused: %s", exc)
+        except Exception as exc:
+            log.warning("malformed webhook body refused: %s", type(exc).__name__)
             return 400, {"ok": False, "error": "not an update"}
-        # Kept before Telegram hears 200: a crash from here on loses nothing.
-        await self.svc.store.inbox_save([(update.update_id, user_id_of(update), json.dumps(data))])
+        try:  # kept before Telegram hears 200: a crash from here on loses nothing
+            row = (update.update_id, user_id_of(update), json.dumps(data))
+            await self.svc.store.inbox_save([row])
+        except Exception:
+            log.exception("could not keep webhook update %s", update.update_id)
+            return 500, {"ok": False}
         await self.app.update_queue.put(update)
         self.received += 1
         return 200, {"ok": True}

@@ -127,3 +127,14 @@ async def edit(query: CallbackQuery, text: str | None = None) -> None:
             await query.edit_message_text(text)
     except BadRequest as exc:
         log.debug("message not edited: %s", exc)
+
+
+def chunks(lines: list[str], size: int) -> list[str]:
+    """Join lines into texts of at most `size` characters (a longer line gets its own)."""
+    out: list[str] = []
+    for line in lines:
+        if out and len(out[-1]) + 1 + len(line) <= size:
+            out[-1] += "\n" + line
+        else:
+            out.append(line)
+    return out

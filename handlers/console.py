@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import io
+import logging
 from datetime import datetime
 
 import segno
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.error import BadRequest
 
 from bot.alerts import card_buttons, lead_card
 from bot.catalogue import localized
@@ -14,10 +16,11 @@ from bot.export import export_csv
 from bot.funnel import PAYLOAD, make_payload
 from bot.services import Ctx
 from bot.store_owner import LIST_NAMES
-from handlers.common import ack, chat_id, clip, edit, say, t, user_id
+from handlers.common import ack, chat_id, clip, say, t, user_id
 from handlers.fallback import unknown_button
 
 PAGE = 8
+log = logging.getLogger(__name__)
 
 
 async def leads(update: Update, context: Ctx) -> None:
@@ -64,10 +67,13 @@ async def leads_page(update: Update, context: Ctx) -> None:
         return
     await ack(query)  # clients show a spinner until the query is answered
     text, keyboard = await _page(context, parts[1], int(parts[2]))
+    shown = query.message
+    if isinstance(shown, Message) and shown.reply_markup == keyboard:
+        return  # a double tap: this page is already shown
     try:
         await query.edit_message_text(text, reply_markup=keyboard)
-    except Exception:
-        await edit(query)
+    except BadRequest as exc:  # "not modified" on a double tap: the page is already shown
+        log.debug("page not changed: %s", exc)
 
 
 async def card(update: Update, context: Ctx) -> None:
@@ -81,6 +87,9 @@ async def card(update: Update, context: Ctx) -> None:
         return
     await ack(query)  # clients show a spinner until the query is answered
     text = await lead_card(svc, int(lead_id), t(context, svc.texts.default, "card_title"))
+    if await svc.store.get_lead(int(lead_id)) is None:  # erased meanwhile: nothing to act on
+        await say(update, text)
+        return
     message = await context.bot.send_message(
         chat_id(update), text, reply_markup=card_buttons(svc, int(lead_id))
     )
@@ -105,7 +114,13 @@ async def links(update: Update, context: Ctx) -> None:
     svc, lang = context.svc, context.svc.texts.default
     source = context.args[0].lower() if context.args else None
     longest = max(len(m.id) for m in svc.catalogue.magnets)
-    if source and (not PAYLOAD.match(source) or "__" in source or len(source) + 2 + longest > 64):
+    magnet_ids = {m.id for m in svc.catalogue.magnets}
+    if source and (
+        not PAYLOAD.match(source)
+        or "__" in source
+        or source in magnet_ids  # would open that magnet instead of counting a source
+        or len(source) + 2 + longest > 64
+    ):
         await say(update, t(context, lang, "links_usage"))
         return
     username = context.bot.username

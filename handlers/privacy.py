@@ -9,7 +9,7 @@ from telegram import Update
 from telegram.error import TelegramError
 
 from bot.services import Ctx
-from handlers.common import ack, buttons, clip, edit, lang_of, say, t, user_id
+from handlers.common import ack, buttons, chunks, clip, edit, lang_of, say, t, user_id
 
 log = logging.getLogger(__name__)
 
@@ -77,17 +77,6 @@ async def mydata(update: Update, context: Ctx) -> None:
         lines.append(f"• {when(at)}: {clip(text, 3500)}")
     for chunk in chunks(lines, 3900):  # everything, over as many messages as it takes
         await say(update, chunk)
-
-
-def chunks(lines: list[str], size: int) -> list[str]:
-    """Join lines into texts of at most `size` characters (a longer line gets its own)."""
-    out: list[str] = []
-    for line in lines:
-        if out and len(out[-1]) + 1 + len(line) <= size:
-            out[-1] += "\n" + line
-        else:
-            out.append(line)
-    return out
 
 
 async def stop(update: Update, context: Ctx) -> None:

@@ -11,7 +11,7 @@ from bot.charts import stats_chart
 from bot.kpis import stats_text
 from bot.periods import ALL_TIME, last_months, parse_period, previous
 from bot.services import Ctx
-from handlers.common import chat_id, say
+from handlers.common import chat_id, chunks, say
 
 
 async def stats(update: Update, context: Ctx) -> None:
@@ -35,8 +35,10 @@ async def stats(update: Update, context: Ctx) -> None:
     ]
     titles = {m.id: localized(m.title, lang, lang) for m in svc.catalogue.magnets}
     sources = await store.kpi_by_source(period)
-    text = stats_text(label, titles, columns, sources)
-    await say(update, f"{svc.texts.get(lang, 'stats_title', zone=svc.settings.timezone)}\n{text}")
+    title = svc.texts.get(lang, "stats_title", zone=svc.settings.timezone)
+    parts = [title, *stats_text(label, titles, columns, sources)]
+    for chunk in chunks(parts, 4000):  # one message when it fits, else one per table
+        await say(update, chunk)
     counts = columns[0][1]
     funnel = [
         (label("kpi_starts"), counts.starts),

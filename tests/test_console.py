@@ -111,3 +111,26 @@ async def test_links_with_qr_codes(bot: Harness) -> None:
         assert bot.last(OWNER).text == bot.t("links_usage")
     await bot.text(OWNER, "/links")
     assert bot.last(OWNER).text.endswith("?start=training-plan")
+
+
+async def test_review_cases_big_stats_erased_card_double_tap_and_magnet_source(
+    bot: Harness,
+) -> None:
+    for n in range(40):  # many sources
+        await bot.text(5000 + n, f"/start campaign-with-a-long-name-{n:02d}")
+        await bot.tap(5000 + n, "mag:what-to-wear")
+        await bot.text(5000 + n, f"p{n}@example.com")
+    await bot.text(OWNER, "/stats")  # fits Telegram's limits (the fake checks every call)
+    await bot.text(OWNER, "/leads recent")
+    page = bot.last(OWNER)
+    await bot.tap(OWNER, "lds:recent:1", message_id=page.message_id)
+    await bot.tap(OWNER, "lds:recent:1", message_id=page.message_id)  # double tap
+    assert page.buttons and page.buttons[-1][0][1] == "lds:recent:0"  # buttons kept
+    target = page.buttons[0][0][1]
+    erased = int(target.split(":")[1])
+    await bot.text(erased, "/forget")
+    await bot.tap(erased, "fgt:yes")
+    await bot.tap(OWNER, target, message_id=page.message_id)
+    assert bot.last(OWNER).text.endswith(bot.t("card_erased"))
+    await bot.text(OWNER, "/links what-to-wear")
+    assert bot.last(OWNER).text == bot.t("links_usage")

@@ -89,6 +89,16 @@ def test_webhook_mode(hooked: tuple[FakeTelegram, BotProcess, str], tmp_path: Pa
         == 400
     )
     assert post(base, {"no": "update"}) == 400
+    for odd in (
+        {"update_id": 2**64, "message": {}},
+        {"update_id": 7, "message": {"message_id": 1, "date": 1e20, "chat": {"id": 1}}},
+        {"update_id": "seven"},
+        [1, 2, 3],
+    ):
+        assert post(base, odd) == 400  # type: ignore[arg-type]
+    nested = b"[" * 100_000 + b"]" * 100_000
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    assert httpx.post(f"{base}/telegram", content=nested, headers=headers).status_code == 400
     assert httpx.get(f"{base}/elsewhere").status_code == 404
     health = httpx.get(f"{base}/health").json()
     assert health["ok"] is True and health["received"] == 1
