@@ -77,7 +77,7 @@ async def test_returning_lead_is_not_asked_for_email_again(bot: Harness) -> None
     await bot.text(ADA, "/magnets")
     await bot.tap_label(ADA, "Beginner's gardening guide")
     assert "email" not in bot.last(ADA).text
-    assert bot.last(ADA).text == "Where will you garden?" or bot.last(ADA).buttons
+    assert bot.last(ADA).text == "Where will you garden?" and bot.last(ADA).buttons
     await bot.tap_label(ADA, bot.last(ADA).buttons[0][0][0])
     assert bot.chat(ADA)[-2].document == "gardening-basics.en.pdf"
     # The same magnet again: sent again, not counted again.
@@ -89,7 +89,6 @@ async def test_returning_lead_is_not_asked_for_email_again(bot: Harness) -> None
 
 async def test_magnet_deep_link_opens_on_the_magnet(bot: Harness) -> None:
     await bot.text(ADA, "/start flyer__gardening-basics")
-    assert bot.last(ADA).text.startswith("<b>") is False
     assert "Beginner's gardening guide" in bot.last(ADA).text
     assert "email address" in bot.last(ADA).text
     lead = await bot.svc.store.get_lead(ADA)

@@ -126,28 +126,9 @@ class UpdateBuilders(FakeState):
             notify()
         return update
 
-    def message(
-        self,
-        user_id: int,
-        text: str,
-        *,
-        first_name: str | None = None,
-        last_name: str | None = None,
-        username: str | None = None,
-        language_code: str | None = None,
-        entities: list[JSON] | None = None,
-    ) -> JSON:
-        """build_message + enqueue."""
-        update = self.build_message(
-            user_id,
-            text,
-            first_name=first_name,
-            last_name=last_name,
-            username=username,
-            language_code=language_code,
-            entities=entities,
-        )
-        return self.enqueue(update)
+    def message(self, user_id: int, text: str, **kwargs: Any) -> JSON:
+        """build_message + enqueue (same keyword arguments)."""
+        return self.enqueue(self.build_message(user_id, text, **kwargs))
 
     def sticker(self, user_id: int, **kwargs: Any) -> JSON:
         """build_sticker + enqueue."""
