@@ -105,9 +105,13 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
     except SettingsError as exc:
         return fail(str(exc))
-    token = settings.bot_token.get_secret_value() if settings.bot_token else ""
-    hook = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
-    configure_logging(settings.log_level, [token, hook])
+    secrets = (
+        settings.bot_token,
+        settings.webhook_secret,
+        settings.smtp_password,
+        settings.crm_webhook_secret,
+    )
+    configure_logging(settings.log_level, [s.get_secret_value() for s in secrets if s])
     if args.command == "check":
         return check(settings)
     if args.command == "preview":

@@ -95,3 +95,16 @@ async def alert_owners(
         sent += 1
     log.info("hot lead %s: %d owner(s) alerted", user_id, sent)
     return sent
+
+
+async def notify_owners(bot: Bot, svc: Services, text: str) -> int:
+    """A plain notice (HTML) to every owner, e.g. a mail or webhook that could not be delivered."""
+    sent = 0
+    for owner in svc.settings.owner_ids:
+        try:
+            await bot.send_message(owner, text)
+        except TelegramError as exc:
+            log.warning("could not notify owner %s: %s", owner, exc)
+            continue
+        sent += 1
+    return sent

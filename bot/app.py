@@ -24,8 +24,11 @@ from telegram.ext import (
 from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.broadcast import Broadcaster
+from bot.crm import CrmSender
 from bot.intake import IntakeBot, IntakeProcessor, replay_pending
+from bot.mailer import Mailer
 from bot.nurture import Nurture
+from bot.pump import Pump
 from bot.services import Ctx, Services
 from bot.store import Store
 from handlers import (
@@ -137,10 +140,21 @@ async def open_services(app: App) -> None:
     await nurture.recover()
     svc._broadcaster = Broadcaster(svc, app.bot, bulk)
     await svc._broadcaster.resume()
+    if svc.settings.double_optin:
+        svc._mailer = Mailer(svc, app.bot)
+    if svc.settings.crm_webhook_urls:
+        svc._crm = CrmSender(svc, app.bot)
+        store.hook_urls = tuple(svc.settings.crm_webhook_urls)
+        store.on_hook = svc._crm.kick  # an event was committed: post it now, not at the next tick
     if app.job_queue is not None:  # the schedule lives in SQLite; the job only wakes it up
         app.job_queue.run_repeating(
             _nurture_tick, interval=svc.settings.tips_check_seconds, first=1, name="nurture"
         )
+        for pump in (svc._mailer, svc._crm):
+            if pump is not None:  # retries and leftovers of a previous run
+                app.job_queue.run_repeating(
+                    _pump_tick, interval=svc.settings.outbox_check_seconds, first=1, data=pump
+                )
     await set_commands(app, svc)
     await replay_pending(app, store)
 
@@ -150,11 +164,20 @@ async def _nurture_tick(context: Ctx) -> None:
     await context.svc.nurture.tick()
 
 
+async def _pump_tick(context: Ctx) -> None:
+    """JobQueue callback: one pass of an outbox sender (mail or webhooks)."""
+    assert isinstance(context.job.data, Pump)  # type: ignore[union-attr]
+    await context.job.data.tick()  # type: ignore[union-attr]
+
+
 async def stop_services(app: App) -> None:
-    """post_stop: let running broadcasts finish their in-flight messages (they resume later)."""
+    """post_stop: let running broadcasts and outbox passes finish their in-flight sends."""
     svc: Services = app.bot_data["svc"]
     if svc._broadcaster is not None:
         await svc._broadcaster.stop()
+    for pump in (svc._mailer, svc._crm):
+        if pump is not None:
+            await pump.stop()
 
 
 async def close_services(app: App) -> None:

@@ -179,4 +179,61 @@ MIGRATIONS: tuple[str, ...] = (
         SELECT s.source FROM events s WHERE s.person = events.person AND s.kind = 'start')
     WHERE kind = 'answer' AND source IS NULL;
     """,
+    # 8: double opt-in (codes and a mail outbox) and webhooks to other tools (an outbox).
+    """
+    ALTER TABLE leads ADD COLUMN email_verified_at INTEGER;
+
+    -- The code a person must type to verify their email: one live code per person.
+    CREATE TABLE optin_codes (
+        user_id INTEGER PRIMARY KEY REFERENCES leads(user_id) ON DELETE CASCADE,
+        email TEXT NOT NULL,
+        code_hash TEXT NOT NULL,
+        magnet_id TEXT,
+        issued_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0
+    );
+
+    -- Emails to send (verification codes), kept until the SMTP server took them.
+    CREATE TABLE mails (
+        id INTEGER PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES leads(user_id) ON DELETE CASCADE,
+        to_addr TEXT NOT NULL,
+        code TEXT,
+        magnet_id TEXT,
+        language TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        sent_at INTEGER,
+        error TEXT,
+        update_id INTEGER
+    );
+    CREATE INDEX mails_due ON mails(next_at) WHERE state = 'pending';
+    CREATE INDEX mails_user ON mails(user_id);
+    CREATE INDEX mails_state ON mails(state);
+    -- A replayed update must not issue a second code.
+    CREATE UNIQUE INDEX mails_once ON mails(update_id) WHERE update_id IS NOT NULL;
+
+    -- Events for other tools: one row per (event, URL), written in the same transaction as the
+    -- change it reports; the body is dropped once delivered (and on erasure).
+    CREATE TABLE hooks (
+        id INTEGER PRIMARY KEY,
+        event_id TEXT NOT NULL,
+        url TEXT NOT NULL,
+        lead_key INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        body TEXT,
+        state TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        sent_at INTEGER,
+        error TEXT,
+        UNIQUE (event_id, url)
+    );
+    CREATE INDEX hooks_pending ON hooks(url, lead_key, id) WHERE state = 'pending';
+    CREATE INDEX hooks_state ON hooks(state, created_at);
+    """,
 )

@@ -15,6 +15,8 @@ from bot.texts import Texts
 
 if TYPE_CHECKING:
     from bot.broadcast import Broadcaster
+    from bot.crm import CrmSender
+    from bot.mailer import Mailer
     from bot.nurture import Nurture
 
 
@@ -29,6 +31,8 @@ class Services:
     _store: Store | None = field(default=None, repr=False)
     _nurture: Nurture | None = field(default=None, repr=False)
     _broadcaster: Broadcaster | None = field(default=None, repr=False)
+    _mailer: Mailer | None = field(default=None, repr=False)
+    _crm: CrmSender | None = field(default=None, repr=False)
 
     @property
     def store(self) -> Store:
@@ -50,6 +54,20 @@ class Services:
         if self._broadcaster is None:
             raise RuntimeError("the broadcaster is not running yet (post_init has not run)")
         return self._broadcaster
+
+    @property
+    def mailer(self) -> Mailer:
+        """The verification-mail sender (double opt-in)."""
+        if self._mailer is None:
+            raise RuntimeError("the mailer is not running (no SMTP_HOST, or before post_init)")
+        return self._mailer
+
+    @property
+    def crm(self) -> CrmSender:
+        """The webhook sender (events for other tools)."""
+        if self._crm is None:
+            raise RuntimeError("the webhook sender is not running (no CRM_WEBHOOK_URLS)")
+        return self._crm
 
     def is_owner(self, user_id: int | None) -> bool:
         """Whether this Telegram user is one of the owners in the settings."""

@@ -47,6 +47,26 @@ class Settings(BaseSettings):
     webhook_path: str = Field(default="/telegram", pattern=r"^/[A-Za-z0-9/_-]{0,100}$")
     bulk_rate: float = Field(default=25, gt=0, le=30)
     paid_broadcast_rate: float = Field(default=0, ge=0, le=1000)
+    # Double opt-in: on when SMTP_HOST is set.
+    smtp_host: str | None = None
+    smtp_port: int | None = Field(default=None, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_sender: str | None = None
+    smtp_timeout: float = Field(default=20, gt=0, le=300)
+    optin_pdf_waits: bool = True
+    optin_mail_magnet: Literal["attach", "link", "none"] = "attach"
+    optin_code_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
+    optin_max_attempts: int = Field(default=5, ge=1, le=20)
+    optin_resend_seconds: int = Field(default=60, ge=0, le=3600)
+    optin_mail_retry_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+    # Webhooks to other tools (CRM, n8n, a spreadsheet script): on when CRM_WEBHOOK_URLS is set.
+    crm_webhook_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    crm_webhook_secret: SecretStr | None = None
+    crm_webhook_retry_hours: float = Field(default=24, gt=0, le=24 * 30)
+    crm_webhook_timeout: float = Field(default=10, gt=0, le=120)
+    outbox_check_seconds: float = Field(default=2, ge=0.05, le=3600)
 
     @field_validator("bot_token", mode="before")
     @classmethod
@@ -71,6 +91,49 @@ class Settings(BaseSettings):
                 raise ValueError("must be Telegram user ids (numbers) separated by commas")
             return [int(p) for p in parts]
         return value
+
+    @field_validator("crm_webhook_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: object) -> object:
+        """Accept `https://a,https://b` (or spaces) as well as a list; each an http(s) URL."""
+        if isinstance(value, str):
+            value = [p for p in re.split(r"[,\s]+", value.strip()) if p]
+        if isinstance(value, list):
+            for url in value:
+                if not isinstance(url, str) or not re.match(r"^https?://[^\s/]+", url):
+                    raise ValueError("must be http(s) URLs separated by commas")
+        return value
+
+    @field_validator("smtp_host", "smtp_user", "smtp_sender", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        """An empty variable in .env means unset."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("smtp_sender")
+    @classmethod
+    def _sender_address(cls, value: str | None) -> str | None:
+        """The From address: `Name <a@b.c>` or `a@b.c`, one line."""
+        if value is not None and (
+            "\n" in value or "\r" in value or not re.search(r"[^@\s<]+@[^@\s>]+", value)
+        ):
+            raise ValueError("must be an address such as Aimant <hello@example.com>")
+        return value
+
+    @field_validator("smtp_password", "crm_webhook_secret", mode="before")
+    @classmethod
+    def _blank_secret(cls, value: object) -> object:
+        """An empty secret means unset."""
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _optional_features(self) -> Settings:
+        """SMTP needs a sender; webhooks need a secret to sign with."""
+        if self.smtp_host and not self.smtp_sender:
+            raise ValueError("SMTP_SENDER is required when SMTP_HOST is set")
+        if self.crm_webhook_urls and self.crm_webhook_secret is None:
+            raise ValueError("CRM_WEBHOOK_SECRET is required when CRM_WEBHOOK_URLS is set")
+        return self
 
     @field_validator("timezone")
     @classmethod
@@ -125,6 +188,18 @@ class Settings(BaseSettings):
         if not re.match(r"^https?://[^\s/]+", value):
             raise ValueError("must be an http(s) URL such as https://api.telegram.org/bot")
         return value
+
+    @property
+    def double_optin(self) -> bool:
+        """Whether emails are verified with a code sent over SMTP."""
+        return bool(self.smtp_host)
+
+    @property
+    def smtp_port_or_default(self) -> int:
+        """The SMTP port: as set, or the usual one for the security mode."""
+        if self.smtp_port:
+            return self.smtp_port
+        return {"starttls": 587, "tls": 465, "none": 25}[self.smtp_security]
 
     @property
     def window(self) -> Window:

@@ -11,9 +11,12 @@ from typing import Any
 import aiosqlite
 
 from bot.funnel import Stage
+from bot.hook_events import HookType
 from bot.store_base import Clock, Event
 from bot.store_broadcasts import BroadcastStore
+from bot.store_hooks import HookStore
 from bot.store_kpis import KpiStore
+from bot.store_optin import OptinStore
 from bot.store_owner import OwnerStore
 from bot.store_tips import NextTip, TipStore
 
@@ -47,6 +50,7 @@ class Lead:
     won_at: int | None = None
     relay_owner: int | None = None
     relay_until: int | None = None
+    email_verified_at: int | None = None
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,8 @@ class Session:
 _LEAD_COLUMNS = (
     "user_id, first_name, last_name, username, language, first_source, email, email_at,"
     " consent_at, consent_version, subscribed, unsubscribed_at, blocked_at, stage, started_at,"
-    " updated_at, timezone, hot_at, hot_reason, contacted_at, won_at, relay_owner, relay_until"
+    " updated_at, timezone, hot_at, hot_reason, contacted_at, won_at, relay_owner, relay_until,"
+    " email_verified_at"
 )
 
 
@@ -85,7 +90,7 @@ def _lead(row: aiosqlite.Row) -> Lead:
     return Lead(**values)
 
 
-class Store(TipStore, KpiStore, OwnerStore, BroadcastStore):
+class Store(TipStore, KpiStore, OwnerStore, BroadcastStore, OptinStore, HookStore):
     """Typed access to the database; every write is one transaction."""
 
     # --- inbox: durable intake of updates -------------------------------------------------
@@ -209,11 +214,13 @@ class Store(TipStore, KpiStore, OwnerStore, BroadcastStore):
             )
             if before is None:
                 raise KeyError(user_id)
+            # A new address is not verified, whatever the previous one was.
             await db.execute(
-                "UPDATE leads SET email = ?, email_at = COALESCE(email_at, ?), consent_at = ?,"
-                " consent_version = ?, subscribed = 1, unsubscribed_at = NULL, updated_at = ?"
-                " WHERE user_id = ?",
-                (email, now, now, consent_version, now, user_id),
+                "UPDATE leads SET email_verified_at = CASE WHEN email IS ?"
+                " THEN email_verified_at END, email = ?, email_at = COALESCE(email_at, ?),"
+                " consent_at = ?, consent_version = ?, subscribed = 1, unsubscribed_at = NULL,"
+                " updated_at = ? WHERE user_id = ?",
+                (email, email, now, now, consent_version, now, user_id),
             )
             first = await self._one(
                 "SELECT 1 FROM events WHERE person = ? AND kind = ?", (user_id, Event.LEAD.value)
@@ -228,6 +235,10 @@ class Store(TipStore, KpiStore, OwnerStore, BroadcastStore):
                     update_id=update_id,
                 )
             await self._refresh_stage(db, user_id)
+            if before["email"] != email:
+                await self._hook(
+                    db, user_id, HookType.CAPTURED, {"magnet": magnet_id, "first": first is None}
+                )
         return first is None
 
     async def resubscribe(
@@ -327,6 +338,7 @@ class Store(TipStore, KpiStore, OwnerStore, BroadcastStore):
                 await self._event(db, user_id, Event.UNSUBSCRIBE, update_id=update_id)
                 await self._pause_tips(db, user_id, True, now)
                 await self._refresh_stage(db, user_id)
+                await self._hook(db, user_id, HookType.UNSUBSCRIBED)
         return bool(cur.rowcount)
 
     async def mark_blocked(self, user_id: int, blocked: bool = True) -> bool:
@@ -368,6 +380,10 @@ class Store(TipStore, KpiStore, OwnerStore, BroadcastStore):
             )
             if erased:
                 await self._event(db, anonymous, Event.ERASE)
+            # Events not yet delivered to other tools carry personal data: they never leave.
+            await self._drop_hooks(db, user_id)
+            if erased:
+                await self._hook(db, user_id, HookType.ERASED)
         # Old page images of the erased rows may sit in the WAL file until a checkpoint.
         await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return erased

@@ -13,6 +13,7 @@ from typing import Any, Self
 import aiosqlite
 
 from bot.funnel import stage_of
+from bot.hook_events import LEAD_FIELDS, HookType, event_body, lead_payload, new_event_id
 from bot.migrations import MIGRATIONS
 
 Clock = Callable[[], float]
@@ -38,6 +39,7 @@ class Event(StrEnum):
     CONTACTED = "contacted"  # an owner marked the lead contacted
     WON = "won"  # an owner marked the lead won (once per person)
     BROADCAST_STOP = "broadcast_stop"  # the stop button under a broadcast, value = its id
+    VERIFIED = "verified"  # first verification of the person's email by code (once per person)
 
 
 class StoreBase:
@@ -48,6 +50,10 @@ class StoreBase:
         self._clock = clock
         # One connection is shared by concurrent handlers: serialise transactions on it.
         self._write = asyncio.Lock()
+        # Webhook URLs events are queued for (none: nothing is queued), and who to wake then.
+        self.hook_urls: tuple[str, ...] = ()
+        self.on_hook: Callable[[], None] | None = None
+        self._hooked = False
 
     @classmethod
     async def open(cls, path: Path | str, clock: Clock = time.time) -> Self:
@@ -102,9 +108,14 @@ class StoreBase:
             try:
                 yield self._db
             except BaseException:
+                self._hooked = False
                 await self._db.execute("ROLLBACK")
                 raise
             await self._db.execute("COMMIT")
+        if self._hooked:  # events were queued for other tools: wake their sender
+            self._hooked = False
+            if self.on_hook is not None:
+                self.on_hook()
 
     async def _write1(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
         """One statement, its own transaction (autocommit): one trip to the database thread.
@@ -137,6 +148,32 @@ class StoreBase:
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (self.now(), person, kind.value, magnet_id, source, value, update_id),
         )
+
+    async def _hook(
+        self,
+        db: aiosqlite.Connection,
+        user_id: int,
+        kind: HookType,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        """Queue an event for every webhook URL, in the caller's transaction (none: no-op)."""
+        if not self.hook_urls:
+            return
+        if kind is HookType.ERASED:
+            lead: dict[str, Any] = {"id": user_id}  # nothing personal after an erasure
+        else:
+            row = await self._one(f"SELECT {LEAD_FIELDS} FROM leads WHERE user_id = ?", (user_id,))
+            if row is None:
+                return
+            lead = lead_payload(dict(row))
+        now, event_id = self.now(), new_event_id()
+        body = event_body(event_id, kind, now, lead, data)
+        await db.executemany(
+            "INSERT INTO hooks (event_id, url, lead_key, type, body, next_at, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(event_id, url, user_id, kind.value, body, now, now) for url in self.hook_urls],
+        )
+        self._hooked = True
 
     async def _refresh_stage(self, db: aiosqlite.Connection, user_id: int) -> None:
         """Recompute a person's stage from what is stored (bot.funnel.stage_of)."""

@@ -7,6 +7,7 @@ from enum import StrEnum
 
 import aiosqlite
 
+from bot.hook_events import HookType
 from bot.scoring import Facts
 from bot.store_base import Event, StoreBase
 
@@ -216,6 +217,7 @@ class TipStore(StoreBase):
         """
         now = self.now()
         async with self._tx() as db:
+            was = await self._one("SELECT hot_at FROM leads WHERE user_id = ?", (user_id,))
             seen = await self._one(
                 "SELECT update_id FROM events WHERE person = ? AND kind = ? ORDER BY id LIMIT 1",
                 (user_id, kind.value),
@@ -230,6 +232,8 @@ class TipStore(StoreBase):
                 (now, why, now, user_id),
             )
             await self._refresh_stage(db, user_id)
+            if was is not None and was["hot_at"] is None:
+                await self._hook(db, user_id, HookType.READY, {"reason": kind.value})
         return seen is None
 
     async def add_message(self, user_id: int, kind: str, text: str, update_id: int | None) -> None:
@@ -261,6 +265,8 @@ class TipStore(StoreBase):
             if cur.rowcount:
                 await self._event(db, user_id, kind, update_id=update_id)
                 await self._refresh_stage(db, user_id)
+                if kind is Event.WON:
+                    await self._hook(db, user_id, HookType.WON)
         return bool(cur.rowcount)
 
     async def add_relay(self, owner_chat: int, message_id: int, user_id: int) -> None:

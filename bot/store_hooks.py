@@ -1,0 +1,104 @@
+"""Store methods for the webhook outbox (events for other tools): queue, heads, outcomes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiosqlite
+
+from bot.store_base import StoreBase
+
+
+@dataclass(frozen=True)
+class Hook:
+    """One event waiting for one URL."""
+
+    id: int
+    event_id: str
+    url: str
+    lead_key: int
+    type: str
+    body: str
+    attempts: int
+    created_at: int
+
+
+# The oldest pending event of each lead is the only one that may go: in order per lead.
+_HEADS = """
+    SELECT h.id, h.event_id, h.url, h.lead_key, h.type, h.body, h.attempts, h.created_at
+    FROM hooks h
+    WHERE h.state = 'pending' AND h.url = ? AND h.next_at <= ? AND h.id = (
+        SELECT MIN(p.id) FROM hooks p
+        WHERE p.url = h.url AND p.lead_key = h.lead_key AND p.state = 'pending')
+    ORDER BY h.id LIMIT ?
+"""
+
+
+class HookStore(StoreBase):
+    """The outbox of webhook events, written in the same transaction as what they report."""
+
+    async def due_hooks(self, url: str, limit: int = 50) -> list[Hook]:
+        """Events that may be posted to `url` now: the oldest pending one of each lead."""
+        rows = await self._all(_HEADS, (url, self.now(), limit))
+        return [Hook(**dict(r)) for r in rows]
+
+    async def hook_sent(self, hook_id: int) -> None:
+        """The URL took it (2xx): done, and the personal data in the body is dropped."""
+        await self._write1(
+            "UPDATE hooks SET state = 'sent', body = NULL, sent_at = ?, error = NULL"
+            " WHERE id = ? AND state = 'pending'",
+            (self.now(), hook_id),
+        )
+
+    async def hook_retry(self, hook_id: int, next_at: int, error: str) -> None:
+        """A failed attempt: try again at `next_at`."""
+        await self._write1(
+            "UPDATE hooks SET attempts = attempts + 1, next_at = ?, error = ?"
+            " WHERE id = ? AND state = 'pending'",
+            (next_at, error[:500], hook_id),
+        )
+
+    async def hook_failed(self, hook_id: int, error: str) -> None:
+        """Given up after the retry window: kept as a record (without its body) for owners."""
+        await self._write1(
+            "UPDATE hooks SET state = 'failed', attempts = attempts + 1, body = NULL, error = ?"
+            " WHERE id = ? AND state = 'pending'",
+            (error[:500], hook_id),
+        )
+
+    async def hook_counts(self) -> dict[str, int]:
+        """How many (event, URL) rows are in each state."""
+        rows = await self._all("SELECT state, COUNT(*) AS n FROM hooks GROUP BY state")
+        return {r["state"]: int(r["n"]) for r in rows}
+
+    async def hook_events(self, url: str | None = None) -> list[tuple[str, str, str]]:
+        """(event id, type, state) in queue order, for one URL or all (checks and tests)."""
+        sql = "SELECT event_id, type, state FROM hooks"
+        rows = await (
+            self._all(sql + " WHERE url = ? ORDER BY id", (url,))
+            if url
+            else self._all(sql + " ORDER BY id")
+        )
+        return [(r["event_id"], r["type"], r["state"]) for r in rows]
+
+    async def hook_body(self, event_id: str) -> str | None:
+        """The stored body of an event (None once delivered, failed or erased)."""
+        row = await self._one("SELECT body FROM hooks WHERE event_id = ? LIMIT 1", (event_id,))
+        return row["body"] if row else None
+
+    async def prune_hooks(self, keep_seconds: int = 30 * 86400) -> int:
+        """Forget delivered and dropped events older than `keep_seconds`."""
+        rows = await self._write1(
+            "DELETE FROM hooks WHERE state IN ('sent', 'dropped') AND created_at < ? RETURNING id",
+            (self.now() - keep_seconds,),
+        )
+        return len(rows)
+
+    @staticmethod
+    async def _drop_hooks(db: aiosqlite.Connection, user_id: int) -> None:
+        """An erasure: undelivered events about this person never leave, bodies go."""
+        await db.execute(
+            "UPDATE hooks SET state = 'dropped', body = NULL"
+            " WHERE lead_key = ? AND state = 'pending'",
+            (user_id,),
+        )
