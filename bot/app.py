@@ -37,6 +37,7 @@ from handlers import (
     console,
     fallback,
     menu,
+    optin,
     owner,
     privacy,
     ready,
@@ -92,6 +93,7 @@ def register_handlers(app: App, svc: Services) -> None:
     app.add_handler(CallbackQueryHandler(capture.answer_question, pattern=r"^ans:"))
     app.add_handler(CallbackQueryHandler(capture.confirm_suggestion, pattern=r"^eml:(yes|no)$"))
     app.add_handler(CallbackQueryHandler(capture.opt_in_again, pattern=r"^opt:"))
+    app.add_handler(CallbackQueryHandler(optin.code_button, pattern=r"^otp:(new|chg)$"))
     app.add_handler(CallbackQueryHandler(privacy.forget_confirmed, pattern=r"^fgt:(yes|no)$"))
     app.add_handler(CallbackQueryHandler(ready.plan_button, pattern=r"^pln:"))
     app.add_handler(CallbackQueryHandler(ready.stop_button, pattern=r"^stp(:\d{1,12})?$"))

@@ -151,16 +151,27 @@ class Step(StrEnum):
 
     ASK_EMAIL = "ask_email"
     CONFIRM_OPTIN = "confirm_optin"
+    ASK_CODE = "ask_code"  # double opt-in, when the PDF waits for a verified email
     ASK_QUESTION = "ask_question"
     DELIVER = "deliver"
 
 
-def next_step(*, has_email: bool, unsubscribed: bool, has_question: bool, answered: bool) -> Step:
-    """Email first (once per person), an explicit opt-in after /stop, the question, then the PDF."""
+def next_step(
+    *,
+    has_email: bool,
+    unsubscribed: bool,
+    has_question: bool,
+    answered: bool,
+    must_verify: bool = False,
+) -> Step:
+    """Email first (once per person), an explicit opt-in after /stop, the code when the PDF
+    waits for a verified email, the question, then the PDF."""
     if not has_email:
         return Step.ASK_EMAIL
     if unsubscribed:
         return Step.CONFIRM_OPTIN
+    if must_verify:
+        return Step.ASK_CODE
     if has_question and not answered:
         return Step.ASK_QUESTION
     return Step.DELIVER

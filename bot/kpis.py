@@ -18,6 +18,11 @@ def lead_rate(c: Counts) -> float | None:
     return rate(c.new_leads, c.starts)
 
 
+def verification_rate(c: Counts) -> float | None:
+    """Verified leads / new leads, same period (double opt-in)."""
+    return rate(c.verified, c.new_leads)
+
+
 def qualified_share(c: Counts) -> float | None:
     """Of new leads who answered the qualifying question, the share whose answer is fit."""
     return rate(c.fit, c.answered)
@@ -49,6 +54,8 @@ ROWS: tuple[Row, ...] = (
     ("kpi_starts", lambda c: str(c.starts)),
     ("kpi_new_leads", lambda c: str(c.new_leads)),
     ("kpi_lead_rate", lambda c: pct(lead_rate(c))),
+    ("kpi_verified", lambda c: str(c.verified)),
+    ("kpi_verification_rate", lambda c: pct(verification_rate(c))),
     ("kpi_qualified", lambda c: pct(qualified_share(c))),
     ("kpi_tips_sent", lambda c: str(c.tips_sent)),
     ("kpi_tip_clicks", lambda c: pct(tip_click_rate(c))),
@@ -81,11 +88,15 @@ def stats_text(
     titles: dict[str, str],
     columns: list[tuple[str, Counts]],
     sources: list[SourceCounts],
+    optin: bool = False,
 ) -> list[str]:
     """The /stats messages: every KPI for each column with downloads per magnet, then the split
-    by source; each part fits one Telegram message (at most 40 magnets and 25 sources shown)."""
+    by source; each part fits one Telegram message (at most 40 magnets and 25 sources shown).
+    Verified leads and their rate are shown when double opt-in is on (`optin`)."""
     header = ["", *(name for name, _ in columns)]
-    rows = [[label(key), *(fmt(c) for _, c in columns)] for key, fmt in ROWS]
+    shown = [(k, f) for k, f in ROWS if optin or k not in ("kpi_verified", "kpi_verification_rate")]
+    rows = [[label(key), *(fmt(c) for _, c in columns)] for key, fmt in shown]
+    cut = 5 if optin else 3  # downloads go after starts, new leads, lead rate (and verified)
     magnets = sorted({m for _, c in columns for m in c.downloads} | set(titles))[:40]
     downloads = [
         [f"  {titles.get(m, m)[:22]}", *(str(c.downloads.get(m, 0)) for _, c in columns)]
@@ -94,7 +105,12 @@ def stats_text(
     parts = [
         table(
             header,
-            [*rows[:3], [label("kpi_downloads"), *([""] * len(columns))], *downloads, *rows[3:]],
+            [
+                *rows[:cut],
+                [label("kpi_downloads"), *([""] * len(columns))],
+                *downloads,
+                *rows[cut:],
+            ],
         )
     ]
     if sources:

@@ -1,22 +1,152 @@
-"""Verification mails over SMTP (placeholder until written)."""
+"""Verification mails over SMTP (aiosmtplib): the mail outbox, sent in the background."""
 
 from __future__ import annotations
 
-from telegram import Bot
+import asyncio
+import html
+import logging
+import re
+import ssl
+import time
 
+import aiosmtplib
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.error import TelegramError
+
+from bot.alerts import notify_owners
+from bot.catalogue import localized
+from bot.optin import MailContent, Outcome, build_mail, classify, tls_context
 from bot.pump import Pump
+from bot.schedule import backoff
 from bot.services import Services
+from bot.store_optin import Mail
+
+log = logging.getLogger(__name__)
+
+NOTICE_EVERY = 900  # seconds between two "mail server unreachable" notices to owners
+
+
+def code_buttons(svc: Services, lang: str) -> InlineKeyboardMarkup:
+    """ "Send a new code" and "Change email", under every code message."""
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(svc.texts.get(lang, "btn_resend_code"), callback_data="otp:new")],
+            [
+                InlineKeyboardButton(
+                    svc.texts.get(lang, "btn_change_email"), callback_data="otp:chg"
+                )
+            ],
+        ]
+    )
+
+
+def _plain(text: str) -> str:
+    """A catalogue text (Telegram HTML) as plain text for a mail."""
+    return html.unescape(re.sub(r"<[^>]+>", "", text))
 
 
 class Mailer(Pump):
-    """Sends the mail outbox."""
+    """Sends due verification mails; retries with backoff, then tells the person and owners."""
 
     name = "mailer"
 
-    def __init__(self, svc: Services, bot: Bot) -> None:
+    def __init__(self, svc: Services, bot: Bot, tls: ssl.SSLContext | None = None) -> None:
         super().__init__()
         self.svc, self.bot = svc, bot
+        self.tls = tls or tls_context()
+        self._noticed_at = -float(NOTICE_EVERY)
 
     async def pass_once(self) -> int:
-        """Send what is due."""
-        raise NotImplementedError
+        """Send every due mail (a few connections at once), until none is due."""
+        handled = 0
+        while due := await self.svc.store.due_mails(limit=8):
+            await asyncio.gather(*(self._deliver(mail) for mail in due))
+            handled += len(due)
+        return handled
+
+    def content(self, mail: Mail) -> MailContent:
+        """The mail for this outbox row, in the person's language."""
+        svc, lang = self.svc, mail.language
+        settings, default = svc.settings, svc.texts.default
+        magnet = svc.catalogue.get(mail.magnet_id or "")
+        title = _plain(localized(magnet.title, lang, default)) if magnet else ""
+        extra, attachment = "", None
+        if magnet is not None and settings.optin_mail_magnet == "attach":
+            extra = svc.texts.get(lang, "mail_attached", title=title)
+            attachment = svc.catalogue.pdf(magnet, lang, default).path
+        elif magnet is not None and settings.optin_mail_magnet == "link" and self.bot.username:
+            link = f"https://t.me/{self.bot.username}?start={magnet.id}"
+            extra = svc.texts.get(lang, "mail_link", title=title, link=link)
+        body = svc.texts.get(
+            lang,
+            "mail_body",
+            code=mail.code,
+            minutes=str(settings.optin_code_minutes),
+            extra=extra,
+        )
+        return MailContent(
+            sender=settings.smtp_sender or "",
+            to=mail.to_addr,
+            subject=_plain(svc.texts.get(lang, "mail_subject", code=mail.code)),
+            body=_plain(body),
+            attachment=attachment,
+        )
+
+    async def _deliver(self, mail: Mail) -> None:
+        settings = self.svc.settings
+        password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+        try:
+            await aiosmtplib.send(
+                build_mail(self.content(mail)),
+                hostname=settings.smtp_host,
+                port=settings.smtp_port_or_default,
+                username=settings.smtp_user,
+                password=password,
+                use_tls=settings.smtp_security == "tls",
+                start_tls=settings.smtp_security == "starttls",
+                tls_context=self.tls,
+                timeout=settings.smtp_timeout,
+            )
+        except Exception as exc:  # every failure is sorted: retry later, or refused for good
+            await self._failed(mail, exc)
+            return
+        if await self.svc.store.mail_sent(mail.id):
+            log.info("verification mail %s sent to lead %s", mail.id, mail.user_id)
+
+    async def _failed(self, mail: Mail, exc: Exception) -> None:
+        store, settings = self.svc.store, self.svc.settings
+        outcome, reason = classify(exc)
+        now = store.now()
+        window = mail.created_at + settings.optin_mail_retry_minutes * 60
+        log.warning("verification mail %s to lead %s: %s (%s)", mail.id, mail.user_id, reason,
+                    outcome.value)  # fmt: skip
+        if outcome is Outcome.RETRY and now < window:
+            await store.mail_retry(
+                mail.id, now + backoff(mail.attempts + 1, base=15, cap=600), reason
+            )
+            if time.monotonic() - self._noticed_at >= NOTICE_EVERY:  # once in a while, not per mail
+                self._noticed_at = time.monotonic()
+                lang = self.svc.texts.default
+                notice = self.svc.texts.get(lang, "owner_mail_retry", reason=html.escape(reason))
+                await notify_owners(self.bot, self.svc, notice)
+            return
+        if not await store.mail_failed(mail.id, reason):
+            return
+        key = "mail_refused" if outcome is Outcome.REFUSED else "mail_gave_up"
+        lang = mail.language
+        text = self.svc.texts.get(
+            lang, key, email=html.escape(mail.to_addr), reason=html.escape(reason[:200])
+        )
+        try:
+            await self.bot.send_message(
+                mail.user_id, text, reply_markup=code_buttons(self.svc, lang)
+            )
+        except TelegramError as error:
+            log.warning("could not tell lead %s about their mail: %s", mail.user_id, error)
+        notice = self.svc.texts.get(
+            self.svc.texts.default,
+            "owner_mail_failed",
+            lead=f'<a href="tg://user?id={mail.user_id}">{mail.user_id}</a>',
+            reason=html.escape(reason[:300]),
+        )
+        await notify_owners(self.bot, self.svc, notice)

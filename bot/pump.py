@@ -1,4 +1,4 @@
-"""A background sender that empties an SQLite outbox: on a timer and when kicked, one pass at once."""
+"""A background sender emptying an SQLite outbox: on a timer and when kicked, one pass at once."""
 
 from __future__ import annotations
 

@@ -25,6 +25,7 @@ class Counts:
     unsubscribed: int = 0
     blocked: int = 0
     subscribed_at_start: int = 0
+    verified: int = 0  # people whose email was first verified by code in the period
     downloads: dict[str, int] = field(default_factory=dict)
 
 
@@ -110,7 +111,10 @@ class KpiStore(StoreBase):
     async def kpi_counts(self, period: Period) -> Counts:
         """Every KPI count of DESIGN.md for one period."""
         s, e = period.start, period.end
-        once = {k: await self._scalar(_ONCE, (k, s, e)) for k in ("start", "lead", "plan", "won")}
+        once = {
+            k: await self._scalar(_ONCE, (k, s, e))
+            for k in ("start", "lead", "plan", "won", "verified")
+        }
         people = {
             k: await self._scalar(_PEOPLE, (k, s, e)) for k in ("contact", "unsubscribe", "blocked")
         }
@@ -143,6 +147,7 @@ class KpiStore(StoreBase):
                 await self._scalar(_LEADS_BEFORE, (s,)) - await self._scalar(_GONE_BEFORE, (s, s))
             ),
             downloads={r["magnet_id"]: int(r["n"]) for r in downloads},
+            verified=once["verified"],
         )
 
     async def kpi_by_source(self, period: Period) -> list[SourceCounts]:

@@ -146,6 +146,13 @@ class OptinStore(StoreBase):
             await self._hook(db, user_id, HookType.VERIFIED, {"magnet": row["magnet_id"]})
         return Verdict.VERIFIED, max_attempts - row["attempts"]
 
+    async def codes_since(self, user_id: int, since: int) -> int:
+        """How many codes were mailed (or queued) to this person since `since`."""
+        row = await self._one(
+            "SELECT COUNT(*) FROM mails WHERE user_id = ? AND created_at >= ?", (user_id, since)
+        )
+        return int(row[0]) if row else 0
+
     # --- the mail outbox ----------------------------------------------------------------
 
     async def due_mails(self, limit: int = 20) -> list[Mail]:

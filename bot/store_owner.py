@@ -11,7 +11,7 @@ from bot.store_base import StoreBase
 # data), with the same event-log facts /stats counts, so both always agree.
 _EXPORT = """
 SELECT s.person, s.at AS started_at, s.source AS first_source,
-    l.first_name, l.last_name, l.username, l.email, l.language, l.stage,
+    l.first_name, l.last_name, l.username, l.email, l.email_verified_at, l.language, l.stage,
     (SELECT MIN(at) FROM events e WHERE e.person = s.person AND e.kind = 'lead') AS lead_at,
     (SELECT group_concat(magnet_id, ';') FROM events e
         WHERE e.person = s.person AND e.kind = 'download' AND e.value = 'first') AS magnets,

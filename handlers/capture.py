@@ -10,7 +10,9 @@ from telegram.error import Forbidden, TelegramError
 from bot.catalogue import Magnet
 from bot.delivery import send_pdf
 from bot.funnel import Step, check_email, next_step
+from bot.mailer import code_buttons
 from bot.services import Ctx
+from handlers.codes import STEP_CODE, send_code
 from handlers.common import (
     ack,
     buttons,
@@ -44,11 +46,15 @@ async def offer(update: Update, context: Ctx, magnet: Magnet, source: str | None
         lead = await touch(update, context, source)
     await store.request_magnet(person, magnet.id, source or lead.first_source)
     requested = {m.magnet_id: m for m in await store.lead_magnets(person)}
+    settings = context.svc.settings
     step = next_step(
         has_email=lead.email is not None,
         unsubscribed=lead.unsubscribed_at is not None,
         has_question=magnet.question is not None,
         answered=requested[magnet.id].answer_id is not None,
+        must_verify=settings.double_optin
+        and settings.optin_pdf_waits
+        and lead.email_verified_at is None,
     )
     title = clip(label(magnet.title, lang, default))
     # Messages first, the step change last: if the process dies in between, the replayed update
@@ -72,6 +78,18 @@ async def offer(update: Update, context: Ctx, magnet: Magnet, source: str | None
         await context.bot.send_message(
             chat, t(context, lang, "optin_again", title=title), reply_markup=keyboard
         )
+    elif step is Step.ASK_CODE:
+        assert lead.email is not None
+        pending = await store.pending_code(person)
+        if pending is None or pending.email != lead.email:
+            await send_code(update, context, magnet.id, lead.email)
+        else:
+            await context.bot.send_message(
+                chat,
+                t(context, lang, "code_waiting", email=clip(lead.email)),
+                reply_markup=code_buttons(context.svc, lang),
+            )
+        await store.set_session(person, STEP_CODE, magnet.id)
     elif step is Step.ASK_QUESTION:
         assert magnet.question is not None
         await context.bot.send_message(
@@ -165,10 +183,24 @@ async def save_email(update: Update, context: Ctx, magnet: Magnet, email: str) -
     )
     if first:
         log.info("lead captured: %s for magnet %s", person, magnet.id)
-    await context.bot.send_message(
-        chat_of(update),
-        t(context, lang, "email_saved", email=clip(email)),
-    )
+    lead = await svc.store.get_lead(person)
+    if svc.settings.double_optin and lead is not None and lead.email_verified_at is None:
+        waits = svc.settings.optin_pdf_waits
+        sent = await send_code(
+            update, context, magnet.id, email, "code_sent" if waits else "code_sent_nowait"
+        )
+        if waits:  # the PDF waits for the code: the next text is the code
+            await svc.store.set_session(person, STEP_CODE if sent else STEP_EMAIL, magnet.id)
+            return
+        delivered = {m.magnet_id: m.delivered_at for m in await svc.store.lead_magnets(person)}
+        if delivered.get(magnet.id) is not None:  # a changed address: the PDF is theirs already
+            await svc.store.clear_session(person)
+            return
+    else:
+        await context.bot.send_message(
+            chat_of(update),
+            t(context, lang, "email_saved", email=clip(email)),
+        )
     await offer(update, context, magnet)
 
 

@@ -8,10 +8,13 @@ from telegram import Update
 
 from bot.funnel import parse_payload
 from bot.intent import plan_phrase
+from bot.optin import typed_code
 from bot.services import Ctx
 from handlers.broadcast import STEP_BROADCAST, compose, message_html
 from handlers.capture import STEP_ANSWER, STEP_EMAIL, STEP_EMAIL_CONFIRM, email_text, offer
+from handlers.codes import STEP_CODE
 from handlers.common import clip, lang_of, menu_keyboard, say, t, touch, user_id
+from handlers.optin import code_text
 from handlers.ready import (
     STEP_CONTACT,
     STEP_PLAN_GOAL,
@@ -70,8 +73,14 @@ async def text(update: Update, context: Ctx) -> None:
     magnet = svc.catalogue.get(session.magnet_id or "") if session else None
     step = session.step if session else None
     phrase = plan_phrase(typed)
-    if magnet and step in (STEP_EMAIL, STEP_EMAIL_CONFIRM):
+    if (magnet and step in (STEP_EMAIL, STEP_EMAIL_CONFIRM)) or (
+        step == STEP_CODE and magnet and "@" in typed
+    ):
         await email_text(update, context, magnet)
+    elif step == STEP_CODE or (
+        step in (None, STEP_ANSWER) and svc.settings.double_optin and typed_code(typed)
+    ):  # six digits alone, out of any step: a code from the mail
+        await code_text(update, context, typed)
     elif magnet and step == STEP_ANSWER:
         await say(update, t(context, lang, "expect_answer"))
     elif step == STEP_PLAN_GOAL:
@@ -98,5 +107,6 @@ async def not_text(update: Update, context: Ctx) -> None:
         STEP_EMAIL_CONFIRM: "expect_email",
         STEP_ANSWER: "expect_answer",
         STEP_CONTACT: "expect_contact",
+        STEP_CODE: "expect_code",
     }
     await say(update, t(context, lang, key.get(step or "", "fallback")))

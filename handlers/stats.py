@@ -10,8 +10,36 @@ from bot.catalogue import localized
 from bot.charts import stats_chart
 from bot.kpis import stats_text
 from bot.periods import ALL_TIME, last_months, parse_period, previous
-from bot.services import Ctx
+from bot.services import Ctx, Services
 from handlers.common import chat_id, chunks, say
+
+
+async def outboxes_health(svc: Services) -> str:
+    """One line per optional outbox in use: mails and webhooks sent, waiting, failed."""
+    lang, lines = svc.texts.default, []
+    mails = await svc.store.mail_counts()
+    if svc.settings.double_optin or mails:
+        lines.append(
+            svc.texts.get(
+                lang,
+                "stats_mails",
+                sent=str(mails.get("sent", 0)),
+                pending=str(mails.get("pending", 0)),
+                failed=str(mails.get("failed", 0)),
+            )
+        )
+    hooks = await svc.store.hook_counts()
+    if svc.settings.crm_webhook_urls or hooks:
+        lines.append(
+            svc.texts.get(
+                lang,
+                "stats_hooks",
+                sent=str(hooks.get("sent", 0)),
+                pending=str(hooks.get("pending", 0)),
+                failed=str(hooks.get("failed", 0)),
+            )
+        )
+    return "\n".join(lines)
 
 
 async def stats(update: Update, context: Ctx) -> None:
@@ -36,7 +64,11 @@ async def stats(update: Update, context: Ctx) -> None:
     titles = {m.id: localized(m.title, lang, lang) for m in svc.catalogue.magnets}
     sources = await store.kpi_by_source(period)
     title = svc.texts.get(lang, "stats_title", zone=svc.settings.timezone)
-    parts = [title, *stats_text(label, titles, columns, sources)]
+    optin = svc.settings.double_optin or any(c.verified for _, c in columns)
+    health = await outboxes_health(svc)
+    if health:
+        title += "\n" + health
+    parts = [title, *stats_text(label, titles, columns, sources, optin)]
     for chunk in chunks(parts, 4000):  # one message when it fits, else one per table
         await say(update, chunk)
     counts = columns[0][1]

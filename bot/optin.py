@@ -1,0 +1,95 @@
+"""Double opt-in rules, testable without Telegram or SMTP: codes, the mail, SMTP outcomes."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from enum import StrEnum
+from pathlib import Path
+
+import aiosmtplib
+
+CODE_DIGITS = 6
+MAX_CODES_PER_DAY = 10  # per person: "resend" cannot be used to flood an inbox
+_CODE = re.compile(r"^\s*(\d{3})[\s-]?(\d{3})\s*$")
+
+
+def new_code() -> str:
+    """Six random digits (leading zeros kept)."""
+    return f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+
+
+def typed_code(text: str) -> str | None:
+    """The code in what a person typed (`123456`, `123 456`, `123-456`), else None."""
+    match = _CODE.match(text)
+    return match.group(1) + match.group(2) if match else None
+
+
+@dataclass(frozen=True)
+class MailContent:
+    """What a verification mail says, in the person's language."""
+
+    sender: str
+    to: str
+    subject: str
+    body: str
+    attachment: Path | None = None
+
+
+def build_mail(content: MailContent) -> EmailMessage:
+    """The MIME message; header values with line breaks are refused (no header injection)."""
+    for value in (content.sender, content.to, content.subject):
+        if "\r" in value or "\n" in value:
+            raise ValueError("a line break in a mail header")
+    message = EmailMessage()
+    message["From"] = content.sender
+    message["To"] = content.to
+    message["Subject"] = content.subject
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(domain="aimant.invalid")
+    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to this
+    message.set_content(content.body)
+    if content.attachment is not None:
+        message.add_attachment(
+            content.attachment.read_bytes(),
+            maintype="application",
+            subtype="pdf",
+            filename=content.attachment.name,
+        )
+    return message
+
+
+class Outcome(StrEnum):
+    """What an SMTP error means for the mail."""
+
+    RETRY = "retry"  # down, slow, busy (4xx), bad login: try again later
+    REFUSED = "refused"  # the server refused this address or message for good (5xx)
+
+
+def classify(error: Exception) -> tuple[Outcome, str]:
+    """Sort an SMTP failure into retry or refused, with a short reason for people and logs."""
+    if isinstance(error, aiosmtplib.SMTPRecipientsRefused) and error.recipients:
+        first = error.recipients[0]
+        outcome = Outcome.REFUSED if first.code >= 500 else Outcome.RETRY
+        return outcome, f"{first.code} {first.message}".strip()
+    if isinstance(error, aiosmtplib.SMTPAuthenticationError):  # the owner's settings, not theirs
+        return Outcome.RETRY, f"login refused ({error.code}): check SMTP_USER and SMTP_PASSWORD"
+    if isinstance(error, aiosmtplib.SMTPResponseException):
+        outcome = Outcome.REFUSED if 500 <= error.code < 600 else Outcome.RETRY
+        return outcome, f"{error.code} {error.message}".strip()
+    if isinstance(error, aiosmtplib.SMTPTimeoutError | TimeoutError):
+        return Outcome.RETRY, "the mail server did not answer in time"
+    if isinstance(error, aiosmtplib.SMTPConnectError | ConnectionError | OSError):
+        return Outcome.RETRY, "could not reach the mail server"
+    if isinstance(error, ValueError):  # build_mail refused a header
+        return Outcome.REFUSED, "not a valid address for a mail header"
+    return Outcome.RETRY, type(error).__name__
+
+
+def tls_context() -> ssl.SSLContext:
+    """Certificate checks on, as for any client."""
+    return ssl.create_default_context()

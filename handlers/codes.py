@@ -1,0 +1,37 @@
+"""Issuing a verification code in chat (double opt-in); the mail leaves in the background."""
+
+from __future__ import annotations
+
+from telegram import Update
+
+from bot.mailer import code_buttons
+from bot.optin import MAX_CODES_PER_DAY, new_code
+from bot.services import Ctx
+from handlers.common import clip, lang_of, say, t, user_id
+
+STEP_CODE = "code"
+
+
+async def send_code(
+    update: Update, context: Ctx, magnet_id: str | None, email: str, prompt: str = "code_sent"
+) -> bool:
+    """Queue a new code for `email` and say so; False if today's limit is reached."""
+    svc, lang, person = context.svc, lang_of(update, context), user_id(update)
+    store, settings = svc.store, svc.settings
+    if await store.codes_since(person, store.now() - 86400) >= MAX_CODES_PER_DAY:
+        await say(update, t(context, lang, "code_limit"))
+        return False
+    issued = await store.issue_code(
+        person,
+        email,
+        new_code(),
+        magnet_id=magnet_id,
+        language=lang,
+        ttl_seconds=settings.optin_code_minutes * 60,
+        update_id=update.update_id,
+    )
+    if issued:
+        svc.mailer.kick()  # the chat never waits for the mail server
+    text = t(context, lang, prompt, email=clip(email), minutes=str(settings.optin_code_minutes))
+    await say(update, text, reply_markup=code_buttons(svc, lang))
+    return True

@@ -1,0 +1,88 @@
+"""Double opt-in in chat: the typed code, "Send a new code" and "Change email"."""
+
+from __future__ import annotations
+
+from telegram import Update
+
+from bot.mailer import code_buttons
+from bot.optin import typed_code
+from bot.services import Ctx
+from bot.store_optin import Verdict
+from handlers.capture import STEP_EMAIL, offer
+from handlers.codes import STEP_CODE, send_code
+from handlers.common import ack, clip, edit, lang_of, menu_keyboard, say, t, user_id
+
+
+async def code_text(update: Update, context: Ctx, typed: str) -> None:
+    """Text while a code is expected: check it, then go on to the question or the PDF."""
+    svc, lang, person = context.svc, lang_of(update, context), user_id(update)
+    store, settings = svc.store, svc.settings
+    code = typed_code(typed)
+    if code is None:
+        await say(update, t(context, lang, "expect_code"), reply_markup=code_buttons(svc, lang))
+        return
+    verdict, left = await store.check_code(person, code, settings.optin_max_attempts)
+    lead = await store.get_lead(person)
+    email = clip(lead.email or "") if lead else ""
+    if verdict is Verdict.NO_CODE and lead is not None and lead.email_verified_at is not None:
+        verdict = Verdict.VERIFIED  # typed again, or a replay of the update that verified it
+        await say(update, t(context, lang, "code_already"))
+    elif verdict is Verdict.VERIFIED:
+        await say(update, t(context, lang, "code_verified", email=email))
+    else:
+        key = {
+            Verdict.WRONG: "code_wrong",
+            Verdict.LOCKED: "code_locked",
+            Verdict.EXPIRED: "code_expired",
+            Verdict.NO_CODE: "code_none",
+        }[verdict]
+        text = t(context, lang, key, left=str(left))
+        await say(update, text, reply_markup=code_buttons(svc, lang))
+        return
+    session = await store.get_session(person)
+    magnet = svc.catalogue.get(session.magnet_id or "") if session else None
+    if session is None or session.step != STEP_CODE or magnet is None:
+        return
+    delivered = {m.magnet_id: m.delivered_at for m in await store.lead_magnets(person)}
+    if delivered.get(magnet.id) is None:
+        await offer(update, context, magnet)  # the PDF was waiting for this
+    else:
+        await store.clear_session(person)
+
+
+async def code_button(update: Update, context: Ctx) -> None:
+    """`otp:new` sends a new code; `otp:chg` asks for another address."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    svc, lang, person = context.svc, lang_of(update, context), user_id(update)
+    store, settings = svc.store, svc.settings
+    lead = await store.get_lead(person)
+    if not settings.double_optin or lead is None or lead.email is None:
+        await ack(query, t(context, lang, "button_expired"))
+        return
+    pending = await store.pending_code(person)
+    session = await store.get_session(person)
+    magnet_id = (pending.magnet_id if pending else None) or (session.magnet_id if session else None)
+    if query.data == "otp:chg":
+        await ack(query)  # clients show a spinner until the query is answered
+        await edit(query)
+        magnet = svc.catalogue.get(magnet_id or "")
+        if magnet is None:
+            await say(update, t(context, lang, "menu"), reply_markup=menu_keyboard(context, lang))
+            return
+        await say(update, t(context, lang, "ask_new_email"))
+        await store.set_session(person, STEP_EMAIL, magnet.id)
+        return
+    if lead.email_verified_at is not None and pending is None:
+        await ack(query, t(context, lang, "code_already"))
+        return
+    wait = (pending.issued_at + settings.optin_resend_seconds - store.now()) if pending else 0
+    if wait > 0:
+        await ack(query, t(context, lang, "code_wait", seconds=str(wait)))
+        return
+    await ack(query)
+    await edit(query)
+    if await send_code(update, context, magnet_id, lead.email, prompt="code_resent"):
+        waits = settings.optin_pdf_waits and magnet_id is not None
+        if waits and session is None:  # e.g. after /cancel: the typed code is expected again
+            await store.set_session(person, STEP_CODE, magnet_id)

@@ -1,0 +1,306 @@
+"""Double opt-in against a real local SMTP server (aiosmtpd): codes typed in chat like a user."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import pytest
+
+from bot.export import export_csv
+from bot.optin import MailContent, build_mail, typed_code
+from bot.periods import ALL_TIME
+from bot.store import Event
+from tests.conftest import OWNER, Clock, Harness
+from tests.smtp_server import SmtpServer
+
+ADA, BOB = 1001, 1002
+WEAR = "What to wear for your photo shoot"
+Make = Callable[..., Awaitable[Harness]]
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def optin(bot_with: Make, smtp: SmtpServer) -> AsyncIterator[Make]:
+    """A bot with double opt-in against the local SMTP server (PDF waits unless told)."""
+
+    async def make(**overrides: Any) -> Harness:
+        values: dict[str, Any] = {
+            "smtp_host": "127.0.0.1",
+            "smtp_port": smtp.port,
+            "smtp_security": "none",
+            "smtp_sender": "Aimant <hello@example.com>",
+            "smtp_timeout": 2,
+        }
+        values.update(overrides)
+        return await bot_with(**values)
+
+    yield make
+
+
+async def give_email(bot: Harness, user: int = ADA, email: str = "ada@example.com") -> None:
+    await bot.text(user, "/start instagram")
+    await bot.tap_label(user, WEAR)
+    await bot.text(user, email)
+    await bot.svc.mailer.drain()
+
+
+async def test_code_from_the_mail_unlocks_the_pdf(optin: Make, smtp: SmtpServer) -> None:
+    bot = await optin()
+    await give_email(bot)
+    prompt = bot.last(ADA)
+    assert "6-digit code to ada@example.com" in prompt.text
+    assert [row[0][0] for row in prompt.buttons] == ["📧 Send a new code", "✏️ Change email"]
+    assert not any(s.document for s in bot.chat(ADA))  # the PDF waits
+    [mail] = smtp.inbox.to("ada@example.com")
+    code = smtp.inbox.code_for("ada@example.com")
+    assert mail["Subject"] == f"Your confirmation code: {code}"
+    assert mail["From"] == "Aimant <hello@example.com>"
+    [attachment] = list(mail.iter_attachments())
+    assert attachment.get_filename() == "what-to-wear.en.pdf"
+    assert attachment.get_content().startswith(b"%PDF-")
+    await bot.text(ADA, code[:3] + " " + code[3:])  # typed with a space, as people do
+    assert bot.texts(ADA)[-2] == "✅ Thanks, ada@example.com is verified."
+    assert bot.last(ADA).text == "What kind of shoot are you planning?"
+    await bot.tap_label(ADA, "Family or kids")
+    assert bot.chat(ADA)[-2].document == "what-to-wear.en.pdf"
+    lead = await bot.svc.store.get_lead(ADA)
+    assert lead is not None and lead.email_verified_at == int(bot.clock.now)
+    assert await bot.svc.store.count_events(Event.VERIFIED, ADA) == 1
+    assert await bot.svc.store.mail_counts() == {"sent": 1}
+    await bot.text(ADA, code)  # typed again later: already verified, nothing breaks
+    assert bot.last(ADA).text == "Your email is already verified. ✅"
+
+
+async def test_wrong_codes_are_counted_then_locked(optin: Make, smtp: SmtpServer) -> None:
+    bot = await optin(optin_max_attempts=3)
+    await give_email(bot)
+    code = smtp.inbox.code_for("ada@example.com")
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    await bot.text(ADA, wrong)
+    assert bot.last(ADA).text.startswith("That code doesn't match. 2 tries left")
+    await bot.text(ADA, wrong)
+    await bot.text(ADA, wrong)
+    assert bot.last(ADA).text.startswith("Too many wrong codes.")
+    await bot.text(ADA, code)  # the right code, too late: the code is locked
+    assert bot.last(ADA).text.startswith("Too many wrong codes.")
+    bot.clock.now += 61
+    await bot.tap_label(ADA, "📧 Send a new code")
+    await bot.svc.mailer.drain()
+    assert "A new code is on its way" in bot.last(ADA).text
+    fresh = smtp.inbox.code_for("ada@example.com")
+    assert len(smtp.inbox.to("ada@example.com")) == 2
+    await bot.text(ADA, fresh)
+    assert "is verified" in bot.texts(ADA)[-2]
+
+
+async def test_expired_code(optin: Make, smtp: SmtpServer, clock: Clock) -> None:
+    bot = await optin(optin_code_minutes=30)
+    await give_email(bot)
+    code = smtp.inbox.code_for("ada@example.com")
+    clock.now += 30 * 60
+    await bot.text(ADA, code)
+    assert bot.last(ADA).text.startswith("This code has expired.")
+    lead = await bot.svc.store.get_lead(ADA)
+    assert lead is not None and lead.email_verified_at is None
+
+
+async def test_another_persons_code_does_not_work(optin: Make, smtp: SmtpServer) -> None:
+    bot = await optin()
+    await give_email(bot, ADA, "ada@example.com")
+    await give_email(bot, BOB, "bob@example.com")
+    ada_code = smtp.inbox.code_for("ada@example.com")
+    bob_code = smtp.inbox.code_for("bob@example.com")
+    if ada_code == bob_code:  # one chance in a million: the test means different codes
+        pytest.skip("both codes happen to be equal")
+    await bot.text(BOB, ada_code)
+    assert bot.last(BOB).text.startswith("That code doesn't match.")
+    lead = await bot.svc.store.get_lead(BOB)
+    assert lead is not None and lead.email_verified_at is None
+    await bot.text(BOB, bob_code)
+    assert "bob@example.com is verified" in bot.texts(BOB)[-2]
+
+
+async def test_resend_waits_and_old_codes_stop_working(optin: Make, smtp: SmtpServer) -> None:
+    bot = await optin(optin_resend_seconds=60)
+    await give_email(bot)
+    first = smtp.inbox.code_for("ada@example.com")
+    await bot.tap_label(ADA, "📧 Send a new code")
+    assert (
+        bot.fake.answered_callbacks[-1].text
+        == "A code was just sent: you can ask for a new one in 60 s."
+    )
+    bot.clock.now += 60
+    await bot.tap_label(ADA, "📧 Send a new code")
+    await bot.svc.mailer.drain()
+    second = smtp.inbox.code_for("ada@example.com")
+    if first == second:
+        pytest.skip("both codes happen to be equal")
+    await bot.text(ADA, first)
+    assert bot.last(ADA).text.startswith("That code doesn't match.")
+    await bot.text(ADA, second)
+    assert "is verified" in bot.texts(ADA)[-2]
+
+
+async def test_change_email_sends_a_code_to_the_new_address(optin: Make, smtp: SmtpServer) -> None:
+    bot = await optin()
+    await give_email(bot, email="ada@exmaple.org")
+    old = smtp.inbox.code_for("ada@exmaple.org")
+    await bot.tap_label(ADA, "✏️ Change email")
+    assert bot.last(ADA).text.startswith("OK: type the email address")
+    await bot.text(ADA, "ada@example.org")
+    await bot.svc.mailer.drain()
+    new = smtp.inbox.code_for("ada@example.org")
+    assert "ada@example.org" in bot.last(ADA).text
+    if old != new:
+        await bot.text(ADA, old)
+        assert bot.last(ADA).text.startswith("That code doesn't match.")
+    await bot.text(ADA, new)
+    lead = await bot.svc.store.get_lead(ADA)
+    assert lead is not None and (lead.email, lead.email_verified_at is not None) == (
+        "ada@example.org",
+        True,
+    )
+
+
+async def test_typing_another_address_instead_of_the_code(optin: Make, smtp: SmtpServer) -> None:
+    bot = await optin()
+    await give_email(bot)
+    await bot.text(ADA, "ada.lovelace@example.com")
+    await bot.svc.mailer.drain()
+    assert smtp.inbox.to("ada.lovelace@example.com")
+    await bot.text(ADA, "a sticker would be next")
+    assert bot.last(ADA).text.startswith("I'm waiting for the 6-digit code")
+
+
+async def test_pdf_need_not_wait(optin: Make, smtp: SmtpServer) -> None:
+    bot = await optin(optin_pdf_waits=False, optin_mail_magnet="link")
+    await give_email(bot)
+    assert "when you have it" in bot.texts(ADA)[-2]  # the code message, then the question
+    assert bot.last(ADA).text == "What kind of shoot are you planning?"
+    await bot.tap_label(ADA, "Family or kids")
+    assert bot.chat(ADA)[-2].document == "what-to-wear.en.pdf"
+    [mail] = smtp.inbox.to("ada@example.com")
+    assert not list(mail.iter_attachments())
+    body = mail.get_body(preferencelist=("plain",))
+    assert body is not None and "https://t.me/" in body.get_content()
+    assert "?start=what-to-wear" in body.get_content()
+    await bot.text(ADA, smtp.inbox.code_for("ada@example.com"))  # later, out of any step
+    assert bot.last(ADA).text == "✅ Thanks, ada@example.com is verified."
+
+
+async def test_address_the_server_refuses(optin: Make, smtp: SmtpServer) -> None:
+    smtp.inbox.refuse.add("nobody@example.com")
+    bot = await optin()
+    await give_email(bot, email="nobody@example.com")
+    refused = bot.last(ADA)
+    assert refused.text.startswith("⚠️ The mail server refused nobody@example.com (550")
+    assert [row[0][0] for row in refused.buttons] == ["📧 Send a new code", "✏️ Change email"]
+    assert any("was not delivered: 550" in text for text in bot.texts(OWNER))
+    assert await bot.svc.store.mail_counts() == {"failed": 1}
+    await bot.tap_label(ADA, "✏️ Change email")
+    await bot.text(ADA, "ada@example.com")
+    await bot.svc.mailer.drain()
+    await bot.text(ADA, smtp.inbox.code_for("ada@example.com"))
+    assert "is verified" in bot.texts(ADA)[-2]
+
+
+async def test_server_down_retries_then_gives_up(
+    optin: Make, smtp: SmtpServer, clock: Clock
+) -> None:
+    smtp.stop()
+    bot = await optin(optin_mail_retry_minutes=10)
+    await give_email(bot)
+    assert "6-digit code" in bot.last(ADA).text  # the chat did not wait for the server
+    assert await bot.svc.store.mail_counts() == {"pending": 1}
+    assert any("are not going out" in text for text in bot.texts(OWNER))
+    smtp.start()  # back before the window closes: the retry delivers it
+    clock.now += 15
+    await bot.svc.mailer.tick()
+    assert await bot.svc.store.mail_counts() == {"sent": 1}
+    code = smtp.inbox.code_for("ada@example.com")
+    smtp.stop()
+    bot.clock.now += 61
+    await bot.tap_label(ADA, "📧 Send a new code")
+    await bot.svc.mailer.drain()
+    for _ in range(8):  # down for good: retried with backoff until the window closes
+        clock.now += 120
+        await bot.svc.mailer.tick()
+    assert await bot.svc.store.mail_counts() == {"sent": 1, "failed": 1}
+    assert bot.last(ADA).text.startswith("⚠️ I couldn't send the code to ada@example.com")
+    assert "could not reach the mail server" in bot.texts(OWNER)[-1]
+    await bot.text(ADA, code)  # the first code was replaced by the one that never left
+    assert bot.last(ADA).text.startswith("That code doesn't match.")
+
+
+async def test_slow_server_never_holds_the_chat(
+    optin: Make, smtp: SmtpServer, clock: Clock
+) -> None:
+    smtp.inbox.delay = 1.5
+    bot = await optin(smtp_timeout=0.5)
+    await bot.text(ADA, "/start instagram")
+    await bot.tap_label(ADA, WEAR)
+    await bot.text(ADA, "ada@example.com")
+    # The reply was sent while the mail was still waiting for the server.
+    assert "6-digit code" in bot.last(ADA).text
+    assert await bot.svc.store.mail_counts() == {"pending": 1}
+    await bot.svc.mailer.drain()  # the slow server timed out: a retry is scheduled
+    assert await bot.svc.store.mail_counts() == {"pending": 1}
+    assert await bot.svc.store.mail_error(ADA) is None  # still pending: no final error
+    assert smtp.inbox.messages == []
+    smtp.inbox.delay = 0
+    clock.now += 15
+    await bot.svc.mailer.tick()
+    assert await bot.svc.store.mail_counts() == {"sent": 1}
+
+
+async def test_header_injection_in_the_address(optin: Make, smtp: SmtpServer) -> None:
+    bot = await optin()
+    await bot.text(ADA, "/start")
+    await bot.tap_label(ADA, WEAR)
+    for attempt in (
+        "ada@example.com\r\nBcc: victim@example.org",
+        "ada@example.com\nSubject: spam",
+        "Ada <ada@example.com>, victim@example.org",
+    ):
+        await bot.text(ADA, attempt)
+        assert bot.last(ADA).text.startswith("Hmm, that doesn't look like an email address")
+    await bot.svc.mailer.drain()
+    assert smtp.inbox.messages == []
+    with pytest.raises(ValueError, match="line break"):
+        build_mail(MailContent("a@b.c", "x@y.z\r\nBcc: v@w.x", "Hi", "body"))
+
+
+async def test_kpis_and_export_show_verification(optin: Make, smtp: SmtpServer) -> None:
+    bot = await optin()
+    await give_email(bot, ADA, "ada@example.com")
+    await give_email(bot, BOB, "bob@example.com")
+    await bot.text(ADA, smtp.inbox.code_for("ada@example.com"))
+    counts = await bot.svc.store.kpi_counts(ALL_TIME)
+    assert (counts.new_leads, counts.verified) == (2, 1)
+    data_bytes, _ = await export_csv(bot.svc)
+    header, *data = list(csv.reader(io.StringIO(data_bytes.decode("utf-8-sig"))))
+    assert "email_verified" in header and "email_verified_at" in header
+    flag = header.index("email_verified")
+    assert sorted(row[flag] for row in data) == ["no", "yes"]
+    await bot.text(OWNER, "/stats")
+    stats = "\n".join(bot.texts(OWNER))
+    assert "Verified leads" in stats and "50%" in stats
+
+
+def test_typed_code_shapes() -> None:
+    assert typed_code(" 123456 ") == "123456"
+    assert typed_code("123 456") == "123456"
+    assert typed_code("123-456") == "123456"
+    assert typed_code("12345") is None
+    assert typed_code("1234567") is None
+    assert typed_code("code 123456") is None
