@@ -45,6 +45,7 @@ async def mydata(update: Update, context: Ctx) -> None:
         line("field_language", lead.language),
         line("field_source", lead.first_source),
         line("field_email", lead.email),
+        line("field_verified", when(lead.email_verified_at) if lead.email_verified_at else None),
         line(
             "field_consent",
             f"{when(lead.consent_at)} ({lead.consent_version})" if lead.consent_at else None,

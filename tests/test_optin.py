@@ -304,3 +304,55 @@ def test_typed_code_shapes() -> None:
     assert typed_code("12345") is None
     assert typed_code("1234567") is None
     assert typed_code("code 123456") is None
+
+
+async def test_replayed_update_issues_one_code(optin: Make, smtp: SmtpServer) -> None:
+    bot = await optin()
+    await give_email(bot)
+    store = bot.svc.store
+    code = smtp.inbox.code_for("ada@example.com")
+    # The same update handled again after a crash (its id already issued a code): no new code.
+    update_id = await _last_update_id(store)
+    assert update_id is not None
+    replayed = await store.issue_code(
+        ADA, "ada@example.com", "000000", magnet_id=None, language="en", ttl_seconds=60,
+        update_id=update_id,
+    )  # fmt: skip
+    assert replayed is False
+    await bot.svc.mailer.drain()
+    assert len(smtp.inbox.messages) == 1
+    await bot.text(ADA, code)
+    assert "is verified" in bot.texts(ADA)[-2]
+
+
+async def _last_update_id(store: Any) -> int | None:
+    row = await store._one("SELECT MAX(update_id) FROM mails")
+    return int(row[0]) if row and row[0] is not None else None
+
+
+async def test_forget_erases_codes_and_mails(optin: Make, smtp: SmtpServer) -> None:
+    smtp.stop()  # the mail is still in the outbox when the person leaves
+    bot = await optin()
+    await give_email(bot)
+    await bot.text(ADA, "/mydata")
+    assert "Email verified: -" in bot.last(ADA).text
+    await bot.text(ADA, "/forget")
+    await bot.tap_label(ADA, bot.t("btn_forget_yes"))
+    store = bot.svc.store
+    assert await store.mail_counts() == {}
+    assert await store.pending_code(ADA) is None
+    smtp.start()
+    bot.clock.now += 3600
+    await bot.svc.mailer.tick()
+    assert smtp.inbox.messages == []
+
+
+async def test_code_buttons_without_optin_or_forged(bot: Harness) -> None:
+    await bot.text(ADA, "/start")
+    for data in ("otp:new", "otp:chg"):
+        await bot.tap(ADA, data)
+        assert bot.fake.answered_callbacks[-1].text == bot.t("button_expired")
+    await bot.tap(ADA, "otp:../../etc")
+    assert bot.fake.answered_callbacks[-1].text == bot.t("button_expired")
+    await bot.text(ADA, "123456")  # six digits without double opt-in: nothing special
+    assert bot.last(ADA).text.startswith("I'm a bot that sends free practical guides")
