@@ -155,6 +155,7 @@ async def run_preview(settings: Settings, stdin: TextIO, out: TextIO, database: 
                 "owner_ids": [OWNER],
                 "database_path": path,
                 "bot_api_url": "http://preview.invalid/bot",
+                "crm_webhook_urls": [],  # a rehearsal must not reach the real CRM
             }
         )
         svc = Services(

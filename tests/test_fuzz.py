@@ -35,11 +35,19 @@ CALLBACKS = (
     "ans:what-to-wear:curious", "ans:gardening-basics:garden", "ans:x:y", "eml:yes", "eml:no",
     "opt:what-to-wear", "opt:no", "fgt:yes", "fgt:no", "pln:what-to-wear:plan", "stp", "stp:1",
     "gol:skip", "own:c:1001", "own:w:1002", "lds:hot:1", "crd:1001", "bc:s:1:0", "bc:t:1",
-    "bc:go:1:0", "bc:go:1", "bc:x:1",
+    "bc:go:1:0", "bc:go:1", "bc:x:1", "otp:new", "otp:chg",
 )  # fmt: skip
 TEXTS = st.one_of(
     st.sampled_from(
-        ("ada@example.com", "ada@gmial.com", "not an email", "je veux un rendez-vous", "x" * 5000)
+        (
+            "ada@example.com",
+            "ada@gmial.com",
+            "not an email",
+            "je veux un rendez-vous",
+            "x" * 5000,
+            "123456",
+            "000 000",
+        )  # fmt: skip
     ),
     st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=120),
 )
@@ -159,11 +167,42 @@ def bot_event(kind: str) -> Any:
 )
 @given(st.lists(ACTIONS, min_size=1, max_size=25))
 def test_random_updates_never_break_the_bot(actions: list[tuple[str, Any, Any]]) -> None:
+    fuzz(actions)
+
+
+# Double opt-in and webhooks on, their servers unreachable (a closed local port): mails and
+# events wait in their outboxes while people tap "Send a new code" and type codes.
+OPTIONAL_FEATURES = {
+    "smtp_host": "127.0.0.1",
+    "smtp_port": 9,
+    "smtp_security": "none",
+    "smtp_sender": "a@example.com",
+    "smtp_timeout": 1,
+    "crm_webhook_urls": ["http://127.0.0.1:9/hook"],
+    "crm_webhook_secret": "s3cret",
+    "crm_webhook_timeout": 1,
+}
+
+
+@settings(
+    max_examples=30,
+    derandomize=not os.environ.get("FUZZ_EXPLORE"),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(st.lists(ACTIONS, min_size=1, max_size=25))
+def test_random_updates_with_optin_and_webhooks(actions: list[tuple[str, Any, Any]]) -> None:
+    fuzz(actions, **OPTIONAL_FEATURES)
+
+
+def fuzz(actions: list[tuple[str, Any, Any]], **overrides: Any) -> None:
+    """Play the actions on a fresh bot, then check the store's invariants."""
+
     async def run() -> None:
         with tempfile.TemporaryDirectory() as folder:
             clock = Clock()
             fake = FakeTelegram(clock=clock)
-            bot = await start_harness(make_settings(Path(folder)), fake, clock)
+            bot = await start_harness(make_settings(Path(folder), **overrides), fake, clock)
             try:
                 await play(bot, actions)
                 await invariants(bot)
