@@ -47,7 +47,7 @@ TEXTS = st.one_of(
             "x" * 5000,
             "123456",
             "000 000",
-        )  # fmt: skip
+        )
     ),
     st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=120),
 )
