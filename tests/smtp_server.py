@@ -63,13 +63,16 @@ class Inbox:
 class SmtpServer:
     """An SMTP server on 127.0.0.1 that can be started, stopped and started again."""
 
-    def __init__(self) -> None:
+    def __init__(self, **server_options: Any) -> None:
         self.inbox = Inbox()
         self.port = free_port()
+        self.options = server_options  # aiosmtpd's: tls_context, require_starttls, auth...
         self._controller: Controller | None = None
 
     def start(self) -> None:
-        self._controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
+        self._controller = Controller(
+            self.inbox, hostname="127.0.0.1", port=self.port, **self.options
+        )
         self._controller.start()
 
     def stop(self) -> None:

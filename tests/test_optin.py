@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
+import trustme
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from bot.export import export_csv
 from bot.optin import MailContent, build_mail, typed_code
@@ -356,3 +359,63 @@ async def test_code_buttons_without_optin_or_forged(bot: Harness) -> None:
     assert bot.fake.answered_callbacks[-1].text == bot.t("button_expired")
     await bot.text(ADA, "123456")  # six digits without double opt-in: nothing special
     assert bot.last(ADA).text.startswith("I'm a bot that sends free practical guides")
+
+
+async def test_starttls_with_login(bot_with: Make) -> None:
+    """The usual provider setup: port 587, STARTTLS with a checked certificate, then a login."""
+    ca = trustme.CA()
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_tls)
+    logins: list[tuple[bytes, bytes]] = []
+
+    def authenticator(*args: Any) -> AuthResult:
+        auth = args[-1]
+        assert isinstance(auth, LoginPassword)
+        logins.append((auth.login, auth.password))
+        return AuthResult(success=(auth.login, auth.password) == (b"aimant", b"pa55"))
+
+    server = SmtpServer(
+        tls_context=server_tls,
+        require_starttls=True,
+        auth_required=True,
+        authenticator=authenticator,
+    )
+    server.start()
+    try:
+        bot = await bot_with(
+            smtp_host="127.0.0.1",
+            smtp_port=server.port,
+            smtp_security="starttls",
+            smtp_user="aimant",
+            smtp_password="pa55",
+            smtp_sender="hello@example.com",
+        )
+        client_tls = ssl.create_default_context()
+        ca.configure_trust(client_tls)  # the test CA stands in for a public one
+        bot.svc.mailer.tls = client_tls
+        await give_email(bot)
+        assert logins == [(b"aimant", b"pa55")]
+        assert len(server.inbox.to("ada@example.com")) == 1
+    finally:
+        server.stop()
+
+
+async def test_untrusted_certificate_is_not_used(bot_with: Make) -> None:
+    """Without the test CA, the certificate check fails: the mail waits, nothing leaks."""
+    ca = trustme.CA()
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_tls)
+    server = SmtpServer(tls_context=server_tls, require_starttls=True)
+    server.start()
+    try:
+        bot = await bot_with(
+            smtp_host="127.0.0.1",
+            smtp_port=server.port,
+            smtp_security="starttls",
+            smtp_sender="hello@example.com",
+        )
+        await give_email(bot)
+        assert server.inbox.messages == []
+        assert await bot.svc.store.mail_counts() == {"pending": 1}
+    finally:
+        server.stop()
