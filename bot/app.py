@@ -144,6 +144,9 @@ async def open_services(app: App) -> None:
     await svc._broadcaster.resume()
     if svc.settings.double_optin:
         svc._mailer = Mailer(svc, app.bot)
+    retired = await store.retire_hooks(tuple(svc.settings.crm_webhook_urls))
+    if retired:
+        log.warning("%d webhook event(s) for URLs no longer set were given up", retired)
     if svc.settings.crm_webhook_urls:
         svc._crm = CrmSender(svc, app.bot)
         store.hook_urls = tuple(svc.settings.crm_webhook_urls)

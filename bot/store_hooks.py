@@ -86,6 +86,17 @@ class HookStore(StoreBase):
         row = await self._one("SELECT body FROM hooks WHERE event_id = ? LIMIT 1", (event_id,))
         return row["body"] if row else None
 
+    async def retire_hooks(self, urls: tuple[str, ...]) -> int:
+        """Pending events for URLs no longer in the settings: given up (bodies dropped)."""
+        kept = f" AND url NOT IN ({', '.join('?' for _ in urls)})" if urls else ""
+        rows = await self._write1(
+            "UPDATE hooks SET state = 'failed', body = NULL,"
+            " error = 'URL removed from CRM_WEBHOOK_URLS'"
+            f" WHERE state = 'pending'{kept} RETURNING id",
+            urls,
+        )
+        return len(rows)
+
     async def prune_hooks(self, keep_seconds: int = 30 * 86400) -> int:
         """Forget delivered and dropped events older than `keep_seconds`."""
         rows = await self._write1(

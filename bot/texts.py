@@ -13,6 +13,7 @@ from bot.telegram_html import html_error, visible_length
 REQUIRED_KEYS: frozenset[str] = frozenset(
     {
         "kpi_verified",
+        "owner_hook_failed",
         "field_verified",
         "kpi_verification_rate",
         "stats_mails",
@@ -223,6 +224,7 @@ REQUIRED_KEYS: frozenset[str] = frozenset(
 # Placeholders each text may use; a text using another name is a content error at start-up.
 PLACEHOLDERS: dict[str, set[str]] = {
     "stats_mails": {"sent", "pending", "failed"},
+    "owner_hook_failed": {"host", "count", "hours", "error"},
     "stats_hooks": {"sent", "pending", "failed"},
     "code_sent": {"email", "minutes"},
     "code_sent_nowait": {"email", "minutes"},
