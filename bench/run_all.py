@@ -17,6 +17,7 @@ BENCHES = (
     ("broadcasts", ["bench.bench_broadcast"]),
     ("/stats at scale", ["bench.bench_stats"]),
     ("memory and scheduler at scale", ["bench.bench_scale"]),
+    ("double opt-in and webhooks", ["bench.bench_outbox"]),
 )
 
 
