@@ -13,6 +13,7 @@ from bot.telegram_html import html_error, visible_length
 REQUIRED_KEYS: frozenset[str] = frozenset(
     {
         "kpi_verified",
+        "card_verified",
         "owner_hook_failed",
         "field_verified",
         "kpi_verification_rate",

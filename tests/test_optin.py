@@ -82,6 +82,8 @@ async def test_code_from_the_mail_unlocks_the_pdf(optin: Make, smtp: SmtpServer)
     assert await bot.svc.store.mail_counts() == {"sent": 1}
     await bot.text(ADA, code)  # typed again later: already verified, nothing breaks
     assert bot.last(ADA).text == "Your email is already verified. ✅"
+    await bot.text(ADA, "/plan")  # owners see the verified address on the lead card
+    assert any("Email: ada@example.com ✅ verified" in text for text in bot.texts(OWNER))
 
 
 async def test_wrong_codes_are_counted_then_locked(optin: Make, smtp: SmtpServer) -> None:
