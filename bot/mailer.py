@@ -59,7 +59,7 @@ class Mailer(Pump):
     async def pass_once(self) -> int:
         """Send every due mail (a few connections at once), until none is due."""
         handled = 0
-        while due := await self.svc.store.due_mails(limit=8):
+        while not self._stopped and (due := await self.svc.store.due_mails(limit=8)):
             await asyncio.gather(*(self._deliver(mail) for mail in due))
             handled += len(due)
         return handled
@@ -117,7 +117,10 @@ class Mailer(Pump):
         store, settings = self.svc.store, self.svc.settings
         outcome, reason = classify(exc)
         now = store.now()
-        window = mail.created_at + settings.optin_mail_retry_minutes * 60
+        # A mail that would arrive after its code expired is no use: stop retrying by then.
+        minutes = min(settings.optin_mail_retry_minutes, settings.optin_code_minutes)
+        window = mail.created_at + minutes * 60
+        reason = reason.replace(mail.to_addr, "<address>")  # logs and the outbox keep no address
         log.warning("verification mail %s to lead %s: %s (%s)", mail.id, mail.user_id, reason,
                     outcome.value)  # fmt: skip
         if outcome is Outcome.RETRY and now < window:

@@ -236,4 +236,12 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX hooks_pending ON hooks(url, lead_key, id) WHERE state = 'pending';
     CREATE INDEX hooks_state ON hooks(state, created_at);
     """,
+    # 9: codes mailed per address (hashed, kept one day): the daily limit survives /forget.
+    """
+    CREATE TABLE mail_quota (
+        addr_hash TEXT NOT NULL,
+        at INTEGER NOT NULL
+    );
+    CREATE INDEX mail_quota_addr ON mail_quota(addr_hash, at);
+    """,
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 import ssl
+import unicodedata
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -15,7 +16,7 @@ import aiosmtplib
 
 CODE_DIGITS = 6
 MAX_CODES_PER_DAY = 10  # per person: "resend" cannot be used to flood an inbox
-_CODE = re.compile(r"^\s*(\d{3})[\s-]?(\d{3})\s*$")
+_CODE = re.compile(r"^\s*([0-9]{3})[\s-]?([0-9]{3})\s*$")
 
 
 def new_code() -> str:
@@ -24,7 +25,9 @@ def new_code() -> str:
 
 
 def typed_code(text: str) -> str | None:
-    """The code in what a person typed (`123456`, `123 456`, `123-456`), else None."""
+    """The code in what a person typed (`123456`, `123 456`, `123-456`, any script's digits),
+    else None."""
+    text = "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in text[:40])
     match = _CODE.match(text)
     return match.group(1) + match.group(2) if match else None
 
@@ -76,6 +79,10 @@ def classify(error: Exception) -> tuple[Outcome, str]:
         first = error.recipients[0]
         outcome = Outcome.REFUSED if first.code >= 500 else Outcome.RETRY
         return outcome, f"{first.code} {first.message}".strip()
+    if isinstance(error, aiosmtplib.SMTPNotSupported):  # e.g. an address needing SMTPUTF8
+        return Outcome.REFUSED, f"the mail server cannot take this address ({error})"
+    if isinstance(error, FileNotFoundError):  # the guide to attach vanished from the disk
+        return Outcome.RETRY, f"the file to attach is missing: {Path(error.filename or '').name}"
     if isinstance(error, aiosmtplib.SMTPAuthenticationError):  # the owner's settings, not theirs
         return Outcome.RETRY, f"login refused ({error.code}): check SMTP_USER and SMTP_PASSWORD"
     if isinstance(error, aiosmtplib.SMTPResponseException):

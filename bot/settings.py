@@ -102,6 +102,7 @@ class Settings(BaseSettings):
             for url in value:
                 if not isinstance(url, str) or not re.match(r"^https?://[^\s/]+", url):
                     raise ValueError("must be http(s) URLs separated by commas")
+            value = list(dict.fromkeys(value))  # a URL listed twice gets each event once
         return value
 
     @field_validator("smtp_host", "smtp_user", "smtp_sender", mode="before")

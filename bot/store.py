@@ -369,6 +369,8 @@ class Store(TipStore, KpiStore, OwnerStore, BroadcastStore, OptinStore, HookStor
         """Erase a person's personal data; their events stay, under an anonymous number."""
         anonymous = -(secrets.randbelow(2**62) + 1)
         async with self._tx() as db:
+            # Tools that heard of this person (or may have: a lead) hear of the erasure.
+            told = await self._hook_urls_for(user_id)
             cur = await db.execute("DELETE FROM leads WHERE user_id = ?", (user_id,))
             erased = bool(cur.rowcount)
             await db.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
@@ -380,10 +382,11 @@ class Store(TipStore, KpiStore, OwnerStore, BroadcastStore, OptinStore, HookStor
             )
             if erased:
                 await self._event(db, anonymous, Event.ERASE)
-            # Events not yet delivered to other tools carry personal data: they never leave.
-            await self._drop_hooks(db, user_id)
-            if erased:
-                await self._hook(db, user_id, HookType.ERASED)
+            # Events not yet delivered carry personal data: they never leave; and no row links
+            # the Telegram id to what happened any more.
+            await self._forget_hooks(db, user_id)
+            if erased and told:
+                await self._hook(db, user_id, HookType.ERASED, urls=told)
         # Old page images of the erased rows may sit in the WAL file until a checkpoint.
         await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return erased

@@ -155,9 +155,11 @@ class StoreBase:
         user_id: int,
         kind: HookType,
         data: dict[str, Any] | None = None,
+        urls: tuple[str, ...] | None = None,
     ) -> None:
-        """Queue an event for every webhook URL, in the caller's transaction (none: no-op)."""
-        if not self.hook_urls:
+        """Queue an event for every webhook URL (or `urls`), in the caller's transaction."""
+        urls = self.hook_urls if urls is None else urls
+        if not urls:
             return
         if kind is HookType.ERASED:
             lead: dict[str, Any] = {"id": user_id}  # nothing personal after an erasure
@@ -169,9 +171,10 @@ class StoreBase:
         now, event_id = self.now(), new_event_id()
         body = event_body(event_id, kind, now, lead, data)
         await db.executemany(
-            "INSERT INTO hooks (event_id, url, lead_key, type, body, next_at, created_at)"
+            "INSERT OR IGNORE INTO hooks"
+            " (event_id, url, lead_key, type, body, next_at, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(event_id, url, user_id, kind.value, body, now, now) for url in self.hook_urls],
+            [(event_id, url, user_id, kind.value, body, now, now) for url in urls],
         )
         self._hooked = True
 

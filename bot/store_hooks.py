@@ -43,9 +43,11 @@ class HookStore(StoreBase):
         return [Hook(**dict(r)) for r in rows]
 
     async def hook_sent(self, hook_id: int) -> None:
-        """The URL took it (2xx): done, and the personal data in the body is dropped."""
+        """The URL took it (2xx): done, and the personal data in the body is dropped; an erase
+        event also loses its link to the person."""
         await self._write1(
-            "UPDATE hooks SET state = 'sent', body = NULL, sent_at = ?, error = NULL"
+            "UPDATE hooks SET state = 'sent', body = NULL, sent_at = ?, error = NULL,"
+            " lead_key = CASE WHEN type = 'lead.erased' THEN 0 ELSE lead_key END"
             " WHERE id = ? AND state = 'pending'",
             (self.now(), hook_id),
         )
@@ -61,7 +63,8 @@ class HookStore(StoreBase):
     async def hook_failed(self, hook_id: int, error: str) -> None:
         """Given up after the retry window: kept as a record (without its body) for owners."""
         await self._write1(
-            "UPDATE hooks SET state = 'failed', attempts = attempts + 1, body = NULL, error = ?"
+            "UPDATE hooks SET state = 'failed', attempts = attempts + 1, body = NULL, error = ?,"
+            " lead_key = CASE WHEN type = 'lead.erased' THEN 0 ELSE lead_key END"
             " WHERE id = ? AND state = 'pending'",
             (error[:500], hook_id),
         )
@@ -105,11 +108,22 @@ class HookStore(StoreBase):
         )
         return len(rows)
 
-    @staticmethod
-    async def _drop_hooks(db: aiosqlite.Connection, user_id: int) -> None:
-        """An erasure: undelivered events about this person never leave, bodies go."""
-        await db.execute(
-            "UPDATE hooks SET state = 'dropped', body = NULL"
-            " WHERE lead_key = ? AND state = 'pending'",
-            (user_id,),
+    async def _hook_urls_for(self, user_id: int) -> tuple[str, ...]:
+        """The URLs that should hear of this person's erasure: all of them for a lead (an
+        email was given, so an event may have gone), else those that got an event about them."""
+        if not self.hook_urls:
+            return ()
+        lead = await self._one(
+            "SELECT 1 FROM leads WHERE user_id = ? AND email_at IS NOT NULL", (user_id,)
         )
+        if lead is not None:
+            return self.hook_urls
+        rows = await self._all("SELECT DISTINCT url FROM hooks WHERE lead_key = ?", (user_id,))
+        known = {r["url"] for r in rows}
+        return tuple(url for url in self.hook_urls if url in known)
+
+    @staticmethod
+    async def _forget_hooks(db: aiosqlite.Connection, user_id: int) -> None:
+        """An erasure: undelivered events about this person never leave, and the rows of
+        delivered ones (which link the Telegram id to event times) are deleted too."""
+        await db.execute("DELETE FROM hooks WHERE lead_key = ?", (user_id,))

@@ -46,6 +46,11 @@ class Mail:
     created_at: int
 
 
+def address_hash(email: str) -> str:
+    """What the daily limit per address keeps of an address (for one day)."""
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
 def code_hash(user_id: int, code: str) -> str:
     """What is stored of a code: bound to its person, so another person's code never matches."""
     return hashlib.sha256(f"{user_id}:{code}".encode()).hexdigest()
@@ -76,7 +81,7 @@ class OptinStore(StoreBase):
             ):
                 return False
             await db.execute(
-                "UPDATE mails SET state = 'replaced', code = NULL"
+                "UPDATE mails SET state = 'replaced', code = NULL, to_addr = ''"
                 " WHERE user_id = ? AND state = 'pending'",
                 (user_id,),
             )
@@ -84,6 +89,10 @@ class OptinStore(StoreBase):
                 "INSERT OR REPLACE INTO optin_codes (user_id, email, code_hash, magnet_id,"
                 " issued_at, expires_at, attempts) VALUES (?, ?, ?, ?, ?, ?, 0)",
                 (user_id, email, code_hash(user_id, code), magnet_id, now, now + ttl_seconds),
+            )
+            await db.execute("DELETE FROM mail_quota WHERE at < ?", (now - 86400,))
+            await db.execute(
+                "INSERT INTO mail_quota (addr_hash, at) VALUES (?, ?)", (address_hash(email), now)
             )
             await db.execute(
                 "INSERT INTO mails (user_id, to_addr, code, magnet_id, language, next_at,"
@@ -146,12 +155,15 @@ class OptinStore(StoreBase):
             await self._hook(db, user_id, HookType.VERIFIED, {"magnet": row["magnet_id"]})
         return Verdict.VERIFIED, max_attempts - row["attempts"]
 
-    async def codes_since(self, user_id: int, since: int) -> int:
-        """How many codes were mailed (or queued) to this person since `since`."""
+    async def codes_since(self, user_id: int, email: str, since: int) -> int:
+        """Codes queued since `since` for this person or this address, whichever is more (the
+        address count survives the person's erasure: /forget cannot reset the limit)."""
         row = await self._one(
-            "SELECT COUNT(*) FROM mails WHERE user_id = ? AND created_at >= ?", (user_id, since)
+            "SELECT (SELECT COUNT(*) FROM mails WHERE user_id = ? AND created_at >= ?),"
+            " (SELECT COUNT(*) FROM mail_quota WHERE addr_hash = ? AND at >= ?)",
+            (user_id, since, address_hash(email), since),
         )
-        return int(row[0]) if row else 0
+        return max(int(row[0]), int(row[1])) if row else 0
 
     # --- the mail outbox ----------------------------------------------------------------
 
@@ -167,7 +179,7 @@ class OptinStore(StoreBase):
     async def mail_sent(self, mail_id: int) -> bool:
         """The SMTP server took it: the code leaves the outbox. False if replaced meanwhile."""
         rows = await self._write1(
-            "UPDATE mails SET state = 'sent', code = NULL, sent_at = ?, error = NULL"
+            "UPDATE mails SET state = 'sent', code = NULL, to_addr = '', sent_at = ?, error = NULL"
             " WHERE id = ? AND state = 'pending' RETURNING id",
             (self.now(), mail_id),
         )
@@ -184,7 +196,8 @@ class OptinStore(StoreBase):
     async def mail_failed(self, mail_id: int, error: str) -> bool:
         """Refused for good (or retried too long); False if it was not pending any more."""
         rows = await self._write1(
-            "UPDATE mails SET state = 'failed', attempts = attempts + 1, code = NULL, error = ?"
+            "UPDATE mails SET state = 'failed', attempts = attempts + 1, code = NULL,"
+            " to_addr = '', error = ?"
             " WHERE id = ? AND state = 'pending' RETURNING id",
             (error[:500], mail_id),
         )

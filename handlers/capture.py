@@ -81,7 +81,14 @@ async def offer(update: Update, context: Ctx, magnet: Magnet, source: str | None
     elif step is Step.ASK_CODE:
         assert lead.email is not None
         pending = await store.pending_code(person)
-        if pending is None or pending.email != lead.email:
+        usable = (
+            pending is not None
+            and pending.email == lead.email
+            and pending.expires_at > store.now()
+            and pending.attempts < settings.optin_max_attempts
+            and await store.mail_error(person) is None
+        )
+        if not usable:  # none, expired, locked, or its mail failed: a fresh one
             await send_code(update, context, magnet.id, lead.email)
         else:
             await context.bot.send_message(

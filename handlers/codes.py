@@ -18,7 +18,7 @@ async def send_code(
     """Queue a new code for `email` and say so; False if today's limit is reached."""
     svc, lang, person = context.svc, lang_of(update, context), user_id(update)
     store, settings = svc.store, svc.settings
-    if await store.codes_since(person, store.now() - 86400) >= MAX_CODES_PER_DAY:
+    if await store.codes_since(person, email, store.now() - 86400) >= MAX_CODES_PER_DAY:
         await say(update, t(context, lang, "code_limit"))
         return False
     issued = await store.issue_code(

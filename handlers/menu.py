@@ -78,8 +78,11 @@ async def text(update: Update, context: Ctx) -> None:
     ):
         await email_text(update, context, magnet)
     elif step == STEP_CODE or (
-        step in (None, STEP_ANSWER) and svc.settings.double_optin and typed_code(typed)
-    ):  # six digits alone, out of any step: a code from the mail
+        step in (None, STEP_ANSWER)
+        and svc.settings.double_optin
+        and typed_code(typed)
+        and await svc.store.pending_code(person)
+    ):  # six digits while a code waits: the code (else a reply, a postcode, a budget...)
         await code_text(update, context, typed)
     elif magnet and step == STEP_ANSWER:
         await say(update, t(context, lang, "expect_answer"))

@@ -17,6 +17,17 @@ async def code_text(update: Update, context: Ctx, typed: str) -> None:
     """Text while a code is expected: check it, then go on to the question or the PDF."""
     svc, lang, person = context.svc, lang_of(update, context), user_id(update)
     store, settings = svc.store, svc.settings
+    if not settings.double_optin:  # switched off since: no code is needed any more
+        session = await store.get_session(person)
+        magnet = svc.catalogue.get(session.magnet_id or "") if session else None
+        await store.clear_session(person)
+        if magnet is not None:
+            await offer(update, context, magnet)
+        else:
+            await say(
+                update, t(context, lang, "fallback"), reply_markup=menu_keyboard(context, lang)
+            )
+        return
     code = typed_code(typed)
     if code is None:
         await say(update, t(context, lang, "expect_code"), reply_markup=code_buttons(svc, lang))
@@ -70,7 +81,11 @@ async def code_button(update: Update, context: Ctx) -> None:
         if magnet is None:
             await say(update, t(context, lang, "menu"), reply_markup=menu_keyboard(context, lang))
             return
-        await say(update, t(context, lang, "ask_new_email"))
+        if lead.unsubscribed_at is not None:  # after /stop: the explicit opt-in question first
+            await offer(update, context, magnet)
+            return
+        prompt = f"{t(context, lang, 'ask_new_email')}\n\n{t(context, lang, 'consent')}"
+        await say(update, prompt)  # a new address is a new consent: show what it says
         await store.set_session(person, STEP_EMAIL, magnet.id)
         return
     if lead.email_verified_at is not None and pending is None:

@@ -16,7 +16,7 @@ from bot.export import export_csv
 from bot.optin import MailContent, build_mail, typed_code
 from bot.periods import ALL_TIME
 from bot.store import Event
-from tests.conftest import OWNER, Clock, Harness
+from tests.conftest import OWNER, Clock, Harness, stop_harness
 from tests.smtp_server import SmtpServer
 
 ADA, BOB = 1001, 1002
@@ -80,8 +80,8 @@ async def test_code_from_the_mail_unlocks_the_pdf(optin: Make, smtp: SmtpServer)
     assert lead is not None and lead.email_verified_at == int(bot.clock.now)
     assert await bot.svc.store.count_events(Event.VERIFIED, ADA) == 1
     assert await bot.svc.store.mail_counts() == {"sent": 1}
-    await bot.text(ADA, code)  # typed again later: already verified, nothing breaks
-    assert bot.last(ADA).text == "Your email is already verified. ✅"
+    await bot.text(ADA, code)  # six digits later, no code waiting: not taken for a code
+    assert bot.last(ADA).text.startswith("I'm a bot that sends free practical guides")
     await bot.text(ADA, "/plan")  # owners see the verified address on the lead card
     assert any("Email: ada@example.com ✅ verified" in text for text in bot.texts(OWNER))
 
@@ -421,3 +421,112 @@ async def test_untrusted_certificate_is_not_used(bot_with: Make) -> None:
         assert await bot.svc.store.mail_counts() == {"pending": 1}
     finally:
         server.stop()
+
+
+async def test_forget_does_not_reset_the_daily_limit(optin: Make, smtp: SmtpServer) -> None:
+    """Someone typing a stranger's address cannot flood it by erasing themselves in between."""
+    bot = await optin(optin_resend_seconds=0)
+    for round_ in range(3):
+        await give_email(bot, email="victim@example.org")
+        for _ in range(4):
+            await bot.tap(ADA, "otp:new")
+        await bot.svc.mailer.drain()
+        await bot.text(ADA, "/forget")
+        await bot.tap_label(ADA, bot.t("btn_forget_yes"))
+        del round_
+    assert len(smtp.inbox.to("victim@example.org")) == 10  # MAX_CODES_PER_DAY, per address
+    bot.clock.now += 86401  # a day later the address may get codes again
+    await give_email(bot, email="victim@example.org")
+    assert len(smtp.inbox.to("victim@example.org")) == 11
+
+
+async def test_six_digits_are_a_code_only_while_one_waits(optin: Make, smtp: SmtpServer) -> None:
+    """A lead answering an owner "150 000" or a postcode is relayed, not eaten as a code."""
+    bot = await optin()
+    await give_email(bot)
+    await bot.text(ADA, smtp.inbox.code_for("ada@example.com"))
+    await bot.tap_label(ADA, "Family or kids")
+    await bot.text(ADA, "/contact")
+    await bot.text(ADA, "Call me please")
+    card = next(s for s in reversed(bot.chat(OWNER)) if "Call me please" in s.text)
+    reply = bot.fake.build_message(OWNER, "What's your budget?")
+    reply["message"]["reply_to_message"] = {
+        "message_id": card.message_id,
+        "date": 1,
+        "chat": {"id": OWNER, "type": "private"},
+        "text": "card",
+    }
+    await bot.send(reply)
+    await bot.text(ADA, "150 000")
+    assert any("150 000" in text for text in bot.texts(OWNER))
+
+
+async def test_change_email_after_stop_asks_to_opt_in_again(optin: Make, smtp: SmtpServer) -> None:
+    bot = await optin()
+    await give_email(bot)
+    await bot.text(ADA, "/stop")
+    await bot.tap_label(ADA, "✏️ Change email")
+    assert bot.last(ADA).text.startswith("You asked us to stop messaging you.")
+    lead = await bot.svc.store.get_lead(ADA)
+    assert lead is not None and not lead.subscribed
+
+
+async def test_change_email_prompt_shows_the_consent(optin: Make, smtp: SmtpServer) -> None:
+    bot = await optin()
+    await give_email(bot)
+    await bot.tap_label(ADA, "✏️ Change email")
+    assert "/stop at any time" in bot.last(ADA).text
+
+
+async def test_codes_never_outlive_their_mail_retries(
+    optin: Make, smtp: SmtpServer, clock: Clock
+) -> None:
+    """With the code valid 30 minutes and retries allowed 60, retries stop at 30: no mail ever
+    carries an expired code, and asking for the guide again sends a fresh one."""
+    smtp.stop()
+    bot = await optin(optin_code_minutes=30, optin_mail_retry_minutes=60)
+    await give_email(bot)
+    for _ in range(8):
+        clock.now += 300
+        await bot.svc.mailer.tick()
+    assert await bot.svc.store.mail_counts() == {"failed": 1}
+    assert bot.last(ADA).text.startswith("⚠️ I couldn't send the code")
+    smtp.start()
+    await bot.text(ADA, "/start what-to-wear")
+    await bot.svc.mailer.drain()
+    assert "6-digit code" in bot.last(ADA).text and len(smtp.inbox.messages) == 1
+    await bot.text(ADA, smtp.inbox.code_for("ada@example.com"))
+    assert "is verified" in bot.texts(ADA)[-2]
+
+
+async def test_server_without_utf8_refuses_for_good(bot_with: Make) -> None:
+    server = SmtpServer(enable_SMTPUTF8=False)
+    server.start()
+    try:
+        bot = await bot_with(
+            smtp_host="127.0.0.1",
+            smtp_port=server.port,
+            smtp_security="none",
+            smtp_sender="hello@example.com",
+        )
+        await give_email(bot, email="josé@example.com")
+        assert bot.last(ADA).text.startswith("⚠️ The mail server refused")
+        assert await bot.svc.store.mail_counts() == {"failed": 1}
+    finally:
+        server.stop()
+
+
+async def test_optin_switched_off_frees_people_waiting_for_a_code(
+    optin: Make, bot_with: Make, smtp: SmtpServer
+) -> None:
+    bot = await optin()
+    await give_email(bot)
+    await stop_harness(bot)
+    plain = await bot_with()  # restarted without SMTP_HOST
+    await plain.text(ADA, "anything")
+    assert plain.last(ADA).text == "What kind of shoot are you planning?"
+
+
+def test_codes_in_other_scripts() -> None:
+    assert typed_code("١٢٣٤٥٦") == "123456"  # Arabic-Indic digits
+    assert typed_code("１２３ ４５６") == "123456"  # full-width
