@@ -15,14 +15,16 @@ from pathlib import Path
 from typing import TextIO
 
 from pydantic import SecretStr
-from telegram import Update
+from telegram import Bot, Update
 
 from bot.app import App, build_application, close_services, open_services, stop_services
 from bot.catalogue import load_catalogue, parse_delay
 from bot.fakeapi import DEFAULT_SPEC_PATH, FakeRequest, FakeTelegram
 from bot.fakeapi.records import Sent
+from bot.mailer import Mailer
 from bot.services import Services
 from bot.settings import Settings
+from bot.store_optin import Mail
 from bot.texts import load_texts
 
 PROSPECT, OWNER = 100_001, 100_002
@@ -34,6 +36,25 @@ HELP = """Type messages and /commands as a prospect would. Also:
   :sticker         send a sticker
   :wait 3d         fast-forward time (s, m, h, d) and let due tips go out
   :help, :quit"""
+
+
+class PreviewMailer(Mailer):
+    """With SMTP settings, the code mails are shown here, never sent: a rehearsal stays offline."""
+
+    def __init__(self, svc: Services, bot: Bot, out: TextIO) -> None:
+        super().__init__(svc, bot)
+        self.out = out
+
+    async def _deliver(self, mail: Mail) -> None:
+        content = self.content(mail)
+        attached = f"[attached: {content.attachment.name}]\n" if content.attachment else ""
+        print(
+            f"--- mail to {content.to} (not sent: preview)\nSubject: {content.subject}\n\n"
+            f"{content.body.strip()}\n{attached}---",
+            file=self.out,
+            flush=True,
+        )
+        await self.svc.store.mail_sent(mail.id)
 
 
 class Preview:
@@ -51,6 +72,8 @@ class Preview:
         parsed = Update.de_json(update, self.app.bot)
         await self.app.update_processor.process_update(parsed, self.app.process_update(parsed))
         self.show()
+        if self.svc._mailer is not None:
+            await self.svc._mailer.drain()  # the code mail, printed before the next prompt
 
     def show(self) -> None:
         """Print what the bot sent (or edited) in the current chat since last time."""
@@ -170,6 +193,8 @@ async def run_preview(settings: Settings, stdin: TextIO, out: TextIO, database: 
         app = build_application(svc, request=FakeRequest(fake), updates_request=FakeRequest(fake))
         await app.initialize()
         await open_services(app)
+        if svc._mailer is not None:
+            svc._mailer = PreviewMailer(svc, app.bot, out)
         files = Path.cwd() / "preview-files"
         files.mkdir(exist_ok=True)
         session = Preview(fake, app, svc, out, files)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import os
+import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import ROOT
+import pytest
+
+from bot.preview import run_preview
+from tests.conftest import ROOT, make_settings
 
 
 def run(tmp_path: Path, lines: list[str]) -> str:
@@ -68,3 +75,39 @@ def test_the_start_command_without_a_token_and_without_a_terminal(tmp_path: Path
     )  # fmt: skip
     assert done.returncode == 0
     assert "@BotFather" in done.stdout and "aimant preview" in done.stdout
+
+
+class Typist:
+    """Stdin for an in-process preview: each line may read what the terminal showed so far."""
+
+    def __init__(self, out: io.StringIO, lines: list[str | Callable[[str], str]]) -> None:
+        self.out, self.lines = out, list(lines)
+
+    def readline(self) -> str:
+        if not self.lines:
+            return ""
+        line = self.lines.pop(0)
+        return (line(self.out.getvalue()) if callable(line) else line) + "\n"
+
+
+def test_double_optin_rehearsed_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With SMTP settings the code mail is printed, not sent; typing its code goes on."""
+    settings = make_settings(
+        tmp_path,
+        bot_token=None,
+        smtp_host="smtp.invalid",
+        smtp_sender="hello@example.com",
+    )
+    out = io.StringIO()
+
+    def code(shown: str) -> str:
+        return re.findall(r"code is: (\d{6})", shown)[-1]
+
+    typist = Typist(out, ["/start", "#1", "ada@example.com", code, ":quit"])
+    monkeypatch.chdir(tmp_path)  # preview files go to the working directory
+    assert asyncio.run(run_preview(settings, typist, out, None)) == 0  # type: ignore[arg-type]
+    shown = out.getvalue()
+    assert "--- mail to ada@example.com (not sent: preview)" in shown
+    assert "[attached: what-to-wear.en.pdf]" in shown
+    assert "bot: ✅ Thanks, ada@example.com is verified." in shown
+    assert "bot: What kind of shoot are you planning?" in shown
