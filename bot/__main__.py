@@ -11,7 +11,14 @@ from pathlib import Path
 from bot.app import ALLOWED_UPDATES, build_application
 from bot.catalogue import Catalogue, CatalogueError, load_catalogue
 from bot.logs import configure_logging
-from bot.ops import backup, content_warnings, database_problem, telegram_problem
+from bot.ops import (
+    backup,
+    content_warnings,
+    database_problem,
+    features_summary,
+    smtp_problem,
+    telegram_problem,
+)
 from bot.preview import preview
 from bot.services import Services
 from bot.settings import Settings, SettingsError, load_settings
@@ -54,6 +61,7 @@ def check(settings: Settings) -> int:
         return fail(content)
     catalogue, texts = content
     print(content_summary(catalogue, texts))
+    print(features_summary(settings))
     warnings = content_warnings(catalogue, texts)
     for warning in warnings:
         print(f"warning: {warning}")
@@ -79,6 +87,10 @@ def run(settings: Settings) -> int:
     problem = database_problem(settings.database_path) or asyncio.run(telegram_problem(settings))
     if problem:
         return fail(problem)
+    print(features_summary(settings))
+    mail = asyncio.run(smtp_problem(settings)) if settings.double_optin else None
+    if mail:  # not fatal: codes wait in the outbox and are retried
+        log.warning("%s; verification mails will wait and be retried", mail)
     svc = Services(settings, catalogue, texts)
     app = build_application(svc)
     if settings.webhook_url:

@@ -7,10 +7,13 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
+import aiosmtplib
 from telegram import Bot
 from telegram.error import InvalidToken, NetworkError
 
 from bot.catalogue import Catalogue
+from bot.crm import host_of
+from bot.optin import classify, tls_context
 from bot.settings import Settings
 from bot.texts import Texts
 
@@ -88,6 +91,46 @@ async def telegram_problem(settings: Settings, attempts: int = 3, pause: float =
                     f" after {attempts} attempts: {type(exc).__name__}"
                 )
             await asyncio.sleep(pause * attempt)
+    return None
+
+
+def features_summary(settings: Settings) -> str:
+    """The optional features as configured: double opt-in and webhooks."""
+    if settings.double_optin:
+        pdf = "waits for the code" if settings.optin_pdf_waits else "goes at once"
+        optin = (
+            f"Double opt-in: on ({settings.smtp_host}:{settings.smtp_port_or_default},"
+            f" {settings.smtp_security}; the PDF {pdf}; the mail carries:"
+            f" {settings.optin_mail_magnet})"
+        )
+    else:
+        optin = "Double opt-in: off (set SMTP_HOST and SMTP_SENDER to verify emails by code)"
+    urls = settings.crm_webhook_urls
+    hooks = (
+        f"Webhooks: {len(urls)} URL(s): {', '.join(host_of(u) for u in urls)}"
+        if urls
+        else "Webhooks: off (set CRM_WEBHOOK_URLS and CRM_WEBHOOK_SECRET to send leads to a CRM)"
+    )
+    return f"{optin}\n{hooks}"
+
+
+async def smtp_problem(settings: Settings) -> str | None:
+    """Connect, STARTTLS or TLS as set, log in, quit: why mail cannot go out, or None."""
+    password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+    where = f"{settings.smtp_host}:{settings.smtp_port_or_default}"
+    try:
+        async with aiosmtplib.SMTP(
+            hostname=settings.smtp_host,
+            port=settings.smtp_port_or_default,
+            use_tls=settings.smtp_security == "tls",
+            start_tls=settings.smtp_security == "starttls",
+            tls_context=tls_context(),
+            timeout=settings.smtp_timeout,
+        ) as smtp:
+            if settings.smtp_user:
+                await smtp.login(settings.smtp_user, password or "")
+    except Exception as exc:  # every failure becomes one readable line
+        return f"mail server {where} (SMTP_HOST): {classify(exc)[1]}"
     return None
 
 

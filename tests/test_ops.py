@@ -8,9 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from aiosmtpd.smtp import AuthResult
+
 from bot.fakeapi import FakeTelegram, FakeTelegramServer
-from tests.conftest import ROOT
+from bot.ops import features_summary, smtp_problem
+from tests.conftest import ROOT, make_settings
 from tests.content import MAGNET, write_catalogue
+from tests.smtp_server import SmtpServer, free_port
 from tests.test_e2e_kill import BotProcess, wait_for
 
 
@@ -108,3 +112,25 @@ def test_backup_while_the_bot_runs(tmp_path: Path) -> None:
         assert copy.execute("SELECT COUNT(*) FROM leads").fetchone()[0] == 3
         assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert aimant(tmp_path, "backup", "x", DATABASE_PATH=str(tmp_path / "none.db")).returncode == 2
+
+
+async def test_smtp_check_says_what_is_wrong(tmp_path: Path) -> None:
+    def authenticator(*args: object) -> AuthResult:
+        return AuthResult(success=False, handled=False)  # aiosmtpd then answers 535
+
+    server = SmtpServer(auth_require_tls=False, authenticator=authenticator)
+    server.start()
+    try:
+        base = {"smtp_host": "127.0.0.1", "smtp_security": "none", "smtp_sender": "a@b.co"}
+        good = make_settings(tmp_path, smtp_port=server.port, **base)
+        assert await smtp_problem(good) is None
+        assert "Double opt-in: on (127.0.0.1:" in features_summary(good)
+        login = make_settings(tmp_path, smtp_port=server.port, smtp_user="u", smtp_password="p",
+                              **base)  # fmt: skip
+        problem = await smtp_problem(login)
+        assert problem is not None and "login refused" in problem and problem[-1] != "p"
+    finally:
+        server.stop()
+    down = make_settings(tmp_path, smtp_port=free_port(), **base)
+    assert "could not reach the mail server" in (await smtp_problem(down) or "")
+    assert "Webhooks: off" in features_summary(down)
