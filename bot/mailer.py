@@ -26,18 +26,14 @@ log = logging.getLogger(__name__)
 NOTICE_EVERY = 900  # seconds between two "mail server unreachable" notices to owners
 
 
-def code_buttons(svc: Services, lang: str) -> InlineKeyboardMarkup:
-    """ "Send a new code" and "Change email", under every code message."""
-    return InlineKeyboardMarkup(
-        [
-            [InlineKeyboardButton(svc.texts.get(lang, "btn_resend_code"), callback_data="otp:new")],
-            [
-                InlineKeyboardButton(
-                    svc.texts.get(lang, "btn_change_email"), callback_data="otp:chg"
-                )
-            ],
-        ]
-    )
+def code_buttons(svc: Services, lang: str, resend: bool = True) -> InlineKeyboardMarkup:
+    """Under code messages: "Send a new code" (unless the address was refused), "Change email"."""
+    change = svc.texts.get(lang, "btn_change_email")
+    rows = [[InlineKeyboardButton(change, callback_data="otp:chg")]]
+    if resend:
+        new = svc.texts.get(lang, "btn_resend_code")
+        rows.insert(0, [InlineKeyboardButton(new, callback_data="otp:new")])
+    return InlineKeyboardMarkup(rows)
 
 
 def _plain(text: str) -> str:
@@ -141,9 +137,9 @@ class Mailer(Pump):
             lang, key, email=html.escape(mail.to_addr), reason=html.escape(reason[:200])
         )
         try:
-            await self.bot.send_message(
-                mail.user_id, text, reply_markup=code_buttons(self.svc, lang)
-            )
+            # A refused address would be refused again: only "Change email" then.
+            buttons = code_buttons(self.svc, lang, resend=outcome is not Outcome.REFUSED)
+            await self.bot.send_message(mail.user_id, text, reply_markup=buttons)
         except TelegramError as error:
             log.warning("could not tell lead %s about their mail: %s", mail.user_id, error)
         notice = self.svc.texts.get(
