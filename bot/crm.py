@@ -73,8 +73,7 @@ class CrmSender(Pump):
     async def stop(self) -> None:
         """No new passes; let the running one finish its in-flight posts, then disconnect."""
         await super().stop()
-        async with self._lock:  # a pass started by the job queue, not by a kick
-            await self._client.aclose()
+        await self._client.aclose()
 
     async def _pass_url(self, url: str) -> int:
         """Rounds of heads until nothing more is due: a lead's next event goes right after."""

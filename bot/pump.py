@@ -59,3 +59,5 @@ class Pump:
         """No new passes; let the running one finish its in-flight sends."""
         self._stopped = True
         await self.drain()
+        async with self._lock:  # a pass the job queue started, not a kick
+            pass
