@@ -24,6 +24,8 @@ from bot.store_optin import Mail
 log = logging.getLogger(__name__)
 
 NOTICE_EVERY = 900  # seconds between two "mail server unreachable" notices to owners
+PRUNE_EVERY = 3600  # seconds between two clean-ups of the daily counts
+ADDRESS = re.compile(r"[^\s<>\"',;]+@[^\s<>\"',;]+")
 
 
 def code_buttons(svc: Services, lang: str, resend: bool = True) -> InlineKeyboardMarkup:
@@ -51,9 +53,13 @@ class Mailer(Pump):
         self.svc, self.bot = svc, bot
         self.tls = tls or tls_context()
         self._noticed_at = -float(NOTICE_EVERY)
+        self._pruned_at = -float(PRUNE_EVERY)
 
     async def pass_once(self) -> int:
         """Send every due mail (a few connections at once), until none is due."""
+        if time.monotonic() - self._pruned_at >= PRUNE_EVERY:
+            self._pruned_at = time.monotonic()
+            await self.svc.store.prune_quota()
         handled = 0
         while not self._stopped and (due := await self.svc.store.due_mails(limit=8)):
             await asyncio.gather(*(self._deliver(mail) for mail in due))
@@ -88,9 +94,21 @@ class Mailer(Pump):
             attachment=attachment,
         )
 
+    def deadline(self, mail: Mail) -> int:
+        """After this a mail is no use (its code has expired) or has been retried long enough."""
+        settings = self.svc.settings
+        return (
+            mail.created_at
+            + min(settings.optin_mail_retry_minutes, settings.optin_code_minutes) * 60
+        )
+
     async def _deliver(self, mail: Mail) -> None:
         settings = self.svc.settings
+        if self.svc.store.now() >= self.deadline(mail):  # e.g. the bot was down meanwhile
+            await self._give_up(mail, Outcome.RETRY, "the code expired before the mail could leave")
+            return
         password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+        await self.svc.store.claim_mail(mail)  # counts for the daily limit while it leaves
         try:
             await aiosmtplib.send(
                 build_mail(self.content(mail)),
@@ -104,41 +122,43 @@ class Mailer(Pump):
                 timeout=settings.smtp_timeout,
             )
         except Exception as exc:  # every failure is sorted: retry later, or refused for good
+            await self.svc.store.unclaim_mail(mail.id)
             await self._failed(mail, exc)
             return
         if await self.svc.store.mail_sent(mail.id):
             log.info("verification mail %s sent to lead %s", mail.id, mail.user_id)
 
     async def _failed(self, mail: Mail, exc: Exception) -> None:
-        store, settings = self.svc.store, self.svc.settings
+        store = self.svc.store
         outcome, reason = classify(exc)
-        now = store.now()
-        # A mail that would arrive after its code expired is no use: stop retrying by then.
-        minutes = min(settings.optin_mail_retry_minutes, settings.optin_code_minutes)
-        window = mail.created_at + minutes * 60
-        reason = reason.replace(mail.to_addr, "<address>")  # logs and the outbox keep no address
+        reason = ADDRESS.sub("<address>", reason)  # logs and the outbox keep no address
         log.warning("verification mail %s to lead %s: %s (%s)", mail.id, mail.user_id, reason,
                     outcome.value)  # fmt: skip
-        if outcome is Outcome.RETRY and now < window:
-            await store.mail_retry(
-                mail.id, now + backoff(mail.attempts + 1, base=15, cap=600), reason
-            )
+        # A mail that would arrive after its code expired is no use: never retry past that.
+        retry_at = store.now() + backoff(mail.attempts + 1, base=15, cap=600)
+        if outcome is Outcome.RETRY and retry_at < self.deadline(mail):
+            await store.mail_retry(mail.id, retry_at, reason)
             if time.monotonic() - self._noticed_at >= NOTICE_EVERY:  # once in a while, not per mail
                 self._noticed_at = time.monotonic()
                 lang = self.svc.texts.default
                 notice = self.svc.texts.get(lang, "owner_mail_retry", reason=html.escape(reason))
                 await notify_owners(self.bot, self.svc, notice)
             return
-        if not await store.mail_failed(mail.id, reason):
-            return
-        key = "mail_refused" if outcome is Outcome.REFUSED else "mail_gave_up"
+        await self._give_up(mail, outcome, reason)
+
+    async def _give_up(self, mail: Mail, outcome: Outcome, reason: str) -> None:
+        """No more tries: tell the person (with what they can do) and every owner."""
+        refused = outcome is Outcome.REFUSED
+        if not await self.svc.store.mail_failed(mail.id, reason, refused=refused):
+            return  # replaced by a new code, or the person erased their data meanwhile
+        key = "mail_refused" if refused else "mail_gave_up"
         lang = mail.language
         text = self.svc.texts.get(
             lang, key, email=html.escape(mail.to_addr), reason=html.escape(reason[:200])
         )
         try:
             # A refused address would be refused again: only "Change email" then.
-            buttons = code_buttons(self.svc, lang, resend=outcome is not Outcome.REFUSED)
+            buttons = code_buttons(self.svc, lang, resend=not refused)
             await self.bot.send_message(mail.user_id, text, reply_markup=buttons)
         except TelegramError as error:
             log.warning("could not tell lead %s about their mail: %s", mail.user_id, error)

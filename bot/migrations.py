@@ -236,12 +236,16 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX hooks_pending ON hooks(url, lead_key, id) WHERE state = 'pending';
     CREATE INDEX hooks_state ON hooks(state, created_at);
     """,
-    # 9: codes mailed per address (hashed, kept one day): the daily limit survives /forget.
+    # 9: mails handed to the server per address and per person (hashed, kept one day), so the
+    # daily limit survives /forget; which address a mail was for, once its address is blanked.
     """
+    ALTER TABLE mails ADD COLUMN addr_key TEXT;
     CREATE TABLE mail_quota (
-        addr_hash TEXT NOT NULL,
-        at INTEGER NOT NULL
+        key TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        mail_id INTEGER
     );
-    CREATE INDEX mail_quota_addr ON mail_quota(addr_hash, at);
+    CREATE INDEX mail_quota_mail ON mail_quota(mail_id);
+    CREATE INDEX mail_quota_key ON mail_quota(key, at);
     """,
 )

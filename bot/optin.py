@@ -27,7 +27,9 @@ def new_code() -> str:
 def typed_code(text: str) -> str | None:
     """The code in what a person typed (`123456`, `123 456`, `123-456`, any script's digits),
     else None."""
-    text = "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in text[:40])
+    if len(text) > 24:  # a code with some spaces around it, not a message that starts with one
+        return None
+    text = "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in text)
     match = _CODE.match(text)
     return match.group(1) + match.group(2) if match else None
 
@@ -94,7 +96,7 @@ def classify(error: Exception) -> tuple[Outcome, str]:
         return Outcome.RETRY, "could not reach the mail server"
     if isinstance(error, ValueError):  # build_mail refused a header
         return Outcome.REFUSED, "not a valid address for a mail header"
-    return Outcome.RETRY, type(error).__name__
+    return Outcome.RETRY, f"{type(error).__name__}: {error}"[:300]
 
 
 def tls_context() -> ssl.SSLContext:

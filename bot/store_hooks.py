@@ -109,18 +109,17 @@ class HookStore(StoreBase):
         return len(rows)
 
     async def _hook_urls_for(self, user_id: int) -> tuple[str, ...]:
-        """The URLs that should hear of this person's erasure: all of them for a lead (an
-        email was given, so an event may have gone), else those that got an event about them."""
+        """The URLs that should hear of this person's erasure: all of them if anything that
+        makes an event ever happened to the person (an email, a plan or contact request, won,
+        /stop), else none: a visitor who never did anything is not announced by leaving."""
         if not self.hook_urls:
             return ()
-        lead = await self._one(
-            "SELECT 1 FROM leads WHERE user_id = ? AND email_at IS NOT NULL", (user_id,)
+        known = await self._one(
+            "SELECT 1 FROM leads WHERE user_id = ? AND (email_at IS NOT NULL"
+            " OR hot_at IS NOT NULL OR won_at IS NOT NULL OR unsubscribed_at IS NOT NULL)",
+            (user_id,),
         )
-        if lead is not None:
-            return self.hook_urls
-        rows = await self._all("SELECT DISTINCT url FROM hooks WHERE lead_key = ?", (user_id,))
-        known = {r["url"] for r in rows}
-        return tuple(url for url in self.hook_urls if url in known)
+        return self.hook_urls if known else ()
 
     @staticmethod
     async def _forget_hooks(db: aiosqlite.Connection, user_id: int) -> None:

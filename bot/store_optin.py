@@ -46,9 +46,19 @@ class Mail:
     created_at: int
 
 
-def address_hash(email: str) -> str:
-    """What the daily limit per address keeps of an address (for one day)."""
-    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+def address_key(email: str) -> str:
+    """An address as the daily limit counts it: `Ada+x@Gmail.com` and `a.d.a@gmail.com` are
+    one mailbox. A SHA-256, kept one day."""
+    local, _, domain = email.strip().lower().rpartition("@")
+    local = local.split("+", 1)[0]
+    if domain in ("gmail.com", "googlemail.com"):
+        local, domain = local.replace(".", ""), "gmail.com"
+    return "a:" + hashlib.sha256(f"{local}@{domain}".encode()).hexdigest()
+
+
+def person_key(user_id: int) -> str:
+    """A person as the daily limit counts them (survives their erasure for that day)."""
+    return "p:" + hashlib.sha256(f"person:{user_id}".encode()).hexdigest()
 
 
 def code_hash(user_id: int, code: str) -> str:
@@ -90,14 +100,20 @@ class OptinStore(StoreBase):
                 " issued_at, expires_at, attempts) VALUES (?, ?, ?, ?, ?, ?, 0)",
                 (user_id, email, code_hash(user_id, code), magnet_id, now, now + ttl_seconds),
             )
-            await db.execute("DELETE FROM mail_quota WHERE at < ?", (now - 86400,))
-            await db.execute(
-                "INSERT INTO mail_quota (addr_hash, at) VALUES (?, ?)", (address_hash(email), now)
-            )
             await db.execute(
                 "INSERT INTO mails (user_id, to_addr, code, magnet_id, language, next_at,"
-                " created_at, update_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (user_id, email, code, magnet_id, language, now, now, update_id),
+                " created_at, update_id, addr_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    user_id,
+                    email,
+                    code,
+                    magnet_id,
+                    language,
+                    now,
+                    now,
+                    update_id,
+                    address_key(email),
+                ),
             )
         return True
 
@@ -156,14 +172,48 @@ class OptinStore(StoreBase):
         return Verdict.VERIFIED, max_attempts - row["attempts"]
 
     async def codes_since(self, user_id: int, email: str, since: int) -> int:
-        """Codes queued since `since` for this person or this address, whichever is more (the
-        address count survives the person's erasure: /forget cannot reset the limit)."""
+        """Mails that left (or are leaving) since `since` for this person or this mailbox,
+        whichever is more, plus one waiting to go: hashed counts that survive /forget; a mail
+        that never reached the server does not count."""
+        person, mailbox = person_key(user_id), address_key(email)
         row = await self._one(
-            "SELECT (SELECT COUNT(*) FROM mails WHERE user_id = ? AND created_at >= ?),"
-            " (SELECT COUNT(*) FROM mail_quota WHERE addr_hash = ? AND at >= ?)",
-            (user_id, since, address_hash(email), since),
+            "SELECT (SELECT COUNT(*) FROM mail_quota WHERE key = ? AND at >= ?)"
+            " + (SELECT COUNT(*) FROM mails WHERE user_id = ? AND state = 'pending'),"
+            " (SELECT COUNT(*) FROM mail_quota WHERE key = ? AND at >= ?)"
+            " + (SELECT COUNT(*) FROM mails WHERE addr_key = ? AND state = 'pending')",
+            (person, since, user_id, mailbox, since, mailbox),
         )
         return max(int(row[0]), int(row[1])) if row else 0
+
+    async def claim_mail(self, mail: Mail) -> None:
+        """A mail is about to be handed to the server: it counts from now (see codes_since)."""
+        now = self.now()
+        async with self._tx() as db:
+            await db.executemany(
+                "INSERT INTO mail_quota (key, at, mail_id) VALUES (?, ?, ?)",
+                [
+                    (person_key(mail.user_id), now, mail.id),
+                    (address_key(mail.to_addr), now, mail.id),
+                ],
+            )
+
+    async def unclaim_mail(self, mail_id: int) -> None:
+        """The attempt failed: the mail did not leave, it does not count."""
+        await self._write1("DELETE FROM mail_quota WHERE mail_id = ?", (mail_id,))
+
+    async def refused_before(self, user_id: int, email: str) -> str | None:
+        """Why the server refused this address for good, if the person's latest mail to it was."""
+        row = await self._one(
+            "SELECT state, error, addr_key FROM mails WHERE user_id = ? ORDER BY id DESC LIMIT 1",
+            (user_id,),
+        )
+        if row and row["state"] == "refused" and row["addr_key"] == address_key(email):
+            return str(row["error"] or "")
+        return None
+
+    async def prune_quota(self) -> None:
+        """The daily counts are kept one day."""
+        await self._write1("DELETE FROM mail_quota WHERE at < ?", (self.now() - 86400,))
 
     # --- the mail outbox ----------------------------------------------------------------
 
@@ -177,7 +227,8 @@ class OptinStore(StoreBase):
         return [Mail(**dict(r)) for r in rows]
 
     async def mail_sent(self, mail_id: int) -> bool:
-        """The SMTP server took it: the code leaves the outbox. False if replaced meanwhile."""
+        """The SMTP server took it: the code leaves the outbox. False if replaced or erased
+        meanwhile (it left all the same: its claim keeps counting)."""
         rows = await self._write1(
             "UPDATE mails SET state = 'sent', code = NULL, to_addr = '', sent_at = ?, error = NULL"
             " WHERE id = ? AND state = 'pending' RETURNING id",
@@ -193,18 +244,19 @@ class OptinStore(StoreBase):
             (next_at, error[:500], mail_id),
         )
 
-    async def mail_failed(self, mail_id: int, error: str) -> bool:
-        """Refused for good (or retried too long); False if it was not pending any more."""
+    async def mail_failed(self, mail_id: int, error: str, refused: bool = False) -> bool:
+        """Retried too long (`failed`) or refused for good (`refused`); False if it was not
+        pending any more."""
         rows = await self._write1(
-            "UPDATE mails SET state = 'failed', attempts = attempts + 1, code = NULL,"
+            "UPDATE mails SET state = ?, attempts = attempts + 1, code = NULL,"
             " to_addr = '', error = ?"
             " WHERE id = ? AND state = 'pending' RETURNING id",
-            (error[:500], mail_id),
+            ("refused" if refused else "failed", error[:500], mail_id),
         )
         return bool(rows)
 
     async def mail_counts(self) -> dict[str, int]:
-        """How many mails are in each state (pending, sent, failed, replaced)."""
+        """How many mails are in each state (pending, sent, failed, refused, replaced)."""
         rows = await self._all("SELECT state, COUNT(*) AS n FROM mails GROUP BY state")
         return {r["state"]: int(r["n"]) for r in rows}
 
@@ -214,4 +266,4 @@ class OptinStore(StoreBase):
             "SELECT state, error FROM mails WHERE user_id = ? ORDER BY id DESC LIMIT 1",
             (user_id,),
         )
-        return row["error"] if row and row["state"] == "failed" else None
+        return row["error"] if row and row["state"] in ("failed", "refused") else None

@@ -18,8 +18,14 @@ async def send_code(
     """Queue a new code for `email` and say so; False if today's limit is reached."""
     svc, lang, person = context.svc, lang_of(update, context), user_id(update)
     store, settings = svc.store, svc.settings
+    refused = await store.refused_before(person, email)
+    if refused is not None:  # it would be refused again: another address is needed
+        text = t(context, lang, "mail_refused", email=clip(email), reason=clip(refused, 200))
+        await say(update, text, reply_markup=code_buttons(svc, lang, resend=False))
+        return False
     if await store.codes_since(person, email, store.now() - 86400) >= MAX_CODES_PER_DAY:
-        await say(update, t(context, lang, "code_limit"))
+        text = t(context, lang, "code_limit")
+        await say(update, text, reply_markup=code_buttons(svc, lang, resend=False))
         return False
     issued = await store.issue_code(
         person,

@@ -14,7 +14,7 @@ from handlers.broadcast import STEP_BROADCAST, compose, message_html
 from handlers.capture import STEP_ANSWER, STEP_EMAIL, STEP_EMAIL_CONFIRM, email_text, offer
 from handlers.codes import STEP_CODE
 from handlers.common import clip, lang_of, menu_keyboard, say, t, touch, user_id
-from handlers.optin import code_text
+from handlers.optin import code_text, live_code
 from handlers.ready import (
     STEP_CONTACT,
     STEP_PLAN_GOAL,
@@ -81,7 +81,7 @@ async def text(update: Update, context: Ctx) -> None:
         step in (None, STEP_ANSWER)
         and svc.settings.double_optin
         and typed_code(typed)
-        and await svc.store.pending_code(person)
+        and await live_code(context, person)
     ):  # six digits while a code waits: the code (else a reply, a postcode, a budget...)
         await code_text(update, context, typed)
     elif magnet and step == STEP_ANSWER:
@@ -105,6 +105,8 @@ async def not_text(update: Update, context: Ctx) -> None:
     svc, lang = context.svc, lang_of(update, context)
     session = await svc.store.get_session(user_id(update))
     step = session.step if session else None
+    if step == STEP_CODE and not svc.settings.double_optin:
+        step = None  # double opt-in was switched off since: no code is expected
     key = {
         STEP_EMAIL: "expect_email",
         STEP_EMAIL_CONFIRM: "expect_email",

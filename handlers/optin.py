@@ -13,6 +13,17 @@ from handlers.codes import STEP_CODE, send_code
 from handlers.common import ack, clip, edit, lang_of, menu_keyboard, say, t, user_id
 
 
+async def live_code(context: Ctx, person: int) -> bool:
+    """Whether a code that can still work waits for this person (not expired, not locked)."""
+    store = context.svc.store
+    pending = await store.pending_code(person)
+    return (
+        pending is not None
+        and pending.expires_at > store.now()
+        and pending.attempts < context.svc.settings.optin_max_attempts
+    )
+
+
 async def code_text(update: Update, context: Ctx, typed: str) -> None:
     """Text while a code is expected: check it, then go on to the question or the PDF."""
     svc, lang, person = context.svc, lang_of(update, context), user_id(update)
@@ -90,6 +101,12 @@ async def code_button(update: Update, context: Ctx) -> None:
         return
     if lead.email_verified_at is not None and pending is None:
         await ack(query, t(context, lang, "code_already"))
+        return
+    magnet = svc.catalogue.get(magnet_id or "")
+    if lead.unsubscribed_at is not None:  # after /stop: the explicit opt-in question first
+        await ack(query)
+        if magnet is not None:
+            await offer(update, context, magnet)
         return
     wait = (pending.issued_at + settings.optin_resend_seconds - store.now()) if pending else 0
     if wait > 0:

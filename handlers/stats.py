@@ -25,7 +25,7 @@ async def outboxes_health(svc: Services) -> str:
                 "stats_mails",
                 sent=str(mails.get("sent", 0)),
                 pending=str(mails.get("pending", 0)),
-                failed=str(mails.get("failed", 0)),
+                failed=str(mails.get("failed", 0) + mails.get("refused", 0)),
             )
         )
     hooks = await svc.store.hook_counts()

@@ -31,8 +31,8 @@ class Inbox:
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
     ) -> str:
-        if address in self.refuse:
-            return "550 5.1.1 No such mailbox here"
+        if address in self.refuse:  # echoed in lower case, as some servers do
+            return f"550 5.1.1 <{address.lower()}>: No such mailbox here"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

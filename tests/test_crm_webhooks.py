@@ -429,3 +429,20 @@ async def test_duplicate_url_and_visitor_erasure(
     assert await bot.svc.store.get_lead(BOB) is None
     assert receiver.types() == ["lead.captured", "lead.erased"]
     assert {d.event["lead"]["id"] for d in receiver.accepted} == {ADA}
+
+
+async def test_visitor_erasure_is_announced_after_old_rows_are_pruned(
+    bot_with: Make, receiver: Receiver, clock: Clock
+) -> None:
+    """A visitor whose plan request reached the CRM is announced when they erase, even after
+    the delivered rows were cleaned up."""
+    bot = await hooked(bot_with, receiver.url)
+    await bot.text(CY, "/start")
+    await bot.text(CY, "/plan")
+    await settle(bot)
+    assert receiver.types()[0] == "lead.ready_to_talk"
+    clock.now += 31 * 86400
+    assert await bot.svc.store.prune_hooks() >= 1
+    await erase(bot, CY)
+    await settle(bot)
+    assert receiver.types()[-1] == "lead.erased"

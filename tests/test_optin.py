@@ -211,7 +211,7 @@ async def test_address_the_server_refuses(optin: Make, smtp: SmtpServer) -> None
     assert refused.text.startswith("⚠️ The mail server refused nobody@example.com (550")
     assert [row[0][0] for row in refused.buttons] == ["✏️ Change email"]  # not "resend"
     assert any("was not delivered: 550" in text for text in bot.texts(OWNER))
-    assert await bot.svc.store.mail_counts() == {"failed": 1}
+    assert await bot.svc.store.mail_counts() == {"refused": 1}
     await bot.tap_label(ADA, "✏️ Change email")
     await bot.text(ADA, "ada@example.com")
     await bot.svc.mailer.drain()
@@ -511,7 +511,7 @@ async def test_server_without_utf8_refuses_for_good(bot_with: Make) -> None:
         )
         await give_email(bot, email="josé@example.com")
         assert bot.last(ADA).text.startswith("⚠️ The mail server refused")
-        assert await bot.svc.store.mail_counts() == {"failed": 1}
+        assert await bot.svc.store.mail_counts() == {"refused": 1}
     finally:
         server.stop()
 
@@ -530,3 +530,109 @@ async def test_optin_switched_off_frees_people_waiting_for_a_code(
 def test_codes_in_other_scripts() -> None:
     assert typed_code("١٢٣٤٥٦") == "123456"  # Arabic-Indic digits
     assert typed_code("１２３ ４５６") == "123456"  # full-width
+
+
+async def test_no_mail_leaves_after_its_code_died(
+    optin: Make, smtp: SmtpServer, clock: Clock
+) -> None:
+    """Retries are never scheduled past the code's life, and a bot that was down for hours
+    does not send the stale mail at its first tick."""
+    smtp.stop()
+    bot = await optin(optin_code_minutes=30, optin_mail_retry_minutes=60)
+    await give_email(bot)
+    for _ in range(5):  # 25 minutes of a server that does not answer
+        clock.now += 300
+        await bot.svc.mailer.tick()
+    smtp.start()
+    clock.now += 240  # back at minute 29, but the mail was given up rather than retried at 35
+    await bot.svc.mailer.tick()
+    assert smtp.inbox.messages == []
+    assert await bot.svc.store.mail_counts() == {"failed": 1}
+    assert bot.last(ADA).text.startswith("⚠️ I couldn't send the code")
+
+
+async def test_a_bot_down_for_hours_does_not_send_dead_codes(
+    optin: Make, smtp: SmtpServer, clock: Clock
+) -> None:
+    bot = await optin()
+    bot.svc.mailer._stopped = True  # the process "dies" before the mail leaves
+    await give_email(bot)
+    bot.svc.mailer._stopped = False
+    clock.now += 3 * 3600
+    await bot.svc.mailer.tick()
+    assert smtp.inbox.messages == []
+    assert await bot.svc.store.mail_error(ADA) == "the code expired before the mail could leave"
+
+
+async def test_six_digits_after_the_code_died_are_a_message(
+    optin: Make, smtp: SmtpServer, clock: Clock
+) -> None:
+    bot = await optin(optin_pdf_waits=False)
+    await give_email(bot)
+    await bot.tap_label(ADA, "Family or kids")
+    clock.now += 40 * 86400
+    await bot.text(ADA, "150 000")
+    assert bot.last(ADA).text.startswith("I'm a bot that sends free practical guides")
+
+
+async def test_a_refused_address_is_not_mailed_again(optin: Make, smtp: SmtpServer) -> None:
+    smtp.inbox.refuse.add("nobody@example.com")
+    bot = await optin(optin_resend_seconds=0)
+    await give_email(bot, email="nobody@example.com")
+    await bot.svc.mailer.drain()
+    first_prompt = next(s for s in bot.chat(ADA) if "6-digit code" in s.text)
+    await bot.tap(ADA, "otp:new", message_id=first_prompt.message_id)
+    await bot.text(ADA, "/start what-to-wear")
+    await bot.svc.mailer.drain()
+    assert await bot.svc.store.mail_counts() == {"refused": 1}  # tried once, never again
+    last = bot.last(ADA)
+    assert last.text.startswith("⚠️ The mail server refused nobody@example.com")
+    assert "nobody@example.com" not in "".join(bot.texts(OWNER))  # owners: no address echoed
+    assert [row[0][0] for row in last.buttons] == ["✏️ Change email"]
+
+
+async def test_plus_tags_and_dots_are_one_mailbox(optin: Make, smtp: SmtpServer) -> None:
+    bot = await optin(optin_resend_seconds=0)
+    for n, address in enumerate(["vic.tim+1@gmail.com", "victim+2@gmail.com", "VICTIM@gmail.com"]):
+        await give_email(bot, ADA + n, address)
+        for _ in range(5):
+            await bot.tap(ADA + n, "otp:new")
+            await bot.svc.mailer.drain()
+    assert len(smtp.inbox.messages) == 10
+
+
+async def test_mails_that_never_left_do_not_count(optin: Make, smtp: SmtpServer) -> None:
+    smtp.stop()
+    bot = await optin(optin_resend_seconds=0)
+    await give_email(bot)
+    for _ in range(12):
+        await bot.tap(ADA, "otp:new")
+        await bot.svc.mailer.drain()
+    assert bot.last(ADA).text.startswith("📧 A new code is on its way")
+
+
+async def test_new_code_after_stop_asks_to_opt_in_again(optin: Make, smtp: SmtpServer) -> None:
+    bot = await optin()
+    await give_email(bot)
+    await bot.text(ADA, "/stop")
+    bot.clock.now += 120
+    await bot.tap(ADA, "otp:new")
+    assert bot.last(ADA).text.startswith("You asked us to stop messaging you.")
+    await bot.svc.mailer.drain()
+    assert len(smtp.inbox.messages) == 1
+
+
+async def test_sticker_at_the_code_step_after_optin_is_off(
+    optin: Make, bot_with: Make, smtp: SmtpServer
+) -> None:
+    bot = await optin()
+    await give_email(bot)
+    await stop_harness(bot)
+    plain = await bot_with()
+    await plain.send(plain.fake.build_sticker(ADA))
+    assert plain.last(ADA).text == plain.t("fallback")
+
+
+def test_long_text_starting_with_digits_is_no_code() -> None:
+    assert typed_code("123456" + " " * 34 + "x" * 5000) is None
+    assert typed_code("123456" + " " * 30) is None
