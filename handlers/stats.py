@@ -16,29 +16,19 @@ from handlers.common import chat_id, chunks, say
 
 async def outboxes_health(svc: Services) -> str:
     """One line per optional outbox in use: mails and webhooks sent, waiting, failed."""
-    lang, lines = svc.texts.default, []
-    mails = await svc.store.mail_counts()
-    if svc.settings.double_optin or mails:
-        lines.append(
-            svc.texts.get(
-                lang,
-                "stats_mails",
-                sent=str(mails.get("sent", 0)),
-                pending=str(mails.get("pending", 0)),
-                failed=str(mails.get("failed", 0) + mails.get("refused", 0)),
+    lines = []
+    mails, hooks = await svc.store.mail_counts(), await svc.store.hook_counts()
+    for key, on, counts in (
+        ("stats_mails", svc.settings.double_optin, mails),
+        ("stats_hooks", bool(svc.settings.crm_webhook_urls), hooks),
+    ):
+        if on or counts:
+            failed = counts.get("failed", 0) + counts.get("refused", 0)
+            sent, pending = counts.get("sent", 0), counts.get("pending", 0)
+            line = svc.texts.get(
+                svc.texts.default, key, sent=str(sent), pending=str(pending), failed=str(failed)
             )
-        )
-    hooks = await svc.store.hook_counts()
-    if svc.settings.crm_webhook_urls or hooks:
-        lines.append(
-            svc.texts.get(
-                lang,
-                "stats_hooks",
-                sent=str(hooks.get("sent", 0)),
-                pending=str(hooks.get("pending", 0)),
-                failed=str(hooks.get("failed", 0)),
-            )
-        )
+            lines.append(line)
     return "\n".join(lines)
 
 

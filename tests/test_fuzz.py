@@ -158,13 +158,18 @@ def bot_event(kind: str) -> Any:
     return Event(kind)
 
 
-@settings(
-    max_examples=100,
-    # The same examples on every CI run, so a red build is reproducible; FUZZ_EXPLORE=1 for new.
-    derandomize=not os.environ.get("FUZZ_EXPLORE"),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+def examples(count: int) -> Any:
+    """Hypothesis settings: `count` examples, the same on every CI run so a red build is
+    reproducible (FUZZ_EXPLORE=1 for new ones)."""
+    return settings(
+        max_examples=count,
+        derandomize=not os.environ.get("FUZZ_EXPLORE"),
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
+
+@examples(100)
 @given(st.lists(ACTIONS, min_size=1, max_size=25))
 def test_random_updates_never_break_the_bot(actions: list[tuple[str, Any, Any]]) -> None:
     fuzz(actions)
@@ -184,12 +189,7 @@ OPTIONAL_FEATURES = {
 }
 
 
-@settings(
-    max_examples=30,
-    derandomize=not os.environ.get("FUZZ_EXPLORE"),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@examples(30)
 @given(st.lists(ACTIONS, min_size=1, max_size=25))
 def test_random_updates_with_optin_and_webhooks(actions: list[tuple[str, Any, Any]]) -> None:
     fuzz(actions, **OPTIONAL_FEATURES)

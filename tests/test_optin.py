@@ -363,11 +363,17 @@ async def test_code_buttons_without_optin_or_forged(bot: Harness) -> None:
     assert bot.last(ADA).text.startswith("I'm a bot that sends free practical guides")
 
 
-async def test_starttls_with_login(bot_with: Make) -> None:
-    """The usual provider setup: port 587, STARTTLS with a checked certificate, then a login."""
+def make_ca() -> tuple[trustme.CA, ssl.SSLContext]:
+    """A throwaway CA, and a server TLS context with a certificate it signed for 127.0.0.1."""
     ca = trustme.CA()
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1").configure_cert(server_tls)
+    return ca, server_tls
+
+
+async def test_starttls_with_login(bot_with: Make) -> None:
+    """The usual provider setup: port 587, STARTTLS with a checked certificate, then a login."""
+    ca, server_tls = make_ca()
     logins: list[tuple[bytes, bytes]] = []
 
     def authenticator(*args: Any) -> AuthResult:
@@ -404,9 +410,7 @@ async def test_starttls_with_login(bot_with: Make) -> None:
 
 async def test_untrusted_certificate_is_not_used(bot_with: Make) -> None:
     """Without the test CA, the certificate check fails: the mail waits, nothing leaks."""
-    ca = trustme.CA()
-    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(server_tls)
+    _, server_tls = make_ca()  # the bot is not told about this CA
     server = SmtpServer(tls_context=server_tls, require_starttls=True)
     server.start()
     try:
