@@ -434,7 +434,7 @@ async def test_forget_does_not_reset_the_daily_limit(optin: Make, smtp: SmtpServ
         await give_email(bot, email="victim@example.org")
         for _ in range(4):
             await bot.tap(ADA, "otp:new")
-        await bot.svc.mailer.drain()
+            await bot.svc.mailer.drain()  # each mail leaves before the next tap
         await bot.text(ADA, "/forget")
         await bot.tap_label(ADA, bot.t("btn_forget_yes"))
         del round_
