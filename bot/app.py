@@ -23,6 +23,7 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest, HTTPXRequest
 
+from bot.alerts import notify_owners
 from bot.broadcast import Broadcaster
 from bot.crm import CrmSender
 from bot.intake import IntakeBot, IntakeProcessor, replay_pending
@@ -145,8 +146,10 @@ async def open_services(app: App) -> None:
     if svc.settings.double_optin:
         svc._mailer = Mailer(svc, app.bot)
     retired = await store.retire_hooks(tuple(svc.settings.crm_webhook_urls))
-    if retired:
+    if retired:  # erase events among them never reach the CRM: owners must know
         log.warning("%d webhook event(s) for URLs no longer set were given up", retired)
+        notice = svc.texts.get(svc.texts.default, "owner_hooks_retired", count=str(retired))
+        await notify_owners(app.bot, svc, notice)
     if svc.settings.crm_webhook_urls:
         svc._crm = CrmSender(svc, app.bot)
         store.hook_urls = tuple(svc.settings.crm_webhook_urls)
@@ -172,7 +175,7 @@ async def _nurture_tick(context: Ctx) -> None:
 async def _pump_tick(context: Ctx) -> None:
     """JobQueue callback: one pass of an outbox sender (mail or webhooks)."""
     assert isinstance(context.job.data, Pump)  # type: ignore[union-attr]
-    await context.job.data.tick()  # type: ignore[union-attr]
+    context.job.data.kick()  # type: ignore[union-attr]  # never waits: a pass may be long
 
 
 async def stop_services(app: App) -> None:

@@ -25,6 +25,7 @@ IN_FLIGHT = 8  # requests at once per URL
 BATCH = 50  # heads (one per lead) read per round
 SIGNATURE_HEADER = "X-Aimant-Signature-256"
 PRUNE_EVERY = 3600  # seconds between two clean-ups of delivered events
+NOTICE_EVERY = 3600  # seconds between two "events given up" notices to owners, per URL
 
 
 def sign(secret: bytes, body: bytes) -> str:
@@ -34,17 +35,30 @@ def sign(secret: bytes, body: bytes) -> str:
 
 def host_of(url: str) -> str:
     """Host and port only: a URL may carry a token (path, query, user:password), logs never."""
-    parts = urlsplit(url)
     try:
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
         port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        port = ""
-    host = parts.hostname or "?"
+    except ValueError:  # never raises: it is what error paths log
+        return "?"
     return f"[{host}]{port}" if ":" in host else f"{host}{port}"
 
 
+class UrlSender(Pump):
+    """One URL's queue, with its own pass: a slow or dead URL never holds back another."""
+
+    def __init__(self, crm: CrmSender, url: str) -> None:
+        super().__init__()
+        self.crm, self.url = crm, url
+        self.name = f"webhooks {host_of(url)}"
+
+    async def pass_once(self) -> int:
+        """Post what is due for this URL."""
+        return await self.crm.pass_url(self)
+
+
 class CrmSender(Pump):
-    """Posts the webhook outbox to every CRM_WEBHOOK_URLS entry."""
+    """Posts the webhook outbox to every CRM_WEBHOOK_URLS entry, each URL on its own."""
 
     name = "webhooks"
 
@@ -57,61 +71,83 @@ class CrmSender(Pump):
         # A redirect is never followed: a signed body only goes where the owner said.
         self._client = httpx.AsyncClient(timeout=self._timeout, follow_redirects=False)
         self._pruned_at = -float(PRUNE_EVERY)
+        self.senders = [UrlSender(self, url) for url in svc.settings.crm_webhook_urls]
+        self._given_up: dict[str, tuple[int, str]] = {}  # per URL: count and last error
+        self._noticed_at: dict[str, float] = {}
+
+    def kick(self) -> None:
+        """Events were committed: every URL's pass starts (each on its own)."""
+        for sender in self.senders:
+            sender.kick()
+
+    async def tick(self) -> None:
+        """One pass for every URL, at once; returns when all are done (tests)."""
+        await asyncio.gather(*(sender.tick() for sender in self.senders))
 
     async def pass_once(self) -> int:
-        """Post what is due, every URL at once; returns how many events were handled."""
-        if time.monotonic() - self._pruned_at >= PRUNE_EVERY:  # delivered rows: kept 30 days
-            self._pruned_at = time.monotonic()
-            await self.svc.store.prune_hooks()
-        urls = self.svc.settings.crm_webhook_urls
-        results = await asyncio.gather(*(self._pass_url(u) for u in urls), return_exceptions=True)
-        for url, result in zip(urls, results, strict=True):
-            if isinstance(result, Exception):  # the others went on; the next tick retries
-                log.error("webhook %s: pass failed (%s)", host_of(url), type(result).__name__)
-        return sum(r for r in results if isinstance(r, int))
+        """Not used: each URL has its own pass (UrlSender)."""
+        await self.tick()
+        return 0
+
+    async def drain(self) -> None:
+        """Wait for kicked passes of every URL."""
+        await asyncio.gather(*(sender.drain() for sender in self.senders))
 
     async def stop(self) -> None:
-        """No new passes; let the running one finish its in-flight posts, then disconnect."""
-        await super().stop()
+        """No new passes; let running ones finish their in-flight posts, then disconnect."""
+        self._stopped = True
+        await asyncio.gather(*(sender.stop() for sender in self.senders))
         await self._client.aclose()
 
-    async def _pass_url(self, url: str) -> int:
+    async def pass_url(self, sender: UrlSender) -> int:
         """Rounds of heads until nothing more is due: a lead's next event goes right after."""
-        store, limit = self.svc.store, asyncio.Semaphore(IN_FLIGHT)
+        store, limit, url = self.svc.store, asyncio.Semaphore(IN_FLIGHT), sender.url
         tried: set[int] = set()  # one attempt per event per pass, whatever happens
-        given_up: list[str] = []
+        if time.monotonic() - self._pruned_at >= PRUNE_EVERY:  # finished rows: kept 30 days
+            self._pruned_at = time.monotonic()
+            await store.prune_hooks()
 
         async def one(hook: Hook) -> None:
             async with limit:
+                if sender._stopped:  # shutting down: the rest waits for the next start
+                    return
                 try:
-                    error = await self._post(hook)
-                    now = store.now()
-                    if error is None:
-                        await store.hook_sent(hook.id)
-                    elif now - hook.created_at < self.svc.settings.crm_webhook_retry_hours * 3600:
-                        next_at = now + backoff(hook.attempts + 1, base=10, cap=1800)
-                        await store.hook_retry(hook.id, next_at, error)
-                    else:
-                        await store.hook_failed(hook.id, error)
-                        given_up.append(error)
-                except Exception:  # one bad row never stops the others
-                    log.exception("webhook %s: event %s not handled", host_of(url), hook.event_id)
+                    body = await store.pending_body(hook)  # fresh: erased while it waited?
+                    if body is None:
+                        return
+                    error = await self._post(hook, body)
+                except Exception as exc:  # still an attempt: backoff and the window apply
+                    log.exception("webhook %s: event %s failed", host_of(url), hook.event_id)
+                    error = f"unexpected error ({type(exc).__name__})"
+                try:
+                    await self._outcome(hook, error)
+                except Exception:  # one bad row never stops the others; the next pass retries
+                    log.exception("webhook %s: event %s not recorded", host_of(url), hook.event_id)
 
-        while not self._stopped:
+        while not sender._stopped:
             due = [h for h in await store.due_hooks(url, BATCH) if h.id not in tried]
             if not due:
                 break
             tried.update(h.id for h in due)
             await asyncio.gather(*(one(h) for h in due))
-        if given_up:
-            await self._tell_owners(url, len(given_up), given_up[-1])
+        await self._tell_owners(url)
         return len(tried)
 
-    async def _post(self, hook: Hook) -> str | None:
+    async def _outcome(self, hook: Hook, error: str | None) -> None:
+        """Sent, retried later, or given up after the retry window."""
+        store = self.svc.store
+        now = store.now()
+        if error is None:
+            await store.hook_sent(hook)
+        elif now - hook.created_at < self.svc.settings.crm_webhook_retry_hours * 3600:
+            await store.hook_retry(hook, now + backoff(hook.attempts + 1, base=10, cap=1800), error)
+        elif await store.hook_failed(hook, error):
+            count, _ = self._given_up.get(hook.url, (0, ""))
+            self._given_up[hook.url] = (count + 1, error)
+
+    async def _post(self, hook: Hook, text: str) -> str | None:
         """One POST of the stored body; None when the URL took it (2xx), else what went wrong."""
-        if hook.body is None:
-            return "no body stored"
-        body = hook.body.encode()
+        body = text.encode()
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "Aimant-Webhooks/1",
@@ -141,8 +177,13 @@ class CrmSender(Pump):
         log.warning("webhook %s: %s %s failed (%s)", host, hook.type, hook.event_id, short)
         return error
 
-    async def _tell_owners(self, url: str, count: int, error: str) -> None:
-        """One notice per URL per pass: how many events were given up, and why (no lead data)."""
+    async def _tell_owners(self, url: str) -> None:
+        """Events given up since the last notice: at most one notice per URL per hour."""
+        count, error = self._given_up.get(url, (0, ""))
+        if not count or time.monotonic() - self._noticed_at.get(url, -NOTICE_EVERY) < NOTICE_EVERY:
+            return
+        self._noticed_at[url] = time.monotonic()
+        del self._given_up[url]
         text = self.svc.texts.get(
             self.svc.texts.default,
             "owner_hook_failed",

@@ -18,6 +18,7 @@ class HookType(StrEnum):
     READY = "lead.ready_to_talk"  # first plan or contact request
     WON = "lead.won"  # an owner marked the lead won
     UNSUBSCRIBED = "lead.unsubscribed"  # /stop or a stop button
+    RESUBSCRIBED = "lead.resubscribed"  # opted in again after /stop
     ERASED = "lead.erased"  # /forget: only the lead id, nothing personal
 
 

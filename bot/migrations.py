@@ -195,8 +195,10 @@ MIGRATIONS: tuple[str, ...] = (
     );
 
     -- Emails to send (verification codes), kept until the SMTP server took them.
+    -- AUTOINCREMENT: an id is never reused after an erasure deletes rows, so a sender holding
+    -- an old id can never mark someone else's row.
     CREATE TABLE mails (
-        id INTEGER PRIMARY KEY,
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
         user_id INTEGER NOT NULL REFERENCES leads(user_id) ON DELETE CASCADE,
         to_addr TEXT NOT NULL,
         code TEXT,
@@ -219,7 +221,7 @@ MIGRATIONS: tuple[str, ...] = (
     -- Events for other tools: one row per (event, URL), written in the same transaction as the
     -- change it reports; the body is dropped once delivered (and on erasure).
     CREATE TABLE hooks (
-        id INTEGER PRIMARY KEY,
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
         event_id TEXT NOT NULL,
         url TEXT NOT NULL,
         lead_key INTEGER NOT NULL,
@@ -234,6 +236,8 @@ MIGRATIONS: tuple[str, ...] = (
         UNIQUE (event_id, url)
     );
     CREATE INDEX hooks_pending ON hooks(url, lead_key, id) WHERE state = 'pending';
+    CREATE INDEX hooks_due ON hooks(url, next_at) WHERE state = 'pending';
+    CREATE INDEX hooks_lead ON hooks(lead_key);
     CREATE INDEX hooks_state ON hooks(state, created_at);
     """,
     # 9: mails handed to the server per address and per person (hashed, kept one day), so the

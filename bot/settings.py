@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -14,6 +15,16 @@ from bot.schedule import Window
 
 TELEGRAM_API_URL = "https://api.telegram.org/bot"
 TOKEN_PATTERN = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{1,200}$")
+
+
+def _http_url(url: str) -> bool:
+    """An absolute http(s) URL with a host that parses (brackets, port and all)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises on a bad port)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and " " not in url
 
 
 class SettingsError(Exception):
@@ -100,7 +111,7 @@ class Settings(BaseSettings):
             value = [p for p in re.split(r"[,\s]+", value.strip()) if p]
         if isinstance(value, list):
             for url in value:
-                if not isinstance(url, str) or not re.match(r"^https?://[^\s/]+", url):
+                if not isinstance(url, str) or not _http_url(url):
                     raise ValueError("must be http(s) URLs separated by commas")
             value = list(dict.fromkeys(value))  # a URL listed twice gets each event once
         return value

@@ -239,6 +239,8 @@ class Store(TipStore, KpiStore, OwnerStore, BroadcastStore, OptinStore, HookStor
                 await self._hook(
                     db, user_id, HookType.CAPTURED, {"magnet": magnet_id, "first": first is None}
                 )
+            if before["unsubscribed_at"] is not None:  # giving an email again is an opt-in
+                await self._hook(db, user_id, HookType.RESUBSCRIBED)
         return first is None
 
     async def resubscribe(
@@ -257,6 +259,8 @@ class Store(TipStore, KpiStore, OwnerStore, BroadcastStore, OptinStore, HookStor
                 await self._event(db, user_id, Event.RESUBSCRIBE, update_id=update_id)
                 await self._pause_tips(db, user_id, False, now)
             await self._refresh_stage(db, user_id)
+            if cur.rowcount:
+                await self._hook(db, user_id, HookType.RESUBSCRIBED)
 
     async def save_answer(
         self, user_id: int, magnet_id: str, answer_id: str, fit: bool, update_id: int | None

@@ -107,11 +107,12 @@ class StoreBase:
             await self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
+                await self._db.execute("COMMIT")
             except BaseException:
                 self._hooked = False
-                await self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # also when COMMIT itself failed (disk full...)
+                    await self._db.execute("ROLLBACK")
                 raise
-            await self._db.execute("COMMIT")
         if self._hooked:  # events were queued for other tools: wake their sender
             self._hooked = False
             if self.on_hook is not None:

@@ -34,6 +34,10 @@ _HEADS = """
 """
 
 
+# A finished erase event keeps no link to the person it was about.
+_UNLINK = "CASE WHEN type = 'lead.erased' THEN 0 ELSE lead_key END"
+
+
 class HookStore(StoreBase):
     """The outbox of webhook events, written in the same transaction as what they report."""
 
@@ -42,32 +46,43 @@ class HookStore(StoreBase):
         rows = await self._all(_HEADS, (url, self.now(), limit))
         return [Hook(**dict(r)) for r in rows]
 
-    async def hook_sent(self, hook_id: int) -> None:
+    async def pending_body(self, hook: Hook) -> str | None:
+        """The body to post now: None if the event is no longer pending (an erasure dropped it
+        while it waited its turn), so a stale copy in memory is never sent."""
+        row = await self._one(
+            "SELECT body FROM hooks WHERE id = ? AND event_id = ? AND state = 'pending'",
+            (hook.id, hook.event_id),
+        )
+        return row["body"] if row else None
+
+    # Outcomes match on id and event id: an id read before an erasure never marks another row.
+
+    async def hook_sent(self, hook: Hook) -> None:
         """The URL took it (2xx): done, and the personal data in the body is dropped; an erase
         event also loses its link to the person."""
         await self._write1(
             "UPDATE hooks SET state = 'sent', body = NULL, sent_at = ?, error = NULL,"
-            " lead_key = CASE WHEN type = 'lead.erased' THEN 0 ELSE lead_key END"
-            " WHERE id = ? AND state = 'pending'",
-            (self.now(), hook_id),
+            f" lead_key = {_UNLINK} WHERE id = ? AND event_id = ? AND state = 'pending'",
+            (self.now(), hook.id, hook.event_id),
         )
 
-    async def hook_retry(self, hook_id: int, next_at: int, error: str) -> None:
+    async def hook_retry(self, hook: Hook, next_at: int, error: str) -> None:
         """A failed attempt: try again at `next_at`."""
         await self._write1(
             "UPDATE hooks SET attempts = attempts + 1, next_at = ?, error = ?"
-            " WHERE id = ? AND state = 'pending'",
-            (next_at, error[:500], hook_id),
+            " WHERE id = ? AND event_id = ? AND state = 'pending'",
+            (next_at, error[:500], hook.id, hook.event_id),
         )
 
-    async def hook_failed(self, hook_id: int, error: str) -> None:
+    async def hook_failed(self, hook: Hook, error: str) -> bool:
         """Given up after the retry window: kept as a record (without its body) for owners."""
-        await self._write1(
+        rows = await self._write1(
             "UPDATE hooks SET state = 'failed', attempts = attempts + 1, body = NULL, error = ?,"
-            " lead_key = CASE WHEN type = 'lead.erased' THEN 0 ELSE lead_key END"
-            " WHERE id = ? AND state = 'pending'",
-            (error[:500], hook_id),
+            f" lead_key = {_UNLINK} WHERE id = ? AND event_id = ? AND state = 'pending'"
+            " RETURNING id",
+            (error[:500], hook.id, hook.event_id),
         )
+        return bool(rows)
 
     async def hook_counts(self) -> dict[str, int]:
         """How many (event, URL) rows are in each state."""
@@ -94,16 +109,16 @@ class HookStore(StoreBase):
         kept = f" AND url NOT IN ({', '.join('?' for _ in urls)})" if urls else ""
         rows = await self._write1(
             "UPDATE hooks SET state = 'failed', body = NULL,"
-            " error = 'URL removed from CRM_WEBHOOK_URLS'"
+            f" error = 'URL removed from CRM_WEBHOOK_URLS', lead_key = {_UNLINK}"
             f" WHERE state = 'pending'{kept} RETURNING id",
             urls,
         )
         return len(rows)
 
     async def prune_hooks(self, keep_seconds: int = 30 * 86400) -> int:
-        """Forget delivered and dropped events older than `keep_seconds`."""
+        """Forget delivered and given-up events older than `keep_seconds`."""
         rows = await self._write1(
-            "DELETE FROM hooks WHERE state IN ('sent', 'dropped') AND created_at < ? RETURNING id",
+            "DELETE FROM hooks WHERE state IN ('sent', 'failed') AND created_at < ? RETURNING id",
             (self.now() - keep_seconds,),
         )
         return len(rows)

@@ -15,6 +15,7 @@ REQUIRED_KEYS: frozenset[str] = frozenset(
         "kpi_verified",
         "card_verified",
         "owner_hook_failed",
+        "owner_hooks_retired",
         "field_verified",
         "kpi_verification_rate",
         "stats_mails",
@@ -226,6 +227,7 @@ REQUIRED_KEYS: frozenset[str] = frozenset(
 PLACEHOLDERS: dict[str, set[str]] = {
     "stats_mails": {"sent", "pending", "failed"},
     "owner_hook_failed": {"host", "count", "hours", "error"},
+    "owner_hooks_retired": {"count"},
     "stats_hooks": {"sent", "pending", "failed"},
     "code_sent": {"email", "minutes"},
     "code_sent_nowait": {"email", "minutes"},

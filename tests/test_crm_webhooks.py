@@ -446,3 +446,121 @@ async def test_visitor_erasure_is_announced_after_old_rows_are_pruned(
     await erase(bot, CY)
     await settle(bot)
     assert receiver.types()[-1] == "lead.erased"
+
+
+async def test_an_event_erased_while_it_waits_its_turn_never_leaves(
+    bot_with: Make, receiver: Receiver, clock: Clock
+) -> None:
+    """Ada's capture waits behind 8 held requests; she erases; her body must not be posted,
+    and her erase event must really be delivered (not mistaken for the old row)."""
+    bot = await hooked(bot_with, receiver.url, crm_webhook_timeout=2)
+    await receiver.down()
+    for user in range(5001, 5009):  # 8 other people ahead of Ada
+        await bot.text(user, "/start")
+        await bot.text(user, "/plan")
+    await capture(bot, ADA)
+    await settle(bot)
+    await receiver.up()
+    receiver.mode, receiver.hang_seconds = "hang", 0.5
+    clock.now += 3600
+    tick = asyncio.get_running_loop().create_task(bot.svc.crm.tick())
+    while receiver.hanging < 8:
+        await asyncio.sleep(0.01)
+    await erase(bot, ADA)
+    receiver.mode = "ok"
+    await tick
+    await bot.svc.crm.drain()
+    clock.now += 3600
+    await settle(bot)
+    about_ada = [d.event for d in receiver.accepted if d.event["lead"]["id"] == ADA]
+    assert [e["type"] for e in about_ada] == ["lead.erased"]
+    assert all(b"ada@example.com" not in d.raw for d in receiver.accepted)
+
+
+async def test_an_unexpected_error_still_counts_as_an_attempt(
+    bot_with: Make, receiver: Receiver, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bot = await hooked(bot_with, receiver.url, crm_webhook_retry_hours=1)
+
+    async def broken(*args: Any) -> str | None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(bot.svc.crm, "_post", broken)
+    await capture(bot)
+    await settle(bot)
+    row = await bot.svc.store._one("SELECT attempts, next_at, error FROM hooks")
+    assert row is not None and row["attempts"] >= 1 and row["next_at"] > clock.now
+    assert row["error"] == "unexpected error (RuntimeError)"
+    await run_until(bot, clock, lambda: _no_pending(bot))  # given up after the window
+    assert len(notices(bot)) == 1
+
+
+async def _no_pending(bot: Harness) -> bool:
+    return "pending" not in await bot.svc.store.hook_counts()
+
+
+def test_a_malformed_url_is_refused_at_start(tmp_path: Any) -> None:
+    from bot.settings import SettingsError, load_settings
+
+    for bad in ("http://[oops/hook", "http://host:99999/x", "ftp://host/x", "http:///path"):
+        with pytest.raises(SettingsError, match="CRM_WEBHOOK_URLS"):
+            load_settings(_env_file=None, crm_webhook_urls=bad, crm_webhook_secret="s")
+
+
+async def test_owners_get_one_notice_per_url_per_hour(
+    bot_with: Make, receiver: Receiver, clock: Clock
+) -> None:
+    """A CRM down for good: ten leads' events are given up at different moments, one notice."""
+    receiver.mode = "500"
+    bot = await hooked(bot_with, receiver.url, crm_webhook_retry_hours=1)
+    for user in range(5001, 5011):
+        await bot.text(user, "/start")
+        await bot.text(user, "/plan")
+        clock.now += 120
+    await run_until(bot, clock, lambda: _no_pending(bot))
+    assert await bot.svc.store.hook_counts() == {"failed": 10}
+    [notice] = notices(bot)
+    assert "gave up on" in notice
+
+
+async def test_a_hanging_url_never_holds_back_another(bot_with: Make, receiver: Receiver) -> None:
+    slow = Receiver(SECRET)
+    await slow.up()
+    slow.mode, slow.hang_seconds = "hang", 30
+    try:
+        bot = await hooked(bot_with, slow.url, receiver.url, crm_webhook_timeout=30)
+        await capture(bot, ADA)
+        for _ in range(200):  # the good URL gets it while the other one is still held
+            if receiver.accepted:
+                break
+            await asyncio.sleep(0.01)
+        assert receiver.types() == ["lead.captured"] and slow.hanging == 1
+    finally:
+        await slow.down()
+    await bot.svc.crm.drain()
+
+
+async def test_a_retired_erase_event_keeps_no_link(
+    bot_with: Make, receiver: Receiver, clock: Clock
+) -> None:
+    await receiver.down()
+    bot = await hooked(bot_with, receiver.url)
+    await capture(bot, ADA)
+    await erase(bot, ADA)
+    await settle(bot)
+    await stop_harness(bot)
+    again = await bot_with()  # restarted without the URL
+    rows = await again.svc.store._all("SELECT type, state, lead_key FROM hooks")
+    assert [tuple(r) for r in rows] == [("lead.erased", "failed", 0)]
+    assert any("were given up" in text for text in again.texts(OWNER))
+    await receiver.up()
+
+
+async def test_opting_in_again_is_an_event(bot_with: Make, receiver: Receiver) -> None:
+    bot = await hooked(bot_with, receiver.url)
+    await capture(bot, ADA)
+    await bot.text(ADA, "/stop")
+    await bot.text(ADA, "/start what-to-wear")
+    await bot.tap_label(ADA, "Yes, opt me in again")
+    await settle(bot)
+    assert receiver.types() == ["lead.captured", "lead.unsubscribed", "lead.resubscribed"]
