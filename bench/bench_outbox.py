@@ -53,7 +53,7 @@ async def email_latencies(users: int, latency: float, **overrides: Any) -> list[
     with tempfile.TemporaryDirectory() as folder:
         fake = FakeTelegram()
         fake.latency = latency
-        app, _ = await start(settings(Path(folder), **overrides), fake)
+        app, svc = await start(settings(Path(folder), **overrides), fake)
         times: list[float] = []
 
         async def walk(user: int) -> None:
@@ -66,6 +66,8 @@ async def email_latencies(users: int, latency: float, **overrides: Any) -> list[
                     times.append((time.perf_counter() - began) * 1000)
 
         await asyncio.gather(*(walk(FIRST_USER + n) for n in range(users)))
+        if svc._mailer is not None:
+            await svc._mailer.drain()  # every mail leaves (the chat did not wait for them)
         await stop(app)
     return times
 
