@@ -33,6 +33,8 @@ valid. To go live:
   2. Copy .env.example to .env and set BOT_TOKEN=<that token>.
   3. Set OWNER_IDS to your own Telegram user id (ask @userinfobot) to use the owner commands.
   4. Run this command again: the bot starts with long polling.
+Optional, in .env too: SMTP_HOST and SMTP_SENDER to verify emails with a mailed code (double
+opt-in); CRM_WEBHOOK_URLS and CRM_WEBHOOK_SECRET to send every lead to your CRM, signed.
 """
 log = logging.getLogger("aimant")
 

@@ -116,7 +116,7 @@ class Settings(BaseSettings):
             value = list(dict.fromkeys(value))  # a URL listed twice gets each event once
         return value
 
-    @field_validator("smtp_host", "smtp_user", "smtp_sender", mode="before")
+    @field_validator("smtp_host", "smtp_user", "smtp_sender", "smtp_port", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         """An empty variable in .env means unset."""

@@ -134,3 +134,19 @@ async def test_smtp_check_says_what_is_wrong(tmp_path: Path) -> None:
     down = make_settings(tmp_path, smtp_port=free_port(), **base)
     assert "could not reach the mail server" in (await smtp_problem(down) or "")
     assert "Webhooks: off" in features_summary(down)
+
+
+def test_env_example_copied_as_is_is_valid(tmp_path: Path) -> None:
+    """`cp .env.example .env` (with its empty optional values) must start, not fail."""
+    env = {k: v for k, v in os.environ.items() if k != "BOT_TOKEN"}
+    (tmp_path / ".env").write_text((ROOT / ".env.example").read_text())
+    env.update(
+        CATALOGUE_PATH=str(ROOT / "magnets" / "catalogue.toml"),
+        TEXTS_DIR=str(ROOT / "magnets" / "texts"),
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "check"], cwd=tmp_path, env=env, capture_output=True,
+        text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Double opt-in: off" in done.stdout and "Webhooks: off" in done.stdout
