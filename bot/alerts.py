@@ -33,7 +33,11 @@ async def lead_card(svc: Services, user_id: int, headline: str, extra: str | Non
     handle = f"@{escape(lead.username)}" if lead.username else ""
     link = f'<a href="tg://user?id={user_id}">{texts.get(lang, "card_profile")}</a>'
     lines = [headline, f"<b>{_clip(name, 100)}</b> {handle} · {link}".replace("  ", " ")]
-    verified = f" {texts.get(lang, 'card_verified')}" if lead.email_verified_at else ""
+    verified = ""
+    if lead.email_verified_at:
+        verified = f" {texts.get(lang, 'card_verified')}"
+    elif lead.email and svc.settings.double_optin:
+        verified = f" {texts.get(lang, 'card_unverified')}"
     lines.append(f"{texts.get(lang, 'card_email')}: {_clip(lead.email or '-', 320)}{verified}")
     for item in await store.lead_magnets(user_id):
         magnet = svc.catalogue.get(item.magnet_id)

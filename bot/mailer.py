@@ -146,6 +146,12 @@ class Mailer(Pump):
             return
         await self._give_up(mail, outcome, reason)
 
+    async def _who(self, user_id: int) -> str:
+        """The lead as owners know them: their name, linked to their profile."""
+        lead = await self.svc.store.get_lead(user_id)
+        name = " ".join(p for p in (lead.first_name, lead.last_name) if p) if lead else ""
+        return f'<a href="tg://user?id={user_id}">{html.escape(name or str(user_id))}</a>'
+
     async def _give_up(self, mail: Mail, outcome: Outcome, reason: str) -> None:
         """No more tries: tell the person (with what they can do) and every owner."""
         refused = outcome is Outcome.REFUSED
@@ -165,7 +171,7 @@ class Mailer(Pump):
         notice = self.svc.texts.get(
             self.svc.texts.default,
             "owner_mail_failed",
-            lead=f'<a href="tg://user?id={mail.user_id}">{mail.user_id}</a>',
+            lead=await self._who(mail.user_id),
             reason=html.escape(reason[:300]),
         )
         await notify_owners(self.bot, self.svc, notice)

@@ -24,6 +24,16 @@ def new_code() -> str:
     return f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
 
 
+def code_in(text: str) -> str | None:
+    """In the code step: the one code in a short pasted text ("Your code: 123456."), else
+    None (none, or more than one, or too long to be a reply with a code)."""
+    if len(text) > 200:
+        return None
+    text = "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in text)
+    found = re.findall(r"(?<![0-9])([0-9]{3})[ -]?([0-9]{3})(?![0-9])", text)
+    return found[0][0] + found[0][1] if len(found) == 1 else None
+
+
 def typed_code(text: str) -> str | None:
     """The code in what a person typed (`123456`, `123 456`, `123-456`, any script's digits),
     else None."""

@@ -46,6 +46,7 @@ class PreviewMailer(Mailer):
         self.out = out
 
     async def _deliver(self, mail: Mail) -> None:
+        await self.svc.store.claim_mail(mail)  # the daily limit is rehearsed too
         content = self.content(mail)
         attached = f"[attached: {content.attachment.name}]\n" if content.attachment else ""
         print(

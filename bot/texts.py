@@ -14,6 +14,7 @@ REQUIRED_KEYS: frozenset[str] = frozenset(
     {
         "kpi_verified",
         "card_verified",
+        "card_unverified",
         "owner_hook_failed",
         "owner_hooks_retired",
         "field_verified",

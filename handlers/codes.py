@@ -23,6 +23,17 @@ async def send_code(
         text = t(context, lang, "mail_refused", email=clip(email), reason=clip(refused, 200))
         await say(update, text, reply_markup=code_buttons(svc, lang, resend=False))
         return False
+    pending = await store.pending_code(person)
+    if (
+        prompt != "code_resent"
+        and pending is not None
+        and pending.email == email
+        and pending.attempts < settings.optin_max_attempts
+        and pending.issued_at + settings.optin_resend_seconds > store.now()
+    ):  # the same address again, just now: the code on its way still works
+        text = t(context, lang, "code_waiting", email=clip(email))
+        await say(update, text, reply_markup=code_buttons(svc, lang))
+        return True
     if await store.codes_since(person, email, store.now() - 86400) >= MAX_CODES_PER_DAY:
         text = t(context, lang, "code_limit")
         await say(update, text, reply_markup=code_buttons(svc, lang, resend=False))

@@ -8,6 +8,7 @@ from telegram import Update
 
 from bot.funnel import parse_payload
 from bot.intent import plan_phrase
+from bot.mailer import code_buttons
 from bot.optin import typed_code
 from bot.services import Ctx
 from handlers.broadcast import STEP_BROADCAST, compose, message_html
@@ -73,15 +74,15 @@ async def text(update: Update, context: Ctx) -> None:
     magnet = svc.catalogue.get(session.magnet_id or "") if session else None
     step = session.step if session else None
     phrase = plan_phrase(typed)
-    if (magnet and step in (STEP_EMAIL, STEP_EMAIL_CONFIRM)) or (
+    code_now = svc.settings.double_optin and typed_code(typed) is not None
+    if step in (STEP_EMAIL, STEP_EMAIL_CONFIRM) and code_now and await live_code(context, person):
+        await code_text(update, context, typed)  # the mail arrived after all: that address
+    elif (magnet and step in (STEP_EMAIL, STEP_EMAIL_CONFIRM)) or (
         step == STEP_CODE and magnet and "@" in typed
     ):
         await email_text(update, context, magnet)
     elif step == STEP_CODE or (
-        step in (None, STEP_ANSWER)
-        and svc.settings.double_optin
-        and typed_code(typed)
-        and await live_code(context, person)
+        step in (None, STEP_ANSWER) and code_now and await live_code(context, person)
     ):  # six digits while a code waits: the code (else a reply, a postcode, a budget...)
         await code_text(update, context, typed)
     elif magnet and step == STEP_ANSWER:
@@ -107,11 +108,13 @@ async def not_text(update: Update, context: Ctx) -> None:
     step = session.step if session else None
     if step == STEP_CODE and not svc.settings.double_optin:
         step = None  # double opt-in was switched off since: no code is expected
+    if step == STEP_CODE:  # with the buttons the text speaks of
+        await say(update, t(context, lang, "expect_code"), reply_markup=code_buttons(svc, lang))
+        return
     key = {
         STEP_EMAIL: "expect_email",
         STEP_EMAIL_CONFIRM: "expect_email",
         STEP_ANSWER: "expect_answer",
         STEP_CONTACT: "expect_contact",
-        STEP_CODE: "expect_code",
     }
     await say(update, t(context, lang, key.get(step or "", "fallback")))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import Update
 
 from bot.mailer import code_buttons
-from bot.optin import typed_code
+from bot.optin import code_in, typed_code
 from bot.services import Ctx
 from bot.store_optin import Verdict
 from handlers.capture import STEP_EMAIL, offer
@@ -39,7 +39,7 @@ async def code_text(update: Update, context: Ctx, typed: str) -> None:
                 update, t(context, lang, "fallback"), reply_markup=menu_keyboard(context, lang)
             )
         return
-    code = typed_code(typed)
+    code = typed_code(typed) or code_in(typed)
     if code is None:
         await say(update, t(context, lang, "expect_code"), reply_markup=code_buttons(svc, lang))
         return
@@ -62,13 +62,15 @@ async def code_text(update: Update, context: Ctx, typed: str) -> None:
         await say(update, text, reply_markup=code_buttons(svc, lang))
         return
     session = await store.get_session(person)
-    magnet = svc.catalogue.get(session.magnet_id or "") if session else None
-    if session is None or session.step != STEP_CODE or magnet is None:
-        return
-    delivered = {m.magnet_id: m.delivered_at for m in await store.lead_magnets(person)}
-    if delivered.get(magnet.id) is None:
+    asked = await store.lead_magnets(person)
+    waiting = [m.magnet_id for m in asked if m.delivered_at is None]
+    magnet_id = session.magnet_id if session and session.step == STEP_CODE else None
+    if magnet_id is None and settings.optin_pdf_waits and waiting:
+        magnet_id = waiting[-1]  # after /cancel or a change of mind: the guide still waits
+    magnet = svc.catalogue.get(magnet_id or "")
+    if magnet is not None and magnet.id in waiting:
         await offer(update, context, magnet)  # the PDF was waiting for this
-    else:
+    elif session is not None and session.step == STEP_CODE:
         await store.clear_session(person)
 
 
@@ -84,7 +86,12 @@ async def code_button(update: Update, context: Ctx) -> None:
         return
     pending = await store.pending_code(person)
     session = await store.get_session(person)
-    magnet_id = (pending.magnet_id if pending else None) or (session.magnet_id if session else None)
+    asked = await store.lead_magnets(person)
+    magnet_id = (
+        (pending.magnet_id if pending else None)
+        or (session.magnet_id if session else None)
+        or (asked[-1].magnet_id if asked else None)  # e.g. after the code was verified
+    )
     if query.data == "otp:chg":
         await ack(query)  # clients show a spinner until the query is answered
         await edit(query)

@@ -92,7 +92,7 @@ async def test_wrong_codes_are_counted_then_locked(optin: Make, smtp: SmtpServer
     code = smtp.inbox.code_for("ada@example.com")
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
     await bot.text(ADA, wrong)
-    assert bot.last(ADA).text.startswith("That code doesn't match. 2 tries left")
+    assert bot.last(ADA).text.startswith("That code doesn't match. Tries left: 2.")
     await bot.text(ADA, wrong)
     await bot.text(ADA, wrong)
     assert bot.last(ADA).text.startswith("Too many wrong codes.")
@@ -640,3 +640,77 @@ async def test_sticker_at_the_code_step_after_optin_is_off(
 def test_long_text_starting_with_digits_is_no_code() -> None:
     assert typed_code("123456" + " " * 34 + "x" * 5000) is None
     assert typed_code("123456" + " " * 30) is None
+
+
+async def test_change_email_after_verification(optin: Make, smtp: SmtpServer) -> None:
+    bot = await optin()
+    await give_email(bot)
+    await bot.text(ADA, smtp.inbox.code_for("ada@example.com"))
+    await bot.tap_label(ADA, "Family or kids")
+    await bot.tap_label(ADA, "✏️ Change email")  # on the old code message
+    assert bot.last(ADA).text.startswith("OK: type the email address")
+    await bot.text(ADA, "ada@example.org")
+    await bot.svc.mailer.drain()
+    assert "6-digit code to ada@example.org" in bot.last(ADA).text
+    await bot.text(ADA, smtp.inbox.code_for("ada@example.org"))
+    assert "ada@example.org is verified" in bot.last(ADA).text
+    assert sum(1 for s in bot.chat(ADA) if s.document) == 1  # the guide is not sent again
+
+
+async def test_the_code_after_cancel_still_brings_the_guide(optin: Make, smtp: SmtpServer) -> None:
+    bot = await optin()
+    await give_email(bot)
+    await bot.text(ADA, "/cancel")
+    await bot.text(ADA, smtp.inbox.code_for("ada@example.com"))
+    assert bot.last(ADA).text == "What kind of shoot are you planning?"
+
+
+async def test_the_code_while_asked_for_a_new_address(optin: Make, smtp: SmtpServer) -> None:
+    """They tapped Change email, then the mail arrived: its code verifies the first address."""
+    bot = await optin()
+    await give_email(bot)
+    await bot.tap_label(ADA, "✏️ Change email")
+    await bot.text(ADA, "Your confirmation code: " + smtp.inbox.code_for("ada@example.com"))
+    assert bot.last(ADA).text.startswith("Hmm, that doesn't look like an email")  # not a code
+    await bot.text(ADA, smtp.inbox.code_for("ada@example.com"))
+    assert "ada@example.com is verified" in bot.texts(ADA)[-2]
+    assert bot.last(ADA).text == "What kind of shoot are you planning?"
+
+
+async def test_a_pasted_line_with_the_code(optin: Make, smtp: SmtpServer) -> None:
+    bot = await optin()
+    await give_email(bot)
+    code = smtp.inbox.code_for("ada@example.com")
+    await bot.text(ADA, f"Your confirmation code: {code}.")
+    assert "is verified" in bot.texts(ADA)[-2]
+
+
+async def test_a_sticker_at_the_code_step_gets_the_buttons(optin: Make, smtp: SmtpServer) -> None:
+    bot = await optin()
+    await give_email(bot)
+    await bot.send(bot.fake.build_sticker(ADA))
+    reply = bot.last(ADA)
+    assert reply.text.startswith("I'm waiting for the 6-digit code")
+    assert [row[0][0] for row in reply.buttons] == ["📧 Send a new code", "✏️ Change email"]
+
+
+async def test_the_same_address_again_keeps_the_code_on_its_way(
+    optin: Make, smtp: SmtpServer
+) -> None:
+    bot = await optin(optin_resend_seconds=60)
+    await give_email(bot)
+    first = smtp.inbox.code_for("ada@example.com")
+    await bot.text(ADA, "ada@example.com")  # impatient: typed again
+    await bot.svc.mailer.drain()
+    assert bot.last(ADA).text.startswith("Please type the 6-digit code I emailed")
+    assert len(smtp.inbox.messages) == 1
+    await bot.text(ADA, first)
+    assert "is verified" in bot.texts(ADA)[-2]
+
+
+async def test_owners_see_unverified_addresses(optin: Make, smtp: SmtpServer) -> None:
+    bot = await optin()
+    await give_email(bot)
+    await bot.text(ADA, "/cancel")
+    await bot.text(ADA, "/plan")
+    assert any("ada@example.com (not verified yet)" in t for t in bot.texts(OWNER))
