@@ -190,8 +190,8 @@ async def save_email(update: Update, context: Ctx, magnet: Magnet, email: str) -
     )
     if first:
         log.info("lead captured: %s for magnet %s", person, magnet.id)
-    lead = await svc.store.get_lead(person)
-    if svc.settings.double_optin and lead is not None and lead.email_verified_at is None:
+    lead = await svc.store.get_lead(person) if svc.settings.double_optin else None
+    if lead is not None and lead.email_verified_at is None:  # double opt-in: a code first
         waits = svc.settings.optin_pdf_waits
         sent = await send_code(
             update, context, magnet.id, email, "code_sent" if waits else "code_sent_nowait"
