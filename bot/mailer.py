@@ -20,6 +20,7 @@ from bot.pump import Pump
 from bot.schedule import backoff
 from bot.services import Services
 from bot.store_optin import Mail
+from bot.telegram_html import plain_text
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +37,6 @@ def code_buttons(svc: Services, lang: str, resend: bool = True) -> InlineKeyboar
         new = svc.texts.get(lang, "btn_resend_code")
         rows.insert(0, [InlineKeyboardButton(new, callback_data="otp:new")])
     return InlineKeyboardMarkup(rows)
-
-
-def _plain(text: str) -> str:
-    """A catalogue text (Telegram HTML) as plain text for a mail."""
-    return html.unescape(re.sub(r"<[^>]+>", "", text))
 
 
 class Mailer(Pump):
@@ -71,7 +67,7 @@ class Mailer(Pump):
         svc, lang = self.svc, mail.language
         settings, default = svc.settings, svc.texts.default
         magnet = svc.catalogue.get(mail.magnet_id or "")
-        title = _plain(localized(magnet.title, lang, default)) if magnet else ""
+        title = plain_text(localized(magnet.title, lang, default)) if magnet else ""
         extra, attachment = "", None
         if magnet is not None and settings.optin_mail_magnet == "attach":
             extra = svc.texts.get(lang, "mail_attached", title=title)
@@ -89,8 +85,8 @@ class Mailer(Pump):
         return MailContent(
             sender=settings.smtp_sender or "",
             to=mail.to_addr,
-            subject=_plain(svc.texts.get(lang, "mail_subject", code=mail.code)),
-            body=_plain(body),
+            subject=plain_text(svc.texts.get(lang, "mail_subject", code=mail.code)),
+            body=plain_text(body),
             attachment=attachment,
         )
 

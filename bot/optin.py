@@ -14,6 +14,8 @@ from pathlib import Path
 
 import aiosmtplib
 
+from bot.store_optin import PendingCode
+
 CODE_DIGITS = 6
 MAX_CODES_PER_DAY = 10  # per person: "resend" cannot be used to flood an inbox
 _CODE = re.compile(r"^\s*([0-9]{3})[\s-]?([0-9]{3})\s*$")
@@ -22,6 +24,19 @@ _CODE = re.compile(r"^\s*([0-9]{3})[\s-]?([0-9]{3})\s*$")
 def new_code() -> str:
     """Six random digits (leading zeros kept)."""
     return f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+
+
+def code_usable(
+    pending: PendingCode | None, email: str | None, now: int, max_attempts: int
+) -> bool:
+    """Whether a waiting code can still work: not expired, not locked (and, given `email`,
+    issued for that address)."""
+    return (
+        pending is not None
+        and (email is None or pending.email == email)
+        and pending.expires_at > now
+        and pending.attempts < max_attempts
+    )
 
 
 def code_in(text: str) -> str | None:

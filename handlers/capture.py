@@ -11,6 +11,7 @@ from bot.catalogue import Magnet
 from bot.delivery import send_pdf
 from bot.funnel import Step, check_email, next_step
 from bot.mailer import code_buttons
+from bot.optin import code_usable
 from bot.services import Ctx
 from handlers.codes import STEP_CODE, send_code
 from handlers.common import (
@@ -82,10 +83,7 @@ async def offer(update: Update, context: Ctx, magnet: Magnet, source: str | None
         assert lead.email is not None
         pending = await store.pending_code(person)
         usable = (
-            pending is not None
-            and pending.email == lead.email
-            and pending.expires_at > store.now()
-            and pending.attempts < settings.optin_max_attempts
+            code_usable(pending, lead.email, store.now(), settings.optin_max_attempts)
             and await store.mail_error(person) is None
         )
         if not usable:  # none, expired, locked, or its mail failed: a fresh one

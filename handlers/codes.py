@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import Update
 
 from bot.mailer import code_buttons
-from bot.optin import MAX_CODES_PER_DAY, new_code
+from bot.optin import MAX_CODES_PER_DAY, code_usable, new_code
 from bot.services import Ctx
 from handlers.common import clip, lang_of, say, t, user_id
 
@@ -24,12 +24,12 @@ async def send_code(
         await say(update, text, reply_markup=code_buttons(svc, lang, resend=False))
         return False
     pending = await store.pending_code(person)
+    now = store.now()
     if (
         prompt != "code_resent"
+        and code_usable(pending, email, now, settings.optin_max_attempts)
         and pending is not None
-        and pending.email == email
-        and pending.attempts < settings.optin_max_attempts
-        and pending.issued_at + settings.optin_resend_seconds > store.now()
+        and pending.issued_at + settings.optin_resend_seconds > now
     ):  # the same address again, just now: the code on its way still works
         text = t(context, lang, "code_waiting", email=clip(email))
         await say(update, text, reply_markup=code_buttons(svc, lang))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import Update
 
 from bot.mailer import code_buttons
-from bot.optin import code_in, typed_code
+from bot.optin import code_in, code_usable, typed_code
 from bot.services import Ctx
 from bot.store_optin import Verdict
 from handlers.capture import STEP_EMAIL, offer
@@ -15,13 +15,9 @@ from handlers.common import ack, clip, edit, lang_of, menu_keyboard, say, t, use
 
 async def live_code(context: Ctx, person: int) -> bool:
     """Whether a code that can still work waits for this person (not expired, not locked)."""
-    store = context.svc.store
+    store, settings = context.svc.store, context.svc.settings
     pending = await store.pending_code(person)
-    return (
-        pending is not None
-        and pending.expires_at > store.now()
-        and pending.attempts < context.svc.settings.optin_max_attempts
-    )
+    return code_usable(pending, None, store.now(), settings.optin_max_attempts)
 
 
 async def code_text(update: Update, context: Ctx, typed: str) -> None:
@@ -86,12 +82,10 @@ async def code_button(update: Update, context: Ctx) -> None:
         return
     pending = await store.pending_code(person)
     session = await store.get_session(person)
-    asked = await store.lead_magnets(person)
-    magnet_id = (
-        (pending.magnet_id if pending else None)
-        or (session.magnet_id if session else None)
-        or (asked[-1].magnet_id if asked else None)  # e.g. after the code was verified
-    )
+    magnet_id = (pending.magnet_id if pending else None) or (session.magnet_id if session else None)
+    if magnet_id is None:  # e.g. after the code was verified: the guide they asked for last
+        asked = await store.lead_magnets(person)
+        magnet_id = asked[-1].magnet_id if asked else None
     if query.data == "otp:chg":
         await ack(query)  # clients show a spinner until the query is answered
         await edit(query)

@@ -69,6 +69,16 @@ class SmtpServer:
         self.options = server_options  # aiosmtpd's: tls_context, require_starttls, auth...
         self._controller: Controller | None = None
 
+    def settings(self, **extra: Any) -> dict[str, Any]:
+        """Aimant settings pointing at this server (plain SMTP unless `extra` says otherwise)."""
+        values: dict[str, Any] = {
+            "smtp_host": "127.0.0.1",
+            "smtp_port": self.port,
+            "smtp_security": "none",
+            "smtp_sender": "hello@example.com",
+        }
+        return {**values, **extra}
+
     def start(self) -> None:
         self._controller = Controller(
             self.inbox, hostname="127.0.0.1", port=self.port, **self.options

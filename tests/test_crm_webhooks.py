@@ -377,10 +377,7 @@ async def test_verified_email_is_an_event(bot_with: Make, receiver: Receiver) ->
         bot = await hooked(
             bot_with,
             receiver.url,
-            smtp_host="127.0.0.1",
-            smtp_port=smtp.port,
-            smtp_security="none",
-            smtp_sender="hello@example.com",
+            **smtp.settings(),
         )
         await bot.text(ADA, "/start instagram")
         await bot.tap_label(ADA, WEAR)

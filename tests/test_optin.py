@@ -37,15 +37,8 @@ async def optin(bot_with: Make, smtp: SmtpServer) -> AsyncIterator[Make]:
     """A bot with double opt-in against the local SMTP server (PDF waits unless told)."""
 
     async def make(**overrides: Any) -> Harness:
-        values: dict[str, Any] = {
-            "smtp_host": "127.0.0.1",
-            "smtp_port": smtp.port,
-            "smtp_security": "none",
-            "smtp_sender": "Aimant <hello@example.com>",
-            "smtp_timeout": 2,
-        }
-        values.update(overrides)
-        return await bot_with(**values)
+        values = smtp.settings(smtp_sender="Aimant <hello@example.com>", smtp_timeout=2)
+        return await bot_with(**{**values, **overrides})
 
     yield make
 
@@ -391,12 +384,7 @@ async def test_starttls_with_login(bot_with: Make) -> None:
     server.start()
     try:
         bot = await bot_with(
-            smtp_host="127.0.0.1",
-            smtp_port=server.port,
-            smtp_security="starttls",
-            smtp_user="aimant",
-            smtp_password="pa55",
-            smtp_sender="hello@example.com",
+            **server.settings(smtp_security="starttls", smtp_user="aimant", smtp_password="pa55")
         )
         client_tls = ssl.create_default_context()
         ca.configure_trust(client_tls)  # the test CA stands in for a public one
@@ -414,12 +402,7 @@ async def test_untrusted_certificate_is_not_used(bot_with: Make) -> None:
     server = SmtpServer(tls_context=server_tls, require_starttls=True)
     server.start()
     try:
-        bot = await bot_with(
-            smtp_host="127.0.0.1",
-            smtp_port=server.port,
-            smtp_security="starttls",
-            smtp_sender="hello@example.com",
-        )
+        bot = await bot_with(**server.settings(smtp_security="starttls"))
         await give_email(bot)
         assert server.inbox.messages == []
         assert await bot.svc.store.mail_counts() == {"pending": 1}
@@ -507,12 +490,7 @@ async def test_server_without_utf8_refuses_for_good(bot_with: Make) -> None:
     server = SmtpServer(enable_SMTPUTF8=False)
     server.start()
     try:
-        bot = await bot_with(
-            smtp_host="127.0.0.1",
-            smtp_port=server.port,
-            smtp_security="none",
-            smtp_sender="hello@example.com",
-        )
+        bot = await bot_with(**server.settings())
         await give_email(bot, email="josé@example.com")
         assert bot.last(ADA).text.startswith("⚠️ The mail server refused")
         assert await bot.svc.store.mail_counts() == {"refused": 1}
