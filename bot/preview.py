@@ -188,8 +188,9 @@ async def run_preview(settings: Settings, stdin: TextIO, out: TextIO, database: 
             load_texts(config.texts_dir, config.default_language),
             clock=lambda: clock[0],
         )
-        spec = DEFAULT_SPEC_PATH if DEFAULT_SPEC_PATH.exists() else None
-        fake = FakeTelegram(spec, username="aimant_preview_bot", clock=lambda: clock[0])
+        fake = FakeTelegram(
+            DEFAULT_SPEC_PATH, username="aimant_preview_bot", clock=lambda: clock[0]
+        )
         fake.add_user(OWNER, first_name="Owner")
         app = build_application(svc, request=FakeRequest(fake), updates_request=FakeRequest(fake))
         await app.initialize()

@@ -23,7 +23,6 @@ from telegram.ext import ApplicationBuilder, CallbackQueryHandler, CommandHandle
 
 from bot.fakeapi import DEFAULT_SPEC_PATH, FakeRequest, FakeTelegram, FakeTelegramServer
 
-pytestmark = pytest.mark.skipif(not DEFAULT_SPEC_PATH.exists(), reason="no shared api.json")
 
 USER = 42
 TOKEN = "123:ABC"

@@ -12,7 +12,8 @@ from typing import Any
 
 from bot.telegram_html import FormatError, render
 
-DEFAULT_SPEC_PATH = Path(__file__).resolve().parents[2].parent / "shared/telegram-bot-api/api.json"
+# The project's own copy of the official spec (source and licence beside it), shipped in the wheel.
+DEFAULT_SPEC_PATH = Path(__file__).resolve().parent / "telegram-bot-api" / "api.json"
 
 # "Scope type, must be chat" / 'Type of the reaction, always "emoji"': the subtype discriminator.
 _CONST = re.compile(r"(?:must be|always) [\"“]?([a-z_]+)[\"”]?")
