@@ -1,0 +1,51 @@
+"""A fresh clone with nothing beside it tests and runs: the project keeps its own Bot API spec."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from bot.fakeapi import DEFAULT_SPEC_PATH
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_spec_copy_is_inside_the_project_with_its_licence_and_source() -> None:
+    """The fake validates against a copy under bot/, shipped with its licence and origin."""
+    assert DEFAULT_SPEC_PATH.resolve().is_relative_to(ROOT)
+    spec = json.loads(DEFAULT_SPEC_PATH.read_text(encoding="utf-8"))
+    assert "sendMessage" in spec["methods"] and "Message" in spec["types"]
+    folder = DEFAULT_SPEC_PATH.parent
+    assert "MIT" in (folder / "LICENSE").read_text(encoding="utf-8")
+    source = (folder / "SOURCE.md").read_text(encoding="utf-8")
+    assert "PaulSonOfLars/telegram-bot-api-spec" in source
+    assert "160fd99507e1c7c77e92dc90f5993d724735b51c" in source
+
+
+def test_nothing_in_the_project_reads_the_shared_folder() -> None:
+    """No code, test or setting points outside the repository."""
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    offenders = []
+    for name in files:
+        path = ROOT / name
+        if path.suffix not in {".py", ".toml", ".cfg", ".ini", ".sh", ""} or not path.is_file():
+            continue
+        if name in {".ci/run", "tests/test_self_contained.py"}:  # they look for it, to refuse it
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if "../shared" in text or "shared/telegram-bot-api" in text:
+            offenders.append(name)
+    assert offenders == []
+
+
+def test_the_wheel_carries_every_package() -> None:
+    """pyproject finds every package under bot/ and handlers/, and ships the spec copy."""
+    config = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert '"bot.*"' in config and '"handlers.*"' in config
+    assert '"bot.fakeapi" = ["telegram-bot-api/*"]' in config
+    packages = {p.parent for p in (ROOT / "bot").rglob("*.py")}
+    assert all((p / "__init__.py").exists() for p in packages), "a folder without __init__.py"
