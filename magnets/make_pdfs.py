@@ -1,16 +1,25 @@
 """Generate the sample lead-magnet PDFs: magnets/pdf/<id>.<lang>.pdf.
 
-Run from the project root:
+Run from the project root, with your bot's username (the one BotFather gave you):
 
-    .venv/bin/python magnets/make_pdfs.py
+    .venv/bin/python magnets/make_pdfs.py --bot your_bot
 
-The text lives in pdf_content.py; this file only does the layout. Output is deterministic
-(fixed creation date), so re-running it without content changes gives identical files.
+Each guide ends with a way back to the bot, since PDFs get forwarded: its t.me link (source
+`pdf`) and a QR code. Without --bot the placeholder username PLACEHOLDER_BOT is used, as in the
+shipped samples. The text lives in pdf_content.py; this file only does the layout. Output is
+deterministic (fixed creation date), so re-running it without changes gives identical files.
+Every colour pair (text on its background) has a WCAG AA contrast of at least 4.5:1
+(tests/test_pdf_contrast.py checks the generated files).
 """
 
+import argparse
+import io
+import re
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import segno
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 from pdf_content import COLOURS, GUIDES, LABELS
@@ -19,14 +28,51 @@ OUT_DIR = Path(__file__).resolve().parent / "pdf"
 CREATED = datetime(2025, 1, 1, tzinfo=UTC)
 FONT = "Helvetica"
 TEXT = (40, 40, 40)
-GREY = (120, 120, 120)
+GREY = (100, 100, 100)  # 5.9:1 on white; (120, 120, 120) was 4.4:1, under WCAG AA
+WHITE = (255, 255, 255)
 LINE = 5.6  # body line height, mm
+PLACEHOLDER_BOT = "YourBusinessBot"
+USERNAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{3,30}[A-Za-z0-9]")
+# French wants a narrow no-break space (U+202F) before ; : ! ? and inside « »; the core
+# Helvetica font is latin-1 only and has no U+202F, so a no-break space (U+00A0) stands in:
+# it keeps "?" on the line of its word.
+NO_BREAK = "\u00a0"
+FRENCH_SPACES = ((re.compile(r" ([;:!?»])"), NO_BREAK + r"\1"), (re.compile(r"« "), "«" + NO_BREAK))
+
+
+def typeset(value: Any, lang: str) -> Any:
+    """The guide's texts with French spacing (no line break before ; : ! ? or inside « »)."""
+    if lang != "fr":
+        return value
+    if isinstance(value, str):
+        for pattern, replacement in FRENCH_SPACES:
+            value = pattern.sub(replacement, value)
+        return value
+    if isinstance(value, dict):
+        return {k: typeset(v, lang) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(typeset(v, lang) for v in value)
+    return value
+
+
+def bot_link(username: str) -> str:
+    """The deep link back to the bot's menu, with `pdf` as the source (forwarded guides)."""
+    return f"https://t.me/{username}?start=pdf"
+
+
+def qr_png(url: str) -> io.BytesIO:
+    """A QR code of `url` as a PNG, with the standard 4-module quiet zone."""
+    out = io.BytesIO()
+    segno.make(url, error="m").save(out, kind="png", scale=10, border=4)
+    out.seek(0)
+    return out
 
 
 class GuidePDF(FPDF):
-    def __init__(self, guide: dict, lang: str, colour: tuple[int, int, int]) -> None:
+    def __init__(self, guide: dict, lang: str, colour: tuple[int, int, int], bot: str) -> None:
         super().__init__(format="A4")
-        self.guide, self.colour, self.labels = guide, colour, LABELS[lang]
+        self.guide, self.colour = typeset(guide, lang), colour
+        self.labels, self.bot_url = typeset(LABELS[lang], lang), bot_link(bot)
         self.tint = tuple(c + (255 - c) * 0.88 for c in colour)
         self.set_margins(20, 22, 20)
         self.set_auto_page_break(True, margin=20)
@@ -102,6 +148,9 @@ class GuidePDF(FPDF):
     def grid(self, rows: list[list[str]]) -> None:
         self.keep(7 * len(rows) + 6)
         self.text_style(9.5)
+        # fpdf2 fills the unshaded rows with the current fill colour (the accent colour left by
+        # the bullets): set it to white, or every second row is dark text on the accent colour.
+        self.set_fill_color(*WHITE)
         self.set_draw_color(215, 215, 215)
         self.set_line_width(0.2)
         with self.table(
@@ -183,6 +232,22 @@ class GuidePDF(FPDF):
         self.ln(10)
         self.text_style(10, "", GREY)
         self.multi_cell(0, 5.5, f"{self.guide['business']} - {self.guide['tagline']}", align="C")
+        self.way_back()
+
+    def way_back(self) -> None:
+        """The bot's t.me link and its QR code, so a forwarded guide leads back to the chat."""
+        size = 32  # mm: scans from a printed page or another phone's screen
+        self.keep(size + 12)
+        self.ln(8)
+        top = self.get_y()
+        self.image(qr_png(self.bot_url), x=self.l_margin, y=top, w=size, h=size, link=self.bot_url)
+        self.set_xy(self.l_margin + size + 6, top + 6)
+        self.text_style(12, "B", self.colour)
+        self.cell(0, 7, self.labels["back"], new_x="LEFT", new_y="NEXT")
+        self.text_style(10.5)
+        self.multi_cell(0, LINE, self.labels["scan"], align="L", new_x="LEFT")
+        self.text_style(10.5, "U", self.colour)
+        self.cell(0, 7, self.bot_url, link=self.bot_url)
 
     def build(self) -> "GuidePDF":
         self.title_page()
@@ -191,11 +256,24 @@ class GuidePDF(FPDF):
         return self
 
 
+def bot_username(argv: list[str] | None = None) -> str:
+    """The --bot argument (a Telegram bot username, with or without @), or the placeholder."""
+    parser = argparse.ArgumentParser(description="Generate the sample PDFs in magnets/pdf/.")
+    parser.add_argument(
+        "--bot", default=PLACEHOLDER_BOT, help=f"your bot's username (default {PLACEHOLDER_BOT})"
+    )
+    username = parser.parse_args(argv).bot.removeprefix("@")
+    if not USERNAME.fullmatch(username):
+        parser.error(f"--bot {username!r} is not a Telegram username (5-32 of A-Za-z0-9_)")
+    return username
+
+
 def main() -> None:
+    bot = bot_username()
     OUT_DIR.mkdir(exist_ok=True)
     for magnet_id, langs in GUIDES.items():
         for lang, guide in langs.items():
-            pdf = GuidePDF(guide, lang, COLOURS[magnet_id]).build()
+            pdf = GuidePDF(guide, lang, COLOURS[magnet_id], bot).build()
             path = OUT_DIR / f"{magnet_id}.{lang}.pdf"
             pdf.output(str(path))
             pages = len(pdf.pages)

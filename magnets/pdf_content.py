@@ -16,6 +16,8 @@ Each guide is a dict with:
 Texts use fpdf2 core fonts, so latin-1 only: accents are fine, but write "oe" for the
 ligature, "-" for dashes, straight or latin-1 quotes, no emoji. **bold** works in
 paragraphs, list items and tables (fpdf2 markdown); avoid a double hyphen, which underlines.
+French spacing is added by make_pdfs.py (a no-break space before ; : ! ? and inside « »):
+type ordinary spaces.
 """
 
 LABELS = {
@@ -24,12 +26,18 @@ LABELS = {
         "by": "A free guide from",
         "you_get": "What you will get:",
         "page": "Page",
+        "back": "Back to the chat",
+        "scan": "Scan the code or tap the link to open the chat in Telegram, get the other "
+        "guides or ask us a question.",
     },
     "fr": {
         "inside": "Au sommaire",
         "by": "Un guide offert par",
         "you_get": "Ce que vous recevrez :",
         "page": "Page",
+        "back": "Retour à la conversation",
+        "scan": "Scannez le code ou touchez le lien pour ouvrir la conversation dans Telegram, "
+        "recevoir les autres guides ou nous poser une question.",
     },
 }
 
