@@ -252,4 +252,9 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX mail_quota_mail ON mail_quota(mail_id);
     CREATE INDEX mail_quota_key ON mail_quota(key, at);
     """,
+    # 10: a tip waiting for the sending hours keeps the time it was due by its delay, so the
+    # hours in force at the next start (not the ones at scheduling) decide when it goes.
+    """
+    ALTER TABLE tips ADD COLUMN postponed_from INTEGER;
+    """,
 )
