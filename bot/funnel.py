@@ -10,6 +10,8 @@ from enum import StrEnum
 from email_validator import EmailNotValidError, validate_email
 
 PAYLOAD = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# A real source name: letters and digits, parts joined by single `-` or `_` (not `-`, `flyer__`).
+SOURCE = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
 MAGNET_SEPARATOR = "__"
 # Domains people mistype most; a close miss gets a "did you mean ...?" button.
 COMMON_DOMAINS = (
@@ -80,19 +82,27 @@ class DeepLink:
     magnet_id: str | None
 
 
+def is_source(name: str) -> bool:
+    """True for a real source name (lower-case): `flyer`, `market-stall`, not `-` or `___`."""
+    return len(name) <= 64 and SOURCE.match(name) is not None
+
+
 def parse_payload(payload: str | None, magnet_ids: set[str]) -> DeepLink:
-    """`<source>`, `<source>__<magnet>` or `<magnet>`; anything malformed means no source."""
+    """`<source>`, `<source>__<magnet>` or `<magnet>`; a malformed source counts as none."""
     if not payload or not PAYLOAD.match(payload):
         return DeepLink(None, None)
-    if MAGNET_SEPARATOR in payload:
-        source, _, magnet = payload.rpartition(MAGNET_SEPARATOR)
-        magnet = magnet.lower()
-        if magnet in magnet_ids:
-            return DeepLink(source.lower() or None, magnet)
-        return DeepLink(payload.lower(), None)
-    if payload.lower() in magnet_ids:
-        return DeepLink(None, payload.lower())
-    return DeepLink(payload.lower(), None)
+    payload = payload.lower()
+    source: str | None = payload
+    magnet = None
+    if payload in magnet_ids:
+        source, magnet = None, payload
+    elif MAGNET_SEPARATOR in payload:
+        head, _, tail = payload.rpartition(MAGNET_SEPARATOR)
+        if tail:  # a magnet since removed from the catalogue still counts the campaign
+            source, magnet = head or None, tail if tail in magnet_ids else None
+    if source is not None and not is_source(source):
+        source = None  # `-`, `flyer__`, `___`: no campaign to count; the link still works
+    return DeepLink(source, magnet)
 
 
 def make_payload(source: str | None, magnet_id: str | None) -> str:

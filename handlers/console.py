@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import io
 import logging
 from datetime import datetime
 
-import segno
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest
 
 from bot.alerts import card_buttons, lead_card
 from bot.catalogue import localized
 from bot.export import export_csv
-from bot.funnel import PAYLOAD, make_payload
+from bot.funnel import make_payload
+from bot.links import qr_card, qr_filename, source_max, source_name
 from bot.services import Ctx
 from bot.store_owner import LIST_NAMES
 from handlers.common import ack, chat_id, clip, say, t, user_id
@@ -110,29 +109,35 @@ async def export(update: Update, context: Ctx) -> None:
 
 
 async def links(update: Update, context: Ctx) -> None:
-    """/links [source]: deep links for every magnet (and the source), each with a QR code."""
+    """/links [source name]: deep links for the menu and every magnet, each with a QR code."""
     svc, lang = context.svc, context.svc.texts.default
-    source = context.args[0].lower() if context.args else None
-    longest = max(len(m.id) for m in svc.catalogue.magnets)
     magnet_ids = {m.id for m in svc.catalogue.magnets}
-    if source and (
-        not PAYLOAD.match(source)
-        or "__" in source
-        or source in magnet_ids  # would open that magnet instead of counting a source
-        or len(source) + 2 + longest > 64
-    ):
-        await say(update, t(context, lang, "links_usage"))
-        return
+    source = None
+    if context.args:
+        name = " ".join(context.args)
+        made = source_name(name, magnet_ids)
+        if made.problem:
+            longest = str(source_max(magnet_ids))
+            await say(update, t(context, lang, made.problem, name=clip(name, 64), max=longest))
+            return
+        source = made.source
     username = context.bot.username
     targets = [(None, t(context, lang, "links_menu"))] + [
         (m.id, localized(m.title, lang, lang)) for m in svc.catalogue.magnets
     ]
+    label = (
+        t(context, lang, "links_qr_source", source=source)
+        if source
+        else t(context, lang, "links_qr_direct")
+    )
     await say(update, t(context, lang, "links_intro", source=clip(source or "-", 64)))
     for magnet_id, title in targets:
         payload = make_payload(source, magnet_id)
         url = f"https://t.me/{username}" + (f"?start={payload}" if payload else "")
-        png = io.BytesIO()
-        segno.make_qr(url, error="m").save(png, kind="png", scale=8, border=2)
-        await context.bot.send_photo(
-            chat_id(update), png.getvalue(), caption=f"<b>{clip(title, 80)}</b>\n{url}"
+        # A document, not a photo: Telegram would recompress a photo and blur the code.
+        await context.bot.send_document(
+            chat_id(update),
+            qr_card(url, title, label),
+            filename=qr_filename(source, magnet_id),
+            caption=f"<b>{clip(title, 80)}</b>\n{url}",
         )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 
+from PIL import Image
+
 from bot.periods import month
 from tests.conftest import OWNER, Harness
 from tests.test_stats import funnel
@@ -94,23 +96,53 @@ async def test_console_is_invisible_to_prospects(bot: Harness) -> None:
 async def test_links_with_qr_codes(bot: Harness) -> None:
     await bot.text(OWNER, "/links flyer")
     sent = bot.chat(OWNER)
-    photos = [s for s in sent if s.method == "sendPhoto"]
-    assert len(photos) == 1 + len(bot.svc.catalogue.magnets)
-    urls = [p.text.split("\n")[-1] for p in photos]
+    codes = [s for s in sent if s.method == "sendDocument"]
+    assert len(codes) == 1 + len(bot.svc.catalogue.magnets)
+    assert not [s for s in sent if s.method == "sendPhoto"]  # a photo would be recompressed
+    urls = [p.text.split("\n")[-1] for p in codes]
     assert urls[0] == "https://t.me/aimant_test_bot?start=flyer"
     assert "https://t.me/aimant_test_bot?start=flyer__what-to-wear" in urls
-    png = [c for c in bot.fake.calls if c.method == "sendPhoto"][-1]
-    assert png.files and next(iter(png.files.values()))[1].startswith(b"\x89PNG")
+    names = [c.document for c in codes]
+    assert names[:2] == ["qr-flyer-menu.png", "qr-flyer-what-to-wear.png"]
+    images = [Image.open(io.BytesIO(c.document_bytes or b"")) for c in codes]
+    assert len({c.document_bytes for c in codes}) == len(codes)
+    for image in images:
+        assert image.format == "PNG" and image.height > image.width  # a caption under the code
+        pixels = image.convert("L")
+        quiet = [pixels.getpixel((x, y)) for x in range(image.width) for y in range(40)]
+        assert min(quiet) == 255  # 4 modules of 10 px, white
+        assert min(pixels.getpixel((x, 40)) for x in range(image.width)) == 0  # then the code
+        below = range(image.width, image.height)
+        caption = [pixels.getpixel((x, y)) for x in range(40, image.width - 40) for y in below]
+        assert min(caption) < 100  # the label is drawn below the quiet zone
     # Scanning the code opens the bot on that magnet with that source.
     await bot.text(7, "/start flyer__what-to-wear")
     lead = await bot.svc.store.get_lead(7)
     assert lead is not None and lead.first_source == "flyer"
     assert "email address" in bot.last(7).text
-    for bad in ("/links bad!source", "/links a__b", "/links " + "x" * 60):
-        await bot.text(OWNER, bad)
-        assert bot.last(OWNER).text == bot.t("links_usage")
     await bot.text(OWNER, "/links")
     assert bot.last(OWNER).text.endswith("?start=training-plan")
+    assert bot.last(OWNER).document == "qr-direct-training-plan.png"
+
+
+async def test_links_make_a_source_from_the_whole_name(bot: Harness) -> None:
+    await bot.text(OWNER, "/links Salon du Mariage")
+    assert "salon-du-mariage" in bot.chat(OWNER)[-4].text
+    assert bot.last(OWNER).text.endswith("?start=salon-du-mariage__training-plan")
+    await bot.text(OWNER, "/links Fête d'été 2026!")
+    assert bot.last(OWNER).text.endswith("?start=fete-d-ete-2026__training-plan")
+    await bot.text(OWNER, "/links a__b")
+    assert bot.last(OWNER).text.endswith("?start=a-b__training-plan")
+    await bot.text(OWNER, "/links 🎉 !")
+    assert bot.last(OWNER).text == bot.t("links_usage")
+    await bot.text(OWNER, "/links What to wear")
+    assert bot.last(OWNER).text == bot.t("links_source_magnet", name="What to wear")
+    longest = 64 - 2 - max(len(m.id) for m in bot.svc.catalogue.magnets)
+    await bot.text(OWNER, "/links " + "x" * (longest + 1))
+    assert bot.last(OWNER).text.startswith("“xxx")
+    assert f" {longest} " in bot.last(OWNER).text
+    await bot.text(OWNER, "/links " + "x" * longest)
+    assert len(bot.last(OWNER).text.split("start=")[1].split("\n")[0]) <= 64
 
 
 async def test_review_cases_big_stats_erased_card_double_tap_and_magnet_source(
@@ -133,4 +165,4 @@ async def test_review_cases_big_stats_erased_card_double_tap_and_magnet_source(
     await bot.tap(OWNER, target, message_id=page.message_id)
     assert bot.last(OWNER).text.endswith(bot.t("card_erased"))
     await bot.text(OWNER, "/links what-to-wear")
-    assert bot.last(OWNER).text == bot.t("links_usage")
+    assert bot.last(OWNER).text == bot.t("links_source_magnet", name="what-to-wear")
