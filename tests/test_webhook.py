@@ -3,19 +3,28 @@ and the same no-loss, no-double guarantee as polling."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
+import os
+import re
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
 from bot.fakeapi import FakeTelegram, FakeTelegramServer
+from bot.webhook import Guard, Limits, QuietServer, WebhookServer, bind, build_server, limits_for
+from tests.conftest import Harness
 from tests.test_e2e_kill import BotProcess, wait_for
 
 SECRET = "s3cret_-token"
@@ -133,3 +142,249 @@ def test_webhook_update_answered_200_then_sigkill_is_not_lost(
     with sqlite3.connect(tmp_path / "aimant.sqlite3") as raw:
         source = raw.execute("SELECT first_source FROM leads WHERE user_id = 43").fetchone()
     assert source == ("market",)
+
+
+# --- the real server in this process, with short limits: hostile traffic -----------------------
+
+# A whole request must arrive within 1.5 s (10 s by default); 100 connections at most, and one
+# accept round takes at most 50 before the surplus is turned away.
+LIMITS = Limits(read_timeout=1.5, max_connections=100, backlog=50)
+
+
+@dataclass
+class Served:
+    """The webhook server listening on a local port, in this test's event loop."""
+
+    harness: Harness
+    receiver: WebhookServer
+    guard: Guard
+    server: QuietServer
+    port: int
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await asyncio.open_connection("127.0.0.1", self.port)
+
+
+@pytest.fixture
+async def served(bot_with: Callable[..., Awaitable[Harness]]) -> AsyncIterator[Served]:
+    harness = await bot_with(webhook_url="http://127.0.0.1:1", webhook_secret=SECRET)
+    receiver = WebhookServer(harness.app, harness.svc)
+    sock = bind("127.0.0.1", 0, LIMITS.backlog)
+    server, guard = build_server(receiver, LIMITS)
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        await asyncio.sleep(0.01)
+    yield Served(harness, receiver, guard, server, sock.getsockname()[1])
+    server.should_exit = True
+    await serving
+
+
+def head(secret: str | None = SECRET, **headers: str) -> bytes:
+    """A POST /telegram request head (the body is up to the test)."""
+    lines = ["POST /telegram HTTP/1.1", "Host: 127.0.0.1"]
+    if secret is not None:
+        lines.append(f"X-Telegram-Bot-Api-Secret-Token: {secret}")
+    lines += [f"{name.replace('_', '-')}: {value}" for name, value in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+async def closed_by_server(reader: asyncio.StreamReader, within: float = 30) -> bytes:
+    """Everything the server sent until it closed the connection (a reset counts as closed)."""
+    data = b""
+    try:
+        async with asyncio.timeout(within):  # a generous upper bound, not a speed check
+            while chunk := await reader.read(65536):
+                data += chunk
+    except ConnectionResetError:
+        pass
+    return data
+
+
+async def dribble(served: Served, every: float) -> bytes:
+    """A slowloris: a valid start, then one header byte every `every` seconds, for ever."""
+    reader, writer = await served.connect()
+    writer.write(b"POST /telegram HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+
+    async def drip() -> None:
+        with contextlib.suppress(ConnectionError):
+            while True:
+                await asyncio.sleep(every)
+                writer.write(b"a")
+                await writer.drain()
+
+    dripping = asyncio.create_task(drip())
+    try:
+        return await closed_by_server(reader)
+    finally:
+        dripping.cancel()
+        writer.close()
+
+
+def rss() -> int:
+    """This process's resident memory, in bytes (Linux)."""
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE")
+
+
+async def test_a_slow_header_dribble_is_cut_after_the_read_deadline(served: Served) -> None:
+    assert await dribble(served, every=0.3) == b""  # cut, no answer owed
+    assert served.receiver.refusals.counts["timed out"] == 1
+    assert not served.guard.reading
+
+
+async def test_a_body_shorter_than_its_content_length_is_cut(served: Served) -> None:
+    reader, writer = await served.connect()
+    writer.write(head(Content_Length="100", Content_Type="application/json") + b'{"update_')
+    await writer.drain()
+    assert await closed_by_server(reader) == b""
+    writer.close()
+    assert served.receiver.refusals.counts == {"timed out": 1}
+    assert await served.harness.svc.store.inbox_pending_count() == 0
+
+
+async def test_a_flood_of_big_headers_is_refused_before_it_costs_memory(served: Served) -> None:
+    big = b"a" * 60_000
+
+    async def flood(n: int) -> tuple[int, bytes]:
+        reader, writer = await served.connect()
+        sent = 0
+        with contextlib.suppress(ConnectionError):
+            writer.write(b"POST /telegram HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            for i in range(1500):  # 90 MB of distinct headers, if the server let it in
+                writer.write(b"X-Flood-%d-%d: %s\r\n" % (n, i, big))
+                await writer.drain()
+                sent += len(big)
+        answer = await closed_by_server(reader)
+        writer.close()
+        return sent, answer
+
+    before = rss()
+    results = await asyncio.gather(*(flood(n) for n in range(4)))
+    grown = rss() - before
+    for sent, answer in results:
+        assert sent < 20_000_000  # cut long before the 90 MB (kernel buffers hold a little)
+        assert answer == b"" or answer.startswith(b"HTTP/1.1 431 ")
+    assert grown < 50_000_000, f"grew by {grown / 1e6:.0f} MB"
+    assert served.receiver.refusals.counts["too large"] == 4
+
+
+async def test_many_small_headers_get_431(served: Served) -> None:
+    reader, writer = await served.connect()
+    many = {f"X_Many_{i}": "v" for i in range(3000)}  # 16 KB is for all headers together
+    writer.write(head(**many))
+    await writer.drain()
+    assert (await closed_by_server(reader)).startswith(b"HTTP/1.1 431 ")
+    writer.close()
+
+
+async def test_an_oversized_body_gets_413(served: Served) -> None:
+    reader, writer = await served.connect()  # declared too big: refused before it is sent
+    writer.write(head(Content_Length=str(2 << 20)))
+    await writer.drain()
+    assert (await closed_by_server(reader)).startswith(b"HTTP/1.1 413 ")
+    writer.close()
+    reader, writer = await served.connect()  # no length given: refused while it streams
+    writer.write(head(Transfer_Encoding="chunked"))
+    with contextlib.suppress(ConnectionError):
+        for _ in range(40):
+            writer.write(b"10000\r\n" + b" " * 0x10000 + b"\r\n")
+            await writer.drain()
+    assert (await closed_by_server(reader)).startswith(b"HTTP/1.1 413 ")
+    writer.close()
+    assert served.receiver.refusals.counts == {"too large": 2}
+
+
+async def test_a_wrong_secret_gets_403_without_its_body_being_read(served: Served) -> None:
+    for secret in ("wrong", None):
+        reader, writer = await served.connect()
+        writer.write(head(secret, Content_Length="500000"))  # the body never comes
+        await writer.drain()
+        assert (await closed_by_server(reader)).startswith(b"HTTP/1.1 403 ")
+        writer.close()
+    assert served.receiver.refusals.counts == {"wrong secret": 2}
+    assert await served.harness.svc.store.inbox_pending_count() == 0
+
+
+async def test_updates_and_health_get_through_hundreds_of_slow_connections(
+    served: Served,
+) -> None:
+    slow = [asyncio.create_task(dribble(served, every=0.5)) for _ in range(300)]
+    peak = 0
+
+    async def watch() -> None:
+        nonlocal peak
+        while True:
+            peak = max(peak, len(served.server.server_state.connections))
+            await asyncio.sleep(0.01)
+
+    watching = asyncio.create_task(watch())
+    counts = served.receiver.refusals.counts
+    async with asyncio.timeout(30):  # the server has seen them all: 100 kept, 200 pushed out
+        while counts["too many connections"] < 200:
+            await asyncio.sleep(0.05)
+    fake = served.harness.fake
+    async with httpx.AsyncClient(base_url=served.base) as client:
+        answer = await client.post(
+            "/telegram",
+            json=fake.build_message(41, "/start flyer"),
+            headers={"X-Telegram-Bot-Api-Secret-Token": SECRET},
+        )
+        assert answer.status_code == 200
+        health = (await client.get("/health")).json()
+    assert health == {"ok": True, "received": 1, "pending": 1}
+    assert await asyncio.gather(*slow) == [b""] * 300  # each one cut, none answered
+    watching.cancel()
+    assert peak <= LIMITS.max_connections + LIMITS.backlog  # the cap, plus one accept round
+    assert counts["timed out"] + counts["too many connections"] == 300  # each slow one, once
+
+
+async def test_refusals_are_summarised_at_most_once_per_interval(
+    served: Served, caplog: pytest.LogCaptureFixture
+) -> None:
+    every = 0.5
+    reporting = asyncio.create_task(served.receiver.refusals.run(every))
+    began = time.monotonic()
+    async with httpx.AsyncClient(base_url=served.base) as client:
+        for _ in range(5):
+            for _ in range(20):
+                answer = await client.post("/telegram", json={"update_id": 1}, headers={})
+                assert answer.status_code == 403
+            assert (await client.get("/wp-login.php")).status_code == 404
+            await asyncio.sleep(every / 2)
+    await asyncio.sleep(every * 1.5)
+    reporting.cancel()
+    elapsed = time.monotonic() - began
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert lines and all(line.startswith("webhook refused ") for line in lines)  # no other
+    assert len(lines) <= elapsed / every + 1
+    refused = [re.search(r"(\d+) wrong secret", line) for line in lines]
+    assert sum(int(m.group(1)) for m in refused if m) == 100
+    assert sum(int(re.findall(r"(\d+) unknown path", line)[0]) for line in lines) == 5
+
+
+async def test_health_pending_is_a_count_of_the_waiting_updates(served: Served) -> None:
+    store = served.harness.svc.store
+    await store.inbox_save([(n, 7, json.dumps({"update_id": n})) for n in range(1, 51)])
+    for n in range(1, 11):
+        await store.inbox_done(n)
+    async with httpx.AsyncClient(base_url=served.base) as client:
+        health = (await client.get("/health")).json()
+        assert (await client.post("/health")).status_code == 405
+    db = served.harness.svc.settings.database_path
+    with sqlite3.connect(db) as raw:
+        waiting = raw.execute("SELECT COUNT(*) FROM inbox WHERE done_at IS NULL").fetchone()[0]
+    assert health["pending"] == waiting == 40
+
+
+def test_the_connection_cap_leaves_open_files_for_the_rest() -> None:
+    assert limits_for(10, 1000, 65536) == Limits(10, 1000, 2048)
+    assert limits_for(10, 1000, 1024) == Limits(10, 512, 256)  # 1,024: the usual default
+    assert limits_for(10, 100_000, 20000) == Limits(10, 10000, 2048)
+    for wanted in (8, 1000, 100_000):
+        for files in (256, 1024, 4096, 65536):
+            cap = limits_for(10, wanted, files)
+            assert cap.max_connections + cap.backlog <= max(files - 200, 24)
