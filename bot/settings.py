@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     webhook_listen: str = "127.0.0.1"
     webhook_port: int = Field(default=8080, ge=1, le=65535)
     webhook_path: str = Field(default="/telegram", pattern=r"^/[A-Za-z0-9/_-]{0,100}$")
+    webhook_max_connections: int = Field(default=1000, ge=8, le=100_000)
+    webhook_read_timeout: float = Field(default=10, gt=0, le=300)
     bulk_rate: float = Field(default=25, gt=0, le=30)
     paid_broadcast_rate: float = Field(default=0, ge=0, le=1000)
     # Double opt-in: on when SMTP_HOST is set.

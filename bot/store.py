@@ -115,6 +115,13 @@ class Store(TipStore, KpiStore, OwnerStore, BroadcastStore, OptinStore, HookStor
         )
         return [row["payload"] for row in rows]
 
+    async def inbox_pending_count(self) -> int:
+        """How many updates wait to be handled (a COUNT: /health must stay cheap)."""
+        row = await self._one(
+            "SELECT COUNT(*) AS n FROM inbox WHERE done_at IS NULL AND payload IS NOT NULL"
+        )
+        return int(row["n"]) if row is not None else 0
+
     async def inbox_is_done(self, update_id: int) -> bool:
         """Whether this update was handled already."""
         row = await self._one("SELECT done_at FROM inbox WHERE update_id = ?", (update_id,))
