@@ -87,10 +87,17 @@ class FakeTelegram(UpdateBuilders, MethodHandlers):
         files: Files | None = None,
         *,
         wait: bool = True,
+        arrived: float | None = None,
     ) -> tuple[int, JSON]:
-        """Answer one call like Telegram: (HTTP status, JSON body). wait=False never long-polls."""
+        """Answer one call like Telegram: (HTTP status, JSON body). wait=False never long-polls.
+
+        ``arrived`` (from ``arrive``): when the request reached the fake, before its latency;
+        rate limits count it then, as Telegram counts a request when it comes in.
+        """
         uploads = dict(files or {})
         with self._cond:
+            self._call_at = self.clock() if arrived is None else arrived
+            self._call_paid = str(params.get("allow_paid_broadcast")).lower() in ("true", "1")
             name = self.spec.canonical(method) if self.spec else self._lower.get(method.lower())
             if self.spec is None and name is None:
                 name = method  # without a spec every method name is plausible
@@ -113,7 +120,7 @@ class FakeTelegram(UpdateBuilders, MethodHandlers):
                 status, body = err.status, err.body()
                 if err.violation:
                     self.violations.append(f"{name or method}: {err.description}")
-            self.calls.append(Call(name or method, decoded, uploads, status, body))
+            self.calls.append(Call(name or method, decoded, uploads, status, body, self._call_at))
             return status, copy.deepcopy(body)
 
     @property
@@ -205,6 +212,7 @@ class FakeTelegram(UpdateBuilders, MethodHandlers):
         """Forget calls, violations, answers and transcripts (messages stay editable)."""
         with self._cond:
             self.calls.clear()
+            self.arrivals.clear()
             self.violations.clear()
             self.answered_callbacks.clear()
             self._transcript.clear()

@@ -74,13 +74,16 @@ class FakeRequest(BaseRequest):
         params: dict[str, Any] = dict(request_data.parameters) if request_data else {}
         files = _files(request_data)
         fault = self._take_fault(api_method)
+        if fault is not None and not fault.delivered and fault.error is not TimedOut:
+            raise fault.error("Connection reset")  # refused before it reached Telegram
+        arrived = self.fake.arrive(api_method, params)
         if self.fake.latency:
             await asyncio.sleep(self.fake.latency)
         if fault is not None and not fault.delivered:
-            raise fault.error("Timed out" if fault.error is TimedOut else "Connection reset")
+            raise fault.error("Timed out")
         if api_method.lower() == "getupdates":
             await self._long_poll(params)
-        status, body = self.fake.handle(api_method, params, files, wait=False)
+        status, body = self.fake.handle(api_method, params, files, wait=False, arrived=arrived)
         if fault is not None:
             raise fault.error("Timed out")
         return status, json.dumps(body).encode("utf-8")

@@ -86,12 +86,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(400, {"ok": False, "error_code": 400, "description": f"Bad Request: {exc}"})
             return
         params = {**dict(parse_qsl(url.query, keep_blank_values=True)), **params}
+        arrived = fake.arrive(match.group(2), params)
         if fake.latency:
             time.sleep(fake.latency)
         if not fake.wait_if_held(match.group(2)):
             self._json(502, {"ok": False, "error_code": 502, "description": "Bad Gateway"})
             return
-        status, answer = fake.handle(match.group(2), params, files)
+        status, answer = fake.handle(match.group(2), params, files, arrived=arrived)
         self._json(status, answer)
 
     def _read_body(self) -> bytes:

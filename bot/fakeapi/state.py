@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import copy
 import itertools
 import math
@@ -16,6 +17,7 @@ from bot.fakeapi.errors import ApiError, Fault, bad
 from bot.fakeapi.records import (
     JSON,
     AnsweredCallback,
+    Arrival,
     Call,
     Sent,
     StoredFile,
@@ -39,20 +41,24 @@ _NAMED_FILES = ("document", "audio", "video", "animation")
 _NOT_BY_DEFAULT = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
 
 
-class Bucket:
-    """Token bucket: ``rate`` tokens a second, at most ``capacity`` saved up."""
+class Window:
+    """Messages accepted within the last ``span`` seconds, at most ``limit``: Telegram counts
+    rolling windows, so nothing saved up while idle allows a burst later."""
 
-    def __init__(self, rate: float, capacity: float, now: float) -> None:
-        self.rate, self.capacity, self.tokens, self.stamp = rate, capacity, capacity, now
+    def __init__(self, limit: int, span: float) -> None:
+        self.limit, self.span = limit, span
+        self.times: list[float] = []  # sorted arrival times still inside the window
 
-    def take(self, now: float) -> int:
-        """0 when a token was available, else the whole seconds to wait for one."""
-        self.tokens = min(self.capacity, self.tokens + max(0.0, now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return 0
-        return max(1, math.ceil((1 - self.tokens) / self.rate))
+    def wait(self, now: float) -> float:
+        """0 when one more message fits at ``now``, else the seconds until one does."""
+        del self.times[: bisect.bisect_right(self.times, now - self.span)]
+        if len(self.times) < self.limit:
+            return 0.0
+        return self.times[len(self.times) - self.limit] + self.span - now
+
+    def add(self, now: float) -> None:
+        """Count a message accepted at ``now`` (arrivals may be handled slightly out of order)."""
+        bisect.insort(self.times, now)
 
 
 class FakeState:
@@ -71,10 +77,14 @@ class FakeState:
         self.bot_id, self.username, self.clock = bot_id, username, clock
         self.first_name = "Aimant"
         self.latency = 0.0  # seconds, applied by the adapters
-        self.bulk_rate: float | None = None  # sends per second across chats, None = unlimited
-        self.per_chat_rate: float | None = None  # sends per second per chat, None = unlimited
-        self.per_chat_burst = 3.0  # Telegram tolerates short bursts in one chat
+        # Rolling-window limits (None = unlimited); strict() sets Telegram's.
+        self.bulk_rate: float | None = None  # sends in any rolling second, across chats
+        self.per_chat_rate: float | None = None  # sends per second into one private chat...
+        self.per_chat_burst = 3.0  # ...of which this many may come at once (short bursts)
+        self.group_per_minute: int | None = None  # sends in any rolling minute into one group
+        self.paid_rate: float | None = None  # paid broadcasts per second; None: they count as bulk
         self.calls: list[Call] = []
+        self.arrivals: list[Arrival] = []  # every request that reached the fake, held ones too
         self.violations: list[str] = []
         self.answered_callbacks: list[AnsweredCallback] = []
         self.next_update_id = 1
@@ -101,7 +111,10 @@ class FakeState:
         self._transcript: dict[int | str, list[Sent]] = {}
         self._files: dict[str, StoredFile] = {}
         self._queries: set[str] = set()
-        self._buckets: dict[int | str, Bucket] = {}
+        self._windows: dict[tuple[str, int | str], Window] = {}
+        self._banned: dict[tuple[str, int | str], float] = {}  # key -> end of its retry_after
+        self._call_at = 0.0  # the arrival time of the call being handled
+        self._call_paid = False  # whether it has allow_paid_broadcast
         self._ids = itertools.count(1)
 
     # ----- chats and gates ---------------------------------------------------------------------
@@ -129,6 +142,21 @@ class FakeState:
             raise bad("chat not found")
         return chat
 
+    def strict(self, bulk_rate: float = 30) -> None:
+        """Telegram's limits: ``bulk_rate`` in any rolling second, ~1/s per chat with bursts of
+        3, 20 a minute per group, 1000/s paid broadcasts."""
+        with self._cond:
+            self.bulk_rate, self.per_chat_rate, self.per_chat_burst = bulk_rate, 1.0, 3.0
+            self.group_per_minute, self.paid_rate = 20, 1000.0
+
+    def arrive(self, method: str, params: Any) -> float:
+        """Record a request reaching the fake (before any latency); returns its arrival time."""
+        with self._cond:
+            at = self.clock()
+            chat_id = params.get("chat_id") if hasattr(params, "get") else None
+            self.arrivals.append(Arrival(at, method, chat_id))
+            return at
+
     def _gate(self, chat_id: int | str, name: str) -> None:
         if chat_id in self._deactivated:
             raise ApiError(403, "Forbidden: user is deactivated")
@@ -136,20 +164,39 @@ class FakeState:
             raise ApiError(403, "Forbidden: bot was blocked by the user")
         if name == "sendChatAction":
             return
-        now = self.clock()
-        wait = 0
-        if self.per_chat_rate:
-            wait = self._take(chat_id, self.per_chat_rate, self.per_chat_burst, now)
-        if not wait and self.bulk_rate:
-            wait = self._take("*bulk*", self.bulk_rate, max(1.0, self.bulk_rate), now)
-        if wait:
-            raise ApiError(429, f"Too Many Requests: retry after {wait}", retry_after=wait)
+        now = self._call_at
+        limits = self._limits(chat_id)
+        over = {key: self._banned.get(key, 0.0) - now for key, _, _ in limits}
+        for key, limit, span in limits:
+            window = self._windows.get(key)
+            if window is None or (window.limit, window.span) != (limit, span):
+                window = self._windows[key] = Window(limit, span)
+            over[key] = max(over[key], window.wait(now))
+        wait = max(over.values(), default=0.0)
+        if wait > 0:
+            # A request before retry_after has elapsed gets another 429 (the ban is not lifted).
+            retry = max(1, math.ceil(wait))
+            for key, late in over.items():
+                if late > 0:
+                    self._banned[key] = max(self._banned.get(key, 0.0), now + retry)
+            raise ApiError(429, f"Too Many Requests: retry after {retry}", retry_after=retry)
+        for key, _, _ in limits:
+            self._windows[key].add(now)
 
-    def _take(self, key: int | str, rate: float, capacity: float, now: float) -> int:
-        bucket = self._buckets.get(key)
-        if bucket is None or bucket.rate != rate:
-            bucket = self._buckets[key] = Bucket(rate, capacity, now)
-        return bucket.take(now)
+    def _limits(self, chat_id: int | str) -> list[tuple[tuple[str, int | str], int, float]]:
+        """(key, limit, span) of each rolling window this send counts in."""
+        limits: list[tuple[tuple[str, int | str], int, float]] = []
+        if self._call_paid and self.paid_rate:
+            limits.append((("paid", ""), int(self.paid_rate), 1.0))
+        elif self.bulk_rate:
+            limits.append((("bulk", ""), int(self.bulk_rate), 1.0))
+        group = isinstance(chat_id, str) or chat_id < 0
+        if group and self.group_per_minute:
+            limits.append((("group", chat_id), self.group_per_minute, 60.0))
+        elif not group and self.per_chat_rate:
+            burst = max(1, int(self.per_chat_burst))
+            limits.append((("chat", chat_id), burst, burst / self.per_chat_rate))
+        return limits
 
     # ----- messages ----------------------------------------------------------------------------
 
