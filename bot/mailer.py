@@ -47,7 +47,7 @@ class Mailer(Pump):
     def __init__(self, svc: Services, bot: Bot, tls: ssl.SSLContext | None = None) -> None:
         super().__init__()
         self.svc, self.bot = svc, bot
-        self.tls = tls or tls_context()
+        self.tls = tls or tls_context(svc.settings.smtp_ca_file)
         self._noticed_at = -float(NOTICE_EVERY)
         self._pruned_at = -float(PRUNE_EVERY)
 

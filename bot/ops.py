@@ -124,7 +124,7 @@ async def smtp_problem(settings: Settings) -> str | None:
             port=settings.smtp_port_or_default,
             use_tls=settings.smtp_security == "tls",
             start_tls=settings.smtp_security == "starttls",
-            tls_context=tls_context(),
+            tls_context=tls_context(settings.smtp_ca_file),
             timeout=settings.smtp_timeout,
         ) as smtp:
             if settings.smtp_user:

@@ -115,6 +115,12 @@ def classify(error: Exception) -> tuple[Outcome, str]:
     if isinstance(error, aiosmtplib.SMTPResponseException):
         outcome = Outcome.REFUSED if 500 <= error.code < 600 else Outcome.RETRY
         return outcome, f"{error.code} {error.message}".strip()
+    untrusted = certificate_error(error)
+    if untrusted is not None:  # not "could not reach": the owner must act, retrying won't do
+        return Outcome.RETRY, (
+            f"the mail server's certificate is not trusted ({untrusted.verify_message}):"
+            " fix the certificate, or set SMTP_CA_FILE to the CA that signed it"
+        )
     if isinstance(error, aiosmtplib.SMTPTimeoutError | TimeoutError):
         return Outcome.RETRY, "the mail server did not answer in time"
     if isinstance(error, aiosmtplib.SMTPConnectError | ConnectionError | OSError):
@@ -124,6 +130,21 @@ def classify(error: Exception) -> tuple[Outcome, str]:
     return Outcome.RETRY, f"{type(error).__name__}: {error}"[:300]
 
 
-def tls_context() -> ssl.SSLContext:
-    """Certificate checks on, as for any client."""
-    return ssl.create_default_context()
+def certificate_error(error: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The failed certificate check behind an SMTP error (aiosmtplib wraps it for implicit
+    TLS, raises it bare for STARTTLS), or None."""
+    seen: BaseException | None = error
+    for _ in range(5):  # a short chain: the error, its cause, their cause...
+        if seen is None or isinstance(seen, ssl.SSLCertVerificationError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def tls_context(ca_file: Path | None = None) -> ssl.SSLContext:
+    """Certificate checks on, as for any client; `ca_file` (SMTP_CA_FILE) is trusted too, for
+    the mail server only (SSL_CERT_FILE would replace the CAs Telegram is checked with)."""
+    context = ssl.create_default_context()
+    if ca_file is not None:
+        context.load_verify_locations(cafile=ca_file)
+    return context

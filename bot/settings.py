@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import ssl
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -68,6 +69,7 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_sender: str | None = None
     smtp_timeout: float = Field(default=20, gt=0, le=300)
+    smtp_ca_file: Path | None = None  # a private CA for the mail server only
     optin_pdf_waits: bool = True
     optin_mail_magnet: Literal["attach", "link", "none"] = "attach"
     optin_code_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
@@ -132,6 +134,25 @@ class Settings(BaseSettings):
             "\n" in value or "\r" in value or not re.search(r"[^@\s<]+@[^@\s>]+", value)
         ):
             raise ValueError("must be an address such as Aimant <hello@example.com>")
+        return value
+
+    @field_validator("smtp_ca_file", mode="before")
+    @classmethod
+    def _blank_path(cls, value: object) -> object:
+        """An empty SMTP_CA_FILE means unset."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("smtp_ca_file")
+    @classmethod
+    def _readable_ca(cls, value: Path | None) -> Path | None:
+        """PEM certificates that Python's ssl can load (checked now, not at the first mail)."""
+        if value is not None:
+            try:
+                ssl.create_default_context().load_verify_locations(cafile=value)
+            except (OSError, ssl.SSLError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+                message = f"cannot load CA certificates (PEM) from {value}: {reason}"
+                raise ValueError(message) from None
         return value
 
     @field_validator("smtp_password", "crm_webhook_secret", mode="before")

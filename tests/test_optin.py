@@ -6,6 +6,7 @@ import csv
 import io
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,8 +14,10 @@ import trustme
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from bot.export import export_csv
+from bot.ops import smtp_problem
 from bot.optin import MailContent, build_mail, typed_code
 from bot.periods import ALL_TIME
+from bot.settings import SettingsError, load_settings
 from bot.store import Event
 from tests.conftest import OWNER, Clock, Harness, stop_harness
 from tests.smtp_server import SmtpServer
@@ -397,7 +400,8 @@ async def test_starttls_with_login(bot_with: Make) -> None:
 
 
 async def test_untrusted_certificate_is_not_used(bot_with: Make) -> None:
-    """Without the test CA, the certificate check fails: the mail waits, nothing leaks."""
+    """Without the test CA, the certificate check fails: the mail waits, nothing leaks, and
+    owners are told it is the certificate (not that the server cannot be reached)."""
     _, server_tls = make_ca()  # the bot is not told about this CA
     server = SmtpServer(tls_context=server_tls, require_starttls=True)
     server.start()
@@ -406,8 +410,51 @@ async def test_untrusted_certificate_is_not_used(bot_with: Make) -> None:
         await give_email(bot)
         assert server.inbox.messages == []
         assert await bot.svc.store.mail_counts() == {"pending": 1}
+        notice = bot.texts(OWNER)[-1]
+        assert "certificate is not trusted" in notice and "SMTP_CA_FILE" in notice
+        assert "could not reach" not in notice
+        problem = await smtp_problem(bot.svc.settings)
+        assert problem is not None and "certificate is not trusted" in problem
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+async def test_smtp_ca_file_trusts_a_private_ca(
+    bot_with: Make, tmp_path: Path, security: str
+) -> None:
+    """SMTP_CA_FILE: the mail server's private CA is trusted, for mail only."""
+    ca, server_tls = make_ca()
+    ca_file = tmp_path / "private-ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    # STARTTLS on 587-style servers; implicit TLS (465-style) from the first byte.
+    tls = {"ssl_context": server_tls} if security == "tls" else {"require_starttls": True}
+    server = SmtpServer(tls_context=server_tls, **tls)
+    server.start()
+    try:
+        untrusted = await bot_with(**server.settings(smtp_security=security))
+        assert "certificate is not trusted" in (await smtp_problem(untrusted.svc.settings) or "")
+        await stop_harness(untrusted)
+        bot = await bot_with(**server.settings(smtp_security=security, smtp_ca_file=ca_file))
+        assert await smtp_problem(bot.svc.settings) is None
+        await give_email(bot)
+        assert len(server.inbox.to("ada@example.com")) == 1
+        assert bot.svc.settings.smtp_ca_file == ca_file
+    finally:
+        server.stop()
+
+
+def test_smtp_ca_file_must_hold_certificates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env here
+    (tmp_path / "not-a-ca.pem").write_text("hello")
+    for value in ("missing.pem", "not-a-ca.pem"):
+        monkeypatch.setenv("SMTP_CA_FILE", value)
+        with pytest.raises(SettingsError, match="SMTP_CA_FILE: cannot load CA certificates"):
+            load_settings()
+    monkeypatch.setenv("SMTP_CA_FILE", "")
+    assert load_settings().smtp_ca_file is None
 
 
 async def test_forget_does_not_reset_the_daily_limit(optin: Make, smtp: SmtpServer) -> None:
