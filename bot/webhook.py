@@ -153,6 +153,14 @@ class GuardedH11(H11Protocol):
         super().on_response_complete()  # may run a pipelined request that is complete already
         self.settle()
 
+    def shutdown(self) -> None:
+        """Stopping: a request still arriving is dropped (Telegram resends it), others finish."""
+        if self in self.guard.reading:
+            self.disarm()
+            self.transport.abort()
+            return
+        super().shutdown()
+
     def arm(self) -> None:
         """(Re)start the clock: the whole request must arrive within the read timeout."""
         self.disarm()

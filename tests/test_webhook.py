@@ -388,3 +388,26 @@ def test_the_connection_cap_leaves_open_files_for_the_rest() -> None:
         for files in (256, 1024, 4096, 65536):
             cap = limits_for(10, wanted, files)
             assert cap.max_connections + cap.backlog <= max(files - 200, 24)
+
+
+def test_sigterm_does_not_wait_for_requests_still_arriving(
+    hooked: tuple[FakeTelegram, BotProcess, str],
+) -> None:
+    fake, bot, base = hooked
+    bot.env["WEBHOOK_READ_TIMEOUT"] = "120"  # far longer than bot.stop waits (20 s)
+    start(fake, bot, base)
+    port = int(base.rsplit(":", 1)[1])
+    held = []
+    for n in range(50):  # half stuck in their headers, half in their bodies
+        conn = socket.create_connection(("127.0.0.1", port))
+        conn.sendall(head(Content_Length="100") + b"{" if n % 2 else b"POST /telegram HTTP/1.1\r\n")
+        held.append(conn)
+    assert httpx.get(f"{base}/health").json()["pending"] == 0  # answered while they hang
+    bot.stop(signal.SIGTERM)
+    assert bot.proc is not None and bot.proc.returncode == 0
+    for conn in held:
+        conn.settimeout(20)
+        with contextlib.suppress(ConnectionResetError):
+            assert conn.recv(100) == b""  # closed, no answer
+        conn.close()
+    assert "stopped" in bot.logs[-1]
