@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCHES = (
     ("inbound funnel and latency under a broadcast", ["bench.bench_funnel"]),
     ("broadcasts", ["bench.bench_broadcast"]),
+    ("pacing against a strict Telegram", ["bench.bench_pacing"]),
     ("/stats at scale", ["bench.bench_stats"]),
     ("memory and scheduler at scale", ["bench.bench_scale"]),
     ("double opt-in and webhooks", ["bench.bench_outbox"]),

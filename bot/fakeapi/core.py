@@ -251,10 +251,16 @@ class FakeTelegram(UpdateBuilders, MethodHandlers):
             self._holding -= 1
             return not self._drop_held
 
-    def wait_until_holding(self, timeout: float = 10.0) -> bool:
-        """Block until a call is being held."""
+    def wait_until_holding(self, timeout: float = 10.0, count: int = 1) -> bool:
+        """Block until `count` calls are being held."""
         with self._cond:
-            return self._cond.wait_for(lambda: self._holding > 0, timeout)
+            return self._cond.wait_for(lambda: self._holding >= count, timeout)
+
+    @property
+    def holding(self) -> int:
+        """How many calls are being held now (in flight, as far as the bot knows)."""
+        with self._cond:
+            return self._holding
 
     # ----- validation --------------------------------------------------------------------------
 

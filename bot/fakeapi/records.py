@@ -29,6 +29,7 @@ class Arrival:
     at: float
     method: str
     chat_id: Any
+    text: str | None  # a message's text, to tell a tip from a broadcast
 
 
 def busiest_second(times: list[float]) -> int:

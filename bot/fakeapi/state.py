@@ -9,7 +9,7 @@ import math
 import mimetypes
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -149,13 +149,22 @@ class FakeState:
             self.bulk_rate, self.per_chat_rate, self.per_chat_burst = bulk_rate, 1.0, 3.0
             self.group_per_minute, self.paid_rate = 20, 1000.0
 
-    def arrive(self, method: str, params: Any) -> float:
+    def arrive(self, method: str, params: Mapping[str, Any]) -> float:
         """Record a request reaching the fake (before any latency); returns its arrival time."""
         with self._cond:
             at = self.clock()
-            chat_id = params.get("chat_id") if hasattr(params, "get") else None
-            self.arrivals.append(Arrival(at, method, chat_id))
+            chat_id, text = params.get("chat_id"), params.get("text")
+            self.arrivals.append(Arrival(at, method, _int_or_same(chat_id), text))
             return at
+
+    def arrived(self, method: str, text: str | None = None) -> list[Arrival]:
+        """Requests of `method` (with this text, if given) that reached the fake, in order."""
+        with self._cond:
+            return [
+                a
+                for a in self.arrivals
+                if a.method.lower() == method.lower() and (text is None or a.text == text)
+            ]
 
     def _gate(self, chat_id: int | str, name: str) -> None:
         if chat_id in self._deactivated:
@@ -321,3 +330,10 @@ class FakeState:
             if (kind in allowed) if allowed is not None else (kind not in _NOT_BY_DEFAULT):
                 out.append(update)
         return out[:limit]
+
+
+def _int_or_same(value: Any) -> Any:
+    """A chat id as an int when it is one (HTTP form fields arrive as strings)."""
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
+    return value

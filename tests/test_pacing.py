@@ -1,0 +1,163 @@
+"""Pacing: a fake as strict as Telegram, the even-spacing pacer, claims only once a slot is held,
+and broadcast retries on their documented backoff."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+
+import pytest
+from telegram import Bot
+from telegram.error import RetryAfter
+
+from bot.fakeapi import FakeRequest, FakeTelegram
+from bot.fakeapi.records import busiest_second
+from bot.pacing import Pacer
+from tests.conftest import OWNER, Clock, Harness
+from tests.test_broadcast import compose_to_all, make_leads, received
+
+TOKEN = "123456:PACING-token"
+pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+
+
+@pytest.fixture
+async def api(fake: FakeTelegram) -> AsyncIterator[Bot]:
+    async with Bot(TOKEN, request=FakeRequest(fake)) as bot:
+        yield bot
+
+
+async def refused(bot: Bot, chat_id: int) -> int | None:
+    """The retry_after of a 429 for this send, None if it was accepted."""
+    try:
+        await bot.send_message(chat_id, "x")
+    except RetryAfter as exc:
+        return int(exc.retry_after)  # type: ignore[arg-type]
+    return None
+
+
+# ----- the fake counts rolling windows, like Telegram ------------------------------------------
+
+
+async def test_no_burst_allowance_after_idle(api: Bot, fake: FakeTelegram, clock: Clock) -> None:
+    fake.bulk_rate = 3
+    for user in range(1, 8):
+        fake.add_user(user)
+    clock.now += 3600  # a long idle spell saves nothing up
+    assert [await refused(api, u) for u in (1, 2, 3)] == [None, None, None]
+    assert await refused(api, 4) == 1
+    clock.now += 0.5
+    assert await refused(api, 5) == 1  # before retry_after elapsed: another 429...
+    clock.now += 0.9
+    assert await refused(api, 5) == 1  # ...whose retry_after counts from then
+    clock.now += 1
+    assert await refused(api, 5) is None
+    # Rolling: one second after each accepted message, one more fits, not a whole second's worth.
+    assert await refused(api, 6) is None and await refused(api, 7) is None
+    assert await refused(api, 1) == 1
+    assert busiest_second([c.at for c in fake.calls if c.status == 200]) == 3
+
+
+async def test_per_chat_bursts_and_group_minutes(
+    api: Bot, fake: FakeTelegram, clock: Clock
+) -> None:
+    fake.strict()
+    fake.add_user(1)
+    fake.add_chat({"id": -100, "type": "supergroup", "title": "Team"})
+    assert [await refused(api, 1) for _ in range(3)] == [None, None, None]  # a short burst
+    assert await refused(api, 1) == 3  # then about one a second
+    clock.now += 3
+    assert await refused(api, 1) is None
+    for _ in range(20):
+        assert await refused(api, -100) is None
+        clock.now += 1
+    assert await refused(api, -100) == 40  # 20 a minute in one group
+    clock.now += 40
+    assert await refused(api, -100) is None
+
+
+async def test_paid_broadcasts_have_their_own_window(api: Bot, fake: FakeTelegram) -> None:
+    fake.bulk_rate, fake.paid_rate = 1, 5
+    for user in range(1, 7):
+        fake.add_user(user)
+    for user in range(1, 6):
+        await api.send_message(user, "paid", allow_paid_broadcast=True)
+    await api.send_message(6, "free")
+    with pytest.raises(RetryAfter):
+        await api.send_message(6, "paid", allow_paid_broadcast=True)
+
+
+# ----- the pacer ---------------------------------------------------------------------------------
+
+
+async def test_pacer_spaces_slots_evenly_and_pauses() -> None:
+    loop = asyncio.get_running_loop()
+    pacer = Pacer(50)
+    stamps = []
+    for _ in range(10):
+        assert await pacer.slot()
+        stamps.append(loop.time())
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
+    assert min(gaps) >= 0.75 / 50  # never a burst, even after the idle start
+    pacer.pause(0.2)
+    paused_at = loop.time()
+    assert await pacer.slot()
+    assert loop.time() - paused_at >= 0.2
+
+
+async def test_a_closed_pacer_gives_no_more_slots() -> None:
+    pacer = Pacer(1)
+    assert await pacer.slot()
+    waiting = asyncio.create_task(pacer.slot())  # would wait a second
+    await asyncio.sleep(0.01)
+    pacer.close()
+    assert await waiting is False
+    assert await pacer.slot() is False
+
+
+# ----- claims only with a slot in hand -----------------------------------------------------------
+
+
+async def test_waiting_for_the_budget_is_still_pending(bot: Harness) -> None:
+    await make_leads(bot, range(500, 520))
+    broadcast_id = await compose_to_all(bot)
+    store = bot.svc.store
+    assert await store.start_broadcast(broadcast_id, paid=False) == 20
+    bot.svc.broadcaster.bulk.pause(60)  # Telegram asked for a minute: everyone waits
+    bot.svc.broadcaster.launch(broadcast_id)
+    await asyncio.sleep(0.2)
+    assert (await store.broadcast_progress(broadcast_id)).get("pending") == 20  # none claimed
+    await bot.svc.broadcaster.stop()  # a clean stop: nothing claimed, nothing unknown
+    progress = await store.broadcast_progress(broadcast_id)
+    assert progress.get("pending") == 20 and "sending" not in progress
+    assert not any(received(bot, u) for u in range(500, 520))
+
+
+async def test_server_errors_retry_on_their_backoff_not_after_the_list(bot: Harness) -> None:
+    users = range(600, 660)
+    await make_leads(bot, users)
+    bot.fake.fail_next("sendMessage", 502, times=2, chat_ids={600})
+    broadcast_id = await compose_to_all(bot)
+
+    async def time_flies() -> None:  # 1 s of the bot's clock every 50 ms: a slow first pass
+        while True:
+            await asyncio.sleep(0.05)
+            bot.clock.now += 1
+
+    flying = asyncio.create_task(time_flies())
+    try:
+        await bot.tap(OWNER, f"bc:go:{broadcast_id}:0")
+        await asyncio.wait_for(bot.svc.broadcaster.wait(broadcast_id), 30)
+    finally:
+        flying.cancel()
+    sends = [
+        c for c in bot.fake.calls if c.method == "sendMessage" and c.params["chat_id"] in users
+    ]
+    first = [c.at for c in sends if c.params["chat_id"] == 600]
+    assert [c.status for c in sends if c.params["chat_id"] == 600] == [502, 502, 200]
+    assert first[1] - first[0] >= 5 and first[2] - first[1] >= 10  # 5 s, then 10 s
+    last_of_first_pass = max(i for i, c in enumerate(sends) if c.params["chat_id"] == 659)
+    assert sends.index(next(c for c in sends if c.status == 200 and c.params["chat_id"] == 600)) < (
+        last_of_first_pass
+    )  # the retry did not wait for the end of the list
+    assert all(len(received(bot, u)) == 1 for u in users)
