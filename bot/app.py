@@ -5,12 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from aiolimiter import AsyncLimiter
 from telegram import BotCommand, BotCommandScopeChat, Update
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -28,7 +26,8 @@ from bot.broadcast import Broadcaster
 from bot.crm import CrmSender
 from bot.intake import IntakeBot, IntakeProcessor, replay_pending
 from bot.mailer import Mailer
-from bot.nurture import Nurture
+from bot.nurture import IN_FLIGHT, Nurture
+from bot.pacing import Pacer, ReplyRateLimiter, in_flight_for
 from bot.pump import Pump
 from bot.services import Ctx, Services
 from bot.store import Store
@@ -137,7 +136,7 @@ async def open_services(app: App) -> None:
         app.bot.attach_store(store)
     if isinstance(app.update_processor, IntakeProcessor):
         app.update_processor.store = store
-    bulk = AsyncLimiter(svc.settings.bulk_rate, 1)  # tips and broadcasts share Telegram's budget
+    bulk = Pacer(svc.settings.bulk_rate)  # tips and broadcasts share Telegram's budget
     nurture = Nurture(svc, app.bot, bulk)
     svc._nurture = nurture
     await nurture.recover()
@@ -183,6 +182,8 @@ async def stop_services(app: App) -> None:
     svc: Services = app.bot_data["svc"]
     if svc._broadcaster is not None:
         await svc._broadcaster.stop()
+    if svc._nurture is not None:
+        await svc._nurture.stop()
     for pump in (svc._mailer, svc._crm):
         if pump is not None:
             await pump.stop()
@@ -196,6 +197,27 @@ async def close_services(app: App) -> None:
     if svc._store is not None:
         await svc._store.close()
         svc._store = None
+
+
+def pool_size(svc: Services) -> int:
+    """HTTP connections: one per update handled at once plus every bulk send in flight, so a
+    claimed tip or broadcast message never waits for a connection before it is written."""
+    paid = svc.settings.paid_broadcast_rate
+    bulk = in_flight_for(svc.settings.bulk_rate) + IN_FLIGHT  # broadcasts + tips
+    return svc.settings.concurrent_updates + bulk + (in_flight_for(paid) if paid else 0)
+
+
+class AimantApplication(Application[Any, Ctx, Any, Any, Any, Any]):
+    """PTB's Application, whose stop first halts bulk sending: PTB then waits for the handlers
+    and the tip job still running, and tips or recipients waiting for a slot stay pending."""
+
+    async def stop(self) -> None:
+        """Halt the bulk senders (sends under way go on), then PTB's stop."""
+        svc: Services = self.bot_data["svc"]
+        for sender in (svc._nurture, svc._broadcaster):
+            if sender is not None:
+                sender.halt()
+        await super().stop()
 
 
 def build_application(
@@ -212,14 +234,15 @@ def build_application(
         svc.settings.bot_token.get_secret_value(),
         base_url=svc.settings.bot_api_url,
         base_file_url=svc.settings.file_url,
-        request=request or HTTPXRequest(connection_pool_size=64),
+        request=request or HTTPXRequest(connection_pool_size=pool_size(svc)),
         get_updates_request=updates_request or HTTPXRequest(),
         defaults=Defaults(parse_mode=ParseMode.HTML),
-        # Bulk sends have their own limiter (BULK_RATE); PTB's limiter handles 429s for all calls.
-        rate_limiter=AIORateLimiter(overall_max_rate=0, max_retries=3) if rate_limiter else None,  # type: ignore[arg-type]
+        # Bulk sends are paced by the Pacer and handle their 429s; PTB's limiter, for the rest.
+        rate_limiter=ReplyRateLimiter(overall_max_rate=0, max_retries=3) if rate_limiter else None,  # type: ignore[arg-type]
     )
     app: App = (
         ApplicationBuilder()
+        .application_class(AimantApplication)
         .bot(bot)
         .concurrent_updates(IntakeProcessor(svc.settings.concurrent_updates))
         .context_types(ContextTypes(context=Ctx))

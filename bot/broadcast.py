@@ -4,40 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 
-from aiolimiter import AsyncLimiter
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from bot.nurture import maybe_delivered, retry_after_seconds
+from bot.pacing import Pacer, bulk_send, in_flight_for
 from bot.schedule import backoff
 from bot.services import Services
 from bot.store_broadcasts import Broadcast
 
 log = logging.getLogger(__name__)
 
-BATCH = 50  # recipients claimed per round; a cancel takes effect within one round
 MAX_ATTEMPTS = 5
 PROGRESS_EVERY = 2.0  # seconds between edits of the owner's progress message
-
-
-def in_flight_for(rate: float) -> int:
-    """Calls to keep in flight to reach `rate` when Telegram takes ~100-300 ms per call."""
-    return max(4, min(300, math.ceil(rate * 0.35)))
 
 
 class Broadcaster:
     """Runs each sending broadcast as a task; the recipients table is the truth."""
 
-    def __init__(self, svc: Services, bot: Bot, bulk: AsyncLimiter) -> None:
+    def __init__(self, svc: Services, bot: Bot, bulk: Pacer) -> None:
         self.svc, self.bot, self.bulk = svc, bot, bulk
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._cancelled: set[int] = set()
         self._shown: dict[int, str] = {}  # last progress text, so an edit always changes it
         self._stopping = False
-        self._paused_until = 0.0
+        self._paid: Pacer | None = None  # paid broadcasts' own budget, shared by all of them
 
     def launch(self, broadcast_id: int) -> None:
         """Start sending a broadcast in the background (once)."""
@@ -67,9 +60,16 @@ class Broadcaster:
         if task:
             await task
 
-    async def stop(self) -> None:
-        """Graceful shutdown: let in-flight messages finish, leave the rest for the next start."""
+    def halt(self) -> None:
+        """Shutdown begins: nothing more is claimed; sends already under way go on."""
         self._stopping = True
+        self.bulk.close()
+        if self._paid is not None:
+            self._paid.close()
+
+    async def stop(self) -> None:
+        """Graceful shutdown: let in-flight messages finish, leave the rest pending."""
+        self.halt()
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
 
     async def _run(self, broadcast_id: int) -> None:
@@ -78,47 +78,51 @@ class Broadcaster:
         except Exception:  # a bug must not kill the bot; the broadcast resumes at the next start
             log.exception("broadcast %s stopped by an error", broadcast_id)
 
+    def _pacer(self, paid: bool) -> Pacer:
+        """The shared bulk budget, or the paid broadcasts' own one."""
+        if not paid:
+            return self.bulk
+        if self._paid is None:
+            self._paid = Pacer(self.svc.settings.paid_broadcast_rate)
+            if self._stopping:
+                self._paid.close()
+        return self._paid
+
     async def _send_all(self, broadcast_id: int) -> None:
         store, clock = self.svc.store, self.svc.clock
         broadcast = await store.get_broadcast(broadcast_id)
         if broadcast is None:
             return
         paid = broadcast.paid and self.svc.settings.paid_broadcast_rate > 0
-        rate = self.svc.settings.paid_broadcast_rate if paid else self.svc.settings.bulk_rate
-        limiter = AsyncLimiter(rate, 1) if paid else self.bulk  # paid ones have their own budget
-        gate = asyncio.Semaphore(in_flight_for(rate))
+        pacer = self._pacer(paid)
+        room = in_flight_for(pacer.rate)
+        gate = asyncio.Semaphore(room)
         running: dict[int, asyncio.Task[None]] = {}  # recipient -> its send, while in flight
         cursor: int | None = None  # the last recipient started; the next fetch goes on from it
         last_edit = 0.0
 
         async def one(user_id: int, language: str) -> None:
             try:
-                async with limiter:
-                    if broadcast_id not in self._cancelled and not self._stopping:
-                        await self._send(broadcast, user_id, language, paid)
+                # Claimed only once it holds a slot: one waiting here is still pending.
+                if await pacer.slot() and not self._halted(broadcast_id):
+                    await self._send(broadcast, user_id, language, paid, pacer)
             finally:
                 gate.release()
                 running.pop(user_id, None)
 
         # A pipeline, not rounds: a new send starts as soon as one ends, so the calls in flight
-        # stay at what the rate needs even when Telegram takes 100-300 ms to answer.
-        while not self._stopping and broadcast_id not in self._cancelled:
+        # stay at what the rate needs even when Telegram takes 100-300 ms to answer. Each fetch
+        # takes retries that came due first, so they follow their backoff, not the list's end.
+        while not self._halted(broadcast_id):
             current = await store.get_broadcast(broadcast_id)
             if current is None or current.state != "sending":
                 break  # cancelled
-            now = clock()
-            if now < self._paused_until:
-                await asyncio.sleep(min(self._paused_until - now, 1.0))
-                continue
-            batch = [
-                (user, lang)
-                for user, lang in await store.next_recipients(
-                    broadcast_id, int(now), BATCH, after=cursor
-                )
-                if user not in running
-            ]
+            now = int(clock())
+            batch = await store.due_retries(broadcast_id, now, room)
+            batch += await store.next_recipients(broadcast_id, now, room, after=cursor)
+            batch = list({u: (u, lang) for u, lang in batch if u not in running}.values())
             if not batch:
-                if cursor is not None:  # end of the list: start over for the retries
+                if cursor is not None:  # end of the list: start over for anything left behind
                     cursor = None
                     continue
                 if running:  # wait for a send to end: it may put someone back for a retry
@@ -136,7 +140,7 @@ class Broadcaster:
                         task.cancel()
                     raise
                 running[user] = asyncio.create_task(one(user, lang))
-                cursor = user
+                cursor = max(cursor or user, user)
             if time.monotonic() - last_edit > PROGRESS_EVERY:
                 last_edit = time.monotonic()
                 await self._progress(broadcast)
@@ -150,11 +154,14 @@ class Broadcaster:
             await store.finish_broadcast(broadcast_id, "done")
         await self._report(broadcast)
 
-    async def _send(self, broadcast: Broadcast, user_id: int, language: str, paid: bool) -> None:
+    def _halted(self, broadcast_id: int) -> bool:
+        """Shutting down, or this broadcast cancelled: nothing more is claimed."""
+        return self._stopping or broadcast_id in self._cancelled
+
+    async def _send(
+        self, broadcast: Broadcast, user_id: int, language: str, paid: bool, pacer: Pacer
+    ) -> None:
         store, svc = self.svc.store, self.svc
-        attempt = await store.claim_recipient(broadcast.id, user_id)
-        if not attempt:
-            return
         lang = svc.texts.lang_for(language)
         keyboard = InlineKeyboardMarkup(
             [
@@ -165,17 +172,25 @@ class Broadcaster:
                 ]
             ]
         )
+        # The claim is committed just before the request is written: at a crash, `unknown`
+        # means this request left and no answer came.
+        attempt = await store.claim_recipient(broadcast.id, user_id)
+        if not attempt:
+            return
         now = int(svc.clock())
         try:
-            await self.bot.send_message(
-                user_id, broadcast.text, reply_markup=keyboard, allow_paid_broadcast=paid or None
-            )
+            with bulk_send():  # never retried by PTB outside the budget: handled here
+                await self.bot.send_message(
+                    user_id,
+                    broadcast.text,
+                    reply_markup=keyboard,
+                    allow_paid_broadcast=paid or None,
+                )
         except RetryAfter as exc:
             wait = retry_after_seconds(exc)
-            self._paused_until = max(self._paused_until, svc.clock() + wait)
-            await store.recipient_done(
-                broadcast.id, user_id, "pending", retry_at=now + math.ceil(wait)
-            )
+            pacer.pause(wait)  # every sender on this budget waits, as Telegram asks
+            # Due again at once: the paused pacer holds it (and everyone) for retry_after.
+            await store.recipient_done(broadcast.id, user_id, "pending", retry_at=now)
         except Forbidden:
             await store.recipient_done(broadcast.id, user_id, "blocked")
             await store.mark_blocked(user_id)

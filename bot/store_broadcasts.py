@@ -27,7 +27,8 @@ _AUDIENCE = "FROM leads l WHERE l.email IS NOT NULL AND l.subscribed = 1 AND l.b
 
 
 def segment_sql(segment: str) -> tuple[str, tuple[object, ...]]:
-    """The extra condition for a segment: `all`, `magnet:<id>`, `stage:<stage>`, `source:<s>`."""
+    """The extra condition for a segment: `all`, `magnet:<id>`, `stage:<stage>`, `source:<s>`,
+    or `unknown:<broadcast>` (that broadcast's recipients whose delivery is unknown)."""
     kind, _, value = segment.partition(":")
     if kind == "all":
         return "", ()
@@ -41,6 +42,12 @@ def segment_sql(segment: str) -> tuple[str, tuple[object, ...]]:
         return " AND l.stage = ?", (value,)
     if kind == "source":
         return " AND l.first_source = ?", (value,)
+    if kind == "unknown":
+        return (
+            " AND EXISTS(SELECT 1 FROM broadcast_recipients r WHERE r.broadcast_id = ?"
+            " AND r.user_id = l.user_id AND r.state = 'unknown')",
+            (int(value),),
+        )
     raise ValueError(segment)
 
 
@@ -76,6 +83,30 @@ class BroadcastStore(StoreBase):
         rows = await self._all("SELECT id FROM broadcasts WHERE state = ? ORDER BY id", (state,))
         found = [await self.get_broadcast(r["id"]) for r in rows]
         return [b for b in found if b is not None]
+
+    async def resend_draft(self, broadcast_id: int, owner_chat: int) -> tuple[int, bool]:
+        """The draft sending a broadcast again to its unknown recipients, created once:
+        (its id, False); (id, True) when one already started (a double tap, another owner)."""
+        segment = f"unknown:{broadcast_id}"
+        async with self._tx() as db:
+            rows = list(
+                await db.execute_fetchall(
+                    "SELECT id, state, started_at FROM broadcasts WHERE segment = ? ORDER BY id",
+                    (segment,),
+                )
+            )
+            started = [r["id"] for r in rows if r["started_at"] is not None]
+            if started:
+                return int(started[0]), True
+            drafts = [r["id"] for r in rows if r["state"] == "draft"]
+            if drafts:
+                return int(drafts[0]), False
+            cur = await db.execute(
+                "INSERT INTO broadcasts (owner_chat, text, segments, segment, paid, created_at)"
+                " SELECT ?, text, ?, ?, paid, ? FROM broadcasts WHERE id = ?",
+                (owner_chat, json.dumps([segment]), segment, self.now(), broadcast_id),
+            )
+        return int(cur.lastrowid or 0), False
 
     async def choose_segment(self, broadcast_id: int, segment: str) -> None:
         """The owner picked a segment for a draft."""
@@ -158,6 +189,18 @@ class BroadcastStore(StoreBase):
         )
         return [(r["user_id"], r["language"]) for r in rows]
 
+    async def due_retries(self, broadcast_id: int, now: int, limit: int) -> list[tuple[int, str]]:
+        """(user id, language) of recipients tried before and due again (a 5xx, a 429), soonest
+        first: they follow their backoff wherever the sender's cursor is."""
+        rows = await self._all(
+            "SELECT r.user_id, COALESCE(l.language, '') AS language FROM broadcast_recipients r"
+            " LEFT JOIN leads l ON l.user_id = r.user_id WHERE r.broadcast_id = ?"
+            " AND r.state = 'pending' AND r.next_try_at <= ? AND r.attempts > 0"
+            " ORDER BY r.next_try_at, r.user_id LIMIT ?",
+            (broadcast_id, now, limit),
+        )
+        return [(r["user_id"], r["language"]) for r in rows]
+
     async def next_retry_at(self, broadcast_id: int) -> int | None:
         """When the next waiting recipient is due, if any is pending."""
         row = await self._one(
@@ -224,8 +267,15 @@ class BroadcastStore(StoreBase):
     async def broadcast_stop_click(
         self, user_id: int, broadcast_id: int, update_id: int | None
     ) -> None:
-        """Count a click on a broadcast's stop button."""
+        """Count a click on a broadcast's stop button, only from someone it was sent to."""
         async with self._tx() as db:
-            await self._event(
-                db, user_id, Event.BROADCAST_STOP, value=str(broadcast_id), update_id=update_id
+            # Anyone can forge `stp:<id>`: a click counts only from a (maybe) delivered copy.
+            sent = await self._one(
+                "SELECT 1 FROM broadcast_recipients WHERE broadcast_id = ? AND user_id = ?"
+                " AND state IN ('sent', 'unknown')",
+                (broadcast_id, user_id),
             )
+            if sent is not None:
+                await self._event(
+                    db, user_id, Event.BROADCAST_STOP, value=str(broadcast_id), update_id=update_id
+                )

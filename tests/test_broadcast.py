@@ -6,9 +6,8 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from aiolimiter import AsyncLimiter
-
 from bot.broadcast import Broadcaster
+from bot.pacing import Pacer
 from tests.conftest import OWNER, Harness
 
 TEXT = "<b>Spring is here</b> &amp; so are our new guides"
@@ -182,7 +181,7 @@ async def test_restart_mid_broadcast_resumes_without_duplicates(bot: Harness) ->
         await store.claim_recipient(broadcast_id, user)
     for user in range(800, 805):
         await store.recipient_done(broadcast_id, user, "sent")
-    restarted = Broadcaster(bot.svc, bot.app.bot, AsyncLimiter(25, 1))
+    restarted = Broadcaster(bot.svc, bot.app.bot, Pacer(25))
     assert await restarted.resume() == 1
     await restarted.wait(broadcast_id)
     progress = await store.broadcast_progress(broadcast_id)

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from aiolimiter import AsyncLimiter
-
 from bot.nurture import Nurture
+from bot.pacing import Pacer
 from bot.store import Event
 from bot.telegram_html import plain_text
 from tests.conftest import Harness
@@ -134,9 +133,12 @@ async def test_a_timeout_may_have_delivered_so_the_tip_is_not_resent(bot: Harnes
 async def test_too_many_requests_pauses_then_sends(bot: Harness) -> None:
     await lead_with_pdf(bot)
     bot.fake.fail_next("sendMessage", 429, retry_after=1)
-    assert await advance(bot, DAY) == 1  # PTB's rate limiter waited retry_after, then sent
+    assert await advance(bot, DAY) == 0  # refused: pending again, the shared budget paused
     statuses = [c.status for c in bot.fake.calls if c.method == "sendMessage"]
-    assert 429 in statuses
+    assert statuses[-1] == 429  # PTB's limiter did not retry it outside the budget
+    assert await advance(bot, 0) == 1  # the next tick: once the pacer's pause is over
+    statuses = [c.status for c in bot.fake.calls if c.method == "sendMessage"]
+    assert statuses.count(429) == 1
     assert len(tips_seen(bot)) == 1
 
 
@@ -145,7 +147,7 @@ async def test_tip_in_flight_at_a_crash_is_unknown_never_resent(bot: Harness) ->
     bot.clock.now += DAY
     [due] = await bot.svc.store.due_tips(int(bot.clock.now), 10)
     assert await bot.svc.store.claim_tip(due)  # then the process dies before Telegram answers
-    restarted = Nurture(bot.svc, bot.app.bot, AsyncLimiter(20, 1))
+    restarted = Nurture(bot.svc, bot.app.bot, Pacer(20))
     assert await restarted.recover() == 1
     assert (await bot.svc.store.tip_counts()).get("unknown") == 1
     assert await bot.svc.store.count_events(Event.TIP_UNKNOWN) == 1
