@@ -22,6 +22,7 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Iterator
+from http import HTTPStatus
 from typing import Any, ClassVar, NamedTuple
 
 import h11
@@ -191,9 +192,10 @@ class GuardedH11(H11Protocol):
         """h11 refused the request: 431 for an oversized head, else 400; counted, not logged."""
         too_big = self.head_bytes > MAX_HEAD
         self.guard.refusals.add("too large" if too_big else "malformed")
+        status = HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE if too_big else HTTPStatus.BAD_REQUEST
         headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
         events: list[h11.Event] = [
-            h11.Response(status_code=431 if too_big else 400, headers=headers),
+            h11.Response(status_code=status, headers=headers, reason=status.phrase),
             h11.Data(data=b'{"ok": false}'),
             h11.EndOfMessage(),
         ]

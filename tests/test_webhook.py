@@ -23,7 +23,16 @@ import httpx
 import pytest
 
 from bot.fakeapi import FakeTelegram, FakeTelegramServer
-from bot.webhook import Guard, Limits, QuietServer, WebhookServer, bind, build_server, limits_for
+from bot.webhook import (
+    Guard,
+    Limits,
+    QuietServer,
+    Refusals,
+    WebhookServer,
+    bind,
+    build_server,
+    limits_for,
+)
 from tests.conftest import Harness
 from tests.test_e2e_kill import BotProcess, wait_for
 
@@ -411,3 +420,44 @@ def test_sigterm_does_not_wait_for_requests_still_arriving(
             assert conn.recv(100) == b""  # closed, no answer
         conn.close()
     assert "stopped" in bot.logs[-1]
+
+
+def test_the_open_files_limit_is_raised_to_the_hard_one() -> None:
+    script = (
+        "import resource\n"
+        "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, hard), hard))\n"
+        "from bot.webhook import raise_open_files_limit\n"
+        "got = raise_open_files_limit()\n"
+        "assert got == resource.getrlimit(resource.RLIMIT_NOFILE)[0], got\n"
+        "assert got == hard or hard == resource.RLIM_INFINITY, (got, hard)\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=Path(__file__).parents[1])
+
+
+class Conn:
+    """A stand-in connection for the guard: just what it looks at."""
+
+    def __init__(self, guard: Guard, everyone: set[object]) -> None:
+        self.guard, self.connections = guard, everyone
+        everyone.add(self)
+        self.aborted = False
+        self.transport = self
+
+    def abort(self) -> None:
+        self.aborted = True
+
+    def disarm(self) -> None:
+        self.guard.reading.pop(self, None)  # type: ignore[call-overload]
+
+
+def test_when_full_the_slowest_reader_goes_and_without_one_the_newcomer() -> None:
+    refusals = Refusals()
+    guard = Guard(refusals, read_timeout=10, max_connections=2)
+    everyone: set[object] = set()
+    first, second = Conn(guard, everyone), Conn(guard, everyone)
+    assert guard.admit(first) and guard.admit(second)  # type: ignore[arg-type]
+    guard.reading[first] = None  # type: ignore[index]  # still sending its request
+    assert guard.admit(Conn(guard, everyone)) and first.aborted  # type: ignore[arg-type]
+    assert not guard.admit(Conn(guard, everyone))  # type: ignore[arg-type]  # nobody to push out
+    assert refusals.counts == {"too many connections": 2}
