@@ -6,12 +6,14 @@ import asyncio
 import signal
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bot.fakeapi import FakeTelegram, FakeTelegramServer
+from bot.pacing import in_flight_for
 from bot.store import Store
 from tests.test_e2e_kill import BotProcess, wait_for
 
@@ -34,6 +36,7 @@ async def seed(path: Path) -> None:
 @pytest.fixture
 def running(tmp_path: Path) -> Iterator[tuple[FakeTelegram, BotProcess]]:
     fake = FakeTelegram()
+    fake.strict()  # Telegram's limits: any 429 to a lead would be the bot's fault
     for user in (OWNER, *LEADS):
         fake.add_user(user)
     asyncio.run(seed(tmp_path / "aimant.sqlite3"))
@@ -49,6 +52,26 @@ def got(fake: FakeTelegram, user: int) -> int:
     return sum(1 for s in fake.sent_to(user) if s.text == "Big news for everyone")
 
 
+def requested(fake: FakeTelegram) -> Counter[int]:
+    """Broadcast requests that reached the fake, per lead (held and dropped ones too)."""
+    asked = fake.arrived("sendMessage", "<b>Big news</b> for everyone")
+    return Counter(a.chat_id for a in asked if a.chat_id in LEADS)
+
+
+def recipients(db: Path) -> dict[str, list[int]]:
+    with sqlite3.connect(db) as raw:
+        rows = raw.execute("SELECT state, user_id FROM broadcast_recipients").fetchall()
+    states: dict[str, list[int]] = {}
+    for state, user in rows:
+        states.setdefault(state, []).append(user)
+    return states
+
+
+def refused(fake: FakeTelegram) -> int:
+    """429 answers to leads."""
+    return sum(1 for c in fake.calls if c.status == 429 and c.params.get("chat_id") in LEADS)
+
+
 def test_sigkill_mid_broadcast_then_resume(
     running: tuple[FakeTelegram, BotProcess], tmp_path: Path
 ) -> None:
@@ -61,28 +84,31 @@ def test_sigkill_mid_broadcast_then_resume(
     wait_for(lambda: "Audience: 30" in fake.last_to(OWNER).text)
     fake.callback(OWNER, "bc:go:1:0")
     wait_for(lambda: sum(got(fake, u) for u in LEADS) >= 10)
+    # Telegram stops answering: every send the bot may have in flight ends up held here. Once
+    # they all are (the pipeline is full), nothing else is claimed: kill -9 at that moment.
     fake.hold("sendMessage")
-    assert fake.wait_until_holding(10)
+    in_flight = in_flight_for(20)  # BULK_RATE=20
+    assert fake.wait_until_holding(10, count=in_flight)
+    asked = requested(fake)
     assert bot.proc is not None
     bot.proc.kill()
     bot.proc.wait(timeout=10)
     fake.release(drop=True)  # those in flight never reached anybody
+    unknown = recipients(tmp_path / "aimant.sqlite3").get("sending", [])
     bot.start()
     wait_for(lambda: fake.last_to(OWNER).text.startswith("✅ Broadcast #1 finished"), timeout=30)
     bot.stop(signal.SIGTERM)
-    with sqlite3.connect(tmp_path / "aimant.sqlite3") as raw:
-        states = dict(
-            raw.execute(
-                "SELECT state, COUNT(*) FROM broadcast_recipients GROUP BY state"
-            ).fetchall()
-        )
-    received = [got(fake, u) for u in LEADS]
-    assert max(received) == 1  # nobody twice
-    # Confirmed sends were received; some of the `unknown` ones (in flight at the kill) were
-    # delivered before the process died, the held ones never: either way, never twice.
-    assert states["sent"] <= sum(received) <= states["sent"] + states.get("unknown", 0)
-    assert states["sent"] + states.get("unknown", 0) == len(LEADS)  # nobody lost
-    assert states.get("unknown", 0) >= 1
+    states = recipients(tmp_path / "aimant.sqlite3")
+    # Unknown means a request left and no answer came: exactly those held at the kill.
+    assert sorted(states["unknown"]) == sorted(unknown)
+    assert len(unknown) <= in_flight
+    assert all(asked[u] == 1 for u in unknown)
+    # Everyone else: delivered exactly once, and asked of Telegram exactly once.
+    assert sorted(states["sent"]) == sorted(set(LEADS) - set(unknown))
+    assert all(got(fake, u) == 1 for u in states["sent"])
+    assert all(got(fake, u) == 0 for u in unknown)
+    assert requested(fake) == Counter(LEADS)
+    assert refused(fake) == 0
     assert "resuming broadcast 1" in bot.logs[-1]
 
 
@@ -91,6 +117,7 @@ def test_sigterm_during_a_broadcast_stops_cleanly_and_resumes(
 ) -> None:
     fake, bot = running
     fake.latency = 0.05
+    fake.release()  # nothing held: in-flight sends are answered, the stop lets them finish
     bot.start()
     fake.message(OWNER, "/broadcast <b>Big news</b> for everyone")
     wait_for(lambda: fake.last_to(OWNER).text.startswith("📣 Broadcast #1"))
@@ -103,13 +130,15 @@ def test_sigterm_during_a_broadcast_stops_cleanly_and_resumes(
     assert bot.proc is not None and bot.proc.returncode == 0
     assert time.monotonic() - began < 15
     assert "paused for shutdown" in bot.logs[-1]
-    with sqlite3.connect(tmp_path / "aimant.sqlite3") as raw:
-        left = raw.execute(
-            "SELECT COUNT(*) FROM broadcast_recipients WHERE state IN ('pending', 'sending')"
-        ).fetchone()[0]
-    assert left > 0  # not everything went out before the stop
+    states = recipients(tmp_path / "aimant.sqlite3")
+    assert "sending" not in states  # the stop finished what was in flight, claimed no more
+    assert len(states["pending"]) > 0  # not everything went out before the stop
+    assert sorted(states["sent"]) == sorted(u for u, n in requested(fake).items() if n)
     bot.start()
     wait_for(lambda: fake.last_to(OWNER).text.startswith("✅ Broadcast #1 finished"), timeout=30)
     bot.stop(signal.SIGTERM)
     received = [got(fake, u) for u in LEADS]
     assert received == [1] * len(LEADS)  # a graceful stop finishes what is in flight: no unknown
+    assert requested(fake) == Counter(LEADS)  # each asked of Telegram once
+    assert "unknown" not in recipients(tmp_path / "aimant.sqlite3")
+    assert refused(fake) == 0

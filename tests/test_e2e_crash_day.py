@@ -25,6 +25,7 @@ PROSPECTS = (301, 302, 303, 304)
 @pytest.fixture
 def day(tmp_path: Path) -> Iterator[tuple[FakeTelegram, BotProcess]]:
     fake = FakeTelegram()
+    fake.bulk_rate = 30  # Telegram's bulk limit in any rolling second (the script is no human)
     fake.add_user(OWNER, first_name="Owner")
     catalogue = write_catalogue(tmp_path / "content")
     with FakeTelegramServer(fake) as server:
@@ -117,6 +118,10 @@ def test_sigkill_at_a_random_moment_of_the_day(
         pending_inbox = raw.execute("SELECT COUNT(*) FROM inbox WHERE done_at IS NULL").fetchone()[
             0
         ]
+        unknown_tips = raw.execute("SELECT user_id FROM tips WHERE state = 'unknown'").fetchall()
+        unknown_recipients = raw.execute(
+            "SELECT user_id FROM broadcast_recipients WHERE state = 'unknown'"
+        ).fetchall()
     assert leads == (len(PROSPECTS), len(PROSPECTS))  # one row each, no lead lost
     assert once == []  # nothing applied twice
     assert pending_inbox == 0  # every update that reached the bot was handled
@@ -126,4 +131,11 @@ def test_sigkill_at_a_random_moment_of_the_day(
         seen = Counter(texts(fake, user))
         assert seen["Tip one for alpha"] <= 1 and seen["Tip two for alpha"] <= 1
         assert seen["Big news for everyone"] <= 1
+    # Unknown means a request left and no answer came: each one reached Telegram (the fake).
+    tip_asks = Counter(a.chat_id for a in fake.arrived("sendMessage") if "Tip" in (a.text or ""))
+    news_asks = Counter(a.chat_id for a in fake.arrived("sendMessage", "Big news for everyone"))
+    assert all(tip_asks[user] for (user,) in unknown_tips)
+    assert all(news_asks[user] == 1 for (user,) in unknown_recipients)
+    bulk = [c for c in fake.calls if any(w in str(c.params.get("text")) for w in ("Tip", "news"))]
+    assert not [c for c in bulk if c.status == 429]  # tips and the broadcast kept to the limits
     assert not fake.violations

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import sqlite3
+import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -12,6 +15,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.fakeapi import FakeTelegram, FakeTelegramServer
+from bot.nurture import IN_FLIGHT
+from bot.store import Store
 from tests.content import write_catalogue
 from tests.test_e2e_kill import BotProcess, wait_for
 
@@ -107,3 +112,111 @@ def test_sigkill_while_a_tip_is_in_flight(
         unknown = raw.execute("SELECT COUNT(*) FROM events WHERE kind = 'tip_unknown'").fetchone()
     assert states == {"t1": "unknown", "t2": "sent"}
     assert unknown[0] == 1
+
+
+TIP_ONE = "<b>Tip one</b> for alpha"
+WAITING = range(700, 724)
+
+
+async def seed_due_tips(path: Path, users: range) -> None:
+    """Leads who got the alpha guide, each with its first tip due now."""
+    store = await Store.open(path)
+    for user in users:
+        await store.touch_visitor(
+            user, first_name="L", last_name=None, username=None, language="en", source=None
+        )
+        await store.request_magnet(user, "alpha", None)
+        await store.capture_email(user, f"{user}@example.com", consent_version="v", magnet_id=None)
+        await store.mark_delivered(user, "alpha", None)
+        await store.schedule_tip(user, "alpha", "t1", int(time.time()))
+    await store.close()
+
+
+def first_tips(db: Path) -> dict[str, list[int]]:
+    with sqlite3.connect(db) as raw:
+        rows = raw.execute("SELECT state, user_id FROM tips WHERE tip_id = 't1'").fetchall()
+    states: dict[str, list[int]] = {}
+    for state, user in rows:
+        states.setdefault(state, []).append(user)
+    return states
+
+
+def asked(fake: FakeTelegram) -> Counter[int]:
+    """First-tip requests that reached the fake, per lead (held and dropped ones too)."""
+    return Counter(a.chat_id for a in fake.arrived("sendMessage", TIP_ONE))
+
+
+@pytest.fixture
+def waiting(tmp_path: Path) -> Iterator[tuple[FakeTelegram, BotProcess]]:
+    """24 tips due at once at BULK_RATE=4: most of them wait for the pacer."""
+    fake = FakeTelegram()
+    fake.strict()
+    for user in WAITING:
+        fake.add_user(user)
+    catalogue = write_catalogue(tmp_path / "content")
+    asyncio.run(seed_due_tips(tmp_path / "aimant.sqlite3", WAITING))
+    with FakeTelegramServer(fake) as server:
+        bot = BotProcess(
+            server,
+            fake,
+            tmp_path,
+            CATALOGUE_PATH=str(catalogue),
+            SEND_HOURS="00:00-24:00",
+            TIPS_CHECK_SECONDS="0.3",
+            BULK_RATE="4",
+        )
+        try:
+            yield fake, bot
+        finally:
+            bot.kill()
+
+
+def test_sigkill_with_tips_waiting_for_the_budget(
+    waiting: tuple[FakeTelegram, BotProcess], tmp_path: Path
+) -> None:
+    fake, bot = waiting
+    db = tmp_path / "aimant.sqlite3"
+    fake.hold("sendMessage")  # Telegram answers nothing: the sends in flight pile up here
+    bot.start()
+    assert fake.wait_until_holding(20, count=IN_FLIGHT)  # the tick's sends are all in flight
+    held = fake.holding
+    at_kill = first_tips(db)
+    assert bot.proc is not None
+    bot.proc.kill()
+    bot.proc.wait(timeout=10)
+    fake.release(drop=True)
+    before = asked(fake)
+    assert len(at_kill["sending"]) == held == IN_FLIGHT  # claimed = requests in flight
+    assert len(at_kill["pending"]) == len(WAITING) - held  # waiting for a slot: still pending
+    bot.start()
+    wait_for(lambda: len(first_tips(db).get("sent", [])) == len(WAITING) - held, timeout=30)
+    bot.stop(signal.SIGTERM)
+    states = first_tips(db)
+    assert sorted(states["unknown"]) == sorted(at_kill["sending"])  # unknown <= in flight
+    assert all(before[u] == 1 for u in states["unknown"])  # each one really left
+    assert asked(fake) == Counter(WAITING)  # every tip asked of Telegram exactly once
+    assert all(tips(fake, u) == [] for u in states["unknown"])
+    assert all(tips(fake, u) == ["Tip one for alpha"] for u in states["sent"])
+    assert not [c for c in fake.calls if c.status == 429]
+
+
+def test_sigterm_leaves_waiting_tips_pending_and_nothing_unknown(
+    waiting: tuple[FakeTelegram, BotProcess], tmp_path: Path
+) -> None:
+    fake, bot = waiting
+    db = tmp_path / "aimant.sqlite3"
+    fake.latency = 0.05
+    bot.start()
+    wait_for(lambda: sum(asked(fake).values()) >= 3)
+    bot.stop(signal.SIGTERM)
+    assert bot.proc is not None and bot.proc.returncode == 0
+    states = first_tips(db)
+    assert "sending" not in states and "unknown" not in states
+    assert sorted(states["sent"]) == sorted(asked(fake))  # the ones that left were answered
+    assert len(states["pending"]) > 0  # the ones waiting for a slot wait for the next start
+    bot.start()
+    wait_for(lambda: len(first_tips(db).get("sent", [])) == len(WAITING), timeout=30)
+    bot.stop(signal.SIGTERM)
+    assert "unknown" not in first_tips(db)
+    assert asked(fake) == Counter(WAITING)
+    assert all(tips(fake, u)[:1] == ["Tip one for alpha"] for u in WAITING)

@@ -79,8 +79,8 @@ class FakeState:
         self.latency = 0.0  # seconds, applied by the adapters
         # Rolling-window limits (None = unlimited); strict() sets Telegram's.
         self.bulk_rate: float | None = None  # sends in any rolling second, across chats
-        self.per_chat_rate: float | None = None  # sends per second into one private chat...
-        self.per_chat_burst = 3.0  # ...of which this many may come at once (short bursts)
+        self.per_chat_rate: float | None = None  # sends per second into one chat, over a minute...
+        self.per_chat_burst = 3.0  # ...with at most this many in any second (short bursts)
         self.group_per_minute: int | None = None  # sends in any rolling minute into one group
         self.paid_rate: float | None = None  # paid broadcasts per second; None: they count as bulk
         self.calls: list[Call] = []
@@ -203,8 +203,9 @@ class FakeState:
         if group and self.group_per_minute:
             limits.append((("group", chat_id), self.group_per_minute, 60.0))
         elif not group and self.per_chat_rate:
-            burst = max(1, int(self.per_chat_burst))
-            limits.append((("chat", chat_id), burst, burst / self.per_chat_rate))
+            # About per_chat_rate a second over a minute, a few at once tolerated.
+            limits.append((("chat", chat_id), max(1, int(self.per_chat_burst)), 1.0))
+            limits.append((("chat-minute", chat_id), max(1, int(self.per_chat_rate * 60)), 60.0))
         return limits
 
     # ----- messages ----------------------------------------------------------------------------
