@@ -123,6 +123,7 @@ class Tip(_Model):
     delay: str
     text: Message
     cta: Plain40 | None = None
+    after_hot: bool = False  # still sent once the person is ready to talk (sequences end there)
 
     @field_validator("delay")
     @classmethod

@@ -58,6 +58,7 @@ ROWS: tuple[Row, ...] = (
     ("kpi_verification_rate", lambda c: pct(verification_rate(c))),
     ("kpi_qualified", lambda c: pct(qualified_share(c))),
     ("kpi_tips_sent", lambda c: str(c.tips_sent)),
+    ("kpi_tips_unknown", lambda c: str(c.tips_unknown)),
     ("kpi_tip_clicks", lambda c: pct(tip_click_rate(c))),
     ("kpi_plan", lambda c: str(c.plan_requests)),
     ("kpi_contact", lambda c: str(c.contact_requests)),

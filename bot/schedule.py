@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+from bot.catalogue import Tip
 
 WINDOW = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
 
@@ -52,6 +55,18 @@ def next_send_time(due: float, window: Window, zone: ZoneInfo) -> int:
     if opening <= local:
         opening = datetime.combine(local.date() + timedelta(days=1), window.start, zone)
     return int(opening.timestamp())
+
+
+def next_in_sequence(tips: Sequence[Tip], done: Collection[str], hot: bool) -> Tip | None:
+    """The first tip not scheduled yet; once ready to talk, only tips marked `after_hot`."""
+    return next((t for t in tips if t.id not in done and (t.after_hot or not hot)), None)
+
+
+def resumed_due(due_at: int, left_at: int, now: int, delay: int) -> int:
+    """When a tip paused by /stop goes after an opt-in at `now`: the wait it still had when the
+    person left, or its own delay if it was already due then (never at once, never a burst)."""
+    remaining = due_at - left_at
+    return now + (remaining if remaining > 0 else delay)
 
 
 def backoff(attempt: int, base: int = 30, cap: int = 3600) -> int:
