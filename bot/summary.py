@@ -35,5 +35,6 @@ def content_summary(catalogue: Catalogue, texts: Texts) -> str:
         for tip in magnet.tips:
             elapsed += tip.delay_seconds
             cta = " + button" if tip.cta else ""
-            lines.append(f"    tip {tip.id}: {describe_delay(elapsed)} after capture{cta}")
+            kept = ", also after ready to talk" if tip.after_hot else ""
+            lines.append(f"    tip {tip.id}: {describe_delay(elapsed)} after capture{cta}{kept}")
     return "\n".join(lines)
