@@ -105,7 +105,7 @@ class Guard:
         if len(conn.connections) <= self.max_connections:
             return True
         self.refusals.add("too many connections")
-        if not self.reading:  # every connection is being answered: the newcomer waits outside
+        if not self.reading:  # every connection is being answered: the newcomer is closed
             return False
         oldest = next(iter(self.reading))
         oldest.disarm()
