@@ -9,8 +9,10 @@ from html import escape
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import TelegramError
 
+from bot import names
 from bot.catalogue import localized
-from bot.scoring import score
+from bot.reasons import describe
+from bot.scoring import explain, score
 from bot.services import Services
 from bot.telegram_html import visible_length
 
@@ -25,20 +27,22 @@ def _clip(text: str, limit: int) -> str:
 
 async def lead_card(svc: Services, user_id: int, headline: str, extra: str | None = None) -> str:
     """The card owners see: who, how to reach them, what they took, why they are hot, score."""
-    store, texts, lang = svc.store, svc.texts, svc.texts.default
+    store, texts, lang = svc.store, svc.texts, svc.owner_lang
     lead = await store.get_lead(user_id)
     if lead is None:
         return f"{headline}\n{texts.get(lang, 'card_erased')}"
-    name = " ".join(p for p in (lead.first_name, lead.last_name) if p) or str(user_id)
-    handle = f"@{escape(lead.username)}" if lead.username else ""
+    colon = texts.get(lang, "colon")  # French puts a narrow no-break space before it
+    name = names.person(lead.first_name, lead.last_name, user_id, 100)
     link = f'<a href="tg://user?id={user_id}">{texts.get(lang, "card_profile")}</a>'
-    lines = [headline, f"<b>{_clip(name, 100)}</b> {handle} · {link}".replace("  ", " ")]
+    lines = [headline, f"<b>{name}</b>{names.handle(lead.username)} · {link}"]
     verified = ""
     if lead.email_verified_at:
         verified = f" {texts.get(lang, 'card_verified')}"
     elif lead.email and svc.settings.double_optin:
         verified = f" {texts.get(lang, 'card_unverified')}"
-    lines.append(f"{texts.get(lang, 'card_email')}: {_clip(lead.email or '-', 320)}{verified}")
+    lines.append(
+        f"{texts.get(lang, 'card_email')}{colon} {_clip(lead.email or '-', 320)}{verified}"
+    )
     for item in await store.lead_magnets(user_id):
         magnet = svc.catalogue.get(item.magnet_id)
         title = localized(magnet.title, lang, lang) if magnet else item.magnet_id
@@ -49,17 +53,20 @@ async def lead_card(svc: Services, user_id: int, headline: str, extra: str | Non
             mark = "✓" if item.answer_fit else "✗"
             answer = f" — {_clip(shown, 60)} {mark}"
         lines.append(f"📄 {_clip(title, 80)}{answer}")
-    lines.append(f"{texts.get(lang, 'card_source')}: {_clip(lead.first_source or '-', 64)}")
-    _, why = score(await store.score_facts(user_id), svc.catalogue.scoring)
-    lines.append(f"{texts.get(lang, 'card_score')}: {escape(why)}")
+    lines.append(f"{texts.get(lang, 'card_source')}{colon} {_clip(lead.first_source or '-', 64)}")
+    total, signals = score(await store.score_facts(user_id), svc.catalogue.scoring)
+    lines.append(
+        f"{texts.get(lang, 'card_score')}{colon} {escape(explain(total, signals, texts, lang))}"
+    )
     if lead.hot_reason:
-        lines.append(f"{texts.get(lang, 'card_why')}: {_clip(lead.hot_reason, 200)}")
+        why = describe(lead.hot_reason, texts, lang, svc.catalogue)
+        lines.append(f"{texts.get(lang, 'card_why')}{colon} {_clip(why, 200)}")
     status = [texts.get(lang, f"stage_{lead.stage.value}")]
     for key, when in (("card_contacted", lead.contacted_at), ("card_won", lead.won_at)):
         if when:
             day = datetime.fromtimestamp(when, svc.settings.zone).strftime("%Y-%m-%d")
             status.append(f"{texts.get(lang, key)} {day}")
-    lines.append(f"{texts.get(lang, 'card_stage')}: {', '.join(status)}")
+    lines.append(f"{texts.get(lang, 'card_stage')}{colon} {', '.join(status)}")
     card = "\n".join(lines)
     if extra:  # the person's own words get whatever room Telegram's 4096 leaves
         room = max(100, CARD_LIMIT - visible_length(card))
@@ -69,7 +76,7 @@ async def lead_card(svc: Services, user_id: int, headline: str, extra: str | Non
 
 def card_buttons(svc: Services, user_id: int) -> InlineKeyboardMarkup:
     """Contacted / won buttons under a lead card (owner-only: checked when pressed)."""
-    lang = svc.texts.default
+    lang = svc.owner_lang
     return InlineKeyboardMarkup(
         [
             [
@@ -102,14 +109,19 @@ async def alert_owners(
     return sent
 
 
-async def notify_owners(bot: Bot, svc: Services, text: str) -> int:
-    """A plain notice (HTML) to every owner, e.g. a mail or webhook that could not be delivered."""
+async def notify_owners(bot: Bot, svc: Services, text: str, about: int | None = None) -> int:
+    """A plain notice (HTML) to every owner, e.g. a mail or webhook that could not be delivered.
+
+    A notice `about` a lead names them: it is noted, so that their erasure redacts it.
+    """
     sent = 0
     for owner in svc.settings.owner_ids:
         try:
-            await bot.send_message(owner, text)
+            message = await bot.send_message(owner, text)
         except TelegramError as exc:
             log.warning("could not notify owner %s: %s", owner, exc)
             continue
+        if about is not None:
+            await svc.store.set_mentions(owner, message.message_id, [about])
         sent += 1
     return sent

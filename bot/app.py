@@ -17,6 +17,7 @@ from telegram.ext import (
     ContextTypes,
     Defaults,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 from telegram.request import BaseRequest, HTTPXRequest
@@ -24,6 +25,7 @@ from telegram.request import BaseRequest, HTTPXRequest
 from bot.alerts import notify_owners
 from bot.broadcast import Broadcaster
 from bot.crm import CrmSender
+from bot.guard import CHECK_SECONDS, Guard, watch
 from bot.intake import IntakeBot, IntakeProcessor, replay_pending
 from bot.mailer import Mailer
 from bot.nurture import IN_FLIGHT, Nurture
@@ -89,6 +91,8 @@ def register_handlers(app: App, svc: Services) -> None:
     app.add_handler(MessageHandler(private & filters.TEXT, menu.text))
     app.add_handler(MessageHandler(private, menu.not_text))
 
+    # Before every button handler (they all answer in the chat): inline messages have none.
+    app.add_handler(TypeHandler(Update, fallback.chatless_button), group=-1)
     app.add_handler(CallbackQueryHandler(capture.pick_magnet, pattern=r"^mag:"))
     app.add_handler(CallbackQueryHandler(capture.answer_question, pattern=r"^ans:"))
     app.add_handler(CallbackQueryHandler(capture.confirm_suggestion, pattern=r"^eml:(yes|no)$"))
@@ -96,7 +100,7 @@ def register_handlers(app: App, svc: Services) -> None:
     app.add_handler(CallbackQueryHandler(optin.code_button, pattern=r"^otp:(new|chg)$"))
     app.add_handler(CallbackQueryHandler(privacy.forget_confirmed, pattern=r"^fgt:(yes|no)$"))
     app.add_handler(CallbackQueryHandler(ready.plan_button, pattern=r"^pln:"))
-    app.add_handler(CallbackQueryHandler(ready.stop_button, pattern=r"^stp(:\d{1,12})?$"))
+    app.add_handler(CallbackQueryHandler(ready.stop_button, pattern=r"^stp(:[0-9]{1,19})?$"))
     app.add_handler(CallbackQueryHandler(ready.goal_skip, pattern=r"^gol:skip$"))
     app.add_handler(CallbackQueryHandler(owner.owner_button, pattern=r"^own:"))
     app.add_handler(CallbackQueryHandler(console.leads_page, pattern=r"^lds:"))
@@ -117,7 +121,7 @@ async def set_commands(app: App, svc: Services) -> None:
         await app.bot.set_my_commands(commands, language_code=lang)
         if lang == svc.texts.default:
             await app.bot.set_my_commands(commands)
-    lang = svc.texts.default
+    lang = svc.owner_lang
     owner_menu = [BotCommand(c, svc.texts.get(lang, f"cmd_{c}")) for c in OWNER_COMMANDS]
     owner_menu += [BotCommand(c, svc.texts.get(lang, f"cmd_{c}")) for c in PROSPECT_COMMANDS]
     for owner_id in svc.settings.owner_ids:
@@ -132,6 +136,7 @@ async def open_services(app: App) -> None:
     svc: Services = app.bot_data["svc"]
     store = await Store.open(svc.settings.database_path, svc.clock)
     svc._store = store
+    await store.set_owners(svc.settings.owner_ids)  # left out of every KPI and the export
     if isinstance(app.bot, IntakeBot):
         app.bot.attach_store(store)
     if isinstance(app.update_processor, IntakeProcessor):
@@ -147,7 +152,7 @@ async def open_services(app: App) -> None:
     retired = await store.retire_hooks(tuple(svc.settings.crm_webhook_urls))
     if retired:  # erase events among them never reach the CRM: owners must know
         log.warning("%d webhook event(s) for URLs no longer set were given up", retired)
-        notice = svc.texts.get(svc.texts.default, "owner_hooks_retired", count=str(retired))
+        notice = svc.texts.get(svc.owner_lang, "owner_hooks_retired", count=str(retired))
         await notify_owners(app.bot, svc, notice)
     if svc.settings.crm_webhook_urls:
         svc._crm = CrmSender(svc, app.bot)
@@ -156,6 +161,10 @@ async def open_services(app: App) -> None:
     if app.job_queue is not None:  # the schedule lives in SQLite; the job only wakes it up
         app.job_queue.run_repeating(
             _nurture_tick, interval=svc.settings.tips_check_seconds, first=1, name="nurture"
+        )
+        # The database file still there, room on its disk, updates set aside reported.
+        app.job_queue.run_repeating(
+            _guard_tick, interval=CHECK_SECONDS, first=CHECK_SECONDS, name="guard"
         )
         for pump in (svc._mailer, svc._crm):
             if pump is not None:  # retries and leftovers of a previous run
@@ -169,6 +178,11 @@ async def open_services(app: App) -> None:
 async def _nurture_tick(context: Ctx) -> None:
     """JobQueue callback: send the tips that are due."""
     await context.svc.nurture.tick()
+
+
+async def _guard_tick(context: Ctx) -> None:
+    """JobQueue callback: the periodic look at the database file and its disk."""
+    await watch(context.svc, context.bot, context.application.bot_data["guard"])
 
 
 async def _pump_tick(context: Ctx) -> None:
@@ -252,5 +266,6 @@ def build_application(
         .build()
     )
     app.bot_data["svc"] = svc
+    app.bot_data["guard"] = Guard()  # `aimant run` makes it stop the process on a fatal fault
     register_handlers(app, svc)
     return app

@@ -28,6 +28,7 @@ COLUMNS = (
     "started",
     "lead",
     "tips_sent",
+    "tips_unknown",
     "tip_clicks",
     "plan_requested",
     "contact_sent",
@@ -38,6 +39,9 @@ COLUMNS = (
 )
 # A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Columns the bot itself fills with an integer: kept numbers (a guarded `'-5` would sort and
+# sum as text); only text cells, which people and Telegram profiles fill, are guarded.
+NUMERIC = frozenset({"person", "score", "tips_sent", "tips_unknown", "tip_clicks"})
 
 
 def neutralise(value: str) -> str:
@@ -80,6 +84,7 @@ def _row(svc: Services, raw: dict[str, Any]) -> list[str]:
         when(raw["started_at"]),
         when(raw["lead_at"]),
         str(raw["tips_sent"]),
+        str(raw["tips_unknown"]),
         str(raw["tip_clicks"]),
         when(raw["plan_at"]),
         when(raw["contact_at"]),
@@ -88,7 +93,10 @@ def _row(svc: Services, raw: dict[str, Any]) -> list[str]:
         when(raw["blocked_at"]) if raw["still_blocked"] or erased else "",
         when(raw["erased_at"]),
     ]
-    return [neutralise(cell) for cell in cells]
+    return [
+        cell if name in NUMERIC else neutralise(cell)
+        for name, cell in zip(COLUMNS, cells, strict=True)
+    ]
 
 
 async def export_csv(svc: Services) -> tuple[bytes, int]:

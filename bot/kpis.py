@@ -71,77 +71,50 @@ ROWS: tuple[Row, ...] = (
 )
 
 
-def table(header: list[str], rows: list[list[str]]) -> str:
-    """A monospace table for a <pre> block (values escaped)."""
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = [
-        "  ".join(
-            cell.ljust(w) if i == 0 else cell.rjust(w)
-            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-        )
-        for row in [header, *rows]
-    ]
-    return "<pre>" + escape("\n".join(lines), quote=False) + "</pre>"
+def figures(values: list[str]) -> str:
+    """The period's value in bold, then the others: `<b>4</b> · 1 · 5`."""
+    first, *others = values
+    return " · ".join([f"<b>{escape(first)}</b>", *(escape(v) for v in others)])
 
 
 def stats_text(
     label: Callable[[str], str],
+    line: Callable[[str, str], str],
     titles: dict[str, str],
     columns: list[tuple[str, Counts]],
     sources: list[SourceCounts],
     optin: bool = False,
 ) -> list[str]:
-    """The /stats messages: every KPI for each column with downloads per magnet, then the split
-    by source; each part fits one Telegram message (at most 40 magnets and 25 sources shown).
-    Verified leads and their rate are shown when double opt-in is on (`optin`)."""
-    header = ["", *(name for name, _ in columns)]
+    """The /stats lines, made for a phone: no table to scroll, no title cut.
+
+    One figure per line, its label in full (`line` writes "label: figures" in the owners'
+    language); the period's value first, in bold, then the other columns as the first line
+    names them; downloads per guide under its whole title; then one block per first source
+    (at most 40 guides and 25 sources). Verified leads and their rate are shown when double
+    opt-in is on (`optin`). The handler joins the lines into messages of Telegram's size.
+    """
     shown = [(k, f) for k, f in ROWS if optin or k not in ("kpi_verified", "kpi_verification_rate")]
-    rows = [[label(key), *(fmt(c) for _, c in columns)] for key, fmt in shown]
+    rows = [line(label(key), figures([fmt(c) for _, c in columns])) for key, fmt in shown]
     cut = 5 if optin else 3  # downloads go after starts, new leads, lead rate (and verified)
     magnets = sorted({m for _, c in columns for m in c.downloads} | set(titles))[:40]
     downloads = [
-        [f"  {titles.get(m, m)[:22]}", *(str(c.downloads.get(m, 0)) for _, c in columns)]
+        "• "
+        + line(escape(titles.get(m, m)), figures([str(c.downloads.get(m, 0)) for _, c in columns]))
         for m in magnets
     ]
-    parts = [
-        table(
-            header,
-            [
-                *rows[:cut],
-                [label("kpi_downloads"), *([""] * len(columns))],
-                *downloads,
-                *rows[cut:],
-            ],
-        )
-    ]
+    legend = f"<i>{escape(' · '.join(name for name, _ in columns))}</i>"
+    lines = [legend, *rows[:cut], label("kpi_downloads"), *downloads, *rows[cut:]]
     if sources:
-        source_rows = [
-            [
-                (s.source or label("kpi_no_source"))[:18],
-                str(s.starts),
-                str(s.new_leads),
-                pct(rate(s.new_leads, s.starts)),
-                pct(rate(s.fit, s.answered)),
-                str(s.ready_to_talk),
-                str(s.won),
-            ]
-            for s in sources[:25]
-        ]
-        source_header = [
-            label("kpi_source"),
-            *(
-                label(k)
-                for k in (
-                    "kpi_s_starts",
-                    "kpi_s_leads",
-                    "kpi_s_rate",
-                    "kpi_s_fit",
-                    "kpi_s_ready",
-                    "kpi_s_won",
-                )
-            ),
-        ]
-        parts.append(
-            f"{label('kpi_by_source')} ({columns[0][0]})\n{table(source_header, source_rows)}"
+        lines.append(f"{label('kpi_by_source')} ({escape(columns[0][0])})")
+    for s in sources[:25]:
+        split = (
+            ("kpi_starts", str(s.starts)),
+            ("kpi_new_leads", str(s.new_leads)),
+            ("kpi_lead_rate", pct(rate(s.new_leads, s.starts))),
+            ("kpi_qualified", pct(rate(s.fit, s.answered))),
+            ("kpi_ready", str(s.ready_to_talk)),
+            ("kpi_won", str(s.won)),
         )
-    return parts
+        lines.append(f"<b>{escape(s.source) if s.source else label('kpi_no_source')}</b>")
+        lines.append(" · ".join(f"{label(key)} {escape(value)}" for key, value in split))
+    return lines

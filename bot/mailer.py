@@ -13,6 +13,7 @@ import aiosmtplib
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import TelegramError
 
+from bot import names
 from bot.alerts import notify_owners
 from bot.catalogue import localized
 from bot.optin import MailContent, Outcome, build_mail, classify, tls_context
@@ -136,7 +137,7 @@ class Mailer(Pump):
             await store.mail_retry(mail.id, retry_at, reason)
             if time.monotonic() - self._noticed_at >= NOTICE_EVERY:  # once in a while, not per mail
                 self._noticed_at = time.monotonic()
-                lang = self.svc.texts.default
+                lang = self.svc.owner_lang
                 notice = self.svc.texts.get(lang, "owner_mail_retry", reason=html.escape(reason))
                 await notify_owners(self.bot, self.svc, notice)
             return
@@ -145,8 +146,8 @@ class Mailer(Pump):
     async def _who(self, user_id: int) -> str:
         """The lead as owners know them: their name, linked to their profile."""
         lead = await self.svc.store.get_lead(user_id)
-        name = " ".join(p for p in (lead.first_name, lead.last_name) if p) if lead else ""
-        return f'<a href="tg://user?id={user_id}">{html.escape(name or str(user_id))}</a>'
+        first, last = (lead.first_name, lead.last_name) if lead else (None, None)
+        return f'<a href="tg://user?id={user_id}">{names.person(first, last, user_id)}</a>'
 
     async def _give_up(self, mail: Mail, outcome: Outcome, reason: str) -> None:
         """No more tries: tell the person (with what they can do) and every owner."""
@@ -165,9 +166,9 @@ class Mailer(Pump):
         except TelegramError as error:
             log.warning("could not tell lead %s about their mail: %s", mail.user_id, error)
         notice = self.svc.texts.get(
-            self.svc.texts.default,
+            self.svc.owner_lang,
             "owner_mail_failed",
             lead=await self._who(mail.user_id),
             reason=html.escape(reason[:300]),
         )
-        await notify_owners(self.bot, self.svc, notice)
+        await notify_owners(self.bot, self.svc, notice, about=mail.user_id)

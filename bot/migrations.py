@@ -257,4 +257,29 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE tips ADD COLUMN postponed_from INTEGER;
     """,
+    # 11: updates Telegram sent that PTB cannot read, set aside (raw JSON, erased with the
+    # person) so that everyone behind them is served; owners hear of each once.
+    """
+    CREATE TABLE unreadable_updates (
+        update_id INTEGER PRIMARY KEY,
+        user_id INTEGER,
+        payload TEXT NOT NULL,
+        error TEXT NOT NULL,
+        received_at INTEGER NOT NULL,
+        reported_at INTEGER
+    );
+    CREATE INDEX unreadable_user ON unreadable_updates(user_id);
+    """,
+    # 12: bot messages in owners' chats that name a lead (confirmations, /leads pages, notices),
+    # so that an erasure can redact or redraw each of them.
+    """
+    CREATE TABLE mentions (
+        owner_chat INTEGER NOT NULL,
+        message_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL REFERENCES leads(user_id) ON DELETE CASCADE,
+        redraw TEXT,
+        PRIMARY KEY (owner_chat, message_id, user_id)
+    );
+    CREATE INDEX mentions_user ON mentions(user_id);
+    """,
 )

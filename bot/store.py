@@ -12,6 +12,7 @@ import aiosqlite
 
 from bot.funnel import Stage
 from bot.hook_events import HookType
+from bot.store_aside import AsideStore
 from bot.store_base import Clock, Event
 from bot.store_broadcasts import BroadcastStore
 from bot.store_hooks import HookStore
@@ -90,7 +91,7 @@ def _lead(row: aiosqlite.Row) -> Lead:
     return Lead(**values)
 
 
-class Store(TipStore, KpiStore, OwnerStore, BroadcastStore, OptinStore, HookStore):
+class Store(TipStore, KpiStore, OwnerStore, BroadcastStore, OptinStore, HookStore, AsideStore):
     """Typed access to the database; every write is one transaction."""
 
     # --- inbox: durable intake of updates -------------------------------------------------
@@ -385,7 +386,13 @@ class Store(TipStore, KpiStore, OwnerStore, BroadcastStore, OptinStore, HookStor
             cur = await db.execute("DELETE FROM leads WHERE user_id = ?", (user_id,))
             erased = bool(cur.rowcount)
             await db.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
-            await db.execute("DELETE FROM inbox WHERE user_id = ?", (user_id,))
+            await db.execute("DELETE FROM unreadable_updates WHERE user_id = ?", (user_id,))
+            # Raw updates not yet handled go; handled ones keep their id (no content, no
+            # person) so a redelivered batch from before the erasure is still refused.
+            await db.execute("DELETE FROM inbox WHERE user_id = ? AND done_at IS NULL", (user_id,))
+            await db.execute(
+                "UPDATE inbox SET user_id = NULL, payload = NULL WHERE user_id = ?", (user_id,)
+            )
             await db.execute("DELETE FROM broadcast_recipients WHERE user_id = ?", (user_id,))
             await db.execute(
                 "UPDATE events SET person = ?, update_id = NULL WHERE person = ?",

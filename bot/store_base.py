@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Self
@@ -17,6 +19,17 @@ from bot.hook_events import LEAD_FIELDS, HookType, event_body, lead_payload, new
 from bot.migrations import MIGRATIONS
 
 Clock = Callable[[], float]
+WAL_LIMIT = 4 * 1024 * 1024  # a checkpointed WAL is cut back to this, not kept at its peak size
+
+
+def checkpoint_file(path: Path) -> None:
+    """Fold a database's WAL into it and truncate the WAL (no store open: before starting)."""
+    with closing(sqlite3.connect(path, timeout=5)) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+class DatabaseGone(RuntimeError):
+    """The database file was deleted or replaced under the open connection: nothing is written."""
 
 
 class Event(StrEnum):
@@ -54,6 +67,9 @@ class StoreBase:
         self.hook_urls: tuple[str, ...] = ()
         self.on_hook: Callable[[], None] | None = None
         self._hooked = False
+        # The file opened (its path and (st_dev, st_ino)): writes stop if the path changes.
+        self.path: Path | None = None
+        self._file: tuple[int, int] | None = None
 
     @classmethod
     async def open(cls, path: Path | str, clock: Clock = time.time) -> Self:
@@ -69,8 +85,15 @@ class StoreBase:
             await db.execute("PRAGMA busy_timeout=5000")
             # Erased personal data is overwritten on disk, not just unlinked from the b-tree.
             await db.execute("PRAGMA secure_delete=ON")
+            await db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
+            # Fold a WAL left by a crash or a full disk back into the file and give its room back.
+            await db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             store = cls(db, clock)
+            if str(path) != ":memory:":
+                st = os.stat(path)
+                store.path, store._file = Path(path), (st.st_dev, st.st_ino)
             await store._migrate()
+            await store._prospects_view()
         except BaseException:
             await db.close()
             raise
@@ -79,6 +102,34 @@ class StoreBase:
     async def close(self) -> None:
         """Close the connection."""
         await self._db.close()
+
+    def file_problem(self) -> str | None:
+        """Whether the database file was deleted or replaced since it was opened, or None."""
+        if self.path is None:
+            return None
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return f"the database file {self.path} was deleted while the bot ran"
+        if (st.st_dev, st.st_ino) != self._file:
+            return f"the database file {self.path} was replaced by another file while the bot ran"
+        return None
+
+    def _check_file(self) -> None:
+        # Cheap (one stat): never commit into a file nobody can open again.
+        problem = self.file_problem()
+        if problem:
+            raise DatabaseGone(problem)
+
+    async def checkpoint(self) -> None:
+        """Copy the WAL into the database file and truncate it (gives disk space back)."""
+        async with self._write:
+            await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    async def copy_to(self, target: Path) -> None:
+        """A compact, consistent copy of the open database (also of a file since deleted)."""
+        async with self._write:
+            await self._db.execute("VACUUM INTO ?", (str(target),))
 
     def now(self) -> int:
         """The store's clock, in whole seconds."""
@@ -95,6 +146,26 @@ class StoreBase:
                 f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;"
             )
 
+    async def _prospects_view(self) -> None:
+        """`prospect_events`: the event log without the owners, for every KPI and the export.
+
+        Temporary (this connection only, nothing in the file): who the owners are is a setting.
+        """
+        await self._db.executescript(
+            "CREATE TEMP TABLE IF NOT EXISTS owners (user_id INTEGER PRIMARY KEY);"
+            "CREATE TEMP VIEW IF NOT EXISTS prospect_events AS SELECT * FROM main.events"
+            " WHERE person NOT IN (SELECT user_id FROM temp.owners);"
+        )
+
+    async def set_owners(self, owner_ids: Iterable[int]) -> None:
+        """Owners are not prospects: what they do is left out of the KPIs and the export."""
+        async with self._tx() as db:
+            await db.execute("DELETE FROM temp.owners")
+            await db.executemany(
+                "INSERT OR IGNORE INTO temp.owners (user_id) VALUES (?)",
+                [(owner,) for owner in owner_ids],
+            )
+
     async def schema_version(self) -> int:
         """The schema version of the open file."""
         async with self._db.execute("PRAGMA user_version") as cur:
@@ -104,6 +175,7 @@ class StoreBase:
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
         async with self._write:
+            self._check_file()
             await self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
@@ -124,6 +196,7 @@ class StoreBase:
         Returns the rows of a RETURNING clause, if any.
         """
         async with self._write:  # never inside another coroutine's open transaction
+            self._check_file()
             return list(await self._db.execute_fetchall(sql, tuple(params)))
 
     async def _one(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:

@@ -17,6 +17,7 @@ class Counts:
     answered: int = 0  # new leads of the period who answered a qualifying question
     fit: int = 0  # ... of whom at least one answer was fit
     tips_sent: int = 0
+    tips_unknown: int = 0  # tips in flight at a crash or a timeout: maybe delivered, not resent
     tip_clicks: int = 0
     plan_requests: int = 0
     contact_requests: int = 0
@@ -44,29 +45,31 @@ class SourceCounts:
 
 # Kinds the store logs at most once per person (start, lead, plan, won): COUNT(*) is the number
 # of people, straight from the covering index. Others may repeat: count distinct people.
-_ONCE = "SELECT COUNT(*) FROM events WHERE kind = ? AND at >= ? AND at < ?"
-_PEOPLE = "SELECT COUNT(DISTINCT person) FROM events WHERE kind = ? AND at >= ? AND at < ?"
+# Every query reads `prospect_events`: the event log without the owners (StoreBase.set_owners),
+# whose own tries of the funnel are not prospects; the export reads it too, so both agree.
+_ONCE = "SELECT COUNT(*) FROM prospect_events WHERE kind = ? AND at >= ? AND at < ?"
+_PEOPLE = _ONCE.replace("COUNT(*)", "COUNT(DISTINCT person)")
 # Of the period's new leads who answered a qualifying question, how many answered fit (any).
 _QUALIFIED = """
     SELECT COUNT(DISTINCT a.person), COUNT(DISTINCT CASE WHEN a.value = 'fit' THEN a.person END)
-    FROM events a WHERE a.kind = 'answer' AND a.person IN (
-        SELECT person FROM events WHERE kind = 'lead' AND at >= ? AND at < ?)
+    FROM prospect_events a WHERE a.kind = 'answer' AND a.person IN (
+        SELECT person FROM prospect_events WHERE kind = 'lead' AND at >= ? AND at < ?)
 """
 # All time: everyone who answered is a lead (the question comes after the email), so no join.
 _QUALIFIED_EVER = """
     SELECT COUNT(DISTINCT person), COUNT(DISTINCT CASE WHEN value = 'fit' THEN person END)
-    FROM events WHERE kind = 'answer'
+    FROM prospect_events WHERE kind = 'answer'
 """
 # Leads subscribed when the period starts: everyone who became a lead before it (once per
 # person), minus those whose latest leaving (unsubscribe, block, erasure) before it came after
 # their latest opt-in. Only people who ever left are grouped: a small set.
-_LEADS_BEFORE = "SELECT COUNT(*) FROM events WHERE kind = 'lead' AND at < ?"
+_LEADS_BEFORE = "SELECT COUNT(*) FROM prospect_events WHERE kind = 'lead' AND at < ?"
 _GONE_BEFORE = """
     SELECT COUNT(*) FROM (
         SELECT MAX(CASE WHEN kind IN ('lead', 'resubscribe', 'unblocked') THEN at END) AS joined,
                MAX(CASE WHEN kind IN ('unsubscribe', 'blocked', 'erase') THEN at END) AS left
-        FROM events
-        WHERE person IN (SELECT person FROM events
+        FROM prospect_events
+        WHERE person IN (SELECT person FROM prospect_events
                          WHERE kind IN ('unsubscribe', 'blocked', 'erase') AND at < ?)
           AND kind IN ('lead', 'resubscribe', 'unblocked', 'unsubscribe', 'blocked', 'erase')
           AND at < ?
@@ -75,28 +78,28 @@ _GONE_BEFORE = """
 """
 # By source: start and lead events carry the person's first source; others join the start.
 _SOURCE_STARTS = """
-    SELECT COALESCE(source, '') AS source, COUNT(*) AS n FROM events
+    SELECT COALESCE(source, '') AS source, COUNT(*) AS n FROM prospect_events
     WHERE kind = 'start' AND at >= ? AND at < ? GROUP BY 1
 """
 _SOURCE_LEADS = """
-    SELECT COALESCE(source, '') AS source, COUNT(*) AS n FROM events
+    SELECT COALESCE(source, '') AS source, COUNT(*) AS n FROM prospect_events
     WHERE kind = 'lead' AND at >= ? AND at < ? GROUP BY 1
 """
 _SOURCE_QUALIFIED = """
     SELECT COALESCE(l.source, '') AS source, COUNT(DISTINCT a.person) AS answered,
         COUNT(DISTINCT CASE WHEN a.value = 'fit' THEN a.person END) AS fit
-    FROM events l JOIN events a ON a.person = l.person AND a.kind = 'answer'
+    FROM prospect_events l JOIN events a ON a.person = l.person AND a.kind = 'answer'
     WHERE l.kind = 'lead' AND l.at >= ? AND l.at < ? GROUP BY 1
 """
 # All time: answer events carry the first source and every answerer is a lead.
 _SOURCE_QUALIFIED_EVER = """
     SELECT COALESCE(source, '') AS source, COUNT(DISTINCT person) AS answered,
         COUNT(DISTINCT CASE WHEN value = 'fit' THEN person END) AS fit
-    FROM events WHERE kind = 'answer' GROUP BY 1
+    FROM prospect_events WHERE kind = 'answer' GROUP BY 1
 """
 _SOURCE_PEOPLE = """
     SELECT COALESCE(s.source, '') AS source, COUNT(DISTINCT e.person) AS n
-    FROM events e JOIN events s ON s.person = e.person AND s.kind = 'start'
+    FROM prospect_events e JOIN events s ON s.person = e.person AND s.kind = 'start'
     WHERE e.kind IN ({kinds}) AND e.at >= ? AND e.at < ? GROUP BY 1
 """
 
@@ -122,7 +125,7 @@ class KpiStore(StoreBase):
             self._one(_QUALIFIED_EVER) if period.is_all else self._one(_QUALIFIED, (s, e))
         )
         downloads = await self._all(
-            "SELECT magnet_id, COUNT(*) AS n FROM events WHERE kind = 'download'"
+            "SELECT magnet_id, COUNT(*) AS n FROM prospect_events WHERE kind = 'download'"
             " AND value = 'first' AND at >= ? AND at < ? GROUP BY magnet_id",
             (s, e),
         )
@@ -132,12 +135,13 @@ class KpiStore(StoreBase):
             answered=int(qualified[0]) if qualified else 0,
             fit=int(qualified[1]) if qualified else 0,
             tips_sent=await self._scalar(_ONCE, ("tip_sent", s, e)),  # messages, not people
+            tips_unknown=await self._scalar(_ONCE, ("tip_unknown", s, e)),  # messages too
             tip_clicks=await self._scalar(_ONCE, ("tip_click", s, e)),  # once per (lead, tip)
             plan_requests=once["plan"],
             contact_requests=people["contact"],
             ready_to_talk=await self._scalar(
-                "SELECT COUNT(DISTINCT person) FROM events WHERE kind IN ('plan', 'contact')"
-                " AND at >= ? AND at < ?",
+                "SELECT COUNT(DISTINCT person) FROM prospect_events"
+                " WHERE kind IN ('plan', 'contact') AND at >= ? AND at < ?",
                 (s, e),
             ),
             won=once["won"],

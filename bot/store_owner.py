@@ -8,7 +8,8 @@ from typing import Any
 from bot.store_base import StoreBase
 
 # Every person who ever started (erased ones under their anonymous number, without personal
-# data), with the same event-log facts /stats counts, so both always agree.
+# data), with the same event-log facts /stats counts, so both always agree (owners left out
+# of both: see StoreBase.set_owners).
 _EXPORT = """
 SELECT s.person, s.at AS started_at, s.source AS first_source,
     l.first_name, l.last_name, l.username, l.email, l.email_verified_at, l.language, l.stage,
@@ -22,6 +23,8 @@ SELECT s.person, s.at AS started_at, s.source AS first_source,
     (SELECT COUNT(*) FROM events e WHERE e.person = s.person AND e.kind = 'answer'
         AND e.value = 'not_fit') AS not_fit_answers,
     (SELECT COUNT(*) FROM events e WHERE e.person = s.person AND e.kind = 'tip_sent') AS tips_sent,
+    (SELECT COUNT(*) FROM events e WHERE e.person = s.person AND e.kind = 'tip_unknown')
+        AS tips_unknown,
     (SELECT COUNT(*) FROM events e WHERE e.person = s.person AND e.kind = 'tip_click')
         AS tip_clicks,
     (SELECT MIN(at) FROM events e WHERE e.person = s.person AND e.kind = 'plan') AS plan_at,
@@ -32,7 +35,7 @@ SELECT s.person, s.at AS started_at, s.source AS first_source,
     (SELECT MAX(at) FROM events e WHERE e.person = s.person AND e.kind = 'blocked') AS blocked_at,
     l.subscribed, l.unsubscribed_at AS still_unsubscribed, l.blocked_at AS still_blocked,
     (SELECT MIN(at) FROM events e WHERE e.person = s.person AND e.kind = 'erase') AS erased_at
-FROM events s LEFT JOIN leads l ON l.user_id = s.person
+FROM prospect_events s LEFT JOIN leads l ON l.user_id = s.person
 WHERE s.kind = 'start'
 ORDER BY s.at, s.person
 """
@@ -66,3 +69,29 @@ class OwnerStore(StoreBase):
         async with self._db.execute(_EXPORT) as cursor:
             async for row in cursor:
                 yield dict(row)
+
+    async def set_mentions(
+        self, owner_chat: int, message_id: int, user_ids: list[int], redraw: str | None = None
+    ) -> None:
+        """The leads a bot message in an owner's chat names (replacing what it named before).
+
+        `redraw` says how to draw the message again without an erased lead (a /leads page);
+        None: the message is replaced by the erased notice.
+        """
+        async with self._tx() as db:
+            await db.execute(
+                "DELETE FROM mentions WHERE owner_chat = ? AND message_id = ?",
+                (owner_chat, message_id),
+            )
+            await db.executemany(  # from leads: someone erased meanwhile is not named any more
+                "INSERT OR REPLACE INTO mentions (owner_chat, message_id, user_id, redraw)"
+                " SELECT ?, ?, user_id, ? FROM leads WHERE user_id = ?",
+                [(owner_chat, message_id, redraw, user) for user in user_ids],
+            )
+
+    async def mentions_of(self, user_id: int) -> list[tuple[int, int, str | None]]:
+        """(owner chat, message id, redraw) of every bot message that names this lead."""
+        rows = await self._all(
+            "SELECT owner_chat, message_id, redraw FROM mentions WHERE user_id = ?", (user_id,)
+        )
+        return [(r["owner_chat"], r["message_id"], r["redraw"]) for r in rows]

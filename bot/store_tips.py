@@ -8,6 +8,7 @@ from enum import StrEnum
 import aiosqlite
 
 from bot.hook_events import HookType
+from bot.schedule import resumed_due
 from bot.scoring import Facts
 from bot.store_base import Event, StoreBase
 
@@ -21,6 +22,7 @@ class TipState(StrEnum):
     UNKNOWN = "unknown"  # was in flight when the process died: maybe delivered, never resent
     CANCELLED = "cancelled"  # the person left (stop, block); back to pending if they opt in
     FAILED = "failed"  # gave up (blocked, gone, rejected, too many errors)
+    ENDED = "ended"  # the person became ready to talk: nurture ended (never resumed)
 
 
 NextTip = tuple[str, int] | None  # (tip id, due at) of the tip that follows, if any
@@ -130,13 +132,64 @@ class TipStore(StoreBase):
             await self._refresh_stage(db, tip.user_id)
 
     async def postpone_tip(self, tip: DueTip, due_at: int) -> None:
-        """Outside sending hours: wait for the next opening."""
+        """Outside sending hours: wait for the next opening (the delay-based time is kept)."""
         async with self._tx() as db:
             await db.execute(
-                "UPDATE tips SET due_at = ? WHERE user_id = ? AND magnet_id = ? AND tip_id = ?"
-                " AND state = 'pending'",
+                "UPDATE tips SET postponed_from = COALESCE(postponed_from, due_at), due_at = ?"
+                " WHERE user_id = ? AND magnet_id = ? AND tip_id = ? AND state = 'pending'",
                 (due_at, tip.user_id, tip.magnet_id, tip.tip_id),
             )
+
+    async def unpostpone_tips(self) -> int:
+        """At start-up: tips waiting for sending hours are due at their delay-based time again,
+        so the hours (and time zone) now configured decide their opening, not the old ones."""
+        async with self._tx() as db:
+            cur = await db.execute(
+                "UPDATE tips SET due_at = postponed_from, postponed_from = NULL"
+                " WHERE state = 'pending' AND postponed_from IS NOT NULL"
+            )
+        return int(cur.rowcount)
+
+    async def live_tips(self, user_id: int) -> list[tuple[str, str, str, int]]:
+        """(magnet, tip, state, due at) of a person's tips not sent yet, or in flight."""
+        rows = await self._all(
+            "SELECT magnet_id, tip_id, state, due_at FROM tips WHERE user_id = ?"
+            " AND state IN ('pending', 'cancelled', 'sending')",
+            (user_id,),
+        )
+        return [(r["magnet_id"], r["tip_id"], r["state"], r["due_at"]) for r in rows]
+
+    async def end_tip(self, user_id: int, magnet_id: str, tip_id: str, then: NextTip) -> bool:
+        """Ready to talk: a tip not sent yet is dropped; `then` (a tip kept for people ready to
+        talk) takes its place, paused like it if the person had stopped. False if it went."""
+        key = (user_id, magnet_id, tip_id)
+        async with self._tx() as db:
+            if then is not None:
+                await db.execute(
+                    "INSERT OR IGNORE INTO tips (user_id, magnet_id, tip_id, due_at, state)"
+                    " SELECT user_id, magnet_id, ?, ?, state FROM tips WHERE user_id = ?"
+                    " AND magnet_id = ? AND tip_id = ? AND state IN ('pending', 'cancelled')",
+                    (*then, *key),
+                )
+            cur = await db.execute(
+                "UPDATE tips SET state = 'ended' WHERE user_id = ? AND magnet_id = ?"
+                " AND tip_id = ? AND state IN ('pending', 'cancelled')",
+                key,
+            )
+        return bool(cur.rowcount)
+
+    async def end_ahead(self, user_id: int, magnet_id: str, tip_id: str, then: NextTip) -> bool:
+        """Ready to talk while a tip is in flight (or kept): the tip its sender may have chosen
+        to follow it is ended before it is scheduled, and `then` (a kept one) is scheduled."""
+        async with self._tx() as db:
+            cur = await db.execute(
+                "INSERT OR IGNORE INTO tips (user_id, magnet_id, tip_id, due_at, state)"
+                " VALUES (?, ?, ?, ?, 'ended')",
+                (user_id, magnet_id, tip_id, self.now()),
+            )
+            if cur.rowcount:
+                await self._then(db, user_id, magnet_id, then)
+        return bool(cur.rowcount)
 
     async def tips_in_flight(self) -> list[DueTip]:
         """Tips marked `sending`: at start-up, ones a dead process was sending."""
@@ -186,23 +239,45 @@ class TipStore(StoreBase):
                 " WHERE user_id = ? AND state = 'pending'",
                 (user_id,),
             )
-        else:
-            await db.execute(
-                "UPDATE tips SET state = 'pending', due_at = MAX(due_at, ?)"
-                " WHERE user_id = ? AND state = 'cancelled'",
-                (due_at, user_id),
+        else:  # each resumed tip keeps its delay: no burst right after the opt-in
+            left = await db.execute_fetchall(
+                "SELECT MAX(at) FROM events WHERE person = ?"
+                " AND kind IN ('unsubscribe', 'blocked')",
+                (user_id,),
             )
+            left_at = next(iter(left))[0] or due_at
+            rows = await db.execute_fetchall(
+                "SELECT t.magnet_id, t.tip_id, COALESCE(t.postponed_from, t.due_at) AS due,"
+                " COALESCE((SELECT MAX(p.sent_at) FROM tips p WHERE p.user_id = t.user_id"
+                "   AND p.magnet_id = t.magnet_id AND p.sent_at IS NOT NULL),"
+                "  (SELECT m.delivered_at FROM lead_magnets m WHERE m.user_id = t.user_id"
+                "   AND m.magnet_id = t.magnet_id)) AS previous"
+                " FROM tips t WHERE t.user_id = ? AND t.state = 'cancelled'",
+                (user_id,),
+            )
+            for magnet_id, tip_id, due, previous in rows:
+                delay = max(0, due - (previous if previous is not None else due))
+                await db.execute(
+                    "UPDATE tips SET state = 'pending', postponed_from = NULL, due_at = ?"
+                    " WHERE user_id = ? AND magnet_id = ? AND tip_id = ?",
+                    (resumed_due(due, left_at, due_at, delay), user_id, magnet_id, tip_id),
+                )
 
     async def record_click(
         self, user_id: int, magnet_id: str, tip_id: str, update_id: int | None
     ) -> bool:
-        """A tip's button pressed; True the first time for this (person, tip)."""
+        """A tip's button pressed; True the first time for this (person, tip).
+
+        Only a tip this person was sent counts: button data can be forged.
+        """
         async with self._tx() as db:
             row = await self._one(
                 "SELECT 1 FROM events WHERE person = ? AND kind = ? AND magnet_id = ?"
                 " AND value = ?",
                 (user_id, Event.TIP_CLICK.value, magnet_id, tip_id),
             )
+            if row is None and not await self.tip_was_sent(user_id, magnet_id, tip_id):
+                return False
             if row is None:
                 await self._event(
                     db, user_id, Event.TIP_CLICK, magnet_id=magnet_id, value=tip_id,
@@ -213,7 +288,8 @@ class TipStore(StoreBase):
     async def mark_hot(self, user_id: int, kind: Event, why: str, update_id: int | None) -> bool:
         """A plan or contact request: ready to talk. True if it is this person's first of `kind`.
 
-        Plan requests are logged once per person; every contact message is logged.
+        Plan requests are logged once per person; every contact message is logged. The reason
+        kept is the first one (what made them hot), never overwritten by later requests.
         """
         now = self.now()
         async with self._tx() as db:
@@ -227,7 +303,8 @@ class TipStore(StoreBase):
             if seen is None or kind is Event.CONTACT:
                 await self._event(db, user_id, kind, update_id=update_id)
             await db.execute(
-                "UPDATE leads SET hot_at = COALESCE(hot_at, ?), hot_reason = ?, updated_at = ?"
+                "UPDATE leads SET hot_at = COALESCE(hot_at, ?),"
+                " hot_reason = COALESCE(hot_reason, ?), updated_at = ?"
                 " WHERE user_id = ?",
                 (now, why, now, user_id),
             )

@@ -9,18 +9,55 @@ from pathlib import Path
 
 from bot.telegram_html import html_error, visible_length
 
+# Texts with a count, as `<key>_one` and `<key>_other` (Texts.count), and what else they use.
+PLURALS: dict[str, set[str]] = {
+    "bc_started": {"id"},
+    "export_caption": set(),
+    "score_fit": set(),
+    "score_not_fit": set(),
+    "score_click": set(),
+    "score_guides": set(),
+    "mydata_tips": set(),
+}
+
 # Every key the code uses: the default language's file must define them all.
 REQUIRED_KEYS: frozenset[str] = frozenset(
     {
+        # Counts: one key per plural form, chosen by Texts.count.
+        *(f"{key}_{form}" for key in PLURALS for form in ("one", "other")),
+        "why_plan",
+        "why_contact",
+        "why_wrote",
+        "why_tip",
+        "why_tip_gone",
+        "score_email",
+        "score_plan",
+        "score_contact",
+        "score_nothing",
+        "field_score",
+        "colon",
+        "language_name",
+        "mydata_consent_old",
+        "email_why_at",
+        "email_why_space",
+        "email_why_local",
+        "email_why_domain",
+        "email_why_long",
         "kpi_verified",
         "card_verified",
         "card_unverified",
         "owner_hook_failed",
+        "owner_hook_failing",
+        "owner_hook_recovered",
         "owner_hooks_retired",
+        "owner_updates_set_aside",
         "field_verified",
         "kpi_verification_rate",
         "stats_mails",
         "stats_hooks",
+        "stats_hook_failing",
+        "stats_hook_idle",
+        "stats_hook_ok",
         "code_sent",
         "code_sent_nowait",
         "code_resent",
@@ -63,7 +100,10 @@ REQUIRED_KEYS: frozenset[str] = frozenset(
         "bc_preview",
         "bc_progress",
         "bc_running",
-        "bc_started",
+        "bc_unknown_confirm",
+        "bc_unknown_done",
+        "bc_unknown_none",
+        "btn_bc_unknown",
         "bc_test_sent",
         "bc_too_long",
         "btn_bc_cancel",
@@ -121,7 +161,6 @@ REQUIRED_KEYS: frozenset[str] = frozenset(
         "expect_answer",
         "expect_contact",
         "expect_email",
-        "export_caption",
         "fallback",
         "field_answer",
         "field_blocked",
@@ -163,16 +202,11 @@ REQUIRED_KEYS: frozenset[str] = frozenset(
         "kpi_plan",
         "kpi_qualified",
         "kpi_ready",
-        "kpi_s_fit",
-        "kpi_s_leads",
-        "kpi_s_rate",
-        "kpi_s_ready",
-        "kpi_s_starts",
-        "kpi_s_won",
-        "kpi_source",
+        "kpi_line",
         "kpi_starts",
         "kpi_tip_clicks",
         "kpi_tips_sent",
+        "kpi_tips_unknown",
         "kpi_unsubscribed",
         "kpi_won",
         "leads_hot",
@@ -195,6 +229,8 @@ REQUIRED_KEYS: frozenset[str] = frozenset(
         "nothing_to_cancel",
         "optin_again",
         "optin_declined",
+        "optin_back",
+        "btn_send_again",
         "owner_marked",
         "owner_says",
         "plan_again",
@@ -230,10 +266,25 @@ REQUIRED_KEYS: frozenset[str] = frozenset(
 
 # Placeholders each text may use; a text using another name is a content error at start-up.
 PLACEHOLDERS: dict[str, set[str]] = {
+    **{
+        f"{key}_{form}": {"count", *names}
+        for key, names in PLURALS.items()
+        for form in ("one", "other")
+    },
+    "why_wrote": {"phrase"},
+    "why_tip": {"button", "tip", "title"},
+    "why_tip_gone": {"title"},
+    "mydata_consent_old": {"version"},
     "stats_mails": {"sent", "pending", "failed"},
     "owner_hook_failed": {"host", "count", "hours", "error"},
     "owner_hooks_retired": {"count"},
+    "owner_updates_set_aside": {"count"},
     "stats_hooks": {"sent", "pending", "failed"},
+    "stats_hook_ok": {"host", "waiting"},
+    "stats_hook_idle": {"host", "waiting"},
+    "stats_hook_failing": {"host", "waiting", "since", "error"},
+    "owner_hook_failing": {"host", "since", "hours", "error"},
+    "owner_hook_recovered": {"host", "since", "hours", "error"},
     "code_sent": {"email", "minutes"},
     "code_sent_nowait": {"email", "minutes"},
     "code_resent": {"email", "minutes"},
@@ -259,6 +310,7 @@ PLACEHOLDERS: dict[str, set[str]] = {
     "email_saved": {"email"},
     "already_answered": {"answer"},
     "optin_again": {"title"},
+    "optin_back": {"title"},
     "owner_says": {"text"},
     "alert_goal": {"name"},
     "owner_marked": {"status"},
@@ -266,11 +318,11 @@ PLACEHOLDERS: dict[str, set[str]] = {
     "relay_failed": {"name"},
     "relay_from_lead": {"name"},
     "stats_title": {"zone"},
+    "kpi_line": {"label", "values"},
     "chart_funnel": {"period"},
     "leads_hot": {"count"},
     "leads_recent": {"count"},
     "leads_won": {"count"},
-    "export_caption": {"count"},
     "links_intro": {"source"},
     "links_qr_source": {"source"},
     "links_source_magnet": {"name"},
@@ -285,12 +337,15 @@ PLACEHOLDERS: dict[str, set[str]] = {
     "bc_empty": {"segment"},
     "btn_bc_go": {"count"},
     "btn_bc_stop": {"id"},
-    "bc_started": {"id", "count"},
     "bc_progress": {"id", "sent", "blocked", "gone", "failed", "unknown", "remaining", "clicks"},
     "bc_done": {"id", "sent", "blocked", "gone", "failed", "unknown", "remaining", "clicks"},
     "bc_cancelled": {"id", "sent", "blocked", "gone", "failed", "unknown", "remaining", "clicks"},
     "bc_dropped": {"id"},
     "bc_running": {"id", "sent", "total"},
+    "btn_bc_unknown": {"count"},
+    "bc_unknown_confirm": {"id", "count"},
+    "bc_unknown_done": {"id"},
+    "bc_unknown_none": {"id"},
 }
 
 
@@ -320,6 +375,16 @@ class Texts:
         table = self.by_lang.get(lang, {})
         template = table.get(key) or self.by_lang[self.default][key]
         return template.format(**values)  # always, so `{{` written in a text shows as `{`
+
+    def count(self, lang: str, key: str, count: int, **values: str) -> str:
+        """`key_one` or `key_other` for `count`, as `lang` says it ("1 person", "2 people")."""
+        form = "one" if _is_one(lang, count) else "other"
+        return self.get(lang, f"{key}_{form}", count=str(count), **values)
+
+
+def _is_one(lang: str, count: int) -> bool:
+    """Whether `count` takes the singular: French says "0 personne", English "0 people"."""
+    return count in (0, 1) if lang == "fr" else count == 1
 
 
 # Telegram's limits for where each text goes (room is left for what fills the placeholders).

@@ -6,6 +6,7 @@ import logging
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
+from bot.callbacks import parse_id
 from bot.catalogue import localized
 from bot.services import Ctx
 from bot.telegram_html import html_error, visible_length
@@ -20,7 +21,7 @@ SOURCES_OFFERED = 5
 
 async def broadcast(update: Update, context: Ctx) -> None:
     """/broadcast [message]: running broadcasts (with cancel buttons), then compose a new one."""
-    svc, lang = context.svc, context.svc.texts.default
+    svc, lang = context.svc, context.svc.owner_lang
     for running in await svc.store.broadcasts_in_state("sending"):
         counts = await svc.store.broadcast_progress(running.id)
         total = sum(v for k, v in counts.items() if k != "stop_clicks")
@@ -56,7 +57,7 @@ def message_html(update: Update) -> str:
 
 async def compose(update: Update, context: Ctx, text: str) -> None:
     """Validate the message like Telegram would, store a draft, offer the segments."""
-    svc, lang = context.svc, context.svc.texts.default
+    svc, lang = context.svc, context.svc.owner_lang
     problem = html_error(text)
     if problem:
         await say(update, t(context, lang, "bc_bad_html", reason=clip(problem, 200)))
@@ -90,7 +91,7 @@ async def compose(update: Update, context: Ctx, text: str) -> None:
 
 def segment_label(context: Ctx, segment: str) -> str:
     """`magnet:what-to-wear` -> `Got “What to wear…”` in the owner's language."""
-    svc, lang = context.svc, context.svc.texts.default
+    svc, lang = context.svc, context.svc.owner_lang
     kind, _, value = segment.partition(":")
     if kind == "magnet":
         magnet = svc.catalogue.get(value)
@@ -104,20 +105,20 @@ def segment_label(context: Ctx, segment: str) -> str:
 
 
 async def button(update: Update, context: Ctx) -> None:
-    """`bc:s:<id>:<n>` segment, `bc:t:<id>` test, `bc:go:<id>` confirm, `bc:x:<id>` cancel."""
+    """`bc:s:<id>:<n>` segment, `bc:t:<id>` test, `bc:go:<id>` confirm, `bc:x:<id>` cancel,
+    `bc:u:<id>` send an ended broadcast again to its unknown recipients (after a confirm)."""
     query = update.callback_query
     assert query is not None and query.data is not None
-    svc, lang = context.svc, context.svc.texts.default
+    svc, lang = context.svc, context.svc.owner_lang
     parts = query.data.split(":")
-    draft = (
-        await svc.store.get_broadcast(int(parts[2]))
-        if len(parts) >= 3 and parts[2].isdigit()
-        else None
-    )
+    draft_id = parse_id(parts[2]) if len(parts) in (3, 4) else None
+    draft = await svc.store.get_broadcast(draft_id) if draft_id is not None else None
     if not svc.is_owner(user_id(update)) or draft is None:
         await unknown_button(update, context)
         return
     action = parts[1]
+    index = parse_id(parts[3]) if len(parts) == 4 else None
+    chosen = draft.segments[index] if index is not None and index < len(draft.segments) else None
     if action == "x":
         await ack(query)
         if await svc.store.finish_broadcast(draft.id, "cancelled"):
@@ -128,43 +129,59 @@ async def button(update: Update, context: Ctx) -> None:
         else:
             await say(update, t(context, lang, "bc_not_draft"))
         return
+    if action == "u" and len(parts) == 3 and draft.state in ("done", "cancelled"):
+        await offer_resend(update, context, draft.id)
+        return
     if draft.state != "draft":
         await ack(query, t(context, lang, "bc_not_draft"))
         return
-    if (
-        action == "s"
-        and len(parts) == 4
-        and parts[3].isdigit()
-        and int(parts[3]) < len(draft.segments)
-    ):
+    if action == "s" and chosen is not None:
         await ack(query)
-        await preview(update, context, draft.id, draft.segments[int(parts[3])])
-    elif action == "t":
+        await preview(update, context, draft.id, chosen)
+    elif action == "t" and len(parts) == 3:
         await ack(query, t(context, lang, "bc_test_sent"))
         await send_copy(context, chat_id(update), draft.id, draft.text)
-    elif (
-        action == "go"
-        and len(parts) == 4
-        and parts[3].isdigit()
-        and int(parts[3]) < len(draft.segments)
-    ):
+    elif action == "go" and chosen is not None:
         await ack(query)  # clients show a spinner until the query is answered
         # The segment this preview showed, whatever was picked since in the list above.
-        await confirm(update, context, draft.id, draft.segments[int(parts[3])])
+        await confirm(update, context, draft.id, chosen)
     else:
         await unknown_button(update, context)
 
 
+async def offer_resend(update: Update, context: Ctx, broadcast_id: int) -> None:
+    """Its unknown recipients may have it already: one draft for them, sent only on confirm."""
+    svc, lang, query = context.svc, context.svc.owner_lang, update.callback_query
+    assert query is not None
+    draft_id, started = await svc.store.resend_draft(broadcast_id, chat_id(update))
+    if started:  # a double tap, another owner, a stale button: it went once, not again
+        await ack(query, t(context, lang, "bc_unknown_done", id=str(draft_id)))
+        return
+    await ack(query)  # clients show a spinner until the query is answered
+    count = await svc.store.audience_size(f"unknown:{broadcast_id}")
+    if not count:
+        await say(update, t(context, lang, "bc_unknown_none", id=str(broadcast_id)))
+        return
+    await say(
+        update,
+        t(context, lang, "bc_unknown_confirm", id=str(broadcast_id), count=str(count)),
+        buttons(
+            (t(context, lang, "btn_bc_go", count=str(count)), f"bc:go:{draft_id}:0"),
+            (t(context, lang, "btn_bc_cancel"), f"bc:x:{draft_id}"),
+        ),
+    )
+
+
 async def send_copy(context: Ctx, chat: int, broadcast_id: int, text: str) -> None:
     """The message exactly as leads will see it, stop button included."""
-    lang = context.svc.texts.default
+    lang = context.svc.owner_lang
     keyboard = buttons((t(context, lang, "btn_stop_tips"), f"stp:{broadcast_id}"))
     await context.bot.send_message(chat, text, reply_markup=keyboard)
 
 
 async def preview(update: Update, context: Ctx, broadcast_id: int, segment: str) -> None:
     """Show the message as leads will see it and the audience size; offer test, confirm, cancel."""
-    svc, lang = context.svc, context.svc.texts.default
+    svc, lang = context.svc, context.svc.owner_lang
     await svc.store.choose_segment(broadcast_id, segment)
     count = await svc.store.audience_size(segment)
     draft = await svc.store.get_broadcast(broadcast_id)
@@ -186,7 +203,7 @@ async def preview(update: Update, context: Ctx, broadcast_id: int, segment: str)
 
 async def confirm(update: Update, context: Ctx, broadcast_id: int, segment: str) -> None:
     """Store every recipient, then send in the background; the status message shows progress."""
-    svc, lang = context.svc, context.svc.texts.default
+    svc, lang = context.svc, context.svc.owner_lang
     paid = svc.settings.paid_broadcast_rate > 0
     count = await svc.store.start_broadcast(broadcast_id, paid, segment)
     if count is None:  # another owner (or a double tap) started or cancelled it first
@@ -195,7 +212,7 @@ async def confirm(update: Update, context: Ctx, broadcast_id: int, segment: str)
     await edit(update.callback_query)  # type: ignore[arg-type]
     status = await context.bot.send_message(
         chat_id(update),
-        t(context, lang, "bc_started", id=str(broadcast_id), count=str(count)),
+        svc.texts.count(lang, "bc_started", count, id=str(broadcast_id)),
         reply_markup=buttons(
             (t(context, lang, "btn_bc_stop", id=str(broadcast_id)), f"bc:x:{broadcast_id}")
         ),

@@ -18,8 +18,13 @@ MAX_ECHO = 200  # never echo more than this much of what a user typed
 
 
 def lang_of(update: Update, context: Ctx) -> str:
-    """The person's language: their Telegram language if we have texts for it, else the default."""
+    """The person's language: their Telegram language if we have texts for it, else the default.
+
+    Owners always read OWNER_LANGUAGE, so their console is in one language whatever their app's.
+    """
     user = update.effective_user
+    if user is not None and context.svc.is_owner(user.id):
+        return context.svc.owner_lang
     return context.svc.texts.lang_for(user.language_code if user else None)
 
 
@@ -98,10 +103,12 @@ def chat_id(update: Update) -> int:
     return update.effective_chat.id
 
 
-async def say(update: Update, text: str, reply_markup: InlineKeyboardMarkup | None = None) -> None:
+async def say(
+    update: Update, text: str, reply_markup: InlineKeyboardMarkup | None = None
+) -> Message:
     """Send a message to the chat this update came from."""
     assert update.effective_chat is not None
-    await update.effective_chat.send_message(text, reply_markup=reply_markup)
+    return await update.effective_chat.send_message(text, reply_markup=reply_markup)
 
 
 async def ack(query: CallbackQuery, text: str | None = None) -> None:

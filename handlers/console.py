@@ -6,9 +6,11 @@ import logging
 from datetime import datetime
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.error import BadRequest
+from telegram.error import BadRequest, TelegramError
 
+from bot import names
 from bot.alerts import card_buttons, lead_card
+from bot.callbacks import fields, ids, parse_id
 from bot.catalogue import localized
 from bot.export import export_csv
 from bot.funnel import make_payload
@@ -26,23 +28,29 @@ async def leads(update: Update, context: Ctx) -> None:
     """/leads [hot|recent|won]: a page of leads, each with a button for its card."""
     name = context.args[0].lower() if context.args else "hot"
     if name not in LIST_NAMES:
-        await say(update, t(context, context.svc.texts.default, "leads_usage"))
+        await say(update, t(context, context.svc.owner_lang, "leads_usage"))
         return
-    text, keyboard = await _page(context, name, 0)
-    await say(update, text, keyboard)
+    text, keyboard, listed = await _page(context, name, 0)
+    shown = await say(update, text, keyboard)
+    # The page names these leads: an erasure draws it again without the erased one.
+    await context.svc.store.set_mentions(shown.chat_id, shown.message_id, listed, f"lds:{name}:0")
 
 
-async def _page(context: Ctx, name: str, page: int) -> tuple[str, InlineKeyboardMarkup | None]:
-    svc, lang = context.svc, context.svc.texts.default
+async def _page(
+    context: Ctx, name: str, page: int
+) -> tuple[str, InlineKeyboardMarkup | None, list[int]]:
+    """A page's text, its buttons and the leads it lists."""
+    svc, lang = context.svc, context.svc.owner_lang
     rows, total = await svc.store.list_leads(name, page * PAGE, PAGE)
     title = t(context, lang, f"leads_{name}", count=str(total))
     lines = [title]
     buttons = []
     for row in rows:
-        who = " ".join(p for p in (row["first_name"], row["last_name"]) if p) or str(row["user_id"])
-        handle = f" @{row['username']}" if row["username"] else ""
-        lines.append(f"• {clip(who, 40)}{clip(handle, 40)} — {clip(row['email'] or '-', 60)}")
-        buttons.append([InlineKeyboardButton(who[:40], callback_data=f"crd:{row['user_id']}")])
+        who = names.person(row["first_name"], row["last_name"], row["user_id"], 40)
+        handle = names.handle(row["username"])
+        lines.append(f"• {who}{handle} — {clip(row['email'] or '-', 60)}")
+        label = names.person(row["first_name"], row["last_name"], row["user_id"], 40, html=False)
+        buttons.append([InlineKeyboardButton(label, callback_data=f"crd:{row['user_id']}")])
     if not rows:
         lines.append(t(context, lang, "leads_none"))
     nav = []
@@ -52,21 +60,27 @@ async def _page(context: Ctx, name: str, page: int) -> tuple[str, InlineKeyboard
         nav.append(InlineKeyboardButton("▶", callback_data=f"lds:{name}:{page + 1}"))
     if nav:
         buttons.append(nav)
-    return "\n".join(lines), InlineKeyboardMarkup(buttons) if buttons else None
+    keyboard = InlineKeyboardMarkup(buttons) if buttons else None
+    return "\n".join(lines), keyboard, [row["user_id"] for row in rows]
 
 
 async def leads_page(update: Update, context: Ctx) -> None:
     """`lds:<list>:<page>`: another page (owners only)."""
     query = update.callback_query
     assert query is not None and query.data is not None
-    parts = query.data.split(":")
-    ok = len(parts) == 3 and parts[1] in LIST_NAMES and parts[2].isdigit() and int(parts[2]) < 10**6
-    if not context.svc.is_owner(user_id(update)) or not ok:
+    parts = fields(query.data, "lds", 2)
+    page = parse_id(parts[1]) if parts else None
+    ok = parts is not None and parts[0] in LIST_NAMES and page is not None and page < 10**6
+    if not context.svc.is_owner(user_id(update)) or not ok or parts is None or page is None:
         await unknown_button(update, context)
         return
     await ack(query)  # clients show a spinner until the query is answered
-    text, keyboard = await _page(context, parts[1], int(parts[2]))
+    text, keyboard, listed = await _page(context, parts[0], page)
     shown = query.message
+    assert shown is not None  # fallback.chatless_button answered buttons on inline messages
+    await context.svc.store.set_mentions(
+        shown.chat.id, shown.message_id, listed, f"lds:{parts[0]}:{page}"
+    )
     if isinstance(shown, Message) and shown.reply_markup == keyboard:
         return  # a double tap: this page is already shown
     try:
@@ -75,24 +89,39 @@ async def leads_page(update: Update, context: Ctx) -> None:
         log.debug("page not changed: %s", exc)
 
 
+async def redraw(context: Ctx, chat: int, message_id: int, how: str) -> None:
+    """Draw a /leads page again (after an erasure): the erased lead is no longer on it."""
+    parts = fields(how, "lds", 2)
+    page = parse_id(parts[1]) if parts else None
+    if parts is None or page is None or parts[0] not in LIST_NAMES:
+        return
+    text, keyboard, listed = await _page(context, parts[0], page)
+    try:
+        await context.bot.edit_message_text(text, chat, message_id, reply_markup=keyboard)
+    except TelegramError as exc:  # deleted by the owner, or too old to edit
+        log.debug("leads page not redrawn: %s", exc)
+    await context.svc.store.set_mentions(chat, message_id, listed, how)
+
+
 async def card(update: Update, context: Ctx) -> None:
     """`crd:<lead>`: one lead's card with the contacted / won buttons (owners only)."""
     query = update.callback_query
     assert query is not None and query.data is not None
     svc = context.svc
-    lead_id = query.data.removeprefix("crd:")
-    if not svc.is_owner(user_id(update)) or not lead_id.isdigit():
+    found = ids(query.data, "crd", 1)
+    if not svc.is_owner(user_id(update)) or found is None:
         await unknown_button(update, context)
         return
+    lead_id = found[0]
     await ack(query)  # clients show a spinner until the query is answered
-    text = await lead_card(svc, int(lead_id), t(context, svc.texts.default, "card_title"))
-    if await svc.store.get_lead(int(lead_id)) is None:  # erased meanwhile: nothing to act on
+    text = await lead_card(svc, lead_id, t(context, svc.owner_lang, "card_title"))
+    if await svc.store.get_lead(lead_id) is None:  # erased meanwhile: nothing to act on
         await say(update, text)
         return
     message = await context.bot.send_message(
-        chat_id(update), text, reply_markup=card_buttons(svc, int(lead_id))
+        chat_id(update), text, reply_markup=card_buttons(svc, lead_id)
     )
-    await svc.store.add_relay(chat_id(update), message.message_id, int(lead_id))
+    await svc.store.add_relay(chat_id(update), message.message_id, lead_id)
 
 
 async def export(update: Update, context: Ctx) -> None:
@@ -104,13 +133,13 @@ async def export(update: Update, context: Ctx) -> None:
         chat_id(update),
         data,
         filename=f"aimant-leads-{day}.csv",
-        caption=t(context, svc.texts.default, "export_caption", count=str(count)),
+        caption=svc.texts.count(svc.owner_lang, "export_caption", count),
     )
 
 
 async def links(update: Update, context: Ctx) -> None:
     """/links [source name]: deep links for the menu and every magnet, each with a QR code."""
-    svc, lang = context.svc, context.svc.texts.default
+    svc, lang = context.svc, context.svc.owner_lang
     magnet_ids = {m.id for m in svc.catalogue.magnets}
     source = None
     if context.args:

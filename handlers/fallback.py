@@ -6,8 +6,10 @@ import logging
 
 from telegram import ChatMember, Update
 from telegram.error import Forbidden
+from telegram.ext import ApplicationHandlerStop
 
 from bot.services import Ctx
+from bot.store_base import DatabaseGone
 from handlers.common import ack, chat_id, lang_of, say, t
 
 log = logging.getLogger(__name__)
@@ -23,6 +25,15 @@ async def unknown_button(update: Update, context: Ctx) -> None:
     query = update.callback_query
     assert query is not None
     await ack(query, t(context, lang_of(update, context), "button_expired"))
+
+
+async def chatless_button(update: Update, context: Ctx) -> None:
+    """A button on an inline message (no chat to answer in): every handler needs a chat."""
+    query = update.callback_query
+    if query is None or update.effective_chat is not None:
+        return
+    await ack(query, t(context, lang_of(update, context), "button_expired"))
+    raise ApplicationHandlerStop  # no other handler runs: they all answer in the chat
 
 
 async def member_changed(update: Update, context: Ctx) -> None:
@@ -47,6 +58,9 @@ async def on_error(update: object, context: Ctx) -> None:
         if user is not None and await context.svc.store.get_lead(user.id) is not None:
             await context.svc.store.mark_blocked(user.id)
         log.info("update %s: the person blocked the bot meanwhile", update_id)
+        return
+    if isinstance(context.error, DatabaseGone):  # the guard's CRITICAL line says it all
+        log.warning("update %s not finished: %s", update_id, context.error)
         return
     log.error("error while handling update %s", update_id, exc_info=context.error)
     if not isinstance(update, Update) or update.effective_chat is None:

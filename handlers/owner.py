@@ -7,7 +7,9 @@ import logging
 from telegram import Message, Update
 from telegram.error import Forbidden, TelegramError
 
+from bot import names
 from bot.alerts import card_buttons, lead_card
+from bot.callbacks import fields, parse_id
 from bot.services import Ctx
 from bot.store import Event
 from handlers.common import ack, clip, say, t, user_id
@@ -22,17 +24,17 @@ async def owner_button(update: Update, context: Ctx) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
     svc = context.svc
-    parts = query.data.split(":")
-    if not svc.is_owner(user_id(update)) or len(parts) != 3 or not parts[2].isdigit():
+    parts = fields(query.data, "own", 2)
+    lead_id = parse_id(parts[1]) if parts else None
+    if not svc.is_owner(user_id(update)) or parts is None or lead_id is None:
         await unknown_button(update, context)
         return
-    kind = {"c": Event.CONTACTED, "w": Event.WON}.get(parts[1])
-    lead_id = int(parts[2])
+    kind = {"c": Event.CONTACTED, "w": Event.WON}.get(parts[0])
     lead = await svc.store.get_lead(lead_id)
     if kind is None or lead is None:
         await unknown_button(update, context)
         return
-    lang = svc.texts.default
+    lang = svc.owner_lang
     changed = await svc.store.mark_owner_status(lead_id, kind, update.update_id)
     status = t(context, lang, "card_won" if kind is Event.WON else "card_contacted")
     await ack(query, t(context, lang, "owner_marked", status=status))
@@ -47,12 +49,18 @@ async def owner_button(update: Update, context: Ctx) -> None:
         log.debug("lead card not refreshed: %s", exc)
 
 
+async def _named(update: Update, context: Ctx, text: str, lead_id: int) -> None:
+    """A confirmation that names the lead: noted, so an erasure redacts it."""
+    shown = await say(update, text)
+    await context.svc.store.set_mentions(shown.chat_id, shown.message_id, [lead_id])
+
+
 async def owner_reply(update: Update, context: Ctx) -> None:
     """An owner replies to a lead alert (or a relayed answer): the text goes to that lead."""
     message = update.effective_message
     assert message is not None and message.reply_to_message is not None
     svc, owner = context.svc, user_id(update)
-    lang = svc.texts.default  # owners read the default language
+    lang = svc.owner_lang  # owners read OWNER_LANGUAGE
     lead_id = await svc.store.relay_lead(owner, message.reply_to_message.message_id)
     lead = await svc.store.get_lead(lead_id) if lead_id is not None else None
     if lead is None:
@@ -61,9 +69,9 @@ async def owner_reply(update: Update, context: Ctx) -> None:
     if not message.text:
         await say(update, t(context, lang, "relay_text_only"))
         return
-    name = clip(lead.first_name or str(lead.user_id), 64)
+    name = names.person(lead.first_name, None, lead.user_id)
     if lead.unsubscribed_at is not None or lead.blocked_at is not None:  # they asked for silence
-        await say(update, t(context, lang, "relay_failed", name=name))
+        await _named(update, context, t(context, lang, "relay_failed", name=name), lead.user_id)
         return
     text = t(
         context, svc.texts.lang_for(lead.language), "owner_says", text=clip(message.text, 3900)
@@ -73,11 +81,11 @@ async def owner_reply(update: Update, context: Ctx) -> None:
     except (Forbidden, TelegramError) as exc:
         if isinstance(exc, Forbidden):
             await svc.store.mark_blocked(lead.user_id)
-        await say(update, t(context, lang, "relay_failed", name=name))
+        await _named(update, context, t(context, lang, "relay_failed", name=name), lead.user_id)
         return
     await svc.store.open_conversation(lead.user_id, owner, int(svc.clock()) + CONVERSATION_SECONDS)
     session = await svc.store.get_session(lead.user_id)
     if session and session.step == STEP_PLAN_GOAL:  # the conversation takes over from the question
         await svc.store.clear_session(lead.user_id)
     log.info("owner %s wrote to lead %s", owner, lead.user_id)
-    await say(update, t(context, lang, "relay_sent", name=name))
+    await _named(update, context, t(context, lang, "relay_sent", name=name), lead.user_id)

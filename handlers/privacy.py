@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 
 from telegram import Update
 from telegram.error import TelegramError
 
+from bot.mydata import mydata_lines
 from bot.services import Ctx
-from handlers.common import ack, buttons, chunks, clip, edit, lang_of, say, t, user_id
+from handlers import console
+from handlers.common import ack, buttons, chunks, edit, lang_of, say, t, user_id
 
 log = logging.getLogger(__name__)
 
@@ -21,61 +22,11 @@ async def privacy(update: Update, context: Ctx) -> None:
 
 async def mydata(update: Update, context: Ctx) -> None:
     """/mydata: everything stored about the person, as they would read it."""
-    svc, lang = context.svc, lang_of(update, context)
-    person = user_id(update)
-    lead = await svc.store.get_lead(person)
-    if lead is None:
+    lang = lang_of(update, context)
+    lines = await mydata_lines(context.svc, user_id(update), lang)
+    if lines is None:
         await say(update, t(context, lang, "mydata_none"))
         return
-
-    def when(ts: int | None) -> str:
-        return (
-            datetime.fromtimestamp(ts, svc.settings.zone).strftime("%Y-%m-%d %H:%M") if ts else "-"
-        )
-
-    def line(key: str, value: object) -> str:
-        return f"{t(context, lang, key)}: {clip(str(value)) if value not in (None, '') else '-'}"
-
-    name = " ".join(p for p in (lead.first_name, lead.last_name) if p)
-    lines = [
-        t(context, lang, "mydata_intro"),
-        line("field_id", lead.user_id),
-        line("field_name", name),
-        line("field_username", f"@{lead.username}" if lead.username else None),
-        line("field_language", lead.language),
-        line("field_source", lead.first_source),
-        line("field_email", lead.email),
-        line("field_verified", when(lead.email_verified_at) if lead.email_verified_at else None),
-        line(
-            "field_consent",
-            f"{when(lead.consent_at)} ({lead.consent_version})" if lead.consent_at else None,
-        ),
-        line("field_subscribed", t(context, lang, "yes" if lead.subscribed else "no")),
-        line("field_stage", t(context, lang, f"stage_{lead.stage.value}")),
-        line("field_started", when(lead.started_at)),
-        line("field_unsubscribed", when(lead.unsubscribed_at) if lead.unsubscribed_at else None),
-        line("field_blocked", when(lead.blocked_at) if lead.blocked_at else None),
-        line("field_hot", f"{when(lead.hot_at)} ({lead.hot_reason})" if lead.hot_at else None),
-        line("field_contacted", when(lead.contacted_at) if lead.contacted_at else None),
-        line("field_won", when(lead.won_at) if lead.won_at else None),
-        line("field_tips", sum((await svc.store.tips_received(person)).values())),
-    ]
-    magnets = await svc.store.lead_magnets(person)
-    if magnets:
-        lines.append(f"{t(context, lang, 'field_magnets')}:")
-    for item in magnets:
-        parts = [f"{t(context, lang, 'field_requested')} {when(item.requested_at)}"]
-        if item.answer_id:
-            fit = t(context, lang, "field_fit" if item.answer_fit else "field_not_fit")
-            parts.append(f"{t(context, lang, 'field_answer')} {clip(item.answer_id)} ({fit})")
-        if item.delivered_at:
-            parts.append(f"{t(context, lang, 'field_delivered')} {when(item.delivered_at)}")
-        lines.append(f"• {clip(item.magnet_id)}: {', '.join(parts)}")
-    written = await svc.store.messages(person)
-    if written:
-        lines.append(f"{t(context, lang, 'field_messages')}:")
-    for _kind, text, at in written:
-        lines.append(f"• {when(at)}: {clip(text, 3500)}")
     for chunk in chunks(lines, 3900):  # everything, over as many messages as it takes
         await say(update, chunk)
 
@@ -113,14 +64,21 @@ async def forget_confirmed(update: Update, context: Ctx) -> None:
         return
     store, person = context.svc.store, user_id(update)
     shown_to_owners = await store.relays_of(person)
+    mentioned = await store.mentions_of(person)
     erased = await store.erase(person)
     if erased:
         log.info("personal data erased on request")
-        # Alerts and relayed messages in owners' chats carry the person's data: replace them.
+        # /leads pages that list the person are drawn again without them.
+        for owner_chat, message_id, how in mentioned:
+            if how is not None:
+                await console.redraw(context, owner_chat, message_id, how)
+        # Alerts, relayed messages, confirmations and notices in owners' chats name the
+        # person: replace them.
+        shown_to_owners += [(chat, message) for chat, message, how in mentioned if how is None]
         for owner_chat, message_id in shown_to_owners:
             try:
                 await context.bot.edit_message_text(
-                    t(context, context.svc.texts.default, "card_erased"), owner_chat, message_id
+                    t(context, context.svc.owner_lang, "card_erased"), owner_chat, message_id
                 )
             except TelegramError as exc:
                 log.debug("owner message not redacted: %s", exc)

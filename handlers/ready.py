@@ -7,7 +7,9 @@ import logging
 from telegram import Update
 from telegram.error import TelegramError
 
+from bot import names, reasons
 from bot.alerts import alert_owners
+from bot.callbacks import parse_id
 from bot.services import Ctx
 from bot.store import Event
 from handlers import privacy
@@ -29,8 +31,9 @@ async def request_plan(update: Update, context: Ctx, why: str) -> None:
     if not await svc.store.mark_hot(person, Event.PLAN, why, update.update_id):
         await say(update, t(context, lang, "plan_again"))  # a second request does not count twice
         return
+    await svc.nurture.end_sequences(person)  # ready to talk: the conversation takes over
     log.info("plan requested by %s (%s)", person, why)
-    await alert_owners(context.bot, svc, person, t(context, svc.texts.default, "alert_plan"))
+    await alert_owners(context.bot, svc, person, t(context, svc.owner_lang, "alert_plan"))
     await say(
         update,
         t(context, lang, "plan_ask_goal"),
@@ -41,7 +44,7 @@ async def request_plan(update: Update, context: Ctx, why: str) -> None:
 
 async def plan_command(update: Update, context: Ctx) -> None:
     """/plan: ask for a personalised plan."""
-    await request_plan(update, context, "/plan")
+    await request_plan(update, context, reasons.PLAN_COMMAND)
 
 
 async def plan_button(update: Update, context: Ctx) -> None:
@@ -57,7 +60,7 @@ async def plan_button(update: Update, context: Ctx) -> None:
         return
     await ack(query)  # clients show a spinner until the query is answered
     await svc.store.record_click(person, magnet_id, tip_id, update.update_id)
-    await request_plan(update, context, f"tip button ({magnet_id}/{tip_id})")
+    await request_plan(update, context, reasons.tip_button(magnet_id, tip_id))
 
 
 async def goal_skip(update: Update, context: Ctx) -> None:
@@ -79,8 +82,8 @@ async def goal_text(update: Update, context: Ctx, text: str) -> None:
     svc, lang, person = context.svc, lang_of(update, context), user_id(update)
     await svc.store.add_message(person, "goal", text[:MAX_TEXT], update.update_id)
     lead = await svc.store.get_lead(person)
-    name = (lead.first_name if lead else None) or str(person)
-    headline = t(context, svc.texts.default, "alert_goal", name=clip(name, 64))
+    name = names.person(lead.first_name if lead else None, None, person)
+    headline = t(context, svc.owner_lang, "alert_goal", name=name)
     await alert_owners(context.bot, svc, person, headline, text[:MAX_TEXT])
     await say(update, t(context, lang, "plan_confirmed"))
     await svc.store.clear_session(person)
@@ -96,16 +99,19 @@ async def contact_command(update: Update, context: Ctx) -> None:
     await context.svc.store.set_session(user_id(update), STEP_CONTACT)
 
 
-async def contact_text(update: Update, context: Ctx, text: str) -> None:
-    """A contact message: stored, counted, sent to every owner."""
+async def contact_text(
+    update: Update, context: Ctx, text: str, why: str = reasons.CONTACT_COMMAND
+) -> None:
+    """A contact message (/contact, or an appointment asked in words): kept, sent to owners."""
     svc, lang, person = context.svc, lang_of(update, context), user_id(update)
     if await svc.store.get_lead(person) is None:
         await touch(update, context)
     await svc.store.add_message(person, "contact", text[:MAX_TEXT], update.update_id)
-    await svc.store.mark_hot(person, Event.CONTACT, "/contact", update.update_id)
+    await svc.store.mark_hot(person, Event.CONTACT, why, update.update_id)
+    await svc.nurture.end_sequences(person)  # ready to talk: the conversation takes over
     log.info("contact message from %s", person)
     await alert_owners(
-        context.bot, svc, person, t(context, svc.texts.default, "alert_contact"), text[:MAX_TEXT]
+        context.bot, svc, person, t(context, svc.owner_lang, "alert_contact"), text[:MAX_TEXT]
     )
     await say(update, t(context, lang, "contact_sent"))
     await svc.store.clear_session(person)
@@ -115,13 +121,16 @@ async def stop_button(update: Update, context: Ctx) -> None:
     """`stp` under a tip, `stp:<broadcast>` under a broadcast: /stop (clicks counted)."""
     query = update.callback_query
     assert query is not None and query.data is not None
+    broadcast_id = parse_id(query.data.partition(":")[2])
+    if query.data != "stp" and broadcast_id is None:
+        await ack(query, t(context, lang_of(update, context), "button_expired"))
+        return
     await ack(query)  # clients show a spinner until the query is answered
-    broadcast_id = query.data.partition(":")[2]
-    if broadcast_id and await context.svc.store.get_broadcast(int(broadcast_id)):
+    if broadcast_id is not None:  # counted only if this person was sent that broadcast
         await context.svc.store.broadcast_stop_click(
-            user_id(update), int(broadcast_id), update.update_id
+            user_id(update), broadcast_id, update.update_id
         )
-    await privacy.stop(update, context)
+    await privacy.stop(update, context)  # whoever asks to stop is stopped, counted or not
 
 
 async def relay_to_owner(update: Update, context: Ctx, text: str) -> bool:
@@ -132,8 +141,8 @@ async def relay_to_owner(update: Update, context: Ctx, text: str) -> bool:
         return False
     if not svc.is_owner(lead.relay_owner):  # no longer an owner: nobody to pass it to
         return False
-    name = " ".join(p for p in (lead.first_name, lead.last_name) if p) or str(person)
-    header = t(context, svc.texts.default, "relay_from_lead", name=clip(name, 64))
+    name = names.person(lead.first_name, lead.last_name, person)
+    header = t(context, svc.owner_lang, "relay_from_lead", name=name)
     try:
         message = await context.bot.send_message(
             lead.relay_owner, f"{header}\n<blockquote>{clip(text, MAX_TEXT - 200)}</blockquote>"

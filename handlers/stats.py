@@ -8,6 +8,7 @@ from telegram import Update
 
 from bot.catalogue import localized
 from bot.charts import stats_chart
+from bot.crm import url_lines
 from bot.kpis import stats_text
 from bot.periods import ALL_TIME, last_months, parse_period, previous
 from bot.services import Ctx, Services
@@ -26,19 +27,23 @@ async def outboxes_health(svc: Services) -> str:
             failed = counts.get("failed", 0) + counts.get("refused", 0)
             sent, pending = counts.get("sent", 0), counts.get("pending", 0)
             line = svc.texts.get(
-                svc.texts.default, key, sent=str(sent), pending=str(pending), failed=str(failed)
+                svc.owner_lang, key, sent=str(sent), pending=str(pending), failed=str(failed)
             )
             lines.append(line)
+    lines += await url_lines(svc)  # which URL fails, if one does
     return "\n".join(lines)
 
 
 async def stats(update: Update, context: Ctx) -> None:
     """/stats [YYYY-MM|all]: the period against the month before and all time, then a chart."""
     svc = context.svc
-    lang, zone, now = svc.texts.default, svc.settings.zone, svc.clock()
+    lang, zone, now = svc.owner_lang, svc.settings.zone, svc.clock()
 
     def label(key: str) -> str:
         return svc.texts.get(lang, key)
+
+    def line(name: str, values: str) -> str:
+        return svc.texts.get(lang, "kpi_line", label=name, values=values)
 
     try:
         period = parse_period(" ".join(context.args or []) or None, now, zone)
@@ -58,8 +63,8 @@ async def stats(update: Update, context: Ctx) -> None:
     health = await outboxes_health(svc)
     if health:
         title += "\n" + health
-    parts = [title, *stats_text(label, titles, columns, sources, optin)]
-    for chunk in chunks(parts, 4000):  # one message when it fits, else one per table
+    lines = [title, *stats_text(label, line, titles, columns, sources, optin)]
+    for chunk in chunks(lines, 4000):  # one message when it fits, else as many as it takes
         await say(update, chunk)
     counts = columns[0][1]
     funnel = [

@@ -29,12 +29,13 @@ async def test_cta_button_flags_hot_and_alerts_owners(bot: Harness) -> None:
     card = bot.last(OWNER)
     for expected in (
         "Ready to talk: asked for a personalised plan",
-        "Ada Lovelace @ada_l",
+        "\u2068Ada Lovelace\u2069 \u2068@ada_l\u2069",  # isolated: names cannot reorder it
         "Email: ada@example.com",
         "What to wear for your photo shoot — Family or kids ✓",
         "Source: instagram",
         "Score: 75 = email +10, fit answer +20, tip click +5, plan requested +40",
-        "Why: tip button (what-to-wear/plan)",
+        "Why: tapped “Get my personalised plan” under the tip “Shall we plan your outfits"
+        " together?” (What to wear for your photo shoot)",
         "Stage: ready to talk",
     ):
         assert expected in card.text, expected
@@ -45,12 +46,12 @@ async def test_cta_button_flags_hot_and_alerts_owners(bot: Harness) -> None:
     await bot.text(ADA, "Photos for our wedding in June <3")
     assert bot.last(ADA).text == bot.t("plan_confirmed")
     goal = bot.last(OWNER)
-    assert goal.text.startswith("🎯 Goal from Ada")
+    assert goal.text.startswith("🎯 Goal from \u2068Ada\u2069")
     assert "Photos for our wedding in June <3" in goal.text
     # A second request (button again, /plan, a phrase) does not count twice.
     await bot.tap_label(ADA, "Get my personalised plan")
     await bot.text(ADA, "/plan")
-    await bot.text(ADA, "can we book a rendez-vous?")
+    await bot.text(ADA, "can I have a custom plan?")
     assert bot.texts(ADA)[-3:] == [bot.t("plan_again")] * 3
     assert await bot.svc.store.count_events(Event.PLAN) == 1
     assert await bot.svc.store.count_events(Event.TIP_CLICK) == 1
@@ -66,7 +67,7 @@ async def test_plan_by_command_or_in_own_words(bot: Harness) -> None:
     await bot.text(2002, "/start", language_code="fr")
     await bot.text(2002, "Bonjour, je voudrais un Plan Personnalisé", language_code="fr")
     assert bot.last(2002).text == bot.t("plan_ask_goal", "fr")
-    assert "wrote “plan personnalise”" in bot.last(OWNER).text
+    assert "Why: wrote “plan personnalise”" in bot.last(OWNER).text
     assert await bot.svc.store.count_events(Event.PLAN) == 2
 
 
@@ -111,7 +112,7 @@ async def test_contact_form_with_html_and_4000_characters(bot: Harness) -> None:
     card = bot.last(OWNER)
     assert "Ready to talk: sent a message" in card.text
     assert "<b>Hi</b> & <script>alert(1)</script>" in card.text  # shown as typed, not as HTML
-    assert "Why: /contact" in card.text
+    assert "Why: wrote to us (/contact)" in card.text
     assert await bot.svc.store.messages(ADA) == [("contact", message, int(bot.clock.now))]
     await bot.text(ADA, "/contact and one more thing")
     assert await bot.svc.store.count_events(Event.CONTACT) == 2  # messages; KPIs count people
@@ -137,11 +138,11 @@ async def test_owner_replies_and_the_lead_answers_back(bot: Harness) -> None:
     reply = bot.fake.build_message(OWNER, "Hello Ada, <free> on Tuesday?", first_name="Owner")
     reply["message"]["reply_to_message"] = alert.message
     await bot.send(reply)
-    assert bot.last(OWNER).text == "✓ Sent to Ada."
+    assert bot.last(OWNER).text == "✓ Sent to \u2068Ada\u2069."
     assert bot.last(ADA).text == "💬 Message from our team\nHello Ada, <free> on Tuesday?"
     await bot.text(ADA, "Tuesday is perfect!")
     relayed = bot.last(OWNER)
-    assert relayed.text.startswith("💬 Ada Lovelace replied")
+    assert relayed.text.startswith("💬 \u2068Ada Lovelace\u2069 replied")
     assert "Tuesday is perfect!" in relayed.text
     second = bot.fake.build_message(OWNER, "See you then", first_name="Owner")
     second["message"]["reply_to_message"] = relayed.message
@@ -213,7 +214,7 @@ async def test_owner_cannot_write_to_a_lead_who_left(bot: Harness) -> None:
     reply = bot.fake.build_message(OWNER, "Still there?", first_name="Owner")
     reply["message"]["reply_to_message"] = alert.message
     await bot.send(reply)
-    assert bot.last(OWNER).text == "Not sent: Ada has unsubscribed or blocked the bot."
+    assert bot.last(OWNER).text == "Not sent: \u2068Ada\u2069 has unsubscribed or blocked the bot."
     assert len(bot.chat(ADA)) == before
 
 
@@ -248,7 +249,13 @@ async def test_mydata_shows_everything_over_several_messages(bot: Harness) -> No
     await bot.text(ADA, "/mydata")
     shown = "\n".join(s.text for s in bot.chat(ADA)[before:])
     assert len(bot.chat(ADA)) - before >= 2
-    for expected in (first, second, "Tips received: 4", "Asked to talk", "family (a fit for us)"):
+    for expected in (
+        first,
+        second,
+        "Tips received: 4",
+        "Asked to talk",
+        "“Family or kids” (a fit for us)",
+    ):
         assert expected in shown, expected
 
 
@@ -294,3 +301,45 @@ async def test_forget_leaves_no_personal_bytes_in_the_database_files(
     for secret in secrets:
         assert secret.encode() not in data, secret
     assert not bot.errors and not fake.violations
+
+
+async def test_a_negated_phrase_is_not_a_request(bot: Harness) -> None:
+    await bot.text(ADA, "/start")
+    await bot.text(ADA, "No need to call me, I just want the guide")
+    assert bot.last(ADA).text == bot.t("fallback")
+    await bot.text(2002, "/start", language_code="fr")
+    await bot.text(2002, "Pas besoin de rendez-vous, merci", language_code="fr")
+    assert bot.last(2002).text == bot.t("fallback", "fr")
+    assert bot.chat(OWNER) == []
+    assert await bot.svc.store.count_events(Event.PLAN) == 0
+    assert await bot.svc.store.count_events(Event.CONTACT) == 0
+
+
+async def test_an_appointment_asked_in_own_words_is_a_contact_request(bot: Harness) -> None:
+    await bot.text(2002, "/start", language_code="fr")
+    await bot.text(2002, "Je voudrais prendre rendez-vous svp", language_code="fr")
+    assert bot.last(2002).text == bot.t("contact_sent", "fr")  # not the plan question
+    card = bot.last(OWNER)
+    assert "Ready to talk: sent a message" in card.text
+    assert "Why: wrote “rendez-vous”" in card.text
+    assert "Je voudrais prendre rendez-vous svp" in card.text  # the message itself
+    await bot.text(ADA, "/start")
+    await bot.text(ADA, "I'd like to book an appointment")
+    assert bot.last(ADA).text == bot.t("contact_sent")
+    assert "I'd like to book an appointment" in bot.last(OWNER).text
+    assert await bot.svc.store.count_events(Event.PLAN) == 0
+    assert await bot.svc.store.count_events(Event.CONTACT) == 2
+    assert [m[:2] for m in await bot.svc.store.messages(ADA)] == [
+        ("contact", "I'd like to book an appointment")
+    ]
+
+
+async def test_the_first_reason_to_talk_is_kept(bot: Harness) -> None:
+    await bot.text(ADA, "/start")
+    await bot.text(ADA, "/plan")
+    await bot.tap_label(ADA, "Skip")
+    await bot.text(ADA, "/contact one more thing")
+    assert "Why: asked for a personalised plan (/plan)" in bot.last(OWNER).text
+    await bot.text(ADA, "/mydata")
+    assert "Asked to talk: " in bot.last(ADA).text
+    assert "(asked for a personalised plan (/plan))" in bot.last(ADA).text
