@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from html import escape
+from html import escape as _escape
 
 from bot.store_kpis import Counts, SourceCounts
+
+
+def escape(text: str) -> str:
+    """Text made safe inside Telegram HTML (apostrophes and quotes stay readable)."""
+    return _escape(text, quote=False)
 
 
 def rate(part: int, whole: int) -> float | None:
@@ -85,14 +90,12 @@ def stats_text(
     sources: list[SourceCounts],
     optin: bool = False,
 ) -> list[str]:
-    """The /stats lines, made for a phone: no table to scroll, no title cut.
-
-    One figure per line, its label in full (`line` writes "label: figures" in the owners'
-    language); the period's value first, in bold, then the other columns as the first line
-    names them; downloads per guide under its whole title; then one block per first source
-    (at most 40 guides and 25 sources). Verified leads and their rate are shown when double
-    opt-in is on (`optin`). The handler joins the lines into messages of Telegram's size.
-    """
+    """The /stats lines (the handler joins them into messages of Telegram's size)."""
+    # Made for a phone: no table to scroll sideways, no title cut. One figure per line with its
+    # label in full (`line`: "label: figures" in the owners' language), the period's value
+    # first and in bold, the columns named once by the first line; each guide under its whole
+    # title; one block per first source (at most 40 guides, 25 sources). Verified leads and
+    # their rate only with double opt-in (`optin`).
     shown = [(k, f) for k, f in ROWS if optin or k not in ("kpi_verified", "kpi_verification_rate")]
     rows = [line(label(key), figures([fmt(c) for _, c in columns])) for key, fmt in shown]
     cut = 5 if optin else 3  # downloads go after starts, new leads, lead rate (and verified)

@@ -23,6 +23,7 @@ FORGED = [
     f"mag:{HUGE}",
     f"ans:{HUGE}:{HUGE}",
     "eml:maybe",
+    f"opt:{HUGE}",
     f"otp:{HUGE}",
     f"fgt:{HUGE}",
     f"pln:{HUGE}:{HUGE}",
