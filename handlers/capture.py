@@ -277,4 +277,14 @@ async def opt_in_again(update: Update, context: Ctx) -> None:
     await svc.store.resubscribe(
         person, consent_version=t(context, lang, "consent_version"), update_id=update.update_id
     )
-    await offer(update, context, magnet)
+    delivered = {m.magnet_id for m in await svc.store.lead_magnets(person) if m.delivered_at}
+    if magnet.id not in delivered:
+        await offer(update, context, magnet)
+        return
+    # They have this guide already: offered, not pushed (no PDF and a tip in the same breath).
+    title = clip(label(magnet.title, lang, svc.texts.default))
+    await say(
+        update,
+        t(context, lang, "optin_back", title=title),
+        buttons((t(context, lang, "btn_send_again"), f"mag:{magnet.id}")),
+    )
