@@ -228,12 +228,12 @@ class Broadcaster:
             return
         counts = await self.svc.store.broadcast_progress(broadcast.id)
         text = self.svc.texts.get(
-            self.svc.texts.default, "bc_progress", id=str(broadcast.id), **self._figures(counts)
+            self.svc.owner_lang, "bc_progress", id=str(broadcast.id), **self._figures(counts)
         )
         if self._shown.get(broadcast.id) == text:
             return
         self._shown[broadcast.id] = text
-        stop = self.svc.texts.get(self.svc.texts.default, "btn_bc_stop", id=str(broadcast.id))
+        stop = self.svc.texts.get(self.svc.owner_lang, "btn_bc_stop", id=str(broadcast.id))
         keyboard = (
             None
             if final
@@ -256,12 +256,20 @@ class Broadcaster:
         counts = await self.svc.store.broadcast_progress(broadcast.id)
         key = "bc_cancelled" if current and current.state == "cancelled" else "bc_done"
         text = self.svc.texts.get(
-            self.svc.texts.default, key, id=str(broadcast.id), **self._figures(counts)
+            self.svc.owner_lang, key, id=str(broadcast.id), **self._figures(counts)
         )
         log.info("broadcast %s ended: %s", broadcast.id, counts)
         self._shown.pop(broadcast.id, None)  # the last edit removes the cancel button
         await self._progress(broadcast, final=True)
+        unknown = counts.get("unknown", 0)
+        label = self.svc.texts.get(self.svc.owner_lang, "btn_bc_unknown", count=str(unknown))
+        # Maybe delivered: never resent by itself, only if the owner decides to (with a confirm).
+        resend = InlineKeyboardMarkup(
+            [[InlineKeyboardButton(label, callback_data=f"bc:u:{broadcast.id}")]]
+        )
         try:
-            await self.bot.send_message(broadcast.owner_chat, text)
+            await self.bot.send_message(
+                broadcast.owner_chat, text, reply_markup=resend if unknown else None
+            )
         except TelegramError as exc:
             log.warning("could not report broadcast %s to its owner: %s", broadcast.id, exc)

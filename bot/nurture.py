@@ -11,12 +11,12 @@ import warnings
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from aiolimiter import AsyncLimiter
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
 from bot.catalogue import localized
-from bot.schedule import backoff, next_send_time
+from bot.pacing import Pacer, bulk_send
+from bot.schedule import backoff, next_in_sequence, next_send_time
 from bot.services import Services
 from bot.store_tips import DueTip, NextTip
 
@@ -47,28 +47,74 @@ def maybe_delivered(error: NetworkError) -> bool:
 class Nurture:
     """Schedules each lead's next tip and sends the ones that are due."""
 
-    def __init__(self, svc: Services, bot: Bot, bulk: AsyncLimiter) -> None:
+    def __init__(self, svc: Services, bot: Bot, bulk: Pacer) -> None:
         self.svc, self.bot = svc, bot
-        self._limiter = bulk  # shared with broadcasts: together under Telegram's bulk limit
-        self._paused_until = 0.0
+        self._pacer = bulk  # shared with broadcasts: together under Telegram's bulk limit
         self._tick_lock = asyncio.Lock()
 
-    async def next_tip(self, user_id: int, magnet_id: str, after: float) -> NextTip:
-        """The magnet's first tip this person has not had yet, due its delay after `after`."""
+    def halt(self) -> None:
+        """Shutdown begins: tips waiting for a slot stay pending; sends under way go on."""
+        self._pacer.close()
+
+    async def stop(self) -> None:
+        """Graceful shutdown: the running tick finishes the sends in flight, claims no more."""
+        self.halt()
+        async with self._tick_lock:
+            pass
+
+    async def next_tip(
+        self, user_id: int, magnet_id: str, after: float, hot: bool | None = None
+    ) -> NextTip:
+        """The magnet's next tip for this person, due its delay after `after`.
+
+        The sending hours are applied when it comes due, so the hours in force then decide.
+        Someone ready to talk (`hot`, read from the store unless given) only gets tips marked
+        `after_hot`.
+        """
         store, magnet = self.svc.store, self.svc.catalogue.get(magnet_id)
         if magnet is None:
             return None
         done = await store.scheduled_tip_ids(user_id, magnet_id)
-        tip = next((t for t in magnet.tips if t.id not in done), None)
-        if tip is None:
-            return None
-        lead = await store.get_lead(user_id)
-        zone = ZoneInfo(lead.timezone) if lead and lead.timezone else self.svc.settings.zone
-        due = next_send_time(after + tip.delay_seconds, self.svc.settings.window, zone)
-        return tip.id, due
+        if hot is None:
+            lead = await store.get_lead(user_id)
+            hot = lead is not None and lead.hot_at is not None
+        tip = next_in_sequence(magnet.tips, done, hot)
+        return None if tip is None else (tip.id, int(after + tip.delay_seconds))
+
+    async def end_sequences(self, user_id: int) -> int:
+        """Ready to talk: the person's tips not sent yet end, but for those marked `after_hot`,
+        which go on in their place. Returns how many tips were dropped."""
+        svc, now = self.svc, self.svc.clock()
+        ended = 0
+        for magnet_id, tip_id, state, due_at in await svc.store.live_tips(user_id):
+            tip = svc.catalogue.tip(magnet_id, tip_id)
+            # A kept tip takes a dropped one's place: due its delay after that one's time.
+            base = max(due_at, now)
+            if state != "sending" and not (tip and tip.after_hot):
+                then = await self.next_tip(user_id, magnet_id, base, hot=True)
+                ended += await svc.store.end_tip(user_id, magnet_id, tip_id, then)
+                continue
+            # In flight or kept: its sender may have chosen the next tip before the person was
+            # ready to talk. That one is ended before it is scheduled; after a tip in flight the
+            # next kept one follows now (a kept tip, once sent, chooses its own follower).
+            ahead = await self.next_tip(user_id, magnet_id, now, hot=False)
+            follower = svc.catalogue.tip(magnet_id, ahead[0]) if ahead else None
+            if ahead and not (follower and follower.after_hot):
+                then = None
+                if state == "sending":
+                    then = await self.next_tip(user_id, magnet_id, now, hot=True)
+                ended += await svc.store.end_ahead(user_id, magnet_id, ahead[0], then)
+        if ended:
+            log.info("%s is ready to talk: %d pending tip(s) ended", user_id, ended)
+        return ended
 
     async def recover(self) -> int:
-        """At start-up: tips in flight when the process died become `unknown`; sequences go on."""
+        """At start-up: tips in flight when the process died become `unknown`; sequences go on.
+
+        Tips waiting for the sending hours are due at their own time again, so the hours and
+        time zone configured now decide when they go.
+        """
+        await self.svc.store.unpostpone_tips()
         lost = await self.svc.store.tips_in_flight()
         for tip in lost:
             log.warning(
@@ -85,7 +131,7 @@ class Nurture:
         """Send every tip due now (within sending hours); returns how many were sent."""
         async with self._tick_lock:  # a slow tick and the next one must not overlap
             now = self.svc.clock()
-            if now < self._paused_until:
+            if self._pacer.closed:
                 return 0
             due = await self.svc.store.due_tips(int(now), BATCH)
             if not due:
@@ -108,12 +154,11 @@ class Nurture:
         if opening > now:  # night: wait for the morning
             await store.postpone_tip(tip, opening)
             return False
-        if now < self._paused_until or not await store.claim_tip(tip):
-            return False
         content = svc.catalogue.tip(tip.magnet_id, tip.tip_id)
         then = await self.next_tip(tip.user_id, tip.magnet_id, now)
         if content is None:  # removed from the catalogue since it was scheduled: skip it
-            await store.tip_failed(tip, then)
+            if await store.claim_tip(tip):
+                await store.tip_failed(tip, then)
             return False
         lang, default = svc.texts.lang_for(tip.language), svc.texts.default
         rows = []
@@ -123,8 +168,12 @@ class Nurture:
             rows.append([InlineKeyboardButton(label, callback_data=callback)])
         stop = svc.texts.get(lang, "btn_stop_tips")
         rows.append([InlineKeyboardButton(stop, callback_data="stp")])
+        # Claimed only once it holds a slot, just before the request is written: a tip waiting
+        # for the budget is still pending at a crash, and `unknown` means it really left.
+        if not await self._pacer.slot() or not await store.claim_tip(tip):
+            return False
         try:
-            async with self._limiter:
+            with bulk_send():  # never retried by PTB outside the budget: handled here
                 message = await self.bot.send_message(
                     tip.user_id,
                     localized(content.text, lang, default),
@@ -132,8 +181,8 @@ class Nurture:
                 )
         except RetryAfter as exc:
             wait = retry_after_seconds(exc)
-            self._paused_until = max(self._paused_until, svc.clock() + wait)
-            await store.tip_retry(tip, int(svc.clock() + wait) + 1)
+            self._pacer.pause(wait)  # broadcasts wait too: one budget, as Telegram counts it
+            await store.tip_retry(tip, int(now))  # due again; the paused pacer holds it back
             log.warning("Telegram asked to slow down: tips paused for %.0f s", wait)
             return False
         except Forbidden:

@@ -42,7 +42,7 @@ async def test_tips_arrive_in_order_once_each(bot: Harness) -> None:
     assert await advance(bot, DAY) == 1
     first = bot.last(ADA)
     assert first.text.startswith("Tip 1: pick your palette")
-    assert [row[0][0] for row in first.buttons] == ["Stop these tips"]
+    assert [row[0][0] for row in first.buttons] == ["🔕 Stop messages from us"]
     lead = await bot.svc.store.get_lead(ADA)
     assert lead is not None and lead.stage.value == "nurturing"
     # The clock jumps past every remaining delay at once: one tip per tick, in catalogue order.
@@ -76,13 +76,14 @@ async def test_tip_due_at_night_waits_for_sending_hours(bot: Harness) -> None:
 async def test_stop_button_cancels_and_opt_in_resumes_without_repeats(bot: Harness) -> None:
     await lead_with_pdf(bot)
     await advance(bot, DAY)
-    await bot.tap_label(ADA, "Stop these tips")
+    await bot.tap_label(ADA, "🔕 Stop messages from us")
     assert bot.last(ADA).text == bot.t("stop_done")
     assert await advance(bot, 30 * DAY) == 0
     assert (await bot.svc.store.tip_counts()).get("cancelled") == 1
     await bot.tap(ADA, "mag:gardening-basics")
     await bot.tap_label(ADA, "Yes, opt me in again")
-    assert await advance(bot, 3600) == 1  # the cancelled tip is due again
+    assert await advance(bot, 3600) == 0  # no burst: the cancelled tip keeps its delay
+    assert await advance(bot, 3 * DAY) == 1  # the 3 days it still had when they stopped
     await advance(bot, 30 * DAY)
     await advance(bot, 30 * DAY)
     texts = tips_seen(bot)
