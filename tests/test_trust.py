@@ -6,8 +6,10 @@ import csv
 import io
 import json
 import logging
+import re
 
 import pytest
+from telegram.ext import CallbackQueryHandler
 
 from bot.alerts import notify_owners
 from bot.periods import month
@@ -48,7 +50,18 @@ FORGED = [
     f"bc:x:{OVER}",
     "bc:go:²:0",
     "bc:s:1:²",
+    f"bc:u:{HUGE}",
 ]
+
+
+async def test_the_forged_list_covers_every_registered_prefix(bot: Harness) -> None:
+    patterns = [
+        h.pattern.pattern
+        for h in bot.app.handlers[0]
+        if isinstance(h, CallbackQueryHandler) and isinstance(h.pattern, re.Pattern)
+    ]
+    prefixes = {re.match(r"\^(\w+)", p).group(1) for p in patterns}  # type: ignore[union-attr]
+    assert prefixes and all(any(d.startswith(f"{x}:") for d in FORGED) for x in prefixes)
 
 
 @pytest.mark.parametrize("who", [ADA, OWNER])
