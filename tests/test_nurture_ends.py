@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from bot.catalogue import Tip
+from bot.schedule import next_in_sequence, resumed_due
 from tests.conftest import Harness
 from tests.content import MAGNET, write_catalogue
 from tests.test_nurture import advance, lead_with_pdf, tips_seen
@@ -137,3 +139,16 @@ async def test_opt_in_again_offers_the_pdf_and_keeps_the_delay(bot: Harness) -> 
     assert await advance(bot, 2 * DAY - 3600) == 1  # the 2 days it still had to wait
     await bot.tap_label(ADA, bot.t("btn_send_again"))
     assert sum(1 for s in bot.chat(ADA) if s.document) == documents + 1  # on request
+
+
+def test_sequence_rules() -> None:
+    tips = [
+        Tip(id=i, delay="1d", text={"en": i}, after_hot=kept)
+        for i, kept in (("a", False), ("b", False), ("c", True))
+    ]
+    assert next_in_sequence(tips, {"a"}, hot=False) is tips[1]
+    assert next_in_sequence(tips, {"a"}, hot=True) is tips[2]  # only a kept tip
+    assert next_in_sequence(tips, {"a", "b", "c"}, hot=False) is None
+    # Resumed after an opt-in at 1000: the wait left when they stopped at 100, else the delay.
+    assert resumed_due(due_at=300, left_at=100, now=1000, delay=500) == 1200
+    assert resumed_due(due_at=50, left_at=100, now=1000, delay=500) == 1500
