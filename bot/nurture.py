@@ -112,7 +112,9 @@ class Nurture:
         """At start-up: tips in flight when the process died become `unknown`; sequences go on.
 
         Tips waiting for the sending hours are due at their own time again, so the hours and
-        time zone configured now decide when they go.
+        time zone configured now decide when they go. People ready to talk keep only the tips
+        the catalogue now marks `after_hot` (it may have changed, or they became hot before
+        this rule existed).
         """
         await self.svc.store.unpostpone_tips()
         lost = await self.svc.store.tips_in_flight()
@@ -125,6 +127,8 @@ class Nurture:
             )
             then = await self.next_tip(tip.user_id, tip.magnet_id, self.svc.clock())
             await self.svc.store.tip_unknown(tip, then)
+        for user_id in await self.svc.store.hot_with_tips_left():
+            await self.end_sequences(user_id)
         return len(lost)
 
     async def tick(self) -> int:

@@ -150,6 +150,14 @@ class TipStore(StoreBase):
             )
         return int(cur.rowcount)
 
+    async def hot_with_tips_left(self) -> list[int]:
+        """People ready to talk who still have tips waiting (pending, or paused by /stop)."""
+        rows = await self._all(
+            "SELECT DISTINCT t.user_id FROM tips t JOIN leads l ON l.user_id = t.user_id"
+            " WHERE t.state IN ('pending', 'cancelled') AND l.hot_at IS NOT NULL"
+        )
+        return [int(r["user_id"]) for r in rows]
+
     async def live_tips(self, user_id: int) -> list[tuple[str, str, str, int]]:
         """(magnet, tip, state, due at) of a person's tips not sent yet, or in flight."""
         rows = await self._all(
