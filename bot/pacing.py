@@ -26,14 +26,13 @@ class Pacer:
     def __init__(self, rate: float) -> None:
         self.rate = rate
         self.interval = 1.0 / rate
-        # A slot handed out a little late keeps the grid, so loop jitter costs no rate; more than
-        # this late and the grid restarts (no catch-up burst after an idle spell).
-        self._slack = self.interval / 4
+        # After an idle spell the grid restarts at most this far back: nothing saved up while
+        # idle, so no burst (a small lag is kept so that booking just late costs no rate).
+        self._slack = max(self.interval / 4, 0.002)
         self._next = 0.0
         self._paused_until = 0.0
         self._closed = False
-        self._lock = asyncio.Lock()
-        self._wake = asyncio.Event()
+        self._sleepers: set[asyncio.Future[None]] = set()
 
     @property
     def closed(self) -> bool:
@@ -43,17 +42,28 @@ class Pacer:
     async def slot(self) -> bool:
         """Wait for the next slot; False once closed (the caller sends nothing, claims nothing)."""
         loop = asyncio.get_running_loop()
-        async with self._lock:
-            while not self._closed:
-                now = loop.time()
-                at = max(self._next, self._paused_until)
-                if now >= at:
-                    self._next = max(self._next, now - self._slack) + self.interval
-                    return True
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), at - now)
-            return False
+        while not self._closed:
+            # Each caller books its own time on the grid at once: no hand-over between waiters,
+            # so high rates (paid broadcasts) are not bound by the loop's turns.
+            now = loop.time()
+            at = max(self._next, now - self._slack, self._paused_until)
+            self._next = at + self.interval
+            if at > now:
+                await self._sleep_until(loop, at)
+            if loop.time() >= self._paused_until and not self._closed:
+                return True  # else a 429 came meanwhile: book again after the pause
+        return False
+
+    async def _sleep_until(self, loop: asyncio.AbstractEventLoop, at: float) -> None:
+        """Sleep until `at` (loop time), or until close()."""
+        sleeper = loop.create_future()
+        self._sleepers.add(sleeper)
+        timer = loop.call_at(at, _wake, sleeper)
+        try:
+            await sleeper
+        finally:
+            timer.cancel()
+            self._sleepers.discard(sleeper)
 
     def pause(self, seconds: float) -> None:
         """Telegram answered 429: no slot before `seconds` from now (its retry_after)."""
@@ -63,7 +73,13 @@ class Pacer:
     def close(self) -> None:
         """Shutdown: every waiter gets False at once; sends already under way finish."""
         self._closed = True
-        self._wake.set()
+        for sleeper in list(self._sleepers):
+            _wake(sleeper)
+
+
+def _wake(sleeper: asyncio.Future[None]) -> None:
+    if not sleeper.done():
+        sleeper.set_result(None)
 
 
 def in_flight_for(rate: float) -> int:
