@@ -26,10 +26,7 @@ class Pacer:
     def __init__(self, rate: float) -> None:
         self.rate = rate
         self.interval = 1.0 / rate
-        # After an idle spell the grid restarts at most this far back: nothing saved up while
-        # idle, so no burst (a small lag is kept so that booking just late costs no rate).
-        self._slack = max(self.interval / 4, 0.002)
-        self._next = 0.0
+        self._next = 0.0  # the first free time on the grid
         self._paused_until = 0.0
         self._closed = False
         self._sleepers: set[asyncio.Future[None]] = set()
@@ -44,9 +41,10 @@ class Pacer:
         loop = asyncio.get_running_loop()
         while not self._closed:
             # Each caller books its own time on the grid at once: no hand-over between waiters,
-            # so high rates (paid broadcasts) are not bound by the loop's turns.
+            # so high rates (paid broadcasts) are not bound by the loop's turns. After an idle
+            # spell the grid starts again from now: nothing saved up, so never a burst.
             now = loop.time()
-            at = max(self._next, now - self._slack, self._paused_until)
+            at = max(self._next, now, self._paused_until)
             self._next = at + self.interval
             if at > now:
                 await self._sleep_until(loop, at)
