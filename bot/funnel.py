@@ -117,8 +117,34 @@ class EmailCheck:
     """The outcome of checking what a person typed as their email."""
 
     email: str | None  # normalised address when the syntax is valid
-    error: str | None  # why it is not valid (from email-validator), when it is not
+    error: EmailProblem | None  # why it is not valid, when it is not
     suggestion: str | None  # a corrected address for a likely typo
+
+
+class EmailProblem(StrEnum):
+    """Why an address is refused, said in the bot's own words (texts `email_why_<value>`)."""
+
+    AT = "at"  # no @, or several
+    SPACE = "space"
+    LOCAL = "local"  # something wrong before the @
+    DOMAIN = "domain"  # something wrong after the @
+    LONG = "long"
+
+
+def email_problem(candidate: str, library_message: str) -> EmailProblem:
+    """Our reason for email-validator's refusal (its English wording is not shown to people)."""
+    if candidate.count("@") != 1:
+        return EmailProblem.AT
+    if any(c.isspace() for c in candidate):
+        return EmailProblem.SPACE
+    local, _, domain = candidate.partition("@")
+    if not local or "before the @" in library_message:
+        return EmailProblem.LOCAL
+    try:  # a sound domain with a simple name before it: the name was the problem
+        validate_email(f"a@{domain}", check_deliverability=False)
+    except EmailNotValidError:
+        return EmailProblem.DOMAIN
+    return EmailProblem.LOCAL
 
 
 def suggest_domain(domain: str) -> str | None:
@@ -137,7 +163,7 @@ def check_email(text: str) -> EmailCheck:
     """Validate syntax only (no DNS), normalise, and spot likely typos in the domain."""
     candidate = text.strip()
     if len(candidate) > 320:
-        return EmailCheck(None, "too long to be an email address", None)
+        return EmailCheck(None, EmailProblem.LONG, None)
     suggestion = None
     if candidate.count("@") == 1:
         local, _, domain = candidate.partition("@")
@@ -152,7 +178,7 @@ def check_email(text: str) -> EmailCheck:
                 suggestion = validate_email(suggestion, check_deliverability=False).normalized
             except EmailNotValidError:
                 suggestion = None
-        return EmailCheck(None, str(exc), suggestion)
+        return EmailCheck(None, email_problem(candidate, str(exc)), suggestion)
     return EmailCheck(result.normalized, None, suggestion)
 
 

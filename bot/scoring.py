@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.texts import Texts
+
 
 class Scoring(BaseModel):
     """Points per signal; owners may override any of them in `[scoring]`."""
@@ -35,36 +37,41 @@ class Facts:
     magnets_delivered: int
 
 
-def score(facts: Facts, rules: Scoring) -> tuple[int, str]:
-    """The score and its one-line explanation, e.g. `55 = email +10, fit answer +20, ...`."""
-    parts: list[tuple[str, int]] = []
-    if facts.has_email:
-        parts.append(("email", rules.email))
-    if facts.fit_answers:
-        parts.append(
-            (_times(facts.fit_answers, "fit answer"), rules.fit_answer * facts.fit_answers)
-        )
-    if facts.not_fit_answers:
-        parts.append(
-            (
-                _times(facts.not_fit_answers, "not-fit answer"),
-                rules.not_fit_answer * facts.not_fit_answers,
-            )
-        )
+@dataclass(frozen=True)
+class Signal:
+    """One line of the score: which signal (a texts key), how many times, how many points."""
+
+    key: str
+    count: int
+    points: int
+
+
+# Signals counted more than once are said with a count (plural texts `<key>_one/_other`).
+_COUNTED = frozenset({"score_fit", "score_not_fit", "score_click", "score_guides"})
+
+
+def score(facts: Facts, rules: Scoring) -> tuple[int, list[Signal]]:
+    """The score and the signals it is made of, in the order owners read them."""
     clicks = min(facts.tip_clicks, rules.max_tip_clicks)
-    if clicks:
-        parts.append((_times(clicks, "tip click"), rules.tip_click * clicks))
-    if facts.plan_requested:
-        parts.append(("plan requested", rules.plan_request))
-    if facts.contacted_us:
-        parts.append(("wrote to us", rules.contact_request))
-    if facts.magnets_delivered > 1:
-        extra = facts.magnets_delivered - 1
-        parts.append((_times(extra, "more guide"), rules.extra_magnet * extra))
-    total = sum(points for _, points in parts)
-    why = ", ".join(f"{name} {points:+d}" for name, points in parts) or "nothing yet"
-    return total, f"{total} = {why}"
+    extra = max(facts.magnets_delivered - 1, 0)
+    candidates = (
+        ("score_email", int(facts.has_email), rules.email),
+        ("score_fit", facts.fit_answers, rules.fit_answer),
+        ("score_not_fit", facts.not_fit_answers, rules.not_fit_answer),
+        ("score_click", clicks, rules.tip_click),
+        ("score_plan", int(facts.plan_requested), rules.plan_request),
+        ("score_contact", int(facts.contacted_us), rules.contact_request),
+        ("score_guides", extra, rules.extra_magnet),
+    )
+    signals = [Signal(key, n, each * n) for key, n, each in candidates if n]
+    return sum(s.points for s in signals), signals
 
 
-def _times(count: int, what: str) -> str:
-    return what if count == 1 else f"{count} × {what}"
+def explain(total: int, signals: list[Signal], texts: Texts, lang: str) -> str:
+    """The score in one line in `lang`, e.g. `55 = email +10, fit answer +20, ...`."""
+    parts = [
+        f"{texts.count(lang, s.key, s.count) if s.key in _COUNTED else texts.get(lang, s.key)}"
+        f" {s.points:+d}"
+        for s in signals
+    ]
+    return f"{total} = {', '.join(parts) or texts.get(lang, 'score_nothing')}"

@@ -16,6 +16,7 @@ from bot.texts import Texts
 if TYPE_CHECKING:
     from bot.broadcast import Broadcaster
     from bot.crm import CrmSender
+    from bot.inbox import InboxSender
     from bot.mailer import Mailer
     from bot.nurture import Nurture
 
@@ -33,6 +34,7 @@ class Services:
     _broadcaster: Broadcaster | None = field(default=None, repr=False)
     _mailer: Mailer | None = field(default=None, repr=False)
     _crm: CrmSender | None = field(default=None, repr=False)
+    _inbox: InboxSender | None = field(default=None, repr=False)
 
     @property
     def store(self) -> Store:
@@ -68,6 +70,18 @@ class Services:
         if self._crm is None:
             raise RuntimeError("the webhook sender is not running (no CRM_WEBHOOK_URLS)")
         return self._crm
+
+    @property
+    def inbox(self) -> InboxSender:
+        """The team inbox's relay sender."""
+        if self._inbox is None:
+            raise RuntimeError("the team inbox is not running yet (post_init has not run)")
+        return self._inbox
+
+    @property
+    def owner_lang(self) -> str:
+        """The language of everything owners read: OWNER_LANGUAGE, else DEFAULT_LANGUAGE."""
+        return self.texts.lang_for(self.settings.owner_language or self.texts.default)
 
     def is_owner(self, user_id: int | None) -> bool:
         """Whether this Telegram user is one of the owners in the settings."""

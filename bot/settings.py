@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     bot_api_file_url: str | None = None
     timezone: str = "Europe/Paris"
     default_language: Literal["en", "fr"] = "en"
+    owner_language: Literal["en", "fr"] | None = None  # None: DEFAULT_LANGUAGE
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     concurrent_updates: int = Field(default=64, ge=1, le=1024)
     send_hours: str = "09:00-20:00"
@@ -82,6 +83,7 @@ class Settings(BaseSettings):
     crm_webhook_retry_hours: float = Field(default=24, gt=0, le=24 * 30)
     crm_webhook_timeout: float = Field(default=10, gt=0, le=120)
     outbox_check_seconds: float = Field(default=2, ge=0.05, le=3600)
+    inbox_ack_hours: float = Field(default=12, ge=0, le=24 * 365)
 
     @field_validator("bot_token", mode="before")
     @classmethod
@@ -120,7 +122,9 @@ class Settings(BaseSettings):
             value = list(dict.fromkeys(value))  # a URL listed twice gets each event once
         return value
 
-    @field_validator("smtp_host", "smtp_user", "smtp_sender", "smtp_port", mode="before")
+    @field_validator(
+        "smtp_host", "smtp_user", "smtp_sender", "smtp_port", "owner_language", mode="before"
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         """An empty variable in .env means unset."""

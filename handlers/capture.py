@@ -169,7 +169,7 @@ async def email_text(update: Update, context: Ctx, magnet: Magnet) -> None:
         return
     if check.email is None:
         await message.reply_text(
-            t(context, lang, "email_invalid", reason=clip(check.error or "", 150))
+            t(context, lang, "email_invalid", reason=t(context, lang, f"email_why_{check.error}"))
         )
         return
     await save_email(update, context, magnet, check.email)

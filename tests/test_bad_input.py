@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.store import Event
+from bot.telegram_html import plain_text as plain
 from tests.conftest import Harness, member_change
 
 ADA = 1001
@@ -24,6 +25,27 @@ async def test_invalid_email_is_asked_again(bot: Harness, typed: str) -> None:
     assert (await bot.svc.store.get_lead(ADA)).email is None  # type: ignore[union-attr]
     await bot.text(ADA, "ada@example.com")  # still in the step: the right one works
     assert bot.texts(ADA)[-2] == "Thanks! Your email is saved: ada@example.com"
+
+
+@pytest.mark.parametrize(
+    ("lang", "typed", "reason"),
+    [
+        ("en", "ada lovelace@example.com", "an address has no spaces"),
+        ("en", "ada.example.com", "an address has exactly one @"),
+        ("fr", "ada lovelace@example.com", "une adresse ne contient pas d'espace"),
+        ("fr", "ada@example", "la partie après le @ doit ressembler à exemple.fr"),
+    ],
+)
+async def test_invalid_email_is_explained_in_our_own_words(
+    bot: Harness, lang: str, typed: str, reason: str
+) -> None:
+    await bot.text(ADA, "/start", language_code=lang)
+    await bot.tap(ADA, "mag:what-to-wear")
+    await bot.text(ADA, typed)
+    shown = bot.last(ADA).text
+    assert shown == plain(bot.t("email_invalid", lang, reason=reason))
+    for library_words in ("@-sign", "SPACE", "It should have a period"):
+        assert library_words not in shown
 
 
 async def test_typo_gets_did_you_mean(bot: Harness) -> None:
@@ -67,7 +89,8 @@ async def test_non_text_where_email_expected(bot: Harness, kind: str) -> None:
 
 async def test_voice_and_sticker_outside_any_step(bot: Harness) -> None:
     await bot.send(bot.fake.build_sticker(ADA))
-    assert bot.last(ADA).text == bot.t("fallback")
+    assert bot.last(ADA).text == bot.t("inbox_ack")  # no step expects it: for the team
+    assert bot.last(900001).message.get("sticker")  # the owner
 
 
 async def test_text_where_answer_expected(bot: Harness) -> None:

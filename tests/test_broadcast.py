@@ -66,7 +66,7 @@ async def test_whole_broadcast_flow(bot: Harness) -> None:
     broadcast_id = await compose_to_all(bot)
     copy, audience = bot.chat(OWNER)[-2:]
     assert copy.text == "Spring is here & so are our new guides"  # exactly as leads will see it
-    assert copy.buttons == [[("Stop these tips", f"stp:{broadcast_id}")]]
+    assert copy.buttons == [[("🔕 Stop messages from us", f"stp:{broadcast_id}")]]
     assert "Audience: 9 (All subscribed leads)" in audience.text
     await bot.tap(OWNER, f"bc:t:{broadcast_id}", message_id=audience.message_id)
     assert received(bot, OWNER) == ["Spring is here & so are our new guides"] * 2

@@ -8,6 +8,7 @@ import io
 from PIL import Image
 
 from bot.periods import month
+from bot.telegram_html import plain_text as plain
 from tests.conftest import OWNER, Harness
 from tests.test_stats import funnel
 
@@ -166,3 +167,33 @@ async def test_review_cases_big_stats_erased_card_double_tap_and_magnet_source(
     assert bot.last(OWNER).text.endswith(bot.t("card_erased"))
     await bot.text(OWNER, "/links what-to-wear")
     assert bot.last(OWNER).text == bot.t("links_source_magnet", name="what-to-wear")
+
+
+async def test_owner_language_keeps_the_console_in_one_language(bot_with) -> None:  # type: ignore[no-untyped-def]
+    bot = await bot_with(owner_language="fr", default_language="en")
+    assert bot.svc.owner_lang == "fr"
+    owner_menus = [c for c in bot.fake.calls if c.method == "setMyCommands" and "scope" in c.params]
+    assert bot.t("cmd_stats", "fr") in str(owner_menus[-1].params["commands"])
+    # A German prospect falls back to DEFAULT_LANGUAGE (English), not to the owners' French.
+    await bot.text(4001, "/start", language_code="de")
+    assert bot.last(4001).text.startswith("Hello")
+    await bot.text(4001, "/plan", language_code="de")
+    assert bot.last(4001).text == bot.t("plan_ask_goal")
+    assert bot.last(OWNER).text.startswith(plain(bot.t("alert_plan", "fr")))
+    assert "Pourquoi\u202f: a demandé un plan personnalisé (/plan)" in bot.last(OWNER).text
+    # Whatever the owner's app language, the console answers in OWNER_LANGUAGE.
+    await bot.text(OWNER, "/cancel", language_code="en")
+    assert bot.last(OWNER).text == bot.t("nothing_to_cancel", "fr")
+    await bot.text(OWNER, "/leads nope", language_code="en")
+    assert bot.last(OWNER).text == bot.t("leads_usage", "fr")
+    await bot.text(OWNER, "/stats", language_code="en")
+    assert bot.chat(OWNER)[-2].text.startswith("📊 Statistiques")
+    await bot.text(OWNER, "/export", language_code="en")
+    assert bot.last(OWNER).text == bot.svc.texts.count("fr", "export_caption", 1)
+
+
+async def test_owner_language_defaults_to_the_default_language(bot_with) -> None:  # type: ignore[no-untyped-def]
+    bot = await bot_with(default_language="fr")
+    assert bot.svc.owner_lang == "fr"
+    await bot.text(OWNER, "/cancel", language_code="en")
+    assert bot.last(OWNER).text == bot.t("nothing_to_cancel", "fr")

@@ -81,7 +81,7 @@ def test_tips_arrive_in_order_inside_the_window_and_stop_on_stop(
         if sent.text.startswith("Tip"):
             hour = datetime.fromtimestamp(sent.message["date"], ZONE).hour
             assert (start <= hour < end) if start < end else (hour >= start or hour < end)
-            assert sent.buttons[-1] == [("Stop these tips", "stp")]
+            assert sent.buttons[-1] == [("🔕 Stop messages from us", "stp")]
     assert tips(fake, 502) == []
     bot.stop(signal.SIGTERM)
     assert bot.proc is not None and bot.proc.returncode == 0

@@ -171,8 +171,38 @@ async def test_mydata_shows_everything_escaped(bot: Harness) -> None:
     await bot.text(ADA, "/mydata")
     data = bot.last(ADA)
     assert "<b>Ada</b> & co" in data.text  # shown literally, not as formatting
-    for expected in ("Ada@example.com"[1:], "@ada_l", "instagram", "what-to-wear", "family"):
+    for expected in ("Ada@example.com"[1:], "@ada_l", "instagram", "What to wear for your"):
         assert expected in data.text.lower() or expected in data.text
+    assert "answer “Family or kids” (a fit for us)" in data.text
+    assert "Language: English" in data.text
+    assert "Score (how we prioritise requests): 30 = email +10, fit answer +20" in data.text
+    assert "Consent given: " in data.text and "“By sending your email you agree" in data.text
+    for internal in ("what-to-wear", "family", "2026-11-en-1"):  # ids are not for people
+        assert internal not in data.text, internal
+
+
+async def test_mydata_speaks_the_persons_language(bot: Harness) -> None:
+    fr = {"language_code": "fr"}
+    await bot.text(ADA, "/start instagram", **fr)
+    await bot.tap(ADA, "mag:training-plan")  # the profile (language) stays
+    await bot.text(ADA, "ada@example.com", **fr)
+    await bot.tap(ADA, "ans:training-plan:lose-weight")
+    await bot.text(ADA, "Je voudrais un plan personnalisé", **fr)
+    await bot.tap_label(ADA, "Passer")
+    await bot.text(ADA, "/mydata", **fr)
+    data = bot.last(ADA).text
+    n = "\u202f"
+    for expected in (
+        f"Programme d'entraînement de 7 jours{n}: demandé",
+        f"réponse «{n}Perdre du poids{n}» (correspond à notre offre)",
+        f"Langue{n}: Français",
+        f"(a écrit «{n}plan personnalise{n}»)",
+        "= e-mail +10, réponse adaptée +20, plan demandé +40",
+        "«\u202fEn envoyant votre e-mail, vous acceptez",
+    ):
+        assert expected in data, expected
+    for internal in ("training-plan", "lose-weight", "2026-11-fr-1", "wrote", "email +10"):
+        assert internal not in data, internal
 
 
 async def test_privacy_help_cancel(bot: Harness) -> None:

@@ -138,16 +138,20 @@ async def test_owner_replies_and_the_lead_answers_back(bot: Harness) -> None:
     reply = bot.fake.build_message(OWNER, "Hello Ada, <free> on Tuesday?", first_name="Owner")
     reply["message"]["reply_to_message"] = alert.message
     await bot.send(reply)
-    assert bot.last(OWNER).text == "✓ Sent to \u2068Ada\u2069."
-    assert bot.last(ADA).text == "💬 Message from our team\nHello Ada, <free> on Tuesday?"
+    # Copied as it is; the owner sees it arrived as a reaction on their message.
+    assert bot.last(ADA).method == "copyMessage"
+    assert bot.last(ADA).text == "Hello Ada, <free> on Tuesday?"
+    assert bot.fake.reactions[(OWNER, reply["message"]["message_id"])] == ["👍"]
     await bot.text(ADA, "Tuesday is perfect!")
-    relayed = bot.last(OWNER)
-    assert relayed.text.startswith("💬 \u2068Ada Lovelace\u2069 replied")
-    assert "Tuesday is perfect!" in relayed.text
+    assert bot.last(ADA).text == bot.t("inbox_ack")
+    header, relayed = bot.chat(OWNER)[-2:]
+    assert header.text == "💬 \u2068Ada Lovelace\u2069 \u2068@ada_l\u2069 (reply to answer):"
+    assert relayed.method == "copyMessage" and relayed.text == "Tuesday is perfect!"
     second = bot.fake.build_message(OWNER, "See you then", first_name="Owner")
     second["message"]["reply_to_message"] = relayed.message
     await bot.send(second)
-    assert bot.last(ADA).text.endswith("See you then")
+    assert bot.last(ADA).text == "See you then"
+    await bot.text(OWNER, "/help")
     stray = bot.fake.build_message(OWNER, "hm", first_name="Owner")
     stray["message"]["reply_to_message"] = bot.chat(OWNER)[-1].message
     await bot.send(stray)
@@ -227,7 +231,9 @@ async def test_a_lead_writing_to_an_owner_who_blocked_the_bot(bot: Harness) -> N
     await bot.send(reply)
     bot.fake.block(OWNER)
     await bot.text(ADA, "Thanks, talk soon")
-    assert bot.last(ADA).text == bot.t("fallback")  # not lost silently: the usual answer
+    assert bot.last(ADA).text == bot.t("inbox_ack")
+    # Not lost silently: the conversation waits in /inbox for an owner who can read it.
+    assert [w.person for w in await bot.svc.store.team_waiting()] == [ADA]
 
 
 async def test_group_membership_changes_say_nothing_about_the_person(bot: Harness) -> None:
@@ -306,11 +312,11 @@ async def test_forget_leaves_no_personal_bytes_in_the_database_files(
 async def test_a_negated_phrase_is_not_a_request(bot: Harness) -> None:
     await bot.text(ADA, "/start")
     await bot.text(ADA, "No need to call me, I just want the guide")
-    assert bot.last(ADA).text == bot.t("fallback")
+    assert bot.last(ADA).text == bot.t("inbox_ack")  # a message for the team, not a request
     await bot.text(2002, "/start", language_code="fr")
     await bot.text(2002, "Pas besoin de rendez-vous, merci", language_code="fr")
-    assert bot.last(2002).text == bot.t("fallback", "fr")
-    assert bot.chat(OWNER) == []
+    assert bot.last(2002).text == bot.t("inbox_ack", "fr")
+    assert [s.method for s in bot.chat(OWNER)] == ["sendMessage", "copyMessage"] * 2  # no alert
     assert await bot.svc.store.count_events(Event.PLAN) == 0
     assert await bot.svc.store.count_events(Event.CONTACT) == 0
 

@@ -6,6 +6,7 @@ import pytest
 
 from bot.funnel import (
     DeepLink,
+    EmailProblem,
     Stage,
     Step,
     check_email,
@@ -78,12 +79,22 @@ def test_email_typos_get_a_suggestion(typed: str, suggested: str, valid: bool) -
 
 
 @pytest.mark.parametrize(
-    "typed", ["nope", "ada@", "@example.com", "ada@@example.com", "a b@example.com", "x" * 5000]
+    ("typed", "problem"),
+    [
+        ("nope", EmailProblem.AT),
+        ("ada@", EmailProblem.DOMAIN),
+        ("@example.com", EmailProblem.LOCAL),
+        ("ada@@example.com", EmailProblem.AT),
+        ("a b@example.com", EmailProblem.SPACE),
+        ("ada..x@example.com", EmailProblem.LOCAL),
+        ("ada@example", EmailProblem.DOMAIN),
+        ("x" * 5000, EmailProblem.LONG),
+    ],
 )
-def test_email_invalid_has_a_reason(typed: str) -> None:
+def test_email_invalid_has_our_own_reason(typed: str, problem: EmailProblem) -> None:
     check = check_email(typed)
     assert check.email is None
-    assert check.error
+    assert check.error is problem
 
 
 def test_stage_rules() -> None:
