@@ -7,9 +7,10 @@ import logging
 from telegram import Update
 
 from bot.funnel import parse_payload
-from bot.intent import plan_phrase
+from bot.intent import Ask, find_request
 from bot.mailer import code_buttons
 from bot.optin import typed_code
+from bot.reasons import wrote
 from bot.services import Ctx
 from handlers.broadcast import STEP_BROADCAST, compose, message_html
 from handlers.capture import STEP_ANSWER, STEP_EMAIL, STEP_EMAIL_CONFIRM, email_text, offer
@@ -73,7 +74,7 @@ async def text(update: Update, context: Ctx) -> None:
     session = await svc.store.get_session(person)
     magnet = svc.catalogue.get(session.magnet_id or "") if session else None
     step = session.step if session else None
-    phrase = plan_phrase(typed)
+    asked = find_request(typed)
     code_now = svc.settings.double_optin and typed_code(typed) is not None
     if step in (STEP_EMAIL, STEP_EMAIL_CONFIRM) and code_now and await live_code(context, person):
         await code_text(update, context, typed)  # the mail arrived after all: that address
@@ -93,8 +94,10 @@ async def text(update: Update, context: Ctx) -> None:
         await contact_text(update, context, typed)
     elif step == STEP_BROADCAST and svc.is_owner(person):
         await compose(update, context, message_html(update))
-    elif phrase:
-        await request_plan(update, context, f"wrote “{phrase}”")
+    elif asked and asked.ask is Ask.PLAN:
+        await request_plan(update, context, wrote(asked.phrase))
+    elif asked:  # an appointment, a call, a quote: the owners get the message itself
+        await contact_text(update, context, typed, wrote(asked.phrase))
     elif await relay_to_owner(update, context, typed):
         return
     else:
