@@ -8,7 +8,9 @@ import hmac
 import html
 import logging
 import time
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 from telegram import Bot
@@ -26,6 +28,8 @@ BATCH = 50  # heads (one per lead) read per round
 SIGNATURE_HEADER = "X-Aimant-Signature-256"
 PRUNE_EVERY = 3600  # seconds between two clean-ups of delivered events
 NOTICE_EVERY = 3600  # seconds between two "events given up" notices to owners, per URL
+FAILING_PASSES = 3  # passes in a row that failed: the URL is failing, owners hear of it
+FAILING_SECONDS = 300  # or failing for this long, whichever comes first
 
 
 def sign(secret: bytes, body: bytes) -> str:
@@ -42,6 +46,69 @@ def host_of(url: str) -> str:
     except ValueError:  # never raises: it is what error paths log
         return "?"
     return f"[{host}]{port}" if ":" in host else f"{host}{port}"
+
+
+def redacted(url: str) -> str:
+    """`https://host/…`: what a URL may show in a notice (a path or query may hold a token)."""
+    scheme = urlsplit(url).scheme if "://" in url else ""
+    return f"{scheme}://{host_of(url)}/…" if scheme else "?"
+
+
+@dataclass
+class UrlHealth:
+    """One URL as owners see it: delivering, or failing since when, and what they were told."""
+
+    failures: int = 0  # passes in a row where posts failed and none was delivered
+    failing_since: int | None = None  # store time of the first failure of this streak
+    error: str = ""  # the latest failure
+    delivered_at: int | None = None  # store time of the latest delivery
+    noticed_at: int | None = None  # store time of the latest "failing" notice
+    told: bool = False  # owners were told of this streak: they hear of the recovery too
+
+
+def record_pass(health: UrlHealth, delivered: int, error: str | None, now: int) -> None:
+    """A pass's outcome: any delivery ends a failing streak; only failures extend it."""
+    if delivered:
+        health.failures, health.failing_since, health.delivered_at = 0, None, now
+    elif error is not None:
+        health.failures += 1
+        health.failing_since = health.failing_since or now
+        health.error = error
+
+
+def failing_notice_due(health: UrlHealth, now: int) -> bool:
+    """Tell owners once per failing streak, when it persists (3 passes or 5 minutes), and at
+    most once an hour per URL (a flapping URL does not flood the chat)."""
+    if health.failing_since is None or health.told:
+        return False
+    persistent = health.failures >= FAILING_PASSES or now - health.failing_since >= FAILING_SECONDS
+    quiet = health.noticed_at is None or now - health.noticed_at >= NOTICE_EVERY
+    return persistent and quiet
+
+
+def local_time(svc: Services, when: int) -> str:
+    """`2026-12-01 14:05` in the business's time zone."""
+    return datetime.fromtimestamp(when, svc.settings.zone).strftime("%Y-%m-%d %H:%M")
+
+
+async def url_lines(svc: Services) -> list[str]:
+    """/stats: a line per webhook URL (host only): delivering, or failing since when and why,
+    and how many events wait for it."""
+    crm = svc._crm
+    if crm is None:
+        return []
+    waiting, lines = await svc.store.hook_waiting(), []
+    for url in svc.settings.crm_webhook_urls:
+        health = crm.health.get(url, UrlHealth())
+        values = {"host": html.escape(host_of(url)), "waiting": str(waiting.get(url, 0))}
+        if health.failing_since is not None:
+            key = "stats_hook_failing"
+            values["since"] = local_time(svc, health.failing_since)
+            values["error"] = html.escape(health.error[:120])
+        else:
+            key = "stats_hook_ok" if health.delivered_at is not None else "stats_hook_idle"
+        lines.append(svc.texts.get(svc.owner_lang, key, **values))
+    return lines
 
 
 class UrlSender(Pump):
@@ -73,6 +140,8 @@ class CrmSender(Pump):
         self._pruned_at = -float(PRUNE_EVERY)
         self.senders = [UrlSender(self, url) for url in svc.settings.crm_webhook_urls]
         self._given_up: dict[str, tuple[int, str]] = {}  # per URL: count and last error
+        # In memory: after a restart a URL's state is known again at its next attempt.
+        self.health = {url: UrlHealth() for url in svc.settings.crm_webhook_urls}
         self._noticed_at: dict[str, float] = {}
 
     def kick(self) -> None:
@@ -103,11 +172,13 @@ class CrmSender(Pump):
         """Rounds of heads until nothing more is due: a lead's next event goes right after."""
         store, limit, url = self.svc.store, asyncio.Semaphore(IN_FLIGHT), sender.url
         tried: set[int] = set()  # one attempt per event per pass, whatever happens
+        delivered, failure = 0, None
         if time.monotonic() - self._pruned_at >= PRUNE_EVERY:  # finished rows: kept 30 days
             self._pruned_at = time.monotonic()
             await store.prune_hooks()
 
         async def one(hook: Hook) -> None:
+            nonlocal delivered, failure
             async with limit:
                 if sender._stopped:  # shutting down: the rest waits for the next start
                     return
@@ -119,6 +190,10 @@ class CrmSender(Pump):
                 except Exception as exc:  # still an attempt: backoff and the window apply
                     log.exception("webhook %s: event %s failed", host_of(url), hook.event_id)
                     error = f"unexpected error ({type(exc).__name__})"
+                if error is None:
+                    delivered += 1
+                else:
+                    failure = error
                 try:
                     await self._outcome(hook, error)
                 except Exception:  # one bad row never stops the others; the next pass retries
@@ -130,8 +205,35 @@ class CrmSender(Pump):
                 break
             tried.update(h.id for h in due)
             await asyncio.gather(*(one(h) for h in due))
+        await self._health_notices(url, delivered, failure)
         await self._tell_owners(url)
         return len(tried)
+
+    async def _health_notices(self, url: str, delivered: int, error: str | None) -> None:
+        """Owners hear when a URL starts failing for good (not at the give-up, 24 h later),
+        and when it delivers again."""
+        health, now = self.health.setdefault(url, UrlHealth()), self.svc.store.now()
+        recovered = bool(delivered) and health.told
+        record_pass(health, delivered, error, now)
+        key = ""
+        if failing_notice_due(health, now):
+            health.noticed_at, health.told, key = now, True, "owner_hook_failing"
+        elif recovered:
+            health.told, key = False, "owner_hook_recovered"
+        if not key:
+            return
+        text = self.svc.texts.get(
+            self.svc.owner_lang,
+            key,
+            host=html.escape(host_of(url)),
+            since=local_time(self.svc, health.failing_since or now),
+            hours=f"{self.svc.settings.crm_webhook_retry_hours:g}",
+            error=html.escape(health.error[:300]),
+        )
+        try:
+            await notify_owners(self.bot, self.svc, text)
+        except Exception:
+            log.exception("webhook %s: owners not told", host_of(url))
 
     async def _outcome(self, hook: Hook, error: str | None) -> None:
         """Sent, retried later, or given up after the retry window."""
@@ -171,7 +273,8 @@ class CrmSender(Pump):
                 return None
             if 300 <= status < 400:
                 short = f"redirect {status}"
-                error = f"redirected ({status}) to {location or '?'}; set the final URL"
+                where = redacted(urljoin(hook.url, location)) if location else "?"
+                error = f"redirected ({status}) to {where}; set the final URL"
             else:
                 error = short = f"HTTP {status}"
         log.warning("webhook %s: %s %s failed (%s)", host, hook.type, hook.event_id, short)

@@ -89,6 +89,13 @@ class HookStore(StoreBase):
         rows = await self._all("SELECT state, COUNT(*) AS n FROM hooks GROUP BY state")
         return {r["state"]: int(r["n"]) for r in rows}
 
+    async def hook_waiting(self) -> dict[str, int]:
+        """Pending events per URL (/stats)."""
+        rows = await self._all(
+            "SELECT url, COUNT(*) AS n FROM hooks WHERE state = 'pending' GROUP BY url"
+        )
+        return {r["url"]: int(r["n"]) for r in rows}
+
     async def hook_events(self, url: str | None = None) -> list[tuple[str, str, str]]:
         """(event id, type, state) in queue order, for one URL or all (checks and tests)."""
         sql = "SELECT event_id, type, state FROM hooks"

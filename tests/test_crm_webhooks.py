@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bot.crm import sign
+from bot.crm import UrlHealth, failing_notice_due, record_pass, sign
 from tests.conftest import OWNER, Clock, Harness, stop_harness
 from tests.receiver import Receiver
 
@@ -76,7 +76,16 @@ async def states(bot: Harness, url: str) -> list[tuple[str, str]]:
 
 
 def notices(bot: Harness) -> list[str]:
-    return [t for t in bot.texts(OWNER) if t.startswith("⚠️ Webhook")]
+    """Every webhook notice owners got: failing, working again, events given up."""
+    return [t for t in bot.texts(OWNER) if t.startswith(("⚠️ Webhook", "✅ Webhook"))]
+
+
+def gave_up(bot: Harness) -> list[str]:
+    return [t for t in notices(bot) if "gave up on" in t]
+
+
+def failing(bot: Harness) -> list[str]:
+    return [t for t in notices(bot) if " is failing since " in t]
 
 
 def test_sign_matches_an_independent_hmac() -> None:
@@ -181,7 +190,14 @@ async def test_failures_and_downtime_lose_nothing_and_double_nothing(
         "lead.ready_to_talk",
         "lead.unsubscribed",
     ]
-    assert notices(bot) == []
+    assert gave_up(bot) == []
+    # Down for 50 minutes: owners were told once it persisted, then that it works again.
+    [down] = failing(bot)
+    assert f"Webhook to 127.0.0.1:{receiver.port} is failing since" in down
+    assert "ConnectError" in down and "/hook" not in down
+    assert notices(bot)[-1] == f"✅ Webhook to 127.0.0.1:{receiver.port} works again: " + (
+        "the waiting events are on their way."
+    )
 
 
 async def test_a_redirect_is_not_followed_and_gives_up_after_the_window(
@@ -204,12 +220,11 @@ async def test_a_redirect_is_not_followed_and_gives_up_after_the_window(
     assert {path for path, _ in receiver.requests} == {"/hook"}  # never followed to /final
     assert receiver.accepted == []
     assert await bot.svc.store.hook_body(event_id) is None  # the personal data is gone
-    [notice] = notices(bot)  # one notice for both events, given up in the same pass
+    [notice] = gave_up(bot)  # one notice for both events, given up in the same pass
     assert f"Webhook to 127.0.0.1:{receiver.port}: gave up on 2 event(s) after 1 h" in notice
-    assert f"redirected (302) to http://127.0.0.1:{receiver.port}/final; set the final URL" in (
-        notice
-    )
+    assert f"redirected (302) to http://127.0.0.1:{receiver.port}/…; set the final URL" in notice
     assert "ada@" not in notice and "bob@" not in notice
+    assert len(failing(bot)) == 1  # told long before, at the first persistent failure
 
 
 async def test_a_hanging_receiver_times_out_and_never_holds_the_chat(
@@ -265,9 +280,11 @@ async def test_500_forever_gives_up_then_later_events_go(
         ("lead.captured", "failed"),
         ("lead.ready_to_talk", "pending"),
     ]
-    [notice] = notices(bot)
+    [notice] = gave_up(bot)
     assert "gave up on 1 event(s)" in notice and "Last error: HTTP 500" in notice
     assert "TOKEN-IN-URL" not in notice and "TOKEN-IN-URL" not in caplog.text
+    [early] = failing(bot)
+    assert "HTTP 500" in early and "TOKEN-IN-URL" not in early
     assert f"webhook 127.0.0.1:{receiver.port}: lead.captured" in caplog.text
     receiver.mode = "ok"
 
@@ -277,7 +294,8 @@ async def test_500_forever_gives_up_then_later_events_go(
     await run_until(bot, clock, ready_sent)
     assert receiver.types() == ["lead.ready_to_talk"]
     assert receiver.accepted[0].path == "/hook?token=TOKEN-IN-URL"
-    assert len(notices(bot)) == 1
+    assert len(gave_up(bot)) == 1 and len(failing(bot)) == 1
+    assert notices(bot)[-1].startswith("✅ Webhook to")
 
 
 async def test_erasure_while_down_sends_only_the_erase_event(
@@ -489,7 +507,7 @@ async def test_an_unexpected_error_still_counts_as_an_attempt(
     assert row is not None and row["attempts"] >= 1 and row["next_at"] > clock.now
     assert row["error"] == "unexpected error (RuntimeError)"
     await run_until(bot, clock, lambda: _no_pending(bot))  # given up after the window
-    assert len(notices(bot)) == 1
+    assert len(gave_up(bot)) == 1 and len(failing(bot)) == 1
 
 
 async def _no_pending(bot: Harness) -> bool:
@@ -516,8 +534,9 @@ async def test_owners_get_one_notice_per_url_per_hour(
         clock.now += 120
     await run_until(bot, clock, lambda: _no_pending(bot))
     assert await bot.svc.store.hook_counts() == {"failed": 10}
-    [notice] = notices(bot)
+    [notice] = gave_up(bot)
     assert "gave up on" in notice
+    assert len(failing(bot)) == 1  # one failing streak: one notice, however long it lasts
 
 
 async def test_a_hanging_url_never_holds_back_another(bot_with: Make, receiver: Receiver) -> None:
@@ -561,3 +580,72 @@ async def test_opting_in_again_is_an_event(bot_with: Make, receiver: Receiver) -
     await bot.tap_label(ADA, "Yes, opt me in again")
     await settle(bot)
     assert receiver.types() == ["lead.captured", "lead.unsubscribed", "lead.resubscribed"]
+
+
+async def test_a_redirecting_url_is_told_at_its_first_persistent_failure(
+    bot_with: Make, receiver: Receiver, clock: Clock
+) -> None:
+    """Not 24 h later at the give-up: after 3 failed tries (about 30 s), once, host only."""
+    good = Receiver(SECRET)
+    await good.up()
+    try:
+        url = f"http://127.0.0.1:{receiver.port}/hook/SECRET-PATH-TOKEN"
+        bot = await hooked(bot_with, url, good.url)
+        receiver.mode = "redirect"
+        await capture(bot, ADA)
+        await settle(bot)
+        assert failing(bot) == []  # one failure is not persistent yet
+        clock.now += 10
+        await bot.svc.crm.tick()
+        assert failing(bot) == []
+        clock.now += 20
+        await bot.svc.crm.tick()  # the third try in a row
+        [notice] = failing(bot)
+        assert notice.startswith(f"⚠️ Webhook to 127.0.0.1:{receiver.port} is failing since ")
+        assert f"redirected (302) to http://127.0.0.1:{receiver.port}/…; set the final URL" in (
+            notice
+        )
+        assert "SECRET-PATH-TOKEN" not in notice and "/final" not in notice
+        assert f"127.0.0.1:{good.port}" not in "".join(notices(bot))  # the other URL is fine
+        for _ in range(6):  # still failing: no second notice
+            clock.now += 600
+            await bot.svc.crm.tick()
+        assert len(failing(bot)) == 1
+        await bot.text(OWNER, "/stats")
+        stats = next(t for t in reversed(bot.texts(OWNER)) if "Webhook deliveries" in t)
+        assert f"127.0.0.1:{receiver.port}: ⚠️ failing since " in stats
+        assert "set the final URL), 1 waiting" in stats
+        assert f"127.0.0.1:{good.port}: ✅ delivering, 0 waiting" in stats
+        assert "SECRET-PATH-TOKEN" not in stats
+        receiver.mode = "ok"
+        clock.now += 1800
+        await bot.svc.crm.tick()
+        assert notices(bot)[-1].startswith(f"✅ Webhook to 127.0.0.1:{receiver.port} works again")
+        await bot.text(OWNER, "/stats")
+        stats = next(t for t in reversed(bot.texts(OWNER)) if "Webhook deliveries" in t)
+        assert f"127.0.0.1:{receiver.port}: ✅ delivering, 0 waiting" in stats
+    finally:
+        await good.down()
+
+
+def test_failing_notice_rule() -> None:
+    """3 failed passes or 5 minutes failing; once per streak; at most once an hour per URL."""
+    now = 1_790_000_000
+    health = UrlHealth()
+    record_pass(health, 0, "HTTP 500", now)
+    assert not failing_notice_due(health, now)
+    assert failing_notice_due(health, now + 300)  # 5 minutes failing, however few tries
+    record_pass(health, 0, "HTTP 500", now + 10)
+    record_pass(health, 0, "HTTP 500", now + 30)
+    assert health.failing_since == now and failing_notice_due(health, now + 30)
+    health.told, health.noticed_at = True, now + 30
+    assert not failing_notice_due(health, now + 7200)  # told once for this streak
+    record_pass(health, 1, None, now + 600)  # delivered: the streak ends
+    assert health.failing_since is None and health.failures == 0
+    health.told = False
+    for t in (now + 700, now + 710, now + 730):  # failing again within the hour
+        record_pass(health, 0, "HTTP 502", t)
+    assert not failing_notice_due(health, now + 730)
+    assert failing_notice_due(health, now + 30 + 3600)
+    record_pass(health, 0, None, now + 4000)  # a pass with nothing due changes nothing
+    assert health.failures == 3
