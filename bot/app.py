@@ -152,7 +152,7 @@ async def open_services(app: App) -> None:
     retired = await store.retire_hooks(tuple(svc.settings.crm_webhook_urls))
     if retired:  # erase events among them never reach the CRM: owners must know
         log.warning("%d webhook event(s) for URLs no longer set were given up", retired)
-        notice = svc.texts.get(svc.owner_lang, "owner_hooks_retired", count=str(retired))
+        notice = svc.texts.count(svc.owner_lang, "owner_hooks_retired", retired)
         await notify_owners(app.bot, svc, notice)
     if svc.settings.crm_webhook_urls:
         svc._crm = CrmSender(svc, app.bot)

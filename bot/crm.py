@@ -287,11 +287,11 @@ class CrmSender(Pump):
             return
         self._noticed_at[url] = time.monotonic()
         del self._given_up[url]
-        text = self.svc.texts.get(
-            self.svc.texts.default,
+        text = self.svc.texts.count(
+            self.svc.owner_lang,
             "owner_hook_failed",
+            count,
             host=html.escape(host_of(url)),
-            count=str(count),
             hours=f"{self.svc.settings.crm_webhook_retry_hours:g}",
             error=html.escape(error[:300]),
         )

@@ -221,7 +221,7 @@ async def test_a_redirect_is_not_followed_and_gives_up_after_the_window(
     assert receiver.accepted == []
     assert await bot.svc.store.hook_body(event_id) is None  # the personal data is gone
     [notice] = gave_up(bot)  # one notice for both events, given up in the same pass
-    assert f"Webhook to 127.0.0.1:{receiver.port}: gave up on 2 event(s) after 1 h" in notice
+    assert f"Webhook to 127.0.0.1:{receiver.port}: gave up on 2 events after 1 h" in notice
     assert f"redirected (302) to http://127.0.0.1:{receiver.port}/…; set the final URL" in notice
     assert "ada@" not in notice and "bob@" not in notice
     assert len(failing(bot)) == 1  # told long before, at the first persistent failure
@@ -281,7 +281,7 @@ async def test_500_forever_gives_up_then_later_events_go(
         ("lead.ready_to_talk", "pending"),
     ]
     [notice] = gave_up(bot)
-    assert "gave up on 1 event(s)" in notice and "Last error: HTTP 500" in notice
+    assert "gave up on 1 event after" in notice and "Last error: HTTP 500" in notice
     assert "TOKEN-IN-URL" not in notice and "TOKEN-IN-URL" not in caplog.text
     [early] = failing(bot)
     assert "HTTP 500" in early and "TOKEN-IN-URL" not in early
