@@ -64,8 +64,8 @@ async def test_whole_funnel_in_english(bot: Harness) -> None:
 
 async def test_french_user_gets_french_texts_and_pdf(bot: Harness) -> None:
     await bot.text(ADA, "/start", language_code="fr")
-    assert bot.last(ADA).text.startswith("Bonjour Ada !")
-    await bot.tap_label(ADA, "Quoi porter pour votre séance photo")
+    assert bot.last(ADA).text.startswith("Bonjour Ada\u202f!")  # French typography
+    await bot.tap_label(ADA, "Que porter pour votre séance photo")
     assert "adresse e-mail" in bot.last(ADA).text
     await bot.text(ADA, "ada@example.fr", language_code="fr")
     await bot.tap_label(ADA, "Mariage ou fiançailles")
@@ -216,8 +216,8 @@ async def test_privacy_help_cancel(bot: Harness) -> None:
     await bot.tap_label(ADA, WEAR)
     await bot.text(ADA, "/cancel")
     assert bot.last(ADA).text == bot.t("cancelled")
-    await bot.text(ADA, "ada@example.com")  # no longer waiting for an email
-    assert bot.last(ADA).text == bot.t("fallback")
+    await bot.text(ADA, "ada@example.com")  # no longer waiting for an email: for the team
+    assert bot.last(ADA).text == bot.t("inbox_ack")
     assert (await bot.svc.store.get_lead(ADA)).email is None  # type: ignore[union-attr]
 
 
