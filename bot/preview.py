@@ -28,8 +28,11 @@ from bot.store_optin import Mail
 from bot.texts import load_texts
 
 PROSPECT, OWNER = 100_001, 100_002
+CHATS = {PROSPECT: "prospect", OWNER: "owner"}
+PRESS = re.compile(r"#(?:(\d{1,4})\.)?(\d{1,3})")
 HELP = """Type messages and /commands as a prospect would. Also:
   #N               press button N of the latest message that has buttons
+  #M.N             press button N of message M (the bot's messages are numbered: bot #M)
   :owner           become the owner (try /stats, /leads, /export, /links, /broadcast)
   :prospect        become the prospect again
   :lang fr         the language of your Telegram app (en, fr...)
@@ -65,6 +68,7 @@ class Preview:
         self.fake, self.app, self.svc, self.out, self.files = fake, app, svc, out, files
         self.user, self.lang = PROSPECT, "en"
         self.shown: dict[int, dict[int, int]] = {}  # chat -> message id -> edits shown
+        self.numbers: dict[int, dict[int, int]] = {}  # chat -> message id -> its number M
 
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
@@ -77,27 +81,30 @@ class Preview:
             await self.svc._mailer.drain()  # the code mail, printed before the next prompt
 
     def show(self) -> None:
-        """Print what the bot sent (or edited) in the current chat since last time."""
-        seen = self.shown.setdefault(self.user, {})
-        try:
-            messages = self.fake.sent_to(self.user)
-        except LookupError:
-            return
-        for sent in messages:
+        """Print what the bot sent (or edited) since last time: in your chat, then in the other
+        one with a "[to owner]" or "[to prospect]" prefix (alerts and relays as they happen)."""
+        for chat in (self.user, *(c for c in CHATS if c != self.user)):
+            self.show_chat(chat, "" if chat == self.user else f"[to {CHATS[chat]}] ")
+
+    def show_chat(self, chat: int, prefix: str) -> None:
+        """Print one chat's new and edited messages."""
+        seen = self.shown.setdefault(chat, {})
+        numbers = self.numbers.setdefault(chat, {})
+        for sent in self.fake.sent_to(chat):
             if seen.get(sent.message_id) == sent.edits:
                 continue
             edited = sent.message_id in seen
             seen[sent.message_id] = sent.edits
-            self.render(sent, edited)
+            number = numbers.setdefault(sent.message_id, len(numbers) + 1)
+            self.render(sent, f"{prefix}bot #{number}" + (" (edited)" if edited else ""))
 
-    def render(self, sent: Sent, edited: bool) -> None:
-        label = "bot (edited)" if edited else "bot"
+    def render(self, sent: Sent, label: str) -> None:
         if sent.document and sent.document_bytes is not None:
             path = self.files / sent.document
             path.write_bytes(sent.document_bytes)
             self.say(f"{label}: [document saved to {path}]")
         elif sent.method == "sendPhoto":
-            name = self.files / f"photo-{self.user}-{sent.message_id}.png"
+            name = self.files / f"photo-{sent.chat_id}-{sent.message_id}.png"
             data = self.fake.file_bytes(sent.message["photo"][-1]["file_id"])
             if data:
                 name.write_bytes(data)
@@ -110,19 +117,33 @@ class Preview:
                 number += 1
                 self.say(f"   [{number}] {text}")
 
-    async def press(self, number: int) -> None:
-        for sent in reversed(self.fake.sent_to(self.user) if self.shown.get(self.user) else []):
-            flat = [data or "" for row in sent.buttons for _, data in row]
-            if flat:
-                if not 1 <= number <= len(flat):
-                    self.say(f"(that message has buttons 1 to {len(flat)})")
-                    return
-                update = self.fake.build_callback(
-                    self.user, flat[number - 1], message_id=sent.message_id
-                )
-                await self.send(update)
-                return
-        self.say("(no message with buttons yet)")
+    def target(self, message: int | None) -> Sent | None:
+        """Message `message` of your chat as numbered on screen, else the latest one shown
+        that has buttons."""
+        numbers = self.numbers.get(self.user, {})
+        shown = [s for s in self.fake.sent_to(self.user) if s.message_id in numbers]
+        if message is not None:
+            return next((s for s in shown if numbers[s.message_id] == message), None)
+        return next((s for s in reversed(shown) if s.buttons), None)
+
+    async def press(self, number: int, message: int | None = None) -> None:
+        """`#N` or `#M.N`: press a button as the person in this chat would."""
+        sent = self.target(message)
+        if sent is None:
+            self.say("(no message with buttons yet)" if message is None else
+                     f"(there is no message #{message} in this chat)")  # fmt: skip
+            return
+        flat = [data or "" for row in sent.buttons for _, data in row]
+        if not 1 <= number <= len(flat):
+            self.say(f"(that message has buttons 1 to {len(flat)})" if flat else
+                     f"(message #{message} has no buttons)")  # fmt: skip
+            return
+        answered = len(self.fake.answered_callbacks)
+        await self.send(self.fake.build_callback(self.user, flat[number - 1],
+                                                 message_id=sent.message_id))  # fmt: skip
+        for answer in self.fake.answered_callbacks[answered:]:
+            if answer.text:  # a toast or an alert over the chat
+                self.say(f"(Telegram shows: {answer.text})")
 
     async def wait(self, amount: str, clock: list[float]) -> None:
         try:
@@ -156,8 +177,9 @@ class Preview:
             await self.send(self.fake.build_sticker(self.user, language_code=self.lang))
         elif command == ":wait":
             await self.wait(rest, clock)
-        elif re.fullmatch(r"#\d{1,3}", line):
-            await self.press(int(line[1:]))
+        elif pressed := PRESS.fullmatch(line):
+            message, button = pressed.groups()
+            await self.press(int(button), int(message) if message else None)
         elif line.startswith(":"):
             self.say(f"(unknown preview command {command}; :help lists them)")
         else:

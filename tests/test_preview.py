@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -47,9 +48,10 @@ def test_the_whole_funnel_in_the_terminal(tmp_path: Path) -> None:
             ":nonsense", "/plan", ":quit",
         ],
     )  # fmt: skip
-    assert "bot: Hello Ada!" in out and "[1] What to wear for your photo shoot" in out
+    assert "bot #1: Hello Ada!" in out and "[1] What to wear for your photo shoot" in out
     assert "To receive it, just reply with your email address." in out
-    assert "bot: What kind of shoot are you planning?" in out and "→ Family or kids" in out
+    assert "bot #4: What kind of shoot are you planning?" in out
+    assert "bot #4 (edited): What kind of shoot are you planning?\n     → Family or kids" in out
     pdf = tmp_path / "preview-files" / "what-to-wear.en.pdf"
     assert f"[document saved to {pdf}]" in out and pdf.read_bytes().startswith(b"%PDF-")
     assert "(time moves on by 1d; 1 tip(s) went out" in out
@@ -60,7 +62,9 @@ def test_the_whole_funnel_in_the_terminal(tmp_path: Path) -> None:
     assert "Stats" in out and "picture saved to" in out
     assert "https://t.me/aimant_preview_bot?start=what-to-wear" in out
     assert "(unknown preview command :nonsense; :help lists them)" in out
-    assert "Ready to talk" not in out.split("(you are now the prospect)")[1]  # owner chat only
+    # The owners' alert shows as it happens, marked as theirs, while you are the prospect.
+    after = out.split("(you are now the prospect)")[1]
+    assert re.search(r"\n\[to owner\] bot #\d+: 🔥 Ready to talk", after)
 
 
 def test_the_start_command_without_a_token_and_without_a_terminal(tmp_path: Path) -> None:
@@ -109,5 +113,43 @@ def test_double_optin_rehearsed_offline(tmp_path: Path, monkeypatch: pytest.Monk
     shown = out.getvalue()
     assert "--- mail to ada@example.com (not sent: preview)" in shown
     assert "[attached: what-to-wear.en.pdf]" in shown
-    assert "bot: ✅ Thanks, ada@example.com is verified." in shown
-    assert "bot: What kind of shoot are you planning?" in shown
+    assert re.search(r"bot #\d+: ✅ Thanks, ada@example.com is verified.", shown)
+    assert re.search(r"bot #\d+: What kind of shoot are you planning\?", shown)
+
+
+def number_of(shown: str, text: str) -> int:
+    """The number M of the latest message `bot #M: <text>…` in your chat's transcript."""
+    return int(re.findall(rf"^(?:you> )?bot #(\d+): {re.escape(text)}", shown, re.M)[-1])
+
+
+def test_a_broadcast_confirmed_after_its_test(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`#M.N` presses a button of an earlier message: the test arrived below the preview, and
+    what the lead receives shows as it happens."""
+    settings = make_settings(tmp_path, bot_token=None)
+    out = io.StringIO()
+
+    def confirm(shown: str) -> str:  # "✅ Send to 1" is button 2 of the preview message
+        return f"#{number_of(shown, 'Above is the message exactly as leads will see it')}.2"
+
+    def later(shown: str) -> str:
+        time.sleep(1)  # the broadcast goes out in the background meanwhile
+        return ":wait 1s"
+
+    lines: list[str | Callable[[str], str]] = [
+        "/start", "#1", "ada@example.com", "#2", ":owner", "/broadcast Hello everyone",
+        "#1", "#1", confirm, later, "#1.1", "#40.1", "#4.3", ":quit",
+    ]  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    typist = Typist(out, lines)
+    assert asyncio.run(run_preview(settings, typist, out, None)) == 0  # type: ignore[arg-type]
+    owner = out.getvalue().split("(you are now the owner)")[1]
+    test, preview = number_of(owner, "Hello everyone"), number_of(owner, "Above is the message")
+    assert test > preview  # the test is the latest message with buttons: #N alone misses it
+    assert f"bot #{preview} (edited): Above is the message" in owner  # confirmed
+    assert re.search(r"bot #\d+: ✅ Broadcast #1 finished: sent 1", owner)
+    assert re.search(r"\n\[to prospect\] bot #\d+: Hello everyone\n   \[1\] 🔕 Stop", owner)
+    assert "(Telegram shows: This broadcast has already started" in owner  # the old picker
+    assert "(there is no message #40 in this chat)" in owner
+    assert "(that message has buttons 1 to 1)" in owner
