@@ -7,12 +7,13 @@ import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 
-# Documented in the README. Matched as whole words, ignoring case and accents.
+# Documented in the README. Matched as whole words, ignoring case and accents; written as
+# people write them, since the phrase found is shown to owners and in /mydata.
 PLAN_PHRASES: tuple[str, ...] = (
     # French
-    "plan personnalise",
+    "plan personnalisé",
     "plan sur mesure",
-    "programme personnalise",
+    "programme personnalisé",
     # English
     "personalised plan",
     "personalized plan",
@@ -76,10 +77,11 @@ def _fold(text: str) -> str:
 
 def _pattern(phrases: tuple[str, ...]) -> re.Pattern[str]:
     """Whole-word alternatives, longest first so `rendez-vous` wins over a shorter phrase."""
-    ordered = sorted(phrases, key=len, reverse=True)
+    ordered = sorted((_fold(p) for p in phrases), key=len, reverse=True)
     return re.compile(r"(?<![\w'])(" + "|".join(re.escape(p) for p in ordered) + r")(?!\w)")
 
 
+_AS_WRITTEN = {_fold(p): p for p in (*PLAN_PHRASES, *CONTACT_PHRASES)}
 _PATTERNS: tuple[tuple[Ask, re.Pattern[str]], ...] = (
     (Ask.PLAN, _pattern(PLAN_PHRASES)),
     (Ask.CONTACT, _pattern(CONTACT_PHRASES)),
@@ -106,7 +108,7 @@ def find_request(text: str) -> Request | None:
     for ask, pattern in _PATTERNS:
         for match in pattern.finditer(folded):
             if not negated(folded, match.start()):
-                found.append((match.start(), Request(ask, match.group(1))))
+                found.append((match.start(), Request(ask, _AS_WRITTEN[match.group(1)])))
                 break
     return min(found, key=lambda item: item[0])[1] if found else None
 

@@ -154,7 +154,8 @@ class Preview:
         clock[0] += seconds
         sent = await self.svc.nurture.tick()
         hours = self.svc.settings.send_hours
-        self.say(f"(time moves on by {amount}; {sent} tip(s) went out; tips go out {hours})")
+        tips = "1 tip" if sent == 1 else f"{sent} tips"
+        self.say(f"(time moves on by {amount}; {tips} went out; tips go out {hours})")
         self.show()
 
     async def handle(self, line: str, clock: list[float]) -> bool:

@@ -196,7 +196,7 @@ async def test_mydata_speaks_the_persons_language(bot: Harness) -> None:
         f"Programme d'entraînement de 7 jours{n}: demandé",
         f"réponse «{n}Perdre du poids{n}» (correspond à notre offre)",
         f"Langue{n}: Français",
-        f"(a écrit «{n}plan personnalise{n}»)",
+        f"(a écrit «{n}plan personnalisé{n}»)",
         "= e-mail +10, réponse adaptée +20, plan demandé +40",
         "«\u202fEn envoyant votre e-mail, vous acceptez",
     ):

@@ -54,7 +54,7 @@ def test_the_whole_funnel_in_the_terminal(tmp_path: Path) -> None:
     assert "bot #4 (edited): What kind of shoot are you planning?\n     → Family or kids" in out
     pdf = tmp_path / "preview-files" / "what-to-wear.en.pdf"
     assert f"[document saved to {pdf}]" in out and pdf.read_bytes().startswith(b"%PDF-")
-    assert "(time moves on by 1d; 1 tip(s) went out" in out
+    assert "(time moves on by 1d; 1 tip went out" in out
     assert "Tip 1: pick your palette first" in out and "[1] 🔕 Stop messages from us" in out
     assert "(that message has buttons 1 to 1)" in out
     assert "Done: you won't receive any more messages" in out  # the stop button, pressed

@@ -67,7 +67,7 @@ async def test_plan_by_command_or_in_own_words(bot: Harness) -> None:
     await bot.text(2002, "/start", language_code="fr")
     await bot.text(2002, "Bonjour, je voudrais un Plan Personnalisé", language_code="fr")
     assert bot.last(2002).text == bot.t("plan_ask_goal", "fr")
-    assert "Why: wrote “plan personnalise”" in bot.last(OWNER).text
+    assert "Why: wrote “plan personnalisé”" in bot.last(OWNER).text
     assert await bot.svc.store.count_events(Event.PLAN) == 2
 
 

@@ -59,8 +59,8 @@ def test_backoff_grows_and_is_capped() -> None:
 @pytest.mark.parametrize(
     ("text", "ask", "phrase"),
     [
-        ("Je voudrais un plan personnalisé svp", Ask.PLAN, "plan personnalise"),
-        ("PLAN PERSONNALISÉ", Ask.PLAN, "plan personnalise"),
+        ("Je voudrais un plan personnalisé svp", Ask.PLAN, "plan personnalisé"),
+        ("PLAN PERSONNALISÉ", Ask.PLAN, "plan personnalisé"),
         ("I'd like a personalized plan", Ask.PLAN, "personalized plan"),
         ("On peut prendre rendez-vous ?", Ask.CONTACT, "rendez-vous"),
         ("Je voudrais prendre rendez-vous svp", Ask.CONTACT, "rendez-vous"),
