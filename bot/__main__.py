@@ -10,6 +10,7 @@ from pathlib import Path
 
 from bot.app import ALLOWED_UPDATES, build_application
 from bot.catalogue import Catalogue, CatalogueError, load_catalogue
+from bot.guard import Guard, disk_problem, stop_self, take_lock
 from bot.logs import configure_logging
 from bot.ops import (
     backup,
@@ -86,7 +87,14 @@ def run(settings: Settings) -> int:
             return preview(settings)
         print("Try your bot offline meanwhile: .venv/bin/aimant preview")
         return 0
-    problem = database_problem(settings.database_path) or asyncio.run(telegram_problem(settings))
+    lock = take_lock(settings.database_path)  # first: a second process must not touch the file
+    if isinstance(lock, str):
+        return fail(lock)
+    problem = (
+        database_problem(settings.database_path)
+        or disk_problem(settings.database_path)
+        or asyncio.run(telegram_problem(settings))
+    )
     if problem:
         return fail(problem)
     print(features_summary(settings))
@@ -95,13 +103,15 @@ def run(settings: Settings) -> int:
         log.warning("%s; verification mails will wait and be retried", mail)
     svc = Services(settings, catalogue, texts)
     app = build_application(svc)
+    guard: Guard = app.bot_data["guard"]
+    guard.stop = stop_self  # a fatal fault (database gone, disk full) stops as SIGTERM does
     if settings.webhook_url:
         asyncio.run(run_webhook(app, svc))
-        return 0
+        return 2 if guard.fatal else 0
     log.info("starting with long polling against %s", settings.bot_api_url)
     app.run_polling(allowed_updates=ALLOWED_UPDATES)  # stops cleanly on SIGINT and SIGTERM
     log.info("stopped")
-    return 0
+    return 2 if guard.fatal else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger().setLevel(logging.WARNING)  # keep the conversation readable
         if check(settings):
             return 2
+        lock = take_lock(args.database) if args.database else None  # never beside a live bot
+        if isinstance(lock, str):
+            return fail(lock)
         return preview(settings, args.database)
     if args.command == "backup":
         if not settings.database_path.exists():

@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from telegram import Update
+from telegram.error import TelegramError
 from telegram.ext import Application, BaseUpdateProcessor, ExtBot
 
 from bot.store import Store
@@ -28,10 +30,56 @@ def user_id_of(update: Update) -> int | None:
     return user.id if user else None
 
 
+def raw_user_id(raw: Mapping[str, Any]) -> int | None:
+    """The sender's id in an update's raw JSON (any kind), or None."""
+    for value in raw.values():
+        if isinstance(value, dict) and isinstance(value.get("from"), dict):
+            sender = value["from"].get("id")
+            return sender if isinstance(sender, int) else None
+    return None
+
+
+def describe(exc: BaseException) -> str:
+    """An exception in one short line (type and message; no traceback)."""
+    return f"{type(exc).__name__}: {str(exc)[:200]}"
+
+
+class Backoff:
+    """Waits from 1 s doubling to 60 s while a call keeps failing; logs once a minute at most."""
+
+    FIRST, LONGEST, REPORT_EVERY = 1.0, 60.0, 60.0
+
+    def __init__(self, what: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self.what, self._clock = what, clock
+        self.delay = 0.0
+        self.failures = 0  # since the last line logged
+        self._logged_at: float | None = None
+
+    def failed(self, exc: BaseException) -> float:
+        """Count a failure; the delay to wait before the next try."""
+        self.delay = min(self.delay * 2, self.LONGEST) if self.delay else self.FIRST
+        self.failures += 1
+        now = self._clock()
+        if self._logged_at is None or now - self._logged_at >= self.REPORT_EVERY:
+            log.error(
+                "%s failed %d time(s) since the last report (%s); retrying in %.0f s",
+                self.what, self.failures, describe(exc), self.delay,
+            )  # fmt: skip
+            self._logged_at, self.failures = now, 0
+        return self.delay
+
+    def succeeded(self) -> None:
+        """Back to normal: say so if failures were reported."""
+        if self.delay:
+            log.info("%s works again", self.what)
+        self.delay, self.failures, self._logged_at = 0.0, 0, None
+
+
 class IntakeBot(ExtBot[None]):
     """An ExtBot whose getUpdates first saves what it fetched to the inbox."""
 
     _inbox: Store | None = None  # PTB freezes public attributes of bots; "_" ones may be set
+    _backoff: Backoff | None = None
 
     def attach_store(self, store: Store | None) -> None:
         """Where fetched updates are kept."""
@@ -41,16 +89,50 @@ class IntakeBot(ExtBot[None]):
         """Drop the default parse_mode PTB adds to editMessageReplyMarkup (no such field)."""
         if endpoint == "editMessageReplyMarkup":
             data.pop("parse_mode", None)
-        return await super()._do_post(endpoint, data, **kwargs)
+        result = await super()._do_post(endpoint, data, **kwargs)
+        if endpoint == "getUpdates" and isinstance(result, list):
+            # PTB parses the batch as a whole: one update it cannot read would fail every poll.
+            result = [await self._readable(raw) for raw in result]
+        return result
+
+    async def _readable(self, raw: Any) -> Any:
+        """The update if PTB can read it; else set aside, replaced by an empty one (same id)."""
+        try:
+            Update.de_json(raw, self)
+            return raw
+        except Exception as exc:
+            update_id = raw.get("update_id") if isinstance(raw, dict) else None
+            if not isinstance(update_id, int):
+                raise  # without an id the offset cannot move past it: the backoff handles it
+            if self._inbox is not None:  # kept before Telegram can forget it
+                await self._inbox.set_aside(
+                    update_id, raw_user_id(raw), json.dumps(raw), describe(exc)
+                )
+            log.warning("update %s set aside: PTB cannot read it (%s)", update_id, describe(exc))
+            return {"update_id": update_id}
 
     async def get_updates(self, *args: Any, **kwargs: Any) -> tuple[Update, ...]:
         """Fetch updates and keep them in the inbox before Telegram can forget them."""
-        updates = await super().get_updates(*args, **kwargs)
-        if updates and self._inbox is not None:
-            await self._inbox.inbox_save(
-                (u.update_id, user_id_of(u), json.dumps(u.to_dict())) for u in updates
-            )
+        backoff = self._backoff or self._new_backoff()
+        try:
+            updates = await super().get_updates(*args, **kwargs)
+            if updates and self._inbox is not None:
+                await self._inbox.inbox_save(
+                    (u.update_id, user_id_of(u), json.dumps(u.to_dict())) for u in updates
+                )
+        except TelegramError:
+            raise  # network trouble: PTB's polling loop retries with its own backoff
+        except Exception as exc:  # disk full, database gone...: PTB would retry at once
+            delay = backoff.failed(exc)
+            if kwargs.get("timeout"):  # not the short last call at shutdown: never delay a stop
+                await asyncio.sleep(delay)
+            return ()  # nothing confirmed: Telegram sends the same updates again
+        backoff.succeeded()
         return updates
+
+    def _new_backoff(self) -> Backoff:
+        self._backoff = Backoff("getUpdates")
+        return self._backoff
 
 
 class IntakeProcessor(BaseUpdateProcessor):
@@ -105,7 +187,15 @@ async def replay_pending(
     """Queue updates a previous process received but did not finish; returns how many."""
     payloads = await store.inbox_pending()
     for payload in payloads:
-        update = Update.de_json(json.loads(payload), application.bot)
+        raw = json.loads(payload)
+        try:
+            update = Update.de_json(raw, application.bot)
+        except Exception as exc:  # kept by an older PTB that read it; this one cannot
+            await store.set_aside(raw["update_id"], raw_user_id(raw), payload, describe(exc))
+            await store.inbox_done(raw["update_id"])
+            log.warning("update %s set aside: PTB cannot read it (%s)", raw["update_id"],
+                        describe(exc))  # fmt: skip
+            continue
         await application.update_queue.put(update)
     if payloads:
         log.info("replaying %d update(s) left unfinished by the previous run", len(payloads))

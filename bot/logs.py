@@ -7,6 +7,22 @@ import sys
 from collections.abc import Iterable
 
 REDACTED = "<token>"
+# Libraries whose lower levels carry personal data or secrets, pinned at least here whatever
+# LOG_LEVEL says: httpx logs request URLs (with the token, and webhook URLs' paths) at INFO;
+# aiosqlite logs every SQL statement with its parameters (emails, names, codes) at DEBUG;
+# telegram logs every call's parameters and answers (message texts) at DEBUG; aiosmtplib logs
+# the SMTP conversation (the code mail) at DEBUG.
+QUIET: dict[str, int] = {
+    "httpx": logging.WARNING,
+    "httpcore": logging.WARNING,
+    "aiosqlite": logging.INFO,
+    "telegram": logging.INFO,
+    "aiosmtplib": logging.INFO,
+    "apscheduler": logging.WARNING,
+    "matplotlib": logging.WARNING,
+    "asyncio": logging.INFO,
+    "hpack": logging.WARNING,
+}
 
 
 class RedactingFormatter(logging.Formatter):
@@ -25,7 +41,7 @@ class RedactingFormatter(logging.Formatter):
 
 
 def configure_logging(level: str, secrets: Iterable[str] = ()) -> None:
-    """Log to stderr at `level`, redacting `secrets`; quieten libraries that log URLs."""
+    """Log to stderr at `level`, redacting `secrets`; libraries never log personal data."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", secrets)
@@ -33,8 +49,5 @@ def configure_logging(level: str, secrets: Iterable[str] = ()) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # httpx logs every request URL at INFO, and Bot API URLs contain the token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    logging.getLogger("matplotlib").setLevel(logging.WARNING)
+    for name, floor in QUIET.items():
+        logging.getLogger(name).setLevel(max(floor, root.level))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -53,16 +54,37 @@ def content_warnings(catalogue: Catalogue, texts: Texts) -> list[str]:
     return warnings
 
 
+def read_only_problem(path: Path) -> str | None:
+    """Why SQLite could not write the database (the file, its -wal/-shm, the folder), or None."""
+    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        # Checked before SQLite opens it: it fails late (mid-start) or, immutable, with SIGBUS.
+        if file.exists() and not os.access(file, os.W_OK):
+            return (
+                f"{file.name} is read-only for this user: make it writable (ls -l and chmod;"
+                f" lsattr shows an immutable flag, chattr -i removes it)"
+            )
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        return (
+            f"its folder {path.parent} is not writable for this user (SQLite writes"
+            f" {path.name}-wal and -shm there): make it writable"
+        )
+    return None
+
+
 def database_problem(path: Path) -> str | None:
     """Why the database cannot be used (read-only, locked, not a database), or None."""
+    where = f"cannot use the database {path} (setting DATABASE_PATH)"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        read_only = read_only_problem(path)
+        if read_only:
+            return f"{where}: {read_only}"
         with closing(sqlite3.connect(path, timeout=5, isolation_level=None)) as db:
             db.execute("PRAGMA schema_version").fetchone()  # fails on a file that is not SQLite
             db.execute("BEGIN IMMEDIATE")  # fails when read-only or locked by another process
             db.execute("ROLLBACK")
     except (sqlite3.Error, OSError) as exc:
-        return f"cannot use the database {path} (setting DATABASE_PATH): {exc}"
+        return f"{where}: {exc}"
     return None
 
 
