@@ -80,7 +80,7 @@ class Mailer(Pump):
             lang,
             "mail_body",
             code=mail.code,
-            minutes=str(settings.optin_code_minutes),
+            minutes=svc.texts.count(lang, "minutes", settings.optin_code_minutes),
             extra=extra,
         )
         return MailContent(

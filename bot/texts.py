@@ -18,6 +18,7 @@ PLURALS: dict[str, set[str]] = {
     "score_click": set(),
     "score_guides": set(),
     "mydata_tips": set(),
+    "minutes": set(),  # how long a code works, e.g. "30 minutes", filled into {minutes}
     "owner_hook_failed": {"host", "hours", "error"},
     "owner_hooks_retired": set(),
     "owner_updates_set_aside": set(),

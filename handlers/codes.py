@@ -49,6 +49,7 @@ async def send_code(
     )
     if issued:
         svc.mailer.kick()  # the chat never waits for the mail server
-    text = t(context, lang, prompt, email=clip(email), minutes=str(settings.optin_code_minutes))
+    minutes = svc.texts.count(lang, "minutes", settings.optin_code_minutes)  # "1 minute"
+    text = t(context, lang, prompt, email=clip(email), minutes=minutes)
     await say(update, text, reply_markup=code_buttons(svc, lang))
     return True

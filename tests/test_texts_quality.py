@@ -127,6 +127,11 @@ def test_every_count_has_both_plural_forms_in_each_language() -> None:
     assert texts.count("en", "score_guides", 0) == "0 more guides"
     assert texts.count("fr", "score_guides", 0) == "0 guide de plus"  # French: 0 is singular
     assert texts.count("fr", "mydata_tips", 2) == "2 conseils reçus"
+    one_minute = texts.count("en", "minutes", 1)
+    assert "(valid for 1 minute)" in texts.get("en", "code_resent", email="a", minutes=one_minute)
+    assert "(valable 30 minutes)" in texts.get(
+        "fr", "code_resent", email="a", minutes=texts.count("fr", "minutes", 30)
+    )
 
 
 def test_the_stop_button_says_it_stops_everything() -> None:
