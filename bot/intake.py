@@ -44,6 +44,13 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc)[:200]}"
 
 
+async def set_aside(store: Store, raw: Mapping[str, Any], exc: BaseException) -> None:
+    """Keep an update PTB cannot read (its raw JSON, once per id) and say so in one line."""
+    update_id = raw["update_id"]
+    await store.set_aside(update_id, raw_user_id(raw), json.dumps(raw), describe(exc))
+    log.warning("update %s set aside: PTB cannot read it (%s)", update_id, describe(exc))
+
+
 class Backoff:
     """Waits from 1 s doubling to 60 s while a call keeps failing; logs once a minute at most."""
 
@@ -105,10 +112,7 @@ class IntakeBot(ExtBot[None]):
             if not isinstance(update_id, int):
                 raise  # without an id the offset cannot move past it: the backoff handles it
             if self._inbox is not None:  # kept before Telegram can forget it
-                await self._inbox.set_aside(
-                    update_id, raw_user_id(raw), json.dumps(raw), describe(exc)
-                )
-            log.warning("update %s set aside: PTB cannot read it (%s)", update_id, describe(exc))
+                await set_aside(self._inbox, raw, exc)
             return {"update_id": update_id}
 
     async def get_updates(self, *args: Any, **kwargs: Any) -> tuple[Update, ...]:
@@ -191,10 +195,8 @@ async def replay_pending(
         try:
             update = Update.de_json(raw, application.bot)
         except Exception as exc:  # kept by an older PTB that read it; this one cannot
-            await store.set_aside(raw["update_id"], raw_user_id(raw), payload, describe(exc))
+            await set_aside(store, raw, exc)
             await store.inbox_done(raw["update_id"])
-            log.warning("update %s set aside: PTB cannot read it (%s)", raw["update_id"],
-                        describe(exc))  # fmt: skip
             continue
         await application.update_queue.put(update)
     if payloads:

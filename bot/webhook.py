@@ -37,7 +37,7 @@ from telegram import Update
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from bot.app import ALLOWED_UPDATES, App, close_services, open_services, stop_services
-from bot.intake import user_id_of
+from bot.intake import set_aside, user_id_of
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -273,10 +273,18 @@ class WebhookServer:
             data = json.loads(raw)
             if not isinstance(data, dict) or not 0 < data.get("update_id", 0) < 2**62:
                 raise ValueError("no valid update_id")
-            update = Update.de_json(data, self.app.bot)
         except Exception as exc:  # the right secret: Telegram (or its owner) should hear of it
             log.warning("malformed webhook body refused: %s", type(exc).__name__)
             return JSONResponse({"ok": False, "error": "not an update"}, 400)
+        try:
+            update = Update.de_json(data, self.app.bot)
+        except Exception as exc:  # an update this PTB cannot read: a 400 would be retried
+            try:  # forever and hold back the ones behind it; kept aside, answered 200
+                await set_aside(self.svc.store, data, exc)
+            except Exception:
+                log.exception("could not keep webhook update %s", data["update_id"])
+                return JSONResponse({"ok": False}, 500)
+            return JSONResponse({"ok": True})
         try:  # kept before Telegram hears 200: a crash from here on loses nothing
             row = (update.update_id, user_id_of(update), json.dumps(data))
             await self.svc.store.inbox_save([row])

@@ -5,6 +5,7 @@ failing, a nearly full disk, and DEBUG logs scanned for personal data."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import shutil
@@ -14,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from bot.guard import LOW_DISK_BYTES, take_lock
 from bot.intake import Backoff
 from bot.store import Store
 from bot.store_base import DatabaseGone
+from bot.webhook import WebhookServer
 from tests.conftest import OWNER, ROOT, Harness
 from tests.receiver import Receiver
 from tests.smtp_server import SmtpServer
@@ -295,6 +297,17 @@ def test_an_unreadable_update_is_set_aside_and_everyone_behind_it_served(
     log = bot.logs[0]
     assert log.count("set aside") == 1 and "CRITICAL" not in log and "Traceback" not in log
     assert "Coffee or tea?" not in log
+
+
+async def test_an_unreadable_webhook_update_is_set_aside_and_answered_200(
+    bot_with: Callable[..., Awaitable[Harness]],
+) -> None:
+    harness = await bot_with(webhook_url="http://127.0.0.1:1", webhook_secret="s" * 20)
+    receiver = WebhookServer(harness.app, harness.svc)
+    answer = await receiver.accept(json.dumps({"update_id": 77, **POISON}).encode())
+    assert answer.status_code == 200  # a 400 would make Telegram retry it and hold the rest
+    assert await harness.svc.store.count_set_aside() == 1
+    assert (await receiver.accept(b'{"nothing": 1}')).status_code == 400
 
 
 async def test_failing_get_updates_backs_off_and_logs_once_a_minute(
