@@ -23,6 +23,12 @@ class AsideStore(StoreBase):
     async def set_aside_to_report(self) -> int:
         """Mark the updates set aside since the last report as reported; how many they were."""
         now = self.now()
+        due = await self._one(
+            "SELECT COUNT(*) FROM unreadable_updates WHERE reported_at IS NULL OR received_at < ?",
+            (now - KEEP_SECONDS,),
+        )
+        if not due or not due[0]:  # the usual case, every guard tick: no write at all
+            return 0
         async with self._tx() as db:
             await db.execute(
                 "DELETE FROM unreadable_updates WHERE received_at < ?", (now - KEEP_SECONDS,)

@@ -299,6 +299,24 @@ def test_an_unreadable_update_is_set_aside_and_everyone_behind_it_served(
     assert "Coffee or tea?" not in log
 
 
+async def test_updates_set_aside_are_reported_once_kept_30_days_and_erased(tmp_path: Path) -> None:
+    now = [1_790_000_000.0]
+    store = await Store.open(tmp_path / "aimant.sqlite3", clock=lambda: now[0])
+    try:
+        await store.set_aside(1, 501, '{"update_id": 1}', "TypeError: x")
+        await store.set_aside(1, 501, '{"update_id": 1}', "TypeError: x")  # once per id
+        await store.set_aside(2, 502, '{"update_id": 2}', "TypeError: x")
+        assert await store.set_aside_to_report() == 2
+        assert await store.set_aside_to_report() == 0  # reported once
+        await store.erase(502)
+        assert await store.count_set_aside() == 1
+        now[0] += 31 * 86400
+        await store.set_aside_to_report()
+        assert await store.count_set_aside() == 0
+    finally:
+        await store.close()
+
+
 async def test_an_unreadable_webhook_update_is_set_aside_and_answered_200(
     bot_with: Callable[..., Awaitable[Harness]],
 ) -> None:
