@@ -26,6 +26,7 @@ from bot.alerts import notify_owners
 from bot.broadcast import Broadcaster
 from bot.crm import CrmSender
 from bot.guard import CHECK_SECONDS, Guard, watch
+from bot.inbox import InboxSender
 from bot.intake import IntakeBot, IntakeProcessor, replay_pending
 from bot.mailer import Mailer
 from bot.nurture import IN_FLIGHT, Nurture
@@ -38,6 +39,7 @@ from handlers import (
     capture,
     console,
     fallback,
+    inbox,
     menu,
     optin,
     owner,
@@ -87,7 +89,7 @@ def register_handlers(app: App, svc: Services) -> None:
     app.add_handler(CommandHandler("links", console.links, filters=private & owners))
     app.add_handler(CommandHandler("broadcast", broadcast.broadcast, filters=private & owners))
     app.add_handler(MessageHandler(private & filters.COMMAND, fallback.unknown_command))
-    app.add_handler(MessageHandler(private & owners & filters.REPLY, owner.owner_reply))
+    app.add_handler(MessageHandler(private & owners & filters.REPLY, inbox.team_reply))
     app.add_handler(MessageHandler(private & filters.TEXT, menu.text))
     app.add_handler(MessageHandler(private, menu.not_text))
 
@@ -149,6 +151,7 @@ async def open_services(app: App) -> None:
     await svc._broadcaster.resume()
     if svc.settings.double_optin:
         svc._mailer = Mailer(svc, app.bot)
+    svc._inbox = InboxSender(svc, app.bot)  # relays left by a previous run go at the first tick
     retired = await store.retire_hooks(tuple(svc.settings.crm_webhook_urls))
     if retired:  # erase events among them never reach the CRM: owners must know
         log.warning("%d webhook event(s) for URLs no longer set were given up", retired)
@@ -166,7 +169,7 @@ async def open_services(app: App) -> None:
         app.job_queue.run_repeating(
             _guard_tick, interval=CHECK_SECONDS, first=CHECK_SECONDS, name="guard"
         )
-        for pump in (svc._mailer, svc._crm):
+        for pump in (svc._mailer, svc._crm, svc._inbox):
             if pump is not None:  # retries and leftovers of a previous run
                 app.job_queue.run_repeating(
                     _pump_tick, interval=svc.settings.outbox_check_seconds, first=1, data=pump
@@ -186,7 +189,7 @@ async def _guard_tick(context: Ctx) -> None:
 
 
 async def _pump_tick(context: Ctx) -> None:
-    """JobQueue callback: one pass of an outbox sender (mail or webhooks)."""
+    """JobQueue callback: one pass of an outbox sender (mail, webhooks, team inbox)."""
     assert isinstance(context.job.data, Pump)  # type: ignore[union-attr]
     context.job.data.kick()  # type: ignore[union-attr]  # never waits: a pass may be long
 
@@ -198,7 +201,7 @@ async def stop_services(app: App) -> None:
         await svc._broadcaster.stop()
     if svc._nurture is not None:
         await svc._nurture.stop()
-    for pump in (svc._mailer, svc._crm):
+    for pump in (svc._mailer, svc._crm, svc._inbox):
         if pump is not None:
             await pump.stop()
 

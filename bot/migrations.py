@@ -282,4 +282,44 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX mentions_user ON mentions(user_id);
     """,
+    # 13: the team inbox. Each relay (a person's message to the team, a team answer to the
+    # person) is an outbox row written with the update that caused it, sent in order per person
+    # and destination (at least once); one conversation row per person (waiting since, acks).
+    """
+    CREATE TABLE team_relays (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        person INTEGER NOT NULL,
+        direction TEXT NOT NULL,
+        to_chat INTEGER NOT NULL,
+        from_chat INTEGER NOT NULL,
+        message_id INTEGER NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        sent_at INTEGER,
+        header_id INTEGER,
+        copy_id INTEGER,
+        error TEXT,
+        update_id INTEGER
+    );
+    CREATE UNIQUE INDEX team_relays_once ON team_relays(update_id, to_chat)
+        WHERE update_id IS NOT NULL;
+    CREATE INDEX team_relays_pending ON team_relays(person, to_chat, id) WHERE state = 'pending';
+    CREATE INDEX team_relays_due ON team_relays(next_at) WHERE state = 'pending';
+    CREATE INDEX team_relays_person ON team_relays(person);
+    CREATE INDEX team_relays_copy ON team_relays(to_chat, copy_id);
+    CREATE TABLE conversations (
+        person INTEGER PRIMARY KEY,
+        first_at INTEGER NOT NULL,
+        last_in_at INTEGER NOT NULL,
+        waiting_since INTEGER,
+        acked_at INTEGER,
+        messages INTEGER NOT NULL DEFAULT 0,
+        topic_chat INTEGER,
+        topic_id INTEGER
+    );
+    CREATE INDEX conversations_waiting ON conversations(waiting_since)
+        WHERE waiting_since IS NOT NULL;
+    """,
 )

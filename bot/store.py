@@ -16,6 +16,7 @@ from bot.store_aside import AsideStore
 from bot.store_base import Clock, Event
 from bot.store_broadcasts import BroadcastStore
 from bot.store_hooks import HookStore
+from bot.store_inbox import InboxStore
 from bot.store_kpis import KpiStore
 from bot.store_optin import OptinStore
 from bot.store_owner import OwnerStore
@@ -91,7 +92,9 @@ def _lead(row: aiosqlite.Row) -> Lead:
     return Lead(**values)
 
 
-class Store(TipStore, KpiStore, OwnerStore, BroadcastStore, OptinStore, HookStore, AsideStore):
+class Store(
+    TipStore, KpiStore, OwnerStore, BroadcastStore, OptinStore, HookStore, AsideStore, InboxStore
+):
     """Typed access to the database; every write is one transaction."""
 
     # --- inbox: durable intake of updates -------------------------------------------------
@@ -403,6 +406,7 @@ class Store(TipStore, KpiStore, OwnerStore, BroadcastStore, OptinStore, HookStor
             # Events not yet delivered carry personal data: they never leave; and no row links
             # the Telegram id to what happened any more.
             await self._forget_hooks(db, user_id)
+            await self._forget_team(db, user_id)  # relayed message ids, the conversation
             if erased and told:
                 await self._hook(db, user_id, HookType.ERASED, urls=told)
         # Old page images of the erased rows may sit in the WAL file until a checkpoint.

@@ -53,6 +53,8 @@ class Event(StrEnum):
     WON = "won"  # an owner marked the lead won (once per person)
     BROADCAST_STOP = "broadcast_stop"  # the stop button under a broadcast, value = its id
     VERIFIED = "verified"  # first verification of the person's email by code (once per person)
+    TEAM_IN = "team_in"  # a message of the person reached the team inbox (each message)
+    TEAM_ANSWER = "team_answer"  # the team answered a waiting person; value = seconds waited
 
 
 class StoreBase:

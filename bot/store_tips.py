@@ -377,14 +377,6 @@ class TipStore(StoreBase):
         )
         return [(r["owner_chat"], r["message_id"]) for r in rows]
 
-    async def open_conversation(self, user_id: int, owner_chat: int, until: int) -> None:
-        """An owner wrote to the lead: the lead's free text goes to that owner until `until`."""
-        async with self._tx() as db:
-            await db.execute(
-                "UPDATE leads SET relay_owner = ?, relay_until = ? WHERE user_id = ?",
-                (owner_chat, until, user_id),
-            )
-
     async def score_facts(self, user_id: int) -> Facts:
         """Everything the lead score is computed from, in one query."""
         row = await self._one(

@@ -12,6 +12,7 @@ from bot.mailer import code_buttons
 from bot.optin import typed_code
 from bot.reasons import wrote
 from bot.services import Ctx
+from handlers import inbox
 from handlers.broadcast import STEP_BROADCAST, compose, message_html
 from handlers.capture import STEP_ANSWER, STEP_EMAIL, STEP_EMAIL_CONFIRM, email_text, offer
 from handlers.codes import STEP_CODE
@@ -22,7 +23,6 @@ from handlers.ready import (
     STEP_PLAN_GOAL,
     contact_text,
     goal_text,
-    relay_to_owner,
     request_plan,
 )
 
@@ -67,7 +67,7 @@ async def cancel(update: Update, context: Ctx) -> None:
 
 
 async def text(update: Update, context: Ctx) -> None:
-    """Typed text: what the current step expects, a plan request, a reply to the team, or help."""
+    """Typed text: what the current step expects, a plan request, else a message for the team."""
     svc, lang = context.svc, lang_of(update, context)
     person = user_id(update)
     typed = update.effective_message.text or ""  # type: ignore[union-attr]
@@ -98,14 +98,14 @@ async def text(update: Update, context: Ctx) -> None:
         await request_plan(update, context, wrote(asked.phrase))
     elif asked:  # an appointment, a call, a quote: the owners get the message itself
         await contact_text(update, context, typed, wrote(asked.phrase))
-    elif await relay_to_owner(update, context, typed):
+    elif await inbox.to_team(update, context):  # a question, a reply to a tip or broadcast
         return
     else:
         await say(update, t(context, lang, "fallback"), reply_markup=menu_keyboard(context, lang))
 
 
 async def not_text(update: Update, context: Ctx) -> None:
-    """A sticker, photo, voice... : say what is expected in the current step."""
+    """A sticker, photo, voice...: what the current step expects, else a message for the team."""
     svc, lang = context.svc, lang_of(update, context)
     session = await svc.store.get_session(user_id(update))
     step = session.step if session else None
@@ -119,5 +119,7 @@ async def not_text(update: Update, context: Ctx) -> None:
         STEP_EMAIL_CONFIRM: "expect_email",
         STEP_ANSWER: "expect_answer",
         STEP_CONTACT: "expect_contact",
-    }
-    await say(update, t(context, lang, key.get(step or "", "fallback")))
+    }.get(step or "")
+    if key is None and await inbox.to_team(update, context):  # no step waits for it: the team
+        return
+    await say(update, t(context, lang, key or "fallback"))

@@ -65,6 +65,7 @@ async def forget_confirmed(update: Update, context: Ctx) -> None:
     store, person = context.svc.store, user_id(update)
     shown_to_owners = await store.relays_of(person)
     mentioned = await store.mentions_of(person)
+    copies = await store.team_copies_of(person)  # their messages copied into owners' chats
     erased = await store.erase(person)
     if erased:
         log.info("personal data erased on request")
@@ -82,4 +83,9 @@ async def forget_confirmed(update: Update, context: Ctx) -> None:
                 )
             except TelegramError as exc:
                 log.debug("owner message not redacted: %s", exc)
+        for owner_chat, message_id in copies:  # a photo or a voice note cannot be redacted
+            try:
+                await context.bot.delete_message(owner_chat, message_id)
+            except TelegramError as exc:
+                log.debug("relayed message not deleted: %s", exc)
     await say(update, t(context, lang, "forget_done" if erased else "forget_nothing"))

@@ -1,11 +1,10 @@
-"""Ready to talk: tip buttons, /plan, plan phrases, /contact, a lead's replies to the team."""
+"""Ready to talk: tip buttons, /plan, plan phrases, /contact."""
 
 from __future__ import annotations
 
 import logging
 
 from telegram import Update
-from telegram.error import TelegramError
 
 from bot import names, reasons
 from bot.alerts import alert_owners
@@ -13,13 +12,12 @@ from bot.callbacks import parse_id
 from bot.services import Ctx
 from bot.store import Event
 from handlers import privacy
-from handlers.common import ack, buttons, clip, lang_of, say, t, touch, user_id
+from handlers.common import ack, buttons, lang_of, say, t, touch, user_id
 
 log = logging.getLogger(__name__)
 
 STEP_PLAN_GOAL = "plan_goal"
 STEP_CONTACT = "contact"
-CONVERSATION_SECONDS = 7 * 86400  # a lead's free text goes to the owner who wrote, this long
 MAX_TEXT = 4000
 
 
@@ -131,26 +129,3 @@ async def stop_button(update: Update, context: Ctx) -> None:
             user_id(update), broadcast_id, update.update_id
         )
     await privacy.stop(update, context)  # whoever asks to stop is stopped, counted or not
-
-
-async def relay_to_owner(update: Update, context: Ctx, text: str) -> bool:
-    """A lead in a conversation with an owner: their text goes to that owner. False if none."""
-    svc, person = context.svc, user_id(update)
-    lead = await svc.store.get_lead(person)
-    if lead is None or lead.relay_owner is None or (lead.relay_until or 0) < svc.clock():
-        return False
-    if not svc.is_owner(lead.relay_owner):  # no longer an owner: nobody to pass it to
-        return False
-    name = names.person(lead.first_name, lead.last_name, person)
-    header = t(context, svc.owner_lang, "relay_from_lead", name=name)
-    try:
-        message = await context.bot.send_message(
-            lead.relay_owner, f"{header}\n<blockquote>{clip(text, MAX_TEXT - 200)}</blockquote>"
-        )
-    except TelegramError as exc:  # the owner blocked the bot: fall back to the usual answer
-        log.warning(
-            "could not pass a message from %s to owner %s: %s", person, lead.relay_owner, exc
-        )
-        return False
-    await svc.store.add_relay(lead.relay_owner, message.message_id, person)
-    return True

@@ -45,6 +45,12 @@ class Harness:
         """Run one update through the intake processor and the handlers, as polling would."""
         parsed = Update.de_json(update, self.app.bot)
         await self.app.update_processor.process_update(parsed, self.app.process_update(parsed))
+        await self.relays()
+
+    async def relays(self) -> None:
+        """Let the team inbox's sender copy what is due (it runs in the background)."""
+        if self.svc._inbox is not None:
+            await self.svc._inbox.drain()
 
     async def text(self, user: int, text: str, **user_fields: Any) -> None:
         """The user types a message (or a command)."""

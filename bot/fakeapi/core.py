@@ -69,6 +69,7 @@ class FakeTelegram(UpdateBuilders, MethodHandlers):
             "copyMessage": lambda d, f: self._copy(d, forward=False),
             "forwardMessage": lambda d, f: self._copy(d, forward=True),
             "answerCallbackQuery": self._answer_callback,
+            "setMessageReaction": self._set_reaction,
             "setWebhook": self._set_webhook,
             "deleteWebhook": self._set_webhook,
             "getWebhookInfo": self._webhook_info,

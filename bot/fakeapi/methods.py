@@ -173,6 +173,15 @@ class MethodHandlers(FakeState):
         self._record("forwardMessage" if forward else "copyMessage", msg, d, html, file)
         return msg if forward else {"message_id": msg["message_id"]}
 
+    def _set_reaction(self, d: JSON, files: Files) -> bool:
+        chat = self._resolve_chat(d.get("chat_id"))
+        where = _key(chat, d)
+        if where not in self._incoming and where not in self._messages:
+            raise bad("message to react not found")
+        chosen = [r.get("emoji") for r in d.get("reaction") or [] if isinstance(r, dict)]
+        self.reactions[where] = [str(emoji) for emoji in chosen if emoji]
+        return True
+
     def _answer_callback(self, d: JSON, files: Files) -> bool:
         query_id = str(d.get("callback_query_id", ""))
         if query_id not in self._queries:

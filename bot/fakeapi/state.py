@@ -87,6 +87,7 @@ class FakeState:
         self.arrivals: list[Arrival] = []  # every request that reached the fake, held ones too
         self.violations: list[str] = []
         self.answered_callbacks: list[AnsweredCallback] = []
+        self.reactions: dict[tuple[int | str, int], list[str]] = {}  # (chat, message) -> emoji
         self.next_update_id = 1
         self.confirmed_offset = 0
         self.webhook_url = ""

@@ -60,6 +60,25 @@ class UpdateBuilders(FakeState):
                 msg["caption"] = caption
             return self._incoming_update("message", msg)
 
+    def build_media(
+        self, user_id: int, kind: str, *, caption: str | None = None, **profile: str | None
+    ) -> JSON:
+        """A private message of another kind: voice, video, audio, document, video_note,
+        animation (a file), location or contact."""
+        with self._cond:
+            user = self._touch_user(user_id, **profile)
+            msg = {**self._new_message(self._chats[user_id], user)}
+            if kind == "location":
+                msg[kind] = {"latitude": 48.8566, "longitude": 2.3522}
+            elif kind == "contact":
+                msg[kind] = {"phone_number": "+33612345678", "first_name": user["first_name"]}
+            else:
+                name = f"{kind}_{next(self._ids)}.{'ogg' if kind == 'voice' else 'mp4'}"
+                msg[kind] = self._media_json(kind, self._store(name, b"\x00\x01", kind))
+            if caption is not None:
+                msg["caption"] = caption
+            return self._incoming_update("message", msg)
+
     def build_edited_message(self, user_id: int, message_id: int, text: str) -> JSON:
         """The user edits one of their earlier text messages."""
         with self._cond:

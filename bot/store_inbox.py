@@ -1,0 +1,257 @@
+"""Store methods for the team inbox: the relay outbox, conversations, /inbox and its KPIs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import aiosqlite
+
+from bot.periods import Period
+from bot.store_base import Event, StoreBase
+
+IN, OUT = "in", "out"  # a person's message to the team; a team answer to the person
+
+
+@dataclass(frozen=True)
+class Relay:
+    """One copy to make: `message_id` of `from_chat` into `to_chat`."""
+
+    id: int
+    person: int
+    direction: str
+    to_chat: int
+    from_chat: int
+    message_id: int
+    attempts: int
+    header_id: int | None
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A conversation waiting for a team answer."""
+
+    person: int
+    first_name: str | None
+    last_name: str | None
+    username: str | None
+    waiting_since: int
+    messages: int
+
+
+@dataclass(frozen=True)
+class TeamCounts:
+    """The inbox KPIs of a period: conversations, answered, median seconds to first answer."""
+
+    conversations: int
+    answered: int
+    median_answer: float | None
+
+
+# The oldest pending relay of each (person, destination), if due: later ones wait behind it.
+_DUE = """
+SELECT id, person, direction, to_chat, from_chat, message_id, attempts, header_id
+FROM team_relays r
+WHERE state = 'pending' AND next_at <= ? AND id = (
+    SELECT MIN(id) FROM team_relays p
+    WHERE p.person = r.person AND p.to_chat = r.to_chat AND p.state = 'pending')
+ORDER BY id LIMIT ?
+"""
+
+
+class InboxStore(StoreBase):
+    """The relay outbox (durable, ordered per person and destination) and conversations."""
+
+    async def team_message_in(
+        self,
+        person: int,
+        from_chat: int,
+        message_id: int,
+        to_chats: Sequence[int],
+        update_id: int | None,
+        ack_seconds: float,
+    ) -> bool:
+        """A person's message for the team, queued for each destination with the conversation's
+        bookkeeping in one transaction; True if the person should get the acknowledgement."""
+        now = self.now()
+        async with self._tx() as db:
+            queued = 0
+            for chat in to_chats:
+                cur = await db.execute(
+                    "INSERT OR IGNORE INTO team_relays (person, direction, to_chat, from_chat,"
+                    " message_id, next_at, created_at, update_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (person, IN, chat, from_chat, message_id, now, now, update_id),
+                )
+                queued += cur.rowcount
+            if to_chats and not queued:  # this very update, replayed: counted already
+                return False
+            row = await self._one("SELECT acked_at FROM conversations WHERE person = ?", (person,))
+            await db.execute(
+                "INSERT INTO conversations (person, first_at, last_in_at, waiting_since, messages)"
+                " VALUES (?, ?, ?, ?, 1) ON CONFLICT (person) DO UPDATE SET last_in_at = ?,"
+                " waiting_since = COALESCE(waiting_since, ?), messages = messages + 1",
+                (person, now, now, now, now, now),
+            )
+            await self._event(db, person, Event.TEAM_IN, update_id=update_id)
+            acked = row["acked_at"] if row else None
+            ack = acked is None or now - acked >= ack_seconds
+            if ack:
+                await db.execute(
+                    "UPDATE conversations SET acked_at = ? WHERE person = ?", (now, person)
+                )
+        return ack
+
+    async def team_answer(
+        self, person: int, from_chat: int, message_id: int, update_id: int | None
+    ) -> bool:
+        """A team member's answer to a person, queued; False if this update queued it already."""
+        now = self.now()
+        rows = await self._write1(
+            "INSERT OR IGNORE INTO team_relays (person, direction, to_chat, from_chat, message_id,"
+            " next_at, created_at, update_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (person, OUT, person, from_chat, message_id, now, now, update_id),
+        )
+        return bool(rows)
+
+    async def team_due(self, limit: int = 64) -> list[Relay]:
+        """Relays that may go now: the head of each (person, destination) queue, oldest first."""
+        rows = await self._all(_DUE, (self.now(), limit))
+        return [Relay(*tuple(r)) for r in rows]
+
+    async def team_pending(self) -> int:
+        """Relays not yet sent (waiting for their turn, the group's pace or a retry)."""
+        row = await self._one("SELECT COUNT(*) FROM team_relays WHERE state = 'pending'")
+        return int(row[0]) if row else 0
+
+    async def team_header(self, relay_id: int, header_id: int) -> None:
+        """The relay's header is out: a retry copies the message without a second header."""
+        await self._write1(
+            "UPDATE team_relays SET header_id = ? WHERE id = ?", (header_id, relay_id)
+        )
+
+    async def team_sent(self, relay: Relay, copy_id: int) -> None:
+        """Delivered: replies to the copy (and its header) reach the person; an answer ends the
+        person's wait (its time to answer logged once per wait)."""
+        now = self.now()
+        async with self._tx() as db:
+            await db.execute(
+                "UPDATE team_relays SET state = 'sent', sent_at = ?, copy_id = ?, error = NULL"
+                " WHERE id = ?",
+                (now, copy_id, relay.id),
+            )
+            if relay.direction == IN:
+                return
+            row = await self._one(
+                "SELECT waiting_since FROM conversations WHERE person = ?", (relay.person,)
+            )
+            if row is not None and row["waiting_since"] is not None:
+                waited = str(max(0, now - int(row["waiting_since"])))
+                await self._event(db, relay.person, Event.TEAM_ANSWER, value=waited)
+                await db.execute(
+                    "UPDATE conversations SET waiting_since = NULL WHERE person = ?",
+                    (relay.person,),
+                )
+
+    async def team_retry(
+        self, relay_id: int, next_at: float, error: str, failed: bool = True
+    ) -> None:
+        """Not sent this time (pacing, 429, network): tried again at `next_at`, still in its
+        place; `failed` counts an attempt (a paced relay has not failed)."""
+        await self._write1(
+            "UPDATE team_relays SET attempts = attempts + ?, next_at = ?, error = ? WHERE id = ?",
+            (int(failed), int(next_at + 0.999), error[:300], relay_id),
+        )
+
+    async def team_failed(self, relay_id: int, error: str) -> None:
+        """Never deliverable (blocked, erased, message gone): kept as failed, with the reason."""
+        await self._write1(
+            "UPDATE team_relays SET state = 'failed', error = ? WHERE id = ?",
+            (error[:300], relay_id),
+        )
+
+    async def team_person_of(self, chat: int, message_id: int) -> int | None:
+        """The person a message in a team chat is about: a copy of theirs, a header, an alert."""
+        row = await self._one(
+            "SELECT person FROM team_relays WHERE to_chat = ? AND copy_id = ? AND direction = ?"
+            " UNION ALL SELECT user_id FROM relays WHERE owner_chat = ? AND message_id = ?"
+            " LIMIT 1",
+            (chat, message_id, IN, chat, message_id),
+        )
+        return int(row[0]) if row else None
+
+    async def team_last_in(self, person: int) -> int | None:
+        """When the person last wrote to the team, if ever."""
+        row = await self._one("SELECT last_in_at FROM conversations WHERE person = ?", (person,))
+        return int(row[0]) if row else None
+
+    async def team_copies_of(self, person: int) -> list[tuple[int, int]]:
+        """(chat, message id) of every copy of this person's messages in team chats."""
+        rows = await self._all(
+            "SELECT to_chat, copy_id FROM team_relays WHERE person = ? AND direction = ?"
+            " AND copy_id IS NOT NULL",
+            (person, IN),
+        )
+        return [(int(r[0]), int(r[1])) for r in rows]
+
+    async def team_stored(self, person: int) -> tuple[int, int | None]:
+        """How many of the person's messages the inbox holds, and since when."""
+        row = await self._one(
+            "SELECT COUNT(DISTINCT message_id), MIN(created_at) FROM team_relays"
+            " WHERE person = ? AND direction = ?",
+            (person, IN),
+        )
+        return (int(row[0]), row[1]) if row else (0, None)
+
+    async def team_waiting(self, limit: int = 30) -> list[Waiting]:
+        """Conversations waiting for an answer, oldest first."""
+        rows = await self._all(
+            "SELECT c.person, l.first_name, l.last_name, l.username, c.waiting_since, c.messages"
+            " FROM conversations c LEFT JOIN leads l ON l.user_id = c.person"
+            " WHERE c.waiting_since IS NOT NULL ORDER BY c.waiting_since, c.person LIMIT ?",
+            (limit,),
+        )
+        return [Waiting(*tuple(r)) for r in rows]
+
+    async def team_done(self, person: int) -> bool:
+        """An owner marks a conversation handled without answering; False if it was not waiting."""
+        rows = await self._write1(
+            "UPDATE conversations SET waiting_since = NULL"
+            " WHERE person = ? AND waiting_since IS NOT NULL RETURNING person",
+            (person,),
+        )
+        return bool(rows)
+
+    async def team_counts(self, period: Period) -> TeamCounts:
+        """Conversations (people who wrote to the team) of a period, how many the team answered
+        in it, and the median time to a first answer (the first of each person's in the period)."""
+        start, end = period.start, period.end
+        row = await self._one(
+            "SELECT COUNT(DISTINCT person) FROM prospect_events"
+            " WHERE kind = 'team_in' AND at >= ? AND at < ?",
+            (start, end),
+        )
+        waits = await self._all(
+            "SELECT CAST(value AS INTEGER) AS waited FROM prospect_events a"
+            " WHERE kind = 'team_answer' AND at >= ? AND at < ? AND at = ("
+            "  SELECT MIN(at) FROM prospect_events b WHERE b.person = a.person"
+            "  AND b.kind = 'team_answer' AND b.at >= ? AND b.at < ?)"
+            " AND person IN (SELECT person FROM prospect_events"
+            "  WHERE kind = 'team_in' AND at >= ? AND at < ?)"
+            " GROUP BY person ORDER BY waited",
+            (start, end, start, end, start, end),
+        )
+        values = [int(w[0]) for w in waits]
+        return TeamCounts(int(row[0]) if row else 0, len(values), _median(values))
+
+    async def _forget_team(self, db: aiosqlite.Connection, person: int) -> None:
+        """Erasure: the person's relays and conversation go (events are re-keyed by erase)."""
+        await db.execute("DELETE FROM team_relays WHERE person = ?", (person,))
+        await db.execute("DELETE FROM conversations WHERE person = ?", (person,))
+
+
+def _median(values: list[int]) -> float | None:
+    """The median of sorted values, None when there are none."""
+    if not values:
+        return None
+    middle = len(values) // 2
+    return float(values[middle]) if len(values) % 2 else (values[middle - 1] + values[middle]) / 2

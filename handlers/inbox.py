@@ -1,0 +1,66 @@
+"""The team inbox in chats: a person's message for the team, a team member's answer."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+
+from bot import names
+from bot.inbox import is_note, may_answer, relayable
+from bot.services import Ctx
+from handlers.common import chat_id, lang_of, say, t, touch, user_id
+from handlers.ready import STEP_PLAN_GOAL
+
+log = logging.getLogger(__name__)
+
+
+async def to_team(update: Update, context: Ctx) -> bool:
+    """A person's message that no step expects: queued for the team, acknowledged once in a
+    while. False when it is not for the team (an owner's own message, nothing to copy)."""
+    svc, message, person = context.svc, update.effective_message, user_id(update)
+    owners = list(svc.settings.owner_ids)
+    if message is None or svc.is_owner(person) or not owners or not relayable(message):
+        return False
+    if await svc.store.get_lead(person) is None:  # wrote before any /start
+        await touch(update, context)
+    ack = await svc.store.team_message_in(
+        person,
+        chat_id(update),
+        message.message_id,
+        owners,
+        update.update_id,
+        svc.settings.inbox_ack_hours * 3600,
+    )
+    svc.inbox.kick()  # committed: the sender copies it now, the chat does not wait
+    log.info("message from %s queued for the team", person)
+    if ack:
+        await say(update, t(context, lang_of(update, context), "inbox_ack"))
+    return True
+
+
+async def team_reply(update: Update, context: Ctx) -> None:
+    """An owner replies to a relayed message, its header or a lead alert: the reply, any kind,
+    is queued for that person (a `#note` stays in the team)."""
+    message = update.effective_message
+    assert message is not None and message.reply_to_message is not None
+    svc, lang = context.svc, context.svc.owner_lang
+    person = await svc.store.team_person_of(chat_id(update), message.reply_to_message.message_id)
+    lead = await svc.store.get_lead(person) if person is not None else None
+    if person is None or lead is None:  # a message redacted after an erasure says so
+        erased = message.reply_to_message.text == t(context, lang, "card_erased")
+        await say(update, t(context, lang, "inbox_not_sent_erased" if erased else "relay_not_lead"))
+        return
+    if is_note(message.text or message.caption) or not relayable(message):
+        return  # a note for the team, or nothing to copy
+    if not may_answer(lead.unsubscribed_at, await svc.store.team_last_in(person)):
+        name = names.person(lead.first_name, None, lead.user_id)
+        shown = await say(update, t(context, lang, "relay_failed", name=name))
+        await svc.store.set_mentions(shown.chat_id, shown.message_id, [lead.user_id])
+        return
+    await svc.store.team_answer(person, chat_id(update), message.message_id, update.update_id)
+    svc.inbox.kick()
+    session = await svc.store.get_session(person)
+    if session and session.step == STEP_PLAN_GOAL:  # the conversation takes over from the question
+        await svc.store.clear_session(person)
+    log.info("owner %s answered %s", user_id(update), person)

@@ -1,0 +1,259 @@
+"""The team inbox: what a prospect writes reaches the owners, their answers reach the prospect."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from telegram import Update
+
+from bot.inbox import GroupPace, is_note, may_answer
+from bot.periods import ALL_TIME
+from bot.store import Event
+from tests.conftest import OWNER, Harness
+
+ADA = 1001
+SECOND = OWNER + 1
+HOUR = 3600
+
+
+def reply_to(bot: Harness, sent: Any, **kwargs: Any) -> dict[str, Any]:
+    """An owner's text replying to one of the bot's messages in their chat."""
+    return reply_with(bot, bot.fake.build_message(OWNER, kwargs.pop("text", "ok")), sent)
+
+
+def reply_with(bot: Harness, update: dict[str, Any], sent: Any) -> dict[str, Any]:
+    """Make this owner update a reply to the bot's message `sent`."""
+    update["message"]["reply_to_message"] = sent.message
+    return update
+
+
+def owner_photo(bot: Harness, caption: str) -> dict[str, Any]:
+    """The owner sends a photo with a caption."""
+    return bot.fake.build_photo(OWNER, caption=caption)
+
+
+async def two_owners(bot_with: Any, fake: Any) -> Harness:
+    bot: Harness = await bot_with(owner_ids=[OWNER, SECOND])
+    fake.add_user(SECOND, first_name="Second owner")
+    return bot
+
+
+async def test_question_photo_and_voice_reach_every_owner_in_order(
+    bot_with: Any, fake: Any
+) -> None:
+    bot = await two_owners(bot_with, fake)
+    await bot.text(ADA, "/start", username="ada_l", last_name="Lovelace")
+    await bot.text(ADA, "How much is a wedding shoot?")
+    assert bot.last(ADA).text == bot.t("inbox_ack")
+    await bot.send(bot.fake.build_photo(ADA, caption="Like <this> one"))
+    await bot.send(bot.fake.build_media(ADA, "voice"))
+    assert bot.texts(ADA)[-1] == bot.t("inbox_ack")  # acknowledged once, not per message
+    header = "💬 \u2068Ada Lovelace\u2069 \u2068@ada_l\u2069 (reply to answer):"
+    for owner in (OWNER, SECOND):
+        chat = bot.chat(owner)
+        assert [s.method for s in chat] == ["sendMessage", "copyMessage"] * 3
+        assert [s.text for s in chat[::2]] == [header] * 3
+        question, photo, voice = chat[1::2]
+        assert question.text == "How much is a wedding shoot?"
+        assert photo.message["photo"] and photo.text == "Like <this> one"  # caption kept
+        assert voice.message["voice"]
+        # Each copy answers its header, so the pair reads as one message.
+        assert [c.params["reply_parameters"]["message_id"] for c in chat[1::2]] == [
+            h.message_id for h in chat[::2]
+        ]
+    assert await bot.svc.store.team_pending() == 0
+    assert await bot.svc.store.count_events(Event.TEAM_IN, ADA) == 3
+
+
+async def test_every_kind_of_message_is_copied(bot: Harness) -> None:
+    await bot.text(ADA, "/start")
+    kinds = ["video", "audio", "document", "video_note", "location", "contact", "animation"]
+    for kind in kinds:
+        await bot.send(bot.fake.build_media(ADA, kind))
+    await bot.send(bot.fake.build_sticker(ADA))
+    copies = [s for s in bot.chat(OWNER) if s.method == "copyMessage"]
+    assert [next(k for k in [*kinds, "sticker"] if k in c.message) for c in copies] == [
+        *kinds,
+        "sticker",
+    ]
+
+
+async def test_owner_answers_with_a_photo_and_sees_it_delivered(bot: Harness) -> None:
+    await bot.text(ADA, "/start")
+    await bot.text(ADA, "Do you do pets?")
+    copy = bot.last(OWNER)
+    answer = reply_with(bot, owner_photo(bot, "Yes! <b>Here</b> is Rex"), copy)
+    await bot.send(answer)
+    got = bot.last(ADA)
+    assert got.method == "copyMessage" and got.message["photo"]
+    assert got.text == "Yes! <b>Here</b> is Rex"
+    assert bot.fake.reactions[(OWNER, answer["message"]["message_id"])] == ["👍"]
+    # Replying to the header works too; the conversation is answered.
+    header = bot.chat(OWNER)[-2]
+    await bot.send(reply_to(bot, header, text="Any other question?"))
+    assert bot.last(ADA).text == "Any other question?"
+    assert await bot.svc.store.team_waiting() == []
+
+
+async def test_a_note_stays_in_the_team(bot: Harness) -> None:
+    await bot.text(ADA, "/start")
+    await bot.text(ADA, "Hello?")
+    before = len(bot.chat(ADA))
+    note = reply_to(bot, bot.last(OWNER), text="#note: called her back on Monday")
+    await bot.send(note)
+    assert len(bot.chat(ADA)) == before
+    assert (OWNER, note["message"]["message_id"]) not in bot.fake.reactions
+    assert [w.person for w in await bot.svc.store.team_waiting()] == [ADA]  # still waiting
+
+
+async def test_a_prospect_who_blocked_the_bot(bot: Harness) -> None:
+    await bot.text(ADA, "/start")
+    await bot.text(ADA, "Hello?")
+    copy = bot.last(OWNER)
+    bot.fake.block(ADA)
+    answer = reply_to(bot, copy, text="Hi Ada!")
+    await bot.send(answer)
+    told = bot.last(OWNER)
+    assert told.text == bot.t("inbox_not_sent_blocked")
+    assert told.params["reply_parameters"]["message_id"] == answer["message"]["message_id"]
+    lead = await bot.svc.store.get_lead(ADA)
+    assert lead is not None and lead.blocked_at is not None
+
+
+async def test_the_acknowledgement_once_per_inbox_ack_hours(bot_with: Any) -> None:
+    bot = await bot_with(inbox_ack_hours=12)
+    await bot.text(ADA, "/start")
+    await bot.text(ADA, "one")
+    await bot.text(ADA, "two")
+    bot.clock.now += 11 * HOUR
+    await bot.text(ADA, "three")
+    assert bot.texts(ADA).count(bot.t("inbox_ack")) == 1
+    bot.clock.now += 1 * HOUR
+    await bot.text(ADA, "four")
+    assert bot.texts(ADA).count(bot.t("inbox_ack")) == 2
+    assert [s.text for s in bot.chat(OWNER) if s.method == "copyMessage"] == [
+        "one",
+        "two",
+        "three",
+        "four",
+    ]
+
+
+async def test_what_a_step_expects_is_not_for_the_team(bot: Harness) -> None:
+    await bot.text(ADA, "/start")
+    await bot.tap(ADA, "mag:what-to-wear")
+    await bot.send(bot.fake.build_sticker(ADA))
+    assert bot.last(ADA).text == bot.t("expect_email")
+    await bot.send(bot.fake.build_media(ADA, "voice"))
+    assert bot.last(ADA).text == bot.t("expect_email")
+    await bot.text(ADA, "ada@example.com")
+    await bot.text(ADA, "/plan")  # plan phrases and /contact keep their alerts
+    await bot.text(ADA, "/contact see you")
+    assert not [s for s in bot.chat(OWNER) if s.method == "copyMessage"]
+    assert await bot.svc.store.count_events(Event.TEAM_IN) == 0
+
+
+async def test_a_replayed_update_is_relayed_once(bot: Harness) -> None:
+    await bot.text(ADA, "/start")
+    update = bot.fake.build_message(ADA, "Is Saturday possible?")
+    await bot.send(update)
+    # The process died before the update was marked done: it is handled again.
+    await bot.app.process_update(Update.de_json(update, bot.app.bot))
+    await bot.relays()
+    assert [s.text for s in bot.chat(OWNER) if s.method == "copyMessage"] == [
+        "Is Saturday possible?"
+    ]
+    assert await bot.svc.store.count_events(Event.TEAM_IN) == 1
+
+
+async def test_relays_wait_for_a_failing_owner_chat_and_keep_their_order(bot: Harness) -> None:
+    await bot.text(ADA, "/start")
+    bot.fake.fail_next("copyMessage", 500, times=1)
+    await bot.text(ADA, "first")
+    await bot.text(ADA, "second")  # waits behind the first: never overtakes it
+    assert not [s for s in bot.chat(OWNER) if s.method == "copyMessage"]
+    assert await bot.svc.store.team_pending() == 2
+    bot.clock.now += 2
+    await bot.svc.inbox.tick()
+    assert [s.text for s in bot.chat(OWNER) if s.method == "copyMessage"] == ["first", "second"]
+    # The header went once: the retry copied the message under the same header.
+    assert [s.method for s in bot.chat(OWNER)] == ["sendMessage", "copyMessage"] * 2
+
+
+async def test_a_429_is_honoured(bot: Harness) -> None:
+    await bot.text(ADA, "/start")
+    bot.fake.fail_next("copyMessage", 429, times=1, retry_after=1)
+    await bot.text(ADA, "hello")
+    assert [s.text for s in bot.chat(OWNER) if s.method == "copyMessage"] == ["hello"]
+
+
+async def test_owners_own_messages_and_unknown_replies(bot: Harness) -> None:
+    await bot.text(OWNER, "just testing")
+    assert bot.last(OWNER).text == bot.t("fallback")  # owners are not prospects
+    await bot.text(OWNER, "/help")
+    await bot.send(reply_to(bot, bot.last(OWNER), text="hm"))
+    assert bot.last(OWNER).text == bot.t("relay_not_lead")
+
+
+async def test_no_seven_day_limit(bot: Harness) -> None:
+    await bot.text(ADA, "/start")
+    await bot.text(ADA, "Hi")
+    await bot.send(reply_to(bot, bot.last(OWNER), text="Hello!"))
+    bot.clock.now += 30 * 86400
+    await bot.text(ADA, "Back again, a month later")
+    assert bot.last(OWNER).text == "Back again, a month later"
+
+
+async def test_unsubscribed_people_are_answered_only_after_writing(bot: Harness) -> None:
+    await bot.text(ADA, "/start")
+    await bot.tap(ADA, "mag:what-to-wear")
+    await bot.text(ADA, "ada@example.com")
+    await bot.tap(ADA, "ans:what-to-wear:family")
+    await bot.text(ADA, "Hi")
+    copy = bot.last(OWNER)
+    bot.clock.now += 60
+    await bot.text(ADA, "/stop")
+    before = len(bot.chat(ADA))
+    await bot.send(reply_to(bot, copy, text="Still there?"))
+    assert bot.last(OWNER).text.startswith("Not sent:")
+    assert len(bot.chat(ADA)) == before
+    bot.clock.now += 60
+    await bot.text(ADA, "Actually, one question")
+    await bot.send(reply_to(bot, bot.last(OWNER), text="Sure!"))
+    assert bot.last(ADA).text == "Sure!"
+
+
+async def test_inbox_counts(bot: Harness) -> None:
+    await bot.text(ADA, "/start")
+    await bot.text(ADA, "Hi")
+    await bot.text(ADA + 1, "/start")
+    await bot.text(ADA + 1, "Hello")
+    bot.clock.now += 600
+    await bot.send(reply_to(bot, bot.last(OWNER), text="Hello to you"))
+    counts = await bot.svc.store.team_counts(ALL_TIME)
+    assert (counts.conversations, counts.answered, counts.median_answer) == (2, 1, 600.0)
+
+
+def test_rules() -> None:
+    assert is_note("#todo call") and is_note("  #x") and not is_note("Hi #1") and not is_note(None)
+    assert may_answer(None, None) and not may_answer(100, 50) and may_answer(100, 100)
+    pace = GroupPace()
+    for second in range(20):
+        assert pace.wait(1000 + second) == 0
+        pace.take(1000 + second)
+    assert pace.wait(1030) == 30  # the first of the 20 leaves the rolling minute at 1060
+    assert pace.wait(1060) == 0
+
+
+async def test_forget_deletes_the_copies_and_refuses_later_answers(bot: Harness) -> None:
+    await bot.text(ADA, "/start")
+    await bot.text(ADA, "my number is 0612345678")
+    await bot.send(bot.fake.build_photo(ADA, caption="my house"))
+    header = bot.chat(OWNER)[0]
+    assert await bot.svc.store.team_stored(ADA) == (2, int(bot.clock.now))
+    await bot.text(ADA, "/forget")
+    await bot.tap_label(ADA, "Yes, erase my data")
+    assert [s.text for s in bot.chat(OWNER)] == [bot.t("card_erased")] * 2  # headers redacted
+    assert await bot.svc.store.team_stored(ADA) == (0, None)
+    await bot.send(reply_to(bot, header, text="Hello?"))
+    assert bot.last(OWNER).text == bot.t("inbox_not_sent_erased")
