@@ -9,6 +9,7 @@ message waiting here is still `pending` and survives a crash.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import math
 from collections.abc import Callable, Coroutine, Iterator
@@ -27,6 +28,11 @@ class Pacer:
         self.rate = rate
         self.interval = 1.0 / rate
         self._next = 0.0  # the first free time on the grid
+        # Telegram's own rule on top: at most `rate` slots in any rolling second, so slots whose
+        # timers all fire late after a stall of the event loop never add up to a burst.
+        self._window = max(1, int(rate))
+        self._span = self._window / rate
+        self._given: collections.deque[float] = collections.deque(maxlen=self._window)
         self._paused_until = 0.0
         self._closed = False
         self._sleepers: set[asyncio.Future[None]] = set()
@@ -48,8 +54,14 @@ class Pacer:
             self._next = at + self.interval
             if at > now:
                 await self._sleep_until(loop, at)
-            if loop.time() >= self._paused_until and not self._closed:
-                return True  # else a 429 came meanwhile: book again after the pause
+            while not self._closed and loop.time() >= self._paused_until:
+                now = loop.time()
+                full = len(self._given) == self._window
+                if not full or self._given[0] <= now - self._span:
+                    self._given.append(now)
+                    return True
+                await self._sleep_until(loop, self._given[0] + self._span)
+            # closed, or a 429 came meanwhile: book again after the pause
         return False
 
     async def _sleep_until(self, loop: asyncio.AbstractEventLoop, at: float) -> None:
