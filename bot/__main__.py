@@ -24,7 +24,7 @@ from bot.preview import preview
 from bot.services import Services
 from bot.settings import Settings, SettingsError, load_settings
 from bot.summary import content_summary
-from bot.texts import Texts, TextsError, load_texts
+from bot.texts import Texts, TextsError, english_count, load_texts
 from bot.webhook import run_webhook
 
 GO_LIVE = """
@@ -68,7 +68,7 @@ def check(settings: Settings) -> int:
     warnings = content_warnings(catalogue, texts)
     for warning in warnings:
         print(f"warning: {warning}")
-    print(f"OK: no errors, {len(warnings)} warning(s).")
+    print(f"OK: no errors, {english_count(len(warnings), 'warning')}.")
     return 0
 
 

@@ -16,7 +16,7 @@ from bot.catalogue import Catalogue
 from bot.crm import host_of
 from bot.optin import classify, tls_context
 from bot.settings import Settings
-from bot.texts import Texts
+from bot.texts import Texts, english_count
 
 
 def content_warnings(catalogue: Catalogue, texts: Texts) -> list[str]:
@@ -50,7 +50,9 @@ def content_warnings(catalogue: Catalogue, texts: Texts) -> list[str]:
         missing = sorted(reference - set(table))
         if missing:
             shown = ", ".join(missing[:8]) + ("..." if len(missing) > 8 else "")
-            warnings.append(f"texts {lang}.toml: {len(missing)} key(s) missing ({shown})")
+            warnings.append(
+                f"texts {lang}.toml: {english_count(len(missing), 'key')} missing ({shown})"
+            )
     return warnings
 
 
@@ -129,7 +131,7 @@ def features_summary(settings: Settings) -> str:
         optin = "Double opt-in: off (set SMTP_HOST and SMTP_SENDER to verify emails by code)"
     urls = settings.crm_webhook_urls
     hooks = (
-        f"Webhooks: {len(urls)} URL(s): {', '.join(host_of(u) for u in urls)}"
+        f"Webhooks: {english_count(len(urls), 'URL')}: {', '.join(host_of(u) for u in urls)}"
         if urls
         else "Webhooks: off (set CRM_WEBHOOK_URLS and CRM_WEBHOOK_SECRET to send leads to a CRM)"
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.catalogue import Catalogue
-from bot.texts import Texts
+from bot.texts import Texts, english_count
 
 
 def describe_delay(seconds: int) -> str:
@@ -19,7 +19,7 @@ def describe_delay(seconds: int) -> str:
 def content_summary(catalogue: Catalogue, texts: Texts) -> str:
     """Magnets, languages, questions and tips with their timing."""
     lines = [
-        f"Catalogue {catalogue.path}: {len(catalogue.magnets)} magnet(s);"
+        f"Catalogue {catalogue.path}: {english_count(len(catalogue.magnets), 'magnet')};"
         f" texts in {', '.join(texts.languages)} (default {texts.default})."
     ]
     for magnet in catalogue.magnets:

@@ -380,6 +380,11 @@ class Texts:
         return self.get(lang, f"{key}_{form}", count=str(count), **values)
 
 
+def english_count(count: int, one: str, other: str | None = None) -> str:
+    """`1 magnet`, `3 magnets`: a count for operators' English output (aimant check, logs)."""
+    return f"{count} {one if count == 1 else (other or one + 's')}"
+
+
 def _is_one(lang: str, count: int) -> bool:
     """Whether `count` takes the singular: French says "0 personne", English "0 people"."""
     return count in (0, 1) if lang == "fr" else count == 1

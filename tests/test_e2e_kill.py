@@ -147,7 +147,7 @@ def test_no_token_explains_how_to_go_live(tmp_path: Path) -> None:
     )
     out = done.stdout.decode()
     assert done.returncode == 0
-    assert "3 magnet(s)" in out and "what-to-wear" in out
+    assert "3 magnets" in out and "what-to-wear" in out
     assert "@BotFather" in out and "BOT_TOKEN" in out
 
 

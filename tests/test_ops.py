@@ -39,9 +39,9 @@ def aimant(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProces
 def test_check_summarises_valid_content(tmp_path: Path) -> None:
     done = aimant(tmp_path, "check")
     assert done.returncode == 0, done.stderr
-    assert "3 magnet(s); texts in en, fr" in done.stdout
+    assert "3 magnets; texts in en, fr" in done.stdout
     assert "tip colours: 1d after capture" in done.stdout
-    assert "OK: no errors, 0 warning(s)." in done.stdout
+    assert "OK: no errors, 0 warnings." in done.stdout
 
 
 def test_check_warns_about_missing_languages_and_fails_on_errors(tmp_path: Path) -> None:
