@@ -278,13 +278,13 @@ class WebhookServer:
             return JSONResponse({"ok": False, "error": "not an update"}, 400)
         try:
             update = Update.de_json(data, self.app.bot)
-        except Exception as exc:  # an update this PTB cannot read: a 400 would be retried
-            try:  # forever and hold back the ones behind it; kept aside, answered 200
+        except Exception as exc:  # not an update for this PTB: kept aside (once), then a 400
+            try:
                 await set_aside(self.svc.store, data, exc)
             except Exception:
                 log.exception("could not keep webhook update %s", data["update_id"])
                 return JSONResponse({"ok": False}, 500)
-            return JSONResponse({"ok": True})
+            return JSONResponse({"ok": False, "error": "not an update"}, 400)
         try:  # kept before Telegram hears 200: a crash from here on loses nothing
             row = (update.update_id, user_id_of(update), json.dumps(data))
             await self.svc.store.inbox_save([row])
