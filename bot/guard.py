@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 
 LOW_DISK_BYTES = 8 * 1024 * 1024  # under this, SQLite may fail mid-write: stop while it can't
 CHECK_SECONDS = 2.0  # how often a running bot looks at its database file and its disk
-FileId = tuple[int, int]  # (st_dev, st_ino): which file a path names
 
 
 def lock_path(database: Path) -> Path:
@@ -71,15 +70,6 @@ def _read_pid(fd: int) -> str:
         return os.pread(fd, 32, 0).decode().strip()
     except (OSError, UnicodeDecodeError):
         return ""
-
-
-def file_id(path: Path) -> FileId | None:
-    """The identity of the file at `path`, or None when nothing is there."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return st.st_dev, st.st_ino
 
 
 def free_bytes(path: Path) -> int:
