@@ -94,8 +94,14 @@ def card_buttons(svc: Services, user_id: int) -> InlineKeyboardMarkup:
 async def alert_owners(
     bot: Bot, svc: Services, user_id: int, headline: str, extra: str | None = None
 ) -> int:
-    """Send the lead card to every owner at once; an owner who blocked the bot is skipped."""
+    """Send the lead card to every owner at once; an owner who blocked the bot is skipped.
+
+    With an inbox group the card goes into the person's topic instead (owners in private if
+    the group cannot take it).
+    """
     card = await lead_card(svc, user_id, headline, extra)
+    if svc.settings.inbox_chat_id is not None and await svc.inbox.alert(user_id, card):
+        return 1
     sent = 0
     for owner in svc.settings.owner_ids:
         try:

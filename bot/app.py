@@ -92,6 +92,9 @@ def register_handlers(app: App, svc: Services) -> None:
     app.add_handler(MessageHandler(private & owners & filters.REPLY, inbox.team_reply))
     app.add_handler(MessageHandler(private & filters.TEXT, menu.text))
     app.add_handler(MessageHandler(private, menu.not_text))
+    if svc.settings.inbox_chat_id is not None:  # any member of the inbox group may answer
+        team = filters.Chat(chat_id=svc.settings.inbox_chat_id) & filters.UpdateType.MESSAGE
+        app.add_handler(MessageHandler(team & ~filters.COMMAND, inbox.in_topic))
 
     # Before every button handler (they all answer in the chat): inline messages have none.
     app.add_handler(TypeHandler(Update, fallback.chatless_button), group=-1)

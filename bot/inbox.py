@@ -12,11 +12,14 @@ import asyncio
 import bisect
 import logging
 from dataclasses import dataclass
+from html import escape
 
 from telegram import Bot, Message, ReplyParameters
-from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
 
 from bot import names
+from bot.alerts import card_buttons, lead_card, notify_owners
+from bot.pacing import bulk_send
 from bot.pump import Pump
 from bot.services import Services
 from bot.store_inbox import IN, Relay
@@ -60,6 +63,14 @@ def failure(exc: TelegramError) -> str | None:
     return None
 
 
+def topic_title(
+    first: str | None, last: str | None, username: str | None, person: int, *, hot: bool
+) -> str:
+    """A topic's title: the person's name and @username, 🔥 once ready to talk."""
+    title = names.person(first, last, person, 90, html=False) + names.handle(username, html=False)
+    return ("🔥 " if hot else "") + title
+
+
 def retry_delay(attempts: int) -> float:
     """Seconds before trying a relay again after a network failure: 2, 4, 8... up to 5 minutes."""
     return float(min(2 ** (attempts + 1), 300))
@@ -76,12 +87,13 @@ class GroupPace:
     def __post_init__(self) -> None:
         self.times: list[float] = []
 
-    def wait(self, now: float) -> float:
-        """0 if one more message fits at `now`, else the seconds until one does."""
+    def wait(self, now: float, need: int = 1) -> float:
+        """0 if `need` more messages fit at `now`, else the seconds until they do."""
         del self.times[: bisect.bisect_right(self.times, now - self.span)]
-        if len(self.times) < self.limit:
+        need = min(need, self.limit)
+        if len(self.times) + need <= self.limit:
             return 0.0
-        return self.times[len(self.times) - self.limit] + self.span - now
+        return self.times[len(self.times) + need - 1 - self.limit] + self.span - now
 
     def take(self, now: float, count: int = 1) -> None:
         """Count `count` messages sent at `now`."""
@@ -99,6 +111,8 @@ class InboxSender(Pump):
         self.svc, self.bot = svc, bot
         self._paces: dict[int, GroupPace] = {}
         self._paused: dict[int, float] = {}  # chat -> end of its retry_after
+        self._topic_locks: dict[int, asyncio.Lock] = {}  # one topic per person, never two
+        self._group_trouble = False  # owners were told the inbox group refuses relays
 
     async def pass_once(self) -> int:
         """Send every relay that may go now, in order per person and destination."""
@@ -115,8 +129,11 @@ class InboxSender(Pump):
     async def _one(self, relay: Relay) -> None:
         """One relay: sent, put back for later (429, pacing, network) or failed for good."""
         store, now = self.svc.store, self.svc.clock()
+        need = 1  # a copy; opening a topic first costs its creation and the lead card too
+        if relay.to_chat < 0 and await store.team_topic(relay.person, relay.to_chat) is None:
+            need = 3
         wait = self._paused.get(relay.to_chat, 0.0) - now
-        wait = wait if wait > 0 else self._pace_wait(relay, now)
+        wait = wait if wait > 0 else self._pace_wait(relay.to_chat, now, need)
         if wait > 0:  # the chat's budget is spent: the relay keeps its place in the queue
             await store.team_retry(relay.id, now + wait, "waiting for the group's pace", False)
             return
@@ -124,7 +141,10 @@ class InboxSender(Pump):
             await self._give_up(relay, "inbox_not_sent_erased", "the person erased their data")
             return
         try:
-            if relay.direction == IN:
+            if relay.direction == IN and relay.to_chat < 0:
+                with bulk_send():  # paced here, 429s handled here: not PTB's limiter too
+                    copy_id = await self._to_team(relay)
+            elif relay.direction == IN:
                 copy_id = await self._to_team(relay)
             else:
                 copy_id = await self._to_person(relay)
@@ -137,22 +157,28 @@ class InboxSender(Pump):
             await self._failed(relay, exc)
             return
         await store.team_sent(relay, copy_id)
+        if relay.to_chat < 0:
+            self._group_trouble = False  # the group takes relays again
         if relay.direction != IN:  # the team sees it arrived
             await self._react(relay)
 
-    def _pace_wait(self, relay: Relay, now: float) -> float:
-        """Seconds before this relay fits the group's pace (0 for private chats)."""
-        if relay.to_chat >= 0:
+    def _pace_wait(self, chat: int, now: float, need: int = 1) -> float:
+        """Seconds before `need` more messages fit the group's pace (0 for private chats);
+        when they fit they are booked at once, so relays sent together each hold their own."""
+        if chat >= 0:
             return 0.0
-        pace = self._paces.setdefault(relay.to_chat, GroupPace())
-        wait = pace.wait(now)
+        pace = self._paces.setdefault(chat, GroupPace())
+        wait = pace.wait(now, need)
         if not wait:
-            pace.take(now)  # booked now: the relays sent at once each hold their own slot
+            pace.take(now, need)
         return wait
 
     async def _to_team(self, relay: Relay) -> int:
-        """A person's message into an owner's chat: a one-line header naming them, then the
-        copy as a reply to it (replying to either answers the person)."""
+        """A person's message into their topic of the inbox group, or into an owner's chat:
+        a one-line header naming them, then the copy as a reply to it (replying to either
+        answers the person)."""
+        if relay.to_chat < 0:
+            return await self._to_topic(relay)
         header_id = relay.header_id
         if header_id is None:
             header_id = await self._header(relay)
@@ -164,6 +190,75 @@ class InboxSender(Pump):
             reply_parameters=ReplyParameters(header_id, allow_sending_without_reply=True),
         )
         return copied.message_id
+
+    async def _to_topic(self, relay: Relay) -> int:
+        """A copy into the person's topic (the topic names them: no header). A topic deleted by
+        hand is opened again."""
+        for _ in range(2):
+            thread = await self.topic(relay.person)
+            try:
+                copied = await self.bot.copy_message(
+                    relay.to_chat, relay.from_chat, relay.message_id, message_thread_id=thread
+                )
+                return copied.message_id
+            except BadRequest as exc:
+                if "thread not found" not in str(exc).lower():
+                    raise
+                log.info("topic of %s was deleted: opening a new one", relay.person)
+                await self.svc.store.team_set_topic(relay.person, relay.to_chat, None)
+        raise BadRequest("message thread not found")
+
+    async def topic(self, person: int) -> int:
+        """The person's topic in the inbox group, opened with their lead card if missing."""
+        svc, chat = self.svc, self.svc.settings.inbox_chat_id
+        assert chat is not None
+        async with self._topic_locks.setdefault(person, asyncio.Lock()):
+            thread = await svc.store.team_topic(person, chat)
+            if thread is not None:
+                return thread
+            lead = await svc.store.get_lead(person)
+            title = topic_title(
+                lead.first_name if lead else None,
+                lead.last_name if lead else None,
+                lead.username if lead else None,
+                person,
+                hot=bool(lead and lead.hot_at),
+            )
+            created = await self.bot.create_forum_topic(chat, title)
+            thread = created.message_thread_id
+            await svc.store.team_set_topic(person, chat, thread)
+            headline = svc.texts.get(svc.owner_lang, "inbox_topic_opened")
+            card = await lead_card(svc, person, headline)
+            sent = await self.bot.send_message(
+                chat, card, message_thread_id=thread, reply_markup=card_buttons(svc, person)
+            )
+            await svc.store.add_relay(chat, sent.message_id, person)
+            log.info("topic %s opened for %s", thread, person)
+            return thread
+
+    async def alert(self, person: int, card: str) -> bool:
+        """A hot-lead alert into the person's topic (🔥 in its title); False if the group
+        cannot take it (the caller alerts the owners in private instead)."""
+        chat = self.svc.settings.inbox_chat_id
+        assert chat is not None
+        try:
+            thread = await self.topic(person)
+            self._pace_wait(chat, self.svc.clock())  # counted; an alert never waits
+            sent = await self.bot.send_message(
+                chat, card, message_thread_id=thread, reply_markup=card_buttons(self.svc, person)
+            )
+        except TelegramError as exc:
+            log.warning("alert about %s not sent to the inbox group: %s", person, exc)
+            return False
+        await self.svc.store.add_relay(chat, sent.message_id, person)
+        lead = await self.svc.store.get_lead(person)
+        if lead is not None:
+            title = topic_title(lead.first_name, lead.last_name, lead.username, person, hot=True)
+            try:
+                await self.bot.edit_forum_topic(chat, thread, name=title)
+            except TelegramError as exc:  # already 🔥: "not modified"
+                log.debug("topic title unchanged: %s", exc)
+        return True
 
     async def _header(self, relay: Relay) -> int:
         """The header line before a relayed message; kept as a relay so replies and /forget
@@ -198,6 +293,9 @@ class InboxSender(Pump):
     async def _failed(self, relay: Relay, exc: TelegramError) -> None:
         """Retry network failures; record the others and tell the team why an answer failed."""
         key = failure(exc)
+        if relay.direction == IN and relay.to_chat < 0 and key != "inbox_not_sent_missing":
+            await self._group_refused(exc)  # removed, migrated, no rights: relays wait
+            key = None
         if key is None:  # network trouble, a migrated group...: the relay waits, never lost
             delay = retry_delay(relay.attempts)
             await self.svc.store.team_retry(relay.id, self.svc.clock() + delay, str(exc)[:200])
@@ -205,6 +303,18 @@ class InboxSender(Pump):
         if key == "inbox_not_sent_blocked" and relay.direction != IN:
             await self.svc.store.mark_blocked(relay.person)
         await self._give_up(relay, key, str(exc))
+
+    async def _group_refused(self, exc: TelegramError) -> None:
+        """The inbox group refuses relays: owners are told in private, once until it works."""
+        if self._group_trouble:
+            return
+        self._group_trouble = True
+        log.warning("the inbox group refuses relays: %s", exc)
+        reason = escape(str(exc)[:200], quote=False)
+        if isinstance(exc, ChatMigrated):
+            reason += f" (INBOX_CHAT_ID={exc.new_chat_id})"
+        text = self.svc.texts.get(self.svc.owner_lang, "inbox_group_refuses", reason=reason)
+        await notify_owners(self.bot, self.svc, text)
 
     async def _give_up(self, relay: Relay, key: str, why: str) -> None:
         """Record a relay that can never go; for a team answer, a short reply saying why."""

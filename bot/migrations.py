@@ -322,4 +322,8 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX conversations_waiting ON conversations(waiting_since)
         WHERE waiting_since IS NOT NULL;
     """,
+    # 14: a person's forum topic in the inbox group found from the topic (team answers).
+    """
+    CREATE INDEX conversations_topic ON conversations(topic_chat, topic_id);
+    """,
 )

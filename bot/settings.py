@@ -84,6 +84,7 @@ class Settings(BaseSettings):
     crm_webhook_timeout: float = Field(default=10, gt=0, le=120)
     outbox_check_seconds: float = Field(default=2, ge=0.05, le=3600)
     inbox_ack_hours: float = Field(default=12, ge=0, le=24 * 365)
+    inbox_chat_id: int | None = Field(default=None, lt=0)  # a supergroup with topics; None: owners
 
     @field_validator("bot_token", mode="before")
     @classmethod
@@ -123,7 +124,8 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "smtp_host", "smtp_user", "smtp_sender", "smtp_port", "owner_language", mode="before"
+        "smtp_host", "smtp_user", "smtp_sender", "smtp_port", "owner_language", "inbox_chat_id",
+        mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:

@@ -181,7 +181,35 @@ class InboxStore(StoreBase):
 
     async def team_last_in(self, person: int) -> int | None:
         """When the person last wrote to the team, if ever."""
-        row = await self._one("SELECT last_in_at FROM conversations WHERE person = ?", (person,))
+        row = await self._one(
+            "SELECT last_in_at FROM conversations WHERE person = ? AND messages > 0", (person,)
+        )
+        return int(row[0]) if row else None
+
+    async def team_topic(self, person: int, chat: int) -> int | None:
+        """The person's forum topic in that inbox group, if one was opened."""
+        row = await self._one(
+            "SELECT topic_id FROM conversations WHERE person = ? AND topic_chat = ?",
+            (person, chat),
+        )
+        return int(row[0]) if row and row[0] is not None else None
+
+    async def team_set_topic(self, person: int, chat: int, topic: int | None) -> None:
+        """The person's topic (None: it was deleted, a new one opens at the next message)."""
+        now = self.now()
+        await self._write1(
+            "INSERT INTO conversations (person, first_at, last_in_at, topic_chat, topic_id)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (person) DO UPDATE SET topic_chat = ?,"
+            " topic_id = ?",
+            (person, now, now, chat, topic, chat, topic),
+        )
+
+    async def team_person_in_topic(self, chat: int, topic: int) -> int | None:
+        """Whose topic this is."""
+        row = await self._one(
+            "SELECT person FROM conversations WHERE topic_chat = ? AND topic_id = ?",
+            (chat, topic),
+        )
         return int(row[0]) if row else None
 
     async def team_copies_of(self, person: int) -> list[tuple[int, int]]:

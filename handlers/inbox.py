@@ -1,4 +1,5 @@
-"""The team inbox in chats: a person's message for the team, a team member's answer."""
+"""The team inbox in chats: a person's message for the team, a team member's answer (a reply
+in an owner's chat, or any message in the person's topic of the inbox group)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from telegram import Update
 from bot import names
 from bot.inbox import is_note, may_answer, relayable
 from bot.services import Ctx
+from bot.store import Lead
 from handlers.common import chat_id, lang_of, say, t, touch, user_id
 from handlers.ready import STEP_PLAN_GOAL
 
@@ -19,8 +21,9 @@ async def to_team(update: Update, context: Ctx) -> bool:
     """A person's message that no step expects: queued for the team, acknowledged once in a
     while. False when it is not for the team (an owner's own message, nothing to copy)."""
     svc, message, person = context.svc, update.effective_message, user_id(update)
-    owners = list(svc.settings.owner_ids)
-    if message is None or svc.is_owner(person) or not owners or not relayable(message):
+    group = svc.settings.inbox_chat_id
+    to = [group] if group is not None else list(svc.settings.owner_ids)
+    if message is None or svc.is_owner(person) or not to or not relayable(message):
         return False
     if await svc.store.get_lead(person) is None:  # wrote before any /start
         await touch(update, context)
@@ -28,7 +31,7 @@ async def to_team(update: Update, context: Ctx) -> bool:
         person,
         chat_id(update),
         message.message_id,
-        owners,
+        to,
         update.update_id,
         svc.settings.inbox_ack_hours * 3600,
     )
@@ -51,11 +54,31 @@ async def team_reply(update: Update, context: Ctx) -> None:
         erased = message.reply_to_message.text == t(context, lang, "card_erased")
         await say(update, t(context, lang, "inbox_not_sent_erased" if erased else "relay_not_lead"))
         return
+    await _answer(update, context, lead)
+
+
+async def in_topic(update: Update, context: Ctx) -> None:
+    """A team member writes in a person's topic of the inbox group: the answer for them."""
+    message = update.effective_message
+    assert message is not None
+    thread = message.message_thread_id if message.is_topic_message else None
+    person = await context.svc.store.team_person_in_topic(chat_id(update), thread or 0)
+    lead = await context.svc.store.get_lead(person) if person is not None else None
+    if lead is None:  # the General topic, or a topic that is no one's: team chatter
+        return
+    await _answer(update, context, lead)
+
+
+async def _answer(update: Update, context: Ctx, lead: Lead) -> None:
+    """Queue a team message for the person, unless it is a note or they asked for silence."""
+    message = update.effective_message
+    assert message is not None
+    svc, lang, person = context.svc, context.svc.owner_lang, lead.user_id
     if is_note(message.text or message.caption) or not relayable(message):
         return  # a note for the team, or nothing to copy
     if not may_answer(lead.unsubscribed_at, await svc.store.team_last_in(person)):
         name = names.person(lead.first_name, None, lead.user_id)
-        shown = await say(update, t(context, lang, "relay_failed", name=name))
+        shown = await message.reply_text(t(context, lang, "relay_failed", name=name))  # topic
         await svc.store.set_mentions(shown.chat_id, shown.message_id, [lead.user_id])
         return
     await svc.store.team_answer(person, chat_id(update), message.message_id, update.update_id)
@@ -63,4 +86,4 @@ async def team_reply(update: Update, context: Ctx) -> None:
     session = await svc.store.get_session(person)
     if session and session.step == STEP_PLAN_GOAL:  # the conversation takes over from the question
         await svc.store.clear_session(person)
-    log.info("owner %s answered %s", user_id(update), person)
+    log.info("team member %s answered %s", user_id(update), person)

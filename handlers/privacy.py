@@ -66,6 +66,8 @@ async def forget_confirmed(update: Update, context: Ctx) -> None:
     shown_to_owners = await store.relays_of(person)
     mentioned = await store.mentions_of(person)
     copies = await store.team_copies_of(person)  # their messages copied into owners' chats
+    group = context.svc.settings.inbox_chat_id
+    topic = await store.team_topic(person, group) if group is not None else None
     erased = await store.erase(person)
     if erased:
         log.info("personal data erased on request")
@@ -88,4 +90,9 @@ async def forget_confirmed(update: Update, context: Ctx) -> None:
                 await context.bot.delete_message(owner_chat, message_id)
             except TelegramError as exc:
                 log.debug("relayed message not deleted: %s", exc)
+        if group is not None and topic is not None:  # their topic, with everything in it
+            try:
+                await context.bot.delete_forum_topic(group, topic)
+            except TelegramError as exc:
+                log.warning("topic %s not deleted after an erasure: %s", topic, exc)
     await say(update, t(context, lang, "forget_done" if erased else "forget_nothing"))

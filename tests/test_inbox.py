@@ -257,3 +257,166 @@ async def test_forget_deletes_the_copies_and_refuses_later_answers(bot: Harness)
     assert await bot.svc.store.team_stored(ADA) == (0, None)
     await bot.send(reply_to(bot, header, text="Hello?"))
     assert bot.last(OWNER).text == bot.t("inbox_not_sent_erased")
+
+
+# ----- the inbox group: one forum topic per person -----------------------------------------
+
+GROUP = -1001234567890
+TEAM = 700001  # a team member who is not an owner
+
+
+async def group_bot(bot_with: Any, fake: Any, **settings: Any) -> Harness:
+    fake.add_forum(GROUP)
+    bot: Harness = await bot_with(inbox_chat_id=GROUP, **settings)
+    return bot
+
+
+def in_topic(bot: Harness, thread: int, text: str | None = None, **kwargs: Any) -> Any:
+    """A team member writes in a topic of the inbox group."""
+    return bot.fake.build_group_message(GROUP, TEAM, text, thread=thread, **kwargs)
+
+
+async def test_a_topic_per_person_with_their_card_and_messages(bot_with: Any, fake: Any) -> None:
+    bot = await group_bot(bot_with, fake)
+    await bot.text(ADA, "/start instagram", username="ada_l", last_name="Lovelace")
+    await bot.text(ADA, "How much is a wedding shoot?")
+    await bot.send(bot.fake.build_photo(ADA, caption="this one"))
+    await bot.send(bot.fake.build_media(ADA, "voice"))
+    [(thread, title)] = fake.topics[GROUP].items()
+    assert title == "\u2068Ada Lovelace\u2069 \u2068@ada_l\u2069"
+    card, *copies = bot.chat(GROUP)
+    assert card.text.startswith("💬 New conversation") and "Source: instagram" in card.text
+    assert [c.text for c in copies] == ["How much is a wedding shoot?", "this one", ""]
+    assert copies[2].message["voice"]
+    assert {s.message["message_thread_id"] for s in bot.chat(GROUP)} == {thread}
+    assert bot.chat(OWNER) == []  # the group is the inbox: nothing in private
+    # Any member answers by writing in the topic, with any media; #notes stay.
+    answer = in_topic(bot, thread, "Here are our prices", photo=True)
+    await bot.send(answer)
+    assert bot.last(ADA).method == "copyMessage" and bot.last(ADA).message["photo"]
+    assert bot.fake.reactions[(GROUP, answer["message"]["message_id"])] == ["👍"]
+    before = len(bot.chat(ADA))
+    await bot.send(in_topic(bot, thread, "#she prefers evenings"))
+    await bot.send(bot.fake.build_group_message(GROUP, TEAM, "lunch?"))  # the General topic
+    assert len(bot.chat(ADA)) == before
+    # A second person gets their own topic; a hot lead's alert goes into theirs, 🔥 in the title.
+    await bot.text(ADA + 1, "/start", first_name="Bob")
+    await bot.text(ADA + 1, "Hello")
+    await bot.text(ADA, "/plan")
+    assert sorted(fake.topics[GROUP].values()) == [
+        "\u2068Bob\u2069",
+        "🔥 \u2068Ada Lovelace\u2069 \u2068@ada_l\u2069",
+    ]
+    alert = bot.last(GROUP)
+    assert "Ready to talk" in alert.text and alert.message["message_thread_id"] == thread
+    assert [label for label, _ in alert.buttons[0]] == ["✅ Contacted", "🏆 Won"]
+
+
+async def test_a_topic_deleted_by_hand_is_opened_again(bot_with: Any, fake: Any) -> None:
+    bot = await group_bot(bot_with, fake)
+    await bot.text(ADA, "/start")
+    await bot.text(ADA, "first")
+    [thread] = fake.topics[GROUP]
+    fake.topics[GROUP].clear()  # someone deleted the topic in Telegram
+    await bot.text(ADA, "second")
+    [again] = fake.topics[GROUP]
+    assert again != thread
+    last = bot.last(GROUP)
+    assert last.text == "second" and last.message["message_thread_id"] == again
+    await bot.send(in_topic(bot, again, "Got it"))
+    assert bot.last(ADA).text == "Got it"
+
+
+async def test_the_bot_removed_from_the_group_relays_wait(bot_with: Any, fake: Any) -> None:
+    bot = await group_bot(bot_with, fake)
+    await bot.text(ADA, "/start")
+    fake.kick(GROUP)
+    await bot.text(ADA, "one")
+    await bot.text(ADA, "two")
+    assert bot.texts(OWNER) == [
+        bot.t("inbox_group_refuses", reason="Forbidden: bot was kicked from the supergroup chat")
+    ]  # told once, in private
+    assert await bot.svc.store.team_pending() == 2
+    fake._kicked.clear()  # added back
+    for _ in range(5):
+        bot.clock.now += 300
+        await bot.svc.inbox.tick()
+    assert [s.text for s in bot.chat(GROUP)][1:] == ["one", "two"]
+
+
+async def test_fifty_messages_in_a_minute_are_paced_into_the_group(
+    bot_with: Any, fake: Any
+) -> None:
+    bot = await group_bot(bot_with, fake)
+    fake.strict()
+    await bot.text(ADA, "/start")
+    for n in range(50):
+        await bot.text(ADA, f"message {n}")
+        bot.clock.now += 1.2
+    for _ in range(10):
+        bot.clock.now += 20
+        await bot.svc.inbox.tick()
+    copies = [s.text for s in bot.chat(GROUP) if s.method == "copyMessage"]
+    assert copies == [f"message {n}" for n in range(50)]  # all, in order
+    into_group = [c for c in fake.calls if c.params.get("chat_id") in (GROUP, str(GROUP))]
+    assert not [c for c in into_group if c.status == 429]
+    times = sorted(c.at for c in into_group if c.status == 200)
+    assert max(sum(1 for u in times if t <= u < t + 60) for t in times) <= 20
+
+    assert times[-1] - times[0] >= 120  # 52 messages (topic, card, 50 copies): over 2 minutes
+
+
+async def test_forget_deletes_the_topic(bot_with: Any, fake: Any) -> None:
+    bot = await group_bot(bot_with, fake)
+    await bot.text(ADA, "/start")
+    await bot.text(ADA, "my number is 0612345678")
+    assert fake.topics[GROUP]
+    await bot.text(ADA, "/forget")
+    await bot.tap_label(ADA, "Yes, erase my data")
+    assert fake.topics[GROUP] == {} and bot.chat(GROUP) == []
+    assert await bot.svc.store.team_stored(ADA) == (0, None)
+
+
+async def test_commands_in_the_group_do_nothing(bot_with: Any, fake: Any) -> None:
+    bot = await group_bot(bot_with, fake)
+    await bot.text(ADA, "/start")
+    await bot.text(ADA, "Hi")
+    [thread] = fake.topics[GROUP]
+    before = len(bot.chat(GROUP)), len(bot.chat(ADA))
+    await bot.send(in_topic(bot, thread, "/stats"))  # owner commands work in private only
+    assert (len(bot.chat(GROUP)), len(bot.chat(ADA))) == before
+
+
+def test_the_fake_models_forum_topics(fake: Any) -> None:
+    fake.add_forum(GROUP)
+    fake.add_chat({"id": -100555, "type": "supergroup", "title": "No topics"})
+    status, body = fake.handle("createForumTopic", {"chat_id": -100555, "name": "Ada"})
+    assert (status, body["description"]) == (400, "Bad Request: the chat is not a forum")
+    status, body = fake.handle("createForumTopic", {"chat_id": GROUP, "name": "Ada"})
+    thread = body["result"]["message_thread_id"]
+    status, body = fake.handle(
+        "sendMessage", {"chat_id": GROUP, "text": "hi", "message_thread_id": thread}
+    )
+    assert body["result"]["is_topic_message"] and body["result"]["message_thread_id"] == thread
+    status, body = fake.handle(
+        "sendMessage", {"chat_id": GROUP, "text": "hi", "message_thread_id": thread + 99}
+    )
+    assert (status, body["description"]) == (400, "Bad Request: message thread not found")
+    update = fake.build_group_message(GROUP, TEAM, "hello", thread=thread)
+    written = update["message"]
+    assert written["is_topic_message"] and written["message_thread_id"] == thread
+    status, body = fake.handle(
+        "copyMessage",
+        {"chat_id": ADA, "from_chat_id": GROUP, "message_id": update["message"]["message_id"]},
+    )
+    assert status == 400  # ADA never opened the bot: chat not found
+    fake.add_user(ADA)
+    status, body = fake.handle(
+        "copyMessage",
+        {"chat_id": ADA, "from_chat_id": GROUP, "message_id": update["message"]["message_id"]},
+    )
+    assert set(body["result"]) == {"message_id"}  # a MessageId, not a Message
+    assert "message_thread_id" not in fake.last_to(ADA).message
+    deleted = fake.handle("deleteForumTopic", {"chat_id": GROUP, "message_thread_id": thread})
+    assert deleted[0] == 200
+    assert fake.sent_to(GROUP) == []

@@ -70,6 +70,9 @@ class FakeTelegram(UpdateBuilders, MethodHandlers):
             "forwardMessage": lambda d, f: self._copy(d, forward=True),
             "answerCallbackQuery": self._answer_callback,
             "setMessageReaction": self._set_reaction,
+            "createForumTopic": self._create_topic,
+            "editForumTopic": self._edit_topic,
+            "deleteForumTopic": self._delete_topic,
             "setWebhook": self._set_webhook,
             "deleteWebhook": self._set_webhook,
             "getWebhookInfo": self._webhook_info,
@@ -155,6 +158,19 @@ class FakeTelegram(UpdateBuilders, MethodHandlers):
         """Make a group/supergroup/channel chat known (a Chat dict with at least id and type)."""
         with self._cond:
             self._chats[chat["id"]] = dict(chat)
+
+    def add_forum(self, chat_id: int, title: str = "Team inbox") -> JSON:
+        """A supergroup with topics where the bot is an administrator who may manage topics."""
+        chat = {"id": chat_id, "type": "supergroup", "title": title, "is_forum": True}
+        with self._cond:
+            self._chats[chat_id] = chat
+            self.topics.setdefault(chat_id, {})
+        return dict(chat)
+
+    def kick(self, chat_id: int) -> None:
+        """The bot is removed from a group: sends there answer 403."""
+        with self._cond:
+            self._kicked.add(chat_id)
 
     def block(self, chat_id: int) -> None:
         """The user blocks the bot: sends answer 403."""

@@ -53,6 +53,7 @@ class MethodHandlers(FakeState):
             raise bad("message text is empty")
         self._gate(chat["id"], "sendMessage")
         msg = self._new_message(chat, self._bot_user())
+        self._put_thread(msg, d)
         self._put_text(msg, d, "text")
         self._put_markup(msg, d)
         self._record("sendMessage", msg, d, d["text"])
@@ -64,6 +65,7 @@ class MethodHandlers(FakeState):
         stored = self._resolve_file(d.get(kind), kind, files)
         self._gate(chat["id"], name)
         msg = self._new_message(chat, self._bot_user())
+        self._put_thread(msg, d)
         msg[kind] = self._media_json(kind, stored)
         if kind == "sticker":
             msg[kind]["type"] = "regular"
@@ -158,6 +160,9 @@ class MethodHandlers(FakeState):
         self._gate(chat["id"], "forwardMessage" if forward else "copyMessage")
         msg = self._new_message(chat, self._bot_user())
         msg.update(copy.deepcopy({k: v for k, v in source.items() if k not in _ENVELOPE}))
+        msg.pop("message_thread_id", None)
+        msg.pop("is_topic_message", None)
+        self._put_thread(msg, d)
         if forward:
             sender = source.get("from")
             origin = {"type": "user", "sender_user": sender} if sender else {"type": "chat"}
@@ -172,6 +177,44 @@ class MethodHandlers(FakeState):
         html = d.get("caption") or (original.html if original else msg.get("text", ""))
         self._record("forwardMessage" if forward else "copyMessage", msg, d, html, file)
         return msg if forward else {"message_id": msg["message_id"]}
+
+    # ----- forum topics ------------------------------------------------------------------------
+
+    def _create_topic(self, d: JSON, files: Files) -> JSON:
+        chat = self._resolve_chat(d.get("chat_id"))
+        if chat.get("type") != "supergroup" or not chat.get("is_forum"):
+            raise bad("the chat is not a forum")
+        if chat["id"] in self.no_topic_rights:
+            raise bad("not enough rights to create a topic")
+        self._gate(chat["id"], "createForumTopic")  # its service message counts, like a send
+        name = str(d.get("name") or "")
+        if not 1 <= len(name) <= 128:
+            raise bad("topic name must be 1-128 characters")
+        thread = self._new_message(chat, self._bot_user())["message_id"]
+        self.topics.setdefault(chat["id"], {})[thread] = name
+        return {"message_thread_id": thread, "name": name, "icon_color": 7322096}
+
+    def _edit_topic(self, d: JSON, files: Files) -> bool:
+        chat = self._resolve_chat(d.get("chat_id"))
+        topics = self.topics.get(chat["id"], {})
+        thread = int(d.get("message_thread_id") or 0)
+        if thread not in topics:
+            raise bad("message thread not found")
+        if "name" in d:
+            if topics[thread] == d["name"]:
+                raise bad("TOPIC_NOT_MODIFIED")
+            topics[thread] = str(d["name"])
+        return True
+
+    def _delete_topic(self, d: JSON, files: Files) -> bool:
+        chat = self._resolve_chat(d.get("chat_id"))
+        thread = int(d.get("message_thread_id") or 0)
+        if self.topics.get(chat["id"], {}).pop(thread, None) is None:
+            raise bad("message thread not found")
+        for sent in self._transcript.get(chat["id"], []):  # its messages go with it
+            if sent.message.get("message_thread_id") == thread:
+                sent.deleted = True
+        return True
 
     def _set_reaction(self, d: JSON, files: Files) -> bool:
         chat = self._resolve_chat(d.get("chat_id"))

@@ -88,6 +88,9 @@ class FakeState:
         self.violations: list[str] = []
         self.answered_callbacks: list[AnsweredCallback] = []
         self.reactions: dict[tuple[int | str, int], list[str]] = {}  # (chat, message) -> emoji
+        self.topics: dict[int | str, dict[int, str]] = {}  # forum chat -> thread id -> name
+        self.no_topic_rights: set[int | str] = set()  # forums where the bot may not manage topics
+        self._kicked: set[int | str] = set()  # groups the bot was removed from
         self.next_update_id = 1
         self.confirmed_offset = 0
         self.webhook_url = ""
@@ -172,6 +175,8 @@ class FakeState:
             raise ApiError(403, "Forbidden: user is deactivated")
         if chat_id in self._blocked:
             raise ApiError(403, "Forbidden: bot was blocked by the user")
+        if chat_id in self._kicked:
+            raise ApiError(403, "Forbidden: bot was kicked from the supergroup chat")
         if name == "sendChatAction":
             return
         now = self._call_at
@@ -222,6 +227,16 @@ class FakeState:
             msg["from"] = dict(sender)
         msg.update(date=int(self.clock()), chat=dict(chat))
         return msg
+
+    def _put_thread(self, msg: JSON, d: JSON) -> None:
+        """A message sent into a forum topic carries its thread (the topic must exist)."""
+        thread = d.get("message_thread_id")
+        if thread is None:
+            return
+        chat_id = msg["chat"]["id"]
+        if int(thread) not in self.topics.get(chat_id, {}):  # deleted by hand: not the bot's fault
+            raise ApiError(400, "Bad Request: message thread not found")
+        msg.update(message_thread_id=int(thread), is_topic_message=True)
 
     def _put_text(self, msg: JSON, d: JSON, key: str) -> None:
         entities_key = "entities" if key == "text" else "caption_entities"

@@ -79,6 +79,37 @@ class UpdateBuilders(FakeState):
                 msg["caption"] = caption
             return self._incoming_update("message", msg)
 
+    def build_group_message(
+        self,
+        chat_id: int,
+        user_id: int,
+        text: str | None = None,
+        *,
+        thread: int | None = None,
+        photo: bool = False,
+        caption: str | None = None,
+        **profile: str | None,
+    ) -> JSON:
+        """A member writes in a group, in forum topic `thread` if given (text or a photo)."""
+        with self._cond:
+            user = self._touch_user(user_id, **profile)
+            msg = {**self._new_message(self._chats[chat_id], user)}
+            if thread is not None:
+                msg.update(message_thread_id=thread, is_topic_message=True)
+            if photo:
+                stored = self._store(f"photo_{next(self._ids)}.jpg", b"\xff\xd8\xff", "photo")
+                msg["photo"] = self._media_json("photo", stored)
+            if text is not None:
+                msg["text" if not photo else "caption"] = text
+            if caption is not None:
+                msg["caption"] = caption
+            command = text.split(maxsplit=1)[0] if text and text.startswith("/") else ""
+            if command and not photo:
+                msg["entities"] = [
+                    {"type": "bot_command", "offset": 0, "length": utf16_len(command)}
+                ]
+            return self._incoming_update("message", msg)
+
     def build_edited_message(self, user_id: int, message_id: int, text: str) -> JSON:
         """The user edits one of their earlier text messages."""
         with self._cond:
