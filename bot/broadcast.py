@@ -178,6 +178,9 @@ class Broadcaster:
         if not attempt:
             return
         now = int(svc.clock())
+        if not await pacer.wire():  # stopping, or a 429 meanwhile: not sent, pending again
+            await store.recipient_done(broadcast.id, user_id, "pending", retry_at=now)
+            return
         try:
             with bulk_send():  # never retried by PTB outside the budget: handled here
                 await self.bot.send_message(

@@ -176,6 +176,9 @@ class Nurture:
         # for the budget is still pending at a crash, and `unknown` means it really left.
         if not await self._pacer.slot() or not await store.claim_tip(tip):
             return False
+        if not await self._pacer.wire():  # stopping, or a 429 meanwhile: not sent, pending again
+            await store.tip_retry(tip, int(now))
+            return False
         try:
             with bulk_send():  # never retried by PTB outside the budget: handled here
                 message = await self.bot.send_message(

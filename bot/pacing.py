@@ -3,7 +3,8 @@
 Telegram counts messages over rolling windows: a whole second's worth let out at once trips the
 limit however idle the bot was before. The pacer hands out one slot every 1/R s, FIFO, shared
 by tips and broadcasts; the sender claims its message in SQLite only once it holds a slot, so a
-message waiting here is still `pending` and survives a crash.
+message waiting here is still `pending` and survives a crash. Right before the request is
+written, `wire` checks Telegram's own rule (at most R in any rolling second) once more.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ class Pacer:
         self.rate = rate
         self.interval = 1.0 / rate
         self._next = 0.0  # the first free time on the grid
-        # Telegram's own rule on top: at most `rate` slots in any rolling second, so slots whose
-        # timers all fire late after a stall of the event loop never add up to a burst.
+        # Telegram's own rule, checked as each request is written (see wire): at most `rate`
+        # in any rolling second, whatever stalls of the loop or the database bunched together.
         self._window = max(1, int(rate))
         self._span = self._window / rate
         self._given: collections.deque[float] = collections.deque(maxlen=self._window)
@@ -54,14 +55,26 @@ class Pacer:
             self._next = at + self.interval
             if at > now:
                 await self._sleep_until(loop, at)
-            while not self._closed and loop.time() >= self._paused_until:
-                now = loop.time()
-                full = len(self._given) == self._window
-                if not full or self._given[0] <= now - self._span:
-                    self._given.append(now)
-                    return True
-                await self._sleep_until(loop, self._given[0] + self._span)
+            if not self._closed and loop.time() >= self._paused_until:
+                return True
             # closed, or a 429 came meanwhile: book again after the pause
+        return False
+
+    async def wire(self) -> bool:
+        """Just before a claimed message's request is written: True to write it now.
+
+        Slots are even, but a stall (the event loop, the database thread) can let several
+        claims finish at once; this holds one back only as long as it would be the (rate+1)th
+        in a rolling second, usually not at all. False when closed or paused by a 429 meanwhile:
+        the caller puts the message back to pending instead of sending it.
+        """
+        loop = asyncio.get_running_loop()
+        while not self._closed and loop.time() >= self._paused_until:
+            now = loop.time()
+            if len(self._given) < self._window or self._given[0] <= now - self._span:
+                self._given.append(now)
+                return True
+            await self._sleep_until(loop, self._given[0] + self._span)
         return False
 
     async def _sleep_until(self, loop: asyncio.AbstractEventLoop, at: float) -> None:

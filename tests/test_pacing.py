@@ -117,6 +117,7 @@ async def test_late_slots_never_add_up_to_a_burst() -> None:
 
     async def one() -> None:
         assert await pacer.slot()
+        assert await pacer.wire()
         stamps.append(loop.time())
 
     waiting = [asyncio.create_task(one()) for _ in range(30)]
