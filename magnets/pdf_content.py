@@ -240,7 +240,7 @@ WHAT_TO_WEAR_EN = {
 WHAT_TO_WEAR_FR = {
     "business": "Studio Lumière",
     "tagline": "Photographe portrait, famille et mariage",
-    "title": "Quoi porter pour votre séance photo",
+    "title": "Que porter pour votre séance photo",
     "subtitle": (
         "Le guide simple, validé par une photographe, pour des tenues qui rendent bien à l'image"
     ),
@@ -291,13 +291,13 @@ WHAT_TO_WEAR_FR = {
             [
                 "**Fines rayures, petits carreaux, pied-de-poule serré :** ils créent un "
                 "effet de moiré qui scintille à l'image.",
-                "**Logos, slogans et grosses inscriptions :** ils attirent l'oeil, datent la "
+                "**Logos, slogans et grosses inscriptions :** ils attirent le regard, datent la "
                 "photo et ne se retouchent pas toujours.",
                 "**Des imprimés chargés sur tout le monde :** une seule personne en imprimé "
                 "(fleurs douces ou grand motif) suffit, les autres restent en uni.",
                 "**Les vêtements à réajuster sans cesse :** jupe très courte, chemise qui "
-                "baille, bretelles qui glissent. Si vous tirez dessus, vous ne serez pas "
-                "détendu.",
+                "bâille, bretelles qui glissent. Si vous tirez dessus, vous ne serez pas "
+                "à l'aise.",
                 "**Les tissus brillants :** satin et finitions métallisées créent des reflets "
                 "durs. Les matières mates rendent mieux.",
             ],
@@ -631,7 +631,7 @@ GARDENING_FR = {
     "inside": [
         "Connaître sa lumière et sa terre",
         "Arroser sans noyer",
-        "Quoi planter, saison par saison",
+        "Que planter, saison par saison",
         "Jardiner sur un balcon",
         "Les 8 erreurs de débutant les plus courantes",
     ],
@@ -693,7 +693,7 @@ GARDENING_FR = {
                 "remplit vite, et les plantes la préfèrent à l'eau du robinet.",
             ],
         ),
-        ("h", "3. Quoi planter, saison par saison"),
+        ("h", "3. Que planter, saison par saison"),
         (
             "p",
             "Ces dates valent pour un climat tempéré (la majeure partie de la France et de la "
@@ -805,7 +805,7 @@ GARDENING_FR = {
             "pour votre première saison."
         ),
         "list": [
-            "Quoi cultiver et où, selon votre lumière et votre terre",
+            "Que cultiver, et où, selon votre lumière et votre terre",
             "Un calendrier mois par mois de ce qu'il faut faire",
             "Une liste d'achats adaptée à votre budget, sans gadgets inutiles",
         ],
