@@ -51,7 +51,7 @@ from handlers import (
 log = logging.getLogger(__name__)
 
 App = Application[Any, Ctx, Any, Any, Any, Any]
-OWNER_COMMANDS = ("stats", "leads", "export", "links", "broadcast")
+OWNER_COMMANDS = ("stats", "inbox", "leads", "export", "links", "broadcast")
 PROSPECT_COMMANDS = (
     "start",
     "magnets",
@@ -88,6 +88,7 @@ def register_handlers(app: App, svc: Services) -> None:
     app.add_handler(CommandHandler("export", console.export, filters=private & owners))
     app.add_handler(CommandHandler("links", console.links, filters=private & owners))
     app.add_handler(CommandHandler("broadcast", broadcast.broadcast, filters=private & owners))
+    app.add_handler(CommandHandler("inbox", inbox.inbox_command, filters=private & owners))
     app.add_handler(MessageHandler(private & filters.COMMAND, fallback.unknown_command))
     app.add_handler(MessageHandler(private & owners & filters.REPLY, inbox.team_reply))
     app.add_handler(MessageHandler(private & filters.TEXT, menu.text))
@@ -111,6 +112,7 @@ def register_handlers(app: App, svc: Services) -> None:
     app.add_handler(CallbackQueryHandler(console.leads_page, pattern=r"^lds:"))
     app.add_handler(CallbackQueryHandler(console.card, pattern=r"^crd:"))
     app.add_handler(CallbackQueryHandler(broadcast.button, pattern=r"^bc:"))
+    app.add_handler(CallbackQueryHandler(inbox.done_button, pattern=r"^inb:"))
     app.add_handler(CallbackQueryHandler(fallback.unknown_button))
 
     app.add_handler(

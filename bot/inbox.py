@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
 
@@ -19,10 +20,12 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, Tele
 
 from bot import names
 from bot.alerts import card_buttons, lead_card, notify_owners
+from bot.kpis import figures, pct, rate
 from bot.pacing import bulk_send
 from bot.pump import Pump
 from bot.services import Services
-from bot.store_inbox import IN, Relay
+from bot.store_inbox import IN, Relay, TeamCounts, Waiting
+from bot.texts import Texts
 
 log = logging.getLogger(__name__)
 
@@ -329,3 +332,68 @@ class InboxSender(Pump):
             await self.bot.send_message(relay.from_chat, text, reply_parameters=under)
         except TelegramError as err:
             log.warning("could not tell the team an answer failed: %s", err)
+
+
+def duration(seconds: float, texts: Texts, lang: str) -> str:
+    """A wait as owners read it: `12 min`, `3 h 5 min`, `2 d 4 h`."""
+    minutes = max(0, int(seconds // 60))
+    hours, days = minutes // 60, minutes // 1440
+    if days:
+        return texts.get(lang, "duration_d", d=str(days), h=str(hours % 24))
+    if hours:
+        return texts.get(lang, "duration_h", h=str(hours), m=str(minutes % 60))
+    return texts.get(lang, "duration_m", m=str(minutes))
+
+
+def topic_link(chat: int, thread: int) -> str:
+    """The t.me link that opens a topic of a private supergroup (-100<id>)."""
+    return f"https://t.me/c/{str(chat).removeprefix('-100')}/{thread}"
+
+
+def inbox_lines(svc: Services, waiting: list[Waiting], now: float) -> list[str]:
+    """/inbox: the title, then one line per waiting conversation, oldest first (numbered like
+    the Done buttons)."""
+    texts, lang = svc.texts, svc.owner_lang
+    if not waiting:
+        return [texts.get(lang, "inbox_empty")]
+    lines = [texts.get(lang, "inbox_title", count=str(len(waiting)))]
+    group = svc.settings.inbox_chat_id
+    for n, item in enumerate(waiting, 1):
+        link = ""
+        if group is not None and item.topic is not None:
+            link = texts.get(lang, "inbox_topic_link", url=topic_link(group, item.topic))
+        lines.append(
+            texts.get(
+                lang,
+                "inbox_line",
+                n=str(n),
+                name=names.person(item.first_name, item.last_name, item.person),
+                handle=names.handle(item.username),
+                waited=duration(now - item.waiting_since, texts, lang),
+                messages=texts.count(lang, "inbox_messages", item.messages),
+                link=link,
+            )
+        )
+    if group is None:
+        lines.append(texts.get(lang, "inbox_private_hint"))
+    return lines
+
+
+def team_kpi_lines(
+    label: Callable[[str], str],
+    line: Callable[[str, str], str],
+    columns: list[TeamCounts],
+    texts: Texts,
+    lang: str,
+) -> list[str]:
+    """/stats: conversations, the answered share and the median time to a first answer, one
+    figure per line for each period shown (the period's value in bold)."""
+    shares = [pct(rate(c.answered, c.conversations)) for c in columns]
+    medians = [
+        "-" if c.median_answer is None else duration(c.median_answer, texts, lang) for c in columns
+    ]
+    return [
+        line(label("kpi_conversations"), figures([str(c.conversations) for c in columns])),
+        line(label("kpi_answered"), figures(shares)),
+        line(label("kpi_first_answer"), figures(medians)),
+    ]

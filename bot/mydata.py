@@ -126,4 +126,7 @@ async def mydata_lines(svc: Services, person: int, lang: str) -> list[str] | Non
         lines.append(f"{texts.get(lang, 'field_messages')}{colon}")
     for _kind, text, sent_at in written:
         lines.append(f"• {when(sent_at)}{colon} {_clip(text, 3500)}")
+    relayed, since = await store.team_stored(person)
+    if relayed:  # the bot keeps their ids; the copies live in the team's chats until /forget
+        lines.append(texts.get(lang, "mydata_inbox", count=str(relayed), since=when(since)))
     return lines

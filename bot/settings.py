@@ -124,7 +124,12 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "smtp_host", "smtp_user", "smtp_sender", "smtp_port", "owner_language", "inbox_chat_id",
+        "smtp_host",
+        "smtp_user",
+        "smtp_sender",
+        "smtp_port",
+        "owner_language",
+        "inbox_chat_id",
         mode="before",
     )
     @classmethod

@@ -37,6 +37,7 @@ class Waiting:
     username: str | None
     waiting_since: int
     messages: int
+    topic: int | None  # its topic in the inbox group asked for, if it has one there
 
 
 @dataclass(frozen=True)
@@ -230,13 +231,14 @@ class InboxStore(StoreBase):
         )
         return (int(row[0]), row[1]) if row else (0, None)
 
-    async def team_waiting(self, limit: int = 30) -> list[Waiting]:
-        """Conversations waiting for an answer, oldest first."""
+    async def team_waiting(self, group: int | None = None, limit: int = 30) -> list[Waiting]:
+        """Conversations waiting for an answer, oldest first (with their topic in `group`)."""
         rows = await self._all(
-            "SELECT c.person, l.first_name, l.last_name, l.username, c.waiting_since, c.messages"
+            "SELECT c.person, l.first_name, l.last_name, l.username, c.waiting_since, c.messages,"
+            " CASE WHEN c.topic_chat = ? THEN c.topic_id END"
             " FROM conversations c LEFT JOIN leads l ON l.user_id = c.person"
             " WHERE c.waiting_since IS NOT NULL ORDER BY c.waiting_since, c.person LIMIT ?",
-            (limit,),
+            (group, limit),
         )
         return [Waiting(*tuple(r)) for r in rows]
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import logging
 
-from telegram import Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.error import TelegramError
 
 from bot import names
-from bot.inbox import is_note, may_answer, relayable
+from bot.callbacks import ids
+from bot.inbox import inbox_lines, is_note, may_answer, relayable
 from bot.services import Ctx
 from bot.store import Lead
-from handlers.common import chat_id, lang_of, say, t, touch, user_id
+from handlers.common import ack, chat_id, lang_of, say, t, touch, user_id
+from handlers.fallback import unknown_button
 from handlers.ready import STEP_PLAN_GOAL
 
 log = logging.getLogger(__name__)
@@ -87,3 +90,48 @@ async def _answer(update: Update, context: Ctx, lead: Lead) -> None:
     if session and session.step == STEP_PLAN_GOAL:  # the conversation takes over from the question
         await svc.store.clear_session(person)
     log.info("team member %s answered %s", user_id(update), person)
+
+
+INBOX_SHOWN = 20  # conversations listed (and Done buttons) in one /inbox message
+
+
+async def _inbox_view(context: Ctx) -> tuple[str, InlineKeyboardMarkup | None, list[int]]:
+    """The /inbox message: its text, its Done buttons, the people it names."""
+    svc = context.svc
+    waiting = await svc.store.team_waiting(svc.settings.inbox_chat_id, INBOX_SHOWN)
+    text = "\n".join(inbox_lines(svc, waiting, svc.clock()))
+    done = [
+        InlineKeyboardButton(
+            t(context, svc.owner_lang, "btn_inbox_done", n=str(n)),
+            callback_data=f"inb:{w.person}",
+        )
+        for n, w in enumerate(waiting, 1)
+    ]
+    rows = [done[i : i + 5] for i in range(0, len(done), 5)]
+    return text, InlineKeyboardMarkup(rows) if rows else None, [w.person for w in waiting]
+
+
+async def inbox_command(update: Update, context: Ctx) -> None:
+    """/inbox (owners): conversations waiting for an answer, oldest first, with Done buttons."""
+    text, keyboard, named = await _inbox_view(context)
+    shown = await say(update, text, reply_markup=keyboard)
+    await context.svc.store.set_mentions(shown.chat_id, shown.message_id, named)
+
+
+async def done_button(update: Update, context: Ctx) -> None:
+    """`inb:<person>`: the conversation is handled without an answer; the list is redrawn."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    found = ids(query.data, "inb", 1)
+    if not context.svc.is_owner(user_id(update)) or found is None:
+        await unknown_button(update, context)
+        return
+    await context.svc.store.team_done(found[0])
+    await ack(query, t(context, context.svc.owner_lang, "inbox_marked_done"))
+    text, keyboard, named = await _inbox_view(context)
+    try:
+        await query.edit_message_text(text, reply_markup=keyboard)
+    except TelegramError as exc:  # "not modified" after a double tap
+        log.debug("inbox not redrawn: %s", exc)
+    if isinstance(query.message, Message):
+        await context.svc.store.set_mentions(query.message.chat_id, query.message.message_id, named)

@@ -9,6 +9,7 @@ from telegram import Update
 from bot.catalogue import localized
 from bot.charts import stats_chart
 from bot.crm import url_lines
+from bot.inbox import team_kpi_lines
 from bot.kpis import stats_text
 from bot.periods import ALL_TIME, last_months, parse_period, previous
 from bot.services import Ctx, Services
@@ -64,6 +65,8 @@ async def stats(update: Update, context: Ctx) -> None:
     if health:
         title += "\n" + health
     lines = [title, *stats_text(label, line, titles, columns, sources, optin)]
+    team = [await store.team_counts(p) for p in periods]  # the inbox: conversations, answers
+    lines += team_kpi_lines(label, line, team, svc.texts, lang)
     for chunk in chunks(lines, 4000):  # one message when it fits, else as many as it takes
         await say(update, chunk)
     counts = columns[0][1]

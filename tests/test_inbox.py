@@ -420,3 +420,58 @@ def test_the_fake_models_forum_topics(fake: Any) -> None:
     deleted = fake.handle("deleteForumTopic", {"chat_id": GROUP, "message_thread_id": thread})
     assert deleted[0] == 200
     assert fake.sent_to(GROUP) == []
+
+
+async def test_inbox_lists_who_waits_oldest_first_with_done_buttons(bot: Harness) -> None:
+    await bot.text(ADA, "/start", last_name="Lovelace")
+    await bot.text(ADA, "first question")
+    bot.clock.now += 3 * HOUR + 5 * 60
+    await bot.text(ADA + 1, "/start", first_name="Bob")
+    await bot.text(ADA + 1, "hello")
+    await bot.text(ADA + 1, "anyone?")
+    bot.clock.now += 10 * 60
+    await bot.text(OWNER, "/inbox")
+    shown = bot.last(OWNER)
+    assert shown.text.split("\n")[:3] == [
+        "📥 Waiting for an answer (2), oldest first",
+        "1. \u2068Ada Lovelace\u2069: waiting 3 h 15 min, 1 message",
+        "2. \u2068Bob\u2069: waiting 10 min, 2 messages",
+    ]
+    assert [label for label, _ in shown.buttons[0]] == ["✓ 1", "✓ 2"]
+    await bot.tap(ADA, f"inb:{ADA}", message_id=None)  # not an owner: an unknown button
+    assert bot.fake.answered_callbacks[-1].text == bot.t("button_expired")
+    await bot.tap(OWNER, f"inb:{ADA}", message_id=shown.message_id)
+    assert shown.text.split("\n")[1] == "1. \u2068Bob\u2069: waiting 10 min, 2 messages"
+    # An answer ends the wait too; a new message starts a new one.
+    bob_copy = next(s for s in reversed(bot.chat(OWNER)) if s.text == "anyone?")
+    await bot.send(reply_to(bot, bob_copy, text="Yes!"))
+    await bot.text(OWNER, "/inbox")
+    assert bot.last(OWNER).text == "📥 Nobody is waiting for an answer."
+    await bot.text(ADA, "still there?")
+    assert [w.person for w in await bot.svc.store.team_waiting()] == [ADA]
+
+
+async def test_inbox_links_each_topic(bot_with: Any, fake: Any) -> None:
+    bot = await group_bot(bot_with, fake)
+    await bot.text(ADA, "/start")
+    await bot.text(ADA, "hi")
+    [thread] = fake.topics[GROUP]
+    await bot.text(OWNER, "/inbox")
+    assert f'<a href="https://t.me/c/1234567890/{thread}">topic</a>' in bot.last(OWNER).html
+
+
+async def test_stats_and_mydata_show_the_inbox(bot: Harness) -> None:
+    await bot.text(ADA, "/start")
+    await bot.text(ADA, "hi")
+    await bot.text(ADA, "are you there?")
+    bot.clock.now += 2 * HOUR
+    await bot.send(reply_to(bot, bot.last(OWNER), text="Yes"))
+    await bot.text(ADA + 1, "/start")
+    await bot.text(ADA + 1, "hello")
+    await bot.text(OWNER, "/stats")
+    text = next(s.text for s in reversed(bot.chat(OWNER)) if "Conversations" in s.text)
+    assert "Conversations: 2 · 0 · 2" in text
+    assert "Answered: 50% · - · 50%" in text
+    assert "Median time to first answer: 2 h 0 min · - · 2 h 0 min" in text
+    await bot.text(ADA, "/mydata")
+    assert "Messages to the team: 2 since" in bot.last(ADA).text

@@ -51,6 +51,10 @@ FORGED = [
     "bc:go:²:0",
     "bc:s:1:²",
     f"bc:u:{HUGE}",
+    f"inb:{HUGE}",
+    f"inb:{OVER}",
+    "inb:²",
+    "inb:1:2",
 ]
 
 
