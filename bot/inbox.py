@@ -307,6 +307,20 @@ class InboxSender(Pump):
             await self.svc.store.mark_blocked(relay.person)
         await self._give_up(relay, key, str(exc))
 
+    async def check_group(self) -> None:
+        """At start: the inbox group can be reached and has topics; else owners hear why (the
+        relays wait for it)."""
+        chat = self.svc.settings.inbox_chat_id
+        if chat is None:
+            return
+        try:
+            info = await self.bot.get_chat(chat)
+        except TelegramError as exc:
+            await self._group_refused(exc)
+            return
+        if not info.is_forum:
+            await self._group_refused(TelegramError("topics are not enabled in the group"))
+
     async def _group_refused(self, exc: TelegramError) -> None:
         """The inbox group refuses relays: owners are told in private, once until it works."""
         if self._group_trouble:

@@ -182,10 +182,11 @@ class MethodHandlers(FakeState):
 
     def _create_topic(self, d: JSON, files: Files) -> JSON:
         chat = self._resolve_chat(d.get("chat_id"))
+        # How the group is set up, not a malformed call: not counted as the bot's fault.
         if chat.get("type") != "supergroup" or not chat.get("is_forum"):
-            raise bad("the chat is not a forum")
+            raise ApiError(400, "Bad Request: the chat is not a forum")
         if chat["id"] in self.no_topic_rights:
-            raise bad("not enough rights to create a topic")
+            raise ApiError(400, "Bad Request: not enough rights to create a topic")
         self._gate(chat["id"], "createForumTopic")  # its service message counts, like a send
         name = str(d.get("name") or "")
         if not 1 <= len(name) <= 128:
