@@ -19,6 +19,7 @@ BENCHES = (
     ("/stats at scale", ["bench.bench_stats"]),
     ("memory and scheduler at scale", ["bench.bench_scale"]),
     ("double opt-in and webhooks", ["bench.bench_outbox"]),
+    ("the team inbox", ["bench.bench_inbox"]),
 )
 
 

@@ -26,6 +26,7 @@ from bot.alerts import notify_owners
 from bot.broadcast import Broadcaster
 from bot.crm import CrmSender
 from bot.guard import CHECK_SECONDS, Guard, watch
+from bot.inbox import IN_FLIGHT as INBOX_IN_FLIGHT
 from bot.inbox import InboxSender
 from bot.intake import IntakeBot, IntakeProcessor, replay_pending
 from bot.mailer import Mailer
@@ -227,7 +228,8 @@ def pool_size(svc: Services) -> int:
     claimed tip or broadcast message never waits for a connection before it is written."""
     paid = svc.settings.paid_broadcast_rate
     bulk = in_flight_for(svc.settings.bulk_rate) + IN_FLIGHT  # broadcasts + tips
-    return svc.settings.concurrent_updates + bulk + (in_flight_for(paid) if paid else 0)
+    relays = INBOX_IN_FLIGHT  # the team inbox's copies
+    return svc.settings.concurrent_updates + bulk + relays + (in_flight_for(paid) if paid else 0)
 
 
 class AimantApplication(Application[Any, Ctx, Any, Any, Any, Any]):

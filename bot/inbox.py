@@ -36,7 +36,7 @@ RELAYABLE = (
 )  # fmt: skip
 GROUP_PER_MINUTE = 20  # Telegram: about 20 messages a minute into one group
 DELIVERED = "👍"  # the reaction on a team answer the person received
-IN_FLIGHT = 8  # relays sent at once (each to a different person or destination)
+IN_FLIGHT = 16  # relays sent at once (each to a different person or destination)
 
 
 def is_note(text: str | None) -> bool:
@@ -116,17 +116,37 @@ class InboxSender(Pump):
         self._paused: dict[int, float] = {}  # chat -> end of its retry_after
         self._topic_locks: dict[int, asyncio.Lock] = {}  # one topic per person, never two
         self._group_trouble = False  # owners were told the inbox group refuses relays
+        self._queued = asyncio.Event()  # set by kick(): a running pass looks for new relays
+
+    def kick(self) -> None:
+        """A relay was queued: a running pass picks it up at once, else a pass starts."""
+        self._queued.set()
+        super().kick()
 
     async def pass_once(self) -> int:
-        """Send every relay that may go now, in order per person and destination."""
+        """Send every relay that may go now, in order per person and destination: up to
+        IN_FLIGHT at once, each next one started as soon as a slot or a new relay comes."""
         handled = 0
+        running: dict[tuple[int, int], asyncio.Task[None]] = {}
         while not self._stopped:
+            self._queued.clear()
             due = await self.svc.store.team_due(IN_FLIGHT * 4)
-            if not due:
+            for relay in due:
+                key = (relay.person, relay.to_chat)  # one at a time per queue: order kept
+                if key not in running and len(running) < IN_FLIGHT:
+                    running[key] = asyncio.create_task(self._one(relay))
+            if not running:
                 break
-            for start in range(0, len(due), IN_FLIGHT):
-                await asyncio.gather(*(self._one(r) for r in due[start : start + IN_FLIGHT]))
-            handled += len(due)
+            queued = asyncio.create_task(self._queued.wait())
+            done, _ = await asyncio.wait(
+                [*running.values(), queued], return_when=asyncio.FIRST_COMPLETED
+            )
+            queued.cancel()
+            for key, task in list(running.items()):
+                if task in done:
+                    del running[key]
+                    handled += 1
+                    task.result()  # a store failure ends the pass: the timer tries again
         return handled
 
     async def _one(self, relay: Relay) -> None:
