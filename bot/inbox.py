@@ -128,25 +128,28 @@ class InboxSender(Pump):
         IN_FLIGHT at once, each next one started as soon as a slot or a new relay comes."""
         handled = 0
         running: dict[tuple[int, int], asyncio.Task[None]] = {}
-        while not self._stopped:
-            self._queued.clear()
-            due = await self.svc.store.team_due(IN_FLIGHT * 4)
-            for relay in due:
-                key = (relay.person, relay.to_chat)  # one at a time per queue: order kept
-                if key not in running and len(running) < IN_FLIGHT:
-                    running[key] = asyncio.create_task(self._one(relay))
-            if not running:
-                break
-            queued = asyncio.create_task(self._queued.wait())
-            done, _ = await asyncio.wait(
-                [*running.values(), queued], return_when=asyncio.FIRST_COMPLETED
-            )
-            queued.cancel()
-            for key, task in list(running.items()):
-                if task in done:
-                    del running[key]
-                    handled += 1
-                    task.result()  # a store failure ends the pass: the timer tries again
+        try:
+            while not self._stopped:
+                self._queued.clear()
+                due = await self.svc.store.team_due(IN_FLIGHT * 4)
+                for relay in due:
+                    key = (relay.person, relay.to_chat)  # one at a time per queue: order kept
+                    if key not in running and len(running) < IN_FLIGHT:
+                        running[key] = asyncio.create_task(self._one(relay))
+                if not running:
+                    break
+                queued = asyncio.create_task(self._queued.wait())
+                done, _ = await asyncio.wait(
+                    [*running.values(), queued], return_when=asyncio.FIRST_COMPLETED
+                )
+                queued.cancel()
+                for key, task in list(running.items()):
+                    if task in done:
+                        del running[key]
+                        handled += 1
+                        task.result()  # a store failure ends the pass: the timer tries again
+        finally:  # never leave a copy running that the next pass would start again
+            await asyncio.gather(*running.values(), return_exceptions=True)
         return handled
 
     async def _one(self, relay: Relay) -> None:
