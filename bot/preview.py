@@ -37,6 +37,8 @@ HELP = """Type messages and /commands as a prospect would. Also:
   :prospect        become the prospect again
   :lang fr         the language of your Telegram app (en, fr...)
   :sticker         send a sticker
+  :team TEXT       answer as the team: the owner replies TEXT to the latest message relayed
+                   from the prospect (what the prospect writes outside a step reaches the team)
   :wait 3d         fast-forward time (s, m, h, d) and let due tips go out
   :help, :quit"""
 
@@ -76,6 +78,8 @@ class Preview:
     async def send(self, update: dict[str, object]) -> None:
         parsed = Update.de_json(update, self.app.bot)
         await self.app.update_processor.process_update(parsed, self.app.process_update(parsed))
+        if self.svc._inbox is not None:
+            await self.svc._inbox.drain()  # relays to and from the team, shown as they happen
         self.show()
         if self.svc._mailer is not None:
             await self.svc._mailer.drain()  # the code mail, printed before the next prompt
@@ -109,6 +113,11 @@ class Preview:
             if data:
                 name.write_bytes(data)
             self.say(f"{label}: [picture saved to {name}]")
+        elif not sent.text:  # a relayed sticker, voice note, location...: say what it is
+            kinds = ("sticker", "voice", "video", "video_note", "audio", "location", "contact")
+            kind = next((k for k in kinds if k in sent.message), None)
+            if kind:
+                self.say(f"{label}: [{kind.replace('_', ' ')}]")
         if sent.text:
             self.say(f"{label}: " + sent.text.replace("\n", "\n     "))
         number = 0
@@ -145,6 +154,16 @@ class Preview:
             if answer.text:  # a toast or an alert over the chat
                 self.say(f"(Telegram shows: {answer.text})")
 
+    async def answer_as_team(self, text: str) -> None:
+        """`:team TEXT`: the owner replies to the latest message relayed from the prospect."""
+        relayed = [s for s in self.fake.sent_to(OWNER) if s.method == "copyMessage"]
+        if not relayed:
+            self.say("(nothing relayed to the team yet: write to the bot as the prospect first)")
+            return
+        update = self.fake.build_message(OWNER, text, first_name="Owner")
+        update["message"]["reply_to_message"] = relayed[-1].message
+        await self.send(update)
+
     async def wait(self, amount: str, clock: list[float]) -> None:
         try:
             seconds = parse_delay(amount)
@@ -178,6 +197,8 @@ class Preview:
             await self.send(self.fake.build_sticker(self.user, language_code=self.lang))
         elif command == ":wait":
             await self.wait(rest, clock)
+        elif command == ":team" and rest.strip():
+            await self.answer_as_team(rest.strip())
         elif pressed := PRESS.fullmatch(line):
             message, button = pressed.groups()
             await self.press(int(button), int(message) if message else None)

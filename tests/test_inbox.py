@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from telegram import Update
@@ -487,3 +488,18 @@ async def test_a_group_without_topics_is_reported_at_start(bot_with: Any, fake: 
     await bot.text(ADA, "/start")
     await bot.text(ADA, "hello")
     assert await bot.svc.store.team_pending() == 1  # waits for the group to be fixed
+
+
+def test_the_preview_shows_the_team_side(tmp_path: Any) -> None:
+    from tests.test_preview import run
+
+    out = run(
+        tmp_path,
+        [":team hello", "/start", "Do you shoot weddings?", ":sticker", ":team Yes, we do!",
+         ":quit"],
+    )  # fmt: skip
+    assert "(nothing relayed to the team yet" in out
+    assert "bot #2: Thanks! The team reads every message and will answer you here." in out
+    assert "[to owner] bot #2: Do you shoot weddings?" in out
+    assert "[to owner] bot #4: [sticker]" in out
+    assert re.search(r"\nyou> bot #\d+: Yes, we do!", out)  # in the prospect's chat
