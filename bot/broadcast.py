@@ -9,6 +9,8 @@ import time
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
+from bot.broadcast_draft import keyboard as draft_keyboard
+from bot.broadcast_draft import version_for
 from bot.nurture import maybe_delivered, retry_after_seconds
 from bot.pacing import Pacer, bulk_send, in_flight_for
 from bot.schedule import backoff
@@ -163,15 +165,9 @@ class Broadcaster:
     ) -> None:
         store, svc = self.svc.store, self.svc
         lang = svc.texts.lang_for(language)
-        keyboard = InlineKeyboardMarkup(
-            [
-                [
-                    InlineKeyboardButton(
-                        svc.texts.get(lang, "btn_stop_tips"), callback_data=f"stp:{broadcast.id}"
-                    )
-                ]
-            ]
-        )
+        stop = svc.texts.get(lang, "btn_stop_tips")
+        keyboard = draft_keyboard(broadcast.links, stop, broadcast.id)  # links above the stop
+        version = version_for(broadcast.versions, lang, svc.texts.default)
         # The claim is committed just before the request is written: at a crash, `unknown`
         # means this request left and no answer came.
         attempt = await store.claim_recipient(broadcast.id, user_id)
@@ -183,12 +179,21 @@ class Broadcaster:
             return
         try:
             with bulk_send():  # never retried by PTB outside the budget: handled here
-                await self.bot.send_message(
-                    user_id,
-                    broadcast.text,
-                    reply_markup=keyboard,
-                    allow_paid_broadcast=paid or None,
-                )
+                if version is None:  # composed before broadcasts were copies: its stored text
+                    await self.bot.send_message(
+                        user_id,
+                        broadcast.text,
+                        reply_markup=keyboard,
+                        allow_paid_broadcast=paid or None,
+                    )
+                else:  # the owner's message as it is: formatting and file kept, nothing re-sent
+                    await self.bot.copy_message(
+                        user_id,
+                        version.from_chat,
+                        version.message_id,
+                        reply_markup=keyboard,
+                        allow_paid_broadcast=paid or None,
+                    )
         except RetryAfter as exc:
             wait = retry_after_seconds(exc)
             pacer.pause(wait)  # every sender on this budget waits, as Telegram asks

@@ -326,4 +326,16 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX conversations_topic ON conversations(topic_chat, topic_id);
     """,
+    # 15: broadcasts copied from the owner's own message, one per language, with link buttons.
+    """
+    ALTER TABLE broadcasts ADD COLUMN buttons TEXT NOT NULL DEFAULT '[]';
+    CREATE TABLE broadcast_versions (
+        broadcast_id INTEGER NOT NULL REFERENCES broadcasts(id) ON DELETE CASCADE,
+        language TEXT NOT NULL,
+        from_chat INTEGER NOT NULL,
+        message_id INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        PRIMARY KEY (broadcast_id, language)
+    );
+    """,
 )

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import aiosqlite
+
+from bot.broadcast_draft import Version
 from bot.store_base import Event, StoreBase
 
 
@@ -20,18 +23,26 @@ class Broadcast:
     state: str  # draft | sending | done | cancelled
     paid: bool
     status_message_id: int | None
+    links: list[tuple[str, str]] = field(default_factory=list)  # (label, url) link buttons
+    versions: dict[str, Version] = field(default_factory=dict)  # language -> message copied
 
 
 # Leads who may receive a broadcast: gave an email, subscribed, not blocked.
 _AUDIENCE = "FROM leads l WHERE l.email IS NOT NULL AND l.subscribed = 1 AND l.blocked_at IS NULL"
 
 
-def segment_sql(segment: str) -> tuple[str, tuple[object, ...]]:
+def segment_sql(segment: str, now: int = 0) -> tuple[str, tuple[object, ...]]:
     """The extra condition for a segment: `all`, `magnet:<id>`, `stage:<stage>`, `source:<s>`,
-    or `unknown:<broadcast>` (that broadcast's recipients whose delivery is unknown)."""
+    `lang:<code>` (Telegram language `fr`, `fr-CA`...), `new:<days>` (email captured in the
+    last days before `now`), or `unknown:<broadcast>` (its recipients whose delivery is unknown).
+    """
     kind, _, value = segment.partition(":")
     if kind == "all":
         return "", ()
+    if kind == "lang":
+        return " AND (lower(l.language) = ? OR lower(l.language) LIKE ?)", (value, f"{value}-%")
+    if kind == "new":
+        return " AND l.email_at >= ?", (now - int(value) * 86400,)
     if kind == "magnet":
         return (
             " AND EXISTS(SELECT 1 FROM lead_magnets m WHERE m.user_id = l.user_id"
@@ -54,21 +65,61 @@ def segment_sql(segment: str) -> tuple[str, tuple[object, ...]]:
 class BroadcastStore(StoreBase):
     """Broadcast rows; the recipients list is written before the first message goes out."""
 
-    async def create_broadcast(self, owner_chat: int, text: str, segments: list[str]) -> int:
-        """A draft, with the segments offered to the owner (buttons refer to them by index)."""
+    async def create_broadcast(
+        self, owner_chat: int, text: str, segments: list[str], version: Version | None = None
+    ) -> int:
+        """A draft, with the segments offered to the owner (buttons refer to them by index) and
+        its first version (the message copied to leads)."""
         async with self._tx() as db:
             cur = await db.execute(
                 "INSERT INTO broadcasts (owner_chat, text, segments, created_at)"
                 " VALUES (?, ?, ?, ?)",
                 (owner_chat, text, json.dumps(segments), self.now()),
             )
-        return int(cur.lastrowid or 0)
+            broadcast_id = int(cur.lastrowid or 0)
+            if version is not None:
+                await self._put_version(db, broadcast_id, version)
+        return broadcast_id
+
+    @staticmethod
+    async def _put_version(db: aiosqlite.Connection, broadcast_id: int, version: Version) -> None:
+        await db.execute(
+            "INSERT OR REPLACE INTO broadcast_versions"
+            " (broadcast_id, language, from_chat, message_id, kind) VALUES (?, ?, ?, ?, ?)",
+            (broadcast_id, version.language, version.from_chat, version.message_id, version.kind),
+        )
+
+    async def set_version(self, broadcast_id: int, version: Version) -> bool:
+        """Add (or replace: the last one sent wins) a draft's version; False if not a draft."""
+        async with self._tx() as db:
+            row = await self._one(
+                "SELECT 1 FROM broadcasts WHERE id = ? AND state = 'draft'", (broadcast_id,)
+            )
+            if row is None:
+                return False
+            await self._put_version(db, broadcast_id, version)
+        return True
+
+    async def add_link(self, broadcast_id: int, label: str, url: str, limit: int) -> bool:
+        """Append a link button to a draft; False if not a draft or it already has `limit`."""
+        async with self._tx() as db:
+            row = await self._one(
+                "SELECT buttons FROM broadcasts WHERE id = ? AND state = 'draft'", (broadcast_id,)
+            )
+            links = json.loads(row["buttons"]) if row else None
+            if links is None or len(links) >= limit:
+                return False
+            await db.execute(
+                "UPDATE broadcasts SET buttons = ? WHERE id = ?",
+                (json.dumps([*links, [label, url]]), broadcast_id),
+            )
+        return True
 
     async def get_broadcast(self, broadcast_id: int) -> Broadcast | None:
         """A broadcast by id."""
         row = await self._one(
-            "SELECT id, owner_chat, text, segments, segment, state, paid, status_message_id"
-            " FROM broadcasts WHERE id = ?",
+            "SELECT id, owner_chat, text, segments, segment, state, paid, status_message_id,"
+            " buttons FROM broadcasts WHERE id = ?",
             (broadcast_id,),
         )
         if row is None:
@@ -76,6 +127,13 @@ class BroadcastStore(StoreBase):
         values = dict(row)
         values["segments"] = json.loads(values["segments"])
         values["paid"] = bool(values["paid"])
+        values["links"] = [(str(a), str(b)) for a, b in json.loads(values.pop("buttons"))]
+        rows = await self._all(
+            "SELECT language, from_chat, message_id, kind FROM broadcast_versions"
+            " WHERE broadcast_id = ?",
+            (broadcast_id,),
+        )
+        values["versions"] = {r["language"]: Version(**dict(r)) for r in rows}
         return Broadcast(**values)
 
     async def broadcasts_in_state(self, state: str) -> list[Broadcast]:
@@ -102,11 +160,20 @@ class BroadcastStore(StoreBase):
             if drafts:
                 return int(drafts[0]), False
             cur = await db.execute(
-                "INSERT INTO broadcasts (owner_chat, text, segments, segment, paid, created_at)"
-                " SELECT ?, text, ?, ?, paid, ? FROM broadcasts WHERE id = ?",
+                "INSERT INTO broadcasts"
+                " (owner_chat, text, segments, segment, paid, buttons, created_at)"
+                " SELECT ?, text, ?, ?, paid, buttons, ? FROM broadcasts WHERE id = ?",
                 (owner_chat, json.dumps([segment]), segment, self.now(), broadcast_id),
             )
-        return int(cur.lastrowid or 0), False
+            again = int(cur.lastrowid or 0)
+            await db.execute(  # the same messages, copied again
+                "INSERT INTO broadcast_versions"
+                " (broadcast_id, language, from_chat, message_id, kind)"
+                " SELECT ?, language, from_chat, message_id, kind FROM broadcast_versions"
+                " WHERE broadcast_id = ?",
+                (again, broadcast_id),
+            )
+        return again, False
 
     async def choose_segment(self, broadcast_id: int, segment: str) -> None:
         """The owner picked a segment for a draft."""
@@ -118,7 +185,7 @@ class BroadcastStore(StoreBase):
 
     async def audience_size(self, segment: str) -> int:
         """How many people a segment reaches now."""
-        extra, params = segment_sql(segment)
+        extra, params = segment_sql(segment, self.now())
         row = await self._one(f"SELECT COUNT(*) {_AUDIENCE}{extra}", params)
         return int(row[0]) if row else 0
 
@@ -144,7 +211,7 @@ class BroadcastStore(StoreBase):
             segment = segment or (row["segment"] if row else None)
             if row is None or segment is None:
                 return None
-            extra, params = segment_sql(segment)
+            extra, params = segment_sql(segment, self.now())
             cur = await db.execute(
                 "INSERT INTO broadcast_recipients (broadcast_id, user_id)"
                 f" SELECT ?, l.user_id {_AUDIENCE}{extra}",

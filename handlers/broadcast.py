@@ -1,22 +1,26 @@
-"""Owner console: /broadcast — compose, pick a segment, preview, test, confirm or cancel."""
+"""Owner console: /broadcast — running ones, then a draft's buttons: versions, links, segment,
+preview, test, confirm or cancel (composing itself is in broadcast_compose)."""
 
 from __future__ import annotations
 
 import logging
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import Update
 
 from bot.callbacks import parse_id
-from bot.catalogue import localized
 from bot.services import Ctx
-from bot.telegram_html import html_error, visible_length
+from handlers.broadcast_compose import (
+    STEP_BROADCAST,
+    ask_link,
+    ask_version,
+    from_command,
+    send_versions,
+)
 from handlers.common import ack, buttons, chat_id, clip, edit, say, t, user_id
 from handlers.fallback import unknown_button
+from handlers.segments import segment_label
 
 log = logging.getLogger(__name__)
-
-STEP_BROADCAST = "broadcast"
-SOURCES_OFFERED = 5
 
 
 async def broadcast(update: Update, context: Ctx) -> None:
@@ -37,76 +41,16 @@ async def broadcast(update: Update, context: Ctx) -> None:
             ),
             buttons((t(context, lang, "btn_bc_stop", id=str(running.id)), f"bc:x:{running.id}")),
         )
-    parts = message_html(update).split(maxsplit=1)  # "/broadcast <message>" is fine too
-    text = parts[1] if len(parts) == 2 else ""
-    if text.strip():
-        await compose(update, context, text.strip())
+    if await from_command(update, context):  # "/broadcast <message>" is fine too
         return
     await say(update, t(context, lang, "bc_ask"))
     await svc.store.set_session(user_id(update), STEP_BROADCAST)
 
 
-def message_html(update: Update) -> str:
-    """What the owner wrote, as Telegram HTML: their formatting, or the HTML they typed."""
-    message = update.effective_message
-    assert message is not None
-    if any(e.type != "bot_command" for e in message.entities):
-        return message.text_html or ""
-    return message.text or ""
-
-
-async def compose(update: Update, context: Ctx, text: str) -> None:
-    """Validate the message like Telegram would, store a draft, offer the segments."""
-    svc, lang = context.svc, context.svc.owner_lang
-    problem = html_error(text)
-    if problem:
-        await say(update, t(context, lang, "bc_bad_html", reason=clip(problem, 200)))
-        return
-    length = visible_length(text)
-    if length > 4096:
-        await say(update, t(context, lang, "bc_too_long", length=str(length)))
-        return
-    segments = ["all"]
-    segments += [f"magnet:{m.id}" for m in svc.catalogue.magnets]
-    segments += [f"stage:{s}" for s in ("lead", "nurturing", "hot", "customer")]
-    segments += [f"source:{s}" for s in await svc.store.top_sources(SOURCES_OFFERED)]
-    broadcast_id = await svc.store.create_broadcast(chat_id(update), text, segments)
-    await svc.store.clear_session(user_id(update))
-    rows = []
-    for index, segment in enumerate(segments):
-        count = await svc.store.audience_size(segment)
-        label = f"{segment_label(context, segment)} ({count})"
-        rows.append(
-            [InlineKeyboardButton(label[:60], callback_data=f"bc:s:{broadcast_id}:{index}")]
-        )
-    rows.append(
-        [
-            InlineKeyboardButton(
-                t(context, lang, "btn_bc_cancel"), callback_data=f"bc:x:{broadcast_id}"
-            )
-        ]
-    )
-    await say(update, t(context, lang, "bc_pick", id=str(broadcast_id)), InlineKeyboardMarkup(rows))
-
-
-def segment_label(context: Ctx, segment: str) -> str:
-    """`magnet:what-to-wear` -> `Got “What to wear…”` in the owner's language."""
-    svc, lang = context.svc, context.svc.owner_lang
-    kind, _, value = segment.partition(":")
-    if kind == "magnet":
-        magnet = svc.catalogue.get(value)
-        title = localized(magnet.title, lang, lang) if magnet else value
-        return t(context, lang, "seg_magnet", title=title)
-    if kind == "stage":
-        return t(context, lang, "seg_stage", stage=t(context, lang, f"stage_{value}"))
-    if kind == "source":
-        return t(context, lang, "seg_source", source=value)
-    return t(context, lang, "seg_all")
-
-
 async def button(update: Update, context: Ctx) -> None:
-    """`bc:s:<id>:<n>` segment, `bc:t:<id>` test, `bc:go:<id>` confirm, `bc:x:<id>` cancel,
-    `bc:u:<id>` send an ended broadcast again to its unknown recipients (after a confirm)."""
+    """`bc:s:<id>:<n>` segment, `bc:t:<id>` test, `bc:go:<id>:<n>` confirm, `bc:x:<id>` cancel,
+    `bc:v:<id>:<lang>` add a version, `bc:l:<id>` add a link button, `bc:u:<id>` send an ended
+    broadcast again to its unknown recipients (after a confirm)."""
     query = update.callback_query
     assert query is not None and query.data is not None
     svc, lang = context.svc, context.svc.owner_lang
@@ -140,7 +84,13 @@ async def button(update: Update, context: Ctx) -> None:
         await preview(update, context, draft.id, chosen)
     elif action == "t" and len(parts) == 3:
         await ack(query, t(context, lang, "bc_test_sent"))
-        await send_copy(context, chat_id(update), draft.id, draft.text)
+        await send_versions(context, chat_id(update), draft)
+    elif action == "v" and len(parts) == 4:
+        await ack(query)
+        await ask_version(update, context, draft, parts[3])
+    elif action == "l" and len(parts) == 3:
+        await ack(query)
+        await ask_link(update, context, draft)
     elif action == "go" and chosen is not None:
         await ack(query)  # clients show a spinner until the query is answered
         # The segment this preview showed, whatever was picked since in the list above.
@@ -172,13 +122,6 @@ async def offer_resend(update: Update, context: Ctx, broadcast_id: int) -> None:
     )
 
 
-async def send_copy(context: Ctx, chat: int, broadcast_id: int, text: str) -> None:
-    """The message exactly as leads will see it, stop button included."""
-    lang = context.svc.owner_lang
-    keyboard = buttons((t(context, lang, "btn_stop_tips"), f"stp:{broadcast_id}"))
-    await context.bot.send_message(chat, text, reply_markup=keyboard)
-
-
 async def preview(update: Update, context: Ctx, broadcast_id: int, segment: str) -> None:
     """Show the message as leads will see it and the audience size; offer test, confirm, cancel."""
     svc, lang = context.svc, context.svc.owner_lang
@@ -186,7 +129,7 @@ async def preview(update: Update, context: Ctx, broadcast_id: int, segment: str)
     count = await svc.store.audience_size(segment)
     draft = await svc.store.get_broadcast(broadcast_id)
     assert draft is not None
-    await send_copy(context, chat_id(update), broadcast_id, draft.text)
+    await send_versions(context, chat_id(update), draft)
     index = draft.segments.index(segment)
     rows = [(t(context, lang, "btn_bc_test"), f"bc:t:{broadcast_id}")]
     if count:

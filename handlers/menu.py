@@ -13,7 +13,7 @@ from bot.optin import typed_code
 from bot.reasons import wrote
 from bot.services import Ctx
 from handlers import inbox
-from handlers.broadcast import STEP_BROADCAST, compose, message_html
+from handlers.broadcast_compose import STEP_BROADCAST, received
 from handlers.capture import STEP_ANSWER, STEP_EMAIL, STEP_EMAIL_CONFIRM, email_text, offer
 from handlers.codes import STEP_CODE
 from handlers.common import clip, lang_of, menu_keyboard, say, t, touch, user_id
@@ -92,8 +92,8 @@ async def text(update: Update, context: Ctx) -> None:
         await goal_text(update, context, typed)
     elif step == STEP_CONTACT:
         await contact_text(update, context, typed)
-    elif step == STEP_BROADCAST and svc.is_owner(person):
-        await compose(update, context, message_html(update))
+    elif step == STEP_BROADCAST and svc.is_owner(person) and session:
+        await received(update, context, session.data)
     elif asked and asked.ask is Ask.PLAN:
         await request_plan(update, context, wrote(asked.phrase))
     elif asked:  # an appointment, a call, a quote: the owners get the message itself
@@ -111,6 +111,9 @@ async def not_text(update: Update, context: Ctx) -> None:
     step = session.step if session else None
     if step == STEP_CODE and not svc.settings.double_optin:
         step = None  # double opt-in was switched off since: no code is expected
+    if step == STEP_BROADCAST and session and svc.is_owner(user_id(update)):
+        await received(update, context, session.data)  # a photo, a voice note... to broadcast
+        return
     if step == STEP_CODE:  # with the buttons the text speaks of
         await say(update, t(context, lang, "expect_code"), reply_markup=code_buttons(svc, lang))
         return

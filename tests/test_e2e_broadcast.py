@@ -54,7 +54,7 @@ def got(fake: FakeTelegram, user: int) -> int:
 
 def requested(fake: FakeTelegram) -> Counter[int]:
     """Broadcast requests that reached the fake, per lead (held and dropped ones too)."""
-    asked = fake.arrived("sendMessage", "<b>Big news</b> for everyone")
+    asked = fake.arrived("copyMessage")  # a broadcast is a copy of the owner's message
     return Counter(a.chat_id for a in asked if a.chat_id in LEADS)
 
 
@@ -77,8 +77,8 @@ def test_sigkill_mid_broadcast_then_resume(
 ) -> None:
     fake, bot = running
     bot.start()
-    fake.message(OWNER, "/broadcast <b>Big news</b> for everyone")
-    wait_for(lambda: fake.last_to(OWNER).text.startswith("📣 Broadcast #1"))
+    fake.message(OWNER, "/broadcast Big news for everyone")
+    wait_for(lambda: fake.last_to(OWNER).text.startswith("📣 Broadcast #1:"))
     picker = fake.last_to(OWNER)
     fake.callback(OWNER, picker.buttons[0][0][1])
     wait_for(lambda: "Audience: 30" in fake.last_to(OWNER).text)
@@ -86,7 +86,7 @@ def test_sigkill_mid_broadcast_then_resume(
     wait_for(lambda: sum(got(fake, u) for u in LEADS) >= 10)
     # Telegram stops answering: every send the bot may have in flight ends up held here. Once
     # they all are (the pipeline is full), nothing else is claimed: kill -9 at that moment.
-    fake.hold("sendMessage")
+    fake.hold("copyMessage")
     in_flight = in_flight_for(20)  # BULK_RATE=20
     assert fake.wait_until_holding(10, count=in_flight)
     asked = requested(fake)
@@ -119,8 +119,8 @@ def test_sigterm_during_a_broadcast_stops_cleanly_and_resumes(
     fake.latency = 0.05
     fake.release()  # nothing held: in-flight sends are answered, the stop lets them finish
     bot.start()
-    fake.message(OWNER, "/broadcast <b>Big news</b> for everyone")
-    wait_for(lambda: fake.last_to(OWNER).text.startswith("📣 Broadcast #1"))
+    fake.message(OWNER, "/broadcast Big news for everyone")
+    wait_for(lambda: fake.last_to(OWNER).text.startswith("📣 Broadcast #1:"))
     fake.callback(OWNER, fake.last_to(OWNER).buttons[0][0][1])
     wait_for(lambda: "Audience: 30" in fake.last_to(OWNER).text)
     fake.callback(OWNER, "bc:go:1:0")

@@ -158,7 +158,7 @@ async def test_waiting_for_the_budget_is_still_pending(bot: Harness) -> None:
 async def test_server_errors_retry_on_their_backoff_not_after_the_list(bot: Harness) -> None:
     users = range(600, 660)
     await make_leads(bot, users)
-    bot.fake.fail_next("sendMessage", 502, times=2, chat_ids={600})
+    bot.fake.fail_next("copyMessage", 502, times=2, chat_ids={600})
     broadcast_id = await compose_to_all(bot)
 
     async def time_flies() -> None:  # 1 s of the bot's clock every 50 ms: a slow first pass
@@ -173,7 +173,7 @@ async def test_server_errors_retry_on_their_backoff_not_after_the_list(bot: Harn
     finally:
         flying.cancel()
     sends = [
-        c for c in bot.fake.calls if c.method == "sendMessage" and c.params["chat_id"] in users
+        c for c in bot.fake.calls if c.method == "copyMessage" and c.params["chat_id"] in users
     ]
     first = [c.at for c in sends if c.params["chat_id"] == 600]
     assert [c.status for c in sends if c.params["chat_id"] == 600] == [502, 502, 200]

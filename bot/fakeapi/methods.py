@@ -15,6 +15,11 @@ MEDIA = {
     "sendAnimation": "animation", "sendVoice": "voice", "sendVideoNote": "video_note",
     "sendSticker": "sticker",
 }  # fmt: skip
+# What a message holds that copyMessage can copy; a message with none of it is a service one.
+_CONTENT = frozenset(
+    {"text", "photo", "video", "document", "voice", "audio", "animation", "sticker",
+     "video_note", "location", "contact", "venue", "poll", "dice"}
+)  # fmt: skip
 _ENVELOPE = frozenset({"message_id", "date", "chat", "from", "edit_date", "reply_markup"})
 _CHAT_FULL: JSON = {
     "accent_color_id": 0,
@@ -157,6 +162,10 @@ class MethodHandlers(FakeState):
         )
         if source is None:
             raise bad(f"message to {'forward' if forward else 'copy'} not found")
+        if not forward and not _CONTENT & set(source):  # a pin, a member joining, a new title...
+            raise bad("message can't be copied")
+        if not forward and "caption" not in d and len(str(source.get("caption", ""))) > 1024:
+            raise bad("message caption is too long")  # a Premium user's long caption
         self._gate(chat["id"], "forwardMessage" if forward else "copyMessage")
         msg = self._new_message(chat, self._bot_user())
         msg.update(copy.deepcopy({k: v for k, v in source.items() if k not in _ENVELOPE}))

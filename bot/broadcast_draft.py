@@ -1,0 +1,95 @@
+"""Broadcast composition rules as plain functions: what can be copied, link buttons, versions."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message
+
+# What an owner may broadcast: copyMessage keeps each as it is (media by file, not re-uploaded).
+COPYABLE = ("text", "photo", "video", "document", "voice", "audio", "animation")
+MAX_CAPTION = 1024  # Telegram's caption limit for bots (Premium users may write longer ones)
+MAX_LINKS = 3
+MAX_LABEL = 40
+_TELEGRAM_HOSTS = ("t.me", "telegram.me")
+_HOST = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+")
+
+
+@dataclass(frozen=True)
+class Version:
+    """One language's message: the owner's (or the bot's) message that is copied to leads."""
+
+    language: str
+    from_chat: int
+    message_id: int
+    kind: str
+
+
+def kind_of(message: Message) -> str:
+    """`text`, a media kind, `poll`, `other` (a sticker, a location...) or `service`."""
+    if message.text:
+        return "text"
+    for kind in COPYABLE[1:]:
+        if getattr(message, kind):
+            return kind
+    if message.poll:
+        return "poll"
+    return "other" if message.effective_attachment else "service"
+
+
+def refusal(message: Message) -> tuple[str, dict[str, str]] | None:
+    """Why this message cannot be a broadcast (a text key and its values), or None."""
+    kind = kind_of(message)
+    if kind == "poll":  # each copy would be a separate poll: its answers could not be read
+        return "bc_no_poll", {}
+    if kind not in COPYABLE:
+        return "bc_not_copyable", {}
+    if message.media_group_id:  # an album arrives as several messages: one copy would cut it
+        return "bc_no_album", {}
+    length = len(message.caption or "")
+    if length > MAX_CAPTION:
+        return "bc_caption_long", {"length": str(length)}
+    return None
+
+
+def link_problem(url: str) -> str | None:
+    """Why a link button's URL is refused (a text key), or None for https:// or a t.me link."""
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+    except ValueError:  # "https://[oops"
+        return "bc_link_host"
+    if parts.scheme != "https":  # http, tg://, javascript:... : a link leads can trust
+        return "bc_link_scheme"
+    if not _HOST.fullmatch(host) or parts.username or parts.password:
+        return "bc_link_host"
+    return None
+
+
+def parse_link(typed: str) -> tuple[str, str] | str:
+    """`Book now https://example.com/book` as (label, url), or the text key saying why not."""
+    words = typed.split()
+    if len(words) < 2:
+        return "bc_link_usage"
+    url, label = words[-1], " ".join(words[:-1])
+    if url.lower().startswith(("t.me/", "telegram.me/")):
+        url = "https://" + url
+    if len(label) > MAX_LABEL:
+        return "bc_link_label"
+    return link_problem(url) or (label, url)
+
+
+def keyboard(
+    links: list[tuple[str, str]], stop_label: str, broadcast_id: int
+) -> InlineKeyboardMarkup:
+    """The link buttons, one per row, above the stop button every broadcast carries."""
+    rows = [[InlineKeyboardButton(label, url=url)] for label, url in links]
+    rows.append([InlineKeyboardButton(stop_label, callback_data=f"stp:{broadcast_id}")])
+    return InlineKeyboardMarkup(rows)
+
+
+def version_for(versions: dict[str, Version], lang: str, default: str) -> Version | None:
+    """The version a lead of `lang` gets: theirs, else the default language's."""
+    return versions.get(lang) or versions.get(default)
