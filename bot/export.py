@@ -32,6 +32,8 @@ COLUMNS = (
     "tip_clicks",
     "plan_requested",
     "contact_sent",
+    "last_message",
+    "waiting_since",
     "won",
     "unsubscribed",
     "blocked",
@@ -88,6 +90,8 @@ def _row(svc: Services, raw: dict[str, Any]) -> list[str]:
         str(raw["tip_clicks"]),
         when(raw["plan_at"]),
         when(raw["contact_at"]),
+        when(raw["last_message_at"]),  # to the team inbox
+        when(raw["waiting_since"]),  # for a team answer, if waiting now
         when(raw["won_at"]),
         when(raw["unsubscribed_at"]) if raw["still_unsubscribed"] or erased else "",
         when(raw["blocked_at"]) if raw["still_blocked"] or erased else "",

@@ -34,8 +34,10 @@ SELECT s.person, s.at AS started_at, s.source AS first_source,
         AS unsubscribed_at,
     (SELECT MAX(at) FROM events e WHERE e.person = s.person AND e.kind = 'blocked') AS blocked_at,
     l.subscribed, l.unsubscribed_at AS still_unsubscribed, l.blocked_at AS still_blocked,
-    (SELECT MIN(at) FROM events e WHERE e.person = s.person AND e.kind = 'erase') AS erased_at
+    (SELECT MIN(at) FROM events e WHERE e.person = s.person AND e.kind = 'erase') AS erased_at,
+    c.last_in_at AS last_message_at, c.waiting_since
 FROM prospect_events s LEFT JOIN leads l ON l.user_id = s.person
+    LEFT JOIN conversations c ON c.person = s.person AND c.messages > 0
 WHERE s.kind = 'start'
 ORDER BY s.at, s.person
 """

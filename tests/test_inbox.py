@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from typing import Any
 
@@ -503,3 +505,22 @@ def test_the_preview_shows_the_team_side(tmp_path: Any) -> None:
     assert "[to owner] bot #2: Do you shoot weddings?" in out
     assert "[to owner] bot #4: [sticker]" in out
     assert re.search(r"\nyou> bot #\d+: Yes, we do!", out)  # in the prospect's chat
+
+
+async def test_the_export_shows_the_last_message_and_the_wait(bot: Harness) -> None:
+    from bot.export import export_csv
+
+    await bot.text(ADA, "/start")
+    await bot.text(ADA, "hi")
+    bot.clock.now += HOUR
+    await bot.text(ADA, "hello?")
+    await bot.text(ADA + 1, "/start")
+    data, _ = await export_csv(bot.svc)
+    rows = {r["person"]: r for r in csv.DictReader(io.StringIO(data.decode("utf-8-sig")))}
+    ada, other = rows[str(ADA)], rows[str(ADA + 1)]
+    assert (ada["last_message"], ada["waiting_since"]) == ("2026-09-21 17:13", "2026-09-21 16:13")
+    assert (other["last_message"], other["waiting_since"]) == ("", "")
+    await bot.send(reply_to(bot, bot.last(OWNER), text="Here!"))
+    data, _ = await export_csv(bot.svc)
+    rows = {r["person"]: r for r in csv.DictReader(io.StringIO(data.decode("utf-8-sig")))}
+    assert rows[str(ADA)]["waiting_since"] == ""
