@@ -524,3 +524,17 @@ async def test_the_export_shows_the_last_message_and_the_wait(bot: Harness) -> N
     data, _ = await export_csv(bot.svc)
     rows = {r["person"]: r for r in csv.DictReader(io.StringIO(data.decode("utf-8-sig")))}
     assert rows[str(ADA)]["waiting_since"] == ""
+
+
+async def test_an_owner_marks_contacted_and_won_from_the_topic(bot_with: Any, fake: Any) -> None:
+    bot = await group_bot(bot_with, fake)
+    await bot.text(ADA, "/start")
+    await bot.text(ADA, "hi")
+    card = bot.chat(GROUP)[0]
+    for who, data in ((TEAM, f"own:c:{ADA}"), (OWNER, f"own:c:{ADA}"), (OWNER, f"own:w:{ADA}")):
+        press = fake.build_callback(who, data, message_id=card.message_id, chat_id=GROUP)
+        await bot.send(press)
+    assert bot.fake.answered_callbacks[0].text == bot.t("button_expired")  # owners only
+    lead = await bot.svc.store.get_lead(ADA)
+    assert lead is not None and lead.contacted_at and lead.won_at
+    assert "Stage: customer, contacted" in card.text  # the card in the topic, redrawn

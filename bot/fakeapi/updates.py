@@ -121,12 +121,19 @@ class UpdateBuilders(FakeState):
             return self._wrap("edited_message", copy.deepcopy(msg))
 
     def build_callback(
-        self, user_id: int, data: str, *, message_id: int | None = None, check: bool = True
+        self,
+        user_id: int,
+        data: str,
+        *,
+        message_id: int | None = None,
+        check: bool = True,
+        chat_id: int | None = None,
     ) -> JSON:
-        """The user presses the button with this data (default: on the latest bot message)."""
+        """The user presses the button with this data (default: on the latest bot message of
+        their chat with the bot, or of group `chat_id`)."""
         # check=False lets tests send data that is on no button: a stale or forged query.
         with self._cond:
-            sent = self._target_message(user_id, message_id)
+            sent = self._target_message(chat_id or user_id, message_id)
             if check and data not in [value for row in sent.buttons for _, value in row]:
                 raise LookupError(f"no button {data!r} on message {sent.message_id}")
             query_id = str(4_000_000_000_000_000 + next(self._ids))
