@@ -15,8 +15,7 @@ FISH = "Fish & chips night: 20% off for < 3 people!"
 
 def picker_of(bot: Harness) -> tuple[int, list[list[tuple[str, str | None]]]]:
     """The latest segment picker: (draft id, its buttons)."""
-    picker = bot.last(OWNER)
-    assert picker.text.startswith("📣 Broadcast #"), picker.text
+    picker = next(s for s in reversed(bot.chat(OWNER)) if "who should receive" in s.text)
     return int(picker.text.split("#")[1].split(":")[0]), picker.buttons
 
 
@@ -26,11 +25,17 @@ def segment(bot: Harness, label_start: str) -> str:
     return next(str(data) for row in rows for label, data in row if label.startswith(label_start))
 
 
+def go_button(bot: Harness) -> str:
+    """The data of the latest "✅ Send to N" button."""
+    rows = [row for sent in reversed(bot.chat(OWNER)) for row in sent.buttons]
+    return next(str(data) for row in rows for _, data in row if str(data).startswith("bc:go:"))
+
+
 async def confirm(bot: Harness, label_start: str = "All subscribed leads") -> int:
     """Pick a segment, confirm the preview, wait for the broadcast to end."""
     broadcast_id, _ = picker_of(bot)
     await bot.tap(OWNER, segment(bot, label_start))
-    await bot.tap(OWNER, next(d for r in bot.last(OWNER).buttons for _, d in r if "go" in str(d)))
+    await bot.tap(OWNER, go_button(bot))
     await bot.svc.broadcaster.wait(broadcast_id)
     return broadcast_id
 
@@ -136,3 +141,143 @@ async def test_the_fake_refuses_what_telegram_cannot_copy(bot: Harness) -> None:
     with pytest.raises(BadRequest, match="caption is too long"):
         await bot.app.bot.copy_message(100, OWNER, long["message_id"])
     bot.fake.violations.clear()  # refused on purpose
+
+
+async def make_lead(bot: Harness, user: int, language: str) -> None:
+    """A subscribed lead speaking `language` (their Telegram language code)."""
+    store = bot.svc.store
+    bot.fake.add_user(user, first_name=f"Lead{user}")
+    await store.touch_visitor(
+        user, first_name=f"Lead{user}", last_name=None, username=None, language=language,
+        source="flyer",
+    )  # fmt: skip
+    await store.request_magnet(user, "what-to-wear", None)
+    await store.capture_email(user, f"l{user}@example.com", consent_version="v", magnet_id=None)
+    await store.mark_delivered(user, "what-to-wear", None)
+
+
+async def compose_bilingual(bot: Harness) -> tuple[int, int]:
+    """An English photo, then its French version: (English message id, French message id)."""
+    await bot.text(OWNER, "/broadcast")
+    english = bot.fake.build_photo(OWNER, caption="New collection: book your fitting")
+    await bot.send(english)
+    await bot.tap_label(OWNER, "➕ Add the French version")
+    assert bot.last(OWNER).text == bot.t("bc_ask_version", language="French")
+    french = bot.fake.build_photo(OWNER, caption="Nouvelle collection : réservez votre essayage")
+    await bot.send(french)
+    return english["message"]["message_id"], french["message"]["message_id"]
+
+
+async def test_each_lead_gets_their_languages_version(bot: Harness) -> None:
+    for user, language in ((100, "en"), (101, "fr"), (102, "fr-CA"), (103, "de")):
+        await make_lead(bot, user, language)
+    english, french = await compose_bilingual(bot)
+    summary = bot.chat(OWNER)[-2]
+    assert "Versions: English, French" in summary.text
+    assert [label for row in summary.buttons for label, _ in row] == ["🔗 Add a link button"]
+    broadcast_id, _ = picker_of(bot)
+    await bot.tap(OWNER, segment(bot, "All subscribed leads"))
+    # The preview rehearses every version, each under the language it goes to.
+    shown = bot.chat(OWNER)[-5:-1]
+    assert [s.text for s in shown[::2]] == ["⬇ English version:", "⬇ French version:"]
+    assert [s.params["message_id"] for s in shown[1::2]] == [english, french]
+    assert shown[3].buttons == [[("🔕 Ne plus rien recevoir", f"stp:{broadcast_id}")]]
+    before = len(copies(bot, OWNER))
+    await bot.tap(OWNER, f"bc:t:{broadcast_id}")
+    assert [s.params["message_id"] for s in copies(bot, OWNER)[before:]] == [english, french]
+    await bot.tap(OWNER, go_button(bot))
+    await bot.svc.broadcaster.wait(broadcast_id)
+    sources = {u: [s.params["message_id"] for s in copies(bot, u)] for u in range(100, 104)}
+    # French speakers get the French version; everyone else the default language's.
+    assert sources == {100: [english], 101: [french], 102: [french], 103: [english]}
+
+
+async def test_a_version_in_a_language_without_texts_is_refused(bot: Harness) -> None:
+    await bot.text(OWNER, f"/broadcast {FISH}")
+    await bot.tap(OWNER, "bc:v:1:de")  # no de.toml: leads could not get German texts
+    assert bot.last(OWNER).text == bot.t("bc_no_lang", languages="en, fr")
+    assert await bot.svc.store.get_session(OWNER) is None
+    draft = await bot.svc.store.get_broadcast(1)
+    assert draft is not None and list(draft.versions) == ["en"]
+
+
+async def test_link_buttons_are_validated_and_go_above_the_stop_button(bot: Harness) -> None:
+    await make_lead(bot, 100, "en")
+    await bot.text(OWNER, f"/broadcast {FISH}")
+    for typed, key in (
+        ("Book", "bc_link_usage"),
+        ("Book now http://example.com/book", "bc_link_scheme"),
+        ("Open tg://resolve?domain=aimant", "bc_link_scheme"),
+        ("Click javascript:alert(1)", "bc_link_scheme"),
+        ("Broken https://", "bc_link_host"),
+        ("Me https://user:pw@example.com", "bc_link_host"),
+        ("x" * 41 + " https://example.com", "bc_link_label"),
+    ):
+        if bot.last(OWNER).text != bot.t("bc_ask_link") and key == "bc_link_usage":
+            await bot.tap_label(OWNER, "🔗 Add a link button")
+        await bot.text(OWNER, typed)
+        assert bot.last(OWNER).text == bot.t(key), typed  # refused, still asking
+    await bot.text(OWNER, "Book now https://example.com/book")
+    for typed in ("Our channel t.me/aimant_news", "Shop https://shop.example.com"):
+        await bot.tap_label(OWNER, "🔗 Add a link button")
+        await bot.text(OWNER, typed)
+    summary = bot.chat(OWNER)[-2]
+    assert "Link buttons: Book now, Our channel, Shop" in summary.text
+    assert summary.buttons == [[("➕ Add the French version", "bc:v:1:fr")]]  # three at most
+    await bot.tap(OWNER, "bc:l:1")
+    assert bot.last(OWNER).text == bot.t("bc_link_full")
+    broadcast_id = await confirm(bot)
+    [got] = copies(bot, 100)
+    assert got.buttons == [
+        [("Book now", "https://example.com/book")],
+        [("Our channel", "https://t.me/aimant_news")],
+        [("Shop", "https://shop.example.com")],
+        [("🔕 Stop messages from us", f"stp:{broadcast_id}")],
+    ]
+
+
+async def test_two_owners_editing_the_same_draft(bot_with) -> None:  # type: ignore[no-untyped-def]
+    bot = await bot_with(owner_ids=[OWNER, OWNER + 1])
+    second = OWNER + 1
+    await bot.text(second, "/help")
+    await make_lead(bot, 101, "fr")
+    await bot.text(OWNER, f"/broadcast {FISH}")
+    # Both owners see the draft's buttons and both may add to it: the last version sent wins.
+    await bot.tap(OWNER, "bc:v:1:fr")
+    await bot.tap(second, "bc:v:1:fr")
+    await bot.text(second, "Soirée poisson-frites")
+    await bot.text(OWNER, "Soirée poisson-frites : -20 %")
+    draft = await bot.svc.store.get_broadcast(1)
+    assert draft is not None
+    assert draft.versions["fr"].from_chat == OWNER  # the owner who sent last
+    # Once one of them has sent it, the other's edits are refused, not applied.
+    await bot.tap(second, "bc:l:1")
+    await bot.tap(OWNER, "bc:go:1:0")
+    await bot.svc.broadcaster.wait(1)
+    await bot.text(second, "Book https://example.com/book")
+    assert bot.last(second).text == bot.t("bc_not_draft")
+    assert [s.text for s in copies(bot, 101)] == ["Soirée poisson-frites : -20 %"]
+
+
+async def test_segments_by_language_and_capture_date(bot: Harness) -> None:
+    start = bot.clock.now
+    bot.clock.now = start - 20 * 86400  # captured 20 days ago
+    await make_lead(bot, 100, "en")
+    await make_lead(bot, 101, "fr")
+    bot.clock.now = start - 40 * 86400  # 40 days ago
+    await make_lead(bot, 102, "fr-CA")
+    bot.clock.now = start - 86400  # yesterday
+    await make_lead(bot, 103, "de")
+    bot.clock.now = start
+    await bot.text(OWNER, f"/broadcast {FISH}")
+    _, rows = picker_of(bot)
+    labels = [row[0][0] for row in rows]
+    assert labels[:5] == [
+        "All subscribed leads (4)",
+        "Language: English (1)",
+        "Language: French (2)",
+        "Captured in the last 7 days (1)",
+        "Captured in the last 30 days (3)",
+    ]
+    await confirm(bot, "Language: French")
+    assert [u for u in range(100, 104) if copies(bot, u)] == [101, 102]
