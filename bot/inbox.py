@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 
@@ -422,9 +422,11 @@ def team_kpi_lines(
     columns: list[TeamCounts],
     texts: Texts,
     lang: str,
+    sources: Sequence[tuple[str | None, int, int]] = (),
 ) -> list[str]:
     """/stats: conversations, the answered share and the median time to a first answer, one
-    figure per line for each period shown (the period's value in bold)."""
+    figure per line for each period shown (the period's value in bold), then the period's
+    conversations and answered share per first source."""
     shares = [pct(rate(c.answered, c.conversations)) for c in columns]
     medians = [
         "-" if c.median_answer is None else duration(c.median_answer, texts, lang) for c in columns
@@ -433,4 +435,17 @@ def team_kpi_lines(
         line(label("kpi_conversations"), figures([str(c.conversations) for c in columns])),
         line(label("kpi_answered"), figures(shares)),
         line(label("kpi_first_answer"), figures(medians)),
+        *([f"{label('kpi_conversations')}, {label('kpi_by_source')}"] if sources else []),
+        *(
+            line(
+                f"• {escape(source) if source else label('kpi_no_source')}",
+                texts.count(
+                    lang,
+                    "kpi_source_conversations",
+                    count,
+                    answered=pct(rate(answered, count)),
+                ),
+            )
+            for source, count, answered in sources
+        ),
     ]

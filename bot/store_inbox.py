@@ -273,6 +273,20 @@ class InboxStore(StoreBase):
         values = [int(w[0]) for w in waits]
         return TeamCounts(int(row[0]) if row else 0, len(values), _median(values))
 
+    async def team_by_source(self, period: Period) -> list[tuple[str | None, int, int]]:
+        """(first source, conversations, answered) of a period, the busiest sources first."""
+        rows = await self._all(
+            "SELECT s.source, COUNT(DISTINCT t.person), COUNT(DISTINCT a.person)"
+            " FROM prospect_events t"
+            " JOIN prospect_events s ON s.person = t.person AND s.kind = 'start'"
+            " LEFT JOIN prospect_events a ON a.person = t.person AND a.kind = 'team_answer'"
+            "  AND a.at >= ? AND a.at < ?"
+            " WHERE t.kind = 'team_in' AND t.at >= ? AND t.at < ?"
+            " GROUP BY s.source ORDER BY 2 DESC, s.source LIMIT 25",
+            (period.start, period.end, period.start, period.end),
+        )
+        return [(r[0], int(r[1]), int(r[2])) for r in rows]
+
     async def _forget_team(self, db: aiosqlite.Connection, person: int) -> None:
         """Erasure: the person's relays and conversation go (events are re-keyed by erase)."""
         await db.execute("DELETE FROM team_relays WHERE person = ?", (person,))

@@ -23,6 +23,7 @@ PLURALS: dict[str, set[str]] = {
     "owner_hooks_retired": set(),
     "owner_updates_set_aside": set(),
     "inbox_messages": set(),
+    "kpi_source_conversations": {"answered"},
 }
 
 # Every key the code uses: the default language's file must define them all.

@@ -66,7 +66,8 @@ async def stats(update: Update, context: Ctx) -> None:
         title += "\n" + health
     lines = [title, *stats_text(label, line, titles, columns, sources, optin)]
     team = [await store.team_counts(p) for p in periods]  # the inbox: conversations, answers
-    lines += team_kpi_lines(label, line, team, svc.texts, lang)
+    by_source = await store.team_by_source(period)
+    lines += team_kpi_lines(label, line, team, svc.texts, lang, by_source)
     for chunk in chunks(lines, 4000):  # one message when it fits, else as many as it takes
         await say(update, chunk)
     counts = columns[0][1]

@@ -477,6 +477,7 @@ async def test_stats_and_mydata_show_the_inbox(bot: Harness) -> None:
     assert "Conversations: 2 · 0 · 2" in text
     assert "Answered: 50% · - · 50%" in text
     assert "Median time to first answer: 2 h 0 min · - · 2 h 0 min" in text
+    assert "Conversations, By source\n• (direct): 2 conversations, 50% answered" in text
     await bot.text(ADA, "/mydata")
     assert "Messages to the team: 2 since" in bot.last(ADA).text
 
