@@ -139,7 +139,7 @@ def test_a_broadcast_confirmed_after_its_test(
 
     lines: list[str | Callable[[str], str]] = [
         "/start", "#1", "ada@example.com", "#2", ":owner", "/broadcast Hello everyone",
-        "#1", "#1", confirm, later, "#1.1", "#40.1", "#4.3", ":quit",
+        "#1", "#1", confirm, later, "#3.1", "#40.1", "#6.3", ":quit",
     ]  # fmt: skip
     monkeypatch.chdir(tmp_path)
     typist = Typist(out, lines)
