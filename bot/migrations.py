@@ -338,4 +338,9 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (broadcast_id, language)
     );
     """,
+    # 16: broadcasts sent later: `scheduled` until send_at, `held` when owners must decide.
+    """
+    ALTER TABLE broadcasts ADD COLUMN send_at INTEGER;
+    CREATE INDEX broadcasts_due ON broadcasts(send_at) WHERE state = 'scheduled';
+    """,
 )
