@@ -14,15 +14,12 @@ from bot.catalogue import localized
 from bot.reasons import describe
 from bot.scoring import explain, score
 from bot.services import Services
+from bot.telegram_html import clip as _clip
 from bot.telegram_html import visible_length
 
 log = logging.getLogger(__name__)
 
 CARD_LIMIT = 4000  # a card's visible length, under Telegram's 4096 with room to spare
-
-
-def _clip(text: str, limit: int) -> str:
-    return escape(text if len(text) <= limit else text[: limit - 1] + "…", quote=False)
 
 
 async def lead_card(svc: Services, user_id: int, headline: str, extra: str | None = None) -> str:

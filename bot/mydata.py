@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from html import escape
 
+from bot import names
 from bot.catalogue import localized
 from bot.reasons import describe
 from bot.scoring import explain, score
 from bot.services import Services
 from bot.store import LeadMagnet
+from bot.telegram_html import clip as _clip
 from bot.telegram_html import plain_text
-
-MAX_ECHO = 200  # what the person typed is shown, but never more than this much of one field
-
-
-def _clip(text: str, limit: int = MAX_ECHO) -> str:
-    """Stored text made safe to show: shortened and HTML-escaped."""
-    return escape(text if len(text) <= limit else text[: limit - 1] + "…", quote=False)
 
 
 def language_name(svc: Services, code: str | None) -> str | None:
@@ -84,7 +78,7 @@ async def mydata_lines(svc: Services, person: int, lang: str) -> list[str] | Non
     def at(ts: int | None) -> str | None:
         return when(ts) if ts else None
 
-    name = " ".join(p for p in (lead.first_name, lead.last_name) if p)
+    name = names.full_name(lead.first_name, lead.last_name)
     consent = None
     if lead.consent_at:
         wording = consent_wording(svc, lead.consent_version or "", lang)

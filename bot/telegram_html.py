@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html import escape
 from typing import Any
 
 # Tag -> entity type; span/a/tg-emoji/code/pre/blockquote get their details from attributes.
@@ -204,6 +205,16 @@ def html_error(text: str) -> str | None:
     except FormatError as exc:
         return str(exc)
     return None
+
+
+MAX_ECHO = 200  # never show more than this much of one thing a person typed
+
+
+def clip(text: str, limit: int = MAX_ECHO) -> str:
+    """What a person typed (or their profile holds), made safe to show in an HTML message:
+    shortened to `limit` characters (with "…") and escaped."""
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return escape(text, quote=False)
 
 
 def plain_text(text: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from html import escape
 
 from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest
@@ -11,10 +10,9 @@ from telegram.error import BadRequest
 from bot.catalogue import Magnet, Question, localized
 from bot.services import Ctx
 from bot.store import Lead
+from bot.telegram_html import clip as clip  # what handlers show of what people typed
 
 log = logging.getLogger(__name__)
-
-MAX_ECHO = 200  # never echo more than this much of what a user typed
 
 
 def lang_of(update: Update, context: Ctx) -> str:
@@ -31,12 +29,6 @@ def lang_of(update: Update, context: Ctx) -> str:
 def t(context: Ctx, lang: str, key: str, **values: str) -> str:
     """A text in the person's language."""
     return context.svc.texts.get(lang, key, **values)
-
-
-def clip(text: str, limit: int = MAX_ECHO) -> str:
-    """User input made safe to show: shortened and HTML-escaped."""
-    text = text if len(text) <= limit else text[: limit - 1] + "…"
-    return escape(text, quote=False)
 
 
 async def touch(update: Update, context: Ctx, source: str | None = None) -> Lead:
