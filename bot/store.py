@@ -50,8 +50,6 @@ class Lead:
     hot_reason: str | None = None
     contacted_at: int | None = None
     won_at: int | None = None
-    relay_owner: int | None = None
-    relay_until: int | None = None
     email_verified_at: int | None = None
 
 
@@ -80,7 +78,7 @@ class Session:
 _LEAD_COLUMNS = (
     "user_id, first_name, last_name, username, language, first_source, email, email_at,"
     " consent_at, consent_version, subscribed, unsubscribed_at, blocked_at, stage, started_at,"
-    " updated_at, timezone, hot_at, hot_reason, contacted_at, won_at, relay_owner, relay_until,"
+    " updated_at, timezone, hot_at, hot_reason, contacted_at, won_at,"
     " email_verified_at"
 )
 

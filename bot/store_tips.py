@@ -362,14 +362,6 @@ class TipStore(StoreBase):
                 (owner_chat, message_id, user_id),
             )
 
-    async def relay_lead(self, owner_chat: int, message_id: int) -> int | None:
-        """The lead an owner's message is about, if any."""
-        row = await self._one(
-            "SELECT user_id FROM relays WHERE owner_chat = ? AND message_id = ?",
-            (owner_chat, message_id),
-        )
-        return int(row["user_id"]) if row else None
-
     async def relays_of(self, user_id: int) -> list[tuple[int, int]]:
         """(owner chat, message id) of every bot message in owners' chats about this person."""
         rows = await self._all(
