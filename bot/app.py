@@ -24,6 +24,7 @@ from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.alerts import notify_owners
 from bot.broadcast import Broadcaster
+from bot.broadcast_schedule import run_due
 from bot.crm import CrmSender
 from bot.guard import CHECK_SECONDS, Guard, watch
 from bot.inbox import IN_FLIGHT as INBOX_IN_FLIGHT
@@ -186,8 +187,9 @@ async def open_services(app: App) -> None:
 
 
 async def _nurture_tick(context: Ctx) -> None:
-    """JobQueue callback: send the tips that are due."""
+    """JobQueue callback: send the tips that are due, start the broadcasts whose time came."""
     await context.svc.nurture.tick()
+    await run_due(context.svc, context.bot)  # scheduled broadcasts live in SQLite too
 
 
 async def _guard_tick(context: Ctx) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message
 
@@ -74,7 +76,7 @@ def parse_link(typed: str) -> tuple[str, str] | str:
     if len(words) < 2:
         return "bc_link_usage"
     url, label = words[-1], " ".join(words[:-1])
-    if url.lower().startswith(("t.me/", "telegram.me/")):
+    if url.lower().startswith(tuple(f"{host}/" for host in _TELEGRAM_HOSTS)):
         url = "https://" + url
     if len(label) > MAX_LABEL:
         return "bc_link_label"
@@ -93,3 +95,45 @@ def keyboard(
 def version_for(versions: dict[str, Version], lang: str, default: str) -> Version | None:
     """The version a lead of `lang` gets: theirs, else the default language's."""
     return versions.get(lang) or versions.get(default)
+
+
+LATE_GRACE = 12 * 3600  # a broadcast missed while the bot was down still goes this late
+_WHEN = re.compile(r"(\d{4})-(\d{2})-(\d{2})[ T](\d{1,2}):(\d{2})")
+
+
+def parse_when(typed: str, now: float, zone: ZoneInfo) -> int | str:
+    """`2026-12-07 09:00` in the business's zone as unix seconds, or the text key saying why
+    not (malformed, or not in the future)."""
+    match = _WHEN.fullmatch(typed.strip())
+    if match is None:
+        return "bc_when_bad"
+    try:
+        year, month, day, hour, minute = (int(g) for g in match.groups())
+        local = datetime(year, month, day, hour, minute, tzinfo=zone)
+    except ValueError:  # 2026-02-30, 25:00
+        return "bc_when_bad"
+    moment = int(local.timestamp())
+    return moment if moment > now else "bc_when_past"
+
+
+def slots(now: float, zone: ZoneInfo) -> dict[str, int]:
+    """The offered moments: tomorrow 09:00 and the next Monday 09:00, in the business's zone."""
+    today = datetime.fromtimestamp(now, zone).date()
+    tomorrow = datetime.combine(today + timedelta(days=1), time(9), zone)
+    monday = today + timedelta(days=(7 - today.weekday()) % 7 or 7)
+    return {
+        "tomorrow": int(tomorrow.timestamp()),
+        "monday": int(datetime.combine(monday, time(9), zone).timestamp()),
+    }
+
+
+def late_action(send_at: int, now: float) -> str:
+    """A scheduled broadcast at `now`: `wait`, `send` (due, at most 12 hours late) or `ask`."""
+    if now < send_at:
+        return "wait"
+    return "send" if now - send_at <= LATE_GRACE else "ask"
+
+
+def local_time(moment: int, zone: ZoneInfo) -> str:
+    """`2026-12-07 09:00` as owners typed it, in the business's zone."""
+    return datetime.fromtimestamp(moment, zone).strftime("%Y-%m-%d %H:%M")

@@ -20,11 +20,12 @@ class Broadcast:
     text: str
     segments: list[str]
     segment: str | None
-    state: str  # draft | sending | done | cancelled
+    state: str  # draft | scheduled | held (late: owners decide) | sending | done | cancelled
     paid: bool
     status_message_id: int | None
     links: list[tuple[str, str]] = field(default_factory=list)  # (label, url) link buttons
     versions: dict[str, Version] = field(default_factory=dict)  # language -> message copied
+    send_at: int | None = None  # when a scheduled broadcast goes (unix seconds)
 
 
 # Leads who may receive a broadcast: gave an email, subscribed, not blocked.
@@ -119,7 +120,7 @@ class BroadcastStore(StoreBase):
         """A broadcast by id."""
         row = await self._one(
             "SELECT id, owner_chat, text, segments, segment, state, paid, status_message_id,"
-            " buttons FROM broadcasts WHERE id = ?",
+            " buttons, send_at FROM broadcasts WHERE id = ?",
             (broadcast_id,),
         )
         if row is None:
@@ -206,7 +207,9 @@ class BroadcastStore(StoreBase):
         """
         async with self._tx() as db:
             row = await self._one(
-                "SELECT segment FROM broadcasts WHERE id = ? AND state = 'draft'", (broadcast_id,)
+                "SELECT segment FROM broadcasts WHERE id = ? AND state IN ('draft', 'scheduled',"
+                " 'held')",
+                (broadcast_id,),
             )
             segment = segment or (row["segment"] if row else None)
             if row is None or segment is None:
@@ -224,6 +227,36 @@ class BroadcastStore(StoreBase):
             )
         return int(cur.rowcount)
 
+    async def schedule_broadcast(self, broadcast_id: int, send_at: int) -> bool:
+        """A draft (or a scheduled or held broadcast: rescheduled) with a segment goes at
+        `send_at`; False if it started, ended or has no segment. The last time set wins."""
+        async with self._tx() as db:
+            cur = await db.execute(
+                "UPDATE broadcasts SET state = 'scheduled', send_at = ? WHERE id = ?"
+                " AND state IN ('draft', 'scheduled', 'held') AND segment IS NOT NULL",
+                (send_at, broadcast_id),
+            )
+        return bool(cur.rowcount)
+
+    async def hold_broadcast(self, broadcast_id: int) -> bool:
+        """scheduled -> held (too late to send without asking); False if it was not scheduled."""
+        async with self._tx() as db:
+            cur = await db.execute(
+                "UPDATE broadcasts SET state = 'held' WHERE id = ? AND state = 'scheduled'",
+                (broadcast_id,),
+            )
+        return bool(cur.rowcount)
+
+    async def due_broadcasts(self, now: int) -> list[Broadcast]:
+        """Scheduled broadcasts whose time has come, soonest first."""
+        rows = await self._all(
+            "SELECT id FROM broadcasts WHERE state = 'scheduled' AND send_at <= ?"
+            " ORDER BY send_at, id",
+            (now,),
+        )
+        found = [await self.get_broadcast(r["id"]) for r in rows]
+        return [b for b in found if b is not None]
+
     async def set_status_message(self, broadcast_id: int, message_id: int) -> None:
         """The owner's progress message, edited as the broadcast goes."""
         async with self._tx() as db:
@@ -233,11 +266,11 @@ class BroadcastStore(StoreBase):
             )
 
     async def finish_broadcast(self, broadcast_id: int, state: str) -> bool:
-        """sending/draft -> done or cancelled; False if it had already ended."""
+        """draft/scheduled/held/sending -> done or cancelled; False if it had already ended."""
         async with self._tx() as db:
             cur = await db.execute(
                 "UPDATE broadcasts SET state = ?, finished_at = ? WHERE id = ?"
-                " AND state IN ('draft', 'sending')",
+                " AND state IN ('draft', 'scheduled', 'held', 'sending')",
                 (state, self.now(), broadcast_id),
             )
         return bool(cur.rowcount)

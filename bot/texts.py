@@ -12,6 +12,7 @@ from bot.telegram_html import html_error, visible_length
 # Texts with a count, as `<key>_one` and `<key>_other` (Texts.count), and what else they use.
 PLURALS: dict[str, set[str]] = {
     "bc_started": {"id"},
+    "bc_scheduled": {"id", "when", "zone", "segment"},
     "export_caption": set(),
     "score_fit": set(),
     "score_not_fit": set(),
@@ -124,6 +125,16 @@ REQUIRED_KEYS: frozenset[str] = frozenset(
         "bc_link_full",
         "seg_lang",
         "seg_new",
+        "btn_bc_later",
+        "bc_ask_when",
+        "btn_bc_tomorrow",
+        "btn_bc_monday",
+        "bc_when_bad",
+        "bc_when_past",
+        "btn_bc_reschedule",
+        "bc_held",
+        "btn_bc_send_now",
+        "bc_due_empty",
         "btn_bc_unknown",
         "bc_test_sent",
         "bc_too_long",
@@ -398,6 +409,11 @@ PLACEHOLDERS: dict[str, set[str]] = {
     "bc_version_of": {"language"},
     "seg_lang": {"language"},
     "seg_new": {"days"},
+    "bc_ask_when": {"zone"},
+    "bc_when_bad": {"zone"},
+    "bc_when_past": {"zone"},
+    "bc_held": {"id", "when"},
+    "bc_due_empty": {"id", "when"},
 }
 
 

@@ -7,6 +7,7 @@ import logging
 
 from telegram import Update
 
+from bot.broadcast_schedule import start_now
 from bot.callbacks import parse_id
 from bot.services import Ctx
 from handlers.broadcast_compose import (
@@ -16,6 +17,7 @@ from handlers.broadcast_compose import (
     from_command,
     send_versions,
 )
+from handlers.broadcast_later import ask_when, list_scheduled, schedule_at
 from handlers.common import ack, buttons, chat_id, clip, edit, say, t, user_id
 from handlers.fallback import unknown_button
 from handlers.segments import segment_label
@@ -41,6 +43,7 @@ async def broadcast(update: Update, context: Ctx) -> None:
             ),
             buttons((t(context, lang, "btn_bc_stop", id=str(running.id)), f"bc:x:{running.id}")),
         )
+    await list_scheduled(update, context)
     if await from_command(update, context):  # "/broadcast <message>" is fine too
         return
     await say(update, t(context, lang, "bc_ask"))
@@ -49,7 +52,8 @@ async def broadcast(update: Update, context: Ctx) -> None:
 
 async def button(update: Update, context: Ctx) -> None:
     """`bc:s:<id>:<n>` segment, `bc:t:<id>` test, `bc:go:<id>:<n>` confirm, `bc:x:<id>` cancel,
-    `bc:v:<id>:<lang>` add a version, `bc:l:<id>` add a link button, `bc:u:<id>` send an ended
+    `bc:v:<id>:<lang>` add a version, `bc:l:<id>` add a link button, `bc:w:<id>:<n>` send later,
+    `bc:at:<id>:<time>` at that time, `bc:r:<id>` reschedule, `bc:u:<id>` send an ended
     broadcast again to its unknown recipients (after a confirm)."""
     query = update.callback_query
     assert query is not None and query.data is not None
@@ -68,7 +72,7 @@ async def button(update: Update, context: Ctx) -> None:
         if await svc.store.finish_broadcast(draft.id, "cancelled"):
             svc.broadcaster.cancel(draft.id)
             await edit(query)
-            if draft.state == "draft":
+            if draft.state in ("draft", "scheduled", "held"):  # nothing had been sent
                 await say(update, t(context, lang, "bc_dropped", id=str(draft.id)))
         else:
             await say(update, t(context, lang, "bc_not_draft"))
@@ -76,10 +80,19 @@ async def button(update: Update, context: Ctx) -> None:
     if action == "u" and len(parts) == 3 and draft.state in ("done", "cancelled"):
         await offer_resend(update, context, draft.id)
         return
-    if draft.state != "draft":
+    waiting = draft.state in ("draft", "scheduled", "held")  # not started: may still change
+    if not waiting or (draft.state != "draft" and action in ("s", "v", "l", "w")):
         await ack(query, t(context, lang, "bc_not_draft"))
         return
-    if action == "s" and chosen is not None:
+    if action == "at" and index is not None:
+        await ack(query)
+        await schedule_at(update, context, draft.id, index)  # the moment the button offered
+    elif action in ("w", "r") and (chosen is not None or action == "r"):
+        await ack(query)
+        if chosen is not None:  # the segment this preview showed
+            await svc.store.choose_segment(draft.id, chosen)
+        await ask_when(update, context, draft)
+    elif action == "s" and chosen is not None:
         await ack(query)
         await preview(update, context, draft.id, chosen)
     elif action == "t" and len(parts) == 3:
@@ -135,6 +148,7 @@ async def preview(update: Update, context: Ctx, broadcast_id: int, segment: str)
     if count:
         go = f"bc:go:{broadcast_id}:{index}"
         rows.append((t(context, lang, "btn_bc_go", count=str(count)), go))
+        rows.append((t(context, lang, "btn_bc_later"), f"bc:w:{broadcast_id}:{index}"))
     rows.append((t(context, lang, "btn_bc_cancel"), f"bc:x:{broadcast_id}"))
     key = "bc_preview" if count else "bc_empty"
     await say(
@@ -147,19 +161,10 @@ async def preview(update: Update, context: Ctx, broadcast_id: int, segment: str)
 async def confirm(update: Update, context: Ctx, broadcast_id: int, segment: str) -> None:
     """Store every recipient, then send in the background; the status message shows progress."""
     svc, lang = context.svc, context.svc.owner_lang
-    paid = svc.settings.paid_broadcast_rate > 0
-    count = await svc.store.start_broadcast(broadcast_id, paid, segment)
+    await svc.store.choose_segment(broadcast_id, segment)
+    await edit(update.callback_query)  # type: ignore[arg-type]
+    count = await start_now(svc, context.bot, broadcast_id, segment, chat_id(update))
     if count is None:  # another owner (or a double tap) started or cancelled it first
         await say(update, t(context, lang, "bc_not_draft"))
         return
-    await edit(update.callback_query)  # type: ignore[arg-type]
-    status = await context.bot.send_message(
-        chat_id(update),
-        svc.texts.count(lang, "bc_started", count, id=str(broadcast_id)),
-        reply_markup=buttons(
-            (t(context, lang, "btn_bc_stop", id=str(broadcast_id)), f"bc:x:{broadcast_id}")
-        ),
-    )
-    await svc.store.set_status_message(broadcast_id, status.message_id)
     log.info("broadcast %s confirmed by %s for %d people", broadcast_id, user_id(update), count)
-    svc.broadcaster.launch(broadcast_id)

@@ -11,10 +11,9 @@ from telegram.error import BadRequest
 from bot.broadcast_draft import MAX_LINKS, Version, keyboard, kind_of, parse_link, refusal
 from bot.services import Ctx
 from bot.store_broadcasts import Broadcast
+from handlers.broadcast_later import STEP_BROADCAST, when_typed
 from handlers.common import buttons, chat_id, clip, say, t, user_id
 from handlers.segments import offered, segment_rows
-
-STEP_BROADCAST = "broadcast"
 
 
 def language_name(context: Ctx, lang: str) -> str:
@@ -31,6 +30,9 @@ async def received(update: Update, context: Ctx, data: dict[str, Any]) -> None:
     draft_id = data.get("draft")
     if isinstance(draft_id, int) and data.get("link"):
         await link_typed(update, context, draft_id)
+        return
+    if isinstance(draft_id, int) and data.get("when"):
+        await when_typed(update, context, draft_id)
         return
     message = update.effective_message
     assert message is not None

@@ -1,0 +1,89 @@
+"""Owner console: sending a broadcast later — asking when, scheduling, listing, rescheduling."""
+
+from __future__ import annotations
+
+from telegram import InlineKeyboardMarkup, Update
+
+from bot.broadcast_draft import local_time, parse_when, slots
+from bot.services import Ctx
+from bot.store_broadcasts import Broadcast
+from handlers.common import buttons, clip, say, t, user_id
+from handlers.segments import segment_label
+
+STEP_BROADCAST = "broadcast"  # composing, adding to a draft, or saying when it goes
+
+
+async def ask_when(update: Update, context: Ctx, draft: Broadcast) -> None:
+    """`bc:w` / `bc:r`: type a date and time, or pick tomorrow or Monday at 09:00."""
+    svc, lang = context.svc, context.svc.owner_lang
+    offered = slots(svc.clock(), svc.settings.zone)
+    await svc.store.set_session(user_id(update), STEP_BROADCAST, draft=draft.id, when=1)
+    await say(
+        update,
+        t(context, lang, "bc_ask_when", zone=svc.settings.timezone),
+        buttons(
+            (t(context, lang, "btn_bc_tomorrow"), f"bc:at:{draft.id}:{offered['tomorrow']}"),
+            (t(context, lang, "btn_bc_monday"), f"bc:at:{draft.id}:{offered['monday']}"),
+        ),
+    )
+
+
+async def when_typed(update: Update, context: Ctx, draft_id: int) -> None:
+    """`2026-12-07 09:00` typed: scheduled, or refused with the reason (still asking)."""
+    svc = context.svc
+    typed = (update.effective_message.text or "") if update.effective_message else ""
+    moment = parse_when(typed, svc.clock(), svc.settings.zone)
+    if isinstance(moment, str):
+        await say(update, t(context, svc.owner_lang, moment, zone=svc.settings.timezone))
+        return
+    await schedule_at(update, context, draft_id, moment)
+
+
+async def schedule_at(update: Update, context: Ctx, draft_id: int, moment: int) -> None:
+    """Set (or move) the time a broadcast goes; a time already past is refused."""
+    svc, lang = context.svc, context.svc.owner_lang
+    if moment <= svc.clock():  # an old button: "tomorrow" was yesterday's tomorrow
+        await say(update, t(context, lang, "bc_when_past", zone=svc.settings.timezone))
+        return
+    await svc.store.clear_session(user_id(update))
+    if not await svc.store.schedule_broadcast(draft_id, moment):
+        await say(update, t(context, lang, "bc_not_draft"))
+        return
+    draft = await svc.store.get_broadcast(draft_id)
+    assert draft is not None
+    text, keyboard = await scheduled_line(context, draft)
+    await say(update, text, keyboard)
+
+
+async def scheduled_line(context: Ctx, draft: Broadcast) -> tuple[str, InlineKeyboardMarkup]:
+    """A scheduled broadcast as owners see it (with Reschedule and Cancel), or a held one
+    (missed while the bot was down: Send now or Cancel)."""
+    svc, lang = context.svc, context.svc.owner_lang
+    assert draft.send_at is not None and draft.segment is not None
+    when = local_time(draft.send_at, svc.settings.zone)
+    cancel = (t(context, lang, "btn_bc_cancel"), f"bc:x:{draft.id}")
+    if draft.state == "held":
+        index = draft.segments.index(draft.segment)
+        text = t(context, lang, "bc_held", id=str(draft.id), when=when)
+        now = (t(context, lang, "btn_bc_send_now"), f"bc:go:{draft.id}:{index}")
+        return text, buttons(now, cancel)
+    count = await svc.store.audience_size(draft.segment)
+    text = svc.texts.count(
+        lang,
+        "bc_scheduled",
+        count,
+        id=str(draft.id),
+        when=when,
+        zone=svc.settings.timezone,
+        segment=clip(segment_label(context, draft.segment), 80),
+    )
+    return text, buttons((t(context, lang, "btn_bc_reschedule"), f"bc:r:{draft.id}"), cancel)
+
+
+async def list_scheduled(update: Update, context: Ctx) -> None:
+    """In /broadcast: every scheduled or held broadcast, each with its buttons."""
+    store = context.svc.store
+    for state in ("held", "scheduled"):
+        for draft in sorted(await store.broadcasts_in_state(state), key=lambda b: b.send_at or 0):
+            text, keyboard = await scheduled_line(context, draft)
+            await say(update, text, keyboard)
