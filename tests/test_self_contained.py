@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 import subprocess
+import sys
+import tomllib
+from importlib.metadata import packages_distributions
 from pathlib import Path
 
 from bot.fakeapi import DEFAULT_SPEC_PATH
@@ -49,3 +54,28 @@ def test_the_wheel_carries_every_package() -> None:
     assert '"bot.fakeapi" = ["telegram-bot-api/*"]' in config
     packages = {p.parent for p in (ROOT / "bot").rglob("*.py")}
     assert all((p / "__init__.py").exists() for p in packages), "a folder without __init__.py"
+
+
+def test_every_library_the_code_imports_is_a_declared_dependency() -> None:
+    """A module imported by bot/ or handlers/ comes from a package pyproject names (a library
+    only present as another's dependency may go away with that one)."""
+    declared = {
+        re.split(r"[\[<>=~ ]", d, maxsplit=1)[0].lower().replace("_", "-")
+        for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    }
+    imported: set[str] = set()
+    for path in [*(ROOT / "bot").rglob("*.py"), *(ROOT / "handlers").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                imported.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                imported.add(node.module.split(".")[0])
+    own = {"bot", "handlers", "__future__"}
+    third_party = imported - own - set(sys.stdlib_module_names)
+    providers = packages_distributions()
+    undeclared = {
+        module: providers.get(module)
+        for module in third_party
+        if not {d.lower().replace("_", "-") for d in providers.get(module, [])} & declared
+    }
+    assert third_party and undeclared == {}
