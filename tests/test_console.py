@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 
 from PIL import Image
 
-from bot.periods import month
+from bot.periods import ALL_TIME, month
 from bot.telegram_html import plain_text as plain
 from tests.conftest import OWNER, Harness
 from tests.test_stats import funnel
@@ -45,6 +46,36 @@ async def test_export_has_one_row_per_person_and_matches_stats(bot: Harness) -> 
     assert counts.new_leads == sum(1 for r in rows if r["lead"])
     assert counts.ready_to_talk == sum(1 for r in rows if r["plan_requested"] or r["contact_sent"])
     assert "people" in bot.last(OWNER).text
+
+
+async def test_export_dates_counted_per_month_give_the_stats_figures(bot: Harness) -> None:
+    """README (The CSV export): started, lead, plan_requested and won per month give /stats'
+    starts, new leads, plan requests and won; the magnets, over everyone, all-time downloads."""
+    await funnel(bot, 1, "instagram")
+    await funnel(bot, 2, "flyer", answer="curious")
+    await bot.tap(1, "mag:gardening-basics")
+    await bot.tap(1, "ans:gardening-basics:garden")
+    await bot.tap(1, "mag:what-to-wear")  # the same guide again: not a download again
+    await bot.text(2, "/plan")
+    await bot.text(2, "/plan")
+    await bot.tap(OWNER, "own:w:2")
+    await bot.text(3, "/start")
+    await bot.text(1, "/forget")
+    await bot.tap(1, "fgt:yes")
+    await bot.text(OWNER, "/export")
+    rows = export_rows(bot)
+    september = await bot.svc.store.kpi_counts(month(2026, 9, bot.svc.settings.zone))
+    everything = await bot.svc.store.kpi_counts(ALL_TIME)
+
+    def in_september(column: str) -> int:
+        return sum(1 for r in rows if r[column].startswith("2026-09"))
+
+    assert (september.starts, september.new_leads) == (in_september("started"), 2)
+    assert september.new_leads == in_september("lead")
+    assert september.plan_requests == in_september("plan_requested") == 1
+    assert september.won == in_september("won") == 1
+    guides = Counter(m for r in rows for m in r["magnets"].split(";") if m)
+    assert everything.downloads == dict(guides) == {"what-to-wear": 2, "gardening-basics": 1}
 
 
 async def test_export_neutralises_formulas_and_keeps_html_verbatim(bot: Harness) -> None:
