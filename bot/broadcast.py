@@ -11,6 +11,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 
 from bot.broadcast_draft import keyboard as draft_keyboard
 from bot.broadcast_draft import version_for
+from bot.broadcast_report import report_details
 from bot.nurture import maybe_delivered, retry_after_seconds
 from bot.pacing import Pacer, bulk_send, in_flight_for
 from bot.schedule import backoff
@@ -266,6 +267,7 @@ class Broadcaster:
         text = self.svc.texts.get(
             self.svc.owner_lang, key, id=str(broadcast.id), **self._figures(counts)
         )
+        text += await report_details(self.svc, current or broadcast)  # per language, links
         log.info("broadcast %s ended: %s", broadcast.id, counts)
         self._shown.pop(broadcast.id, None)  # the last edit removes the cancel button
         await self._progress(broadcast, final=True)

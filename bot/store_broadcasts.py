@@ -364,6 +364,22 @@ class BroadcastStore(StoreBase):
         counts["stop_clicks"] = int(clicks[0]) if clicks else 0
         return counts
 
+    async def progress_by_language(self, broadcast_id: int) -> list[tuple[str, str, int]]:
+        """(recipient's Telegram language, state or `stop_clicks`, count) for the report."""
+        rows = await self._all(
+            "SELECT COALESCE(l.language, '') AS language, r.state, COUNT(*) AS n"
+            " FROM broadcast_recipients r LEFT JOIN leads l ON l.user_id = r.user_id"
+            " WHERE r.broadcast_id = ? GROUP BY 1, 2",
+            (broadcast_id,),
+        )
+        clicks = await self._all(
+            "SELECT COALESCE(l.language, '') AS language, 'stop_clicks' AS state,"
+            " COUNT(DISTINCT e.person) AS n FROM events e LEFT JOIN leads l"
+            " ON l.user_id = e.person WHERE e.kind = ? AND e.value = ? GROUP BY 1",
+            (Event.BROADCAST_STOP.value, str(broadcast_id)),
+        )
+        return [(r["language"], r["state"], int(r["n"])) for r in [*rows, *clicks]]
+
     async def broadcast_stop_click(
         self, user_id: int, broadcast_id: int, update_id: int | None
     ) -> None:

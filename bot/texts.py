@@ -135,6 +135,8 @@ REQUIRED_KEYS: frozenset[str] = frozenset(
         "bc_held",
         "btn_bc_send_now",
         "bc_due_empty",
+        "bc_report_lang",
+        "bc_report_links",
         "btn_bc_unknown",
         "bc_test_sent",
         "bc_too_long",
@@ -414,6 +416,8 @@ PLACEHOLDERS: dict[str, set[str]] = {
     "bc_when_past": {"zone"},
     "bc_held": {"id", "when"},
     "bc_due_empty": {"id", "when"},
+    "bc_report_lang": {"language", "sent", "total", "clicks"},
+    "bc_report_links": {"labels"},
 }
 
 

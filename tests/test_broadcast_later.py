@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from bot.broadcast_report import report_details
 from bot.broadcast_schedule import run_due
 from bot.fakeapi import FakeTelegram
 from tests.conftest import OWNER, Clock, Harness, make_settings, start_harness, stop_harness
@@ -85,6 +86,17 @@ async def test_photo_in_two_languages_with_a_button_next_monday_survives_a_resta
             assert got.buttons[0] == [("Book now", "https://example.com/book")]
         report = next(s.text for s in reversed(bot.chat(OWNER)) if "finished" in s.text)
         assert report.startswith(f"✅ Broadcast #{broadcast_id} finished: sent 5, blocked 0")
+        assert report.splitlines()[1:] == [  # per language, and what no bot can count
+            "English: sent 3 of 3, stop button clicks 0.",
+            "French: sent 2 of 2, stop button clicks 0.",
+            "Link buttons (Book now): Telegram does not tell bots when a link button is tapped,"
+            " so their clicks cannot be counted here.",
+        ]
+        await bot.tap(100, f"stp:{broadcast_id}")  # a French lead unsubscribes from it
+        broadcast = await bot.svc.store.get_broadcast(broadcast_id)
+        assert broadcast is not None
+        details = await report_details(bot.svc, broadcast)
+        assert "French: sent 2 of 2, stop button clicks 1." in details
         await run_due(bot.svc, bot.app.bot)
         assert all(len(copies(bot, u)) == 1 for u in range(100, 105))
     finally:
