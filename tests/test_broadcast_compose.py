@@ -281,3 +281,13 @@ async def test_segments_by_language_and_capture_date(bot: Harness) -> None:
     ]
     await confirm(bot, "Language: French")
     assert [u for u in range(100, 104) if copies(bot, u)] == [101, 102]
+
+
+async def test_a_reply_to_a_broadcast_reaches_the_team(bot: Harness) -> None:
+    await make_lead(bot, 100, "en")
+    await bot.text(OWNER, "/broadcast Reply to book your fitting")
+    await confirm(bot)
+    answer = bot.fake.build_message(100, "Saturday 10:00 please")
+    await bot.send(answer)  # "reply to book": the team inbox gets it, as any message
+    relayed = [s for s in copies(bot, OWNER) if s.params["from_chat_id"] == 100]
+    assert [s.params["message_id"] for s in relayed] == [answer["message"]["message_id"]]
