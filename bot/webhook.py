@@ -271,7 +271,10 @@ class WebhookServer:
         """Parse, keep in the inbox, queue for the handlers."""
         try:
             data = json.loads(raw)
-            if not isinstance(data, dict) or not 0 < data.get("update_id", 0) < 2**62:
+            update_id = data.get("update_id") if isinstance(data, dict) else None
+            # An integer, as Telegram sends it: 5.5 or true would fail the inbox's key (a 500
+            # Telegram retries) or stand for another update.
+            if type(update_id) is not int or not 0 < update_id < 2**62:
                 raise ValueError("no valid update_id")
         except Exception as exc:  # the right secret: Telegram (or its owner) should hear of it
             log.warning("malformed webhook body refused: %s", type(exc).__name__)

@@ -153,6 +153,20 @@ def test_webhook_update_answered_200_then_sigkill_is_not_lost(
     assert source == ("market",)
 
 
+async def test_an_update_id_that_is_not_an_integer_is_not_an_update(
+    bot_with: Callable[..., Awaitable[Harness]], caplog: pytest.LogCaptureFixture
+) -> None:
+    harness = await bot_with(webhook_url="http://127.0.0.1:1", webhook_secret=SECRET)
+    receiver = WebhookServer(harness.app, harness.svc)
+    with caplog.at_level(logging.WARNING):
+        for update_id in ("5.5", "true", "1e10", '"8"', "null"):
+            answer = await receiver.accept(f'{{"update_id": {update_id}}}'.encode())
+            assert answer.status_code == 400, update_id  # never a 500 Telegram would retry
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert await harness.svc.store.inbox_pending_count() == 0
+    assert (await receiver.accept(b'{"update_id": 9}')).status_code == 200  # an empty update
+
+
 # --- the real server in this process, with short limits: hostile traffic -----------------------
 
 # A whole request must arrive within 1.5 s (10 s by default); 100 connections at most, and one
