@@ -395,11 +395,18 @@ class Store(
                 "UPDATE inbox SET user_id = NULL, payload = NULL WHERE user_id = ?", (user_id,)
             )
             await db.execute("DELETE FROM broadcast_recipients WHERE user_id = ?", (user_id,))
-            await db.execute(
-                "UPDATE events SET person = ?, update_id = NULL WHERE person = ?",
-                (anonymous, user_id),
-            )
-            if erased:
+            # An owner's own tries were never counted (set_owners); under an anonymous number
+            # they would start counting, changing past periods: they go instead.
+            found = await db.execute("SELECT 1 FROM temp.owners WHERE user_id = ?", (user_id,))
+            owner = await found.fetchone() is not None
+            if owner:
+                await db.execute("DELETE FROM events WHERE person = ?", (user_id,))
+            else:
+                await db.execute(
+                    "UPDATE events SET person = ?, update_id = NULL WHERE person = ?",
+                    (anonymous, user_id),
+                )
+            if erased and not owner:
                 await self._event(db, anonymous, Event.ERASE)
             # Events not yet delivered carry personal data: they never leave; and no row links
             # the Telegram id to what happened any more.

@@ -12,7 +12,7 @@ import pytest
 from telegram.ext import CallbackQueryHandler
 
 from bot.alerts import notify_owners
-from bot.periods import month
+from bot.periods import ALL_TIME, month
 from bot.store import Event
 from tests.conftest import OWNER, Harness
 
@@ -191,6 +191,22 @@ async def test_owners_are_left_out_of_kpis_chart_and_export(bot: Harness) -> Non
     rows = list(csv.DictReader(io.StringIO(document.decode("utf-8-sig"))))
     assert [r["person"] for r in rows] == [str(ADA)]
     assert counts.starts == len(rows) and counts.new_leads == sum(1 for r in rows if r["lead"])
+
+
+async def test_an_owner_who_erases_their_data_stays_out_of_kpis_and_export(bot: Harness) -> None:
+    await owner_tries_the_funnel(bot)
+    await bot.text(ADA, "/start")
+    before = await bot.svc.store.kpi_counts(ALL_TIME)
+    await bot.text(OWNER, "/forget")
+    await bot.tap(OWNER, "fgt:yes")
+    assert await bot.svc.store.get_lead(OWNER) is None
+    after = await bot.svc.store.kpi_counts(ALL_TIME)
+    assert after == before and (after.starts, after.new_leads) == (1, 0)  # past periods stay
+    await bot.text(OWNER, "/export")
+    document = bot.last(OWNER).document_bytes
+    assert document is not None
+    rows = list(csv.DictReader(io.StringIO(document.decode("utf-8-sig"))))
+    assert [r["person"] for r in rows] == [str(ADA)]  # no anonymous row for the owner
 
 
 async def test_export_keeps_numbers_as_numbers(bot: Harness) -> None:
