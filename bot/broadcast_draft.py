@@ -120,11 +120,10 @@ def slots(now: float, zone: ZoneInfo) -> dict[str, int]:
     """The offered moments: tomorrow 09:00 and the next Monday 09:00, in the business's zone."""
     today = datetime.fromtimestamp(now, zone).date()
     tomorrow = datetime.combine(today + timedelta(days=1), time(9), zone)
-    monday = today + timedelta(days=(7 - today.weekday()) % 7 or 7)
-    return {
-        "tomorrow": int(tomorrow.timestamp()),
-        "monday": int(datetime.combine(monday, time(9), zone).timestamp()),
-    }
+    monday = datetime.combine(today + timedelta(days=-today.weekday() % 7), time(9), zone)
+    if monday.timestamp() <= now:  # this Monday's 09:00 is past (or today is not Monday)
+        monday = datetime.combine(monday.date() + timedelta(days=7), time(9), zone)
+    return {"tomorrow": int(tomorrow.timestamp()), "monday": int(monday.timestamp())}
 
 
 def late_action(send_at: int, now: float) -> str:
