@@ -98,6 +98,7 @@ def version_for(versions: dict[str, Version], lang: str, default: str) -> Versio
 
 
 LATE_GRACE = 12 * 3600  # a broadcast missed while the bot was down still goes this late
+MAX_AHEAD = 366 * 86400  # a year ahead at most: beyond is a typo (and a forged button)
 _WHEN = re.compile(r"(\d{4})-(\d{2})-(\d{2})[ T](\d{1,2}):(\d{2})")
 
 
@@ -113,7 +114,14 @@ def parse_when(typed: str, now: float, zone: ZoneInfo) -> int | str:
     except ValueError:  # 2026-02-30, 25:00
         return "bc_when_bad"
     moment = int(local.timestamp())
-    return moment if moment > now else "bc_when_past"
+    return when_problem(moment, now) or moment
+
+
+def when_problem(moment: int, now: float) -> str | None:
+    """Why a moment cannot be a broadcast's time (past, over a year ahead), or None."""
+    if moment <= now:
+        return "bc_when_past"
+    return "bc_when_far" if moment - now > MAX_AHEAD else None
 
 
 def slots(now: float, zone: ZoneInfo) -> dict[str, int]:

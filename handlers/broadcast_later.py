@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from telegram import InlineKeyboardMarkup, Update
 
-from bot.broadcast_draft import local_time, parse_when, slots
+from bot.broadcast_draft import local_time, parse_when, slots, when_problem
 from bot.services import Ctx
 from bot.store_broadcasts import Broadcast
 from handlers.common import buttons, clip, say, t, user_id
@@ -42,8 +42,9 @@ async def when_typed(update: Update, context: Ctx, draft_id: int) -> None:
 async def schedule_at(update: Update, context: Ctx, draft_id: int, moment: int) -> None:
     """Set (or move) the time a broadcast goes; a time already past is refused."""
     svc, lang = context.svc, context.svc.owner_lang
-    if moment <= svc.clock():  # an old button: "tomorrow" was yesterday's tomorrow
-        await say(update, t(context, lang, "bc_when_past", zone=svc.settings.timezone))
+    problem = when_problem(moment, svc.clock())  # an old button: yesterday's "tomorrow"
+    if problem:
+        await say(update, t(context, lang, problem, zone=svc.settings.timezone))
         return
     await svc.store.clear_session(user_id(update))
     if not await svc.store.schedule_broadcast(draft_id, moment):

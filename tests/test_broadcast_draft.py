@@ -40,6 +40,8 @@ def test_dates_in_the_business_zone() -> None:
     assert parse_when("2026-12-07 09:00", now, PARIS) == at(2026, 12, 7, 9, 0)
     assert parse_when(" 2026-12-07T9:00 ", now, PARIS) == at(2026, 12, 7, 9, 0)
     assert parse_when("2026-09-21 16:13", now, PARIS) == "bc_when_past"
+    assert parse_when("2027-09-23 16:13", now, PARIS) == "bc_when_far"
+    assert parse_when("9999-12-31 23:59", now, PARIS) == "bc_when_far"
     for bad in ("tomorrow", "07/12/2026 09:00", "2026-13-01 09:00", "2026-12-07 24:00", ""):
         assert parse_when(bad, now, PARIS) == "bc_when_bad", bad
 

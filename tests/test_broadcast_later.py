@@ -113,11 +113,14 @@ async def test_bad_dates_are_refused(bot: Harness) -> None:
         ("2026-09-21 25:00", "bc_when_bad"),
         ("2026-09-21 09:00", "bc_when_past"),  # this morning
         ("2020-01-01 09:00", "bc_when_past"),
+        ("2031-01-01 09:00", "bc_when_far"),
     ):
         await bot.text(OWNER, typed)
         assert bot.last(OWNER).text == bot.t(key, zone="Europe/Paris"), typed
     await bot.tap(OWNER, f"bc:at:{broadcast_id}:{int(bot.clock.now) - 60}")  # an old button
     assert bot.last(OWNER).text == bot.t("bc_when_past", zone="Europe/Paris")
+    await bot.tap(OWNER, f"bc:at:{broadcast_id}:{2**63 - 1}")  # a forged one: no overflow
+    assert bot.last(OWNER).text == bot.t("bc_when_far", zone="Europe/Paris")
     draft = await bot.svc.store.get_broadcast(broadcast_id)
     assert draft is not None and draft.state == "draft"
     await bot.text(OWNER, "2026-12-07 09:00")  # still asking: a good one is taken
