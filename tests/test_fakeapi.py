@@ -21,8 +21,7 @@ from telegram.error import (
 )
 from telegram.ext import ApplicationBuilder, CallbackQueryHandler, CommandHandler, ContextTypes
 
-from bot.fakeapi import DEFAULT_SPEC_PATH, FakeRequest, FakeTelegram, FakeTelegramServer
-
+from bot.fakeapi import FakeRequest, FakeTelegram, FakeTelegramServer
 
 USER = 42
 TOKEN = "123:ABC"

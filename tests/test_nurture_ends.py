@@ -50,7 +50,6 @@ async def test_asking_for_the_plan_ends_the_sequence(bot: Harness) -> None:
     assert await bot.svc.store.scheduled_tip_ids(ADA, "gardening-basics") == set()
 
 
-
 async def test_at_start_people_ready_to_talk_keep_only_kept_tips(bot: Harness) -> None:
     await lead_with_pdf(bot)
     await bot.text(ADA, "/plan")
@@ -59,6 +58,7 @@ async def test_at_start_people_ready_to_talk_keep_only_kept_tips(bot: Harness) -
     await bot.svc.nurture.recover()  # what the next start does
     assert await advance(bot, DAY) == 0
     assert (await bot.svc.store.tip_counts()).get("ended") == 2
+
 
 async def test_contact_and_own_words_end_it_too(bot: Harness) -> None:
     await lead_with_pdf(bot, 2001)
