@@ -47,8 +47,16 @@ class SourceCounts:
 # of people, straight from the covering index. Others may repeat: count distinct people.
 # Every query reads `prospect_events`: the event log without the owners (StoreBase.set_owners),
 # whose own tries of the funnel are not prospects; the export reads it too, so both agree.
-_ONCE = "SELECT COUNT(*) FROM prospect_events WHERE kind = ? AND at >= ? AND at < ?"
-_PEOPLE = _ONCE.replace("COUNT(*)", "COUNT(DISTINCT person)")
+# Plain counts, the biggest (every tip sent), count the whole log from its covering index and
+# take away the owners' own (a few rows by events_person): the same figure as counting
+# `prospect_events`, without checking each row's person (a third less time over all time).
+_OWNERS_OUT = (
+    "SELECT (SELECT COUNT(*) FROM main.events WHERE {where})"
+    " - (SELECT COUNT(*) FROM main.events"
+    " WHERE person IN (SELECT user_id FROM temp.owners) AND {where})"
+)
+_ONCE = _OWNERS_OUT.format(where="kind = ?1 AND at >= ?2 AND at < ?3")
+_PEOPLE = "SELECT COUNT(DISTINCT person) FROM prospect_events WHERE kind = ? AND at >= ? AND at < ?"
 # Of the period's new leads who answered a qualifying question, how many answered fit (any).
 _QUALIFIED = """
     SELECT COUNT(DISTINCT a.person), COUNT(DISTINCT CASE WHEN a.value = 'fit' THEN a.person END)
@@ -63,7 +71,7 @@ _QUALIFIED_EVER = """
 # Leads subscribed when the period starts: everyone who became a lead before it (once per
 # person), minus those whose latest leaving (unsubscribe, block, erasure) before it came after
 # their latest opt-in. Only people who ever left are grouped: a small set.
-_LEADS_BEFORE = "SELECT COUNT(*) FROM prospect_events WHERE kind = 'lead' AND at < ?"
+_LEADS_BEFORE = _OWNERS_OUT.format(where="kind = 'lead' AND at < ?1")
 _GONE_BEFORE = """
     SELECT COUNT(*) FROM (
         SELECT MAX(CASE WHEN kind IN ('lead', 'resubscribe', 'unblocked') THEN at END) AS joined,
