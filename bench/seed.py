@@ -16,6 +16,31 @@ FIRST_TIP = {"what-to-wear": "colours", "gardening-basics": "soil-test", "traini
 SOURCES = ("instagram", "flyer", "market-stall", "facebook", "newsletter", None)
 START = 1_750_000_000  # mid-2025: a year and a half of history before "now"
 SPAN = 500 * 86400
+TEAM_SHARE = 0.3  # people who wrote to the team inbox at least once
+Row = tuple[int, int, str, str | None, str | None, str | None]
+
+
+def team_history(
+    rng: random.Random, person: int, at: int, events: list[Row]
+) -> tuple[int, int, int, int | None, int, int]:
+    """A person's messages to the team, as bot.store_inbox logs them: a `team_in` event per
+    message, a `team_answer` (value: the seconds waited) when the team answered a wait (9 in
+    10), one to three waits; returns the person's `conversations` row."""
+    first, written, waiting = at + rng.randrange(3600, 86400 * 30), 0, None
+    when = first
+    for _ in range(rng.choice((1, 1, 1, 2, 3))):
+        for n in range(rng.choice((1, 1, 2, 3))):
+            events.append((when + 40 * n, person, "team_in", None, None, None))
+            written += 1
+        last = when + 40 * n
+        if rng.random() < 0.9:
+            waited = rng.randrange(60, 86400 * 2)
+            events.append((when + waited, person, "team_answer", None, None, str(waited)))
+            when += waited + rng.randrange(86400, 86400 * 20)
+        else:
+            waiting = when
+            break
+    return (person, first, last, waiting, first, written)
 
 
 async def create(path: Path) -> None:
@@ -27,10 +52,11 @@ async def create(path: Path) -> None:
 def seed(path: Path, leads: int, events_target: int, seed_value: int = 7) -> int:
     """`leads` leads with a realistic event history, about `events_target` events in all."""
     rng = random.Random(seed_value)
-    events: list[tuple[int, int, str, str | None, str | None, str | None]] = []
+    events: list[Row] = []
     lead_rows = []
     magnet_rows = []
     tip_rows = []
+    conversation_rows: list[tuple[int, int, int, int | None, int, int]] = []
     per_lead = max(1, round((events_target / max(leads, 1) - 1) / 0.6)) + 1
     for person in range(1, leads + 1):
         at = START + rng.randrange(SPAN)
@@ -62,6 +88,8 @@ def seed(path: Path, leads: int, events_target: int, seed_value: int = 7) -> int
             if rng.random() < 0.05:
                 events.append((at + 86400 * 10, person, "unsubscribe", None, None, None))
                 stage = "gone"
+        if rng.random() < TEAM_SHARE:
+            conversation_rows.append(team_history(rng, person, at, events))
         lead_rows.append(
             (
                 person,
@@ -95,6 +123,11 @@ def seed(path: Path, leads: int, events_target: int, seed_value: int = 7) -> int
             "INSERT INTO events (at, person, kind, magnet_id, source, value)"
             " VALUES (?, ?, ?, ?, ?, ?)",
             events,
+        )
+        db.executemany(
+            "INSERT INTO conversations (person, first_at, last_in_at, waiting_since, acked_at,"
+            " messages) VALUES (?, ?, ?, ?, ?, ?)",
+            conversation_rows,
         )
         db.execute("ANALYZE")
     return len(events)

@@ -11,8 +11,9 @@ from bot.charts import stats_chart
 from bot.crm import url_lines
 from bot.inbox import team_kpi_lines
 from bot.kpis import stats_text
-from bot.periods import ALL_TIME, last_months, parse_period, previous
+from bot.periods import ALL_TIME, Period, last_months, parse_period, previous
 from bot.services import Ctx, Services
+from bot.store_kpis import Counts
 from handlers.common import chat_id, chunks, say
 
 
@@ -35,10 +36,10 @@ async def outboxes_health(svc: Services) -> str:
     return "\n".join(lines)
 
 
-async def stats(update: Update, context: Ctx) -> None:
-    """/stats [YYYY-MM|all]: the period against the month before and all time, then a chart."""
-    svc = context.svc
-    lang, zone, now = svc.owner_lang, svc.settings.zone, svc.clock()
+async def stats_lines(svc: Services, period: Period) -> tuple[list[str], str, Counts]:
+    """The text of /stats for a period (every query it makes): its lines, then the first
+    column's label and counts (for the chart)."""
+    lang = svc.owner_lang
 
     def label(key: str) -> str:
         return svc.texts.get(lang, key)
@@ -46,13 +47,8 @@ async def stats(update: Update, context: Ctx) -> None:
     def line(name: str, values: str) -> str:
         return svc.texts.get(lang, "kpi_line", label=name, values=values)
 
-    try:
-        period = parse_period(" ".join(context.args or []) or None, now, zone)
-    except ValueError:
-        await say(update, label("stats_usage"))
-        return
     store = svc.store
-    periods = [period] if period.is_all else [period, previous(period, zone), ALL_TIME]
+    periods = [period] if period.is_all else [period, previous(period, svc.settings.zone), ALL_TIME]
     columns = [
         (p.label if p is not ALL_TIME else label("stats_all"), await store.kpi_counts(p))
         for p in periods
@@ -68,9 +64,25 @@ async def stats(update: Update, context: Ctx) -> None:
     team = [await store.team_counts(p) for p in periods]  # the inbox: conversations, answers
     by_source = await store.team_by_source(period)
     lines += team_kpi_lines(label, line, team, svc.texts, lang, by_source)
+    return lines, columns[0][0], columns[0][1]
+
+
+async def stats(update: Update, context: Ctx) -> None:
+    """/stats [YYYY-MM|all]: the period against the month before and all time, then a chart."""
+    svc = context.svc
+    lang, zone, now = svc.owner_lang, svc.settings.zone, svc.clock()
+
+    def label(key: str) -> str:
+        return svc.texts.get(lang, key)
+
+    try:
+        period = parse_period(" ".join(context.args or []) or None, now, zone)
+    except ValueError:
+        await say(update, label("stats_usage"))
+        return
+    lines, shown, counts = await stats_lines(svc, period)
     for chunk in chunks(lines, 4000):  # one message when it fits, else as many as it takes
         await say(update, chunk)
-    counts = columns[0][1]
     funnel = [
         (label("kpi_starts"), counts.starts),
         (label("kpi_new_leads"), counts.new_leads),
@@ -78,10 +90,10 @@ async def stats(update: Update, context: Ctx) -> None:
         (label("kpi_won"), counts.won),
     ]
     months = last_months(now, 12, zone)
-    monthly = await store.new_leads_per_month(months)
+    monthly = await svc.store.new_leads_per_month(months)
     png = await asyncio.to_thread(  # matplotlib is slow and blocking: keep replies flowing
         stats_chart,
-        svc.texts.get(lang, "chart_funnel", period=columns[0][0]),
+        svc.texts.get(lang, "chart_funnel", period=shown),
         funnel,
         label("chart_months"),
         [(m.label, n) for m, n in zip(months, monthly, strict=True)],
