@@ -343,4 +343,9 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE broadcasts ADD COLUMN send_at INTEGER;
     CREATE INDEX broadcasts_due ON broadcasts(send_at) WHERE state = 'scheduled';
     """,
+    # 17: KPIs per person (the team inbox's conversations and first answers, a person's first
+    # source): one kind's events in person order, each person's start found from the index.
+    """
+    CREATE INDEX events_kind_person ON events(kind, person, at, value, source);
+    """,
 )

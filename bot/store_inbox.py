@@ -60,6 +60,37 @@ ORDER BY id LIMIT ?
 """
 
 
+# People (not owners) who wrote to the team in the period ?1 to ?2, once each.
+_TALKED = """talked AS (
+    SELECT person FROM main.events WHERE kind = 'team_in' AND at >= ?1 AND at < ?2
+    AND person NOT IN (SELECT user_id FROM temp.owners) GROUP BY person)"""
+# Conversations, answered, and the median wait of the first answer in the period of each who
+# wrote in it (MIN(at): `value` is the first answer's); the median of an even count is the mean
+# of the middle two, all in SQL (no row per person to fetch).
+_TEAM_COUNTS = f"""
+WITH {_TALKED},
+firsts AS (
+    SELECT person, MIN(at), CAST(value AS INTEGER) AS waited FROM main.events
+    WHERE kind = 'team_answer' AND at >= ?1 AND at < ?2 GROUP BY person),
+waits AS (SELECT waited FROM firsts JOIN talked USING (person)),
+counted AS (SELECT COUNT(*) AS n FROM waits)
+SELECT (SELECT COUNT(*) FROM talked), n, (
+    SELECT AVG(waited) FROM (
+        SELECT waited FROM waits ORDER BY waited
+        LIMIT 2 - (SELECT n FROM counted) % 2 OFFSET ((SELECT n FROM counted) - 1) / 2))
+FROM counted
+"""
+# Per first source (each person's start, from events_kind_person): conversations, answered.
+_TEAM_BY_SOURCE = f"""
+WITH {_TALKED}
+SELECT s.source, COUNT(DISTINCT t.person), COUNT(DISTINCT CASE WHEN EXISTS (
+    SELECT 1 FROM main.events a WHERE a.kind = 'team_answer' AND a.person = t.person
+    AND a.at >= ?1 AND a.at < ?2) THEN t.person END)
+FROM talked t CROSS JOIN main.events s ON s.kind = 'start' AND s.person = t.person
+GROUP BY s.source ORDER BY 2 DESC, s.source LIMIT 25
+"""
+
+
 class InboxStore(StoreBase):
     """The relay outbox (durable, ordered per person and destination) and conversations."""
 
@@ -254,48 +285,18 @@ class InboxStore(StoreBase):
     async def team_counts(self, period: Period) -> TeamCounts:
         """Conversations (people who wrote to the team) of a period, how many the team answered
         in it, and the median time to a first answer (the first of each person's in the period)."""
-        start, end = period.start, period.end
-        row = await self._one(
-            "SELECT COUNT(DISTINCT person) FROM prospect_events"
-            " WHERE kind = 'team_in' AND at >= ? AND at < ?",
-            (start, end),
-        )
-        waits = await self._all(
-            "SELECT CAST(value AS INTEGER) AS waited FROM prospect_events a"
-            " WHERE kind = 'team_answer' AND at >= ? AND at < ? AND at = ("
-            "  SELECT MIN(at) FROM prospect_events b WHERE b.person = a.person"
-            "  AND b.kind = 'team_answer' AND b.at >= ? AND b.at < ?)"
-            " AND person IN (SELECT person FROM prospect_events"
-            "  WHERE kind = 'team_in' AND at >= ? AND at < ?)"
-            " GROUP BY person ORDER BY waited",
-            (start, end, start, end, start, end),
-        )
-        values = [int(w[0]) for w in waits]
-        return TeamCounts(int(row[0]) if row else 0, len(values), _median(values))
+        row = await self._one(_TEAM_COUNTS, (period.start, period.end))
+        if row is None:
+            return TeamCounts(0, 0, None)
+        median = None if row[2] is None else float(row[2])
+        return TeamCounts(int(row[0]), int(row[1]), median)
 
     async def team_by_source(self, period: Period) -> list[tuple[str | None, int, int]]:
         """(first source, conversations, answered) of a period, the busiest sources first."""
-        rows = await self._all(
-            "SELECT s.source, COUNT(DISTINCT t.person), COUNT(DISTINCT a.person)"
-            " FROM prospect_events t"
-            " JOIN prospect_events s ON s.person = t.person AND s.kind = 'start'"
-            " LEFT JOIN prospect_events a ON a.person = t.person AND a.kind = 'team_answer'"
-            "  AND a.at >= ? AND a.at < ?"
-            " WHERE t.kind = 'team_in' AND t.at >= ? AND t.at < ?"
-            " GROUP BY s.source ORDER BY 2 DESC, s.source LIMIT 25",
-            (period.start, period.end, period.start, period.end),
-        )
+        rows = await self._all(_TEAM_BY_SOURCE, (period.start, period.end))
         return [(r[0], int(r[1]), int(r[2])) for r in rows]
 
     async def _forget_team(self, db: aiosqlite.Connection, person: int) -> None:
         """Erasure: the person's relays and conversation go (events are re-keyed by erase)."""
         await db.execute("DELETE FROM team_relays WHERE person = ?", (person,))
         await db.execute("DELETE FROM conversations WHERE person = ?", (person,))
-
-
-def _median(values: list[int]) -> float | None:
-    """The median of sorted values, None when there are none."""
-    if not values:
-        return None
-    middle = len(values) // 2
-    return float(values[middle]) if len(values) % 2 else (values[middle - 1] + values[middle]) / 2

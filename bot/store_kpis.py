@@ -85,6 +85,8 @@ _GONE_BEFORE = """
     WHERE joined IS NOT NULL AND left >= joined
 """
 # By source: start and lead events carry the person's first source; others join the start.
+# CROSS JOIN keeps the period's few rows outside (SQLite never reorders it): each person's start
+# is then one search, never a scan of every start.
 _SOURCE_STARTS = """
     SELECT COALESCE(source, '') AS source, COUNT(*) AS n FROM prospect_events
     WHERE kind = 'start' AND at >= ? AND at < ? GROUP BY 1
@@ -96,7 +98,7 @@ _SOURCE_LEADS = """
 _SOURCE_QUALIFIED = """
     SELECT COALESCE(l.source, '') AS source, COUNT(DISTINCT a.person) AS answered,
         COUNT(DISTINCT CASE WHEN a.value = 'fit' THEN a.person END) AS fit
-    FROM prospect_events l JOIN events a ON a.person = l.person AND a.kind = 'answer'
+    FROM prospect_events l CROSS JOIN events a ON a.person = l.person AND a.kind = 'answer'
     WHERE l.kind = 'lead' AND l.at >= ? AND l.at < ? GROUP BY 1
 """
 # All time: answer events carry the first source and every answerer is a lead.
@@ -107,7 +109,7 @@ _SOURCE_QUALIFIED_EVER = """
 """
 _SOURCE_PEOPLE = """
     SELECT COALESCE(s.source, '') AS source, COUNT(DISTINCT e.person) AS n
-    FROM prospect_events e JOIN events s ON s.person = e.person AND s.kind = 'start'
+    FROM prospect_events e CROSS JOIN events s ON s.person = e.person AND s.kind = 'start'
     WHERE e.kind IN ({kinds}) AND e.at >= ? AND e.at < ? GROUP BY 1
 """
 
