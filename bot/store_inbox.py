@@ -60,18 +60,18 @@ ORDER BY id LIMIT ?
 """
 
 
-# People (not owners) who wrote to the team in the period ?1 to ?2, once each.
+# People (not owners) who wrote to the team in the period, once each ({at}: see _within).
 _TALKED = """talked AS (
-    SELECT person FROM main.events WHERE kind = 'team_in' AND at >= ?1 AND at < ?2
+    SELECT person FROM main.events WHERE kind = 'team_in'{at}
     AND person NOT IN (SELECT user_id FROM temp.owners) GROUP BY person)"""
 # Conversations, answered, and the median wait of the first answer in the period of each who
 # wrote in it (MIN(at): `value` is the first answer's); the median of an even count is the mean
 # of the middle two, all in SQL (no row per person to fetch).
-_TEAM_COUNTS = f"""
-WITH {_TALKED},
+_TEAM_COUNTS = """
+WITH {talked},
 firsts AS (
     SELECT person, MIN(at), CAST(value AS INTEGER) AS waited FROM main.events
-    WHERE kind = 'team_answer' AND at >= ?1 AND at < ?2 GROUP BY person),
+    WHERE kind = 'team_answer'{at} GROUP BY person),
 waits AS (SELECT waited FROM firsts JOIN talked USING (person)),
 counted AS (SELECT COUNT(*) AS n FROM waits)
 SELECT (SELECT COUNT(*) FROM talked), n, (
@@ -81,11 +81,11 @@ SELECT (SELECT COUNT(*) FROM talked), n, (
 FROM counted
 """
 # Per first source (each person's start, from events_kind_person): conversations, answered.
-_TEAM_BY_SOURCE = f"""
-WITH {_TALKED}
+_TEAM_BY_SOURCE = """
+WITH {talked}
 SELECT s.source, COUNT(DISTINCT t.person), COUNT(DISTINCT CASE WHEN EXISTS (
     SELECT 1 FROM main.events a WHERE a.kind = 'team_answer' AND a.person = t.person
-    AND a.at >= ?1 AND a.at < ?2) THEN t.person END)
+    {a_at}) THEN t.person END)
 FROM talked t CROSS JOIN main.events s ON s.kind = 'start' AND s.person = t.person
 GROUP BY s.source ORDER BY 2 DESC, s.source LIMIT 25
 """
@@ -285,7 +285,7 @@ class InboxStore(StoreBase):
     async def team_counts(self, period: Period) -> TeamCounts:
         """Conversations (people who wrote to the team) of a period, how many the team answered
         in it, and the median time to a first answer (the first of each person's in the period)."""
-        row = await self._one(_TEAM_COUNTS, (period.start, period.end))
+        row = await self._one(*_within(_TEAM_COUNTS, period))
         if row is None:
             return TeamCounts(0, 0, None)
         median = None if row[2] is None else float(row[2])
@@ -293,10 +293,22 @@ class InboxStore(StoreBase):
 
     async def team_by_source(self, period: Period) -> list[tuple[str | None, int, int]]:
         """(first source, conversations, answered) of a period, the busiest sources first."""
-        rows = await self._all(_TEAM_BY_SOURCE, (period.start, period.end))
+        rows = await self._all(*_within(_TEAM_BY_SOURCE, period))
         return [(r[0], int(r[1]), int(r[2])) for r in rows]
 
     async def _forget_team(self, db: aiosqlite.Connection, person: int) -> None:
         """Erasure: the person's relays and conversation go (events are re-keyed by erase)."""
         await db.execute("DELETE FROM team_relays WHERE person = ?", (person,))
         await db.execute("DELETE FROM conversations WHERE person = ?", (person,))
+
+
+def _within(sql: str, period: Period) -> tuple[str, tuple[int, ...]]:
+    """A team KPI query and its parameters for a period. All time has no bounds on `at`: each
+    kind is then read in person order from events_kind_person, grouped without a sort."""
+    if period.is_all:
+        return sql.format(talked=_TALKED.format(at=""), at="", a_at=""), ()
+    bounds = " AND at >= ?1 AND at < ?2"
+    text = sql.format(
+        talked=_TALKED.format(at=bounds), at=bounds, a_at="AND a.at >= ?1 AND a.at < ?2"
+    )
+    return text, (period.start, period.end)

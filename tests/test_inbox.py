@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import csv
 import io
+import random
 import re
+import statistics
+from pathlib import Path
 from typing import Any
 
 from telegram import Update
 
 from bot.inbox import GroupPace, is_note, may_answer
-from bot.periods import ALL_TIME
-from bot.store import Event
+from bot.periods import ALL_TIME, Period
+from bot.store import Event, Store
 from tests.conftest import OWNER, Harness
 
 ADA = 1001
@@ -539,3 +542,61 @@ async def test_an_owner_marks_contacted_and_won_from_the_topic(bot_with: Any, fa
     lead = await bot.svc.store.get_lead(ADA)
     assert lead is not None and lead.contacted_at and lead.won_at
     assert "Stage: customer, contacted" in card.text  # the card in the topic, redrawn
+
+
+Row = tuple[int, int, str, str | None]  # at, person, kind, source or wait
+
+
+def _random_team_log(rng: random.Random) -> list[Row]:
+    """300 people: a start (a source or none), 0-3 messages, 0-2 answers (never in the same
+    second), some outside the period tested."""
+    rows: list[Row] = []
+    for person in range(1, 301):
+        if rng.random() < 0.9:
+            rows.append((rng.randrange(50), person, "start", rng.choice(["a", "b", None])))
+        rows += [(rng.randrange(100), person, "team_in", None) for _ in range(rng.randrange(4))]
+        for at in rng.sample(range(100), rng.randrange(3)):
+            rows.append((at, person, "team_answer", str(rng.randrange(999))))
+    return rows
+
+
+def _expected(rows: list[Row], period: Period, owners: set[int]) -> Any:
+    """team_counts and team_by_source by their definitions, in Python."""
+    inside = [r for r in rows if period.start <= r[0] < period.end and r[1] not in owners]
+    talked = {r[1] for r in inside if r[2] == "team_in"}
+    answered = {r[1] for r in inside if r[2] == "team_answer"} & talked
+    firsts = {
+        p: int(min(r for r in inside if r[1] == p and r[2] == "team_answer")[3] or 0)
+        for p in answered
+    }
+    waits = sorted(firsts.values())
+    median = float(statistics.median(waits)) if waits else None
+    source = {r[1]: r[3] for r in rows if r[2] == "start"}
+    table: dict[str | None, list[int]] = {}
+    for person in talked & source.keys():
+        table.setdefault(source[person], [0, 0])[0] += 1
+        table[source[person]][1] += person in answered
+    by_source = sorted(
+        ((s, n, a) for s, (n, a) in table.items()), key=lambda r: (-r[1], r[0] or "")
+    )
+    return (len(talked), len(waits), median), by_source
+
+
+async def test_team_kpis_follow_their_definitions(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "team.sqlite3")
+    await store.set_owners([7, 8])
+    rows = _random_team_log(random.Random(3))
+    await store._db.executemany(
+        "INSERT INTO events (at, person, kind, source, value) VALUES (?, ?, ?, ?, ?)",
+        [
+            (at, p, k, v if k == "start" else None, v if k != "start" else None)
+            for at, p, k, v in rows
+        ],
+    )
+    for period in (ALL_TIME, Period("x", 20, 60), Period("y", 60, 61), Period("z", 500, 600)):
+        counts = await store.team_counts(period)
+        expected, by_source = _expected(rows, period, {7, 8})
+        assert (counts.conversations, counts.answered, counts.median_answer) == expected
+        got = await store.team_by_source(period)
+        assert sorted(got, key=lambda r: (-r[1], r[0] or "")) == by_source
+    await store.close()
