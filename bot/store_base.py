@@ -72,6 +72,9 @@ class StoreBase:
         # The file opened (its path and (st_dev, st_ino)): writes stop if the path changes.
         self.path: Path | None = None
         self._file: tuple[int, int] | None = None
+        # A second, read-only connection for KPIs (reader), and the owners left out of them.
+        self._reader: Self | None = None
+        self._owners: tuple[int, ...] = ()
 
     @classmethod
     async def open(cls, path: Path | str, clock: Clock = time.time) -> Self:
@@ -102,8 +105,28 @@ class StoreBase:
         return store
 
     async def close(self) -> None:
-        """Close the connection."""
+        """Close the connection (and the reader's)."""
+        if self._reader is not None:
+            await self._reader.close()
+            self._reader = None
         await self._db.close()
+
+    async def reader(self) -> Self:
+        """A second connection to the same file, read-only, with its own thread: long KPI
+        queries on it run while this one answers others (/stats uses both cores). This store
+        itself for an in-memory database."""
+        if self.path is None:
+            return self
+        if self._reader is None:
+            uri = self.path.resolve().as_uri() + "?mode=ro"
+            db = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+            db.row_factory = aiosqlite.Row
+            await db.execute("PRAGMA busy_timeout=5000")
+            reader = type(self)(db, self._clock)
+            await reader._prospects_view()
+            await _fill_owners(db, self._owners)
+            self._reader = reader
+        return self._reader
 
     def file_problem(self) -> str | None:
         """Whether the database file was deleted or replaced since it was opened, or None."""
@@ -161,12 +184,11 @@ class StoreBase:
 
     async def set_owners(self, owner_ids: Iterable[int]) -> None:
         """Owners are not prospects: what they do is left out of the KPIs and the export."""
+        self._owners = tuple(owner_ids)
         async with self._tx() as db:
-            await db.execute("DELETE FROM temp.owners")
-            await db.executemany(
-                "INSERT OR IGNORE INTO temp.owners (user_id) VALUES (?)",
-                [(owner,) for owner in owner_ids],
-            )
+            await _fill_owners(db, self._owners)
+        if self._reader is not None:
+            await _fill_owners(self._reader._db, self._owners)
 
     async def schema_version(self) -> int:
         """The schema version of the open file."""
@@ -296,3 +318,11 @@ class StoreBase:
             params.append(person)
         row = await self._one(sql, params)
         return int(row[0]) if row else 0
+
+
+async def _fill_owners(db: aiosqlite.Connection, owner_ids: tuple[int, ...]) -> None:
+    """The connection's temporary owners table holds exactly these (prospect_events)."""
+    await db.execute("DELETE FROM temp.owners")
+    await db.executemany(
+        "INSERT OR IGNORE INTO temp.owners (user_id) VALUES (?)", [(o,) for o in owner_ids]
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 from telegram import Update
 
@@ -13,7 +14,9 @@ from bot.inbox import team_kpi_lines
 from bot.kpis import stats_text
 from bot.periods import ALL_TIME, Period, last_months, parse_period, previous
 from bot.services import Ctx, Services
-from bot.store_kpis import Counts
+from bot.store import Store
+from bot.store_inbox import TeamCounts
+from bot.store_kpis import Counts, SourceCounts
 from handlers.common import chat_id, chunks, say
 
 
@@ -36,6 +39,34 @@ async def outboxes_health(svc: Services) -> str:
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class Figures:
+    """Every store figure of /stats: per period (the KPIs, the inbox's), then per source."""
+
+    counts: list[Counts]
+    team: list[TeamCounts]
+    sources: list[SourceCounts]
+    team_sources: list[tuple[str | None, int, int]]
+
+
+async def stats_figures(store: Store, periods: list[Period]) -> Figures:
+    """The figures of /stats, all time on the store's reader meanwhile (its own connection
+    and thread: the two halves take both cores)."""
+    reader = await store.reader()
+
+    async def column(p: Period) -> tuple[Counts, TeamCounts]:
+        on = reader if p.is_all else store
+        return await on.kpi_counts(p), await on.team_counts(p)
+
+    async def by_source() -> tuple[list[SourceCounts], list[tuple[str | None, int, int]]]:
+        return await store.kpi_by_source(periods[0]), await store.team_by_source(periods[0])
+
+    pairs, (sources, team_sources) = await asyncio.gather(
+        asyncio.gather(*map(column, periods)), by_source()
+    )
+    return Figures([c for c, _ in pairs], [t for _, t in pairs], sources, team_sources)
+
+
 async def stats_lines(svc: Services, period: Period) -> tuple[list[str], str, Counts]:
     """The text of /stats for a period (every query it makes): its lines, then the first
     column's label and counts (for the chart)."""
@@ -47,23 +78,20 @@ async def stats_lines(svc: Services, period: Period) -> tuple[list[str], str, Co
     def line(name: str, values: str) -> str:
         return svc.texts.get(lang, "kpi_line", label=name, values=values)
 
-    store = svc.store
     periods = [period] if period.is_all else [period, previous(period, svc.settings.zone), ALL_TIME]
+    figures = await stats_figures(svc.store, periods)
     columns = [
-        (p.label if p is not ALL_TIME else label("stats_all"), await store.kpi_counts(p))
-        for p in periods
+        (p.label if p is not ALL_TIME else label("stats_all"), counts)
+        for p, counts in zip(periods, figures.counts, strict=True)
     ]
     titles = {m.id: localized(m.title, lang, lang) for m in svc.catalogue.magnets}
-    sources = await store.kpi_by_source(period)
     title = svc.texts.get(lang, "stats_title", zone=svc.settings.timezone)
     optin = svc.settings.double_optin or any(c.verified for _, c in columns)
     health = await outboxes_health(svc)
     if health:
         title += "\n" + health
-    lines = [title, *stats_text(label, line, titles, columns, sources, optin)]
-    team = [await store.team_counts(p) for p in periods]  # the inbox: conversations, answers
-    by_source = await store.team_by_source(period)
-    lines += team_kpi_lines(label, line, team, svc.texts, lang, by_source)
+    lines = [title, *stats_text(label, line, titles, columns, figures.sources, optin)]
+    lines += team_kpi_lines(label, line, figures.team, svc.texts, lang, figures.team_sources)
     return lines, columns[0][0], columns[0][1]
 
 

@@ -309,3 +309,19 @@ async def test_stats_read_on_a_phone_with_whole_titles_and_clear_labels(bot: Har
     assert lines[at + 1] == (
         "Starts 1 · New leads 1 · Lead rate 100% · Qualified share - · Ready to talk 0 · Won 0"
     )
+
+
+async def test_the_stats_reader_leaves_owners_out_and_sees_every_write(bot: Harness) -> None:
+    await owner_tries_the_funnel(bot)
+    await bot.text(ADA, "/start")
+    store = bot.svc.store
+    reader = await store.reader()  # /stats computes all time on it
+    assert reader is not store
+    assert await reader.kpi_counts(ALL_TIME) == await store.kpi_counts(ALL_TIME)
+    assert (await reader.kpi_counts(ALL_TIME)).starts == 1
+    await bot.text(ADA + 1, "/start")  # committed on the main connection: seen at once
+    assert (await reader.kpi_counts(ALL_TIME)).starts == 2
+    await store.set_owners([OWNER, ADA + 1])  # owners changed later: the reader follows
+    assert (await reader.kpi_counts(ALL_TIME)).starts == 1
+    assert await reader.team_counts(ALL_TIME) == await store.team_counts(ALL_TIME)
+    await store.set_owners([OWNER])
