@@ -115,7 +115,7 @@ class InboxSender(Pump):
         self._paces: dict[int, GroupPace] = {}
         self._paused: dict[int, float] = {}  # chat -> end of its retry_after
         self._topic_locks: dict[int, asyncio.Lock] = {}  # one topic per person, never two
-        self._group_trouble = False  # owners were told the inbox group refuses relays
+        self._group_trouble: set[str] = set()  # why owners were told the group refuses relays
         self._queued = asyncio.Event()  # set by kick(): a running pass looks for new relays
 
     def kick(self) -> None:
@@ -184,7 +184,7 @@ class InboxSender(Pump):
             return
         await store.team_sent(relay, copy_id)
         if relay.to_chat < 0:
-            self._group_trouble = False  # the group takes relays again
+            self._group_trouble.clear()  # the group takes relays again
         if relay.direction != IN:  # the team sees it arrived
             await self._react(relay)
 
@@ -331,11 +331,15 @@ class InboxSender(Pump):
         await self._give_up(relay, key, str(exc))
 
     async def check_group(self) -> None:
-        """At start: the inbox group can be reached and has topics; else owners hear why (the
-        relays wait for it)."""
+        """At start: relays still waiting for another group (INBOX_CHAT_ID changed, e.g. to a
+        migrated group's new id) go to this one; the group can be reached and has topics, else
+        owners hear why (the relays wait for it)."""
         chat = self.svc.settings.inbox_chat_id
         if chat is None:
             return
+        moved = await self.svc.store.team_retarget(chat)
+        if moved:
+            log.info("%d relay(s) waiting for a former inbox group now go to %s", moved, chat)
         try:
             info = await self.bot.get_chat(chat)
         except TelegramError as exc:
@@ -345,10 +349,12 @@ class InboxSender(Pump):
             await self._group_refused(TelegramError("topics are not enabled in the group"))
 
     async def _group_refused(self, exc: TelegramError) -> None:
-        """The inbox group refuses relays: owners are told in private, once until it works."""
-        if self._group_trouble:
+        """The inbox group refuses relays: owners are told in private, once for each reason
+        until it works (a group without topics, then migrated when they were turned on: the
+        new id is news)."""
+        if str(exc) in self._group_trouble:
             return
-        self._group_trouble = True
+        self._group_trouble.add(str(exc))
         log.warning("the inbox group refuses relays: %s", exc)
         reason = escape(str(exc)[:200], quote=False)
         if isinstance(exc, ChatMigrated):

@@ -236,6 +236,18 @@ class InboxStore(StoreBase):
             (person, now, now, chat, topic, chat, topic),
         )
 
+    async def team_retarget(self, chat: int) -> int:
+        """Messages still waiting for an inbox group other than `chat` (INBOX_CHAT_ID changed,
+        e.g. to the new id of a migrated group) go to `chat` instead, each person's in order;
+        returns how many."""
+        rows = await self._write1(
+            "UPDATE OR IGNORE team_relays SET to_chat = ?, next_at = ?, error = NULL"
+            " WHERE state = 'pending' AND direction = ? AND to_chat < 0 AND to_chat != ?"
+            " RETURNING id",
+            (chat, self.now(), IN, chat),
+        )
+        return len(rows)
+
     async def team_person_in_topic(self, chat: int, topic: int) -> int | None:
         """Whose topic this is."""
         row = await self._one(

@@ -13,6 +13,7 @@ import pytest
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputMediaDocument, Update
 from telegram.error import (
     BadRequest,
+    ChatMigrated,
     EndPointNotFound,
     Forbidden,
     InvalidToken,
@@ -283,6 +284,34 @@ async def test_injected_429_carries_retry_after(bot: Bot, fake: FakeTelegram) ->
     }
     await bot.send_message(USER, "hi")  # only the next call fails
     assert fake.texts_to(USER) == ["hi"] and fake.violations == []
+
+
+async def test_a_group_upgraded_to_a_supergroup_names_its_new_id(
+    bot: Bot, fake: FakeTelegram
+) -> None:
+    fake.add_chat({"id": -4100200300, "type": "group", "title": "Team"})
+    new = fake.migrate(-4100200300, -1004100200300)
+    assert new["type"] == "supergroup" and new["is_forum"]
+    for call in (
+        bot.send_message(-4100200300, "hi"),
+        bot.create_forum_topic(-4100200300, "Ada"),
+    ):
+        with pytest.raises(ChatMigrated) as raised:
+            await call
+        assert raised.value.new_chat_id == -1004100200300
+    answer = fake.calls[-1].response
+    assert answer == {
+        "ok": False,
+        "error_code": 400,
+        "description": "Bad Request: group chat was upgraded to a supergroup chat",
+        "parameters": {"migrate_to_chat_id": -1004100200300},
+    }
+    # ResponseParameters as the Bot API reference defines it.
+    assert fake.spec is not None
+    fields = {f["name"] for f in fake.spec.types["ResponseParameters"]["fields"]}
+    assert set(answer["parameters"]) <= fields
+    await bot.send_message(-1004100200300, "hi")  # the new id works
+    assert fake.texts_to(-1004100200300) == ["hi"] and fake.violations == []
 
 
 @pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")

@@ -15,7 +15,7 @@ from telegram import Update
 from bot.inbox import GroupPace, is_note, may_answer
 from bot.periods import ALL_TIME, Period
 from bot.store import Event, Store
-from tests.conftest import OWNER, Harness
+from tests.conftest import OWNER, Harness, stop_harness
 
 ADA = 1001
 SECOND = OWNER + 1
@@ -348,6 +348,47 @@ async def test_the_bot_removed_from_the_group_relays_wait(bot_with: Any, fake: A
         bot.clock.now += 300
         await bot.svc.inbox.tick()
     assert [s.text for s in bot.chat(GROUP)][1:] == ["one", "two"]
+
+
+async def test_the_group_migrated_to_a_supergroup_relays_wait_for_the_new_id(
+    bot_with: Any, fake: Any
+) -> None:
+    # INBOX_CHAT_ID is a plain group's id; turning Topics on upgrades it to a new supergroup.
+    old, new = -4100200300, -1004100200300
+    fake.add_chat({"id": old, "type": "group", "title": "Team"})
+    bot: Harness = await bot_with(inbox_chat_id=old)
+    told = [bot.t("inbox_group_refuses", reason="topics are not enabled in the group")]
+    assert bot.texts(OWNER) == told  # at start
+    fake.migrate(old, new)
+    await bot.text(ADA, "/start", first_name="Ada")
+    await bot.text(ADA, "one")
+    await bot.send(bot.fake.build_photo(ADA, caption="two"))
+    await bot.text(ADA, "three")
+    refused = "Group migrated to supergroup. New chat id: -1004100200300"
+    told.append(bot.t("inbox_group_refuses", reason=f"{refused} (INBOX_CHAT_ID={new})"))
+    assert bot.texts(OWNER) == told  # told once more, in private, with the new id
+    assert await bot.svc.store.team_pending() == 3  # waiting, none lost
+    for _ in range(3):
+        bot.clock.now += 300
+        await bot.svc.inbox.tick()
+    assert bot.texts(OWNER) == told and await bot.svc.store.team_pending() == 3
+    # The owner sets INBOX_CHAT_ID to the new id and restarts: the waiting relays go there.
+    await stop_harness(bot)
+    bot = await bot_with(inbox_chat_id=new)
+    assert bot.texts(OWNER) == told  # the new group works: nothing more to say
+    await bot.svc.inbox.tick()
+    [(thread, title)] = fake.topics[new].items()
+    assert title == "\u2068Ada\u2069"
+    card, *copies = bot.chat(new)
+    assert card.text.startswith("💬 New conversation")
+    assert [c.text for c in copies] == ["one", "two", "three"] and copies[1].message["photo"]
+    assert {c.message["message_thread_id"] for c in bot.chat(new)} == {thread}
+    assert await bot.svc.store.team_pending() == 0 and bot.chat(old) == []
+    # Answers in the new group's topic reach the person.
+    await bot.send(bot.fake.build_group_message(new, TEAM, "Hello Ada", thread=thread))
+    assert bot.last(ADA).text == "Hello Ada"
+    await bot.text(ADA, "four")
+    assert bot.last(new).text == "four" and bot.last(new).message["message_thread_id"] == thread
 
 
 async def test_fifty_messages_in_a_minute_are_paced_into_the_group(

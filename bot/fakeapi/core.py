@@ -167,6 +167,16 @@ class FakeTelegram(UpdateBuilders, MethodHandlers):
             self.topics.setdefault(chat_id, {})
         return dict(chat)
 
+    def migrate(self, chat_id: int, new_chat_id: int) -> JSON:
+        """Group `chat_id` is upgraded to a supergroup (turning Topics on does it): the new one
+        is a forum with a new id; writing into the old id answers 400 with migrate_to_chat_id.
+        Returns the new chat."""
+        with self._cond:
+            old = self._chats.get(chat_id) or {"id": chat_id, "type": "group", "title": "Team"}
+            self._chats[chat_id] = {**old, "type": "group"}
+            self._migrated[chat_id] = new_chat_id
+        return self.add_forum(new_chat_id, str(old.get("title") or "Team inbox"))
+
     def kick(self, chat_id: int) -> None:
         """The bot is removed from a group: sends there answer 403."""
         with self._cond:

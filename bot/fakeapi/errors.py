@@ -32,19 +32,29 @@ class ApiError(Exception):
         *,
         violation: bool = False,
         retry_after: int | None = None,
+        migrate_to_chat_id: int | None = None,
     ) -> None:
         super().__init__(description)
         self.status = status
         self.description = description
         self.violation = violation
         self.retry_after = retry_after
+        self.migrate_to_chat_id = migrate_to_chat_id
 
     def body(self) -> JSON:
         """The JSON Telegram answers with."""
         body: JSON = {"ok": False, "error_code": self.status, "description": self.description}
+        parameters: JSON = {}  # ResponseParameters
         if self.retry_after is not None:
-            body["parameters"] = {"retry_after": self.retry_after}
+            parameters["retry_after"] = self.retry_after
+        if self.migrate_to_chat_id is not None:
+            parameters["migrate_to_chat_id"] = self.migrate_to_chat_id
+        if parameters:
+            body["parameters"] = parameters
         return body
+
+
+MIGRATED = "Bad Request: group chat was upgraded to a supergroup chat"
 
 
 def bad(description: str) -> ApiError:

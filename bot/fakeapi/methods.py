@@ -191,6 +191,7 @@ class MethodHandlers(FakeState):
 
     def _create_topic(self, d: JSON, files: Files) -> JSON:
         chat = self._resolve_chat(d.get("chat_id"))
+        self._not_migrated(chat["id"])
         # How the group is set up, not a malformed call: not counted as the bot's fault.
         if chat.get("type") != "supergroup" or not chat.get("is_forum"):
             raise ApiError(400, "Bad Request: the chat is not a forum")

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from bot.fakeapi.errors import ApiError, Fault, bad
+from bot.fakeapi.errors import MIGRATED, ApiError, Fault, bad
 from bot.fakeapi.records import (
     JSON,
     AnsweredCallback,
@@ -91,6 +91,7 @@ class FakeState:
         self.topics: dict[int | str, dict[int, str]] = {}  # forum chat -> thread id -> name
         self.no_topic_rights: set[int | str] = set()  # forums where the bot may not manage topics
         self._kicked: set[int | str] = set()  # groups the bot was removed from
+        self._migrated: dict[int | str, int] = {}  # group -> the supergroup it was upgraded to
         self.next_update_id = 1
         self.confirmed_offset = 0
         self.webhook_url = ""
@@ -171,6 +172,7 @@ class FakeState:
             ]
 
     def _gate(self, chat_id: int | str, name: str) -> None:
+        self._not_migrated(chat_id)
         if chat_id in self._deactivated:
             raise ApiError(403, "Forbidden: user is deactivated")
         if chat_id in self._blocked:
@@ -197,6 +199,12 @@ class FakeState:
             raise ApiError(429, f"Too Many Requests: retry after {retry}", retry_after=retry)
         for key, _, _ in limits:
             self._windows[key].add(now)
+
+    def _not_migrated(self, chat_id: int | str) -> None:
+        """Writing into a group upgraded to a supergroup: 400 naming the new id (not the bot's
+        fault: Telegram's ResponseParameters.migrate_to_chat_id tells where it went)."""
+        if chat_id in self._migrated:
+            raise ApiError(400, MIGRATED, migrate_to_chat_id=self._migrated[chat_id])
 
     def _limits(self, chat_id: int | str) -> list[tuple[tuple[str, int | str], int, float]]:
         """(key, limit, span) of each rolling window this send counts in."""
