@@ -114,8 +114,8 @@ class StoreBase:
     async def reader(self) -> Self:
         """A second connection to the same file, read-only, with its own thread: long KPI
         queries on it run while this one answers others (/stats uses both cores). This store
-        itself for an in-memory database."""
-        if self.path is None:
+        itself for an in-memory database, or once the file was deleted or replaced."""
+        if self.path is None or self.file_problem():  # the file gone: this connection only
             return self
         if self._reader is None:
             uri = self.path.resolve().as_uri() + "?mode=ro"
