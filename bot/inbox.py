@@ -37,6 +37,7 @@ RELAYABLE = (
 GROUP_PER_MINUTE = 20  # Telegram: about 20 messages a minute into one group
 DELIVERED = "👍"  # the reaction on a team answer the person received
 IN_FLIGHT = 16  # relays sent at once (each to a different person or destination)
+HEADER_SECONDS = 600  # a person's header in an owner's chat heads their next messages this long
 
 
 def is_note(text: str | None) -> bool:
@@ -115,6 +116,7 @@ class InboxSender(Pump):
         self._paces: dict[int, GroupPace] = {}
         self._paused: dict[int, float] = {}  # chat -> end of its retry_after
         self._topic_locks: dict[int, asyncio.Lock] = {}  # one topic per person, never two
+        self._headers: dict[tuple[int, int], tuple[int, float]] = {}  # (chat, person) -> header
         self._group_trouble: set[str] = set()  # why owners were told the group refuses relays
         self._queued = asyncio.Event()  # set by kick(): a running pass looks for new relays
 
@@ -202,12 +204,17 @@ class InboxSender(Pump):
     async def _to_team(self, relay: Relay) -> int:
         """A person's message into their topic of the inbox group, or into an owner's chat:
         a one-line header naming them, then the copy as a reply to it (replying to either
-        answers the person)."""
+        answers the person). Their next messages for HEADER_SECONDS reply to the same header
+        (its quote names them): one round trip each, not two."""
         if relay.to_chat < 0:
             return await self._to_topic(relay)
         header_id = relay.header_id
         if header_id is None:
+            header_id = await self._recent_header(relay)
+        if header_id is None:
             header_id = await self._header(relay)
+            self._headers[(relay.to_chat, relay.person)] = (header_id, self.svc.clock())
+        if header_id != relay.header_id:
             await self.svc.store.team_header(relay.id, header_id)
         copied = await self.bot.copy_message(
             relay.to_chat,
@@ -285,6 +292,17 @@ class InboxSender(Pump):
             except TelegramError as exc:  # already 🔥: "not modified"
                 log.debug("topic title unchanged: %s", exc)
         return True
+
+    async def _recent_header(self, relay: Relay) -> int | None:
+        """The person's header sent into this chat less than HEADER_SECONDS ago, if it is
+        still theirs (/forget removes it)."""
+        known = self._headers.get((relay.to_chat, relay.person))
+        if known is None or self.svc.clock() - known[1] >= HEADER_SECONDS:
+            return None
+        if await self.svc.store.team_person_of(relay.to_chat, known[0]) != relay.person:
+            del self._headers[(relay.to_chat, relay.person)]
+            return None
+        return known[0]
 
     async def _header(self, relay: Relay) -> int:
         """The header line before a relayed message; kept as a relay so replies and /forget

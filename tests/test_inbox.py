@@ -12,7 +12,7 @@ from typing import Any
 
 from telegram import Update
 
-from bot.inbox import GroupPace, is_note, may_answer
+from bot.inbox import HEADER_SECONDS, GroupPace, is_note, may_answer
 from bot.periods import ALL_TIME, Period
 from bot.store import Event, Store
 from tests.conftest import OWNER, Harness, stop_harness
@@ -57,16 +57,16 @@ async def test_question_photo_and_voice_reach_every_owner_in_order(
     header = "💬 \u2068Ada Lovelace\u2069 \u2068@ada_l\u2069 (reply to answer):"
     for owner in (OWNER, SECOND):
         chat = bot.chat(owner)
-        assert [s.method for s in chat] == ["sendMessage", "copyMessage"] * 3
-        assert [s.text for s in chat[::2]] == [header] * 3
-        question, photo, voice = chat[1::2]
+        # One header, then each copy as a reply to it (its quote names the person).
+        assert [s.method for s in chat] == ["sendMessage"] + ["copyMessage"] * 3
+        assert chat[0].text == header
+        question, photo, voice = chat[1:]
         assert question.text == "How much is a wedding shoot?"
         assert photo.message["photo"] and photo.text == "Like <this> one"  # caption kept
         assert voice.message["voice"]
-        # Each copy answers its header, so the pair reads as one message.
-        assert [c.params["reply_parameters"]["message_id"] for c in chat[1::2]] == [
-            h.message_id for h in chat[::2]
-        ]
+        assert [c.params["reply_parameters"]["message_id"] for c in chat[1:]] == [
+            chat[0].message_id
+        ] * 3
     assert await bot.svc.store.team_pending() == 0
     assert await bot.svc.store.count_events(Event.TEAM_IN, ADA) == 3
 
@@ -183,7 +183,28 @@ async def test_relays_wait_for_a_failing_owner_chat_and_keep_their_order(bot: Ha
     await bot.svc.inbox.tick()
     assert [s.text for s in bot.chat(OWNER) if s.method == "copyMessage"] == ["first", "second"]
     # The header went once: the retry copied the message under the same header.
-    assert [s.method for s in bot.chat(OWNER)] == ["sendMessage", "copyMessage"] * 2
+    assert [s.method for s in bot.chat(OWNER)] == ["sendMessage", "copyMessage", "copyMessage"]
+
+
+async def test_a_header_heads_a_persons_messages_for_ten_minutes(bot: Harness) -> None:
+    await bot.text(ADA, "/start", first_name="Ada")
+    await bot.text(ADA + 1, "/start", first_name="Bob")
+    await bot.text(ADA, "one")
+    await bot.text(ADA + 1, "hello")
+    await bot.text(ADA, "two")  # Bob's in between: Ada's copy still quotes her own header
+    bot.clock.now += HEADER_SECONDS - 1
+    await bot.text(ADA, "three")
+    bot.clock.now += 1
+    await bot.text(ADA, "four")  # ten minutes after her header: a new one
+    chat = bot.chat(OWNER)
+    ada, bob = ("💬 \u2068Ada\u2069 (reply to answer):", "💬 \u2068Bob\u2069 (reply to answer):")
+    assert [s.text for s in chat] == [ada, "one", bob, "hello", "two", "three", ada, "four"]
+    quoted = [s.params["reply_parameters"]["message_id"] for s in chat[4:6]]  # two, three
+    assert quoted == [chat[0].message_id] * 2
+    assert chat[-1].params["reply_parameters"]["message_id"] == chat[-2].message_id
+    # Replying to a copy under a reused header answers its person.
+    await bot.send(reply_to(bot, chat[5], text="Sure"))
+    assert bot.last(ADA).text == "Sure"
 
 
 async def test_a_429_is_honoured(bot: Harness) -> None:
@@ -259,7 +280,7 @@ async def test_forget_deletes_the_copies_and_refuses_later_answers(bot: Harness)
     assert await bot.svc.store.team_stored(ADA) == (2, int(bot.clock.now))
     await bot.text(ADA, "/forget")
     await bot.tap_label(ADA, "Yes, erase my data")
-    assert [s.text for s in bot.chat(OWNER)] == [bot.t("card_erased")] * 2  # headers redacted
+    assert [s.text for s in bot.chat(OWNER)] == [bot.t("card_erased")]  # the header redacted
     assert await bot.svc.store.team_stored(ADA) == (0, None)
     await bot.send(reply_to(bot, header, text="Hello?"))
     assert bot.last(OWNER).text == bot.t("inbox_not_sent_erased")
@@ -548,7 +569,7 @@ def test_the_preview_shows_the_team_side(tmp_path: Any) -> None:
     assert "(nothing relayed to the team yet" in out
     assert "bot #2: Thanks! The team reads every message and will answer you here." in out
     assert "[to owner] bot #2: Do you shoot weddings?" in out
-    assert "[to owner] bot #4: [sticker]" in out
+    assert "[to owner] bot #3: [sticker]" in out  # under the same header
     assert re.search(r"\nyou> bot #\d+: Yes, we do!", out)  # in the prospect's chat
 
 
