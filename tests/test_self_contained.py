@@ -27,6 +27,8 @@ def test_the_spec_copy_is_inside_the_project_with_its_licence_and_source() -> No
     assert "160fd99507e1c7c77e92dc90f5993d724735b51c" in source
 
 
+# The sibling folder the spec once came from, spelt in pieces so this file does not match itself.
+FORBIDDEN = (".." + "/shared", "shared" + "/telegram-bot-api")
 SKIPPED = {".git", ".venv", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache", "build"}
 
 
@@ -37,13 +39,12 @@ def test_nothing_in_the_project_reads_the_shared_folder() -> None:
         parts = set(path.relative_to(ROOT).parts)
         if parts & SKIPPED or any(p.endswith(".egg-info") for p in parts) or not path.is_file():
             continue
-        if path.suffix not in {".py", ".toml", ".cfg", ".ini", ".sh", ".service"}:
+        script = path.parent.name == ".ci"  # .ci/run has no suffix
+        if not script and path.suffix not in {".py", ".toml", ".cfg", ".ini", ".sh", ".service"}:
             continue
         name = path.relative_to(ROOT).as_posix()
-        if name == "tests/test_self_contained.py":  # it names the folder, to refuse it
-            continue
         text = path.read_text(encoding="utf-8", errors="replace")
-        if "../shared" in text or "shared/telegram-bot-api" in text:
+        if any(needle in text for needle in FORBIDDEN):
             offenders.append(name)
     assert offenders == []
 
