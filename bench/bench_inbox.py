@@ -37,6 +37,7 @@ from bench.harness import OWNER, settings, start, stop
 from bench.seed import create, seed
 from bot.fakeapi import FakeTelegram
 from bot.fakeapi.records import JSON, Sent
+from bot.services import Services
 
 FIRST_USER = 30_000_000
 GROUP = -1001234567890
@@ -56,6 +57,17 @@ class TimedFake(FakeTelegram):
         if name == "copyMessage" and sent.chat_id in (OWNER, GROUP):
             self.copied[sent.text] = time.perf_counter()
         return sent
+
+
+async def broadcast_to_all(svc: Services) -> int:
+    """Start a broadcast to every lead and let it get well under way; its id."""
+    store = svc.store
+    broadcast_id = await store.create_broadcast(OWNER, "News", ["all"])
+    await store.choose_segment(broadcast_id, "all")
+    await store.start_broadcast(broadcast_id, paid=False)
+    svc.broadcaster.launch(broadcast_id)
+    await asyncio.sleep(2)  # well under way
+    return broadcast_id
 
 
 async def write(app: Any, fake: TimedFake, people: range, messages: int) -> list[float]:
@@ -93,15 +105,10 @@ async def run(people: int, messages: int, leads: int) -> tuple[list[float], list
         for user in range(1, int(leads / 0.57) + 1):
             fake.add_user(user)
         idle = await write(app, fake, range(FIRST_USER, FIRST_USER + people), messages)
-        store = svc.store
-        broadcast_id = await store.create_broadcast(OWNER, "News", ["all"])
-        await store.choose_segment(broadcast_id, "all")
-        await store.start_broadcast(broadcast_id, paid=False)
-        svc.broadcaster.launch(broadcast_id)
-        await asyncio.sleep(2)  # well under way
+        broadcast_id = await broadcast_to_all(svc)
         second = range(FIRST_USER + people, FIRST_USER + 2 * people)
         busy = await write(app, fake, second, messages)
-        sent = (await store.broadcast_progress(broadcast_id)).get("sent", 0)
+        sent = (await svc.store.broadcast_progress(broadcast_id)).get("sent", 0)
         svc.broadcaster.cancel(broadcast_id)
         await stop(app)
     return idle, busy, sent
@@ -162,14 +169,9 @@ async def run_group(leads: int, count: int, spacing: float, burst: int) -> dict[
         limited_at = fake.clock()
         ticker = asyncio.create_task(pump(svc))
         idle = await steady(app, fake, known, count, spacing, "idle")
-        store = svc.store
-        broadcast_id = await store.create_broadcast(OWNER, "News", ["all"])
-        await store.choose_segment(broadcast_id, "all")
-        await store.start_broadcast(broadcast_id, paid=False)
-        svc.broadcaster.launch(broadcast_id)
-        await asyncio.sleep(2)  # well under way
+        broadcast_id = await broadcast_to_all(svc)
         busy = await steady(app, fake, known, count, spacing, "busy")
-        sent = (await store.broadcast_progress(broadcast_id)).get("sent", 0)
+        sent = (await svc.store.broadcast_progress(broadcast_id)).get("sent", 0)
         svc.broadcaster.cancel(broadcast_id)
         await asyncio.sleep(61)  # a quiet minute: the group's budget is whole again
         began: dict[str, float] = {}

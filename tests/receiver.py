@@ -8,6 +8,8 @@ import contextlib
 import hashlib
 import hmac
 import json
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,3 +132,19 @@ class Receiver:
             return 401, ""
         self.accepted.append(Delivery(path, headers, raw, event))
         return self.ok_status, ""
+
+
+@contextlib.contextmanager
+def receiver_in_thread(secret: str) -> Iterator[Receiver]:
+    """A Receiver on its own event loop in a thread, for tests that block (a bot process)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    server = Receiver(secret)
+    asyncio.run_coroutine_threadsafe(server.up(), loop).result(10)
+    try:
+        yield server
+    finally:
+        asyncio.run_coroutine_threadsafe(server.down(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)

@@ -4,15 +4,13 @@ the webhook event under the same id, exactly once, and the code from the mail st
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bot.fakeapi import FakeTelegram, FakeTelegramServer
-from tests.receiver import Receiver
+from tests.receiver import Receiver, receiver_in_thread
 from tests.smtp_server import SmtpServer
 from tests.test_e2e_kill import USER, BotProcess, wait_for
 
@@ -22,17 +20,8 @@ SECRET = "e2e-webhook-secret"
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     """The CRM's receiver, on its own event loop in a thread (the test itself is blocking)."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    server = Receiver(SECRET)
-    asyncio.run_coroutine_threadsafe(server.up(), loop).result(10)
-    try:
+    with receiver_in_thread(SECRET) as server:
         yield server
-    finally:
-        asyncio.run_coroutine_threadsafe(server.down(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
     assert server.rejected == 0
 
 

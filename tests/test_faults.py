@@ -4,7 +4,6 @@ failing, a nearly full disk, and DEBUG logs scanned for personal data."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -13,7 +12,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -28,7 +26,7 @@ from bot.store import Store
 from bot.store_base import DatabaseGone
 from bot.webhook import WebhookServer
 from tests.conftest import OWNER, ROOT, Harness
-from tests.receiver import Receiver
+from tests.receiver import Receiver, receiver_in_thread
 from tests.smtp_server import SmtpServer
 from tests.test_e2e_kill import TOKEN, BotProcess, count, wait_for
 
@@ -437,17 +435,8 @@ def test_a_nearly_full_disk_stops_cleanly_and_recovers_once_freed(
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     """The CRM's receiver on its own event loop in a thread."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    server = Receiver("debug-hook-secret")
-    asyncio.run_coroutine_threadsafe(server.up(), loop).result(10)
-    try:
+    with receiver_in_thread("debug-hook-secret") as server:
         yield server
-    finally:
-        asyncio.run_coroutine_threadsafe(server.down(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
 
 
 def test_debug_logs_carry_no_personal_data_or_secret(
