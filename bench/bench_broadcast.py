@@ -17,9 +17,9 @@ from pathlib import Path
 
 from bench.harness import OWNER, settings, start, stop
 from bench.seed import create, seed
-from bot.broadcast import Broadcaster
-from bot.fakeapi import FakeTelegram
-from bot.pacing import Pacer
+from bot.broadcast.sender import Broadcaster
+from bot.telegram.pacing import Pacer
+from tests.fakeapi import FakeTelegram
 
 
 async def run(leads: int, rate: float, paid: bool, latency: float, crash: bool) -> dict[str, float]:

@@ -28,7 +28,7 @@ from telegram.ext import (
 
 from bench.harness import OWNER, settings, start, stop
 from bench.seed import create, seed
-from bot.fakeapi import FakeRequest, FakeTelegram
+from tests.fakeapi import FakeRequest, FakeTelegram
 
 FIRST_USER = 10_000_000  # far from the seeded leads' ids
 

@@ -35,9 +35,9 @@ from telegram import Update
 from bench.bench_funnel import percentile
 from bench.harness import OWNER, settings, start, stop
 from bench.seed import create, seed
-from bot.fakeapi import FakeTelegram
-from bot.fakeapi.records import JSON, Sent
 from bot.services import Services
+from tests.fakeapi import FakeTelegram
+from tests.fakeapi.records import JSON, Sent
 
 FIRST_USER = 30_000_000
 GROUP = -1001234567890

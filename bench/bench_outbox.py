@@ -24,8 +24,8 @@ from telegram import Update
 
 from bench.bench_funnel import percentile
 from bench.harness import settings, start, stop
-from bot.crm import IN_FLIGHT
-from bot.fakeapi import FakeTelegram
+from bot.outbox.crm import IN_FLIGHT
+from tests.fakeapi import FakeTelegram
 
 FIRST_USER = 20_000_000
 

@@ -21,10 +21,10 @@ from telegram import Bot, Update
 from bench.bench_funnel import percentile
 from bench.harness import OWNER, settings, start, stop
 from bot.app import App
-from bot.fakeapi import FakeRequest, FakeTelegram
-from bot.fakeapi.records import busiest_second
-from bot.pacing import Pacer
 from bot.store import Store
+from bot.telegram.pacing import Pacer
+from tests.fakeapi import FakeRequest, FakeTelegram
+from tests.fakeapi.records import busiest_second
 
 TELEGRAM_LIMIT = 30
 LATENCY = 0.1

@@ -29,7 +29,7 @@ from telegram.ext import (
 
 from bench.harness import OWNER, settings, start, stop
 from bench.seed import SPAN, START, create, seed
-from bot.fakeapi import FakeRequest, FakeTelegram
+from tests.fakeapi import FakeRequest, FakeTelegram
 
 PROSPECTS = 200  # new people walking in while memory is measured
 

@@ -17,11 +17,11 @@ from zoneinfo import ZoneInfo
 
 from bench.harness import OWNER, settings
 from bench.seed import SPAN, START, create, seed
-from bot.catalogue import load_catalogue
-from bot.periods import ALL_TIME, month_of
+from bot.content.catalogue import load_catalogue
+from bot.content.texts import load_texts
+from bot.owner.periods import ALL_TIME, month_of
 from bot.services import Services
 from bot.store import Store
-from bot.texts import load_texts
 from handlers.stats import stats_lines
 
 

@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import App, build_application, close_services, open_services, stop_services
-from bot.catalogue import load_catalogue
-from bot.fakeapi import FakeRequest, FakeTelegram
+from bot.content.catalogue import load_catalogue
+from bot.content.texts import load_texts
 from bot.services import Services
 from bot.settings import Settings
-from bot.texts import load_texts
+from tests.fakeapi import FakeRequest, FakeTelegram
 
 ROOT = Path(__file__).resolve().parents[1]
 OWNER = 900001

@@ -23,7 +23,7 @@ Row = tuple[int, int, str, str | None, str | None, str | None]
 def team_history(
     rng: random.Random, person: int, at: int, events: list[Row]
 ) -> tuple[int, int, int, int | None, int, int]:
-    """A person's messages to the team, as bot.store_inbox logs them: a `team_in` event per
+    """A person's messages to the team, as bot.store.team logs them: a `team_in` event per
     message, a `team_answer` (value: the seconds waited) when the team answered a wait (9 in
     10), one to three waits; returns the person's `conversations` row."""
     first, written, waiting = at + rng.randrange(3600, 86400 * 30), 0, None

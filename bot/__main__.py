@@ -9,10 +9,11 @@ import sys
 from pathlib import Path
 
 from bot.app import ALLOWED_UPDATES, build_application
-from bot.catalogue import Catalogue, CatalogueError, load_catalogue
-from bot.guard import Guard, disk_problem, stop_self, take_lock
+from bot.content.catalogue import Catalogue, CatalogueError, load_catalogue
+from bot.content.summary import content_summary
+from bot.content.texts import Texts, TextsError, english_count, load_texts
 from bot.logs import configure_logging
-from bot.ops import (
+from bot.ops.checks import (
     backup,
     content_warnings,
     database_problem,
@@ -20,12 +21,11 @@ from bot.ops import (
     smtp_problem,
     telegram_problem,
 )
-from bot.preview import preview
+from bot.ops.guard import Guard, disk_problem, stop_self, take_lock
+from bot.preview.chat import preview
 from bot.services import Services
 from bot.settings import Settings, SettingsError, load_settings
-from bot.summary import content_summary
-from bot.texts import Texts, TextsError, english_count, load_texts
-from bot.webhook import run_webhook
+from bot.telegram.webhook import run_webhook
 
 GO_LIVE = """
 No bot token is configured, so the bot is not connected to Telegram yet. Your content above is

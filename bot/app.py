@@ -22,20 +22,20 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest, HTTPXRequest
 
-from bot.alerts import notify_owners
-from bot.broadcast import Broadcaster
-from bot.broadcast_schedule import run_due
-from bot.crm import CrmSender
-from bot.guard import CHECK_SECONDS, Guard, watch
-from bot.inbox import IN_FLIGHT as INBOX_IN_FLIGHT
-from bot.inbox import InboxSender
-from bot.intake import IntakeBot, IntakeProcessor, replay_pending
-from bot.mailer import Mailer
-from bot.nurture import IN_FLIGHT, Nurture
-from bot.pacing import Pacer, ReplyRateLimiter, in_flight_for
-from bot.pump import Pump
+from bot.broadcast.schedule import run_due
+from bot.broadcast.sender import Broadcaster
+from bot.inbox.relay import IN_FLIGHT as INBOX_IN_FLIGHT
+from bot.inbox.relay import InboxSender
+from bot.nurture.sender import IN_FLIGHT, Nurture
+from bot.ops.guard import CHECK_SECONDS, Guard, watch
+from bot.outbox.crm import CrmSender
+from bot.outbox.mailer import Mailer
+from bot.outbox.pump import Pump
+from bot.owner.alerts import notify_owners
 from bot.services import Ctx, Services
 from bot.store import Store
+from bot.telegram.intake import IntakeBot, IntakeProcessor, replay_pending
+from bot.telegram.pacing import Pacer, ReplyRateLimiter, in_flight_for
 from handlers import (
     broadcast,
     capture,

@@ -8,17 +8,17 @@ from typing import TYPE_CHECKING, Any, cast
 
 from telegram.ext import CallbackContext, ExtBot
 
-from bot.catalogue import Catalogue
+from bot.content.catalogue import Catalogue
+from bot.content.texts import Texts
 from bot.settings import Settings
 from bot.store import Clock, Store
-from bot.texts import Texts
 
 if TYPE_CHECKING:
-    from bot.broadcast import Broadcaster
-    from bot.crm import CrmSender
-    from bot.inbox import InboxSender
-    from bot.mailer import Mailer
-    from bot.nurture import Nurture
+    from bot.broadcast.sender import Broadcaster
+    from bot.inbox.relay import InboxSender
+    from bot.nurture.sender import Nurture
+    from bot.outbox.crm import CrmSender
+    from bot.outbox.mailer import Mailer
 
 
 @dataclass

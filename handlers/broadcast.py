@@ -7,9 +7,9 @@ import logging
 
 from telegram import Update
 
-from bot.broadcast_schedule import start_now
-from bot.callbacks import parse_id
+from bot.broadcast.schedule import start_now
 from bot.services import Ctx
+from bot.telegram.callback_data import parse_id
 from handlers.broadcast_compose import (
     STEP_BROADCAST,
     ask_link,

@@ -8,9 +8,9 @@ from typing import Any
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 
-from bot.broadcast_draft import MAX_LINKS, Version, keyboard, kind_of, parse_link, refusal
+from bot.broadcast.draft import MAX_LINKS, Version, keyboard, kind_of, parse_link, refusal
 from bot.services import Ctx
-from bot.store_broadcasts import Broadcast
+from bot.store.broadcasts import Broadcast
 from handlers.broadcast_later import STEP_BROADCAST, when_typed
 from handlers.common import buttons, chat_id, clip, say, t, user_id
 from handlers.segments import offered, segment_rows

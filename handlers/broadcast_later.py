@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from telegram import InlineKeyboardMarkup, Update
 
-from bot.broadcast_draft import local_time, parse_when, slots, when_problem
+from bot.broadcast.draft import local_time, parse_when, slots, when_problem
 from bot.services import Ctx
-from bot.store_broadcasts import Broadcast
+from bot.store.broadcasts import Broadcast
 from handlers.common import buttons, clip, say, t, user_id
 from handlers.segments import segment_label
 

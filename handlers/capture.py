@@ -7,11 +7,11 @@ import logging
 from telegram import Update
 from telegram.error import Forbidden, TelegramError
 
-from bot.catalogue import Magnet
-from bot.delivery import send_pdf
-from bot.funnel import Step, check_email, next_step
-from bot.mailer import code_buttons
-from bot.optin import code_usable
+from bot.content.catalogue import Magnet
+from bot.funnel.delivery import send_pdf
+from bot.funnel.optin import code_usable
+from bot.funnel.rules import Step, check_email, next_step
+from bot.outbox.mailer import code_buttons
 from bot.services import Ctx
 from handlers.codes import STEP_CODE, send_code
 from handlers.common import (

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from telegram import Update
 
-from bot.mailer import code_buttons
-from bot.optin import MAX_CODES_PER_DAY, code_usable, new_code
+from bot.funnel.optin import MAX_CODES_PER_DAY, code_usable, new_code
+from bot.outbox.mailer import code_buttons
 from bot.services import Ctx
 from handlers.common import clip, lang_of, say, t, user_id
 

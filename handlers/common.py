@@ -7,10 +7,10 @@ import logging
 from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest
 
-from bot.catalogue import Magnet, Question, localized
+from bot.content.catalogue import Magnet, Question, localized
 from bot.services import Ctx
 from bot.store import Lead
-from bot.telegram_html import clip as clip  # what handlers show of what people typed
+from bot.telegram.html import clip as clip  # what handlers show of what people typed
 
 log = logging.getLogger(__name__)
 

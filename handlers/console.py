@@ -8,15 +8,15 @@ from datetime import datetime
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, TelegramError
 
-from bot import names
-from bot.alerts import card_buttons, lead_card
-from bot.callbacks import fields, ids, parse_id
-from bot.catalogue import localized
-from bot.export import export_csv
-from bot.funnel import make_payload
-from bot.links import qr_card, qr_filename, source_max, source_name
+from bot.content.catalogue import localized
+from bot.funnel.rules import make_payload
+from bot.owner.alerts import card_buttons, lead_card
+from bot.owner.export import export_csv
+from bot.owner.links import qr_card, qr_filename, source_max, source_name
 from bot.services import Ctx
-from bot.store_owner import LIST_NAMES
+from bot.store.owner import LIST_NAMES
+from bot.telegram import names
+from bot.telegram.callback_data import fields, ids, parse_id
 from handlers.common import ack, chat_id, clip, say, t, user_id
 from handlers.fallback import unknown_button
 

@@ -9,7 +9,7 @@ from telegram.error import Forbidden
 from telegram.ext import ApplicationHandlerStop
 
 from bot.services import Ctx
-from bot.store_base import DatabaseGone
+from bot.store.core import DatabaseGone
 from handlers.common import ack, chat_id, lang_of, say, t
 
 log = logging.getLogger(__name__)

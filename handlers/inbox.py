@@ -8,11 +8,11 @@ import logging
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import TelegramError
 
-from bot import names
-from bot.callbacks import ids
-from bot.inbox import inbox_lines, is_note, may_answer, relayable
+from bot.inbox.relay import inbox_lines, is_note, may_answer, relayable
 from bot.services import Ctx
 from bot.store import Lead
+from bot.telegram import names
+from bot.telegram.callback_data import ids
 from handlers.common import ack, chat_id, lang_of, say, t, touch, user_id
 from handlers.fallback import unknown_button
 from handlers.ready import STEP_PLAN_GOAL

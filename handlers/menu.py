@@ -6,11 +6,11 @@ import logging
 
 from telegram import Update
 
-from bot.funnel import parse_payload
-from bot.intent import Ask, find_request
-from bot.mailer import code_buttons
-from bot.optin import typed_code
-from bot.reasons import wrote
+from bot.funnel.intent import Ask, find_request
+from bot.funnel.optin import typed_code
+from bot.funnel.reasons import wrote
+from bot.funnel.rules import parse_payload
+from bot.outbox.mailer import code_buttons
 from bot.services import Ctx
 from handlers import inbox
 from handlers.broadcast_compose import STEP_BROADCAST, received

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from telegram import Update
 
-from bot.mailer import code_buttons
-from bot.optin import code_in, code_usable, typed_code
+from bot.funnel.optin import code_in, code_usable, typed_code
+from bot.outbox.mailer import code_buttons
 from bot.services import Ctx
-from bot.store_optin import Verdict
+from bot.store.optin import Verdict
 from handlers.capture import STEP_EMAIL, offer
 from handlers.codes import STEP_CODE, send_code
 from handlers.common import ack, clip, edit, lang_of, menu_keyboard, say, t, user_id

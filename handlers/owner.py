@@ -7,10 +7,10 @@ import logging
 from telegram import Message, Update
 from telegram.error import TelegramError
 
-from bot.alerts import card_buttons, lead_card
-from bot.callbacks import fields, parse_id
+from bot.owner.alerts import card_buttons, lead_card
 from bot.services import Ctx
 from bot.store import Event
+from bot.telegram.callback_data import fields, parse_id
 from handlers.common import ack, t, user_id
 from handlers.fallback import unknown_button
 

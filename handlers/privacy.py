@@ -7,7 +7,7 @@ import logging
 from telegram import Update
 from telegram.error import TelegramError
 
-from bot.mydata import mydata_lines
+from bot.funnel.mydata import mydata_lines
 from bot.services import Ctx
 from handlers import console
 from handlers.common import ack, buttons, chunks, edit, lang_of, say, t, user_id

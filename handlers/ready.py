@@ -6,11 +6,12 @@ import logging
 
 from telegram import Update
 
-from bot import names, reasons
-from bot.alerts import alert_owners
-from bot.callbacks import parse_id
+from bot.funnel import reasons
+from bot.owner.alerts import alert_owners
 from bot.services import Ctx
 from bot.store import Event
+from bot.telegram import names
+from bot.telegram.callback_data import parse_id
 from handlers import privacy
 from handlers.common import ack, buttons, lang_of, say, t, touch, user_id
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from telegram import InlineKeyboardButton
 
-from bot.catalogue import localized
+from bot.content.catalogue import localized
 from bot.services import Ctx
-from bot.store_broadcasts import Broadcast
+from bot.store.broadcasts import Broadcast
 from handlers.common import t
 
 SOURCES_OFFERED = 5

@@ -7,16 +7,16 @@ from dataclasses import dataclass
 
 from telegram import Update
 
-from bot.catalogue import localized
-from bot.charts import stats_chart
-from bot.crm import url_lines
-from bot.inbox import team_kpi_lines
-from bot.kpis import stats_text
-from bot.periods import ALL_TIME, Period, last_months, parse_period, previous
+from bot.content.catalogue import localized
+from bot.inbox.relay import team_kpi_lines
+from bot.outbox.crm import url_lines
+from bot.owner.charts import stats_chart
+from bot.owner.kpis import stats_text
+from bot.owner.periods import ALL_TIME, Period, last_months, parse_period, previous
 from bot.services import Ctx, Services
 from bot.store import Store
-from bot.store_inbox import TeamCounts
-from bot.store_kpis import Counts, SourceCounts
+from bot.store.kpis import Counts, SourceCounts
+from bot.store.team import TeamCounts
 from handlers.common import chat_id, chunks, say
 
 

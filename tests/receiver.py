@@ -1,5 +1,5 @@
 """A real HTTP receiver on 127.0.0.1 for the webhook tests: it checks signatures on its own
-(hmac and hashlib, not bot.crm), records events by id, and misbehaves when told to."""
+(hmac and hashlib, not bot.outbox.crm), records events by id, and misbehaves when told to."""
 
 from __future__ import annotations
 

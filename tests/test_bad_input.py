@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.store import Event
-from bot.telegram_html import plain_text as plain
+from bot.telegram.html import plain_text as plain
 from tests.conftest import Harness, member_change
 
 ADA = 1001

@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from bot.broadcast import Broadcaster
-from bot.pacing import Pacer
+from bot.broadcast.sender import Broadcaster
+from bot.telegram.pacing import Pacer
 from tests.conftest import OWNER, Harness
 
 TEXT = "Spring is here & so are our new guides"  # typed as it is: nothing to escape

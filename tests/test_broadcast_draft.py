@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.broadcast_draft import LATE_GRACE, late_action, parse_link, parse_when, slots
+from bot.broadcast.draft import LATE_GRACE, late_action, parse_link, parse_when, slots
 
 PARIS = ZoneInfo("Europe/Paris")
 

@@ -8,10 +8,10 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.broadcast_report import report_details
-from bot.broadcast_schedule import run_due
-from bot.fakeapi import FakeTelegram
+from bot.broadcast.report import report_details
+from bot.broadcast.schedule import run_due
 from tests.conftest import OWNER, Clock, Harness, make_settings, start_harness, stop_harness
+from tests.fakeapi import FakeTelegram
 from tests.test_broadcast_compose import copies, go_button, make_lead, picker_of, segment
 
 PARIS = ZoneInfo("Europe/Paris")

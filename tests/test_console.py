@@ -8,8 +8,8 @@ from collections import Counter
 
 from PIL import Image
 
-from bot.periods import ALL_TIME, month
-from bot.telegram_html import plain_text as plain
+from bot.owner.periods import ALL_TIME, month
+from bot.telegram.html import plain_text as plain
 from tests.conftest import OWNER, Harness
 from tests.test_stats import funnel
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.catalogue import CatalogueError, load_catalogue, parse_delay
+from bot.content.catalogue import CatalogueError, load_catalogue, parse_delay
+from bot.content.texts import TextsError, load_texts
 from bot.settings import SettingsError, load_settings
-from bot.texts import TextsError, load_texts
 from tests.content import MAGNET, QUESTION, write_catalogue
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bot.crm import UrlHealth, failing_notice_due, record_pass, sign
+from bot.outbox.crm import UrlHealth, failing_notice_due, record_pass, sign
 from tests.conftest import OWNER, Clock, Harness, stop_harness
 from tests.receiver import Receiver
 
@@ -274,7 +274,7 @@ async def test_500_forever_gives_up_then_later_events_go(
     async def captured_failed() -> bool:
         return (await states(bot, url))[0] == ("lead.captured", "failed")
 
-    with caplog.at_level(logging.WARNING, logger="bot.crm"):
+    with caplog.at_level(logging.WARNING, logger="bot.outbox.crm"):
         await run_until(bot, clock, captured_failed)
     assert await states(bot, url) == [
         ("lead.captured", "failed"),

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.fakeapi import FakeTelegram, FakeTelegramServer
-from bot.pacing import in_flight_for
 from bot.store import Store
+from bot.telegram.pacing import in_flight_for
+from tests.fakeapi import FakeTelegram, FakeTelegramServer
 from tests.test_e2e_kill import BotProcess, wait_for
 
 OWNER = 777

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.fakeapi import FakeTelegram, FakeTelegramServer
 from tests.content import write_catalogue
+from tests.fakeapi import FakeTelegram, FakeTelegramServer
 from tests.test_e2e_kill import BotProcess, wait_for
 
 OWNER = 555

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.fakeapi import FakeTelegram, FakeTelegramServer
+from tests.fakeapi import FakeTelegram, FakeTelegramServer
 from tests.test_e2e_kill import USER, BotProcess, count, wait_for
 
 OWNER = 900001

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.fakeapi import FakeTelegram, FakeTelegramServer
 from tests.conftest import ROOT
+from tests.fakeapi import FakeTelegram, FakeTelegramServer
 
 TOKEN = "123456:E2E-secret-token-value"
 USER = 4242

@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.fakeapi import FakeTelegram, FakeTelegramServer
-from bot.nurture import IN_FLIGHT
+from bot.nurture.sender import IN_FLIGHT
 from bot.store import Store
 from tests.content import write_catalogue
+from tests.fakeapi import FakeTelegram, FakeTelegramServer
 from tests.test_e2e_kill import BotProcess, wait_for
 
 ZONE = ZoneInfo("Europe/Paris")

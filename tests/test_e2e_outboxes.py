@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.fakeapi import FakeTelegram, FakeTelegramServer
+from tests.fakeapi import FakeTelegram, FakeTelegramServer
 from tests.receiver import Receiver, receiver_in_thread
 from tests.smtp_server import SmtpServer
 from tests.test_e2e_kill import USER, BotProcess, wait_for

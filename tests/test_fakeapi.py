@@ -1,4 +1,4 @@
-"""Tests for the fake Telegram Bot API (bot.fakeapi), driven through PTB where possible."""
+"""Tests for the fake Telegram Bot API (tests.fakeapi), driven through PTB where possible."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from telegram.error import (
 )
 from telegram.ext import ApplicationBuilder, CallbackQueryHandler, CommandHandler, ContextTypes
 
-from bot.fakeapi import FakeRequest, FakeTelegram, FakeTelegramServer
+from tests.fakeapi import FakeRequest, FakeTelegram, FakeTelegramServer
 
 USER = 42
 TOKEN = "123:ABC"

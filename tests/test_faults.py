@@ -19,13 +19,13 @@ from typing import Any
 
 import pytest
 
-from bot.fakeapi import FakeTelegram, FakeTelegramServer
-from bot.guard import LOW_DISK_BYTES, take_lock
-from bot.intake import Backoff
+from bot.ops.guard import LOW_DISK_BYTES, take_lock
 from bot.store import Store
-from bot.store_base import DatabaseGone
-from bot.webhook import WebhookServer
+from bot.store.core import DatabaseGone
+from bot.telegram.intake import Backoff
+from bot.telegram.webhook import WebhookServer
 from tests.conftest import OWNER, ROOT, Harness
+from tests.fakeapi import FakeTelegram, FakeTelegramServer
 from tests.receiver import Receiver, receiver_in_thread
 from tests.smtp_server import SmtpServer
 from tests.test_e2e_kill import TOKEN, BotProcess, count, wait_for
@@ -339,9 +339,9 @@ async def test_failing_get_updates_backs_off_and_logs_once_a_minute(
         waits.append(seconds)
 
     monkeypatch.setattr(bot.svc.store, "inbox_save", disk_full)
-    monkeypatch.setattr("bot.intake.asyncio.sleep", no_wait)
+    monkeypatch.setattr("bot.telegram.intake.asyncio.sleep", no_wait)
     bot.fake.message(61, "/start")
-    caplog.set_level(logging.INFO, logger="bot.intake")
+    caplog.set_level(logging.INFO, logger="bot.telegram.intake")
     for _ in range(10):
         assert await bot.app.bot.get_updates(timeout=5) == ()  # nothing confirmed: kept by Telegram
     assert waits == [1, 2, 4, 8, 16, 32, 60, 60, 60, 60]
@@ -358,7 +358,7 @@ async def test_failing_get_updates_backs_off_and_logs_once_a_minute(
 def test_the_backoff_logs_a_count_once_a_minute(caplog: pytest.LogCaptureFixture) -> None:
     now = [0.0]
     backoff = Backoff("getUpdates", clock=lambda: now[0])
-    caplog.set_level(logging.INFO, logger="bot.intake")
+    caplog.set_level(logging.INFO, logger="bot.telegram.intake")
     for _ in range(300):  # five minutes of failures, one a second
         backoff.failed(OSError(28, "No space left on device"))
         now[0] += 1

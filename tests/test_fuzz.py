@@ -19,9 +19,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.fakeapi import FakeTelegram
-from bot.funnel import stage_of
+from bot.funnel.rules import stage_of
 from tests.conftest import OWNER, Clock, Harness, make_settings, start_harness, stop_harness
+from tests.fakeapi import FakeTelegram
 
 USERS = (1001, 1002, OWNER)
 COMMANDS = (

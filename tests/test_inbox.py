@@ -12,8 +12,8 @@ from typing import Any
 
 from telegram import Update
 
-from bot.inbox import HEADER_SECONDS, GroupPace, is_note, may_answer
-from bot.periods import ALL_TIME, Period
+from bot.inbox.relay import HEADER_SECONDS, GroupPace, is_note, may_answer
+from bot.owner.periods import ALL_TIME, Period
 from bot.store import Event, Store
 from tests.conftest import OWNER, Harness, stop_harness
 
@@ -574,7 +574,7 @@ def test_the_preview_shows_the_team_side(tmp_path: Any) -> None:
 
 
 async def test_the_export_shows_the_last_message_and_the_wait(bot: Harness) -> None:
-    from bot.export import export_csv
+    from bot.owner.export import export_csv
 
     await bot.text(ADA, "/start")
     await bot.text(ADA, "hi")

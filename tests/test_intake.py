@@ -7,9 +7,9 @@ import logging
 
 from telegram import Update
 
-from bot.intake import replay_pending
 from bot.logs import RedactingFormatter
 from bot.store import Event
+from bot.telegram.intake import replay_pending
 from tests.conftest import Harness
 
 ADA = 1001
@@ -55,7 +55,7 @@ def test_token_is_redacted_from_lines_and_tracebacks() -> None:
 async def test_one_person_flooding_does_not_stall_the_others(bot: Harness) -> None:
     import asyncio
 
-    from bot.intake import IntakeProcessor
+    from bot.telegram.intake import IntakeProcessor
 
     processor = IntakeProcessor(2)  # two slots, like a busy bot
     processor.store = bot.svc.store

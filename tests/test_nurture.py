@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bot.nurture import Nurture
-from bot.pacing import Pacer
+from bot.nurture.sender import Nurture
 from bot.store import Event
-from bot.telegram_html import plain_text
+from bot.telegram.html import plain_text
+from bot.telegram.pacing import Pacer
 from tests.conftest import Harness
 from tests.content import MAGNET, write_catalogue
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bot.catalogue import Tip
-from bot.schedule import next_in_sequence, resumed_due
+from bot.content.catalogue import Tip
+from bot.nurture.schedule import next_in_sequence, resumed_due
 from tests.conftest import Harness
 from tests.content import MAGNET, write_catalogue
 from tests.test_nurture import advance, lead_with_pdf, tips_seen

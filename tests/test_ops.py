@@ -10,10 +10,10 @@ from pathlib import Path
 
 from aiosmtpd.smtp import AuthResult
 
-from bot.fakeapi import FakeTelegram, FakeTelegramServer
-from bot.ops import features_summary, smtp_problem
+from bot.ops.checks import features_summary, smtp_problem
 from tests.conftest import ROOT, make_settings
 from tests.content import MAGNET, write_catalogue
+from tests.fakeapi import FakeTelegram, FakeTelegramServer
 from tests.smtp_server import SmtpServer, free_port
 from tests.test_e2e_kill import BotProcess, wait_for
 

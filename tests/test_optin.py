@@ -13,10 +13,10 @@ import pytest
 import trustme
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from bot.export import export_csv
-from bot.ops import smtp_problem
-from bot.optin import MailContent, build_mail, typed_code
-from bot.periods import ALL_TIME
+from bot.funnel.optin import MailContent, build_mail, typed_code
+from bot.ops.checks import smtp_problem
+from bot.owner.export import export_csv
+from bot.owner.periods import ALL_TIME
 from bot.settings import SettingsError, load_settings
 from bot.store import Event
 from tests.conftest import OWNER, Clock, Harness, stop_harness

@@ -11,10 +11,10 @@ import pytest
 from telegram import Bot
 from telegram.error import RetryAfter
 
-from bot.fakeapi import FakeRequest, FakeTelegram
-from bot.fakeapi.records import busiest_second
-from bot.pacing import Pacer
+from bot.telegram.pacing import Pacer
 from tests.conftest import OWNER, Clock, Harness
+from tests.fakeapi import FakeRequest, FakeTelegram
+from tests.fakeapi.records import busiest_second
 from tests.test_broadcast import compose_to_all, make_leads, received
 
 TOKEN = "123456:PACING-token"

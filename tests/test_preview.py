@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.preview import run_preview
+from bot.preview.chat import run_preview
 from tests.conftest import ROOT, make_settings
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.funnel import (
+from bot.content.summary import describe_delay
+from bot.funnel.rules import (
     DeepLink,
     EmailProblem,
     Stage,
@@ -15,8 +16,7 @@ from bot.funnel import (
     parse_payload,
     stage_of,
 )
-from bot.summary import describe_delay
-from bot.telegram_html import html_error, visible_length
+from bot.telegram.html import html_error, visible_length
 
 MAGNETS = {"what-to-wear", "gardening-basics"}
 

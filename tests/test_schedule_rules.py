@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.intent import Ask, find_request, plan_phrase
-from bot.schedule import Window, backoff, next_send_time
-from bot.scoring import Facts, Scoring, explain, score
-from bot.texts import load_texts
+from bot.content.texts import load_texts
+from bot.funnel.intent import Ask, find_request, plan_phrase
+from bot.funnel.scoring import Facts, Scoring, explain, score
+from bot.nurture.schedule import Window, backoff, next_send_time
 
 PARIS = ZoneInfo("Europe/Paris")
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ import tomllib
 from importlib.metadata import packages_distributions
 from pathlib import Path
 
-from bot.fakeapi import DEFAULT_SPEC_PATH
+from tests.fakeapi import DEFAULT_SPEC_PATH
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,7 +53,7 @@ def test_the_wheel_carries_every_package() -> None:
     """pyproject finds every package under bot/ and handlers/, and ships the spec copy."""
     config = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     assert '"bot.*"' in config and '"handlers.*"' in config
-    assert '"bot.fakeapi" = ["telegram-bot-api/*"]' in config
+    assert '"bot.preview.fake" = ["telegram-bot-api/*"]' in config
     packages = {p.parent for p in (ROOT / "bot").rglob("*.py")}
     assert all((p / "__init__.py").exists() for p in packages), "a folder without __init__.py"
 

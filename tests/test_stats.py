@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from bot.kpis import churn_rate, close_rate, lead_rate, qualified_share, tip_click_rate
-from bot.periods import ALL_TIME, month, parse_period
+from bot.owner.kpis import churn_rate, close_rate, lead_rate, qualified_share, tip_click_rate
+from bot.owner.periods import ALL_TIME, month, parse_period
 from tests.conftest import OWNER, Harness
 
 DAY = 86400

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.funnel import Stage
-from bot.migrations import MIGRATIONS
+from bot.funnel.rules import Stage
 from bot.store import Event, Store
+from bot.store.migrations import MIGRATIONS
 
 
 class Clock:

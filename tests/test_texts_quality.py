@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.texts import PLURALS, load_texts
+from bot.content.texts import PLURALS, load_texts
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXTS = ROOT / "magnets" / "texts"

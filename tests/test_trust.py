@@ -11,8 +11,8 @@ import re
 import pytest
 from telegram.ext import CallbackQueryHandler
 
-from bot.alerts import notify_owners
-from bot.periods import ALL_TIME, month
+from bot.owner.alerts import notify_owners
+from bot.owner.periods import ALL_TIME, month
 from bot.store import Event
 from tests.conftest import OWNER, Harness
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from bot.periods import month
-from bot.telegram_html import plain_text
+from bot.owner.periods import month
+from bot.telegram.html import plain_text
 from tests.conftest import OWNER, Harness
 from tests.test_broadcast import compose_to_all, make_leads, received
 from tests.test_console import export_rows

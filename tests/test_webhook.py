@@ -22,8 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.fakeapi import FakeTelegram, FakeTelegramServer
-from bot.webhook import (
+from bot.telegram.webhook import (
     Guard,
     Limits,
     QuietServer,
@@ -34,6 +33,7 @@ from bot.webhook import (
     limits_for,
 )
 from tests.conftest import Harness
+from tests.fakeapi import FakeTelegram, FakeTelegramServer
 from tests.test_e2e_kill import BotProcess, wait_for
 
 SECRET = "s3cret_-token"
@@ -457,7 +457,7 @@ def test_the_open_files_limit_is_raised_to_the_hard_one() -> None:
         "import resource\n"
         "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
         "resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, hard), hard))\n"
-        "from bot.webhook import raise_open_files_limit\n"
+        "from bot.telegram.webhook import raise_open_files_limit\n"
         "got = raise_open_files_limit()\n"
         "assert got == resource.getrlimit(resource.RLIMIT_NOFILE)[0], got\n"
         "assert got == hard or hard == resource.RLIM_INFINITY, (got, hard)\n"

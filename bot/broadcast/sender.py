@@ -1,0 +1,285 @@
+"""Broadcasts in the background: durable, resumable, at most once per person, at a safe rate."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+
+from bot.broadcast.draft import keyboard as draft_keyboard
+from bot.broadcast.draft import version_for
+from bot.broadcast.report import report_details
+from bot.nurture.schedule import backoff
+from bot.nurture.sender import maybe_delivered, retry_after_seconds
+from bot.services import Services
+from bot.store.broadcasts import Broadcast
+from bot.telegram.pacing import Pacer, bulk_send, in_flight_for
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+PROGRESS_EVERY = 2.0  # seconds between edits of the owner's progress message
+
+
+class Broadcaster:
+    """Runs each sending broadcast as a task; the recipients table is the truth."""
+
+    def __init__(self, svc: Services, bot: Bot, bulk: Pacer) -> None:
+        self.svc, self.bot, self.bulk = svc, bot, bulk
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._cancelled: set[int] = set()
+        self._shown: dict[int, str] = {}  # last progress text, so an edit always changes it
+        self._stopping = False
+        self._paid: Pacer | None = None  # paid broadcasts' own budget, shared by all of them
+
+    def launch(self, broadcast_id: int) -> None:
+        """Start sending a broadcast in the background (once)."""
+        if broadcast_id not in self._tasks or self._tasks[broadcast_id].done():
+            self._tasks[broadcast_id] = asyncio.create_task(
+                self._run(broadcast_id), name=f"broadcast-{broadcast_id}"
+            )
+
+    async def resume(self) -> int:
+        """At start-up: recipients in flight at a crash become `unknown`; sending goes on."""
+        running = await self.svc.store.broadcasts_in_state("sending")
+        for broadcast in running:
+            lost = await self.svc.store.recover_recipients(broadcast.id)
+            log.warning(
+                "resuming broadcast %s (%d in flight at the crash: unknown)", broadcast.id, lost
+            )
+            self.launch(broadcast.id)
+        return len(running)
+
+    def cancel(self, broadcast_id: int) -> None:
+        """Stop sending now: recipients not yet claimed are left unsent."""
+        self._cancelled.add(broadcast_id)
+
+    async def wait(self, broadcast_id: int) -> None:
+        """Until a broadcast's task ends (tests and shutdown)."""
+        task = self._tasks.get(broadcast_id)
+        if task:
+            await task
+
+    def halt(self) -> None:
+        """Shutdown begins: nothing more is claimed; sends already under way go on."""
+        self._stopping = True
+        self.bulk.close()
+        if self._paid is not None:
+            self._paid.close()
+
+    async def stop(self) -> None:
+        """Graceful shutdown: let in-flight messages finish, leave the rest pending."""
+        self.halt()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
+    async def _run(self, broadcast_id: int) -> None:
+        try:
+            await self._send_all(broadcast_id)
+        except Exception:  # a bug must not kill the bot; the broadcast resumes at the next start
+            log.exception("broadcast %s stopped by an error", broadcast_id)
+
+    def _pacer(self, paid: bool) -> Pacer:
+        """The shared bulk budget, or the paid broadcasts' own one."""
+        if not paid:
+            return self.bulk
+        if self._paid is None:
+            self._paid = Pacer(self.svc.settings.paid_broadcast_rate)
+            if self._stopping:
+                self._paid.close()
+        return self._paid
+
+    async def _send_all(self, broadcast_id: int) -> None:
+        store, clock = self.svc.store, self.svc.clock
+        broadcast = await store.get_broadcast(broadcast_id)
+        if broadcast is None:
+            return
+        paid = broadcast.paid and self.svc.settings.paid_broadcast_rate > 0
+        pacer = self._pacer(paid)
+        room = in_flight_for(pacer.rate)
+        gate = asyncio.Semaphore(room)
+        running: dict[int, asyncio.Task[None]] = {}  # recipient -> its send, while in flight
+        cursor: int | None = None  # the last recipient started; the next fetch goes on from it
+        last_edit = 0.0
+
+        async def one(user_id: int, language: str) -> None:
+            try:
+                # Claimed only once it holds a slot: one waiting here is still pending.
+                if await pacer.slot() and not self._halted(broadcast_id):
+                    await self._send(broadcast, user_id, language, paid, pacer)
+            finally:
+                gate.release()
+                running.pop(user_id, None)
+
+        # A pipeline, not rounds: a new send starts as soon as one ends, so the calls in flight
+        # stay at what the rate needs even when Telegram takes 100-300 ms to answer. Each fetch
+        # takes retries that came due first, so they follow their backoff, not the list's end.
+        while not self._halted(broadcast_id):
+            current = await store.get_broadcast(broadcast_id)
+            if current is None or current.state != "sending":
+                break  # cancelled
+            now = int(clock())
+            batch = await store.due_retries(broadcast_id, now, room)
+            batch += await store.next_recipients(broadcast_id, now, room, after=cursor)
+            batch = list({u: (u, lang) for u, lang in batch if u not in running}.values())
+            if not batch:
+                if cursor is not None:  # end of the list: start over for anything left behind
+                    cursor = None
+                    continue
+                if running:  # wait for a send to end: it may put someone back for a retry
+                    await asyncio.wait(list(running.values()), return_when=asyncio.FIRST_COMPLETED)
+                elif await store.next_retry_at(broadcast_id) is None:
+                    break  # everybody is done
+                else:
+                    await asyncio.sleep(0.05)  # recipients waiting for a retry
+                continue
+            for user, lang in batch:
+                try:
+                    await gate.acquire()
+                except asyncio.CancelledError:
+                    for task in running.values():  # a hard stop: nothing more leaves
+                        task.cancel()
+                    raise
+                running[user] = asyncio.create_task(one(user, lang))
+                cursor = max(cursor or user, user)
+            if time.monotonic() - last_edit > PROGRESS_EVERY:
+                last_edit = time.monotonic()
+                await self._progress(broadcast)
+        if running:
+            await asyncio.gather(*running.values(), return_exceptions=True)
+        if self._stopping:
+            log.info("broadcast %s paused for shutdown; it resumes at the next start", broadcast_id)
+            return
+        current = await store.get_broadcast(broadcast_id)
+        if current and current.state == "sending":
+            await store.finish_broadcast(broadcast_id, "done")
+        await self._report(broadcast)
+
+    def _halted(self, broadcast_id: int) -> bool:
+        """Shutting down, or this broadcast cancelled: nothing more is claimed."""
+        return self._stopping or broadcast_id in self._cancelled
+
+    async def _send(
+        self, broadcast: Broadcast, user_id: int, language: str, paid: bool, pacer: Pacer
+    ) -> None:
+        store, svc = self.svc.store, self.svc
+        lang = svc.texts.lang_for(language)
+        stop = svc.texts.get(lang, "btn_stop_tips")
+        keyboard = draft_keyboard(broadcast.links, stop, broadcast.id)  # links above the stop
+        version = version_for(broadcast.versions, lang, svc.texts.default)
+        # The claim is committed just before the request is written: at a crash, `unknown`
+        # means this request left and no answer came.
+        attempt = await store.claim_recipient(broadcast.id, user_id)
+        if not attempt:
+            return
+        now = int(svc.clock())
+        if not await pacer.wire():  # stopping, or a 429 meanwhile: not sent, pending again
+            await store.recipient_done(broadcast.id, user_id, "pending", retry_at=now)
+            return
+        try:
+            with bulk_send():  # never retried by PTB outside the budget: handled here
+                if version is None:  # composed before broadcasts were copies: its stored text
+                    await self.bot.send_message(
+                        user_id,
+                        broadcast.text,
+                        reply_markup=keyboard,
+                        allow_paid_broadcast=paid or None,
+                    )
+                else:  # the owner's message as it is: formatting and file kept, nothing re-sent
+                    await self.bot.copy_message(
+                        user_id,
+                        version.from_chat,
+                        version.message_id,
+                        reply_markup=keyboard,
+                        allow_paid_broadcast=paid or None,
+                    )
+        except RetryAfter as exc:
+            wait = retry_after_seconds(exc)
+            pacer.pause(wait)  # every sender on this budget waits, as Telegram asks
+            # Due again at once: the paused pacer holds it (and everyone) for retry_after.
+            await store.recipient_done(broadcast.id, user_id, "pending", retry_at=now)
+        except Forbidden:
+            await store.recipient_done(broadcast.id, user_id, "blocked")
+            await store.mark_blocked(user_id)
+        except BadRequest as exc:
+            gone = "chat not found" in str(exc).lower()
+            await store.recipient_done(broadcast.id, user_id, "gone" if gone else "failed")
+            if gone:
+                await store.mark_blocked(user_id)
+            else:
+                log.error("broadcast %s refused for %s: %s", broadcast.id, user_id, exc)
+        except NetworkError as exc:  # 5xx, timeouts, resets
+            if maybe_delivered(exc):  # it may have arrived: at most once means not resending
+                await store.recipient_done(broadcast.id, user_id, "unknown")
+            elif attempt >= MAX_ATTEMPTS:
+                await store.recipient_done(broadcast.id, user_id, "failed")
+            else:
+                retry = now + backoff(attempt, base=5, cap=300)
+                await store.recipient_done(broadcast.id, user_id, "pending", retry_at=retry)
+        except TelegramError as exc:  # anything else Telegram says: recorded, never stuck
+            log.error("broadcast %s to %s failed: %s", broadcast.id, user_id, exc)
+            await store.recipient_done(broadcast.id, user_id, "failed")
+        else:
+            await store.recipient_done(broadcast.id, user_id, "sent")
+
+    def _figures(self, counts: dict[str, int]) -> dict[str, str]:
+        remaining = counts.get("pending", 0) + counts.get("sending", 0)
+        names = ("sent", "blocked", "gone", "failed", "unknown")
+        figures = {name: str(counts.get(name, 0)) for name in names}
+        return {**figures, "remaining": str(remaining), "clicks": str(counts.get("stop_clicks", 0))}
+
+    async def _progress(self, broadcast: Broadcast, final: bool = False) -> None:
+        if broadcast.status_message_id is None:
+            broadcast = await self.svc.store.get_broadcast(broadcast.id) or broadcast
+        if broadcast.status_message_id is None:
+            return
+        counts = await self.svc.store.broadcast_progress(broadcast.id)
+        text = self.svc.texts.get(
+            self.svc.owner_lang, "bc_progress", id=str(broadcast.id), **self._figures(counts)
+        )
+        if self._shown.get(broadcast.id) == text:
+            return
+        self._shown[broadcast.id] = text
+        stop = self.svc.texts.get(self.svc.owner_lang, "btn_bc_stop", id=str(broadcast.id))
+        keyboard = (
+            None
+            if final
+            else InlineKeyboardMarkup(  # the cancel button stays meanwhile
+                [[InlineKeyboardButton(stop, callback_data=f"bc:x:{broadcast.id}")]]
+            )
+        )
+        try:
+            await self.bot.edit_message_text(
+                text,
+                chat_id=broadcast.owner_chat,
+                message_id=broadcast.status_message_id,
+                reply_markup=keyboard,
+            )
+        except TelegramError as exc:  # "not modified", a deleted message: progress is optional
+            log.debug("broadcast progress not shown: %s", exc)
+
+    async def _report(self, broadcast: Broadcast) -> None:
+        current = await self.svc.store.get_broadcast(broadcast.id)
+        counts = await self.svc.store.broadcast_progress(broadcast.id)
+        key = "bc_cancelled" if current and current.state == "cancelled" else "bc_done"
+        text = self.svc.texts.get(
+            self.svc.owner_lang, key, id=str(broadcast.id), **self._figures(counts)
+        )
+        text += await report_details(self.svc, current or broadcast)  # per language, links
+        log.info("broadcast %s ended: %s", broadcast.id, counts)
+        self._shown.pop(broadcast.id, None)  # the last edit removes the cancel button
+        await self._progress(broadcast, final=True)
+        unknown = counts.get("unknown", 0)
+        label = self.svc.texts.get(self.svc.owner_lang, "btn_bc_unknown", count=str(unknown))
+        # Maybe delivered: never resent by itself, only if the owner decides to (with a confirm).
+        resend = InlineKeyboardMarkup(
+            [[InlineKeyboardButton(label, callback_data=f"bc:u:{broadcast.id}")]]
+        )
+        try:
+            await self.bot.send_message(
+                broadcast.owner_chat, text, reply_markup=resend if unknown else None
+            )
+        except TelegramError as exc:
+            log.warning("could not report broadcast %s to its owner: %s", broadcast.id, exc)

@@ -1,0 +1,475 @@
+"""The team inbox: what a person writes reaches the team, the team's answers reach the person.
+
+Every relay is a row of the store's `team_relays` outbox, written with the update that caused
+it; `InboxSender` copies them (copyMessage: media and formatting kept) in order per person and
+destination, at least once: a copy whose answer was lost in a crash is made again at the next
+start (the only duplicates). Rules here are plain functions; the handlers stay thin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from html import escape
+
+from telegram import Bot, Message, ReplyParameters
+from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
+
+from bot.content.texts import Texts
+from bot.outbox.pump import Pump
+from bot.owner.alerts import card_buttons, lead_card, notify_owners
+from bot.owner.kpis import figures, pct, rate
+from bot.services import Services
+from bot.store.team import IN, Relay, TeamCounts, Waiting
+from bot.telegram import names
+from bot.telegram.pacing import bulk_send
+
+log = logging.getLogger(__name__)
+
+# What copyMessage can copy from a private chat (service messages cannot be copied).
+RELAYABLE = (
+    "text", "photo", "video", "voice", "audio", "document", "video_note", "location",
+    "contact", "sticker", "animation", "venue", "poll", "dice",
+)  # fmt: skip
+GROUP_PER_MINUTE = 20  # Telegram: about 20 messages a minute into one group
+DELIVERED = "👍"  # the reaction on a team answer the person received
+IN_FLIGHT = 16  # relays sent at once (each to a different person or destination)
+HEADER_SECONDS = 600  # a person's header in an owner's chat heads their next messages this long
+
+
+def is_note(text: str | None) -> bool:
+    """A team message starting with `#` is a note for the team: never sent to the person."""
+    return bool(text) and text.lstrip().startswith("#")  # type: ignore[union-attr]
+
+
+def relayable(message: Message) -> bool:
+    """Whether the message has content copyMessage can copy (not a service message)."""
+    return any(getattr(message, kind, None) for kind in RELAYABLE)
+
+
+def may_answer(unsubscribed_at: int | None, last_in_at: int | None) -> bool:
+    """The team may write to someone who unsubscribed only if they wrote to it since."""
+    return unsubscribed_at is None or (last_in_at is not None and last_in_at >= unsubscribed_at)
+
+
+def failure(exc: TelegramError) -> str | None:
+    """Why a relay can never go (a text key), or None when trying again may work."""
+    text = str(exc).lower()
+    if isinstance(exc, Forbidden):
+        return "inbox_not_sent_gone" if "deactivated" in text else "inbox_not_sent_blocked"
+    if isinstance(exc, BadRequest):
+        if "message to copy not found" in text or "message to reply not found" in text:
+            return "inbox_not_sent_missing"
+        return "inbox_not_sent_gone"  # chat not found and other refusals: retrying cannot help
+    return None
+
+
+def topic_title(
+    first: str | None, last: str | None, username: str | None, person: int, *, hot: bool
+) -> str:
+    """A topic's title: the person's name and @username, 🔥 once ready to talk."""
+    title = names.person(first, last, person, 90, html=False) + names.handle(username, html=False)
+    return ("🔥 " if hot else "") + title
+
+
+def retry_delay(attempts: int) -> float:
+    """Seconds before trying a relay again after a network failure: 2, 4, 8... up to 5 minutes."""
+    return float(min(2 ** (attempts + 1), 300))
+
+
+@dataclass
+class GroupPace:
+    """At most `limit` messages in any rolling `span` seconds into one group (Telegram counts
+    rolling windows): a relay that does not fit waits in the outbox, it is never dropped."""
+
+    limit: int = GROUP_PER_MINUTE
+    span: float = 60.0
+
+    def __post_init__(self) -> None:
+        self.times: list[float] = []
+
+    def wait(self, now: float, need: int = 1) -> float:
+        """0 if `need` more messages fit at `now`, else the seconds until they do."""
+        del self.times[: bisect.bisect_right(self.times, now - self.span)]
+        need = min(need, self.limit)
+        if len(self.times) + need <= self.limit:
+            return 0.0
+        return self.times[len(self.times) + need - 1 - self.limit] + self.span - now
+
+    def take(self, now: float, count: int = 1) -> None:
+        """Count `count` messages sent at `now`."""
+        for _ in range(count):
+            bisect.insort(self.times, now)
+
+
+class InboxSender(Pump):
+    """Empties the relay outbox: heads of each (person, destination) queue, a few at once."""
+
+    name = "team inbox"
+
+    def __init__(self, svc: Services, bot: Bot) -> None:
+        super().__init__()
+        self.svc, self.bot = svc, bot
+        self._paces: dict[int, GroupPace] = {}
+        self._paused: dict[int, float] = {}  # chat -> end of its retry_after
+        self._topic_locks: dict[int, asyncio.Lock] = {}  # one topic per person, never two
+        self._headers: dict[tuple[int, int], tuple[int, float]] = {}  # (chat, person) -> header
+        self._group_trouble: set[str] = set()  # why owners were told the group refuses relays
+        self._queued = asyncio.Event()  # set by kick(): a running pass looks for new relays
+
+    def kick(self) -> None:
+        """A relay was queued: a running pass picks it up at once, else a pass starts."""
+        self._queued.set()
+        super().kick()
+
+    async def pass_once(self) -> int:
+        """Send every relay that may go now, in order per person and destination: up to
+        IN_FLIGHT at once, each next one started as soon as a slot or a new relay comes."""
+        handled = 0
+        running: dict[tuple[int, int], asyncio.Task[None]] = {}
+        try:
+            while not self._stopped:
+                self._queued.clear()
+                due = await self.svc.store.team_due(IN_FLIGHT * 4)
+                for relay in due:
+                    key = (relay.person, relay.to_chat)  # one at a time per queue: order kept
+                    if key not in running and len(running) < IN_FLIGHT:
+                        running[key] = asyncio.create_task(self._one(relay))
+                if not running:
+                    break
+                queued = asyncio.create_task(self._queued.wait())
+                done, _ = await asyncio.wait(
+                    [*running.values(), queued], return_when=asyncio.FIRST_COMPLETED
+                )
+                queued.cancel()
+                for key, task in list(running.items()):
+                    if task in done:
+                        del running[key]
+                        handled += 1
+                        task.result()  # a store failure ends the pass: the timer tries again
+        finally:  # never leave a copy running that the next pass would start again
+            await asyncio.gather(*running.values(), return_exceptions=True)
+        return handled
+
+    async def _one(self, relay: Relay) -> None:
+        """One relay: sent, put back for later (429, pacing, network) or failed for good."""
+        store, now = self.svc.store, self.svc.clock()
+        need = 1  # a copy; opening a topic first costs its creation and the lead card too
+        if relay.to_chat < 0 and await store.team_topic(relay.person, relay.to_chat) is None:
+            need = 3
+        wait = self._paused.get(relay.to_chat, 0.0) - now
+        wait = wait if wait > 0 else self._pace_wait(relay.to_chat, now, need)
+        if wait > 0:  # the chat's budget is spent: the relay keeps its place in the queue
+            await store.team_retry(relay.id, now + wait, "waiting for the group's pace", False)
+            return
+        if relay.direction != IN and await store.get_lead(relay.person) is None:
+            await self._give_up(relay, "inbox_not_sent_erased", "the person erased their data")
+            return
+        try:
+            if relay.direction == IN and relay.to_chat < 0:
+                with bulk_send():  # paced here, 429s handled here: not PTB's limiter too
+                    copy_id = await self._to_team(relay)
+            elif relay.direction == IN:
+                copy_id = await self._to_team(relay)
+            else:
+                copy_id = await self._to_person(relay)
+        except RetryAfter as exc:
+            retry = float(exc.retry_after if isinstance(exc.retry_after, int | float) else 1)
+            self._paused[relay.to_chat] = now + retry
+            await store.team_retry(relay.id, now + retry, f"429: retry after {retry:.0f} s", False)
+            return
+        except TelegramError as exc:
+            await self._failed(relay, exc)
+            return
+        await store.team_sent(relay, copy_id)
+        if relay.to_chat < 0:
+            self._group_trouble.clear()  # the group takes relays again
+        if relay.direction != IN:  # the team sees it arrived
+            await self._react(relay)
+
+    def _pace_wait(self, chat: int, now: float, need: int = 1) -> float:
+        """Seconds before `need` more messages fit the group's pace (0 for private chats);
+        when they fit they are booked at once, so relays sent together each hold their own."""
+        if chat >= 0:
+            return 0.0
+        pace = self._paces.setdefault(chat, GroupPace())
+        wait = pace.wait(now, need)
+        if not wait:
+            pace.take(now, need)
+        return wait
+
+    async def _to_team(self, relay: Relay) -> int:
+        """A person's message into their topic of the inbox group, or into an owner's chat:
+        a one-line header naming them, then the copy as a reply to it (replying to either
+        answers the person). Their next messages for HEADER_SECONDS reply to the same header
+        (its quote names them): one round trip each, not two."""
+        if relay.to_chat < 0:
+            return await self._to_topic(relay)
+        header_id = relay.header_id
+        if header_id is None:
+            header_id = await self._recent_header(relay)
+        if header_id is None:
+            header_id = await self._header(relay)
+            self._headers[(relay.to_chat, relay.person)] = (header_id, self.svc.clock())
+        if header_id != relay.header_id:
+            await self.svc.store.team_header(relay.id, header_id)
+        copied = await self.bot.copy_message(
+            relay.to_chat,
+            relay.from_chat,
+            relay.message_id,
+            reply_parameters=ReplyParameters(header_id, allow_sending_without_reply=True),
+        )
+        return copied.message_id
+
+    async def _to_topic(self, relay: Relay) -> int:
+        """A copy into the person's topic (the topic names them: no header). A topic deleted by
+        hand is opened again."""
+        for _ in range(2):
+            thread = await self.topic(relay.person)
+            try:
+                copied = await self.bot.copy_message(
+                    relay.to_chat, relay.from_chat, relay.message_id, message_thread_id=thread
+                )
+                return copied.message_id
+            except BadRequest as exc:
+                if "thread not found" not in str(exc).lower():
+                    raise
+                log.info("topic of %s was deleted: opening a new one", relay.person)
+                await self.svc.store.team_set_topic(relay.person, relay.to_chat, None)
+        raise BadRequest("message thread not found")
+
+    async def topic(self, person: int) -> int:
+        """The person's topic in the inbox group, opened with their lead card if missing."""
+        svc, chat = self.svc, self.svc.settings.inbox_chat_id
+        assert chat is not None
+        async with self._topic_locks.setdefault(person, asyncio.Lock()):
+            thread = await svc.store.team_topic(person, chat)
+            if thread is not None:
+                return thread
+            lead = await svc.store.get_lead(person)
+            title = topic_title(
+                lead.first_name if lead else None,
+                lead.last_name if lead else None,
+                lead.username if lead else None,
+                person,
+                hot=bool(lead and lead.hot_at),
+            )
+            created = await self.bot.create_forum_topic(chat, title)
+            thread = created.message_thread_id
+            await svc.store.team_set_topic(person, chat, thread)
+            headline = svc.texts.get(svc.owner_lang, "inbox_topic_opened")
+            card = await lead_card(svc, person, headline)
+            sent = await self.bot.send_message(
+                chat, card, message_thread_id=thread, reply_markup=card_buttons(svc, person)
+            )
+            await svc.store.add_relay(chat, sent.message_id, person)
+            log.info("topic %s opened for %s", thread, person)
+            return thread
+
+    async def alert(self, person: int, card: str) -> bool:
+        """A hot-lead alert into the person's topic (🔥 in its title); False if the group
+        cannot take it (the caller alerts the owners in private instead)."""
+        chat = self.svc.settings.inbox_chat_id
+        assert chat is not None
+        try:
+            thread = await self.topic(person)
+            self._pace_wait(chat, self.svc.clock())  # counted; an alert never waits
+            sent = await self.bot.send_message(
+                chat, card, message_thread_id=thread, reply_markup=card_buttons(self.svc, person)
+            )
+        except TelegramError as exc:
+            log.warning("alert about %s not sent to the inbox group: %s", person, exc)
+            return False
+        await self.svc.store.add_relay(chat, sent.message_id, person)
+        lead = await self.svc.store.get_lead(person)
+        if lead is not None:
+            title = topic_title(lead.first_name, lead.last_name, lead.username, person, hot=True)
+            try:
+                await self.bot.edit_forum_topic(chat, thread, name=title)
+            except TelegramError as exc:  # already 🔥: "not modified"
+                log.debug("topic title unchanged: %s", exc)
+        return True
+
+    async def _recent_header(self, relay: Relay) -> int | None:
+        """The person's header sent into this chat less than HEADER_SECONDS ago, if it is
+        still theirs (/forget removes it)."""
+        known = self._headers.get((relay.to_chat, relay.person))
+        if known is None or self.svc.clock() - known[1] >= HEADER_SECONDS:
+            return None
+        if await self.svc.store.team_person_of(relay.to_chat, known[0]) != relay.person:
+            del self._headers[(relay.to_chat, relay.person)]
+            return None
+        return known[0]
+
+    async def _header(self, relay: Relay) -> int:
+        """The header line before a relayed message; kept as a relay so replies and /forget
+        find it."""
+        svc = self.svc
+        lead = await svc.store.get_lead(relay.person)
+        first, last, user = (lead.first_name, lead.last_name, lead.username) if lead else (
+            None, None, None
+        )  # fmt: skip
+        text = svc.texts.get(
+            svc.owner_lang,
+            "inbox_header",
+            name=names.person(first, last, relay.person),
+            handle=names.handle(user),
+        )
+        sent = await self.bot.send_message(relay.to_chat, text)
+        await svc.store.add_relay(relay.to_chat, sent.message_id, relay.person)
+        return sent.message_id
+
+    async def _to_person(self, relay: Relay) -> int:
+        """A team answer, copied as it is to the person."""
+        copied = await self.bot.copy_message(relay.person, relay.from_chat, relay.message_id)
+        return copied.message_id
+
+    async def _react(self, relay: Relay) -> None:
+        """A reaction on the team's message: it reached the person."""
+        try:
+            await self.bot.set_message_reaction(relay.from_chat, relay.message_id, DELIVERED)
+        except TelegramError as exc:  # reactions may be off in that chat: the answer went anyway
+            log.debug("no delivery reaction on %s: %s", relay.message_id, exc)
+
+    async def _failed(self, relay: Relay, exc: TelegramError) -> None:
+        """Retry network failures; record the others and tell the team why an answer failed."""
+        key = failure(exc)
+        if relay.direction == IN and relay.to_chat < 0 and key != "inbox_not_sent_missing":
+            await self._group_refused(exc)  # removed, migrated, no rights: relays wait
+            key = None
+        if key is None:  # network trouble, a migrated group...: the relay waits, never lost
+            delay = retry_delay(relay.attempts)
+            await self.svc.store.team_retry(relay.id, self.svc.clock() + delay, str(exc)[:200])
+            return
+        if key == "inbox_not_sent_blocked" and relay.direction != IN:
+            await self.svc.store.mark_blocked(relay.person)
+        await self._give_up(relay, key, str(exc))
+
+    async def check_group(self) -> None:
+        """At start: relays still waiting for another group (INBOX_CHAT_ID changed, e.g. to a
+        migrated group's new id) go to this one; the group can be reached and has topics, else
+        owners hear why (the relays wait for it)."""
+        chat = self.svc.settings.inbox_chat_id
+        if chat is None:
+            return
+        moved = await self.svc.store.team_retarget(chat)
+        if moved:
+            log.info("%d relay(s) waiting for a former inbox group now go to %s", moved, chat)
+        try:
+            info = await self.bot.get_chat(chat)
+        except TelegramError as exc:
+            await self._group_refused(exc)
+            return
+        if not info.is_forum:
+            await self._group_refused(TelegramError("topics are not enabled in the group"))
+
+    async def _group_refused(self, exc: TelegramError) -> None:
+        """The inbox group refuses relays: owners are told in private, once for each reason
+        until it works (a group without topics, then migrated when they were turned on: the
+        new id is news)."""
+        if str(exc) in self._group_trouble:
+            return
+        self._group_trouble.add(str(exc))
+        log.warning("the inbox group refuses relays: %s", exc)
+        reason = escape(str(exc)[:200], quote=False)
+        if isinstance(exc, ChatMigrated):
+            reason += f" (INBOX_CHAT_ID={exc.new_chat_id})"
+        text = self.svc.texts.get(self.svc.owner_lang, "inbox_group_refuses", reason=reason)
+        await notify_owners(self.bot, self.svc, text)
+
+    async def _give_up(self, relay: Relay, key: str, why: str) -> None:
+        """Record a relay that can never go; for a team answer, a short reply saying why."""
+        await self.svc.store.team_failed(relay.id, why[:200])
+        if relay.direction == IN:  # an owner who blocked the bot: the others still got it
+            log.warning("relay %s to %s failed: %s", relay.id, relay.to_chat, why)
+            return
+        log.info("team answer %s to %s not delivered: %s", relay.id, relay.person, why)
+        text = self.svc.texts.get(self.svc.owner_lang, key)
+        under = ReplyParameters(relay.message_id, allow_sending_without_reply=True)
+        try:
+            await self.bot.send_message(relay.from_chat, text, reply_parameters=under)
+        except TelegramError as err:
+            log.warning("could not tell the team an answer failed: %s", err)
+
+
+def duration(seconds: float, texts: Texts, lang: str) -> str:
+    """A wait as owners read it: `12 min`, `3 h 5 min`, `2 d 4 h`."""
+    minutes = max(0, int(seconds // 60))
+    hours, days = minutes // 60, minutes // 1440
+    if days:
+        return texts.get(lang, "duration_d", d=str(days), h=str(hours % 24))
+    if hours:
+        return texts.get(lang, "duration_h", h=str(hours), m=str(minutes % 60))
+    return texts.get(lang, "duration_m", m=str(minutes))
+
+
+def topic_link(chat: int, thread: int) -> str:
+    """The t.me link that opens a topic of a private supergroup (-100<id>)."""
+    return f"https://t.me/c/{str(chat).removeprefix('-100')}/{thread}"
+
+
+def inbox_lines(svc: Services, waiting: list[Waiting], now: float) -> list[str]:
+    """/inbox: the title, then one line per waiting conversation, oldest first (numbered like
+    the Done buttons)."""
+    texts, lang = svc.texts, svc.owner_lang
+    if not waiting:
+        return [texts.get(lang, "inbox_empty")]
+    lines = [texts.get(lang, "inbox_title", count=str(len(waiting)))]
+    group = svc.settings.inbox_chat_id
+    for n, item in enumerate(waiting, 1):
+        link = ""
+        if group is not None and item.topic is not None:
+            link = texts.get(lang, "inbox_topic_link", url=topic_link(group, item.topic))
+        lines.append(
+            texts.get(
+                lang,
+                "inbox_line",
+                n=str(n),
+                name=names.person(item.first_name, item.last_name, item.person),
+                handle=names.handle(item.username),
+                waited=duration(now - item.waiting_since, texts, lang),
+                messages=texts.count(lang, "inbox_messages", item.messages),
+                link=link,
+            )
+        )
+    if group is None:
+        lines.append(texts.get(lang, "inbox_private_hint"))
+    return lines
+
+
+def team_kpi_lines(
+    label: Callable[[str], str],
+    line: Callable[[str, str], str],
+    columns: list[TeamCounts],
+    texts: Texts,
+    lang: str,
+    sources: Sequence[tuple[str | None, int, int]] = (),
+) -> list[str]:
+    """/stats: conversations, the answered share and the median time to a first answer, one
+    figure per line for each period shown (the period's value in bold), then the period's
+    conversations and answered share per first source."""
+    shares = [pct(rate(c.answered, c.conversations)) for c in columns]
+    medians = [
+        "-" if c.median_answer is None else duration(c.median_answer, texts, lang) for c in columns
+    ]
+    return [
+        line(label("kpi_conversations"), figures([str(c.conversations) for c in columns])),
+        line(label("kpi_answered"), figures(shares)),
+        line(label("kpi_first_answer"), figures(medians)),
+        *([f"{label('kpi_conversations')}, {label('kpi_by_source')}"] if sources else []),
+        *(
+            line(
+                f"• {escape(source) if source else label('kpi_no_source')}",
+                texts.count(
+                    lang,
+                    "kpi_source_conversations",
+                    count,
+                    answered=pct(rate(answered, count)),
+                ),
+            )
+            for source, count, answered in sources
+        ),
+    ]

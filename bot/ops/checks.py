@@ -1,0 +1,172 @@
+"""Operations: content warnings for `aimant check`, start-up checks, `aimant backup`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import aiosmtplib
+from telegram import Bot
+from telegram.error import InvalidToken, NetworkError
+
+from bot.content.catalogue import Catalogue
+from bot.content.texts import Texts, english_count
+from bot.funnel.optin import classify, tls_context
+from bot.outbox.crm import host_of
+from bot.settings import Settings
+
+
+def content_warnings(catalogue: Catalogue, texts: Texts) -> list[str]:
+    """Texts missing in a language people may use (they fall back to the default language)."""
+    warnings = []
+    languages = set(texts.languages)
+    for magnet in catalogue.magnets:
+        fields: dict[str, dict[str, str]] = {
+            "title": magnet.title,
+            "description": magnet.description,
+            "pdf": magnet.pdf,
+            "caption": magnet.caption,
+        }
+        if magnet.question:
+            fields["question.text"] = magnet.question.text
+            for answer in magnet.question.answers:
+                fields[f"question.answers.{answer.id}.label"] = answer.label
+        for tip in magnet.tips:
+            fields[f"tips.{tip.id}.text"] = tip.text
+            if tip.cta:
+                fields[f"tips.{tip.id}.cta"] = tip.cta
+        for field, table in fields.items():
+            missing = sorted(languages - set(table))
+            if missing:
+                warnings.append(
+                    f"magnet {magnet.id!r}, {field}: no {', '.join(missing)} text"
+                    f" (people see the {texts.default} one)"
+                )
+    reference = set(texts.by_lang[texts.default])
+    for lang, table in texts.by_lang.items():
+        missing = sorted(reference - set(table))
+        if missing:
+            shown = ", ".join(missing[:8]) + ("..." if len(missing) > 8 else "")
+            warnings.append(
+                f"texts {lang}.toml: {english_count(len(missing), 'key')} missing ({shown})"
+            )
+    return warnings
+
+
+def read_only_problem(path: Path) -> str | None:
+    """Why SQLite could not write the database (the file, its -wal/-shm, the folder), or None."""
+    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        # Checked before SQLite opens it: it fails late (mid-start) or, immutable, with SIGBUS.
+        if file.exists() and not os.access(file, os.W_OK):
+            return (
+                f"{file.name} is read-only for this user: make it writable (ls -l and chmod;"
+                f" lsattr shows an immutable flag, chattr -i removes it)"
+            )
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        return (
+            f"its folder {path.parent} is not writable for this user (SQLite writes"
+            f" {path.name}-wal and -shm there): make it writable"
+        )
+    return None
+
+
+def database_problem(path: Path) -> str | None:
+    """Why the database cannot be used (read-only, locked, not a database), or None."""
+    where = f"cannot use the database {path} (setting DATABASE_PATH)"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        read_only = read_only_problem(path)
+        if read_only:
+            return f"{where}: {read_only}"
+        with closing(sqlite3.connect(path, timeout=5, isolation_level=None)) as db:
+            db.execute("PRAGMA schema_version").fetchone()  # fails on a file that is not SQLite
+            db.execute("BEGIN IMMEDIATE")  # fails when read-only or locked by another process
+            db.execute("ROLLBACK")
+    except (sqlite3.Error, OSError) as exc:
+        return f"{where}: {exc}"
+    return None
+
+
+async def telegram_problem(settings: Settings, attempts: int = 3, pause: float = 1.0) -> str | None:
+    """Ask Telegram who we are, retrying network errors; why it failed, or None."""
+    assert settings.bot_token is not None
+    for attempt in range(1, attempts + 1):
+        bot = Bot(
+            settings.bot_token.get_secret_value(),
+            base_url=settings.bot_api_url,
+            base_file_url=settings.file_url,
+        )
+        try:
+            async with bot:
+                await bot.get_me()
+            return None
+        except InvalidToken:
+            return (
+                "Telegram refused BOT_TOKEN: check it with @BotFather (/mybots, API Token) and"
+                " set it again in .env"
+            )
+        except NetworkError as exc:
+            if attempt == attempts:
+                return (
+                    f"cannot reach the Bot API at {settings.bot_api_url} (setting BOT_API_URL)"
+                    f" after {attempts} attempts: {type(exc).__name__}"
+                )
+            await asyncio.sleep(pause * attempt)
+    return None
+
+
+def features_summary(settings: Settings) -> str:
+    """The optional features as configured: double opt-in and webhooks."""
+    if settings.double_optin:
+        pdf = "waits for the code" if settings.optin_pdf_waits else "goes at once"
+        optin = (
+            f"Double opt-in: on ({settings.smtp_host}:{settings.smtp_port_or_default},"
+            f" {settings.smtp_security}; the PDF {pdf}; the mail carries:"
+            f" {settings.optin_mail_magnet})"
+        )
+    else:
+        optin = "Double opt-in: off (set SMTP_HOST and SMTP_SENDER to verify emails by code)"
+    urls = settings.crm_webhook_urls
+    hooks = (
+        f"Webhooks: {english_count(len(urls), 'URL')}: {', '.join(host_of(u) for u in urls)}"
+        if urls
+        else "Webhooks: off (set CRM_WEBHOOK_URLS and CRM_WEBHOOK_SECRET to send leads to a CRM)"
+    )
+    return f"{optin}\n{hooks}"
+
+
+async def smtp_problem(settings: Settings) -> str | None:
+    """Connect, STARTTLS or TLS as set, log in, quit: why mail cannot go out, or None."""
+    password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+    where = f"{settings.smtp_host}:{settings.smtp_port_or_default}"
+    try:
+        async with aiosmtplib.SMTP(
+            hostname=settings.smtp_host,
+            port=settings.smtp_port_or_default,
+            use_tls=settings.smtp_security == "tls",
+            start_tls=settings.smtp_security == "starttls",
+            tls_context=tls_context(settings.smtp_ca_file),
+            timeout=settings.smtp_timeout,
+        ) as smtp:
+            if settings.smtp_user:
+                await smtp.login(settings.smtp_user, password or "")
+    except Exception as exc:  # every failure becomes one readable line
+        return f"mail server {where} (SMTP_HOST): {classify(exc)[1]}"
+    return None
+
+
+def backup(source: Path, target: Path) -> int:
+    """A consistent copy of the live database (SQLite's online backup); returns its size."""
+    if target.exists() and target.is_dir():
+        target = target / source.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Page by page under SQLite's locking: writers may go on; the copy is one consistent state.
+    with (
+        closing(sqlite3.connect(source, timeout=30)) as src,
+        closing(sqlite3.connect(target)) as dst,
+    ):
+        src.backup(dst)
+    return target.stat().st_size

@@ -1,0 +1,156 @@
+"""Guards around the database file: one process per file, the file still there, room on disk.
+
+Each fault ends in one clear line and exit code 2 instead of silent loss: a second process on
+the same database refuses to start; a database deleted or replaced while the bot runs, or a disk
+nearly full, stops the bot (SIGTERM to itself, so polling and webhook mode stop as usual).
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import logging
+import os
+import shutil
+import signal
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from pathlib import Path
+
+from telegram import Bot
+
+from bot.owner.alerts import notify_owners
+from bot.services import Services
+from bot.store import Store
+from bot.store.core import checkpoint_file
+from bot.telegram.intake import describe
+
+log = logging.getLogger(__name__)
+
+LOW_DISK_BYTES = 8 * 1024 * 1024  # under this, SQLite may fail mid-write: stop while it can't
+CHECK_SECONDS = 2.0  # how often a running bot looks at its database file and its disk
+
+
+def lock_path(database: Path) -> Path:
+    """The lock file beside the database."""
+    return database.with_name(database.name + ".lock")
+
+
+def take_lock(database: Path) -> int | str:
+    """Lock the database for this process (held until it ends): the lock's fd, or why not."""
+    path = lock_path(database)
+    where = f"the database {database} (setting DATABASE_PATH)"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        return (
+            f"cannot use {where}: cannot create {path.name} in {path.parent} ({exc.strerror});"
+            " the folder must be writable (SQLite writes its -wal and -shm files there too)"
+        )
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        holder = _read_pid(fd)
+        os.close(fd)
+        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+            return f"cannot lock {where}: {exc.strerror}"
+        return (
+            f"another Aimant process{f' (pid {holder})' if holder else ''} is already running"
+            f" on {where}: stop it first; only one process may use a database"
+        )
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())  # who holds it, for the next one's message
+    return fd
+
+
+def _read_pid(fd: int) -> str:
+    try:
+        return os.pread(fd, 32, 0).decode().strip()
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def free_bytes(path: Path) -> int:
+    """Free space (for this user) on the filesystem holding `path`."""
+    return shutil.disk_usage(path if path.is_dir() else path.parent).free
+
+
+def disk_problem(database: Path) -> str | None:
+    """At start: the low-disk line if free space stays short after folding the WAL, or None."""
+    free = free_bytes(database)
+    if free < LOW_DISK_BYTES and database.exists():
+        with suppress(Exception):  # best effort: a WAL left at its peak size is room to win
+            checkpoint_file(database)
+        free = free_bytes(database)
+    return low_disk_line(database, free) if free < LOW_DISK_BYTES else None
+
+
+def low_disk_line(database: Path, free: int) -> str:
+    """The one line for a nearly full disk."""
+    return (
+        f"only {free / 1e6:.1f} MB free on the disk of {database} (setting DATABASE_PATH), under"
+        f" {LOW_DISK_BYTES / 1e6:.0f} MB: stopping before SQLite runs out of room (nothing is"
+        " lost: Telegram keeps what is not confirmed); free some space, then start again"
+    )
+
+
+def rescue_name(database: Path, now: float | None = None) -> Path:
+    """Where the content of a database deleted under the bot is saved."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    return database.with_name(f"{database.name}.rescued-{stamp}")
+
+
+def stop_self() -> None:
+    """Stop the way SIGTERM does (polling and webhook mode both handle it)."""
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+class Guard:
+    """Remembers the first fatal problem and stops the process once."""
+
+    def __init__(self, stop: Callable[[], None] | None = None) -> None:
+        self.stop = stop  # None: only log and remember (tests running the app in-process)
+        self.fatal: str | None = None
+
+    def fail(self, line: str) -> None:
+        """Log the one CRITICAL line and stop; later calls are ignored."""
+        if self.fatal is not None:
+            return
+        self.fatal = line
+        log.critical("%s", line)
+        if self.stop is not None:
+            self.stop()
+
+
+async def watch(svc: Services, bot: Bot, guard: Guard) -> None:
+    """The periodic look: the database file still there, room on its disk, updates set aside."""
+    store = svc.store
+    if guard.fatal is not None or store.path is None:
+        return
+    problem = store.file_problem()
+    if problem:
+        guard.fail(await _rescue(store, store.path, problem))
+        return
+    free = free_bytes(store.path)
+    if free < LOW_DISK_BYTES:
+        with suppress(Exception):  # the WAL's room back, and everything in the main file
+            await store.checkpoint()
+        guard.fail(low_disk_line(store.path, free_bytes(store.path)))
+        return
+    count = await store.set_aside_to_report()
+    if count:
+        notice = svc.texts.count(svc.owner_lang, "owner_updates_set_aside", count)
+        await notify_owners(bot, svc, notice)
+
+
+async def _rescue(store: Store, path: Path, problem: str) -> str:
+    """Save what the open (unlinked) file holds beside it; the CRITICAL line to log."""
+    target = rescue_name(path)
+    stop = f"{problem}: stopping so that nothing more is written into a file no one can open"
+    try:
+        await store.copy_to(target)
+    except Exception as exc:
+        return f"{stop}; no copy of its content could be saved ({describe(exc)})"
+    return f"{stop}; its content is saved in {target}: move it to {path} to go on with it"

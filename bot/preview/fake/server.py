@@ -1,0 +1,222 @@
+"""FakeTelegramServer: a FakeTelegram over HTTP on 127.0.0.1, for a bot in another process.
+
+PTB's convention: ``Bot(token, base_url=server.base_url, base_file_url=server.base_file_url)``
+calls ``{base_url}{token}/{method}``; a bot started as ``python -m bot`` needs the same two URLs.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import json
+import re
+import threading
+import time
+import traceback
+from email.parser import BytesParser
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from bot.preview.fake.core import FakeTelegram, Files
+
+_API_PATH = re.compile(r"/bot([^/]+)/([A-Za-z0-9_]+)/?")
+
+
+class _Server(ThreadingHTTPServer):
+    # Daemon threads and no join on close: a long-polling handler must not hold up stop().
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, address: tuple[str, int], fake: FakeTelegram, token: str | None) -> None:
+        super().__init__(address, _Handler)
+        self.fake = fake
+        self.token = token
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Serves /bot<token>/<method> and /file/bot<token>/<path> from the server's FakeTelegram."""
+
+    protocol_version = "HTTP/1.1"  # keep-alive, as httpx expects from Telegram
+    server: _Server
+
+    def do_GET(self) -> None:
+        """GET with a query string (or a file download)."""
+        self._serve()
+
+    def do_POST(self) -> None:
+        """POST with a JSON, urlencoded or multipart body."""
+        self._serve()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Stay quiet: tests read fake.calls, not access logs."""
+
+    def _serve(self) -> None:
+        try:
+            self._answer()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client gave up (e.g. a cancelled long poll)
+        except Exception as exc:
+            # A bug in the fake: answer instead of dropping the connection, and show it.
+            traceback.print_exc()
+            self._json(500, {"ok": False, "error_code": 500, "description": repr(exc)})
+
+    def _answer(self) -> None:
+        url = urlsplit(self.path)
+        body = self._read_body()
+        fake = self.server.fake
+        if url.path.startswith("/file/bot"):
+            file_path = unquote(url.path[len("/file/bot") :].partition("/")[2])
+            data = fake.file_bytes(file_path)
+            if data is None:
+                self._json(404, {"ok": False, "error_code": 404, "description": "Not Found"})
+            else:
+                self._reply(200, data, "application/octet-stream")
+            return
+        match = _API_PATH.fullmatch(url.path)
+        if match is None:
+            self._json(404, {"ok": False, "error_code": 404, "description": "Not Found"})
+            return
+        if self.server.token is not None and match.group(1) != self.server.token:
+            self._json(401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
+            return
+        try:
+            params, files = parse_body(self.headers.get("Content-Type", ""), body)
+        except ValueError as exc:
+            self._json(400, {"ok": False, "error_code": 400, "description": f"Bad Request: {exc}"})
+            return
+        params = {**dict(parse_qsl(url.query, keep_blank_values=True)), **params}
+        arrived = fake.arrive(match.group(2), params)
+        if fake.latency:
+            time.sleep(fake.latency)
+        if not fake.wait_if_held(match.group(2)):
+            self._json(502, {"ok": False, "error_code": 502, "description": "Bad Gateway"})
+            return
+        status, answer = fake.handle(match.group(2), params, files, arrived=arrived)
+        self._json(status, answer)
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                pass  # trailers
+            return b"".join(chunks)
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def _json(self, status: int, body: dict[str, Any]) -> None:
+        self._reply(status, json.dumps(body).encode("utf-8"), "application/json")
+
+    def _reply(self, status: int, payload: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+def parse_body(content_type: str, body: bytes) -> tuple[dict[str, Any], Files]:
+    """Decode a Bot API request body: JSON, urlencoded or multipart/form-data."""
+    kind = content_type.split(";")[0].strip().lower()
+    if not body:
+        return {}, {}
+    if kind == "application/json":
+        decoded = json.loads(body)
+        if not isinstance(decoded, dict):
+            raise ValueError("the JSON body must be an object")
+        return decoded, {}
+    if kind == "multipart/form-data":
+        return _multipart(content_type, body)
+    return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True)), {}
+
+
+def _multipart(content_type: str, body: bytes) -> tuple[dict[str, Any], Files]:
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    if not message.is_multipart():
+        raise ValueError("can't parse multipart body")
+    params: dict[str, Any] = {}
+    files: Files = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
+            continue
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
+        filename = part.get_filename()
+        if filename is None:
+            params[_utf8(name)] = data.decode(part.get_content_charset() or "utf-8")
+        else:
+            files[_utf8(name)] = (_form_unescape(_utf8(filename)), data)
+    return params, files
+
+
+def _form_unescape(name: str) -> str:
+    # httpx (like browsers, per HTML5) percent-escapes exactly these three in form names.
+    return name.replace("%22", '"').replace("%0D", "\r").replace("%0A", "\n")
+
+
+def _utf8(text: str) -> str:
+    # Header bytes arrive as surrogate-escaped ASCII; httpx writes non-ASCII names as raw UTF-8.
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8")
+    except UnicodeError:
+        return text
+
+
+class FakeTelegramServer:
+    """A threaded HTTP front for a FakeTelegram on 127.0.0.1 with an ephemeral port."""
+
+    def __init__(self, fake: FakeTelegram, *, port: int = 0, token: str | None = None) -> None:
+        self.fake = fake
+        self._httpd = _Server(("127.0.0.1", port), fake, token)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        """The bound TCP port."""
+        return int(self._httpd.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        """PTB's base_url: the token and "/method" are appended to it."""
+        return f"http://127.0.0.1:{self.port}/bot"
+
+    @property
+    def base_file_url(self) -> str:
+        """PTB's base_file_url: the token and "/file_path" are appended to it."""
+        return f"http://127.0.0.1:{self.port}/file/bot"
+
+    def start(self) -> FakeTelegramServer:
+        """Serve in a daemon thread; returns self."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"fake-telegram-{self.port}",
+                daemon=True,
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Answer pending long-polls, stop serving and close the socket."""
+        self.fake.wake_pollers()
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._httpd.server_close()
+
+    def __enter__(self) -> FakeTelegramServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

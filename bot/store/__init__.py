@@ -1,0 +1,6 @@
+"""The store: the only code that writes SQL (one repository per concern, on one connection)."""
+
+from bot.store.core import Clock, DatabaseGone, Event
+from bot.store.leads import Lead, LeadMagnet, Session, Store
+
+__all__ = ["Clock", "DatabaseGone", "Event", "Lead", "LeadMagnet", "Session", "Store"]

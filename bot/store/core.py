@@ -1,0 +1,328 @@
+"""The store's plumbing: connection, migrations, transactions, the event log."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager, closing
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Self
+
+import aiosqlite
+
+from bot.funnel.rules import stage_of
+from bot.outbox.events import LEAD_FIELDS, HookType, event_body, lead_payload, new_event_id
+from bot.store.migrations import MIGRATIONS
+
+Clock = Callable[[], float]
+WAL_LIMIT = 4 * 1024 * 1024  # a checkpointed WAL is cut back to this, not kept at its peak size
+
+
+def checkpoint_file(path: Path) -> None:
+    """Fold a database's WAL into it and truncate the WAL (no store open: before starting)."""
+    with closing(sqlite3.connect(path, timeout=5)) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+class DatabaseGone(RuntimeError):
+    """The database file was deleted or replaced under the open connection: nothing is written."""
+
+
+class Event(StrEnum):
+    """Kinds of the append-only event log (every KPI is computed from these)."""
+
+    START = "start"
+    LEAD = "lead"
+    RESUBSCRIBE = "resubscribe"
+    ANSWER = "answer"
+    DOWNLOAD = "download"  # value "first", or "again" when the same person gets it again
+    UNSUBSCRIBE = "unsubscribe"
+    BLOCKED = "blocked"
+    UNBLOCKED = "unblocked"
+    ERASE = "erase"
+    TIP_SENT = "tip_sent"  # magnet_id, value = tip id
+    TIP_UNKNOWN = "tip_unknown"  # in flight when the process died: maybe delivered, never resent
+    TIP_CLICK = "tip_click"  # first click of a tip's button by this person
+    PLAN = "plan"  # asked for a personalised plan (once per person)
+    CONTACT = "contact"  # sent the contact form (each message)
+    CONTACTED = "contacted"  # an owner marked the lead contacted
+    WON = "won"  # an owner marked the lead won (once per person)
+    BROADCAST_STOP = "broadcast_stop"  # the stop button under a broadcast, value = its id
+    VERIFIED = "verified"  # first verification of the person's email by code (once per person)
+    TEAM_IN = "team_in"  # a message of the person reached the team inbox (each message)
+    TEAM_ANSWER = "team_answer"  # the team answered a waiting person; value = seconds waited
+
+
+class StoreBase:
+    """The connection and what every part of the store shares; every write is one transaction."""
+
+    def __init__(self, db: aiosqlite.Connection, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+        # One connection is shared by concurrent handlers: serialise transactions on it.
+        self._write = asyncio.Lock()
+        # Webhook URLs events are queued for (none: nothing is queued), and who to wake then.
+        self.hook_urls: tuple[str, ...] = ()
+        self.on_hook: Callable[[], None] | None = None
+        self._hooked = False
+        # The file opened (its path and (st_dev, st_ino)): writes stop if the path changes.
+        self.path: Path | None = None
+        self._file: tuple[int, int] | None = None
+        # A second, read-only connection for KPIs (reader), and the owners left out of them.
+        self._reader: Self | None = None
+        self._owners: tuple[int, ...] = ()
+
+    @classmethod
+    async def open(cls, path: Path | str, clock: Clock = time.time) -> Self:
+        """Open (creating and migrating if needed) the database file."""
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(str(path), isolation_level=None)
+        db.row_factory = aiosqlite.Row
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=NORMAL")
+            await db.execute("PRAGMA foreign_keys=ON")
+            await db.execute("PRAGMA busy_timeout=5000")
+            # Erased personal data is overwritten on disk, not just unlinked from the b-tree.
+            await db.execute("PRAGMA secure_delete=ON")
+            await db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
+            # Fold a WAL left by a crash or a full disk back into the file and give its room back.
+            await db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            store = cls(db, clock)
+            if str(path) != ":memory:":
+                st = os.stat(path)
+                store.path, store._file = Path(path), (st.st_dev, st.st_ino)
+            await store._migrate()
+            await store._prospects_view()
+        except BaseException:
+            await db.close()
+            raise
+        return store
+
+    async def close(self) -> None:
+        """Close the connection (and the reader's)."""
+        if self._reader is not None:
+            await self._reader.close()
+            self._reader = None
+        await self._db.close()
+
+    async def reader(self) -> Self:
+        """A second connection to the same file, read-only, with its own thread: long KPI
+        queries on it run while this one answers others (/stats uses both cores). This store
+        itself for an in-memory database, or once the file was deleted or replaced."""
+        if self.path is None or self.file_problem():  # the file gone: this connection only
+            return self
+        if self._reader is None:
+            uri = self.path.resolve().as_uri() + "?mode=ro"
+            db = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+            db.row_factory = aiosqlite.Row
+            await db.execute("PRAGMA busy_timeout=5000")
+            reader = type(self)(db, self._clock)
+            await reader._prospects_view()
+            await _fill_owners(db, self._owners)
+            self._reader = reader
+        return self._reader
+
+    def file_problem(self) -> str | None:
+        """Whether the database file was deleted or replaced since it was opened, or None."""
+        if self.path is None:
+            return None
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return f"the database file {self.path} was deleted while the bot ran"
+        if (st.st_dev, st.st_ino) != self._file:
+            return f"the database file {self.path} was replaced by another file while the bot ran"
+        return None
+
+    def _check_file(self) -> None:
+        # Cheap (one stat): never commit into a file nobody can open again.
+        problem = self.file_problem()
+        if problem:
+            raise DatabaseGone(problem)
+
+    async def checkpoint(self) -> None:
+        """Copy the WAL into the database file and truncate it (gives disk space back)."""
+        async with self._write:
+            await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    async def copy_to(self, target: Path) -> None:
+        """A compact, consistent copy of the open database (also of a file since deleted)."""
+        async with self._write:
+            await self._db.execute("VACUUM INTO ?", (str(target),))
+
+    def now(self) -> int:
+        """The store's clock, in whole seconds."""
+        return int(self._clock())
+
+    async def _migrate(self) -> None:
+        version = await self.schema_version()
+        if version > len(MIGRATIONS):
+            raise RuntimeError(
+                f"database schema {version} is newer than this Aimant ({len(MIGRATIONS)})"
+            )
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            await self._db.executescript(
+                f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;"
+            )
+
+    async def _prospects_view(self) -> None:
+        """`prospect_events`: the event log without the owners, for every KPI and the export.
+
+        Temporary (this connection only, nothing in the file): who the owners are is a setting.
+        """
+        await self._db.executescript(
+            "CREATE TEMP TABLE IF NOT EXISTS owners (user_id INTEGER PRIMARY KEY);"
+            "CREATE TEMP VIEW IF NOT EXISTS prospect_events AS SELECT * FROM main.events"
+            " WHERE person NOT IN (SELECT user_id FROM temp.owners);"
+        )
+
+    async def set_owners(self, owner_ids: Iterable[int]) -> None:
+        """Owners are not prospects: what they do is left out of the KPIs and the export."""
+        self._owners = tuple(owner_ids)
+        async with self._tx() as db:
+            await _fill_owners(db, self._owners)
+        if self._reader is not None:
+            await _fill_owners(self._reader._db, self._owners)
+
+    async def schema_version(self) -> int:
+        """The schema version of the open file."""
+        async with self._db.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._write:
+            self._check_file()
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+                await self._db.execute("COMMIT")
+            except BaseException:
+                self._hooked = False
+                if self._db.in_transaction:  # also when COMMIT itself failed (disk full...)
+                    await self._db.execute("ROLLBACK")
+                raise
+        if self._hooked:  # events were queued for other tools: wake their sender
+            self._hooked = False
+            if self.on_hook is not None:
+                self.on_hook()
+
+    async def _write1(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+        """One statement, its own transaction (autocommit): one trip to the database thread.
+
+        Returns the rows of a RETURNING clause, if any.
+        """
+        async with self._write:  # never inside another coroutine's open transaction
+            self._check_file()
+            return list(await self._db.execute_fetchall(sql, tuple(params)))
+
+    async def _one(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
+        rows = await self._db.execute_fetchall(sql, tuple(params))  # one trip to the thread
+        return next(iter(rows), None)
+
+    async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+        return list(await self._db.execute_fetchall(sql, tuple(params)))
+
+    async def _event(
+        self,
+        db: aiosqlite.Connection,
+        person: int,
+        kind: Event,
+        *,
+        magnet_id: str | None = None,
+        source: str | None = None,
+        value: str | None = None,
+        update_id: int | None = None,
+    ) -> None:
+        await db.execute(
+            "INSERT OR IGNORE INTO events (at, person, kind, magnet_id, source, value, update_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (self.now(), person, kind.value, magnet_id, source, value, update_id),
+        )
+
+    async def _hook(
+        self,
+        db: aiosqlite.Connection,
+        user_id: int,
+        kind: HookType,
+        data: dict[str, Any] | None = None,
+        urls: tuple[str, ...] | None = None,
+    ) -> None:
+        """Queue an event for every webhook URL (or `urls`), in the caller's transaction."""
+        urls = self.hook_urls if urls is None else urls
+        if not urls:
+            return
+        if kind is HookType.ERASED:
+            lead: dict[str, Any] = {"id": user_id}  # nothing personal after an erasure
+        else:
+            row = await self._one(f"SELECT {LEAD_FIELDS} FROM leads WHERE user_id = ?", (user_id,))
+            if row is None:
+                return
+            lead = lead_payload(dict(row))
+        now, event_id = self.now(), new_event_id()
+        body = event_body(event_id, kind, now, lead, data)
+        await db.executemany(
+            "INSERT OR IGNORE INTO hooks"
+            " (event_id, url, lead_key, type, body, next_at, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(event_id, url, user_id, kind.value, body, now, now) for url in urls],
+        )
+        self._hooked = True
+
+    async def _refresh_stage(self, db: aiosqlite.Connection, user_id: int) -> None:
+        """Recompute a person's stage from what is stored (bot.funnel.rules.stage_of)."""
+        row = await self._one(
+            "SELECT email IS NOT NULL AS has_email, unsubscribed_at IS NOT NULL AS unsub,"
+            " blocked_at IS NOT NULL AS blocked, hot_at IS NOT NULL AS hot,"
+            " won_at IS NOT NULL AS won,"
+            " EXISTS(SELECT 1 FROM lead_magnets m WHERE m.user_id = l.user_id"
+            " AND m.delivered_at IS NOT NULL) AS delivered,"
+            " EXISTS(SELECT 1 FROM tips t WHERE t.user_id = l.user_id"
+            " AND t.state IN ('sent', 'unknown')) AS tips"
+            " FROM leads l WHERE user_id = ?",
+            (user_id,),
+        )
+        if row is None:
+            return
+        stage = stage_of(
+            has_email=bool(row["has_email"]),
+            delivered=bool(row["delivered"]),
+            tips_received=bool(row["tips"]),
+            ready_to_talk=bool(row["hot"]),
+            won=bool(row["won"]),
+            unsubscribed=bool(row["unsub"]),
+            blocked=bool(row["blocked"]),
+        )
+        await db.execute("UPDATE leads SET stage = ? WHERE user_id = ?", (stage.value, user_id))
+
+    # --- for tests and checks ------------------------------------------------------------
+
+    async def count_events(
+        self, kind: Event, person: int | None = None, value: str | None = None
+    ) -> int:
+        """How many events of a kind (for one person, or everyone; with a value, or any)."""
+        sql = "SELECT COUNT(*) FROM events WHERE kind = ?"
+        params: list[Any] = [kind.value]
+        if value is not None:
+            sql += " AND value = ?"
+            params.append(value)
+        if person is not None:
+            sql += " AND person = ?"
+            params.append(person)
+        row = await self._one(sql, params)
+        return int(row[0]) if row else 0
+
+
+async def _fill_owners(db: aiosqlite.Connection, owner_ids: tuple[int, ...]) -> None:
+    """The connection's temporary owners table holds exactly these (prospect_events)."""
+    await db.execute("DELETE FROM temp.owners")
+    await db.executemany(
+        "INSERT OR IGNORE INTO temp.owners (user_id) VALUES (?)", [(o,) for o in owner_ids]
+    )

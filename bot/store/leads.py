@@ -1,0 +1,466 @@
+"""The SQLite store (aiosqlite, WAL): with store_base and store_tips, the only SQL."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+from bot.funnel.rules import Stage
+from bot.outbox.events import HookType
+from bot.store.aside import AsideStore
+from bot.store.broadcasts import BroadcastStore
+from bot.store.core import Clock, Event
+from bot.store.hooks import HookStore
+from bot.store.kpis import KpiStore
+from bot.store.optin import OptinStore
+from bot.store.owner import OwnerStore
+from bot.store.team import InboxStore
+from bot.store.tips import NextTip, TipStore
+
+__all__ = ["Clock", "Event", "Lead", "LeadMagnet", "Session", "Store"]
+
+
+@dataclass(frozen=True)
+class Lead:
+    """A person who sent /start, as stored."""
+
+    user_id: int
+    first_name: str | None
+    last_name: str | None
+    username: str | None
+    language: str
+    first_source: str | None
+    email: str | None
+    email_at: int | None
+    consent_at: int | None
+    consent_version: str | None
+    subscribed: bool
+    unsubscribed_at: int | None
+    blocked_at: int | None
+    stage: Stage
+    started_at: int
+    updated_at: int
+    timezone: str | None = None
+    hot_at: int | None = None
+    hot_reason: str | None = None
+    contacted_at: int | None = None
+    won_at: int | None = None
+    email_verified_at: int | None = None
+
+
+@dataclass(frozen=True)
+class LeadMagnet:
+    """A magnet a person asked for, with their answer and delivery."""
+
+    magnet_id: str
+    source: str | None
+    requested_at: int
+    answer_id: str | None
+    answer_fit: bool | None
+    answered_at: int | None
+    delivered_at: int | None
+
+
+@dataclass(frozen=True)
+class Session:
+    """The step a person is in."""
+
+    step: str
+    magnet_id: str | None
+    data: dict[str, Any]
+
+
+_LEAD_COLUMNS = (
+    "user_id, first_name, last_name, username, language, first_source, email, email_at,"
+    " consent_at, consent_version, subscribed, unsubscribed_at, blocked_at, stage, started_at,"
+    " updated_at, timezone, hot_at, hot_reason, contacted_at, won_at,"
+    " email_verified_at"
+)
+
+
+def _lead(row: aiosqlite.Row) -> Lead:
+    values = dict(row)
+    values["subscribed"] = bool(values["subscribed"])
+    values["stage"] = Stage(values["stage"])
+    return Lead(**values)
+
+
+class Store(
+    TipStore, KpiStore, OwnerStore, BroadcastStore, OptinStore, HookStore, AsideStore, InboxStore
+):
+    """Typed access to the database; every write is one transaction."""
+
+    # --- inbox: durable intake of updates -------------------------------------------------
+
+    async def inbox_save(self, updates: Iterable[tuple[int, int | None, str]]) -> None:
+        """Keep fetched updates (id, user id, JSON) before Telegram is told they arrived."""
+        rows = [(uid, user, payload, self.now()) for uid, user, payload in updates]
+        if not rows:
+            return
+        async with self._tx() as db:
+            await db.executemany(
+                "INSERT OR IGNORE INTO inbox (update_id, user_id, payload, received_at)"
+                " VALUES (?, ?, ?, ?)",
+                rows,
+            )
+
+    async def inbox_pending(self) -> list[str]:
+        """JSON of updates received but not yet handled, oldest first."""
+        rows = await self._all(
+            "SELECT payload FROM inbox WHERE done_at IS NULL AND payload IS NOT NULL"
+            " ORDER BY update_id"
+        )
+        return [row["payload"] for row in rows]
+
+    async def inbox_pending_count(self) -> int:
+        """How many updates wait to be handled (a COUNT: /health must stay cheap)."""
+        row = await self._one(
+            "SELECT COUNT(*) AS n FROM inbox WHERE done_at IS NULL AND payload IS NOT NULL"
+        )
+        return int(row["n"]) if row is not None else 0
+
+    async def inbox_is_done(self, update_id: int) -> bool:
+        """Whether this update was handled already."""
+        row = await self._one("SELECT done_at FROM inbox WHERE update_id = ?", (update_id,))
+        return row is not None and row["done_at"] is not None
+
+    async def inbox_done(self, update_id: int, keep_seconds: int = 7 * 86400) -> None:
+        """Mark an update handled and drop its content (it may hold personal data)."""
+        now = self.now()
+        await self._write1(
+            "INSERT INTO inbox (update_id, payload, received_at, done_at)"
+            " VALUES (?, NULL, ?, ?) ON CONFLICT(update_id) DO UPDATE"
+            " SET payload = NULL, done_at = excluded.done_at",
+            (update_id, now, now),
+        )
+        if update_id % 500 == 0:  # now and then, forget ids too old to be redelivered
+            await self._write1(
+                "DELETE FROM inbox WHERE done_at IS NOT NULL AND done_at < ?",
+                (now - keep_seconds,),
+            )
+
+    # --- leads --------------------------------------------------------------------------
+
+    async def get_lead(self, user_id: int) -> Lead | None:
+        """The stored person, if any."""
+        row = await self._one(f"SELECT {_LEAD_COLUMNS} FROM leads WHERE user_id = ?", (user_id,))
+        return _lead(row) if row else None
+
+    async def touch_visitor(
+        self,
+        user_id: int,
+        *,
+        first_name: str | None,
+        last_name: str | None,
+        username: str | None,
+        language: str,
+        source: str | None = None,
+        update_id: int | None = None,
+    ) -> Lead:
+        """Create the person on first contact (logging `start`), keep names and language fresh.
+
+        The first source a person came with is kept for good; the first contact counts as the
+        person's start (it is a /start in practice: Telegram opens every chat with one).
+        """
+        now = self.now()
+        async with self._tx() as db:
+            cur = await db.execute(
+                "INSERT INTO leads (user_id, first_name, last_name, username, language,"
+                " first_source, started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(user_id) DO UPDATE SET first_name = excluded.first_name,"
+                " last_name = excluded.last_name, username = excluded.username,"
+                " language = excluded.language,"
+                " updated_at = excluded.updated_at",
+                (user_id, first_name, last_name, username, language, source, now, now),
+            )
+            del cur
+            row = await self._one(
+                "SELECT 1 FROM events WHERE person = ? AND kind = ?", (user_id, Event.START.value)
+            )
+            if row is None:
+                lead_source = await self._one(
+                    "SELECT first_source FROM leads WHERE user_id = ?", (user_id,)
+                )
+                await self._event(
+                    db,
+                    user_id,
+                    Event.START,
+                    source=lead_source["first_source"] if lead_source else source,
+                    update_id=update_id,
+                )
+        lead = await self.get_lead(user_id)
+        assert lead is not None
+        return lead
+
+    async def request_magnet(self, user_id: int, magnet_id: str, source: str | None) -> None:
+        """Note that the person asked for a magnet (first request kept)."""
+        await self._write1(
+            "INSERT OR IGNORE INTO lead_magnets (user_id, magnet_id, source, requested_at)"
+            " VALUES (?, ?, ?, ?)",
+            (user_id, magnet_id, source, self.now()),
+        )
+
+    async def capture_email(
+        self,
+        user_id: int,
+        email: str,
+        *,
+        consent_version: str,
+        magnet_id: str | None,
+        update_id: int | None = None,
+    ) -> bool:
+        """Store a valid email with consent; True the first time this person becomes a lead."""
+        now = self.now()
+        async with self._tx() as db:
+            before = await self._one(
+                "SELECT email, unsubscribed_at, first_source FROM leads WHERE user_id = ?",
+                (user_id,),
+            )
+            if before is None:
+                raise KeyError(user_id)
+            # A new address is not verified, whatever the previous one was.
+            await db.execute(
+                "UPDATE leads SET email_verified_at = CASE WHEN email IS ?"
+                " THEN email_verified_at END, email = ?, email_at = COALESCE(email_at, ?),"
+                " consent_at = ?, consent_version = ?, subscribed = 1, unsubscribed_at = NULL,"
+                " updated_at = ? WHERE user_id = ?",
+                (email, email, now, now, consent_version, now, user_id),
+            )
+            first = await self._one(
+                "SELECT 1 FROM events WHERE person = ? AND kind = ?", (user_id, Event.LEAD.value)
+            )
+            if first is None:
+                await self._event(
+                    db,
+                    user_id,
+                    Event.LEAD,
+                    magnet_id=magnet_id,
+                    source=before["first_source"],
+                    update_id=update_id,
+                )
+            await self._refresh_stage(db, user_id)
+            if before["email"] != email:
+                await self._hook(
+                    db, user_id, HookType.CAPTURED, {"magnet": magnet_id, "first": first is None}
+                )
+            if before["unsubscribed_at"] is not None:  # giving an email again is an opt-in
+                await self._hook(db, user_id, HookType.RESUBSCRIBED)
+        return first is None
+
+    async def resubscribe(
+        self, user_id: int, *, consent_version: str, update_id: int | None
+    ) -> None:
+        """An explicit new opt-in after /stop."""
+        now = self.now()
+        async with self._tx() as db:
+            cur = await db.execute(
+                "UPDATE leads SET subscribed = 1, unsubscribed_at = NULL, consent_at = ?,"
+                " consent_version = ?, updated_at = ? WHERE user_id = ?"
+                " AND unsubscribed_at IS NOT NULL",
+                (now, consent_version, now, user_id),
+            )
+            if cur.rowcount:
+                await self._event(db, user_id, Event.RESUBSCRIBE, update_id=update_id)
+                await self._pause_tips(db, user_id, False, now)
+            await self._refresh_stage(db, user_id)
+            if cur.rowcount:
+                await self._hook(db, user_id, HookType.RESUBSCRIBED)
+
+    async def save_answer(
+        self, user_id: int, magnet_id: str, answer_id: str, fit: bool, update_id: int | None
+    ) -> bool:
+        """Record the answer to a magnet's qualifying question; False if already answered."""
+        now = self.now()
+        async with self._tx() as db:
+            cur = await db.execute(
+                "UPDATE lead_magnets SET answer_id = ?, answer_fit = ?, answered_at = ?"
+                " WHERE user_id = ? AND magnet_id = ? AND answer_id IS NULL",
+                (answer_id, int(fit), now, user_id, magnet_id),
+            )
+            if cur.rowcount:
+                lead = await self._one(
+                    "SELECT first_source FROM leads WHERE user_id = ?", (user_id,)
+                )
+                await self._event(
+                    db,
+                    user_id,
+                    Event.ANSWER,
+                    magnet_id=magnet_id,
+                    source=lead["first_source"] if lead else None,  # for the by-source split
+                    value="fit" if fit else "not_fit",
+                    update_id=update_id,
+                )
+        return bool(cur.rowcount)
+
+    async def mark_delivered(
+        self, user_id: int, magnet_id: str, update_id: int | None, then: NextTip = None
+    ) -> bool:
+        """Record a PDF delivery (and start its tips with `then`); True the first time."""
+        now = self.now()
+        async with self._tx() as db:
+            cur = await db.execute(
+                "UPDATE lead_magnets SET delivered_at = ?"
+                " WHERE user_id = ? AND magnet_id = ? AND delivered_at IS NULL",
+                (now, user_id, magnet_id),
+            )
+            first = bool(cur.rowcount)
+            await self._event(
+                db,
+                user_id,
+                Event.DOWNLOAD,
+                magnet_id=magnet_id,
+                value="first" if first else "again",
+                update_id=update_id,
+            )
+            await self._then(db, user_id, magnet_id, then)
+            await self._refresh_stage(db, user_id)
+        return first
+
+    async def lead_magnets(self, user_id: int) -> list[LeadMagnet]:
+        """The magnets a person asked for, oldest first."""
+        rows = await self._all(
+            "SELECT magnet_id, source, requested_at, answer_id, answer_fit, answered_at,"
+            " delivered_at FROM lead_magnets WHERE user_id = ? ORDER BY requested_at, magnet_id",
+            (user_id,),
+        )
+        return [
+            LeadMagnet(
+                **{
+                    **dict(r),
+                    "answer_fit": None if r["answer_fit"] is None else bool(r["answer_fit"]),
+                }
+            )
+            for r in rows
+        ]
+
+    async def unsubscribe(self, user_id: int, update_id: int | None) -> bool:
+        """/stop or the stop button: no more messages; False if not subscribed."""
+        now = self.now()
+        async with self._tx() as db:
+            cur = await db.execute(
+                "UPDATE leads SET subscribed = 0, unsubscribed_at = ?, updated_at = ?"
+                " WHERE user_id = ? AND subscribed = 1",
+                (now, now, user_id),
+            )
+            if cur.rowcount:
+                await self._event(db, user_id, Event.UNSUBSCRIBE, update_id=update_id)
+                await self._pause_tips(db, user_id, True, now)
+                await self._refresh_stage(db, user_id)
+                await self._hook(db, user_id, HookType.UNSUBSCRIBED)
+        return bool(cur.rowcount)
+
+    async def mark_blocked(self, user_id: int, blocked: bool = True) -> bool:
+        """Telegram says this person blocked the bot (or unblocked it)."""
+        now = self.now()
+        async with self._tx() as db:
+            if blocked:
+                cur = await db.execute(
+                    "UPDATE leads SET blocked_at = ?, updated_at = ?"
+                    " WHERE user_id = ? AND blocked_at IS NULL",
+                    (now, now, user_id),
+                )
+                if cur.rowcount:
+                    await self._event(db, user_id, Event.BLOCKED)
+                    await self._pause_tips(db, user_id, True, now)
+            else:
+                cur = await db.execute(
+                    "UPDATE leads SET blocked_at = NULL, updated_at = ?"
+                    " WHERE user_id = ? AND blocked_at IS NOT NULL",
+                    (now, user_id),
+                )
+                if cur.rowcount:  # back in the audience (churn counts them as subscribed again)
+                    await self._event(db, user_id, Event.UNBLOCKED)
+            await self._refresh_stage(db, user_id)
+        return bool(cur.rowcount)
+
+    async def erase(self, user_id: int) -> bool:
+        """Erase a person's personal data; their events stay, under an anonymous number."""
+        anonymous = -(secrets.randbelow(2**62) + 1)
+        async with self._tx() as db:
+            # Tools that heard of this person (or may have: a lead) hear of the erasure.
+            told = await self._hook_urls_for(user_id)
+            cur = await db.execute("DELETE FROM leads WHERE user_id = ?", (user_id,))
+            erased = bool(cur.rowcount)
+            await db.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+            await db.execute("DELETE FROM unreadable_updates WHERE user_id = ?", (user_id,))
+            # Raw updates not yet handled go; handled ones keep their id (no content, no
+            # person) so a redelivered batch from before the erasure is still refused.
+            await db.execute("DELETE FROM inbox WHERE user_id = ? AND done_at IS NULL", (user_id,))
+            await db.execute(
+                "UPDATE inbox SET user_id = NULL, payload = NULL WHERE user_id = ?", (user_id,)
+            )
+            await db.execute("DELETE FROM broadcast_recipients WHERE user_id = ?", (user_id,))
+            # An owner's own tries were never counted (set_owners); under an anonymous number
+            # they would start counting, changing past periods: they go instead.
+            found = await db.execute("SELECT 1 FROM temp.owners WHERE user_id = ?", (user_id,))
+            owner = await found.fetchone() is not None
+            if owner:
+                await db.execute("DELETE FROM events WHERE person = ?", (user_id,))
+            else:
+                await db.execute(
+                    "UPDATE events SET person = ?, update_id = NULL WHERE person = ?",
+                    (anonymous, user_id),
+                )
+            if erased and not owner:
+                await self._event(db, anonymous, Event.ERASE)
+            # Events not yet delivered carry personal data: they never leave; and no row links
+            # the Telegram id to what happened any more.
+            await self._forget_hooks(db, user_id)
+            await self._forget_team(db, user_id)  # relayed message ids, the conversation
+            if erased and told:
+                await self._hook(db, user_id, HookType.ERASED, urls=told)
+        # Old page images of the erased rows may sit in the WAL file until a checkpoint.
+        await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return erased
+
+    # --- sessions -----------------------------------------------------------------------
+
+    async def get_session(self, user_id: int) -> Session | None:
+        """The step this person is in, if any."""
+        row = await self._one(
+            "SELECT step, magnet_id, data FROM sessions WHERE user_id = ?", (user_id,)
+        )
+        if row is None:
+            return None
+        return Session(row["step"], row["magnet_id"], json.loads(row["data"] or "{}"))
+
+    async def set_session(
+        self, user_id: int, step: str, magnet_id: str | None = None, **data: Any
+    ) -> None:
+        """Put the person in a step."""
+        await self._write1(
+            "INSERT OR REPLACE INTO sessions (user_id, step, magnet_id, data, updated_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (user_id, step, magnet_id, json.dumps(data), self.now()),
+        )
+
+    async def clear_session(self, user_id: int) -> bool:
+        """Leave the current step; False if there was none."""
+        return bool(
+            await self._write1(
+                "DELETE FROM sessions WHERE user_id = ? RETURNING user_id", (user_id,)
+            )
+        )
+
+    # --- Telegram file ids --------------------------------------------------------------
+
+    async def file_id(self, sha256: str) -> str | None:
+        """The cached Telegram file_id of a file, if it was uploaded before."""
+        row = await self._one("SELECT file_id FROM files WHERE sha256 = ?", (sha256,))
+        return row["file_id"] if row else None
+
+    async def set_file_id(self, sha256: str, file_id: str | None) -> None:
+        """Remember (or, with None, forget) the file_id Telegram gave an upload."""
+        async with self._tx() as db:
+            if file_id is None:
+                await db.execute("DELETE FROM files WHERE sha256 = ?", (sha256,))
+            else:
+                await db.execute(
+                    "INSERT OR REPLACE INTO files (sha256, file_id, updated_at) VALUES (?, ?, ?)",
+                    (sha256, file_id, self.now()),
+                )
