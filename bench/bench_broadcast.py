@@ -32,18 +32,18 @@ async def run(leads: int, rate: float, paid: bool, latency: float, crash: bool) 
         fake.strict()  # Telegram's limits: 30/s in bulk, 1000/s paid, 429 above them
         fake.latency = latency
         app, svc = await start(config, fake)
-        audience = await svc.store.audience_size("all")
+        audience = await svc.store.broadcasts.audience_size("all")
         for user in range(1, leads + 1):
             fake.add_user(user)
         store = svc.store
-        broadcast_id = await store.create_broadcast(OWNER, "<b>News</b> for you", ["all"])
-        await store.choose_segment(broadcast_id, "all")
-        await store.start_broadcast(broadcast_id, paid=paid)
+        broadcast_id = await store.broadcasts.create(OWNER, "<b>News</b> for you", ["all"])
+        await store.broadcasts.choose_segment(broadcast_id, "all")
+        await store.broadcasts.start(broadcast_id, paid=paid)
         began = time.perf_counter()
         svc.broadcaster.launch(broadcast_id)
         unknown = 0
         if crash:  # kill the sender half-way, as a crash would, then resume like a restart
-            while (await store.broadcast_progress(broadcast_id)).get("sent", 0) < audience // 2:
+            while (await store.broadcasts.progress(broadcast_id)).get("sent", 0) < audience // 2:
                 await asyncio.sleep(0.05)
             for task in list(svc.broadcaster._tasks.values()):
                 task.cancel()
@@ -53,7 +53,7 @@ async def run(leads: int, rate: float, paid: bool, latency: float, crash: bool) 
             await restarted.resume()
         await svc.broadcaster.wait(broadcast_id)
         took = time.perf_counter() - began
-        progress = await store.broadcast_progress(broadcast_id)
+        progress = await store.broadcasts.progress(broadcast_id)
         unknown = progress.get("unknown", 0)
         delivered = Counter(
             c.params["chat_id"]

@@ -117,14 +117,14 @@ async def under_broadcast(
             fake.add_user(user)
         _, idle = await drive(app, fake, range(FIRST_USER, FIRST_USER + users))
         store = svc.store
-        broadcast_id = await store.create_broadcast(OWNER, "News", ["all"])
-        await store.choose_segment(broadcast_id, "all")
-        audience = await store.start_broadcast(broadcast_id, paid=False)
+        broadcast_id = await store.broadcasts.create(OWNER, "News", ["all"])
+        await store.broadcasts.choose_segment(broadcast_id, "all")
+        audience = await store.broadcasts.start(broadcast_id, paid=False)
         svc.broadcaster.launch(broadcast_id)
         await asyncio.sleep(2)  # well under way
         second = range(FIRST_USER + users, FIRST_USER + 2 * users)
         _, busy = await drive(app, fake, second)
-        sent = (await store.broadcast_progress(broadcast_id)).get("sent", 0)
+        sent = (await store.broadcasts.progress(broadcast_id)).get("sent", 0)
         svc.broadcaster.cancel(broadcast_id)
         await stop(app)
         print(f"  (broadcast to {audience:,} leads running: {sent:,} sent meanwhile)")

@@ -62,9 +62,9 @@ class TimedFake(FakeTelegram):
 async def broadcast_to_all(svc: Services) -> int:
     """Start a broadcast to every lead and let it get well under way; its id."""
     store = svc.store
-    broadcast_id = await store.create_broadcast(OWNER, "News", ["all"])
-    await store.choose_segment(broadcast_id, "all")
-    await store.start_broadcast(broadcast_id, paid=False)
+    broadcast_id = await store.broadcasts.create(OWNER, "News", ["all"])
+    await store.broadcasts.choose_segment(broadcast_id, "all")
+    await store.broadcasts.start(broadcast_id, paid=False)
     svc.broadcaster.launch(broadcast_id)
     await asyncio.sleep(2)  # well under way
     return broadcast_id
@@ -108,7 +108,7 @@ async def run(people: int, messages: int, leads: int) -> tuple[list[float], list
         broadcast_id = await broadcast_to_all(svc)
         second = range(FIRST_USER + people, FIRST_USER + 2 * people)
         busy = await write(app, fake, second, messages)
-        sent = (await svc.store.broadcast_progress(broadcast_id)).get("sent", 0)
+        sent = (await svc.store.broadcasts.progress(broadcast_id)).get("sent", 0)
         svc.broadcaster.cancel(broadcast_id)
         await stop(app)
     return idle, busy, sent
@@ -164,14 +164,14 @@ async def run_group(leads: int, count: int, spacing: float, burst: int) -> dict[
         for user in known:
             fake.add_user(user)
             _, body = fake.handle("createForumTopic", {"chat_id": GROUP, "name": str(user)})
-            await svc.store.team_set_topic(user, GROUP, body["result"]["message_thread_id"])
+            await svc.store.team.set_topic(user, GROUP, body["result"]["message_thread_id"])
         fake.group_per_minute = 20  # Telegram's limit into one group, from now on
         limited_at = fake.clock()
         ticker = asyncio.create_task(pump(svc))
         idle = await steady(app, fake, known, count, spacing, "idle")
         broadcast_id = await broadcast_to_all(svc)
         busy = await steady(app, fake, known, count, spacing, "busy")
-        sent = (await svc.store.broadcast_progress(broadcast_id)).get("sent", 0)
+        sent = (await svc.store.broadcasts.progress(broadcast_id)).get("sent", 0)
         svc.broadcaster.cancel(broadcast_id)
         await asyncio.sleep(61)  # a quiet minute: the group's budget is whole again
         began: dict[str, float] = {}

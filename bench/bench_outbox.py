@@ -112,17 +112,17 @@ async def webhooks(events: int) -> tuple[float, float]:
         store.on_hook = None  # queue everything first, then time the delivery alone
         for n in range(events):
             user = FIRST_USER + n
-            await store.touch_visitor(
+            await store.leads.touch_visitor(
                 user, first_name="P", last_name=None, username=None, language="en"
             )
-            await store.capture_email(
+            await store.leads.capture_email(
                 user, f"p{user}@example.com", consent_version="v", magnet_id="what-to-wear"
             )
-        bodies = [(await store.due_hooks(url, 1))[0].body.encode()] * events
+        bodies = [(await store.hooks.due(url, 1))[0].body.encode()] * events
         began = time.perf_counter()
         await svc.crm.tick()
         outbox = events / (time.perf_counter() - began)
-        assert (await store.hook_counts()).get("sent") == events, await store.hook_counts()
+        assert (await store.hooks.counts()).get("sent") == events, await store.hooks.counts()
         await stop(app)
     limit = asyncio.Semaphore(IN_FLIGHT)
     async with httpx.AsyncClient(timeout=10) as client:

@@ -35,12 +35,14 @@ async def make_leads(store: Store, fake: FakeTelegram, users: range) -> None:
     """Subscribed leads who got a magnet (the broadcast audience)."""
     for user in users:
         fake.add_user(user)
-        await store.touch_visitor(
+        await store.leads.touch_visitor(
             user, first_name="L", last_name=None, username=None, language="en", source="bench"
         )
-        await store.request_magnet(user, "what-to-wear", None)
-        await store.capture_email(user, f"{user}@example.com", consent_version="v", magnet_id=None)
-        await store.mark_delivered(user, "what-to-wear", None)
+        await store.leads.request_magnet(user, "what-to-wear", None)
+        await store.leads.capture_email(
+            user, f"{user}@example.com", consent_version="v", magnet_id=None
+        )
+        await store.leads.mark_delivered(user, "what-to-wear", None)
 
 
 def strict_fake() -> FakeTelegram:
@@ -80,9 +82,9 @@ async def broadcast_at(rate: float, seconds: float) -> dict[str, float]:
 
 
 async def begin_broadcast(store: Store) -> int:
-    broadcast_id = await store.create_broadcast(OWNER, TEXT, ["all"])
-    await store.choose_segment(broadcast_id, "all")
-    await store.start_broadcast(broadcast_id, paid=False)
+    broadcast_id = await store.broadcasts.create(OWNER, TEXT, ["all"])
+    await store.broadcasts.choose_segment(broadcast_id, "all")
+    await store.broadcasts.start(broadcast_id, paid=False)
     return broadcast_id
 
 
@@ -136,7 +138,7 @@ async def shared_budget(rate: float, seconds: float, prospects: int) -> dict[str
         await make_leads(svc.store, fake, range(1, count + 1))
         now = int(svc.clock())
         for user in tipped:
-            await svc.store.schedule_tip(user, "what-to-wear", "colours", now)
+            await svc.store.tips.schedule(user, "what-to-wear", "colours", now)
         # The broadcast goes to everyone subscribed; the tipped half get a tip as well.
         idle = await replies(app, fake, range(10**7, 10**7 + prospects), 0.25)
         fake.reset_recording()

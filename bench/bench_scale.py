@@ -147,14 +147,14 @@ async def scheduler(leads: int, due: int) -> dict[str, float]:
         timings = []
         for _ in range(5):
             began = time.perf_counter()
-            found = await store.due_tips(now, 500)
+            found = await store.tips.due(now, 500)
             timings.append((time.perf_counter() - began) * 1000)
         for (user,) in await store._all(
             "SELECT DISTINCT user_id FROM tips WHERE due_at <= ?", (now,)
         ):
             fake.add_user(user)
         svc.clock = lambda: float(now)
-        waiting = len(await store.due_tips(now, 10**6))
+        waiting = len(await store.tips.due(now, 10**6))
         began = time.perf_counter()
         sent = 0
         while sent < waiting and time.perf_counter() - began < 120:

@@ -160,7 +160,7 @@ async def open_services(app: App) -> None:
         svc._mailer = Mailer(svc, app.bot)
     svc._inbox = InboxSender(svc, app.bot)  # relays left by a previous run go at the first tick
     await svc._inbox.check_group()
-    retired = await store.retire_hooks(tuple(svc.settings.crm_webhook_urls))
+    retired = await store.hooks.retire(tuple(svc.settings.crm_webhook_urls))
     if retired:  # erase events among them never reach the CRM: owners must know
         log.warning("%d webhook event(s) for URLs no longer set were given up", retired)
         notice = svc.texts.count(svc.owner_lang, "owner_hooks_retired", retired)

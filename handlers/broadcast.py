@@ -28,8 +28,8 @@ log = logging.getLogger(__name__)
 async def broadcast(update: Update, context: Ctx) -> None:
     """/broadcast [message]: running broadcasts (with cancel buttons), then compose a new one."""
     svc, lang = context.svc, context.svc.owner_lang
-    for running in await svc.store.broadcasts_in_state("sending"):
-        counts = await svc.store.broadcast_progress(running.id)
+    for running in await svc.store.broadcasts.in_state("sending"):
+        counts = await svc.store.broadcasts.progress(running.id)
         total = sum(v for k, v in counts.items() if k != "stop_clicks")
         await say(
             update,
@@ -47,7 +47,7 @@ async def broadcast(update: Update, context: Ctx) -> None:
     if await from_command(update, context):  # "/broadcast <message>" is fine too
         return
     await say(update, t(context, lang, "bc_ask"))
-    await svc.store.set_session(user_id(update), STEP_BROADCAST)
+    await svc.store.sessions.set(user_id(update), STEP_BROADCAST)
 
 
 async def button(update: Update, context: Ctx) -> None:
@@ -60,7 +60,7 @@ async def button(update: Update, context: Ctx) -> None:
     svc, lang = context.svc, context.svc.owner_lang
     parts = query.data.split(":")
     draft_id = parse_id(parts[2]) if len(parts) in (3, 4) else None
-    draft = await svc.store.get_broadcast(draft_id) if draft_id is not None else None
+    draft = await svc.store.broadcasts.get(draft_id) if draft_id is not None else None
     if not svc.is_owner(user_id(update)) or draft is None:
         await unknown_button(update, context)
         return
@@ -69,7 +69,7 @@ async def button(update: Update, context: Ctx) -> None:
     chosen = draft.segments[index] if index is not None and index < len(draft.segments) else None
     if action == "x":
         await ack(query)
-        if await svc.store.finish_broadcast(draft.id, "cancelled"):
+        if await svc.store.broadcasts.finish(draft.id, "cancelled"):
             svc.broadcaster.cancel(draft.id)
             await edit(query)
             if draft.state in ("draft", "scheduled", "held"):  # nothing had been sent
@@ -90,7 +90,7 @@ async def button(update: Update, context: Ctx) -> None:
     elif action in ("w", "r") and (chosen is not None or action == "r"):
         await ack(query)
         if chosen is not None:  # the segment this preview showed
-            await svc.store.choose_segment(draft.id, chosen)
+            await svc.store.broadcasts.choose_segment(draft.id, chosen)
         await ask_when(update, context, draft)
     elif action == "s" and chosen is not None:
         await ack(query)
@@ -116,12 +116,12 @@ async def offer_resend(update: Update, context: Ctx, broadcast_id: int) -> None:
     """Its unknown recipients may have it already: one draft for them, sent only on confirm."""
     svc, lang, query = context.svc, context.svc.owner_lang, update.callback_query
     assert query is not None
-    draft_id, started = await svc.store.resend_draft(broadcast_id, chat_id(update))
+    draft_id, started = await svc.store.broadcasts.resend_draft(broadcast_id, chat_id(update))
     if started:  # a double tap, another owner, a stale button: it went once, not again
         await ack(query, t(context, lang, "bc_unknown_done", id=str(draft_id)))
         return
     await ack(query)  # clients show a spinner until the query is answered
-    count = await svc.store.audience_size(f"unknown:{broadcast_id}")
+    count = await svc.store.broadcasts.audience_size(f"unknown:{broadcast_id}")
     if not count:
         await say(update, t(context, lang, "bc_unknown_none", id=str(broadcast_id)))
         return
@@ -138,9 +138,9 @@ async def offer_resend(update: Update, context: Ctx, broadcast_id: int) -> None:
 async def preview(update: Update, context: Ctx, broadcast_id: int, segment: str) -> None:
     """Show the message as leads will see it and the audience size; offer test, confirm, cancel."""
     svc, lang = context.svc, context.svc.owner_lang
-    await svc.store.choose_segment(broadcast_id, segment)
-    count = await svc.store.audience_size(segment)
-    draft = await svc.store.get_broadcast(broadcast_id)
+    await svc.store.broadcasts.choose_segment(broadcast_id, segment)
+    count = await svc.store.broadcasts.audience_size(segment)
+    draft = await svc.store.broadcasts.get(broadcast_id)
     assert draft is not None
     await send_versions(context, chat_id(update), draft)
     index = draft.segments.index(segment)
@@ -161,7 +161,7 @@ async def preview(update: Update, context: Ctx, broadcast_id: int, segment: str)
 async def confirm(update: Update, context: Ctx, broadcast_id: int, segment: str) -> None:
     """Store every recipient, then send in the background; the status message shows progress."""
     svc, lang = context.svc, context.svc.owner_lang
-    await svc.store.choose_segment(broadcast_id, segment)
+    await svc.store.broadcasts.choose_segment(broadcast_id, segment)
     await edit(update.callback_query)  # type: ignore[arg-type]
     count = await start_now(svc, context.bot, broadcast_id, segment, chat_id(update))
     if count is None:  # another owner (or a double tap) started or cancelled it first

@@ -72,16 +72,16 @@ async def new_draft(update: Update, context: Ctx, version: Version, text: str) -
     """Store the draft with its first version, then offer versions, links and segments."""
     svc = context.svc
     segments = await offered(context)
-    draft_id = await svc.store.create_broadcast(chat_id(update), text, segments, version)
-    await svc.store.clear_session(user_id(update))
+    draft_id = await svc.store.broadcasts.create(chat_id(update), text, segments, version)
+    await svc.store.sessions.clear(user_id(update))
     await show_draft(update, context, draft_id)
 
 
 async def add_version(update: Update, context: Ctx, draft_id: int, version: Version) -> None:
     """Another language's version (the last one sent for a language wins)."""
     svc = context.svc
-    await svc.store.clear_session(user_id(update))
-    if not await svc.store.set_version(draft_id, version):
+    await svc.store.sessions.clear(user_id(update))
+    if not await svc.store.broadcasts.set_version(draft_id, version):
         await say(update, t(context, svc.owner_lang, "bc_not_draft"))
         return
     await show_draft(update, context, draft_id)
@@ -95,8 +95,8 @@ async def link_typed(update: Update, context: Ctx, draft_id: int) -> None:
     if isinstance(parsed, str):  # still waiting for a valid one
         await say(update, t(context, lang, parsed))
         return
-    await svc.store.clear_session(user_id(update))
-    if not await svc.store.add_link(draft_id, *parsed, limit=MAX_LINKS):
+    await svc.store.sessions.clear(user_id(update))
+    if not await svc.store.broadcasts.add_link(draft_id, *parsed, limit=MAX_LINKS):
         await say(update, t(context, lang, "bc_not_draft"))
         return
     await show_draft(update, context, draft_id)
@@ -108,7 +108,7 @@ async def ask_version(update: Update, context: Ctx, draft: Broadcast, lang: str)
     if lang not in svc.texts.languages:  # only languages leads can get texts in
         await say(update, t(context, owner, "bc_no_lang", languages=", ".join(svc.texts.languages)))
         return
-    await svc.store.set_session(user_id(update), STEP_BROADCAST, draft=draft.id, lang=lang)
+    await svc.store.sessions.set(user_id(update), STEP_BROADCAST, draft=draft.id, lang=lang)
     await say(update, t(context, owner, "bc_ask_version", language=language_name(context, lang)))
 
 
@@ -118,7 +118,7 @@ async def ask_link(update: Update, context: Ctx, draft: Broadcast) -> None:
     if len(draft.links) >= MAX_LINKS:
         await say(update, t(context, owner, "bc_link_full"))
         return
-    await svc.store.set_session(user_id(update), STEP_BROADCAST, draft=draft.id, link=1)
+    await svc.store.sessions.set(user_id(update), STEP_BROADCAST, draft=draft.id, link=1)
     await say(update, t(context, owner, "bc_ask_link"))
 
 
@@ -149,7 +149,7 @@ def draft_summary(context: Ctx, draft: Broadcast) -> tuple[str, InlineKeyboardMa
 async def show_draft(update: Update, context: Ctx, draft_id: int) -> None:
     """The draft's summary, then the segment picker (each button with its audience)."""
     svc, owner = context.svc, context.svc.owner_lang
-    draft = await svc.store.get_broadcast(draft_id)
+    draft = await svc.store.broadcasts.get(draft_id)
     assert draft is not None
     text, keyboard = draft_summary(context, draft)
     await say(update, text, keyboard if keyboard.inline_keyboard else None)

@@ -17,7 +17,7 @@ async def ask_when(update: Update, context: Ctx, draft: Broadcast) -> None:
     """`bc:w` / `bc:r`: type a date and time, or pick tomorrow or Monday at 09:00."""
     svc, lang = context.svc, context.svc.owner_lang
     offered = slots(svc.clock(), svc.settings.zone)
-    await svc.store.set_session(user_id(update), STEP_BROADCAST, draft=draft.id, when=1)
+    await svc.store.sessions.set(user_id(update), STEP_BROADCAST, draft=draft.id, when=1)
     await say(
         update,
         t(context, lang, "bc_ask_when", zone=svc.settings.timezone),
@@ -46,11 +46,11 @@ async def schedule_at(update: Update, context: Ctx, draft_id: int, moment: int) 
     if problem:
         await say(update, t(context, lang, problem, zone=svc.settings.timezone))
         return
-    await svc.store.clear_session(user_id(update))
-    if not await svc.store.schedule_broadcast(draft_id, moment):
+    await svc.store.sessions.clear(user_id(update))
+    if not await svc.store.broadcasts.schedule(draft_id, moment):
         await say(update, t(context, lang, "bc_not_draft"))
         return
-    draft = await svc.store.get_broadcast(draft_id)
+    draft = await svc.store.broadcasts.get(draft_id)
     assert draft is not None
     text, keyboard = await scheduled_line(context, draft)
     await say(update, text, keyboard)
@@ -68,7 +68,7 @@ async def scheduled_line(context: Ctx, draft: Broadcast) -> tuple[str, InlineKey
         text = t(context, lang, "bc_held", id=str(draft.id), when=when)
         now = (t(context, lang, "btn_bc_send_now"), f"bc:go:{draft.id}:{index}")
         return text, buttons(now, cancel)
-    count = await svc.store.audience_size(draft.segment)
+    count = await svc.store.broadcasts.audience_size(draft.segment)
     text = svc.texts.count(
         lang,
         "bc_scheduled",
@@ -85,6 +85,6 @@ async def list_scheduled(update: Update, context: Ctx) -> None:
     """In /broadcast: every scheduled or held broadcast, each with its buttons."""
     store = context.svc.store
     for state in ("held", "scheduled"):
-        for draft in sorted(await store.broadcasts_in_state(state), key=lambda b: b.send_at or 0):
+        for draft in sorted(await store.broadcasts.in_state(state), key=lambda b: b.send_at or 0):
             text, keyboard = await scheduled_line(context, draft)
             await say(update, text, keyboard)

@@ -42,11 +42,11 @@ async def offer(update: Update, context: Ctx, magnet: Magnet, source: str | None
     store, person = context.svc.store, user_id(update)
     chat = chat_of(update)
     lang, default = lang_of(update, context), context.svc.texts.default
-    lead = await store.get_lead(person)
+    lead = await store.leads.get(person)
     if lead is None:
         lead = await touch(update, context, source)
-    await store.request_magnet(person, magnet.id, source or lead.first_source)
-    requested = {m.magnet_id: m for m in await store.lead_magnets(person)}
+    await store.leads.request_magnet(person, magnet.id, source or lead.first_source)
+    requested = {m.magnet_id: m for m in await store.leads.lead_magnets(person)}
     settings = context.svc.settings
     step = next_step(
         has_email=lead.email is not None,
@@ -69,9 +69,9 @@ async def offer(update: Update, context: Ctx, magnet: Magnet, source: str | None
             description=label(magnet.description, lang, default),
         )
         await context.bot.send_message(chat, f"{text}\n\n{t(context, lang, 'consent')}")
-        await store.set_session(person, STEP_EMAIL, magnet.id)
+        await store.sessions.set(person, STEP_EMAIL, magnet.id)
     elif step is Step.CONFIRM_OPTIN:
-        await store.clear_session(person)
+        await store.sessions.clear(person)
         keyboard = buttons(
             (t(context, lang, "btn_optin_yes"), f"opt:{magnet.id}"),
             (t(context, lang, "btn_optin_no"), "opt:no"),
@@ -81,10 +81,10 @@ async def offer(update: Update, context: Ctx, magnet: Magnet, source: str | None
         )
     elif step is Step.ASK_CODE:
         assert lead.email is not None
-        pending = await store.pending_code(person)
+        pending = await store.optin.pending_code(person)
         usable = (
             code_usable(pending, lead.email, store.now(), settings.optin_max_attempts)
-            and await store.mail_error(person) is None
+            and await store.optin.mail_error(person) is None
         )
         if not usable:  # none, expired, locked, or its mail failed: a fresh one
             await send_code(update, context, magnet.id, lead.email)
@@ -94,7 +94,7 @@ async def offer(update: Update, context: Ctx, magnet: Magnet, source: str | None
                 t(context, lang, "code_waiting", email=clip(lead.email)),
                 reply_markup=code_buttons(context.svc, lang),
             )
-        await store.set_session(person, STEP_CODE, magnet.id)
+        await store.sessions.set(person, STEP_CODE, magnet.id)
     elif step is Step.ASK_QUESTION:
         assert magnet.question is not None
         await context.bot.send_message(
@@ -102,10 +102,10 @@ async def offer(update: Update, context: Ctx, magnet: Magnet, source: str | None
             label(magnet.question.text, lang, default),
             reply_markup=question_keyboard(magnet, magnet.question, lang, default),
         )
-        await store.set_session(person, STEP_ANSWER, magnet.id)
+        await store.sessions.set(person, STEP_ANSWER, magnet.id)
     else:
         await deliver(update, context, magnet)
-        await store.clear_session(person)
+        await store.sessions.clear(person)
 
 
 async def deliver(update: Update, context: Ctx, magnet: Magnet) -> None:
@@ -117,16 +117,16 @@ async def deliver(update: Update, context: Ctx, magnet: Magnet) -> None:
     try:
         await send_pdf(context.bot, svc.store, pdf, chat, label(magnet.caption, lang, default))
     except Forbidden:
-        await svc.store.mark_blocked(person)
+        await svc.store.leads.mark_blocked(person)
         return
     except TelegramError:
         log.exception("could not send %s to %s", pdf.name, person)
         await context.bot.send_message(chat, t(context, lang, "delivery_failed"))
         return
     # The magnet's tips start with its first delivery, recorded in the same transaction.
-    started = await svc.store.scheduled_tip_ids(person, magnet.id)
+    started = await svc.store.tips.scheduled_ids(person, magnet.id)
     then = None if started else await svc.nurture.next_tip(person, magnet.id, svc.clock())
-    first = await svc.store.mark_delivered(person, magnet.id, update.update_id, then)
+    first = await svc.store.leads.mark_delivered(person, magnet.id, update.update_id, then)
     log.info("magnet %s sent to %s (%s)", magnet.id, person, "first" if first else "again")
     if first:
         await context.bot.send_message(chat, t(context, lang, "after_delivery"))
@@ -156,7 +156,7 @@ async def email_text(update: Update, context: Ctx, magnet: Magnet) -> None:
     lang, person = lang_of(update, context), user_id(update)
     check = check_email(message.text)
     if check.suggestion and check.suggestion != check.email:
-        await context.svc.store.set_session(
+        await context.svc.store.sessions.set(
             person, STEP_EMAIL_CONFIRM, magnet.id, typed=check.email, suggested=check.suggestion
         )
         rows = [(t(context, lang, "btn_suggest_yes"), "eml:yes")]
@@ -179,7 +179,7 @@ async def save_email(update: Update, context: Ctx, magnet: Magnet, email: str) -
     """Store a valid email with the consent shown, then go on to the question or the PDF."""
     svc, lang = context.svc, lang_of(update, context)
     person = user_id(update)
-    first = await svc.store.capture_email(
+    first = await svc.store.leads.capture_email(
         person,
         email,
         consent_version=t(context, lang, "consent_version"),
@@ -188,18 +188,20 @@ async def save_email(update: Update, context: Ctx, magnet: Magnet, email: str) -
     )
     if first:
         log.info("lead captured: %s for magnet %s", person, magnet.id)
-    lead = await svc.store.get_lead(person) if svc.settings.double_optin else None
+    lead = await svc.store.leads.get(person) if svc.settings.double_optin else None
     if lead is not None and lead.email_verified_at is None:  # double opt-in: a code first
         waits = svc.settings.optin_pdf_waits
         sent = await send_code(
             update, context, magnet.id, email, "code_sent" if waits else "code_sent_nowait"
         )
         if waits:  # the PDF waits for the code: the next text is the code
-            await svc.store.set_session(person, STEP_CODE if sent else STEP_EMAIL, magnet.id)
+            await svc.store.sessions.set(person, STEP_CODE if sent else STEP_EMAIL, magnet.id)
             return
-        delivered = {m.magnet_id: m.delivered_at for m in await svc.store.lead_magnets(person)}
+        delivered = {
+            m.magnet_id: m.delivered_at for m in await svc.store.leads.lead_magnets(person)
+        }
         if delivered.get(magnet.id) is not None:  # a changed address: the PDF is theirs already
-            await svc.store.clear_session(person)
+            await svc.store.sessions.clear(person)
             return
     else:
         await context.bot.send_message(
@@ -214,7 +216,7 @@ async def confirm_suggestion(update: Update, context: Ctx) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
     person = user_id(update)
-    session = await context.svc.store.get_session(person)
+    session = await context.svc.store.sessions.get(person)
     magnet = context.svc.catalogue.get(session.magnet_id or "") if session else None
     email = (
         session.data.get("suggested" if query.data == "eml:yes" else "typed") if session else None
@@ -236,8 +238,8 @@ async def answer_question(update: Update, context: Ctx) -> None:
     _, magnet_id, answer_id = [*query.data.split(":"), "", ""][:3]
     magnet = svc.catalogue.get(magnet_id)
     answer = magnet.question.answer(answer_id) if magnet and magnet.question else None
-    lead = await svc.store.get_lead(person)
-    asked = {m.magnet_id: m for m in await svc.store.lead_magnets(person)} if lead else {}
+    lead = await svc.store.leads.get(person)
+    asked = {m.magnet_id: m for m in await svc.store.leads.lead_magnets(person)} if lead else {}
     if (
         magnet is None
         or answer is None
@@ -248,7 +250,9 @@ async def answer_question(update: Update, context: Ctx) -> None:
         await ack(query, t(context, lang, "button_expired"))
         return
     default = svc.texts.default
-    saved = await svc.store.save_answer(person, magnet.id, answer.id, answer.fit, update.update_id)
+    saved = await svc.store.leads.save_answer(
+        person, magnet.id, answer.id, answer.fit, update.update_id
+    )
     if not saved and asked[magnet_id].delivered_at is not None:  # a double tap
         previous = magnet.question.answer(asked[magnet_id].answer_id or "")  # type: ignore[union-attr]
         shown = label(previous.label, lang, default) if previous else ""
@@ -270,14 +274,14 @@ async def opt_in_again(update: Update, context: Ctx) -> None:
     person = user_id(update)
     await edit(query)
     magnet = svc.catalogue.get(query.data.removeprefix("opt:"))
-    lead = await svc.store.get_lead(person)
+    lead = await svc.store.leads.get(person)
     if magnet is None or lead is None or lead.email is None:
         await say(update, t(context, lang, "optin_declined"))
         return
-    await svc.store.resubscribe(
+    await svc.store.leads.resubscribe(
         person, consent_version=t(context, lang, "consent_version"), update_id=update.update_id
     )
-    delivered = {m.magnet_id for m in await svc.store.lead_magnets(person) if m.delivered_at}
+    delivered = {m.magnet_id for m in await svc.store.leads.lead_magnets(person) if m.delivered_at}
     if magnet.id not in delivered:
         await offer(update, context, magnet)
         return

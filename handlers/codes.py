@@ -18,12 +18,12 @@ async def send_code(
     """Queue a new code for `email` and say so; False if today's limit is reached."""
     svc, lang, person = context.svc, lang_of(update, context), user_id(update)
     store, settings = svc.store, svc.settings
-    refused = await store.refused_before(person, email)
+    refused = await store.optin.refused_before(person, email)
     if refused is not None:  # it would be refused again: another address is needed
         text = t(context, lang, "mail_refused", email=clip(email), reason=clip(refused, 200))
         await say(update, text, reply_markup=code_buttons(svc, lang, resend=False))
         return False
-    pending = await store.pending_code(person)
+    pending = await store.optin.pending_code(person)
     now = store.now()
     if (
         prompt != "code_resent"
@@ -34,11 +34,11 @@ async def send_code(
         text = t(context, lang, "code_waiting", email=clip(email))
         await say(update, text, reply_markup=code_buttons(svc, lang))
         return True
-    if await store.codes_since(person, email, store.now() - 86400) >= MAX_CODES_PER_DAY:
+    if await store.optin.codes_since(person, email, store.now() - 86400) >= MAX_CODES_PER_DAY:
         text = t(context, lang, "code_limit")
         await say(update, text, reply_markup=code_buttons(svc, lang, resend=False))
         return False
-    issued = await store.issue_code(
+    issued = await store.optin.issue_code(
         person,
         email,
         new_code(),

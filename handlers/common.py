@@ -35,7 +35,7 @@ async def touch(update: Update, context: Ctx, source: str | None = None) -> Lead
     """Create or refresh the person behind this update (names, language, first source)."""
     user = update.effective_user
     assert user is not None  # handlers only run on updates from users
-    return await context.svc.store.touch_visitor(
+    return await context.svc.store.leads.touch_visitor(
         user.id,
         first_name=user.first_name,
         last_name=user.last_name,

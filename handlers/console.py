@@ -33,7 +33,9 @@ async def leads(update: Update, context: Ctx) -> None:
     text, keyboard, listed = await _page(context, name, 0)
     shown = await say(update, text, keyboard)
     # The page names these leads: an erasure draws it again without the erased one.
-    await context.svc.store.set_mentions(shown.chat_id, shown.message_id, listed, f"lds:{name}:0")
+    await context.svc.store.owner.set_mentions(
+        shown.chat_id, shown.message_id, listed, f"lds:{name}:0"
+    )
 
 
 async def _page(
@@ -41,7 +43,7 @@ async def _page(
 ) -> tuple[str, InlineKeyboardMarkup | None, list[int]]:
     """A page's text, its buttons and the leads it lists."""
     svc, lang = context.svc, context.svc.owner_lang
-    rows, total = await svc.store.list_leads(name, page * PAGE, PAGE)
+    rows, total = await svc.store.owner.list_leads(name, page * PAGE, PAGE)
     title = t(context, lang, f"leads_{name}", count=str(total))
     lines = [title]
     buttons = []
@@ -78,7 +80,7 @@ async def leads_page(update: Update, context: Ctx) -> None:
     text, keyboard, listed = await _page(context, parts[0], page)
     shown = query.message
     assert shown is not None  # fallback.chatless_button answered buttons on inline messages
-    await context.svc.store.set_mentions(
+    await context.svc.store.owner.set_mentions(
         shown.chat.id, shown.message_id, listed, f"lds:{parts[0]}:{page}"
     )
     if isinstance(shown, Message) and shown.reply_markup == keyboard:
@@ -100,7 +102,7 @@ async def redraw(context: Ctx, chat: int, message_id: int, how: str) -> None:
         await context.bot.edit_message_text(text, chat, message_id, reply_markup=keyboard)
     except TelegramError as exc:  # deleted by the owner, or too old to edit
         log.debug("leads page not redrawn: %s", exc)
-    await context.svc.store.set_mentions(chat, message_id, listed, how)
+    await context.svc.store.owner.set_mentions(chat, message_id, listed, how)
 
 
 async def card(update: Update, context: Ctx) -> None:
@@ -115,13 +117,13 @@ async def card(update: Update, context: Ctx) -> None:
     lead_id = found[0]
     await ack(query)  # clients show a spinner until the query is answered
     text = await lead_card(svc, lead_id, t(context, svc.owner_lang, "card_title"))
-    if await svc.store.get_lead(lead_id) is None:  # erased meanwhile: nothing to act on
+    if await svc.store.leads.get(lead_id) is None:  # erased meanwhile: nothing to act on
         await say(update, text)
         return
     message = await context.bot.send_message(
         chat_id(update), text, reply_markup=card_buttons(svc, lead_id)
     )
-    await svc.store.add_relay(chat_id(update), message.message_id, lead_id)
+    await svc.store.ready.add_relay(chat_id(update), message.message_id, lead_id)
 
 
 async def export(update: Update, context: Ctx) -> None:

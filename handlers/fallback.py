@@ -43,9 +43,9 @@ async def member_changed(update: Update, context: Ctx) -> None:
     if change.chat.type != "private":  # groups and channels say nothing about the person
         return
     blocked = change.new_chat_member.status == ChatMember.BANNED
-    if await context.svc.store.get_lead(change.from_user.id) is None:
+    if await context.svc.store.leads.get(change.from_user.id) is None:
         return
-    if await context.svc.store.mark_blocked(change.from_user.id, blocked):
+    if await context.svc.store.leads.mark_blocked(change.from_user.id, blocked):
         log.info("%s %s the bot", change.from_user.id, "blocked" if blocked else "unblocked")
 
 
@@ -55,8 +55,8 @@ async def on_error(update: object, context: Ctx) -> None:
     if isinstance(context.error, Forbidden) and isinstance(update, Update):
         # They blocked the bot between their message and our answer: nothing is broken.
         user = update.effective_user
-        if user is not None and await context.svc.store.get_lead(user.id) is not None:
-            await context.svc.store.mark_blocked(user.id)
+        if user is not None and await context.svc.store.leads.get(user.id) is not None:
+            await context.svc.store.leads.mark_blocked(user.id)
         log.info("update %s: the person blocked the bot meanwhile", update_id)
         return
     if isinstance(context.error, DatabaseGone):  # the guard's CRITICAL line says it all

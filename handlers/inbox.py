@@ -28,9 +28,9 @@ async def to_team(update: Update, context: Ctx) -> bool:
     to = [group] if group is not None else list(svc.settings.owner_ids)
     if message is None or svc.is_owner(person) or not to or not relayable(message):
         return False
-    if await svc.store.get_lead(person) is None:  # wrote before any /start
+    if await svc.store.leads.get(person) is None:  # wrote before any /start
         await touch(update, context)
-    ack = await svc.store.team_message_in(
+    ack = await svc.store.team.message_in(
         person,
         chat_id(update),
         message.message_id,
@@ -51,8 +51,8 @@ async def team_reply(update: Update, context: Ctx) -> None:
     message = update.effective_message
     assert message is not None and message.reply_to_message is not None
     svc, lang = context.svc, context.svc.owner_lang
-    person = await svc.store.team_person_of(chat_id(update), message.reply_to_message.message_id)
-    lead = await svc.store.get_lead(person) if person is not None else None
+    person = await svc.store.team.person_of(chat_id(update), message.reply_to_message.message_id)
+    lead = await svc.store.leads.get(person) if person is not None else None
     if person is None or lead is None:  # a message redacted after an erasure says so
         erased = message.reply_to_message.text == t(context, lang, "card_erased")
         await say(update, t(context, lang, "inbox_not_sent_erased" if erased else "relay_not_lead"))
@@ -65,8 +65,8 @@ async def in_topic(update: Update, context: Ctx) -> None:
     message = update.effective_message
     assert message is not None
     thread = message.message_thread_id if message.is_topic_message else None
-    person = await context.svc.store.team_person_in_topic(chat_id(update), thread or 0)
-    lead = await context.svc.store.get_lead(person) if person is not None else None
+    person = await context.svc.store.team.person_in_topic(chat_id(update), thread or 0)
+    lead = await context.svc.store.leads.get(person) if person is not None else None
     if lead is None:  # the General topic, or a topic that is no one's: team chatter
         return
     await _answer(update, context, lead)
@@ -79,16 +79,16 @@ async def _answer(update: Update, context: Ctx, lead: Lead) -> None:
     svc, lang, person = context.svc, context.svc.owner_lang, lead.user_id
     if is_note(message.text or message.caption) or not relayable(message):
         return  # a note for the team, or nothing to copy
-    if not may_answer(lead.unsubscribed_at, await svc.store.team_last_in(person)):
+    if not may_answer(lead.unsubscribed_at, await svc.store.team.last_in(person)):
         name = names.person(lead.first_name, None, lead.user_id)
         shown = await message.reply_text(t(context, lang, "relay_failed", name=name))  # topic
-        await svc.store.set_mentions(shown.chat_id, shown.message_id, [lead.user_id])
+        await svc.store.owner.set_mentions(shown.chat_id, shown.message_id, [lead.user_id])
         return
-    await svc.store.team_answer(person, chat_id(update), message.message_id, update.update_id)
+    await svc.store.team.answer(person, chat_id(update), message.message_id, update.update_id)
     svc.inbox.kick()
-    session = await svc.store.get_session(person)
+    session = await svc.store.sessions.get(person)
     if session and session.step == STEP_PLAN_GOAL:  # the conversation takes over from the question
-        await svc.store.clear_session(person)
+        await svc.store.sessions.clear(person)
     log.info("team member %s answered %s", user_id(update), person)
 
 
@@ -98,7 +98,7 @@ INBOX_SHOWN = 20  # conversations listed (and Done buttons) in one /inbox messag
 async def _inbox_view(context: Ctx) -> tuple[str, InlineKeyboardMarkup | None, list[int]]:
     """The /inbox message: its text, its Done buttons, the people it names."""
     svc = context.svc
-    waiting = await svc.store.team_waiting(svc.settings.inbox_chat_id, INBOX_SHOWN)
+    waiting = await svc.store.team.waiting(svc.settings.inbox_chat_id, INBOX_SHOWN)
     text = "\n".join(inbox_lines(svc, waiting, svc.clock()))
     done = [
         InlineKeyboardButton(
@@ -115,7 +115,7 @@ async def inbox_command(update: Update, context: Ctx) -> None:
     """/inbox (owners): conversations waiting for an answer, oldest first, with Done buttons."""
     text, keyboard, named = await _inbox_view(context)
     shown = await say(update, text, reply_markup=keyboard)
-    await context.svc.store.set_mentions(shown.chat_id, shown.message_id, named)
+    await context.svc.store.owner.set_mentions(shown.chat_id, shown.message_id, named)
 
 
 async def done_button(update: Update, context: Ctx) -> None:
@@ -126,7 +126,7 @@ async def done_button(update: Update, context: Ctx) -> None:
     if not context.svc.is_owner(user_id(update)) or found is None:
         await unknown_button(update, context)
         return
-    await context.svc.store.team_done(found[0])
+    await context.svc.store.team.done(found[0])
     await ack(query, t(context, context.svc.owner_lang, "inbox_marked_done"))
     text, keyboard, named = await _inbox_view(context)
     try:
@@ -134,4 +134,6 @@ async def done_button(update: Update, context: Ctx) -> None:
     except TelegramError as exc:  # "not modified" after a double tap
         log.debug("inbox not redrawn: %s", exc)
     if isinstance(query.message, Message):
-        await context.svc.store.set_mentions(query.message.chat_id, query.message.message_id, named)
+        await context.svc.store.owner.set_mentions(
+            query.message.chat_id, query.message.message_id, named
+        )

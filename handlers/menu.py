@@ -35,7 +35,7 @@ async def start(update: Update, context: Ctx) -> None:
     payload = " ".join(context.args) if context.args else None  # a deep link has no spaces
     link = parse_payload(payload, {m.id for m in svc.catalogue.magnets})
     lead = await touch(update, context, link.source)
-    await svc.store.clear_session(lead.user_id)
+    await svc.store.sessions.clear(lead.user_id)
     log.info("start from %s (source %s, magnet %s)", lead.user_id, link.source, link.magnet_id)
     name = clip(update.effective_user.first_name if update.effective_user else "", 64)
     magnet = svc.catalogue.get(link.magnet_id) if link.magnet_id else None
@@ -62,7 +62,7 @@ async def help_command(update: Update, context: Ctx) -> None:
 async def cancel(update: Update, context: Ctx) -> None:
     """/cancel: leave the current step."""
     lang = lang_of(update, context)
-    left = await context.svc.store.clear_session(user_id(update))
+    left = await context.svc.store.sessions.clear(user_id(update))
     await say(update, t(context, lang, "cancelled" if left else "nothing_to_cancel"))
 
 
@@ -71,7 +71,7 @@ async def text(update: Update, context: Ctx) -> None:
     svc, lang = context.svc, lang_of(update, context)
     person = user_id(update)
     typed = update.effective_message.text or ""  # type: ignore[union-attr]
-    session = await svc.store.get_session(person)
+    session = await svc.store.sessions.get(person)
     magnet = svc.catalogue.get(session.magnet_id or "") if session else None
     step = session.step if session else None
     asked = find_request(typed)
@@ -107,7 +107,7 @@ async def text(update: Update, context: Ctx) -> None:
 async def not_text(update: Update, context: Ctx) -> None:
     """A sticker, photo, voice...: what the current step expects, else a message for the team."""
     svc, lang = context.svc, lang_of(update, context)
-    session = await svc.store.get_session(user_id(update))
+    session = await svc.store.sessions.get(user_id(update))
     step = session.step if session else None
     if step == STEP_CODE and not svc.settings.double_optin:
         step = None  # double opt-in was switched off since: no code is expected

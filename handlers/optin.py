@@ -16,7 +16,7 @@ from handlers.common import ack, clip, edit, lang_of, menu_keyboard, say, t, use
 async def live_code(context: Ctx, person: int) -> bool:
     """Whether a code that can still work waits for this person (not expired, not locked)."""
     store, settings = context.svc.store, context.svc.settings
-    pending = await store.pending_code(person)
+    pending = await store.optin.pending_code(person)
     return code_usable(pending, None, store.now(), settings.optin_max_attempts)
 
 
@@ -25,9 +25,9 @@ async def code_text(update: Update, context: Ctx, typed: str) -> None:
     svc, lang, person = context.svc, lang_of(update, context), user_id(update)
     store, settings = svc.store, svc.settings
     if not settings.double_optin:  # switched off since: no code is needed any more
-        session = await store.get_session(person)
+        session = await store.sessions.get(person)
         magnet = svc.catalogue.get(session.magnet_id or "") if session else None
-        await store.clear_session(person)
+        await store.sessions.clear(person)
         if magnet is not None:
             await offer(update, context, magnet)
         else:
@@ -39,8 +39,8 @@ async def code_text(update: Update, context: Ctx, typed: str) -> None:
     if code is None:
         await say(update, t(context, lang, "expect_code"), reply_markup=code_buttons(svc, lang))
         return
-    verdict, left = await store.check_code(person, code, settings.optin_max_attempts)
-    lead = await store.get_lead(person)
+    verdict, left = await store.optin.check_code(person, code, settings.optin_max_attempts)
+    lead = await store.leads.get(person)
     email = clip(lead.email or "") if lead else ""
     if verdict is Verdict.NO_CODE and lead is not None and lead.email_verified_at is not None:
         verdict = Verdict.VERIFIED  # typed again, or a replay of the update that verified it
@@ -57,8 +57,8 @@ async def code_text(update: Update, context: Ctx, typed: str) -> None:
         text = t(context, lang, key, left=str(left))
         await say(update, text, reply_markup=code_buttons(svc, lang))
         return
-    session = await store.get_session(person)
-    asked = await store.lead_magnets(person)
+    session = await store.sessions.get(person)
+    asked = await store.leads.lead_magnets(person)
     waiting = [m.magnet_id for m in asked if m.delivered_at is None]
     magnet_id = session.magnet_id if session and session.step == STEP_CODE else None
     if magnet_id is None and settings.optin_pdf_waits and waiting:
@@ -67,7 +67,7 @@ async def code_text(update: Update, context: Ctx, typed: str) -> None:
     if magnet is not None and magnet.id in waiting:
         await offer(update, context, magnet)  # the PDF was waiting for this
     elif session is not None and session.step == STEP_CODE:
-        await store.clear_session(person)
+        await store.sessions.clear(person)
 
 
 async def code_button(update: Update, context: Ctx) -> None:
@@ -76,15 +76,15 @@ async def code_button(update: Update, context: Ctx) -> None:
     assert query is not None and query.data is not None
     svc, lang, person = context.svc, lang_of(update, context), user_id(update)
     store, settings = svc.store, svc.settings
-    lead = await store.get_lead(person)
+    lead = await store.leads.get(person)
     if not settings.double_optin or lead is None or lead.email is None:
         await ack(query, t(context, lang, "button_expired"))
         return
-    pending = await store.pending_code(person)
-    session = await store.get_session(person)
+    pending = await store.optin.pending_code(person)
+    session = await store.sessions.get(person)
     magnet_id = (pending.magnet_id if pending else None) or (session.magnet_id if session else None)
     if magnet_id is None:  # e.g. after the code was verified: the guide they asked for last
-        asked = await store.lead_magnets(person)
+        asked = await store.leads.lead_magnets(person)
         magnet_id = asked[-1].magnet_id if asked else None
     if query.data == "otp:chg":
         await ack(query)  # clients show a spinner until the query is answered
@@ -98,7 +98,7 @@ async def code_button(update: Update, context: Ctx) -> None:
             return
         prompt = f"{t(context, lang, 'ask_new_email')}\n\n{t(context, lang, 'consent')}"
         await say(update, prompt)  # a new address is a new consent: show what it says
-        await store.set_session(person, STEP_EMAIL, magnet.id)
+        await store.sessions.set(person, STEP_EMAIL, magnet.id)
         return
     if lead.email_verified_at is not None and pending is None:
         await ack(query, t(context, lang, "code_already"))
@@ -118,4 +118,4 @@ async def code_button(update: Update, context: Ctx) -> None:
     if await send_code(update, context, magnet_id, lead.email, prompt="code_resent"):
         waits = settings.optin_pdf_waits and magnet_id is not None
         if waits and session is None:  # e.g. after /cancel: the typed code is expected again
-            await store.set_session(person, STEP_CODE, magnet_id)
+            await store.sessions.set(person, STEP_CODE, magnet_id)

@@ -28,12 +28,12 @@ async def owner_button(update: Update, context: Ctx) -> None:
         await unknown_button(update, context)
         return
     kind = {"c": Event.CONTACTED, "w": Event.WON}.get(parts[0])
-    lead = await svc.store.get_lead(lead_id)
+    lead = await svc.store.leads.get(lead_id)
     if kind is None or lead is None:
         await unknown_button(update, context)
         return
     lang = svc.owner_lang
-    changed = await svc.store.mark_owner_status(lead_id, kind, update.update_id)
+    changed = await svc.store.ready.mark_owner_status(lead_id, kind, update.update_id)
     status = t(context, lang, "card_won" if kind is Event.WON else "card_contacted")
     await ack(query, t(context, lang, "owner_marked", status=status))
     if not changed:  # a double tap: the card already says so

@@ -35,8 +35,8 @@ async def stop(update: Update, context: Ctx) -> None:
     """/stop (and the stop button): no more messages from the business until a new opt-in."""
     svc, lang = context.svc, lang_of(update, context)
     person = user_id(update)
-    await svc.store.clear_session(person)
-    done = await svc.store.unsubscribe(person, update.update_id)
+    await svc.store.sessions.clear(person)
+    done = await svc.store.leads.unsubscribe(person, update.update_id)
     if done:
         log.info("unsubscribed: %s", person)
     await say(update, t(context, lang, "stop_done" if done else "stop_already"))
@@ -63,12 +63,12 @@ async def forget_confirmed(update: Update, context: Ctx) -> None:
         await say(update, t(context, lang, "forget_kept"))
         return
     store, person = context.svc.store, user_id(update)
-    shown_to_owners = await store.relays_of(person)
-    mentioned = await store.mentions_of(person)
-    copies = await store.team_copies_of(person)  # their messages copied into owners' chats
+    shown_to_owners = await store.ready.relays_of(person)
+    mentioned = await store.owner.mentions_of(person)
+    copies = await store.team.copies_of(person)  # their messages copied into owners' chats
     group = context.svc.settings.inbox_chat_id
-    topic = await store.team_topic(person, group) if group is not None else None
-    erased = await store.erase(person)
+    topic = await store.team.topic(person, group) if group is not None else None
+    erased = await store.leads.erase(person)
     if erased:
         log.info("personal data erased on request")
         # /leads pages that list the person are drawn again without them.

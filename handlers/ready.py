@@ -25,9 +25,9 @@ MAX_TEXT = 4000
 async def request_plan(update: Update, context: Ctx, why: str) -> None:
     """Flag the person ready to talk, alert owners at once, then ask about their goal."""
     svc, lang, person = context.svc, lang_of(update, context), user_id(update)
-    if await svc.store.get_lead(person) is None:
+    if await svc.store.leads.get(person) is None:
         await touch(update, context)
-    if not await svc.store.mark_hot(person, Event.PLAN, why, update.update_id):
+    if not await svc.store.ready.mark_hot(person, Event.PLAN, why, update.update_id):
         await say(update, t(context, lang, "plan_again"))  # a second request does not count twice
         return
     await svc.nurture.end_sequences(person)  # ready to talk: the conversation takes over
@@ -38,7 +38,7 @@ async def request_plan(update: Update, context: Ctx, why: str) -> None:
         t(context, lang, "plan_ask_goal"),
         buttons((t(context, lang, "btn_skip"), "gol:skip")),
     )
-    await svc.store.set_session(person, STEP_PLAN_GOAL)
+    await svc.store.sessions.set(person, STEP_PLAN_GOAL)
 
 
 async def plan_command(update: Update, context: Ctx) -> None:
@@ -54,11 +54,11 @@ async def plan_button(update: Update, context: Ctx) -> None:
     _, magnet_id, tip_id = [*query.data.split(":"), "", ""][:3]
     tip = svc.catalogue.tip(magnet_id, tip_id)
     # Only a tip this person was really sent (not erased since, not forged) counts.
-    if tip is None or not await svc.store.tip_was_sent(person, magnet_id, tip_id):
+    if tip is None or not await svc.store.tips.was_sent(person, magnet_id, tip_id):
         await ack(query, t(context, lang_of(update, context), "button_expired"))
         return
     await ack(query)  # clients show a spinner until the query is answered
-    await svc.store.record_click(person, magnet_id, tip_id, update.update_id)
+    await svc.store.tips.record_click(person, magnet_id, tip_id, update.update_id)
     await request_plan(update, context, reasons.tip_button(magnet_id, tip_id))
 
 
@@ -67,25 +67,25 @@ async def goal_skip(update: Update, context: Ctx) -> None:
     query = update.callback_query
     assert query is not None
     lang, person = lang_of(update, context), user_id(update)
-    session = await context.svc.store.get_session(person)
+    session = await context.svc.store.sessions.get(person)
     if session is None or session.step != STEP_PLAN_GOAL:
         await ack(query, t(context, lang, "button_expired"))
         return
     await ack(query)  # clients show a spinner until the query is answered
     await say(update, t(context, lang, "plan_confirmed"))
-    await context.svc.store.clear_session(person)
+    await context.svc.store.sessions.clear(person)
 
 
 async def goal_text(update: Update, context: Ctx, text: str) -> None:
     """The person's goal for their plan: kept, passed on to owners, thanked."""
     svc, lang, person = context.svc, lang_of(update, context), user_id(update)
-    await svc.store.add_message(person, "goal", text[:MAX_TEXT], update.update_id)
-    lead = await svc.store.get_lead(person)
+    await svc.store.ready.add_message(person, "goal", text[:MAX_TEXT], update.update_id)
+    lead = await svc.store.leads.get(person)
     name = names.person(lead.first_name if lead else None, None, person)
     headline = t(context, svc.owner_lang, "alert_goal", name=name)
     await alert_owners(context.bot, svc, person, headline, text[:MAX_TEXT])
     await say(update, t(context, lang, "plan_confirmed"))
-    await svc.store.clear_session(person)
+    await svc.store.sessions.clear(person)
 
 
 async def contact_command(update: Update, context: Ctx) -> None:
@@ -95,7 +95,7 @@ async def contact_command(update: Update, context: Ctx) -> None:
         await contact_text(update, context, text)
         return
     await say(update, t(context, lang_of(update, context), "contact_ask"))
-    await context.svc.store.set_session(user_id(update), STEP_CONTACT)
+    await context.svc.store.sessions.set(user_id(update), STEP_CONTACT)
 
 
 async def contact_text(
@@ -103,17 +103,17 @@ async def contact_text(
 ) -> None:
     """A contact message (/contact, or an appointment asked in words): kept, sent to owners."""
     svc, lang, person = context.svc, lang_of(update, context), user_id(update)
-    if await svc.store.get_lead(person) is None:
+    if await svc.store.leads.get(person) is None:
         await touch(update, context)
-    await svc.store.add_message(person, "contact", text[:MAX_TEXT], update.update_id)
-    await svc.store.mark_hot(person, Event.CONTACT, why, update.update_id)
+    await svc.store.ready.add_message(person, "contact", text[:MAX_TEXT], update.update_id)
+    await svc.store.ready.mark_hot(person, Event.CONTACT, why, update.update_id)
     await svc.nurture.end_sequences(person)  # ready to talk: the conversation takes over
     log.info("contact message from %s", person)
     await alert_owners(
         context.bot, svc, person, t(context, svc.owner_lang, "alert_contact"), text[:MAX_TEXT]
     )
     await say(update, t(context, lang, "contact_sent"))
-    await svc.store.clear_session(person)
+    await svc.store.sessions.clear(person)
 
 
 async def stop_button(update: Update, context: Ctx) -> None:
@@ -126,7 +126,7 @@ async def stop_button(update: Update, context: Ctx) -> None:
         return
     await ack(query)  # clients show a spinner until the query is answered
     if broadcast_id is not None:  # counted only if this person was sent that broadcast
-        await context.svc.store.broadcast_stop_click(
+        await context.svc.store.broadcasts.stop_click(
             user_id(update), broadcast_id, update.update_id
         )
     await privacy.stop(update, context)  # whoever asks to stop is stopped, counted or not

@@ -21,7 +21,7 @@ async def offered(context: Ctx) -> list[str]:
     segments += [f"new:{days}" for days in CAPTURED_DAYS]
     segments += [f"magnet:{m.id}" for m in svc.catalogue.magnets]
     segments += [f"stage:{s}" for s in ("lead", "nurturing", "hot", "customer")]
-    segments += [f"source:{s}" for s in await svc.store.top_sources(SOURCES_OFFERED)]
+    segments += [f"source:{s}" for s in await svc.store.broadcasts.top_sources(SOURCES_OFFERED)]
     return segments
 
 
@@ -50,7 +50,7 @@ async def segment_rows(context: Ctx, draft: Broadcast) -> list[list[InlineKeyboa
     """One button per segment of the draft, its audience now in the label."""
     rows = []
     for index, segment in enumerate(draft.segments):
-        count = await context.svc.store.audience_size(segment)
+        count = await context.svc.store.broadcasts.audience_size(segment)
         label = f"{segment_label(context, segment)} ({count})"
         rows.append([InlineKeyboardButton(label[:60], callback_data=f"bc:s:{draft.id}:{index}")])
     return rows

@@ -23,7 +23,7 @@ from handlers.common import chat_id, chunks, say
 async def outboxes_health(svc: Services) -> str:
     """One line per optional outbox in use: mails and webhooks sent, waiting, failed."""
     lines = []
-    mails, hooks = await svc.store.mail_counts(), await svc.store.hook_counts()
+    mails, hooks = await svc.store.optin.mail_counts(), await svc.store.hooks.counts()
     for key, on, counts in (
         ("stats_mails", svc.settings.double_optin, mails),
         ("stats_hooks", bool(svc.settings.crm_webhook_urls), hooks),
@@ -56,10 +56,10 @@ async def stats_figures(store: Store, periods: list[Period]) -> Figures:
 
     async def column(p: Period) -> tuple[Counts, TeamCounts]:
         on = reader if p.is_all else store
-        return await on.kpi_counts(p), await on.team_counts(p)
+        return await on.kpis.counts(p), await on.team.counts(p)
 
     async def by_source() -> tuple[list[SourceCounts], list[tuple[str | None, int, int]]]:
-        return await store.kpi_by_source(periods[0]), await store.team_by_source(periods[0])
+        return await store.kpis.by_source(periods[0]), await store.team.by_source(periods[0])
 
     pairs, (sources, team_sources) = await asyncio.gather(
         asyncio.gather(*map(column, periods)), by_source()
@@ -118,7 +118,7 @@ async def stats(update: Update, context: Ctx) -> None:
         (label("kpi_won"), counts.won),
     ]
     months = last_months(now, 12, zone)
-    monthly = await svc.store.new_leads_per_month(months)
+    monthly = await svc.store.kpis.new_leads_per_month(months)
     png = await asyncio.to_thread(  # matplotlib is slow and blocking: keep replies flowing
         stats_chart,
         svc.texts.get(lang, "chart_funnel", period=shown),

@@ -22,7 +22,7 @@ async def test_invalid_email_is_asked_again(bot: Harness, typed: str) -> None:
     await ask_for_email(bot)
     await bot.text(ADA, typed)
     assert bot.last(ADA).text.startswith("Hmm, that doesn't look like an email address")
-    assert (await bot.svc.store.get_lead(ADA)).email is None  # type: ignore[union-attr]
+    assert (await bot.svc.store.leads.get(ADA)).email is None  # type: ignore[union-attr]
     await bot.text(ADA, "ada@example.com")  # still in the step: the right one works
     assert bot.texts(ADA)[-2] == "Thanks! Your email is saved: ada@example.com"
 
@@ -55,10 +55,10 @@ async def test_typo_gets_did_you_mean(bot: Harness) -> None:
     assert offer.text == "Did you mean ada@gmail.com?"
     assert [row[0][0] for row in offer.buttons] == ["Yes, use this one", "No, keep what I typed"]
     await bot.tap_label(ADA, "Yes, use this one")
-    assert (await bot.svc.store.get_lead(ADA)).email == "ada@gmail.com"  # type: ignore[union-attr]
+    assert (await bot.svc.store.leads.get(ADA)).email == "ada@gmail.com"  # type: ignore[union-attr]
     # A second tap on the old button does nothing more.
     await bot.tap(ADA, "eml:no", message_id=offer.message_id)
-    assert (await bot.svc.store.get_lead(ADA)).email == "ada@gmail.com"  # type: ignore[union-attr]
+    assert (await bot.svc.store.leads.get(ADA)).email == "ada@gmail.com"  # type: ignore[union-attr]
     assert bot.fake.answered_callbacks[-1].text == bot.t("button_expired")
 
 
@@ -66,7 +66,7 @@ async def test_typo_can_be_kept_as_typed(bot: Harness) -> None:
     await ask_for_email(bot)
     await bot.text(ADA, "ada@gmial.com")
     await bot.tap_label(ADA, "No, keep what I typed")
-    assert (await bot.svc.store.get_lead(ADA)).email == "ada@gmial.com"  # type: ignore[union-attr]
+    assert (await bot.svc.store.leads.get(ADA)).email == "ada@gmial.com"  # type: ignore[union-attr]
 
 
 async def test_invalid_with_fixable_typo_offers_the_fix_only(bot: Harness) -> None:
@@ -74,7 +74,7 @@ async def test_invalid_with_fixable_typo_offers_the_fix_only(bot: Harness) -> No
     await bot.text(ADA, "ada@gmailcom")
     assert [row[0][0] for row in bot.last(ADA).buttons] == ["Yes, use this one"]
     await bot.text(ADA, "ada@example.org")  # typing another address instead works too
-    assert (await bot.svc.store.get_lead(ADA)).email == "ada@example.org"  # type: ignore[union-attr]
+    assert (await bot.svc.store.leads.get(ADA)).email == "ada@example.org"  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("kind", ["sticker", "photo"])
@@ -84,7 +84,7 @@ async def test_non_text_where_email_expected(bot: Harness, kind: str) -> None:
     await bot.send(build(ADA))
     assert bot.last(ADA).text == bot.t("expect_email")
     await bot.text(ADA, "ada@example.com")
-    assert (await bot.svc.store.get_lead(ADA)).email == "ada@example.com"  # type: ignore[union-attr]
+    assert (await bot.svc.store.leads.get(ADA)).email == "ada@example.com"  # type: ignore[union-attr]
 
 
 async def test_voice_and_sticker_outside_any_step(bot: Harness) -> None:
@@ -133,7 +133,7 @@ async def test_forged_or_unknown_buttons(bot: Harness, data: str) -> None:
     await bot.tap(ADA, data)
     new = bot.chat(ADA)[before:]
     assert not any(s.document for s in new)
-    lead = await bot.svc.store.get_lead(ADA)
+    lead = await bot.svc.store.leads.get(ADA)
     assert lead is not None and lead.email is None
     assert await bot.svc.store.count_events(Event.ANSWER) == 0
     if data.startswith("mag:"):
@@ -158,7 +158,7 @@ async def test_double_tap_on_an_answer_counts_once(bot: Harness) -> None:
 async def test_bad_payload_still_welcomes(bot: Harness, payload: str) -> None:
     await bot.text(ADA, f"/start {payload}")
     assert bot.last(ADA).text.startswith("Hello Ada!")
-    lead = await bot.svc.store.get_lead(ADA)
+    lead = await bot.svc.store.leads.get(ADA)
     assert lead is not None and lead.first_source is None
 
 
@@ -188,14 +188,14 @@ async def test_updates_outside_private_chats_are_ignored(bot: Harness) -> None:
     await bot.send(edited)
     await bot.send({"update_id": 9002, "some_future_update": {"x": 1}})
     assert bot.chat(ADA) == []
-    assert await bot.svc.store.get_lead(ADA) is None
+    assert await bot.svc.store.leads.get(ADA) is None
 
 
 async def test_blocking_the_bot_is_recorded(bot: Harness) -> None:
     await bot.text(ADA, "/start")
     change = member_change(9100, ADA, {"id": ADA, "type": "private", "first_name": "Ada"}, "kicked")
     await bot.send(change)
-    lead = await bot.svc.store.get_lead(ADA)
+    lead = await bot.svc.store.leads.get(ADA)
     assert lead is not None and lead.blocked_at is not None and lead.stage.value == "gone"
     assert await bot.svc.store.count_events(Event.BLOCKED) == 1
 
@@ -205,7 +205,7 @@ async def test_user_who_blocked_the_bot_during_delivery(bot: Harness) -> None:
     await bot.text(ADA, "ada@example.com")
     bot.fake.block(ADA)
     await bot.tap(ADA, "ans:what-to-wear:family")
-    lead = await bot.svc.store.get_lead(ADA)
+    lead = await bot.svc.store.leads.get(ADA)
     assert lead is not None and lead.blocked_at is not None
     assert lead.email == "ada@example.com"  # nothing already stored is lost
     bot.fake.violations.clear()  # 403s are Telegram's answer, not a bot mistake
@@ -217,7 +217,7 @@ async def test_blocking_between_a_message_and_the_answer(bot: Harness) -> None:
     await bot.text(ADA, "/magnets")
     assert [type(e).__name__ for e in bot.errors] == ["Forbidden"]  # Telegram's answer...
     bot.errors.clear()
-    lead = await bot.svc.store.get_lead(ADA)
+    lead = await bot.svc.store.leads.get(ADA)
     assert lead is not None and lead.blocked_at is not None  # ...handled: marked blocked
 
 

@@ -18,15 +18,15 @@ async def make_leads(bot: Harness, ids: range, magnet: str = "what-to-wear") -> 
     store = bot.svc.store
     for user in ids:
         bot.fake.add_user(user, first_name=f"Lead{user}")
-        await store.touch_visitor(
+        await store.leads.touch_visitor(
             user, first_name=f"Lead{user}", last_name=None, username=None, language="en",
             source="flyer" if user % 2 else "instagram",
         )  # fmt: skip
-        await store.request_magnet(user, magnet, None)
-        await store.capture_email(
+        await store.leads.request_magnet(user, magnet, None)
+        await store.leads.capture_email(
             user, f"l{user}@example.com", consent_version="v", magnet_id=magnet
         )
-        await store.mark_delivered(user, magnet, None)
+        await store.leads.mark_delivered(user, magnet, None)
 
 
 def received(bot: Harness, user: int) -> list[str]:
@@ -77,13 +77,13 @@ async def test_whole_broadcast_flow(bot: Harness) -> None:
     assert received(bot, 7) == []
     report = bot.last(OWNER).text
     assert report.startswith(f"✅ Broadcast #{broadcast_id} finished: sent 9, blocked 0")
-    progress = await bot.svc.store.broadcast_progress(broadcast_id)
+    progress = await bot.svc.store.broadcasts.progress(broadcast_id)
     assert progress["sent"] == 9
     # Its stop button unsubscribes and is counted.
     message = bot.chat(101)[-1]
     await bot.tap(101, f"stp:{broadcast_id}", message_id=message.message_id)
-    assert (await bot.svc.store.broadcast_progress(broadcast_id))["stop_clicks"] == 1
-    lead = await bot.svc.store.get_lead(101)
+    assert (await bot.svc.store.broadcasts.progress(broadcast_id))["stop_clicks"] == 1
+    lead = await bot.svc.store.leads.get(101)
     assert lead is not None and not lead.subscribed
 
 
@@ -147,13 +147,13 @@ async def test_blocked_recipients_and_server_errors(bot: Harness) -> None:
     async with ticking(bot):
         await bot.tap(OWNER, f"bc:go:{broadcast_id}:0")
         await asyncio.wait_for(bot.svc.broadcaster.wait(broadcast_id), 20)
-    progress = await bot.svc.store.broadcast_progress(broadcast_id)
+    progress = await bot.svc.store.broadcasts.progress(broadcast_id)
     assert (progress["sent"], progress["blocked"]) == (7, 3)
     assert all(len(received(bot, u)) == 1 for u in range(600, 610) if u not in (601, 602, 603))
     for user in (601, 602, 603):
-        lead = await bot.svc.store.get_lead(user)
+        lead = await bot.svc.store.leads.get(user)
         assert lead is not None and lead.blocked_at is not None  # never sent to again
-    assert await bot.svc.store.audience_size("all") == 7
+    assert await bot.svc.store.broadcasts.audience_size("all") == 7
 
 
 async def test_too_many_requests_pauses_then_resumes(bot: Harness) -> None:
@@ -169,16 +169,16 @@ async def test_restart_mid_broadcast_resumes_without_duplicates(bot: Harness) ->
     await make_leads(bot, range(800, 820))
     broadcast_id = await compose_to_all(bot)
     store = bot.svc.store
-    assert await store.start_broadcast(broadcast_id, paid=False) == 20
+    assert await store.broadcasts.start(broadcast_id, paid=False) == 20
     # A previous process sent to the first five and died while sending to the sixth.
     for user in range(800, 806):
-        await store.claim_recipient(broadcast_id, user)
+        await store.broadcasts.claim_recipient(broadcast_id, user)
     for user in range(800, 805):
-        await store.recipient_done(broadcast_id, user, "sent")
+        await store.broadcasts.recipient_done(broadcast_id, user, "sent")
     restarted = Broadcaster(bot.svc, bot.app.bot, Pacer(25))
     assert await restarted.resume() == 1
     await restarted.wait(broadcast_id)
-    progress = await store.broadcast_progress(broadcast_id)
+    progress = await store.broadcasts.progress(broadcast_id)
     assert (progress["sent"], progress["unknown"]) == (19, 1)
     assert received(bot, 805) == []  # in flight at the crash: unknown, never resent
     assert sum(len(received(bot, u)) for u in range(806, 820)) == 14
@@ -197,7 +197,7 @@ async def test_broadcast_is_owner_only(bot: Harness) -> None:
     ):
         await bot.tap(900, data)
         assert bot.fake.answered_callbacks[-1].text == bot.t("button_expired")
-    draft = await bot.svc.store.get_broadcast(broadcast_id)
+    draft = await bot.svc.store.broadcasts.get(broadcast_id)
     assert draft is not None and draft.state == "draft"
 
 
@@ -221,7 +221,7 @@ async def test_review_cases_timeouts_leavers_cancel_button_and_segment(bot: Harn
         assert len(received(bot, user)) <= 1  # the timed-out one is not sent again
         if user not in flyer or user == 1101:
             assert received(bot, user) == []  # the previewed segment, not "All"; 1101 left
-    progress = await bot.svc.store.broadcast_progress(1)
+    progress = await bot.svc.store.broadcasts.progress(1)
     assert progress.get("unknown", 0) == 1
     assert status.buttons == []  # the final edit removes the cancel button
 
@@ -229,12 +229,12 @@ async def test_review_cases_timeouts_leavers_cancel_button_and_segment(bot: Harn
 async def test_leaving_while_queued_skips_the_broadcast(bot: Harness) -> None:
     await make_leads(bot, range(1200, 1205))
     broadcast_id = await compose_to_all(bot)
-    assert await bot.svc.store.start_broadcast(broadcast_id, paid=False, segment="all") == 5
+    assert await bot.svc.store.broadcasts.start(broadcast_id, paid=False, segment="all") == 5
     await bot.text(1202, "/stop")  # listed at the confirm, then left before being reached
     bot.fake.block(1203)
-    await bot.svc.store.mark_blocked(1203)
+    await bot.svc.store.leads.mark_blocked(1203)
     bot.svc.broadcaster.launch(broadcast_id)
     await bot.svc.broadcaster.wait(broadcast_id)
     assert received(bot, 1202) == [] and received(bot, 1203) == []
-    progress = await bot.svc.store.broadcast_progress(broadcast_id)
+    progress = await bot.svc.store.broadcasts.progress(broadcast_id)
     assert (progress["sent"], progress["skipped"]) == (3, 2)

@@ -91,7 +91,7 @@ async def refused_with(bot: Harness, update: dict[str, Any], key: str, **values:
     await bot.text(OWNER, "/broadcast")
     await bot.send(update)
     assert bot.last(OWNER).text == bot.t(key, **values)
-    assert await bot.svc.store.get_broadcast(1) is None  # nothing stored
+    assert await bot.svc.store.broadcasts.get(1) is None  # nothing stored
 
 
 async def test_a_poll_is_refused(bot: Harness) -> None:
@@ -147,13 +147,15 @@ async def make_lead(bot: Harness, user: int, language: str) -> None:
     """A subscribed lead speaking `language` (their Telegram language code)."""
     store = bot.svc.store
     bot.fake.add_user(user, first_name=f"Lead{user}")
-    await store.touch_visitor(
+    await store.leads.touch_visitor(
         user, first_name=f"Lead{user}", last_name=None, username=None, language=language,
         source="flyer",
     )  # fmt: skip
-    await store.request_magnet(user, "what-to-wear", None)
-    await store.capture_email(user, f"l{user}@example.com", consent_version="v", magnet_id=None)
-    await store.mark_delivered(user, "what-to-wear", None)
+    await store.leads.request_magnet(user, "what-to-wear", None)
+    await store.leads.capture_email(
+        user, f"l{user}@example.com", consent_version="v", magnet_id=None
+    )
+    await store.leads.mark_delivered(user, "what-to-wear", None)
 
 
 async def compose_bilingual(bot: Harness) -> tuple[int, int]:
@@ -196,8 +198,8 @@ async def test_a_version_in_a_language_without_texts_is_refused(bot: Harness) ->
     await bot.text(OWNER, f"/broadcast {FISH}")
     await bot.tap(OWNER, "bc:v:1:de")  # no de.toml: leads could not get German texts
     assert bot.last(OWNER).text == bot.t("bc_no_lang", languages="en, fr")
-    assert await bot.svc.store.get_session(OWNER) is None
-    draft = await bot.svc.store.get_broadcast(1)
+    assert await bot.svc.store.sessions.get(OWNER) is None
+    draft = await bot.svc.store.broadcasts.get(1)
     assert draft is not None and list(draft.versions) == ["en"]
 
 
@@ -247,7 +249,7 @@ async def test_two_owners_editing_the_same_draft(bot_with) -> None:  # type: ign
     await bot.tap(second, "bc:v:1:fr")
     await bot.text(second, "Soirée poisson-frites")
     await bot.text(OWNER, "Soirée poisson-frites : -20 %")
-    draft = await bot.svc.store.get_broadcast(1)
+    draft = await bot.svc.store.broadcasts.get(1)
     assert draft is not None
     assert draft.versions["fr"].from_chat == OWNER  # the owner who sent last
     # Once one of them has sent it, the other's edits are refused, not applied.

@@ -93,7 +93,7 @@ async def test_photo_in_two_languages_with_a_button_next_monday_survives_a_resta
             " so their clicks cannot be counted here.",
         ]
         await bot.tap(100, f"stp:{broadcast_id}")  # a French lead unsubscribes from it
-        broadcast = await bot.svc.store.get_broadcast(broadcast_id)
+        broadcast = await bot.svc.store.broadcasts.get(broadcast_id)
         assert broadcast is not None
         details = await report_details(bot.svc, broadcast)
         assert "French: sent 2 of 2, stop button clicks 1." in details
@@ -121,10 +121,10 @@ async def test_bad_dates_are_refused(bot: Harness) -> None:
     assert bot.last(OWNER).text == bot.t("bc_when_past", zone="Europe/Paris")
     await bot.tap(OWNER, f"bc:at:{broadcast_id}:{2**63 - 1}")  # a forged one: no overflow
     assert bot.last(OWNER).text == bot.t("bc_when_far", zone="Europe/Paris")
-    draft = await bot.svc.store.get_broadcast(broadcast_id)
+    draft = await bot.svc.store.broadcasts.get(broadcast_id)
     assert draft is not None and draft.state == "draft"
     await bot.text(OWNER, "2026-12-07 09:00")  # still asking: a good one is taken
-    draft = await bot.svc.store.get_broadcast(broadcast_id)
+    draft = await bot.svc.store.broadcasts.get(broadcast_id)
     assert draft is not None and draft.state == "scheduled"
     assert draft.send_at == int(datetime(2026, 12, 7, 9, 0, tzinfo=PARIS).timestamp())
 
@@ -163,7 +163,7 @@ async def test_a_segment_empty_when_due_is_reported_not_sent(bot: Harness) -> No
     assert bot.last(OWNER).text == bot.t(
         "bc_due_empty", id=str(broadcast_id), when="2026-09-28 09:00"
     )
-    draft = await bot.svc.store.get_broadcast(broadcast_id)
+    draft = await bot.svc.store.broadcasts.get(broadcast_id)
     assert draft is not None and draft.state == "cancelled"
     assert not copies(bot, 100) and not copies(bot, 101)
 
@@ -214,7 +214,7 @@ async def test_two_owners_scheduling_the_same_draft(
     await bot.tap(OWNER, button(bot, "Monday 09:00"))
     await bot.tap(OWNER + 1, f"bc:r:{broadcast_id}")  # the other owner moves it: last one wins
     await bot.text(OWNER + 1, "2026-09-23 10:00")
-    draft = await bot.svc.store.get_broadcast(broadcast_id)
+    draft = await bot.svc.store.broadcasts.get(broadcast_id)
     assert draft is not None and draft.state == "scheduled"
     assert draft.send_at == int(datetime(2026, 9, 23, 10, 0, tzinfo=PARIS).timestamp())
     await bot.tap(OWNER, go_button(bot))  # the first owner's old "Send to 1": it goes now, once

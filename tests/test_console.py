@@ -41,7 +41,7 @@ async def test_export_has_one_row_per_person_and_matches_stats(bot: Harness) -> 
     assert flyer["qualified"] == "not fit" and flyer["stage"] == "hot"
     assert flyer["score"] == str(10 - 10 + 40) and flyer["plan_requested"]
     assert visitor["stage"] == "visitor" and visitor["lead"] == ""
-    counts = await bot.svc.store.kpi_counts(month(2026, 9, bot.svc.settings.zone))
+    counts = await bot.svc.store.kpis.counts(month(2026, 9, bot.svc.settings.zone))
     assert counts.starts == len(rows)
     assert counts.new_leads == sum(1 for r in rows if r["lead"])
     assert counts.ready_to_talk == sum(1 for r in rows if r["plan_requested"] or r["contact_sent"])
@@ -64,8 +64,8 @@ async def test_export_dates_counted_per_month_give_the_stats_figures(bot: Harnes
     await bot.tap(1, "fgt:yes")
     await bot.text(OWNER, "/export")
     rows = export_rows(bot)
-    september = await bot.svc.store.kpi_counts(month(2026, 9, bot.svc.settings.zone))
-    everything = await bot.svc.store.kpi_counts(ALL_TIME)
+    september = await bot.svc.store.kpis.counts(month(2026, 9, bot.svc.settings.zone))
+    everything = await bot.svc.store.kpis.counts(ALL_TIME)
 
     def in_september(column: str) -> int:
         return sum(1 for r in rows if r[column].startswith("2026-09"))
@@ -149,7 +149,7 @@ async def test_links_with_qr_codes(bot: Harness) -> None:
         assert min(caption) < 100  # the label is drawn below the quiet zone
     # Scanning the code opens the bot on that magnet with that source.
     await bot.text(7, "/start flyer__what-to-wear")
-    lead = await bot.svc.store.get_lead(7)
+    lead = await bot.svc.store.leads.get(7)
     assert lead is not None and lead.first_source == "flyer"
     assert "email address" in bot.last(7).text
     await bot.text(OWNER, "/links")

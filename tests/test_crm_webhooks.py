@@ -72,7 +72,7 @@ async def run_until(bot: Harness, clock: Clock, done: Callable[[], Awaitable[boo
 
 
 async def states(bot: Harness, url: str) -> list[tuple[str, str]]:
-    return [(kind, state) for _, kind, state in await bot.svc.store.hook_events(url)]
+    return [(kind, state) for _, kind, state in await bot.svc.store.hooks.events(url)]
 
 
 def notices(bot: Harness) -> list[str]:
@@ -147,8 +147,8 @@ async def test_a_whole_journey_arrives_in_order_signed(
     for delivery in receiver.accepted:
         assert delivery.headers["user-agent"] == "Aimant-Webhooks/1"
         assert delivery.path == "/hook"
-    assert await bot.svc.store.hook_counts() == {"sent": 1}  # erasure deleted the other rows
-    assert all([await bot.svc.store.hook_body(i) is None for i in receiver.ids()])  # delivered
+    assert await bot.svc.store.hooks.counts() == {"sent": 1}  # erasure deleted the other rows
+    assert all([await bot.svc.store.hooks.body(i) is None for i in receiver.ids()])  # delivered
     assert notices(bot) == []
 
 
@@ -168,16 +168,16 @@ async def test_failures_and_downtime_lose_nothing_and_double_nothing(
     for _ in range(5):  # down for a while: attempts fail, nothing is given up
         clock.now += 600
         await bot.svc.crm.tick()
-    assert "failed" not in await bot.svc.store.hook_counts()
+    assert "failed" not in await bot.svc.store.hooks.counts()
     await receiver.up()
     receiver.fail_next = 2
     await bot.text(ADA, "/stop")
 
     async def all_sent() -> bool:
-        return await bot.svc.store.hook_counts() == {"sent": 7}
+        return await bot.svc.store.hooks.counts() == {"sent": 7}
 
     await run_until(bot, clock, all_sent)
-    queued = await bot.svc.store.hook_events(receiver.url)
+    queued = await bot.svc.store.hooks.events(receiver.url)
     assert sorted(receiver.ids()) == sorted(event_id for event_id, _, _ in queued)
     assert len(receiver.ids()) == len(set(receiver.ids())) == 7  # each once, by event id
     assert len(receiver.requests) > 7  # some were refused or failed along the way
@@ -209,17 +209,17 @@ async def test_a_redirect_is_not_followed_and_gives_up_after_the_window(
     await capture(bot, BOB, "bob@example.com")
     await settle(bot)
     assert await states(bot, receiver.url) == [("lead.captured", "pending")] * 2
-    [event_id, _] = [event_id for event_id, _, _ in await bot.svc.store.hook_events()]
-    assert await bot.svc.store.hook_body(event_id) is not None  # kept for the retries
+    [event_id, _] = [event_id for event_id, _, _ in await bot.svc.store.hooks.events()]
+    assert await bot.svc.store.hooks.body(event_id) is not None  # kept for the retries
 
     async def given_up() -> bool:
-        return await bot.svc.store.hook_counts() == {"failed": 2}
+        return await bot.svc.store.hooks.counts() == {"failed": 2}
 
     await run_until(bot, clock, given_up)
     assert len(receiver.requests) > 2  # retried
     assert {path for path, _ in receiver.requests} == {"/hook"}  # never followed to /final
     assert receiver.accepted == []
-    assert await bot.svc.store.hook_body(event_id) is None  # the personal data is gone
+    assert await bot.svc.store.hooks.body(event_id) is None  # the personal data is gone
     [notice] = gave_up(bot)  # one notice for both events, given up in the same pass
     assert f"Webhook to 127.0.0.1:{receiver.port}: gave up on 2 events after 1 h" in notice
     assert f"redirected (302) to http://127.0.0.1:{receiver.port}/…; set the final URL" in notice
@@ -268,7 +268,7 @@ async def test_500_forever_gives_up_then_later_events_go(
     await bot.text(ADA, "/plan")  # queued behind the capture: in order per lead
     await settle(bot)
     assert {event_id for _, event_id in receiver.requests} == {
-        (await bot.svc.store.hook_events())[0][0]
+        (await bot.svc.store.hooks.events())[0][0]
     }
 
     async def captured_failed() -> bool:
@@ -315,8 +315,8 @@ async def test_erasure_while_down_sends_only_the_erase_event(
         ("lead.erased", "pending"),
     ]
     store = bot.svc.store
-    for event_id, kind, _ in await store.hook_events():
-        body = await store.hook_body(event_id)
+    for event_id, kind, _ in await store.hooks.events():
+        body = await store.hooks.body(event_id)
         if kind == "lead.erased":
             assert body is not None and json.loads(body)["lead"] == {"id": ADA}
         elif body is not None:  # Bob's capture, still to go
@@ -330,7 +330,7 @@ async def test_erasure_while_down_sends_only_the_erase_event(
     assert about_ada[0].event["lead"] == {"id": ADA} and about_ada[0].event["data"] == {}
     for personal in (b"Ada", b"Lovelace", b"ada_l", b"ada@example.com"):
         assert personal not in about_ada[0].raw
-    assert await store.hook_counts() == {"sent": 2}
+    assert await store.hooks.counts() == {"sent": 2}
     # Delivered, the erase event keeps no link to Ada either.
     assert await store._one("SELECT 1 FROM hooks WHERE lead_key = ?", (ADA,)) is None
 
@@ -353,7 +353,7 @@ async def test_two_urls_each_get_every_event_once(
         assert len(receiver.ids()) == len(set(receiver.ids())) == 3  # each once
         bodies = {d.event["id"]: d.raw for d in receiver.accepted}
         assert bodies == {d.event["id"]: d.raw for d in other.accepted}  # the same bytes
-        assert await bot.svc.store.hook_counts() == {"sent": 6}
+        assert await bot.svc.store.hooks.counts() == {"sent": 6}
         assert other.rejected == 0
     finally:
         await other.down()
@@ -365,7 +365,7 @@ async def test_no_urls_queue_nothing(bot_with: Make) -> None:
     await bot.text(ADA, "/plan")
     await bot.text(ADA, "/stop")
     await erase(bot, ADA)
-    assert await bot.svc.store.hook_counts() == {}
+    assert await bot.svc.store.hooks.counts() == {}
     assert bot.svc._crm is None
 
 
@@ -425,7 +425,7 @@ async def test_a_removed_url_is_given_up_at_start(
     await stop_harness(bot)
     again = await bot_with()  # restarted without CRM_WEBHOOK_URLS
     assert await states(again, receiver.url) == [("lead.captured", "failed")]
-    assert await again.svc.store.hook_counts() == {"failed": 1}
+    assert await again.svc.store.hooks.counts() == {"failed": 1}
     await receiver.up()  # for the fixture's teardown
 
 
@@ -441,7 +441,7 @@ async def test_duplicate_url_and_visitor_erasure(
     await erase(bot, BOB)
     await erase(bot, ADA)
     await settle(bot)
-    assert await bot.svc.store.get_lead(BOB) is None
+    assert await bot.svc.store.leads.get(BOB) is None
     assert receiver.types() == ["lead.captured", "lead.erased"]
     assert {d.event["lead"]["id"] for d in receiver.accepted} == {ADA}
 
@@ -457,7 +457,7 @@ async def test_visitor_erasure_is_announced_after_old_rows_are_pruned(
     await settle(bot)
     assert receiver.types()[0] == "lead.ready_to_talk"
     clock.now += 31 * 86400
-    assert await bot.svc.store.prune_hooks() >= 1
+    assert await bot.svc.store.hooks.prune() >= 1
     await erase(bot, CY)
     await settle(bot)
     assert receiver.types()[-1] == "lead.erased"
@@ -511,7 +511,7 @@ async def test_an_unexpected_error_still_counts_as_an_attempt(
 
 
 async def _no_pending(bot: Harness) -> bool:
-    return "pending" not in await bot.svc.store.hook_counts()
+    return "pending" not in await bot.svc.store.hooks.counts()
 
 
 def test_a_malformed_url_is_refused_at_start(tmp_path: Any) -> None:
@@ -533,7 +533,7 @@ async def test_owners_get_one_notice_per_url_per_hour(
         await bot.text(user, "/plan")
         clock.now += 120
     await run_until(bot, clock, lambda: _no_pending(bot))
-    assert await bot.svc.store.hook_counts() == {"failed": 10}
+    assert await bot.svc.store.hooks.counts() == {"failed": 10}
     [notice] = gave_up(bot)
     assert "gave up on" in notice
     assert len(failing(bot)) == 1  # one failing streak: one notice, however long it lasts

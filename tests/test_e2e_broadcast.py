@@ -24,12 +24,14 @@ LEADS = range(1000, 1030)
 async def seed(path: Path) -> None:
     store = await Store.open(path)
     for user in LEADS:
-        await store.touch_visitor(
+        await store.leads.touch_visitor(
             user, first_name="L", last_name=None, username=None, language="en", source="flyer"
         )
-        await store.request_magnet(user, "what-to-wear", None)
-        await store.capture_email(user, f"{user}@example.com", consent_version="v", magnet_id=None)
-        await store.mark_delivered(user, "what-to-wear", None)
+        await store.leads.request_magnet(user, "what-to-wear", None)
+        await store.leads.capture_email(
+            user, f"{user}@example.com", consent_version="v", magnet_id=None
+        )
+        await store.leads.mark_delivered(user, "what-to-wear", None)
     await store.close()
 
 

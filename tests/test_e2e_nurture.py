@@ -122,13 +122,15 @@ async def seed_due_tips(path: Path, users: range) -> None:
     """Leads who got the alpha guide, each with its first tip due now."""
     store = await Store.open(path)
     for user in users:
-        await store.touch_visitor(
+        await store.leads.touch_visitor(
             user, first_name="L", last_name=None, username=None, language="en", source=None
         )
-        await store.request_magnet(user, "alpha", None)
-        await store.capture_email(user, f"{user}@example.com", consent_version="v", magnet_id=None)
-        await store.mark_delivered(user, "alpha", None)
-        await store.schedule_tip(user, "alpha", "t1", int(time.time()))
+        await store.leads.request_magnet(user, "alpha", None)
+        await store.leads.capture_email(
+            user, f"{user}@example.com", consent_version="v", magnet_id=None
+        )
+        await store.leads.mark_delivered(user, "alpha", None)
+        await store.tips.schedule(user, "alpha", "t1", int(time.time()))
     await store.close()
 
 

@@ -195,13 +195,13 @@ async def test_a_replaced_database_refuses_every_write(tmp_path: Path) -> None:
     store = await Store.open(database)
     try:
         assert store.file_problem() is None
-        await store.inbox_save([(1, 5, "{}")])
+        await store.intake.save([(1, 5, "{}")])
         sqlite3.connect(tmp_path / "other.sqlite3").close()
         os.replace(tmp_path / "other.sqlite3", database)
         problem = store.file_problem()
         assert problem is not None and "replaced by another file" in problem
         with pytest.raises(DatabaseGone):
-            await store.inbox_save([(2, 5, "{}")])
+            await store.intake.save([(2, 5, "{}")])
     finally:
         await store.close()
 
@@ -301,16 +301,16 @@ async def test_updates_set_aside_are_reported_once_kept_30_days_and_erased(tmp_p
     now = [1_790_000_000.0]
     store = await Store.open(tmp_path / "aimant.sqlite3", clock=lambda: now[0])
     try:
-        await store.set_aside(1, 501, '{"update_id": 1}', "TypeError: x")
-        await store.set_aside(1, 501, '{"update_id": 1}', "TypeError: x")  # once per id
-        await store.set_aside(2, 502, '{"update_id": 2}', "TypeError: x")
-        assert await store.set_aside_to_report() == 2
-        assert await store.set_aside_to_report() == 0  # reported once
-        await store.erase(502)
-        assert await store.count_set_aside() == 1
+        await store.aside.keep(1, 501, '{"update_id": 1}', "TypeError: x")
+        await store.aside.keep(1, 501, '{"update_id": 1}', "TypeError: x")  # once per id
+        await store.aside.keep(2, 502, '{"update_id": 2}', "TypeError: x")
+        assert await store.aside.to_report() == 2
+        assert await store.aside.to_report() == 0  # reported once
+        await store.leads.erase(502)
+        assert await store.aside.count() == 1
         now[0] += 31 * 86400
-        await store.set_aside_to_report()
-        assert await store.count_set_aside() == 0
+        await store.aside.to_report()
+        assert await store.aside.count() == 0
     finally:
         await store.close()
 
@@ -323,7 +323,7 @@ async def test_an_unreadable_webhook_update_is_set_aside_then_refused(
     for _ in range(2):  # Telegram retries what got a 400: kept once
         answer = await receiver.accept(json.dumps({"update_id": 77, **POISON}).encode())
         assert answer.status_code == 400
-    assert await harness.svc.store.count_set_aside() == 1
+    assert await harness.svc.store.aside.count() == 1
     assert (await receiver.accept(b'{"nothing": 1}')).status_code == 400
 
 
@@ -338,7 +338,7 @@ async def test_failing_get_updates_backs_off_and_logs_once_a_minute(
     async def no_wait(seconds: float) -> None:
         waits.append(seconds)
 
-    monkeypatch.setattr(bot.svc.store, "inbox_save", disk_full)
+    monkeypatch.setattr(bot.svc.store.intake, "save", disk_full)
     monkeypatch.setattr("bot.telegram.intake.asyncio.sleep", no_wait)
     bot.fake.message(61, "/start")
     caplog.set_level(logging.INFO, logger="bot.telegram.intake")

@@ -44,7 +44,7 @@ async def test_whole_funnel_in_english(bot: Harness) -> None:
     assert pdf.document_bytes and pdf.document_bytes.startswith(b"%PDF-")
     assert pdf.text.startswith("Here is your guide: What to wear")
     assert after.text.startswith("Enjoy the read!")
-    lead = await bot.svc.store.get_lead(ADA)
+    lead = await bot.svc.store.leads.get(ADA)
     assert lead is not None
     assert (lead.email, lead.first_source, lead.stage.value) == (
         "Ada@example.com",
@@ -52,7 +52,7 @@ async def test_whole_funnel_in_english(bot: Harness) -> None:
         "lead",
     )
     assert lead.consent_version == "2026-11-en-1" and lead.consent_at == int(bot.clock.now)
-    [item] = await bot.svc.store.lead_magnets(ADA)
+    [item] = await bot.svc.store.leads.lead_magnets(ADA)
     assert (item.answer_id, item.answer_fit, item.delivered_at) == (
         "family",
         True,
@@ -91,7 +91,7 @@ async def test_magnet_deep_link_opens_on_the_magnet(bot: Harness) -> None:
     await bot.text(ADA, "/start flyer__gardening-basics")
     assert "Beginner's gardening guide" in bot.last(ADA).text
     assert "email address" in bot.last(ADA).text
-    lead = await bot.svc.store.get_lead(ADA)
+    lead = await bot.svc.store.leads.get(ADA)
     assert lead is not None and lead.first_source == "flyer"
 
 
@@ -107,10 +107,10 @@ async def test_pdf_uploaded_once_then_resent_by_file_id(bot: Harness) -> None:
 
 async def test_stale_file_id_is_uploaded_again(bot: Harness) -> None:
     pdf = bot.svc.catalogue.pdfs[("what-to-wear", "en")]
-    await bot.svc.store.set_file_id(pdf.sha256, "BQACAgIAAxkBAAI-no-such-file")
+    await bot.svc.store.sessions.set_file_id(pdf.sha256, "BQACAgIAAxkBAAI-no-such-file")
     await walk_to_pdf(bot)
     assert bot.chat(ADA)[-2].document == "what-to-wear.en.pdf"
-    assert await bot.svc.store.file_id(pdf.sha256) != "BQACAgIAAxkBAAI-no-such-file"
+    assert await bot.svc.store.sessions.file_id(pdf.sha256) != "BQACAgIAAxkBAAI-no-such-file"
     # The rejected call is the expected one; nothing else was refused.
     assert all("file identifier" in v or "wrong file" in v for v in bot.fake.violations)
     bot.fake.violations.clear()
@@ -119,7 +119,7 @@ async def test_stale_file_id_is_uploaded_again(bot: Harness) -> None:
 async def test_start_twice_keeps_first_source_and_one_start(bot: Harness) -> None:
     await bot.text(ADA, "/start instagram")
     await bot.text(ADA, "/start flyer")
-    lead = await bot.svc.store.get_lead(ADA)
+    lead = await bot.svc.store.leads.get(ADA)
     assert lead is not None and lead.first_source == "instagram"
     assert await bot.svc.store.count_events(Event.START) == 1
     assert bot.last(ADA).text.startswith("Hello Ada!")
@@ -129,18 +129,18 @@ async def test_stop_then_explicit_opt_in(bot: Harness) -> None:
     await walk_to_pdf(bot)
     await bot.text(ADA, "/stop")
     assert bot.last(ADA).text.startswith("Done: you won't receive")
-    lead = await bot.svc.store.get_lead(ADA)
+    lead = await bot.svc.store.leads.get(ADA)
     assert lead is not None and not lead.subscribed and lead.stage.value == "gone"
     await bot.text(ADA, "/stop")
     assert bot.last(ADA).text == bot.t("stop_already")
     await bot.tap(ADA, "mag:gardening-basics")
     assert "stop messaging you" in bot.last(ADA).text
     await bot.tap_label(ADA, "No thanks")
-    lead = await bot.svc.store.get_lead(ADA)
+    lead = await bot.svc.store.leads.get(ADA)
     assert lead is not None and not lead.subscribed
     await bot.tap(ADA, "mag:gardening-basics")
     await bot.tap_label(ADA, "Yes, opt me in again")
-    lead = await bot.svc.store.get_lead(ADA)
+    lead = await bot.svc.store.leads.get(ADA)
     assert lead is not None and lead.subscribed
     assert await bot.svc.store.count_events(Event.RESUBSCRIBE) == 1
 
@@ -151,11 +151,11 @@ async def test_forget_erases_after_confirmation(bot: Harness) -> None:
     assert bot.last(ADA).text == bot.t("forget_confirm")
     await bot.tap_label(ADA, "Cancel")
     assert bot.last(ADA).text == bot.t("forget_kept")
-    assert await bot.svc.store.get_lead(ADA) is not None
+    assert await bot.svc.store.leads.get(ADA) is not None
     await bot.text(ADA, "/forget")
     await bot.tap_label(ADA, "Yes, erase my data")
     assert bot.last(ADA).text == bot.t("forget_done")
-    assert await bot.svc.store.get_lead(ADA) is None
+    assert await bot.svc.store.leads.get(ADA) is None
     assert await bot.svc.store.count_events(Event.LEAD) == 1  # anonymous counts stay
     await bot.text(ADA, "/mydata")
     assert bot.last(ADA).text == bot.t("mydata_none")
@@ -218,7 +218,7 @@ async def test_privacy_help_cancel(bot: Harness) -> None:
     assert bot.last(ADA).text == bot.t("cancelled")
     await bot.text(ADA, "ada@example.com")  # no longer waiting for an email: for the team
     assert bot.last(ADA).text == bot.t("inbox_ack")
-    assert (await bot.svc.store.get_lead(ADA)).email is None  # type: ignore[union-attr]
+    assert (await bot.svc.store.leads.get(ADA)).email is None  # type: ignore[union-attr]
 
 
 async def test_bot_sets_its_command_menu(bot: Harness) -> None:

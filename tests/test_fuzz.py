@@ -130,13 +130,13 @@ async def invariants(bot: Harness) -> None:
         assert not repeated, f"{kind} logged twice for {repeated}"
     leads = await store._all("SELECT user_id FROM leads")
     for (user_id,) in leads:
-        lead = await store.get_lead(user_id)
+        lead = await store.leads.get(user_id)
         assert lead is not None
-        delivered = any(m.delivered_at for m in await store.lead_magnets(user_id))
+        delivered = any(m.delivered_at for m in await store.leads.lead_magnets(user_id))
         expected = stage_of(
             has_email=lead.email is not None,
             delivered=delivered,
-            tips_received=bool(await store.tips_received(user_id)),
+            tips_received=bool(await store.tips.received(user_id)),
             ready_to_talk=lead.hot_at is not None,
             won=lead.won_at is not None,
             unsubscribed=lead.unsubscribed_at is not None,

@@ -67,7 +67,7 @@ async def test_question_photo_and_voice_reach_every_owner_in_order(
         assert [c.params["reply_parameters"]["message_id"] for c in chat[1:]] == [
             chat[0].message_id
         ] * 3
-    assert await bot.svc.store.team_pending() == 0
+    assert await bot.svc.store.team.pending() == 0
     assert await bot.svc.store.count_events(Event.TEAM_IN, ADA) == 3
 
 
@@ -98,7 +98,7 @@ async def test_owner_answers_with_a_photo_and_sees_it_delivered(bot: Harness) ->
     header = bot.chat(OWNER)[-2]
     await bot.send(reply_to(bot, header, text="Any other question?"))
     assert bot.last(ADA).text == "Any other question?"
-    assert await bot.svc.store.team_waiting() == []
+    assert await bot.svc.store.team.waiting() == []
 
 
 async def test_a_note_stays_in_the_team(bot: Harness) -> None:
@@ -109,7 +109,7 @@ async def test_a_note_stays_in_the_team(bot: Harness) -> None:
     await bot.send(note)
     assert len(bot.chat(ADA)) == before
     assert (OWNER, note["message"]["message_id"]) not in bot.fake.reactions
-    assert [w.person for w in await bot.svc.store.team_waiting()] == [ADA]  # still waiting
+    assert [w.person for w in await bot.svc.store.team.waiting()] == [ADA]  # still waiting
 
 
 async def test_a_prospect_who_blocked_the_bot(bot: Harness) -> None:
@@ -122,7 +122,7 @@ async def test_a_prospect_who_blocked_the_bot(bot: Harness) -> None:
     told = bot.last(OWNER)
     assert told.text == bot.t("inbox_not_sent_blocked")
     assert told.params["reply_parameters"]["message_id"] == answer["message"]["message_id"]
-    lead = await bot.svc.store.get_lead(ADA)
+    lead = await bot.svc.store.leads.get(ADA)
     assert lead is not None and lead.blocked_at is not None
 
 
@@ -178,7 +178,7 @@ async def test_relays_wait_for_a_failing_owner_chat_and_keep_their_order(bot: Ha
     await bot.text(ADA, "first")
     await bot.text(ADA, "second")  # waits behind the first: never overtakes it
     assert not [s for s in bot.chat(OWNER) if s.method == "copyMessage"]
-    assert await bot.svc.store.team_pending() == 2
+    assert await bot.svc.store.team.pending() == 2
     bot.clock.now += 2
     await bot.svc.inbox.tick()
     assert [s.text for s in bot.chat(OWNER) if s.method == "copyMessage"] == ["first", "second"]
@@ -257,7 +257,7 @@ async def test_inbox_counts(bot: Harness) -> None:
     await bot.text(ADA + 1, "Hello")
     bot.clock.now += 600
     await bot.send(reply_to(bot, bot.last(OWNER), text="Hello to you"))
-    counts = await bot.svc.store.team_counts(ALL_TIME)
+    counts = await bot.svc.store.team.counts(ALL_TIME)
     assert (counts.conversations, counts.answered, counts.median_answer) == (2, 1, 600.0)
 
 
@@ -277,11 +277,11 @@ async def test_forget_deletes_the_copies_and_refuses_later_answers(bot: Harness)
     await bot.text(ADA, "my number is 0612345678")
     await bot.send(bot.fake.build_photo(ADA, caption="my house"))
     header = bot.chat(OWNER)[0]
-    assert await bot.svc.store.team_stored(ADA) == (2, int(bot.clock.now))
+    assert await bot.svc.store.team.stored(ADA) == (2, int(bot.clock.now))
     await bot.text(ADA, "/forget")
     await bot.tap_label(ADA, "Yes, erase my data")
     assert [s.text for s in bot.chat(OWNER)] == [bot.t("card_erased")]  # the header redacted
-    assert await bot.svc.store.team_stored(ADA) == (0, None)
+    assert await bot.svc.store.team.stored(ADA) == (0, None)
     await bot.send(reply_to(bot, header, text="Hello?"))
     assert bot.last(OWNER).text == bot.t("inbox_not_sent_erased")
 
@@ -363,7 +363,7 @@ async def test_the_bot_removed_from_the_group_relays_wait(bot_with: Any, fake: A
     assert bot.texts(OWNER) == [
         bot.t("inbox_group_refuses", reason="Forbidden: bot was kicked from the supergroup chat")
     ]  # told once, in private
-    assert await bot.svc.store.team_pending() == 2
+    assert await bot.svc.store.team.pending() == 2
     fake._kicked.clear()  # added back
     for _ in range(5):
         bot.clock.now += 300
@@ -388,11 +388,11 @@ async def test_the_group_migrated_to_a_supergroup_relays_wait_for_the_new_id(
     refused = "Group migrated to supergroup. New chat id: -1004100200300"
     told.append(bot.t("inbox_group_refuses", reason=f"{refused} (INBOX_CHAT_ID={new})"))
     assert bot.texts(OWNER) == told  # told once more, in private, with the new id
-    assert await bot.svc.store.team_pending() == 3  # waiting, none lost
+    assert await bot.svc.store.team.pending() == 3  # waiting, none lost
     for _ in range(3):
         bot.clock.now += 300
         await bot.svc.inbox.tick()
-    assert bot.texts(OWNER) == told and await bot.svc.store.team_pending() == 3
+    assert bot.texts(OWNER) == told and await bot.svc.store.team.pending() == 3
     # The owner sets INBOX_CHAT_ID to the new id and restarts: the waiting relays go there.
     await stop_harness(bot)
     bot = await bot_with(inbox_chat_id=new)
@@ -404,7 +404,7 @@ async def test_the_group_migrated_to_a_supergroup_relays_wait_for_the_new_id(
     assert card.text.startswith("💬 New conversation")
     assert [c.text for c in copies] == ["one", "two", "three"] and copies[1].message["photo"]
     assert {c.message["message_thread_id"] for c in bot.chat(new)} == {thread}
-    assert await bot.svc.store.team_pending() == 0 and bot.chat(old) == []
+    assert await bot.svc.store.team.pending() == 0 and bot.chat(old) == []
     # Answers in the new group's topic reach the person.
     await bot.send(bot.fake.build_group_message(new, TEAM, "Hello Ada", thread=thread))
     assert bot.last(ADA).text == "Hello Ada"
@@ -443,7 +443,7 @@ async def test_forget_deletes_the_topic(bot_with: Any, fake: Any) -> None:
     await bot.text(ADA, "/forget")
     await bot.tap_label(ADA, "Yes, erase my data")
     assert fake.topics[GROUP] == {} and bot.chat(GROUP) == []
-    assert await bot.svc.store.team_stored(ADA) == (0, None)
+    assert await bot.svc.store.team.stored(ADA) == (0, None)
 
 
 async def test_commands_in_the_group_do_nothing(bot_with: Any, fake: Any) -> None:
@@ -517,7 +517,7 @@ async def test_inbox_lists_who_waits_oldest_first_with_done_buttons(bot: Harness
     await bot.text(OWNER, "/inbox")
     assert bot.last(OWNER).text == "📥 Nobody is waiting for an answer."
     await bot.text(ADA, "still there?")
-    assert [w.person for w in await bot.svc.store.team_waiting()] == [ADA]
+    assert [w.person for w in await bot.svc.store.team.waiting()] == [ADA]
 
 
 async def test_inbox_links_each_topic(bot_with: Any, fake: Any) -> None:
@@ -555,7 +555,7 @@ async def test_a_group_without_topics_is_reported_at_start(bot_with: Any, fake: 
     ]
     await bot.text(ADA, "/start")
     await bot.text(ADA, "hello")
-    assert await bot.svc.store.team_pending() == 1  # waits for the group to be fixed
+    assert await bot.svc.store.team.pending() == 1  # waits for the group to be fixed
 
 
 def test_the_preview_shows_the_team_side(tmp_path: Any) -> None:
@@ -601,7 +601,7 @@ async def test_an_owner_marks_contacted_and_won_from_the_topic(bot_with: Any, fa
         press = fake.build_callback(who, data, message_id=card.message_id, chat_id=GROUP)
         await bot.send(press)
     assert bot.fake.answered_callbacks[0].text == bot.t("button_expired")  # owners only
-    lead = await bot.svc.store.get_lead(ADA)
+    lead = await bot.svc.store.leads.get(ADA)
     assert lead is not None and lead.contacted_at and lead.won_at
     assert "Stage: customer, contacted" in card.text  # the card in the topic, redrawn
 
@@ -656,9 +656,9 @@ async def test_team_kpis_follow_their_definitions(tmp_path: Path) -> None:
         ],
     )
     for period in (ALL_TIME, Period("x", 20, 60), Period("y", 60, 61), Period("z", 500, 600)):
-        counts = await store.team_counts(period)
+        counts = await store.team.counts(period)
         expected, by_source = _expected(rows, period, {7, 8})
         assert (counts.conversations, counts.answered, counts.median_answer) == expected
-        got = await store.team_by_source(period)
+        got = await store.team.by_source(period)
         assert sorted(got, key=lambda r: (-r[1], r[0] or "")) == by_source
     await store.close()

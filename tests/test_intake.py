@@ -29,14 +29,14 @@ async def test_an_update_delivered_twice_is_applied_once(bot: Harness) -> None:
 async def test_unfinished_updates_are_replayed_then_done(bot: Harness) -> None:
     start = bot.fake.build_message(ADA, "/start flyer")
     # As if a previous process fetched it (and Telegram forgot it) but died before handling.
-    await bot.svc.store.inbox_save([(start["update_id"], ADA, json.dumps(start))])
+    await bot.svc.store.intake.save([(start["update_id"], ADA, json.dumps(start))])
     assert await replay_pending(bot.app, bot.svc.store) == 1
     update = await bot.app.update_queue.get()
     assert isinstance(update, Update)
     await bot.app.update_processor.process_update(update, bot.app.process_update(update))
     assert bot.last(ADA).text.startswith("Hello Ada!")
-    assert await bot.svc.store.inbox_pending() == []
-    lead = await bot.svc.store.get_lead(ADA)
+    assert await bot.svc.store.intake.pending() == []
+    lead = await bot.svc.store.leads.get(ADA)
     assert lead is not None and lead.first_source == "flyer"
 
 

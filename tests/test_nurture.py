@@ -43,7 +43,7 @@ async def test_tips_arrive_in_order_once_each(bot: Harness) -> None:
     first = bot.last(ADA)
     assert first.text.startswith("Tip 1: pick your palette")
     assert [row[0][0] for row in first.buttons] == ["🔕 Stop messages from us"]
-    lead = await bot.svc.store.get_lead(ADA)
+    lead = await bot.svc.store.leads.get(ADA)
     assert lead is not None and lead.stage.value == "nurturing"
     # The clock jumps past every remaining delay at once: one tip per tick, in catalogue order.
     sent = [await advance(bot, 30 * DAY) for _ in range(5)]
@@ -79,7 +79,7 @@ async def test_stop_button_cancels_and_opt_in_resumes_without_repeats(bot: Harne
     await bot.tap_label(ADA, "🔕 Stop messages from us")
     assert bot.last(ADA).text == bot.t("stop_done")
     assert await advance(bot, 30 * DAY) == 0
-    assert (await bot.svc.store.tip_counts()).get("cancelled") == 1
+    assert (await bot.svc.store.tips.counts()).get("cancelled") == 1
     await bot.tap(ADA, "mag:gardening-basics")
     await bot.tap_label(ADA, "Yes, opt me in again")
     assert await advance(bot, 3600) == 0  # no burst: the cancelled tip keeps its delay
@@ -94,7 +94,7 @@ async def test_forget_removes_the_schedule(bot: Harness) -> None:
     await lead_with_pdf(bot)
     await bot.text(ADA, "/forget")
     await bot.tap_label(ADA, "Yes, erase my data")
-    assert await bot.svc.store.tip_counts() == {}
+    assert await bot.svc.store.tips.counts() == {}
     assert await advance(bot, 30 * DAY) == 0
 
 
@@ -103,7 +103,7 @@ async def test_blocked_mid_sequence(bot: Harness) -> None:
     await advance(bot, DAY)
     bot.fake.block(ADA)
     assert await advance(bot, 30 * DAY) == 0
-    lead = await bot.svc.store.get_lead(ADA)
+    lead = await bot.svc.store.leads.get(ADA)
     assert lead is not None and lead.blocked_at is not None and lead.stage.value == "gone"
     assert await advance(bot, 30 * DAY) == 0
     assert await bot.svc.store.count_events(Event.BLOCKED) == 1
@@ -125,7 +125,7 @@ async def test_a_timeout_may_have_delivered_so_the_tip_is_not_resent(bot: Harnes
     bot.request.timeout_next(1, "sendMessage", delivered=True)  # sent, but the answer is lost
     assert await advance(bot, DAY) == 0
     assert len(tips_seen(bot)) == 1  # the user got it once
-    assert (await bot.svc.store.tip_counts()).get("unknown") == 1
+    assert (await bot.svc.store.tips.counts()).get("unknown") == 1
     assert await bot.svc.store.count_events(Event.TIP_UNKNOWN) == 1
     await advance(bot, 30 * DAY)  # the sequence goes on with the next tip, no repeat
     assert len(tips_seen(bot)) == 2 and len(set(tips_seen(bot))) == 2
@@ -146,11 +146,11 @@ async def test_too_many_requests_pauses_then_sends(bot: Harness) -> None:
 async def test_tip_in_flight_at_a_crash_is_unknown_never_resent(bot: Harness) -> None:
     await lead_with_pdf(bot)
     bot.clock.now += DAY
-    [due] = await bot.svc.store.due_tips(int(bot.clock.now), 10)
-    assert await bot.svc.store.claim_tip(due)  # then the process dies before Telegram answers
+    [due] = await bot.svc.store.tips.due(int(bot.clock.now), 10)
+    assert await bot.svc.store.tips.claim(due)  # then the process dies before Telegram answers
     restarted = Nurture(bot.svc, bot.app.bot, Pacer(20))
     assert await restarted.recover() == 1
-    assert (await bot.svc.store.tip_counts()).get("unknown") == 1
+    assert (await bot.svc.store.tips.counts()).get("unknown") == 1
     assert await bot.svc.store.count_events(Event.TIP_UNKNOWN) == 1
     await advance(bot, 30 * DAY)
     assert (
@@ -178,7 +178,7 @@ async def test_catalogue_edits_apply_to_running_sequences(
     bot2.clock.now += 3
     await bot2.svc.nurture.tick()
     assert tips_seen(bot2) == ["Tip one v2 for alpha", "Tip two for alpha"]
-    assert await bot2.svc.store.scheduled_tip_ids(ADA, "alpha") == {"t1", "t3"}
+    assert await bot2.svc.store.tips.scheduled_ids(ADA, "alpha") == {"t1", "t3"}
 
 
 async def test_a_connection_reset_is_retried_and_delivers_once(bot: Harness) -> None:

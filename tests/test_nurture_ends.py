@@ -42,22 +42,22 @@ async def test_asking_for_the_plan_ends_the_sequence(bot: Harness) -> None:
     await bot.text(ADA, "/plan")
     assert [await advance(bot, 30 * DAY) for _ in range(4)] == [0, 0, 0, 0]
     assert len(tips_seen(bot)) == 1
-    assert await bot.svc.store.tip_counts() == {"sent": 1, "ended": 1}
+    assert await bot.svc.store.tips.counts() == {"sent": 1, "ended": 1}
     # A guide asked for later starts no sequence for someone ready to talk.
     await bot.tap(ADA, "mag:gardening-basics")
     await bot.tap(ADA, "ans:gardening-basics:garden")
     assert [await advance(bot, 30 * DAY) for _ in range(3)] == [0, 0, 0]
-    assert await bot.svc.store.scheduled_tip_ids(ADA, "gardening-basics") == set()
+    assert await bot.svc.store.tips.scheduled_ids(ADA, "gardening-basics") == set()
 
 
 async def test_at_start_people_ready_to_talk_keep_only_kept_tips(bot: Harness) -> None:
     await lead_with_pdf(bot)
     await bot.text(ADA, "/plan")
     # A tip left pending from before (an older version, or a catalogue marking it kept then).
-    assert await bot.svc.store.schedule_tip(ADA, "what-to-wear", "layers", int(bot.clock.now))
+    assert await bot.svc.store.tips.schedule(ADA, "what-to-wear", "layers", int(bot.clock.now))
     await bot.svc.nurture.recover()  # what the next start does
     assert await advance(bot, DAY) == 0
-    assert (await bot.svc.store.tip_counts()).get("ended") == 2
+    assert (await bot.svc.store.tips.counts()).get("ended") == 2
 
 
 async def test_contact_and_own_words_end_it_too(bot: Harness) -> None:
@@ -71,7 +71,7 @@ async def test_contact_and_own_words_end_it_too(bot: Harness) -> None:
     await advance(bot, 30 * DAY)
     assert [len(tips_seen(bot, u)) for u in (2001, 2002, 2003)] == [1, 1, 3]
     for user in (2001, 2002):
-        lead = await bot.svc.store.get_lead(user)
+        lead = await bot.svc.store.leads.get(user)
         assert lead is not None and lead.stage.value == "hot"
 
 
@@ -92,22 +92,22 @@ async def test_a_tip_marked_after_hot_is_kept(bot_with: Make, tmp_path: Path) ->
     assert await advance(bot, 3) == 0
     assert await advance(bot, 4) == 1
     assert tips_seen(bot) == ["Tip one for alpha", "What to expect at our first meeting"]
-    assert await bot.svc.store.tip_counts() == {"sent": 2, "ended": 1}
+    assert await bot.svc.store.tips.counts() == {"sent": 2, "ended": 1}
 
 
 async def test_ready_to_talk_while_a_tip_is_in_flight(bot_with: Make, tmp_path: Path) -> None:
     bot = await kept_bot(bot_with, tmp_path)
     store, nurture = bot.svc.store, bot.svc.nurture
     bot.clock.now += 2
-    [tip] = await store.due_tips(int(bot.clock.now), 10)
+    [tip] = await store.tips.due(int(bot.clock.now), 10)
     then = await nurture.next_tip(ADA, "alpha", bot.clock.now)  # chosen before the plan: t2
     assert then is not None and then[0] == "t2"
-    assert await store.claim_tip(tip)
+    assert await store.tips.claim(tip)
     await bot.text(ADA, "/plan")  # while t1 is on its way
-    await store.tip_sent(tip, 1, then)  # t1 arrives; its sender schedules what it had chosen
+    await store.tips.sent(tip, 1, then)  # t1 arrives; its sender schedules what it had chosen
     assert [await advance(bot, 5) for _ in range(3)] == [1, 0, 0]
     assert tips_seen(bot) == ["What to expect at our first meeting"]  # t1 left by hand above
-    assert (await store.tip_counts()).get("ended") == 1
+    assert (await store.tips.counts()).get("ended") == 1
 
 
 async def test_new_sending_hours_apply_to_waiting_tips(bot_with: Make) -> None:

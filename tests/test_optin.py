@@ -72,10 +72,10 @@ async def test_code_from_the_mail_unlocks_the_pdf(optin: Make, smtp: SmtpServer)
     assert bot.last(ADA).text == "What kind of shoot are you planning?"
     await bot.tap_label(ADA, "Family or kids")
     assert bot.chat(ADA)[-2].document == "what-to-wear.en.pdf"
-    lead = await bot.svc.store.get_lead(ADA)
+    lead = await bot.svc.store.leads.get(ADA)
     assert lead is not None and lead.email_verified_at == int(bot.clock.now)
     assert await bot.svc.store.count_events(Event.VERIFIED, ADA) == 1
-    assert await bot.svc.store.mail_counts() == {"sent": 1}
+    assert await bot.svc.store.optin.mail_counts() == {"sent": 1}
     await bot.text(ADA, code)  # six digits later, no code waiting: not taken for a code
     assert bot.last(ADA).text == bot.t("inbox_ack")
     await bot.text(ADA, "/plan")  # owners see the verified address on the lead card
@@ -111,7 +111,7 @@ async def test_expired_code(optin: Make, smtp: SmtpServer, clock: Clock) -> None
     clock.now += 30 * 60
     await bot.text(ADA, code)
     assert bot.last(ADA).text.startswith("This code has expired.")
-    lead = await bot.svc.store.get_lead(ADA)
+    lead = await bot.svc.store.leads.get(ADA)
     assert lead is not None and lead.email_verified_at is None
 
 
@@ -125,7 +125,7 @@ async def test_another_persons_code_does_not_work(optin: Make, smtp: SmtpServer)
         pytest.skip("both codes happen to be equal")
     await bot.text(BOB, ada_code)
     assert bot.last(BOB).text.startswith("That code doesn't match.")
-    lead = await bot.svc.store.get_lead(BOB)
+    lead = await bot.svc.store.leads.get(BOB)
     assert lead is not None and lead.email_verified_at is None
     await bot.text(BOB, bob_code)
     assert "bob@example.com is verified" in bot.texts(BOB)[-2]
@@ -166,7 +166,7 @@ async def test_change_email_sends_a_code_to_the_new_address(optin: Make, smtp: S
         await bot.text(ADA, old)
         assert bot.last(ADA).text.startswith("That code doesn't match.")
     await bot.text(ADA, new)
-    lead = await bot.svc.store.get_lead(ADA)
+    lead = await bot.svc.store.leads.get(ADA)
     assert lead is not None and (lead.email, lead.email_verified_at is not None) == (
         "ada@example.org",
         True,
@@ -207,7 +207,7 @@ async def test_address_the_server_refuses(optin: Make, smtp: SmtpServer) -> None
     assert refused.text.startswith("⚠️ The mail server refused nobody@example.com (550")
     assert [row[0][0] for row in refused.buttons] == ["✏️ Change email"]  # not "resend"
     assert any("was not delivered: 550" in text for text in bot.texts(OWNER))
-    assert await bot.svc.store.mail_counts() == {"refused": 1}
+    assert await bot.svc.store.optin.mail_counts() == {"refused": 1}
     await bot.tap_label(ADA, "✏️ Change email")
     await bot.text(ADA, "ada@example.com")
     await bot.svc.mailer.drain()
@@ -222,12 +222,12 @@ async def test_server_down_retries_then_gives_up(
     bot = await optin(optin_mail_retry_minutes=10)
     await give_email(bot)
     assert "6-digit code" in bot.last(ADA).text  # the chat did not wait for the server
-    assert await bot.svc.store.mail_counts() == {"pending": 1}
+    assert await bot.svc.store.optin.mail_counts() == {"pending": 1}
     assert any("are not going out" in text for text in bot.texts(OWNER))
     smtp.start()  # back before the window closes: the retry delivers it
     clock.now += 15
     await bot.svc.mailer.tick()
-    assert await bot.svc.store.mail_counts() == {"sent": 1}
+    assert await bot.svc.store.optin.mail_counts() == {"sent": 1}
     code = smtp.inbox.code_for("ada@example.com")
     smtp.stop()
     bot.clock.now += 61
@@ -236,7 +236,7 @@ async def test_server_down_retries_then_gives_up(
     for _ in range(8):  # down for good: retried with backoff until the window closes
         clock.now += 120
         await bot.svc.mailer.tick()
-    assert await bot.svc.store.mail_counts() == {"sent": 1, "failed": 1}
+    assert await bot.svc.store.optin.mail_counts() == {"sent": 1, "failed": 1}
     assert bot.last(ADA).text.startswith("⚠️ I couldn't send the code to ada@example.com")
     assert "could not reach the mail server" in bot.texts(OWNER)[-1]
     await bot.text(ADA, code)  # the first code was replaced by the one that never left
@@ -253,15 +253,15 @@ async def test_slow_server_never_holds_the_chat(
     await bot.text(ADA, "ada@example.com")
     # The reply was sent while the mail was still waiting for the server.
     assert "6-digit code" in bot.last(ADA).text
-    assert await bot.svc.store.mail_counts() == {"pending": 1}
+    assert await bot.svc.store.optin.mail_counts() == {"pending": 1}
     await bot.svc.mailer.drain()  # the slow server timed out: a retry is scheduled
-    assert await bot.svc.store.mail_counts() == {"pending": 1}
-    assert await bot.svc.store.mail_error(ADA) is None  # still pending: no final error
+    assert await bot.svc.store.optin.mail_counts() == {"pending": 1}
+    assert await bot.svc.store.optin.mail_error(ADA) is None  # still pending: no final error
     assert smtp.inbox.messages == []
     smtp.inbox.delay = 0
     clock.now += 15
     await bot.svc.mailer.tick()
-    assert await bot.svc.store.mail_counts() == {"sent": 1}
+    assert await bot.svc.store.optin.mail_counts() == {"sent": 1}
 
 
 async def test_header_injection_in_the_address(optin: Make, smtp: SmtpServer) -> None:
@@ -286,7 +286,7 @@ async def test_kpis_and_export_show_verification(optin: Make, smtp: SmtpServer) 
     await give_email(bot, ADA, "ada@example.com")
     await give_email(bot, BOB, "bob@example.com")
     await bot.text(ADA, smtp.inbox.code_for("ada@example.com"))
-    counts = await bot.svc.store.kpi_counts(ALL_TIME)
+    counts = await bot.svc.store.kpis.counts(ALL_TIME)
     assert (counts.new_leads, counts.verified) == (2, 1)
     data_bytes, _ = await export_csv(bot.svc)
     header, *data = list(csv.reader(io.StringIO(data_bytes.decode("utf-8-sig"))))
@@ -315,7 +315,7 @@ async def test_replayed_update_issues_one_code(optin: Make, smtp: SmtpServer) ->
     # The same update handled again after a crash (its id already issued a code): no new code.
     update_id = await _last_update_id(store)
     assert update_id is not None
-    replayed = await store.issue_code(
+    replayed = await store.optin.issue_code(
         ADA, "ada@example.com", "000000", magnet_id=None, language="en", ttl_seconds=60,
         update_id=update_id,
     )  # fmt: skip
@@ -340,8 +340,8 @@ async def test_forget_erases_codes_and_mails(optin: Make, smtp: SmtpServer) -> N
     await bot.text(ADA, "/forget")
     await bot.tap_label(ADA, bot.t("btn_forget_yes"))
     store = bot.svc.store
-    assert await store.mail_counts() == {}
-    assert await store.pending_code(ADA) is None
+    assert await store.optin.mail_counts() == {}
+    assert await store.optin.pending_code(ADA) is None
     smtp.start()
     bot.clock.now += 3600
     await bot.svc.mailer.tick()
@@ -409,7 +409,7 @@ async def test_untrusted_certificate_is_not_used(bot_with: Make) -> None:
         bot = await bot_with(**server.settings(smtp_security="starttls"))
         await give_email(bot)
         assert server.inbox.messages == []
-        assert await bot.svc.store.mail_counts() == {"pending": 1}
+        assert await bot.svc.store.optin.mail_counts() == {"pending": 1}
         notice = bot.texts(OWNER)[-1]
         assert "certificate is not trusted" in notice and "SMTP_CA_FILE" in notice
         assert "could not reach" not in notice
@@ -501,7 +501,7 @@ async def test_change_email_after_stop_asks_to_opt_in_again(optin: Make, smtp: S
     await bot.text(ADA, "/stop")
     await bot.tap_label(ADA, "✏️ Change email")
     assert bot.last(ADA).text.startswith("You asked us to stop messaging you.")
-    lead = await bot.svc.store.get_lead(ADA)
+    lead = await bot.svc.store.leads.get(ADA)
     assert lead is not None and not lead.subscribed
 
 
@@ -523,7 +523,7 @@ async def test_codes_never_outlive_their_mail_retries(
     for _ in range(8):
         clock.now += 300
         await bot.svc.mailer.tick()
-    assert await bot.svc.store.mail_counts() == {"failed": 1}
+    assert await bot.svc.store.optin.mail_counts() == {"failed": 1}
     assert bot.last(ADA).text.startswith("⚠️ I couldn't send the code")
     smtp.start()
     await bot.text(ADA, "/start what-to-wear")
@@ -540,7 +540,7 @@ async def test_server_without_utf8_refuses_for_good(bot_with: Make) -> None:
         bot = await bot_with(**server.settings())
         await give_email(bot, email="josé@example.com")
         assert bot.last(ADA).text.startswith("⚠️ The mail server refused")
-        assert await bot.svc.store.mail_counts() == {"refused": 1}
+        assert await bot.svc.store.optin.mail_counts() == {"refused": 1}
     finally:
         server.stop()
 
@@ -576,7 +576,7 @@ async def test_no_mail_leaves_after_its_code_died(
     clock.now += 240  # back at minute 29, but the mail was given up rather than retried at 35
     await bot.svc.mailer.tick()
     assert smtp.inbox.messages == []
-    assert await bot.svc.store.mail_counts() == {"failed": 1}
+    assert await bot.svc.store.optin.mail_counts() == {"failed": 1}
     assert bot.last(ADA).text.startswith("⚠️ I couldn't send the code")
 
 
@@ -590,7 +590,9 @@ async def test_a_bot_down_for_hours_does_not_send_dead_codes(
     clock.now += 3 * 3600
     await bot.svc.mailer.tick()
     assert smtp.inbox.messages == []
-    assert await bot.svc.store.mail_error(ADA) == "the code expired before the mail could leave"
+    assert (
+        await bot.svc.store.optin.mail_error(ADA) == "the code expired before the mail could leave"
+    )
 
 
 async def test_six_digits_after_the_code_died_are_a_message(
@@ -613,7 +615,7 @@ async def test_a_refused_address_is_not_mailed_again(optin: Make, smtp: SmtpServ
     await bot.tap(ADA, "otp:new", message_id=first_prompt.message_id)
     await bot.text(ADA, "/start what-to-wear")
     await bot.svc.mailer.drain()
-    assert await bot.svc.store.mail_counts() == {"refused": 1}  # tried once, never again
+    assert await bot.svc.store.optin.mail_counts() == {"refused": 1}  # tried once, never again
     last = bot.last(ADA)
     assert last.text.startswith("⚠️ The mail server refused nobody@example.com")
     assert "nobody@example.com" not in "".join(bot.texts(OWNER))  # owners: no address echoed

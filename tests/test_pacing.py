@@ -144,13 +144,13 @@ async def test_waiting_for_the_budget_is_still_pending(bot: Harness) -> None:
     await make_leads(bot, range(500, 520))
     broadcast_id = await compose_to_all(bot)
     store = bot.svc.store
-    assert await store.start_broadcast(broadcast_id, paid=False) == 20
+    assert await store.broadcasts.start(broadcast_id, paid=False) == 20
     bot.svc.broadcaster.bulk.pause(60)  # Telegram asked for a minute: everyone waits
     bot.svc.broadcaster.launch(broadcast_id)
     await asyncio.sleep(0.2)
-    assert (await store.broadcast_progress(broadcast_id)).get("pending") == 20  # none claimed
+    assert (await store.broadcasts.progress(broadcast_id)).get("pending") == 20  # none claimed
     await bot.svc.broadcaster.stop()  # a clean stop: nothing claimed, nothing unknown
-    progress = await store.broadcast_progress(broadcast_id)
+    progress = await store.broadcasts.progress(broadcast_id)
     assert progress.get("pending") == 20 and "sending" not in progress
     assert not any(received(bot, u) for u in range(500, 520))
 

@@ -41,7 +41,7 @@ async def test_cta_button_flags_hot_and_alerts_owners(bot: Harness) -> None:
         assert expected in card.text, expected
     assert 'href="tg://user?id=1001"' in card.html
     assert [b[0] for b in card.buttons[0]] == ["✅ Contacted", "🏆 Won"]
-    lead = await bot.svc.store.get_lead(ADA)
+    lead = await bot.svc.store.leads.get(ADA)
     assert lead is not None and lead.stage.value == "hot"
     await bot.text(ADA, "Photos for our wedding in June <3")
     assert bot.last(ADA).text == bot.t("plan_confirmed")
@@ -113,7 +113,7 @@ async def test_contact_form_with_html_and_4000_characters(bot: Harness) -> None:
     assert "Ready to talk: sent a message" in card.text
     assert "<b>Hi</b> & <script>alert(1)</script>" in card.text  # shown as typed, not as HTML
     assert "Why: wrote to us (/contact)" in card.text
-    assert await bot.svc.store.messages(ADA) == [("contact", message, int(bot.clock.now))]
+    assert await bot.svc.store.ready.messages(ADA) == [("contact", message, int(bot.clock.now))]
     await bot.text(ADA, "/contact and one more thing")
     assert await bot.svc.store.count_events(Event.CONTACT) == 2  # messages; KPIs count people
 
@@ -166,7 +166,7 @@ async def test_owner_marks_contacted_then_won(bot: Harness) -> None:
     assert "Stage: ready to talk, contacted" in bot.last(OWNER).text
     await bot.tap(OWNER, "own:w:1001", message_id=card.message_id)
     await bot.tap(OWNER, "own:w:1001", message_id=card.message_id)  # double tap
-    lead = await bot.svc.store.get_lead(ADA)
+    lead = await bot.svc.store.leads.get(ADA)
     assert lead is not None and lead.stage.value == "customer"
     assert await bot.svc.store.count_events(Event.WON) == 1
     assert "Stage: customer, contacted" in card.text and "won" in card.text
@@ -178,7 +178,7 @@ async def test_owner_buttons_are_unknown_to_everyone_else(bot: Harness) -> None:
     for data in ("own:w:1001", "own:c:1001", "own:x:1", "own:w:abc"):
         await bot.tap(ADA, data)
         assert bot.fake.answered_callbacks[-1].text == bot.t("button_expired")
-    lead = await bot.svc.store.get_lead(ADA)
+    lead = await bot.svc.store.leads.get(ADA)
     assert lead is not None and lead.won_at is None and lead.contacted_at is None
 
 
@@ -206,7 +206,7 @@ async def test_replayed_plan_and_contact_updates_apply_once(bot: Harness) -> Non
     contact = bot.fake.build_message(ADA, "/contact hello there")
     await bot.send(contact)
     await bot.app.process_update(Update.de_json(contact, bot.app.bot))
-    assert [k for k, _, _ in await bot.svc.store.messages(ADA)] == ["contact"]
+    assert [k for k, _, _ in await bot.svc.store.ready.messages(ADA)] == ["contact"]
 
 
 async def test_owner_cannot_write_to_a_lead_who_left(bot: Harness) -> None:
@@ -233,7 +233,7 @@ async def test_a_lead_writing_to_an_owner_who_blocked_the_bot(bot: Harness) -> N
     await bot.text(ADA, "Thanks, talk soon")
     assert bot.last(ADA).text == bot.t("inbox_ack")
     # Not lost silently: the conversation waits in /inbox for an owner who can read it.
-    assert [w.person for w in await bot.svc.store.team_waiting()] == [ADA]
+    assert [w.person for w in await bot.svc.store.team.waiting()] == [ADA]
 
 
 async def test_group_membership_changes_say_nothing_about_the_person(bot: Harness) -> None:
@@ -242,7 +242,7 @@ async def test_group_membership_changes_say_nothing_about_the_person(bot: Harnes
         9300, ADA, {"id": -100777, "type": "supergroup", "title": "Fans"}, "kicked"
     )
     await bot.send(change)
-    lead = await bot.svc.store.get_lead(ADA)
+    lead = await bot.svc.store.leads.get(ADA)
     assert lead is not None and lead.blocked_at is None
 
 
@@ -335,7 +335,7 @@ async def test_an_appointment_asked_in_own_words_is_a_contact_request(bot: Harne
     assert "I'd like to book an appointment" in bot.last(OWNER).text
     assert await bot.svc.store.count_events(Event.PLAN) == 0
     assert await bot.svc.store.count_events(Event.CONTACT) == 2
-    assert [m[:2] for m in await bot.svc.store.messages(ADA)] == [
+    assert [m[:2] for m in await bot.svc.store.ready.messages(ADA)] == [
         ("contact", "I'd like to book an appointment")
     ]
 

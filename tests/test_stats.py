@@ -35,7 +35,7 @@ async def test_kpis_follow_the_definitions(bot: Harness) -> None:
     await bot.tap(OWNER, "own:w:3")
     await bot.text(1, "/forget")
     await bot.tap(1, "fgt:yes")  # erased: anonymous events keep counting
-    counts = await bot.svc.store.kpi_counts(september)
+    counts = await bot.svc.store.kpis.counts(september)
     assert (counts.starts, counts.new_leads) == (4, 3)
     assert lead_rate(counts) == 3 / 4
     assert counts.downloads == {"what-to-wear": 3, "gardening-basics": 1}
@@ -46,11 +46,11 @@ async def test_kpis_follow_the_definitions(bot: Harness) -> None:
     assert (counts.unsubscribed, counts.blocked, counts.subscribed_at_start) == (1, 0, 0)
     assert churn_rate(counts) == 1 / 3
     assert tip_click_rate(counts) is None  # no tips sent yet
-    october = await bot.svc.store.kpi_counts(month(2026, 10, zone))
+    october = await bot.svc.store.kpis.counts(month(2026, 10, zone))
     assert (october.starts, october.new_leads, october.subscribed_at_start) == (0, 0, 1)
-    everything = await bot.svc.store.kpi_counts(ALL_TIME)
+    everything = await bot.svc.store.kpis.counts(ALL_TIME)
     assert everything.new_leads == 3
-    sources = {s.source: s for s in await bot.svc.store.kpi_by_source(september)}
+    sources = {s.source: s for s in await bot.svc.store.kpis.by_source(september)}
     assert (sources["instagram"].starts, sources["instagram"].new_leads) == (2, 2)
     assert (sources["instagram"].answered, sources["instagram"].fit) == (2, 1)
     assert (sources["flyer"].starts, sources["flyer"].new_leads, sources["flyer"].won) == (2, 1, 1)

@@ -104,7 +104,7 @@ async def test_a_button_on_an_inline_message(bot: Harness) -> None:
         await bot.send(update)
         assert bot.fake.answered_callbacks[-1].text == bot.t("button_expired")
     assert await bot.svc.store.count_events(Event.UNSUBSCRIBE) == 0  # nothing was done
-    assert await bot.svc.store.get_session(ADA) is None
+    assert await bot.svc.store.sessions.get(ADA) is None
 
 
 async def test_forged_stop_clicks_are_not_counted(bot: Harness) -> None:
@@ -113,17 +113,17 @@ async def test_forged_stop_clicks_are_not_counted(bot: Harness) -> None:
         await bot.tap(user, "mag:what-to-wear")
         await bot.text(user, f"u{user}@example.com")
     await bot.text(OWNER, "/broadcast Hello")
-    broadcast = await bot.svc.store.get_broadcast(1)
+    broadcast = await bot.svc.store.broadcasts.get(1)
     assert broadcast is not None
-    await bot.svc.store.start_broadcast(1, False, "stage:customer")  # nobody is a customer
+    await bot.svc.store.broadcasts.start(1, False, "stage:customer")  # nobody is a customer
     await bot.tap(102, "stp:1")  # never sent it: stopped (they asked) but not counted
-    assert (await bot.svc.store.broadcast_progress(1))["stop_clicks"] == 0
-    lead = await bot.svc.store.get_lead(102)
+    assert (await bot.svc.store.broadcasts.progress(1))["stop_clicks"] == 0
+    lead = await bot.svc.store.leads.get(102)
     assert lead is not None and not lead.subscribed
     await bot.tap(OWNER, "stp:1")  # the owner's test copy is not a recipient's either
     assert await bot.svc.store.count_events(Event.BROADCAST_STOP) == 0
     # A tip's button counts only from someone who was sent that tip.
-    assert not await bot.svc.store.record_click(103, "what-to-wear", "colours", None)
+    assert not await bot.svc.store.tips.record_click(103, "what-to-wear", "colours", None)
     assert await bot.svc.store.count_events(Event.TIP_CLICK) == 0
 
 
@@ -132,7 +132,7 @@ async def polled(bot: Harness, update: dict[str, object]) -> None:
     user = update.get("message") or update.get("callback_query")
     assert isinstance(user, dict)
     person = user["from"]["id"]
-    await bot.svc.store.inbox_save([(int(str(update["update_id"])), person, json.dumps(update))])
+    await bot.svc.store.intake.save([(int(str(update["update_id"])), person, json.dumps(update))])
     await bot.send(update)
 
 
@@ -147,11 +147,11 @@ async def test_a_batch_redelivered_after_forget_never_brings_the_person_back(
     await polled(bot, batch[2])
     await polled(bot, bot.fake.build_message(ADA, "/forget"))
     await polled(bot, bot.fake.build_callback(ADA, "fgt:yes"))
-    assert await bot.svc.store.get_lead(ADA) is None
+    assert await bot.svc.store.leads.get(ADA) is None
     # The process died before the next getUpdates: Telegram sends the same batch again.
     for update in batch:
         await polled(bot, update)
-    assert await bot.svc.store.get_lead(ADA) is None
+    assert await bot.svc.store.leads.get(ADA) is None
     assert await bot.svc.store.count_events(Event.START) == 1  # the erased, anonymous start
     assert await bot.svc.store.count_events(Event.LEAD) == 1
     rows = await bot.svc.store._all("SELECT user_id, payload FROM inbox")
@@ -174,7 +174,7 @@ async def test_owners_are_left_out_of_kpis_chart_and_export(bot: Harness) -> Non
     await bot.tap(ADA, "ans:what-to-wear:family")
     zone = bot.svc.settings.zone
     september = month(2026, 9, zone)
-    counts = await bot.svc.store.kpi_counts(september)
+    counts = await bot.svc.store.kpis.counts(september)
     assert (counts.starts, counts.new_leads, counts.downloads) == (1, 1, {"what-to-wear": 1})
     assert (counts.answered, counts.fit, counts.contact_requests, counts.ready_to_talk) == (
         1,
@@ -182,9 +182,9 @@ async def test_owners_are_left_out_of_kpis_chart_and_export(bot: Harness) -> Non
         0,
         0,
     )
-    sources = await bot.svc.store.kpi_by_source(september)
+    sources = await bot.svc.store.kpis.by_source(september)
     assert [(s.source, s.starts, s.new_leads) for s in sources] == [("", 1, 1)]
-    assert await bot.svc.store.new_leads_per_month([september]) == [1]  # the chart's columns
+    assert await bot.svc.store.kpis.new_leads_per_month([september]) == [1]  # the chart's columns
     await bot.text(OWNER, "/export")
     document = bot.last(OWNER).document_bytes
     assert document is not None
@@ -196,11 +196,11 @@ async def test_owners_are_left_out_of_kpis_chart_and_export(bot: Harness) -> Non
 async def test_an_owner_who_erases_their_data_stays_out_of_kpis_and_export(bot: Harness) -> None:
     await owner_tries_the_funnel(bot)
     await bot.text(ADA, "/start")
-    before = await bot.svc.store.kpi_counts(ALL_TIME)
+    before = await bot.svc.store.kpis.counts(ALL_TIME)
     await bot.text(OWNER, "/forget")
     await bot.tap(OWNER, "fgt:yes")
-    assert await bot.svc.store.get_lead(OWNER) is None
-    after = await bot.svc.store.kpi_counts(ALL_TIME)
+    assert await bot.svc.store.leads.get(OWNER) is None
+    after = await bot.svc.store.kpis.counts(ALL_TIME)
     assert after == before and (after.starts, after.new_leads) == (1, 0)  # past periods stay
     await bot.text(OWNER, "/export")
     document = bot.last(OWNER).document_bytes
@@ -317,11 +317,11 @@ async def test_the_stats_reader_leaves_owners_out_and_sees_every_write(bot: Harn
     store = bot.svc.store
     reader = await store.reader()  # /stats computes all time on it
     assert reader is not store
-    assert await reader.kpi_counts(ALL_TIME) == await store.kpi_counts(ALL_TIME)
-    assert (await reader.kpi_counts(ALL_TIME)).starts == 1
+    assert await reader.kpis.counts(ALL_TIME) == await store.kpis.counts(ALL_TIME)
+    assert (await reader.kpis.counts(ALL_TIME)).starts == 1
     await bot.text(ADA + 1, "/start")  # committed on the main connection: seen at once
-    assert (await reader.kpi_counts(ALL_TIME)).starts == 2
+    assert (await reader.kpis.counts(ALL_TIME)).starts == 2
     await store.set_owners([OWNER, ADA + 1])  # owners changed later: the reader follows
-    assert (await reader.kpi_counts(ALL_TIME)).starts == 1
-    assert await reader.team_counts(ALL_TIME) == await store.team_counts(ALL_TIME)
+    assert (await reader.kpis.counts(ALL_TIME)).starts == 1
+    assert await reader.team.counts(ALL_TIME) == await store.team.counts(ALL_TIME)
     await store.set_owners([OWNER])

@@ -19,8 +19,8 @@ async def crash_with_a_tip_in_flight(bot: Harness, user: int) -> None:
     """A tip claimed by a process that then died: unknown at the next start."""
     await lead_with_pdf(bot, user)
     bot.clock.now += DAY
-    due = [t for t in await bot.svc.store.due_tips(int(bot.clock.now), 10) if t.user_id == user]
-    assert await bot.svc.store.claim_tip(due[0])
+    due = [t for t in await bot.svc.store.tips.due(int(bot.clock.now), 10) if t.user_id == user]
+    assert await bot.svc.store.tips.claim(due[0])
     bot.clock.now -= DAY
 
 
@@ -31,7 +31,7 @@ async def test_unknown_tips_in_stats_and_export(bot: Harness) -> None:
     bot.clock.now += DAY
     assert await bot.svc.nurture.recover() == 2  # what the next start does
     assert await bot.svc.nurture.tick() == 1  # 1003's tip goes; the unknown ones are not resent
-    counts = await bot.svc.store.kpi_counts(month(2026, 9, bot.svc.settings.zone))
+    counts = await bot.svc.store.kpis.counts(month(2026, 9, bot.svc.settings.zone))
     assert (counts.tips_sent, counts.tips_unknown) == (1, 2)
     await bot.text(OWNER, "/stats")
     text = next(s.text for s in bot.chat(OWNER) if "Tips unknown" in s.text)
@@ -50,9 +50,9 @@ async def broadcast_with_unknowns(bot: Harness, users: range, lost: int) -> int:
     await make_leads(bot, users)
     broadcast_id = await compose_to_all(bot)
     store = bot.svc.store
-    assert await store.start_broadcast(broadcast_id, paid=False) == len(users)
+    assert await store.broadcasts.start(broadcast_id, paid=False) == len(users)
     for user in users[:lost]:
-        assert await store.claim_recipient(broadcast_id, user)  # then the process died
+        assert await store.broadcasts.claim_recipient(broadcast_id, user)  # then the process died
     assert await bot.svc.broadcaster.resume() == 1  # what the next start does
     await bot.svc.broadcaster.wait(broadcast_id)
     return broadcast_id
@@ -81,7 +81,7 @@ async def test_final_report_offers_to_send_to_the_unknown_ones(bot: Harness) -> 
     await bot.tap(OWNER, f"bc:u:{broadcast_id}", message_id=report.message_id)
     assert bot.fake.answered_callbacks[-1].text == bot.t("bc_unknown_done", id=str(again))
     assert [len(received(bot, u)) for u in users] == [1, 1, 0] + [1] * 7
-    progress = await bot.svc.store.broadcast_progress(again)
+    progress = await bot.svc.store.broadcasts.progress(again)
     assert progress["sent"] == 2
 
 

@@ -163,7 +163,7 @@ async def test_an_update_id_that_is_not_an_integer_is_not_an_update(
             answer = await receiver.accept(f'{{"update_id": {update_id}}}'.encode())
             assert answer.status_code == 400, update_id  # never a 500 Telegram would retry
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert await harness.svc.store.inbox_pending_count() == 0
+    assert await harness.svc.store.intake.pending_count() == 0
     assert (await receiver.accept(b'{"update_id": 9}')).status_code == 200  # an empty update
 
 
@@ -273,7 +273,7 @@ async def test_a_body_shorter_than_its_content_length_is_cut(served: Served) -> 
     assert await closed_by_server(reader) == b""
     writer.close()
     assert served.receiver.refusals.counts == {"timed out": 1}
-    assert await served.harness.svc.store.inbox_pending_count() == 0
+    assert await served.harness.svc.store.intake.pending_count() == 0
 
 
 async def test_a_flood_of_big_headers_is_refused_before_it_costs_memory(served: Served) -> None:
@@ -336,7 +336,7 @@ async def test_a_wrong_secret_gets_403_without_its_body_being_read(served: Serve
         assert (await closed_by_server(reader)).startswith(b"HTTP/1.1 403 ")
         writer.close()
     assert served.receiver.refusals.counts == {"wrong secret": 2}
-    assert await served.harness.svc.store.inbox_pending_count() == 0
+    assert await served.harness.svc.store.intake.pending_count() == 0
 
 
 @pytest.mark.parametrize("limits", [LIMITS._replace(read_timeout=5)])  # all held at once
@@ -407,9 +407,9 @@ async def test_refusals_are_summarised_at_most_once_per_interval(
 
 async def test_health_pending_is_a_count_of_the_waiting_updates(served: Served) -> None:
     store = served.harness.svc.store
-    await store.inbox_save([(n, 7, json.dumps({"update_id": n})) for n in range(1, 51)])
+    await store.intake.save([(n, 7, json.dumps({"update_id": n})) for n in range(1, 51)])
     for n in range(1, 11):
-        await store.inbox_done(n)
+        await store.intake.done(n)
     async with httpx.AsyncClient(base_url=served.base) as client:
         health = (await client.get("/health")).json()
         assert (await client.post("/health")).status_code == 405

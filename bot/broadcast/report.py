@@ -21,7 +21,7 @@ async def report_details(svc: Services, broadcast: Broadcast) -> str:
     unsubscribes), then a word on link buttons, whose clicks Telegram never tells bots about."""
     owner = svc.owner_lang
     figures: dict[str, dict[str, int]] = {}
-    for raw, state, count in await svc.store.progress_by_language(broadcast.id):
+    for raw, state, count in await svc.store.broadcasts.progress_by_language(broadcast.id):
         lang = svc.texts.lang_for(raw)  # the version this recipient got
         row = figures.setdefault(lang, {"sent": 0, "total": 0, "stop_clicks": 0})
         row["stop_clicks" if state == "stop_clicks" else "total"] += count

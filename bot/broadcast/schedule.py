@@ -25,8 +25,8 @@ async def start_now(
     owner), send in the background. None if it had already started or ended (another owner, a
     double tap, the tick)."""
     lang, paid = svc.owner_lang, svc.settings.paid_broadcast_rate > 0
-    count = await svc.store.start_broadcast(broadcast_id, paid, segment)
-    broadcast = await svc.store.get_broadcast(broadcast_id)
+    count = await svc.store.broadcasts.start(broadcast_id, paid, segment)
+    broadcast = await svc.store.broadcasts.get(broadcast_id)
     if count is None or broadcast is None:
         return None
     stop = svc.texts.get(lang, "btn_bc_stop", id=str(broadcast_id))
@@ -36,7 +36,7 @@ async def start_now(
             svc.texts.count(lang, "bc_started", count, id=str(broadcast_id)),
             reply_markup=_keyboard((stop, f"bc:x:{broadcast_id}")),
         )
-        await svc.store.set_status_message(broadcast_id, status.message_id)
+        await svc.store.broadcasts.set_status_message(broadcast_id, status.message_id)
     except TelegramError as exc:  # the owner's chat is not the broadcast: it goes anyway
         log.warning("broadcast %s: no progress message (%s)", broadcast_id, exc)
     svc.broadcaster.launch(broadcast_id)
@@ -59,7 +59,7 @@ async def _due(svc: Services, bot: Bot, broadcast: Broadcast, now: float) -> Non
     assert broadcast.send_at is not None and broadcast.segment is not None
     when = local_time(broadcast.send_at, zone)
     if late_action(broadcast.send_at, now) == "ask":  # the bot was down too long: owners decide
-        if await svc.store.hold_broadcast(broadcast.id):
+        if await svc.store.broadcasts.hold(broadcast.id):
             index = broadcast.segments.index(broadcast.segment)
             keyboard = _keyboard(
                 (svc.texts.get(lang, "btn_bc_send_now"), f"bc:go:{broadcast.id}:{index}"),
@@ -68,8 +68,10 @@ async def _due(svc: Services, bot: Bot, broadcast: Broadcast, now: float) -> Non
             text = svc.texts.get(lang, "bc_held", id=str(broadcast.id), when=when)
             await _tell_owners(svc, bot, text, keyboard)
         return
-    if not await svc.store.audience_size(broadcast.segment):  # everyone left since: reported
-        if await svc.store.finish_broadcast(broadcast.id, "cancelled"):
+    if not await svc.store.broadcasts.audience_size(
+        broadcast.segment
+    ):  # everyone left since: reported
+        if await svc.store.broadcasts.finish(broadcast.id, "cancelled"):
             text = svc.texts.get(lang, "bc_due_empty", id=str(broadcast.id), when=when)
             await _tell_owners(svc, bot, text, None)
         return
@@ -81,5 +83,5 @@ async def run_due(svc: Services, bot: Bot) -> None:
     """The job-queue tick: start the scheduled broadcasts that are due (at most 12 hours late;
     later, owners are asked once)."""
     now = svc.clock()
-    for broadcast in await svc.store.due_broadcasts(int(now)):
+    for broadcast in await svc.store.broadcasts.due(int(now)):
         await _due(svc, bot, broadcast, now)

@@ -44,9 +44,9 @@ class Broadcaster:
 
     async def resume(self) -> int:
         """At start-up: recipients in flight at a crash become `unknown`; sending goes on."""
-        running = await self.svc.store.broadcasts_in_state("sending")
+        running = await self.svc.store.broadcasts.in_state("sending")
         for broadcast in running:
-            lost = await self.svc.store.recover_recipients(broadcast.id)
+            lost = await self.svc.store.broadcasts.recover_recipients(broadcast.id)
             log.warning(
                 "resuming broadcast %s (%d in flight at the crash: unknown)", broadcast.id, lost
             )
@@ -93,7 +93,7 @@ class Broadcaster:
 
     async def _send_all(self, broadcast_id: int) -> None:
         store, clock = self.svc.store, self.svc.clock
-        broadcast = await store.get_broadcast(broadcast_id)
+        broadcast = await store.broadcasts.get(broadcast_id)
         if broadcast is None:
             return
         paid = broadcast.paid and self.svc.settings.paid_broadcast_rate > 0
@@ -117,12 +117,12 @@ class Broadcaster:
         # stay at what the rate needs even when Telegram takes 100-300 ms to answer. Each fetch
         # takes retries that came due first, so they follow their backoff, not the list's end.
         while not self._halted(broadcast_id):
-            current = await store.get_broadcast(broadcast_id)
+            current = await store.broadcasts.get(broadcast_id)
             if current is None or current.state != "sending":
                 break  # cancelled
             now = int(clock())
-            batch = await store.due_retries(broadcast_id, now, room)
-            batch += await store.next_recipients(broadcast_id, now, room, after=cursor)
+            batch = await store.broadcasts.due_retries(broadcast_id, now, room)
+            batch += await store.broadcasts.next_recipients(broadcast_id, now, room, after=cursor)
             batch = list({u: (u, lang) for u, lang in batch if u not in running}.values())
             if not batch:
                 if cursor is not None:  # end of the list: start over for anything left behind
@@ -130,7 +130,7 @@ class Broadcaster:
                     continue
                 if running:  # wait for a send to end: it may put someone back for a retry
                     await asyncio.wait(list(running.values()), return_when=asyncio.FIRST_COMPLETED)
-                elif await store.next_retry_at(broadcast_id) is None:
+                elif await store.broadcasts.next_retry_at(broadcast_id) is None:
                     break  # everybody is done
                 else:
                     await asyncio.sleep(0.05)  # recipients waiting for a retry
@@ -152,9 +152,9 @@ class Broadcaster:
         if self._stopping:
             log.info("broadcast %s paused for shutdown; it resumes at the next start", broadcast_id)
             return
-        current = await store.get_broadcast(broadcast_id)
+        current = await store.broadcasts.get(broadcast_id)
         if current and current.state == "sending":
-            await store.finish_broadcast(broadcast_id, "done")
+            await store.broadcasts.finish(broadcast_id, "done")
         await self._report(broadcast)
 
     def _halted(self, broadcast_id: int) -> bool:
@@ -171,12 +171,12 @@ class Broadcaster:
         version = version_for(broadcast.versions, lang, svc.texts.default)
         # The claim is committed just before the request is written: at a crash, `unknown`
         # means this request left and no answer came.
-        attempt = await store.claim_recipient(broadcast.id, user_id)
+        attempt = await store.broadcasts.claim_recipient(broadcast.id, user_id)
         if not attempt:
             return
         now = int(svc.clock())
         if not await pacer.wire():  # stopping, or a 429 meanwhile: not sent, pending again
-            await store.recipient_done(broadcast.id, user_id, "pending", retry_at=now)
+            await store.broadcasts.recipient_done(broadcast.id, user_id, "pending", retry_at=now)
             return
         try:
             with bulk_send():  # never retried by PTB outside the budget: handled here
@@ -199,30 +199,34 @@ class Broadcaster:
             wait = retry_after_seconds(exc)
             pacer.pause(wait)  # every sender on this budget waits, as Telegram asks
             # Due again at once: the paused pacer holds it (and everyone) for retry_after.
-            await store.recipient_done(broadcast.id, user_id, "pending", retry_at=now)
+            await store.broadcasts.recipient_done(broadcast.id, user_id, "pending", retry_at=now)
         except Forbidden:
-            await store.recipient_done(broadcast.id, user_id, "blocked")
-            await store.mark_blocked(user_id)
+            await store.broadcasts.recipient_done(broadcast.id, user_id, "blocked")
+            await store.leads.mark_blocked(user_id)
         except BadRequest as exc:
             gone = "chat not found" in str(exc).lower()
-            await store.recipient_done(broadcast.id, user_id, "gone" if gone else "failed")
+            await store.broadcasts.recipient_done(
+                broadcast.id, user_id, "gone" if gone else "failed"
+            )
             if gone:
-                await store.mark_blocked(user_id)
+                await store.leads.mark_blocked(user_id)
             else:
                 log.error("broadcast %s refused for %s: %s", broadcast.id, user_id, exc)
         except NetworkError as exc:  # 5xx, timeouts, resets
             if maybe_delivered(exc):  # it may have arrived: at most once means not resending
-                await store.recipient_done(broadcast.id, user_id, "unknown")
+                await store.broadcasts.recipient_done(broadcast.id, user_id, "unknown")
             elif attempt >= MAX_ATTEMPTS:
-                await store.recipient_done(broadcast.id, user_id, "failed")
+                await store.broadcasts.recipient_done(broadcast.id, user_id, "failed")
             else:
                 retry = now + backoff(attempt, base=5, cap=300)
-                await store.recipient_done(broadcast.id, user_id, "pending", retry_at=retry)
+                await store.broadcasts.recipient_done(
+                    broadcast.id, user_id, "pending", retry_at=retry
+                )
         except TelegramError as exc:  # anything else Telegram says: recorded, never stuck
             log.error("broadcast %s to %s failed: %s", broadcast.id, user_id, exc)
-            await store.recipient_done(broadcast.id, user_id, "failed")
+            await store.broadcasts.recipient_done(broadcast.id, user_id, "failed")
         else:
-            await store.recipient_done(broadcast.id, user_id, "sent")
+            await store.broadcasts.recipient_done(broadcast.id, user_id, "sent")
 
     def _figures(self, counts: dict[str, int]) -> dict[str, str]:
         remaining = counts.get("pending", 0) + counts.get("sending", 0)
@@ -232,10 +236,10 @@ class Broadcaster:
 
     async def _progress(self, broadcast: Broadcast, final: bool = False) -> None:
         if broadcast.status_message_id is None:
-            broadcast = await self.svc.store.get_broadcast(broadcast.id) or broadcast
+            broadcast = await self.svc.store.broadcasts.get(broadcast.id) or broadcast
         if broadcast.status_message_id is None:
             return
-        counts = await self.svc.store.broadcast_progress(broadcast.id)
+        counts = await self.svc.store.broadcasts.progress(broadcast.id)
         text = self.svc.texts.get(
             self.svc.owner_lang, "bc_progress", id=str(broadcast.id), **self._figures(counts)
         )
@@ -261,8 +265,8 @@ class Broadcaster:
             log.debug("broadcast progress not shown: %s", exc)
 
     async def _report(self, broadcast: Broadcast) -> None:
-        current = await self.svc.store.get_broadcast(broadcast.id)
-        counts = await self.svc.store.broadcast_progress(broadcast.id)
+        current = await self.svc.store.broadcasts.get(broadcast.id)
+        counts = await self.svc.store.broadcasts.progress(broadcast.id)
         key = "bc_cancelled" if current and current.state == "cancelled" else "bc_done"
         text = self.svc.texts.get(
             self.svc.owner_lang, key, id=str(broadcast.id), **self._figures(counts)

@@ -15,16 +15,16 @@ log = logging.getLogger(__name__)
 
 async def send_pdf(bot: Bot, store: Store, pdf: PdfFile, chat_id: int, caption: str) -> Message:
     """Send the PDF as a document with a caption; re-upload if Telegram rejects the cached id."""
-    cached = await store.file_id(pdf.sha256)
+    cached = await store.sessions.file_id(pdf.sha256)
     if cached:
         try:
             return await bot.send_document(chat_id, cached, caption=caption)
         except BadRequest as exc:
             # File ids can go stale (another bot token, a purge on Telegram's side): upload again.
             log.warning("cached file_id for %s refused (%s); uploading again", pdf.name, exc)
-            await store.set_file_id(pdf.sha256, None)
+            await store.sessions.set_file_id(pdf.sha256, None)
     with pdf.path.open("rb") as handle:
         message = await bot.send_document(chat_id, handle, filename=pdf.name, caption=caption)
     if message.document:
-        await store.set_file_id(pdf.sha256, message.document.file_id)
+        await store.sessions.set_file_id(pdf.sha256, message.document.file_id)
     return message

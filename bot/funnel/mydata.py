@@ -65,7 +65,7 @@ class _When:
 async def mydata_lines(svc: Services, person: int, lang: str) -> list[str] | None:
     """The lines of /mydata in `lang`, or None when nothing is stored about the person."""
     store, texts = svc.store, svc.texts
-    lead = await store.get_lead(person)
+    lead = await store.leads.get(person)
     if lead is None:
         return None
     when = _When(svc)
@@ -87,8 +87,8 @@ async def mydata_lines(svc: Services, person: int, lang: str) -> list[str] | Non
     if lead.hot_at:
         why = describe(lead.hot_reason, texts, lang, svc.catalogue) if lead.hot_reason else ""
         hot = f"{when(lead.hot_at)} ({_clip(why)})" if why else when(lead.hot_at)
-    total, signals = score(await store.score_facts(person), svc.catalogue.scoring)
-    tips = await store.tips_received(person)
+    total, signals = score(await store.ready.score_facts(person), svc.catalogue.scoring)
+    tips = await store.tips.received(person)
     lines = [
         texts.get(lang, "mydata_intro"),
         line("field_id", lead.user_id),
@@ -110,17 +110,17 @@ async def mydata_lines(svc: Services, person: int, lang: str) -> list[str] | Non
         line("field_tips", sum(tips.values())),
         line("field_score", explain(total, signals, texts, lang)),
     ]
-    magnets = await store.lead_magnets(person)
+    magnets = await store.leads.lead_magnets(person)
     if magnets:
         lines.append(f"{texts.get(lang, 'field_magnets')}{colon}")
     for item in magnets:
         lines.append(magnet_line(svc, item, tips.get(item.magnet_id, 0), lang, when))
-    written = await store.messages(person)
+    written = await store.ready.messages(person)
     if written:
         lines.append(f"{texts.get(lang, 'field_messages')}{colon}")
     for _kind, text, sent_at in written:
         lines.append(f"• {when(sent_at)}{colon} {_clip(text, 3500)}")
-    relayed, since = await store.team_stored(person)
+    relayed, since = await store.team.stored(person)
     if relayed:  # the bot keeps their ids; the copies live in the team's chats until /forget
         lines.append(texts.get(lang, "mydata_inbox", count=str(relayed), since=when(since)))
     return lines

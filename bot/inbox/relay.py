@@ -133,7 +133,7 @@ class InboxSender(Pump):
         try:
             while not self._stopped:
                 self._queued.clear()
-                due = await self.svc.store.team_due(IN_FLIGHT * 4)
+                due = await self.svc.store.team.due(IN_FLIGHT * 4)
                 for relay in due:
                     key = (relay.person, relay.to_chat)  # one at a time per queue: order kept
                     if key not in running and len(running) < IN_FLIGHT:
@@ -158,14 +158,14 @@ class InboxSender(Pump):
         """One relay: sent, put back for later (429, pacing, network) or failed for good."""
         store, now = self.svc.store, self.svc.clock()
         need = 1  # a copy; opening a topic first costs its creation and the lead card too
-        if relay.to_chat < 0 and await store.team_topic(relay.person, relay.to_chat) is None:
+        if relay.to_chat < 0 and await store.team.topic(relay.person, relay.to_chat) is None:
             need = 3
         wait = self._paused.get(relay.to_chat, 0.0) - now
         wait = wait if wait > 0 else self._pace_wait(relay.to_chat, now, need)
         if wait > 0:  # the chat's budget is spent: the relay keeps its place in the queue
-            await store.team_retry(relay.id, now + wait, "waiting for the group's pace", False)
+            await store.team.retry(relay.id, now + wait, "waiting for the group's pace", False)
             return
-        if relay.direction != IN and await store.get_lead(relay.person) is None:
+        if relay.direction != IN and await store.leads.get(relay.person) is None:
             await self._give_up(relay, "inbox_not_sent_erased", "the person erased their data")
             return
         try:
@@ -179,12 +179,12 @@ class InboxSender(Pump):
         except RetryAfter as exc:
             retry = float(exc.retry_after if isinstance(exc.retry_after, int | float) else 1)
             self._paused[relay.to_chat] = now + retry
-            await store.team_retry(relay.id, now + retry, f"429: retry after {retry:.0f} s", False)
+            await store.team.retry(relay.id, now + retry, f"429: retry after {retry:.0f} s", False)
             return
         except TelegramError as exc:
             await self._failed(relay, exc)
             return
-        await store.team_sent(relay, copy_id)
+        await store.team.sent(relay, copy_id)
         if relay.to_chat < 0:
             self._group_trouble.clear()  # the group takes relays again
         if relay.direction != IN:  # the team sees it arrived
@@ -215,7 +215,7 @@ class InboxSender(Pump):
             header_id = await self._header(relay)
             self._headers[(relay.to_chat, relay.person)] = (header_id, self.svc.clock())
         if header_id != relay.header_id:
-            await self.svc.store.team_header(relay.id, header_id)
+            await self.svc.store.team.header(relay.id, header_id)
         copied = await self.bot.copy_message(
             relay.to_chat,
             relay.from_chat,
@@ -238,7 +238,7 @@ class InboxSender(Pump):
                 if "thread not found" not in str(exc).lower():
                     raise
                 log.info("topic of %s was deleted: opening a new one", relay.person)
-                await self.svc.store.team_set_topic(relay.person, relay.to_chat, None)
+                await self.svc.store.team.set_topic(relay.person, relay.to_chat, None)
         raise BadRequest("message thread not found")
 
     async def topic(self, person: int) -> int:
@@ -246,10 +246,10 @@ class InboxSender(Pump):
         svc, chat = self.svc, self.svc.settings.inbox_chat_id
         assert chat is not None
         async with self._topic_locks.setdefault(person, asyncio.Lock()):
-            thread = await svc.store.team_topic(person, chat)
+            thread = await svc.store.team.topic(person, chat)
             if thread is not None:
                 return thread
-            lead = await svc.store.get_lead(person)
+            lead = await svc.store.leads.get(person)
             title = topic_title(
                 lead.first_name if lead else None,
                 lead.last_name if lead else None,
@@ -259,13 +259,13 @@ class InboxSender(Pump):
             )
             created = await self.bot.create_forum_topic(chat, title)
             thread = created.message_thread_id
-            await svc.store.team_set_topic(person, chat, thread)
+            await svc.store.team.set_topic(person, chat, thread)
             headline = svc.texts.get(svc.owner_lang, "inbox_topic_opened")
             card = await lead_card(svc, person, headline)
             sent = await self.bot.send_message(
                 chat, card, message_thread_id=thread, reply_markup=card_buttons(svc, person)
             )
-            await svc.store.add_relay(chat, sent.message_id, person)
+            await svc.store.ready.add_relay(chat, sent.message_id, person)
             log.info("topic %s opened for %s", thread, person)
             return thread
 
@@ -283,8 +283,8 @@ class InboxSender(Pump):
         except TelegramError as exc:
             log.warning("alert about %s not sent to the inbox group: %s", person, exc)
             return False
-        await self.svc.store.add_relay(chat, sent.message_id, person)
-        lead = await self.svc.store.get_lead(person)
+        await self.svc.store.ready.add_relay(chat, sent.message_id, person)
+        lead = await self.svc.store.leads.get(person)
         if lead is not None:
             title = topic_title(lead.first_name, lead.last_name, lead.username, person, hot=True)
             try:
@@ -299,7 +299,7 @@ class InboxSender(Pump):
         known = self._headers.get((relay.to_chat, relay.person))
         if known is None or self.svc.clock() - known[1] >= HEADER_SECONDS:
             return None
-        if await self.svc.store.team_person_of(relay.to_chat, known[0]) != relay.person:
+        if await self.svc.store.team.person_of(relay.to_chat, known[0]) != relay.person:
             del self._headers[(relay.to_chat, relay.person)]
             return None
         return known[0]
@@ -308,7 +308,7 @@ class InboxSender(Pump):
         """The header line before a relayed message; kept as a relay so replies and /forget
         find it."""
         svc = self.svc
-        lead = await svc.store.get_lead(relay.person)
+        lead = await svc.store.leads.get(relay.person)
         first, last, user = (lead.first_name, lead.last_name, lead.username) if lead else (
             None, None, None
         )  # fmt: skip
@@ -319,7 +319,7 @@ class InboxSender(Pump):
             handle=names.handle(user),
         )
         sent = await self.bot.send_message(relay.to_chat, text)
-        await svc.store.add_relay(relay.to_chat, sent.message_id, relay.person)
+        await svc.store.ready.add_relay(relay.to_chat, sent.message_id, relay.person)
         return sent.message_id
 
     async def _to_person(self, relay: Relay) -> int:
@@ -342,10 +342,10 @@ class InboxSender(Pump):
             key = None
         if key is None:  # network trouble, a migrated group...: the relay waits, never lost
             delay = retry_delay(relay.attempts)
-            await self.svc.store.team_retry(relay.id, self.svc.clock() + delay, str(exc)[:200])
+            await self.svc.store.team.retry(relay.id, self.svc.clock() + delay, str(exc)[:200])
             return
         if key == "inbox_not_sent_blocked" and relay.direction != IN:
-            await self.svc.store.mark_blocked(relay.person)
+            await self.svc.store.leads.mark_blocked(relay.person)
         await self._give_up(relay, key, str(exc))
 
     async def check_group(self) -> None:
@@ -355,7 +355,7 @@ class InboxSender(Pump):
         chat = self.svc.settings.inbox_chat_id
         if chat is None:
             return
-        moved = await self.svc.store.team_retarget(chat)
+        moved = await self.svc.store.team.retarget(chat)
         if moved:
             log.info("%d relay(s) waiting for a former inbox group now go to %s", moved, chat)
         try:
@@ -382,7 +382,7 @@ class InboxSender(Pump):
 
     async def _give_up(self, relay: Relay, key: str, why: str) -> None:
         """Record a relay that can never go; for a team answer, a short reply saying why."""
-        await self.svc.store.team_failed(relay.id, why[:200])
+        await self.svc.store.team.failed(relay.id, why[:200])
         if relay.direction == IN:  # an owner who blocked the bot: the others still got it
             log.warning("relay %s to %s failed: %s", relay.id, relay.to_chat, why)
             return

@@ -74,9 +74,9 @@ class Nurture:
         store, magnet = self.svc.store, self.svc.catalogue.get(magnet_id)
         if magnet is None:
             return None
-        done = await store.scheduled_tip_ids(user_id, magnet_id)
+        done = await store.tips.scheduled_ids(user_id, magnet_id)
         if hot is None:
-            lead = await store.get_lead(user_id)
+            lead = await store.leads.get(user_id)
             hot = lead is not None and lead.hot_at is not None
         tip = next_in_sequence(magnet.tips, done, hot)
         return None if tip is None else (tip.id, int(after + tip.delay_seconds))
@@ -86,13 +86,13 @@ class Nurture:
         which go on in their place. Returns how many tips were dropped."""
         svc, now = self.svc, self.svc.clock()
         ended = 0
-        for magnet_id, tip_id, state, due_at in await svc.store.live_tips(user_id):
+        for magnet_id, tip_id, state, due_at in await svc.store.tips.live(user_id):
             tip = svc.catalogue.tip(magnet_id, tip_id)
             # A kept tip takes a dropped one's place: due its delay after that one's time.
             base = max(due_at, now)
             if state != "sending" and not (tip and tip.after_hot):
                 then = await self.next_tip(user_id, magnet_id, base, hot=True)
-                ended += await svc.store.end_tip(user_id, magnet_id, tip_id, then)
+                ended += await svc.store.tips.end(user_id, magnet_id, tip_id, then)
                 continue
             # In flight or kept: its sender may have chosen the next tip before the person was
             # ready to talk. That one is ended before it is scheduled; after a tip in flight the
@@ -103,7 +103,7 @@ class Nurture:
                 then = None
                 if state == "sending":
                     then = await self.next_tip(user_id, magnet_id, now, hot=True)
-                ended += await svc.store.end_ahead(user_id, magnet_id, ahead[0], then)
+                ended += await svc.store.tips.end_ahead(user_id, magnet_id, ahead[0], then)
         if ended:
             log.info("%s is ready to talk: %d pending tip(s) ended", user_id, ended)
         return ended
@@ -116,8 +116,8 @@ class Nurture:
         the catalogue now marks `after_hot` (it may have changed, or they became hot before
         this rule existed).
         """
-        await self.svc.store.unpostpone_tips()
-        lost = await self.svc.store.tips_in_flight()
+        await self.svc.store.tips.unpostpone()
+        lost = await self.svc.store.tips.in_flight()
         for tip in lost:
             log.warning(
                 "tip %s/%s to %s was in flight at a crash: unknown",
@@ -126,8 +126,8 @@ class Nurture:
                 tip.user_id,
             )
             then = await self.next_tip(tip.user_id, tip.magnet_id, self.svc.clock())
-            await self.svc.store.tip_unknown(tip, then)
-        for user_id in await self.svc.store.hot_with_tips_left():
+            await self.svc.store.tips.unknown(tip, then)
+        for user_id in await self.svc.store.tips.hot_with_tips_left():
             await self.end_sequences(user_id)
         return len(lost)
 
@@ -137,7 +137,7 @@ class Nurture:
             now = self.svc.clock()
             if self._pacer.closed:
                 return 0
-            due = await self.svc.store.due_tips(int(now), BATCH)
+            due = await self.svc.store.tips.due(int(now), BATCH)
             if not due:
                 return 0
             gate = asyncio.Semaphore(IN_FLIGHT)
@@ -156,13 +156,13 @@ class Nurture:
         zone = ZoneInfo(tip.timezone) if tip.timezone else svc.settings.zone
         opening = next_send_time(now, svc.settings.window, zone)
         if opening > now:  # night: wait for the morning
-            await store.postpone_tip(tip, opening)
+            await store.tips.postpone(tip, opening)
             return False
         content = svc.catalogue.tip(tip.magnet_id, tip.tip_id)
         then = await self.next_tip(tip.user_id, tip.magnet_id, now)
         if content is None:  # removed from the catalogue since it was scheduled: skip it
-            if await store.claim_tip(tip):
-                await store.tip_failed(tip, then)
+            if await store.tips.claim(tip):
+                await store.tips.failed(tip, then)
             return False
         lang, default = svc.texts.lang_for(tip.language), svc.texts.default
         rows = []
@@ -174,10 +174,10 @@ class Nurture:
         rows.append([InlineKeyboardButton(stop, callback_data="stp")])
         # Claimed only once it holds a slot, just before the request is written: a tip waiting
         # for the budget is still pending at a crash, and `unknown` means it really left.
-        if not await self._pacer.slot() or not await store.claim_tip(tip):
+        if not await self._pacer.slot() or not await store.tips.claim(tip):
             return False
         if not await self._pacer.wire():  # stopping, or a 429 meanwhile: not sent, pending again
-            await store.tip_retry(tip, int(now))
+            await store.tips.retry(tip, int(now))
             return False
         try:
             with bulk_send():  # never retried by PTB outside the budget: handled here
@@ -189,21 +189,21 @@ class Nurture:
         except RetryAfter as exc:
             wait = retry_after_seconds(exc)
             self._pacer.pause(wait)  # broadcasts wait too: one budget, as Telegram counts it
-            await store.tip_retry(tip, int(now))  # due again; the paused pacer holds it back
+            await store.tips.retry(tip, int(now))  # due again; the paused pacer holds it back
             log.warning("Telegram asked to slow down: tips paused for %.0f s", wait)
             return False
         except Forbidden:
-            await store.tip_failed(tip, None)
-            await store.mark_blocked(tip.user_id)
+            await store.tips.failed(tip, None)
+            await store.leads.mark_blocked(tip.user_id)
             log.info("%s blocked the bot: their tips are cancelled", tip.user_id)
             return False
         except BadRequest as exc:
             if "chat not found" in str(exc).lower():
-                await store.tip_failed(tip, None)
-                await store.mark_blocked(tip.user_id)
+                await store.tips.failed(tip, None)
+                await store.leads.mark_blocked(tip.user_id)
             else:
                 log.error("tip %s/%s refused by Telegram: %s", tip.magnet_id, tip.tip_id, exc)
-                await store.tip_failed(tip, then)
+                await store.tips.failed(tip, then)
             return False
         except NetworkError as exc:  # 5xx, timeouts, connection resets
             if maybe_delivered(exc):
@@ -213,7 +213,7 @@ class Nurture:
                     tip.tip_id,
                     tip.user_id,
                 )
-                await store.tip_unknown(tip, then)
+                await store.tips.unknown(tip, then)
             elif tip.attempts + 1 >= MAX_ATTEMPTS:
                 log.error(
                     "tip %s/%s to %s failed %d times: given up (%s)",
@@ -223,10 +223,10 @@ class Nurture:
                     MAX_ATTEMPTS,
                     exc,
                 )
-                await store.tip_failed(tip, then)
+                await store.tips.failed(tip, then)
             else:
-                await store.tip_retry(tip, int(now) + backoff(tip.attempts + 1))
+                await store.tips.retry(tip, int(now) + backoff(tip.attempts + 1))
             return False
-        await store.tip_sent(tip, message.message_id, then)
+        await store.tips.sent(tip, message.message_id, then)
         log.info("tip %s/%s sent to %s", tip.magnet_id, tip.tip_id, tip.user_id)
         return True

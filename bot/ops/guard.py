@@ -139,7 +139,7 @@ async def watch(svc: Services, bot: Bot, guard: Guard) -> None:
             await store.checkpoint()
         guard.fail(low_disk_line(store.path, free_bytes(store.path)))
         return
-    count = await store.set_aside_to_report()
+    count = await store.aside.to_report()
     if count:
         notice = svc.texts.count(svc.owner_lang, "owner_updates_set_aside", count)
         await notify_owners(bot, svc, notice)

@@ -97,7 +97,7 @@ async def url_lines(svc: Services) -> list[str]:
     crm = svc._crm
     if crm is None:
         return []
-    waiting, lines = await svc.store.hook_waiting(), []
+    waiting, lines = await svc.store.hooks.waiting(), []
     for url in svc.settings.crm_webhook_urls:
         health = crm.health.get(url, UrlHealth())
         values = {"host": html.escape(host_of(url)), "waiting": str(waiting.get(url, 0))}
@@ -175,7 +175,7 @@ class CrmSender(Pump):
         delivered, failure = 0, None
         if time.monotonic() - self._pruned_at >= PRUNE_EVERY:  # finished rows: kept 30 days
             self._pruned_at = time.monotonic()
-            await store.prune_hooks()
+            await store.hooks.prune()
 
         async def one(hook: Hook) -> None:
             nonlocal delivered, failure
@@ -183,7 +183,7 @@ class CrmSender(Pump):
                 if sender._stopped:  # shutting down: the rest waits for the next start
                     return
                 try:
-                    body = await store.pending_body(hook)  # fresh: erased while it waited?
+                    body = await store.hooks.pending_body(hook)  # fresh: erased while it waited?
                     if body is None:
                         return
                     error = await self._post(hook, body)
@@ -200,7 +200,7 @@ class CrmSender(Pump):
                     log.exception("webhook %s: event %s not recorded", host_of(url), hook.event_id)
 
         while not sender._stopped:
-            due = [h for h in await store.due_hooks(url, BATCH) if h.id not in tried]
+            due = [h for h in await store.hooks.due(url, BATCH) if h.id not in tried]
             if not due:
                 break
             tried.update(h.id for h in due)
@@ -240,10 +240,12 @@ class CrmSender(Pump):
         store = self.svc.store
         now = store.now()
         if error is None:
-            await store.hook_sent(hook)
+            await store.hooks.sent(hook)
         elif now - hook.created_at < self.svc.settings.crm_webhook_retry_hours * 3600:
-            await store.hook_retry(hook, now + backoff(hook.attempts + 1, base=10, cap=1800), error)
-        elif await store.hook_failed(hook, error):
+            await store.hooks.retry(
+                hook, now + backoff(hook.attempts + 1, base=10, cap=1800), error
+            )
+        elif await store.hooks.failed(hook, error):
             count, _ = self._given_up.get(hook.url, (0, ""))
             self._given_up[hook.url] = (count + 1, error)
 

@@ -56,9 +56,9 @@ class Mailer(Pump):
         """Send every due mail (a few connections at once), until none is due."""
         if time.monotonic() - self._pruned_at >= PRUNE_EVERY:
             self._pruned_at = time.monotonic()
-            await self.svc.store.prune_quota()
+            await self.svc.store.optin.prune_quota()
         handled = 0
-        while not self._stopped and (due := await self.svc.store.due_mails(limit=8)):
+        while not self._stopped and (due := await self.svc.store.optin.due_mails(limit=8)):
             await asyncio.gather(*(self._deliver(mail) for mail in due))
             handled += len(due)
         return handled
@@ -105,7 +105,7 @@ class Mailer(Pump):
             await self._give_up(mail, Outcome.RETRY, "the code expired before the mail could leave")
             return
         password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
-        await self.svc.store.claim_mail(mail)  # counts for the daily limit while it leaves
+        await self.svc.store.optin.claim_mail(mail)  # counts for the daily limit while it leaves
         try:
             await aiosmtplib.send(
                 build_mail(self.content(mail)),
@@ -119,10 +119,10 @@ class Mailer(Pump):
                 timeout=settings.smtp_timeout,
             )
         except Exception as exc:  # every failure is sorted: retry later, or refused for good
-            await self.svc.store.unclaim_mail(mail.id)
+            await self.svc.store.optin.unclaim_mail(mail.id)
             await self._failed(mail, exc)
             return
-        if await self.svc.store.mail_sent(mail.id):
+        if await self.svc.store.optin.mail_sent(mail.id):
             log.info("verification mail %s sent to lead %s", mail.id, mail.user_id)
 
     async def _failed(self, mail: Mail, exc: Exception) -> None:
@@ -134,7 +134,7 @@ class Mailer(Pump):
         # A mail that would arrive after its code expired is no use: never retry past that.
         retry_at = store.now() + backoff(mail.attempts + 1, base=15, cap=600)
         if outcome is Outcome.RETRY and retry_at < self.deadline(mail):
-            await store.mail_retry(mail.id, retry_at, reason)
+            await store.optin.mail_retry(mail.id, retry_at, reason)
             if time.monotonic() - self._noticed_at >= NOTICE_EVERY:  # once in a while, not per mail
                 self._noticed_at = time.monotonic()
                 lang = self.svc.owner_lang
@@ -145,14 +145,14 @@ class Mailer(Pump):
 
     async def _who(self, user_id: int) -> str:
         """The lead as owners know them: their name, linked to their profile."""
-        lead = await self.svc.store.get_lead(user_id)
+        lead = await self.svc.store.leads.get(user_id)
         first, last = (lead.first_name, lead.last_name) if lead else (None, None)
         return f'<a href="tg://user?id={user_id}">{names.person(first, last, user_id)}</a>'
 
     async def _give_up(self, mail: Mail, outcome: Outcome, reason: str) -> None:
         """No more tries: tell the person (with what they can do) and every owner."""
         refused = outcome is Outcome.REFUSED
-        if not await self.svc.store.mail_failed(mail.id, reason, refused=refused):
+        if not await self.svc.store.optin.mail_failed(mail.id, reason, refused=refused):
             return  # replaced by a new code, or the person erased their data meanwhile
         key = "mail_refused" if refused else "mail_gave_up"
         lang = mail.language

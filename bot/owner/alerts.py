@@ -25,7 +25,7 @@ CARD_LIMIT = 4000  # a card's visible length, under Telegram's 4096 with room to
 async def lead_card(svc: Services, user_id: int, headline: str, extra: str | None = None) -> str:
     """The card owners see: who, how to reach them, what they took, why they are hot, score."""
     store, texts, lang = svc.store, svc.texts, svc.owner_lang
-    lead = await store.get_lead(user_id)
+    lead = await store.leads.get(user_id)
     if lead is None:
         return f"{headline}\n{texts.get(lang, 'card_erased')}"
     colon = texts.get(lang, "colon")  # French puts a narrow no-break space before it
@@ -40,7 +40,7 @@ async def lead_card(svc: Services, user_id: int, headline: str, extra: str | Non
     lines.append(
         f"{texts.get(lang, 'card_email')}{colon} {_clip(lead.email or '-', 320)}{verified}"
     )
-    for item in await store.lead_magnets(user_id):
+    for item in await store.leads.lead_magnets(user_id):
         magnet = svc.catalogue.get(item.magnet_id)
         title = localized(magnet.title, lang, lang) if magnet else item.magnet_id
         answer = ""
@@ -51,7 +51,7 @@ async def lead_card(svc: Services, user_id: int, headline: str, extra: str | Non
             answer = f" — {_clip(shown, 60)} {mark}"
         lines.append(f"📄 {_clip(title, 80)}{answer}")
     lines.append(f"{texts.get(lang, 'card_source')}{colon} {_clip(lead.first_source or '-', 64)}")
-    total, signals = score(await store.score_facts(user_id), svc.catalogue.scoring)
+    total, signals = score(await store.ready.score_facts(user_id), svc.catalogue.scoring)
     lines.append(
         f"{texts.get(lang, 'card_score')}{colon} {escape(explain(total, signals, texts, lang))}"
     )
@@ -106,7 +106,7 @@ async def alert_owners(
         except TelegramError as exc:
             log.warning("could not alert owner %s about lead %s: %s", owner, user_id, exc)
             continue
-        await svc.store.add_relay(owner, message.message_id, user_id)
+        await svc.store.ready.add_relay(owner, message.message_id, user_id)
         sent += 1
     log.info("hot lead %s: %d owner(s) alerted", user_id, sent)
     return sent
@@ -125,6 +125,6 @@ async def notify_owners(bot: Bot, svc: Services, text: str, about: int | None = 
             log.warning("could not notify owner %s: %s", owner, exc)
             continue
         if about is not None:
-            await svc.store.set_mentions(owner, message.message_id, [about])
+            await svc.store.owner.set_mentions(owner, message.message_id, [about])
         sent += 1
     return sent

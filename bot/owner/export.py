@@ -109,7 +109,7 @@ async def export_csv(svc: Services) -> tuple[bytes, int]:
     writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180 line ends
     writer.writerow(COLUMNS)
     count = 0
-    async for raw in svc.store.export_rows():
+    async for raw in svc.store.owner.export_rows():
         writer.writerow(_row(svc, raw))
         count += 1
     return buffer.getvalue().encode("utf-8-sig"), count

@@ -51,7 +51,7 @@ class PreviewMailer(Mailer):
         self.out = out
 
     async def _deliver(self, mail: Mail) -> None:
-        await self.svc.store.claim_mail(mail)  # the daily limit is rehearsed too
+        await self.svc.store.optin.claim_mail(mail)  # the daily limit is rehearsed too
         content = self.content(mail)
         attached = f"[attached: {content.attachment.name}]\n" if content.attachment else ""
         print(
@@ -60,7 +60,7 @@ class PreviewMailer(Mailer):
             file=self.out,
             flush=True,
         )
-        await self.svc.store.mail_sent(mail.id)
+        await self.svc.store.optin.mail_sent(mail.id)
 
 
 class Preview:

@@ -1,6 +1,8 @@
 """The store: the only code that writes SQL (one repository per concern, on one connection)."""
 
 from bot.store.core import Clock, DatabaseGone, Event
-from bot.store.leads import Lead, LeadMagnet, Session, Store
+from bot.store.leads import Lead, LeadMagnet
+from bot.store.sessions import Session
+from bot.store.store import Store
 
 __all__ = ["Clock", "DatabaseGone", "Event", "Lead", "LeadMagnet", "Session", "Store"]

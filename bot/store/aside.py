@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from bot.store.core import StoreBase
+from bot.store.core import Repository
 
 KEEP_SECONDS = 30 * 86400  # raw updates may hold personal data: not kept for ever
 
 
-class AsideStore(StoreBase):
-    """The unreadable_updates table."""
+class Aside(Repository):
+    """Updates set aside: what Telegram sent that PTB cannot read, kept raw."""
 
-    async def set_aside(
-        self, update_id: int, user_id: int | None, payload: str, error: str
-    ) -> None:
+    async def keep(self, update_id: int, user_id: int | None, payload: str, error: str) -> None:
         """Keep an update that cannot be read (once per id)."""
         await self._write1(
             "INSERT OR IGNORE INTO unreadable_updates"
@@ -20,7 +18,7 @@ class AsideStore(StoreBase):
             (update_id, user_id, payload, error, self.now()),
         )
 
-    async def set_aside_to_report(self) -> int:
+    async def to_report(self) -> int:
         """Mark the updates set aside since the last report as reported; how many they were."""
         now = self.now()
         due = await self._one(
@@ -38,7 +36,7 @@ class AsideStore(StoreBase):
             )
             return int(cur.rowcount)
 
-    async def count_set_aside(self) -> int:
+    async def count(self) -> int:
         """How many updates are set aside."""
         row = await self._one("SELECT COUNT(*) FROM unreadable_updates")
         return int(row[0]) if row else 0

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import aiosqlite
 
 from bot.broadcast.draft import Version
-from bot.store.core import Event, StoreBase
+from bot.store.core import Event, Repository
 
 
 @dataclass(frozen=True)
@@ -63,10 +63,10 @@ def segment_sql(segment: str, now: int = 0) -> tuple[str, tuple[object, ...]]:
     raise ValueError(segment)
 
 
-class BroadcastStore(StoreBase):
-    """Broadcast rows; the recipients list is written before the first message goes out."""
+class Broadcasts(Repository):
+    """Broadcasts: drafts, versions, segments, recipients claimed one by one."""
 
-    async def create_broadcast(
+    async def create(
         self, owner_chat: int, text: str, segments: list[str], version: Version | None = None
     ) -> int:
         """A draft, with the segments offered to the owner (buttons refer to them by index) and
@@ -116,7 +116,7 @@ class BroadcastStore(StoreBase):
             )
         return True
 
-    async def get_broadcast(self, broadcast_id: int) -> Broadcast | None:
+    async def get(self, broadcast_id: int) -> Broadcast | None:
         """A broadcast by id."""
         row = await self._one(
             "SELECT id, owner_chat, text, segments, segment, state, paid, status_message_id,"
@@ -137,10 +137,10 @@ class BroadcastStore(StoreBase):
         values["versions"] = {r["language"]: Version(**dict(r)) for r in rows}
         return Broadcast(**values)
 
-    async def broadcasts_in_state(self, state: str) -> list[Broadcast]:
+    async def in_state(self, state: str) -> list[Broadcast]:
         """Broadcasts in a state (`sending` ones are resumed at start-up)."""
         rows = await self._all("SELECT id FROM broadcasts WHERE state = ? ORDER BY id", (state,))
-        found = [await self.get_broadcast(r["id"]) for r in rows]
+        found = [await self.get(r["id"]) for r in rows]
         return [b for b in found if b is not None]
 
     async def resend_draft(self, broadcast_id: int, owner_chat: int) -> tuple[int, bool]:
@@ -199,9 +199,7 @@ class BroadcastStore(StoreBase):
         )
         return [r["s"] for r in rows]
 
-    async def start_broadcast(
-        self, broadcast_id: int, paid: bool, segment: str | None = None
-    ) -> int | None:
+    async def start(self, broadcast_id: int, paid: bool, segment: str | None = None) -> int | None:
         """Draft -> sending for `segment` (default: the one last chosen), recipients written in
         the same transaction; None if not a draft. Two owners confirming: only the first starts.
         """
@@ -227,7 +225,7 @@ class BroadcastStore(StoreBase):
             )
         return int(cur.rowcount)
 
-    async def schedule_broadcast(self, broadcast_id: int, send_at: int) -> bool:
+    async def schedule(self, broadcast_id: int, send_at: int) -> bool:
         """A draft (or a scheduled or held broadcast: rescheduled) with a segment goes at
         `send_at`; False if it started, ended or has no segment. The last time set wins."""
         async with self._tx() as db:
@@ -238,7 +236,7 @@ class BroadcastStore(StoreBase):
             )
         return bool(cur.rowcount)
 
-    async def hold_broadcast(self, broadcast_id: int) -> bool:
+    async def hold(self, broadcast_id: int) -> bool:
         """scheduled -> held (too late to send without asking); False if it was not scheduled."""
         async with self._tx() as db:
             cur = await db.execute(
@@ -247,14 +245,14 @@ class BroadcastStore(StoreBase):
             )
         return bool(cur.rowcount)
 
-    async def due_broadcasts(self, now: int) -> list[Broadcast]:
+    async def due(self, now: int) -> list[Broadcast]:
         """Scheduled broadcasts whose time has come, soonest first."""
         rows = await self._all(
             "SELECT id FROM broadcasts WHERE state = 'scheduled' AND send_at <= ?"
             " ORDER BY send_at, id",
             (now,),
         )
-        found = [await self.get_broadcast(r["id"]) for r in rows]
+        found = [await self.get(r["id"]) for r in rows]
         return [b for b in found if b is not None]
 
     async def set_status_message(self, broadcast_id: int, message_id: int) -> None:
@@ -265,7 +263,7 @@ class BroadcastStore(StoreBase):
                 (message_id, broadcast_id),
             )
 
-    async def finish_broadcast(self, broadcast_id: int, state: str) -> bool:
+    async def finish(self, broadcast_id: int, state: str) -> bool:
         """draft/scheduled/held/sending -> done or cancelled; False if it had already ended."""
         async with self._tx() as db:
             cur = await db.execute(
@@ -349,7 +347,7 @@ class BroadcastStore(StoreBase):
             )
         return int(cur.rowcount)
 
-    async def broadcast_progress(self, broadcast_id: int) -> dict[str, int]:
+    async def progress(self, broadcast_id: int) -> dict[str, int]:
         """Recipients per state, plus `stop_clicks` (the stop button under this broadcast)."""
         rows = await self._all(
             "SELECT state, COUNT(*) AS n FROM broadcast_recipients WHERE broadcast_id = ?"
@@ -380,9 +378,7 @@ class BroadcastStore(StoreBase):
         )
         return [(r["language"], r["state"], int(r["n"])) for r in [*rows, *clicks]]
 
-    async def broadcast_stop_click(
-        self, user_id: int, broadcast_id: int, update_id: int | None
-    ) -> None:
+    async def stop_click(self, user_id: int, broadcast_id: int, update_id: int | None) -> None:
         """Count a click on a broadcast's stop button, only from someone it was sent to."""
         async with self._tx() as db:
             # Anyone can forge `stp:<id>`: a click counts only from a (maybe) delivered copy.

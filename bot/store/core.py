@@ -7,16 +7,19 @@ import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import asynccontextmanager, closing
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, closing
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import aiosqlite
 
 from bot.funnel.rules import stage_of
 from bot.outbox.events import LEAD_FIELDS, HookType, event_body, lead_payload, new_event_id
 from bot.store.migrations import MIGRATIONS
+
+if TYPE_CHECKING:
+    from bot.store.store import Store
 
 Clock = Callable[[], float]
 WAL_LIMIT = 4 * 1024 * 1024  # a checkpointed WAL is cut back to this, not kept at its peak size
@@ -326,3 +329,56 @@ async def _fill_owners(db: aiosqlite.Connection, owner_ids: tuple[int, ...]) -> 
     await db.executemany(
         "INSERT OR IGNORE INTO temp.owners (user_id) VALUES (?)", [(o,) for o in owner_ids]
     )
+
+
+class Repository:
+    """One concern's queries, on the store's one connection and its transactions."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    @property
+    def _db(self) -> aiosqlite.Connection:
+        return self._store._db
+
+    @property
+    def _write(self) -> asyncio.Lock:
+        return self._store._write
+
+    @property
+    def hook_urls(self) -> tuple[str, ...]:
+        return self._store.hook_urls
+
+    def now(self) -> int:
+        """The store's clock, in whole seconds."""
+        return self._store.now()
+
+    def _tx(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
+        return self._store._tx()
+
+    async def _write1(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+        return await self._store._write1(sql, params)
+
+    async def _one(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
+        return await self._store._one(sql, params)
+
+    async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+        return await self._store._all(sql, params)
+
+    async def _event(
+        self, db: aiosqlite.Connection, person: int, kind: Event, **fields: Any
+    ) -> None:
+        await self._store._event(db, person, kind, **fields)
+
+    async def _hook(
+        self,
+        db: aiosqlite.Connection,
+        user_id: int,
+        kind: HookType,
+        data: dict[str, Any] | None = None,
+        urls: tuple[str, ...] | None = None,
+    ) -> None:
+        await self._store._hook(db, user_id, kind, data, urls)
+
+    async def _refresh_stage(self, db: aiosqlite.Connection, user_id: int) -> None:
+        await self._store._refresh_stage(db, user_id)

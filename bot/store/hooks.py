@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import aiosqlite
 
-from bot.store.core import StoreBase
+from bot.store.core import Repository
 
 
 @dataclass(frozen=True)
@@ -38,10 +38,10 @@ _HEADS = """
 _UNLINK = "CASE WHEN type = 'lead.erased' THEN 0 ELSE lead_key END"
 
 
-class HookStore(StoreBase):
-    """The outbox of webhook events, written in the same transaction as what they report."""
+class Hooks(Repository):
+    """The webhook outbox (events for other tools): queue, heads, outcomes."""
 
-    async def due_hooks(self, url: str, limit: int = 50) -> list[Hook]:
+    async def due(self, url: str, limit: int = 50) -> list[Hook]:
         """Events that may be posted to `url` now: the oldest pending one of each lead."""
         rows = await self._all(_HEADS, (url, self.now(), limit))
         return [Hook(**dict(r)) for r in rows]
@@ -55,9 +55,7 @@ class HookStore(StoreBase):
         )
         return row["body"] if row else None
 
-    # Outcomes match on id and event id: an id read before an erasure never marks another row.
-
-    async def hook_sent(self, hook: Hook) -> None:
+    async def sent(self, hook: Hook) -> None:
         """The URL took it (2xx): done, and the personal data in the body is dropped; an erase
         event also loses its link to the person."""
         await self._write1(
@@ -66,7 +64,7 @@ class HookStore(StoreBase):
             (self.now(), hook.id, hook.event_id),
         )
 
-    async def hook_retry(self, hook: Hook, next_at: int, error: str) -> None:
+    async def retry(self, hook: Hook, next_at: int, error: str) -> None:
         """A failed attempt: try again at `next_at`."""
         await self._write1(
             "UPDATE hooks SET attempts = attempts + 1, next_at = ?, error = ?"
@@ -74,7 +72,7 @@ class HookStore(StoreBase):
             (next_at, error[:500], hook.id, hook.event_id),
         )
 
-    async def hook_failed(self, hook: Hook, error: str) -> bool:
+    async def failed(self, hook: Hook, error: str) -> bool:
         """Given up after the retry window: kept as a record (without its body) for owners."""
         rows = await self._write1(
             "UPDATE hooks SET state = 'failed', attempts = attempts + 1, body = NULL, error = ?,"
@@ -84,19 +82,19 @@ class HookStore(StoreBase):
         )
         return bool(rows)
 
-    async def hook_counts(self) -> dict[str, int]:
+    async def counts(self) -> dict[str, int]:
         """How many (event, URL) rows are in each state."""
         rows = await self._all("SELECT state, COUNT(*) AS n FROM hooks GROUP BY state")
         return {r["state"]: int(r["n"]) for r in rows}
 
-    async def hook_waiting(self) -> dict[str, int]:
+    async def waiting(self) -> dict[str, int]:
         """Pending events per URL (/stats)."""
         rows = await self._all(
             "SELECT url, COUNT(*) AS n FROM hooks WHERE state = 'pending' GROUP BY url"
         )
         return {r["url"]: int(r["n"]) for r in rows}
 
-    async def hook_events(self, url: str | None = None) -> list[tuple[str, str, str]]:
+    async def events(self, url: str | None = None) -> list[tuple[str, str, str]]:
         """(event id, type, state) in queue order, for one URL or all (checks and tests)."""
         sql = "SELECT event_id, type, state FROM hooks"
         rows = await (
@@ -106,12 +104,12 @@ class HookStore(StoreBase):
         )
         return [(r["event_id"], r["type"], r["state"]) for r in rows]
 
-    async def hook_body(self, event_id: str) -> str | None:
+    async def body(self, event_id: str) -> str | None:
         """The stored body of an event (None once delivered, failed or erased)."""
         row = await self._one("SELECT body FROM hooks WHERE event_id = ? LIMIT 1", (event_id,))
         return row["body"] if row else None
 
-    async def retire_hooks(self, urls: tuple[str, ...]) -> int:
+    async def retire(self, urls: tuple[str, ...]) -> int:
         """Pending events for URLs no longer in the settings: given up (bodies dropped)."""
         kept = f" AND url NOT IN ({', '.join('?' for _ in urls)})" if urls else ""
         rows = await self._write1(
@@ -122,7 +120,7 @@ class HookStore(StoreBase):
         )
         return len(rows)
 
-    async def prune_hooks(self, keep_seconds: int = 30 * 86400) -> int:
+    async def prune(self, keep_seconds: int = 30 * 86400) -> int:
         """Forget delivered and given-up events older than `keep_seconds`."""
         rows = await self._write1(
             "DELETE FROM hooks WHERE state IN ('sent', 'failed') AND created_at < ? RETURNING id",
@@ -130,7 +128,7 @@ class HookStore(StoreBase):
         )
         return len(rows)
 
-    async def _hook_urls_for(self, user_id: int) -> tuple[str, ...]:
+    async def urls_for(self, user_id: int) -> tuple[str, ...]:
         """The URLs that should hear of this person's erasure: all of them if anything that
         makes an event ever happened to the person (an email, a plan or contact request, won,
         /stop), else none: a visitor who never did anything is not announced by leaving."""
@@ -144,7 +142,7 @@ class HookStore(StoreBase):
         return self.hook_urls if known else ()
 
     @staticmethod
-    async def _forget_hooks(db: aiosqlite.Connection, user_id: int) -> None:
+    async def forget(db: aiosqlite.Connection, user_id: int) -> None:
         """An erasure: undelivered events about this person never leave, and the rows of
         delivered ones (which link the Telegram id to event times) are deleted too."""
         await db.execute("DELETE FROM hooks WHERE lead_key = ?", (user_id,))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bot.owner.periods import Period
-from bot.store.core import StoreBase
+from bot.store.core import Repository
 
 
 @dataclass(frozen=True)
@@ -114,14 +114,14 @@ _SOURCE_PEOPLE = """
 """
 
 
-class KpiStore(StoreBase):
-    """KPI queries; every figure is computed by SQL over the indexed event log."""
+class Kpis(Repository):
+    """KPIs: SQL over the event log, with its indexes, never leads in Python."""
 
     async def _scalar(self, sql: str, params: tuple[object, ...]) -> int:
         row = await self._one(sql, params)
         return int(row[0] or 0) if row else 0
 
-    async def kpi_counts(self, period: Period) -> Counts:
+    async def counts(self, period: Period) -> Counts:
         """Every KPI count of DESIGN.md for one period."""
         s, e = period.start, period.end
         once = {
@@ -164,7 +164,7 @@ class KpiStore(StoreBase):
             verified=once["verified"],
         )
 
-    async def kpi_by_source(self, period: Period) -> list[SourceCounts]:
+    async def by_source(self, period: Period) -> list[SourceCounts]:
         """Starts, new leads, qualified, ready to talk and won per first source."""
         s, e = period.start, period.end
         table: dict[str, SourceCounts] = {}

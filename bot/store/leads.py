@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import secrets
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import aiosqlite
 
 from bot.funnel.rules import Stage
 from bot.outbox.events import HookType
-from bot.store.aside import AsideStore
-from bot.store.broadcasts import BroadcastStore
-from bot.store.core import Clock, Event
-from bot.store.hooks import HookStore
-from bot.store.kpis import KpiStore
-from bot.store.optin import OptinStore
-from bot.store.owner import OwnerStore
-from bot.store.team import InboxStore
-from bot.store.tips import NextTip, TipStore
-
-__all__ = ["Clock", "Event", "Lead", "LeadMagnet", "Session", "Store"]
+from bot.store.core import Event, Repository
+from bot.store.tips import NextTip
 
 
 @dataclass(frozen=True)
@@ -66,15 +54,6 @@ class LeadMagnet:
     delivered_at: int | None
 
 
-@dataclass(frozen=True)
-class Session:
-    """The step a person is in."""
-
-    step: str
-    magnet_id: str | None
-    data: dict[str, Any]
-
-
 _LEAD_COLUMNS = (
     "user_id, first_name, last_name, username, language, first_source, email, email_at,"
     " consent_at, consent_version, subscribed, unsubscribed_at, blocked_at, stage, started_at,"
@@ -90,63 +69,10 @@ def _lead(row: aiosqlite.Row) -> Lead:
     return Lead(**values)
 
 
-class Store(
-    TipStore, KpiStore, OwnerStore, BroadcastStore, OptinStore, HookStore, AsideStore, InboxStore
-):
-    """Typed access to the database; every write is one transaction."""
+class Leads(Repository):
+    """Leads: who they are, their email and consent, magnets asked for, erasure."""
 
-    # --- inbox: durable intake of updates -------------------------------------------------
-
-    async def inbox_save(self, updates: Iterable[tuple[int, int | None, str]]) -> None:
-        """Keep fetched updates (id, user id, JSON) before Telegram is told they arrived."""
-        rows = [(uid, user, payload, self.now()) for uid, user, payload in updates]
-        if not rows:
-            return
-        async with self._tx() as db:
-            await db.executemany(
-                "INSERT OR IGNORE INTO inbox (update_id, user_id, payload, received_at)"
-                " VALUES (?, ?, ?, ?)",
-                rows,
-            )
-
-    async def inbox_pending(self) -> list[str]:
-        """JSON of updates received but not yet handled, oldest first."""
-        rows = await self._all(
-            "SELECT payload FROM inbox WHERE done_at IS NULL AND payload IS NOT NULL"
-            " ORDER BY update_id"
-        )
-        return [row["payload"] for row in rows]
-
-    async def inbox_pending_count(self) -> int:
-        """How many updates wait to be handled (a COUNT: /health must stay cheap)."""
-        row = await self._one(
-            "SELECT COUNT(*) AS n FROM inbox WHERE done_at IS NULL AND payload IS NOT NULL"
-        )
-        return int(row["n"]) if row is not None else 0
-
-    async def inbox_is_done(self, update_id: int) -> bool:
-        """Whether this update was handled already."""
-        row = await self._one("SELECT done_at FROM inbox WHERE update_id = ?", (update_id,))
-        return row is not None and row["done_at"] is not None
-
-    async def inbox_done(self, update_id: int, keep_seconds: int = 7 * 86400) -> None:
-        """Mark an update handled and drop its content (it may hold personal data)."""
-        now = self.now()
-        await self._write1(
-            "INSERT INTO inbox (update_id, payload, received_at, done_at)"
-            " VALUES (?, NULL, ?, ?) ON CONFLICT(update_id) DO UPDATE"
-            " SET payload = NULL, done_at = excluded.done_at",
-            (update_id, now, now),
-        )
-        if update_id % 500 == 0:  # now and then, forget ids too old to be redelivered
-            await self._write1(
-                "DELETE FROM inbox WHERE done_at IS NOT NULL AND done_at < ?",
-                (now - keep_seconds,),
-            )
-
-    # --- leads --------------------------------------------------------------------------
-
-    async def get_lead(self, user_id: int) -> Lead | None:
+    async def get(self, user_id: int) -> Lead | None:
         """The stored person, if any."""
         row = await self._one(f"SELECT {_LEAD_COLUMNS} FROM leads WHERE user_id = ?", (user_id,))
         return _lead(row) if row else None
@@ -193,7 +119,7 @@ class Store(
                     source=lead_source["first_source"] if lead_source else source,
                     update_id=update_id,
                 )
-        lead = await self.get_lead(user_id)
+        lead = await self.get(user_id)
         assert lead is not None
         return lead
 
@@ -266,7 +192,7 @@ class Store(
             )
             if cur.rowcount:
                 await self._event(db, user_id, Event.RESUBSCRIBE, update_id=update_id)
-                await self._pause_tips(db, user_id, False, now)
+                await self._store.tips.pause(db, user_id, False, now)
             await self._refresh_stage(db, user_id)
             if cur.rowcount:
                 await self._hook(db, user_id, HookType.RESUBSCRIBED)
@@ -317,7 +243,7 @@ class Store(
                 value="first" if first else "again",
                 update_id=update_id,
             )
-            await self._then(db, user_id, magnet_id, then)
+            await self._store.tips.then(db, user_id, magnet_id, then)
             await self._refresh_stage(db, user_id)
         return first
 
@@ -349,7 +275,7 @@ class Store(
             )
             if cur.rowcount:
                 await self._event(db, user_id, Event.UNSUBSCRIBE, update_id=update_id)
-                await self._pause_tips(db, user_id, True, now)
+                await self._store.tips.pause(db, user_id, True, now)
                 await self._refresh_stage(db, user_id)
                 await self._hook(db, user_id, HookType.UNSUBSCRIBED)
         return bool(cur.rowcount)
@@ -366,7 +292,7 @@ class Store(
                 )
                 if cur.rowcount:
                     await self._event(db, user_id, Event.BLOCKED)
-                    await self._pause_tips(db, user_id, True, now)
+                    await self._store.tips.pause(db, user_id, True, now)
             else:
                 cur = await db.execute(
                     "UPDATE leads SET blocked_at = NULL, updated_at = ?"
@@ -383,7 +309,7 @@ class Store(
         anonymous = -(secrets.randbelow(2**62) + 1)
         async with self._tx() as db:
             # Tools that heard of this person (or may have: a lead) hear of the erasure.
-            told = await self._hook_urls_for(user_id)
+            told = await self._store.hooks.urls_for(user_id)
             cur = await db.execute("DELETE FROM leads WHERE user_id = ?", (user_id,))
             erased = bool(cur.rowcount)
             await db.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
@@ -410,57 +336,10 @@ class Store(
                 await self._event(db, anonymous, Event.ERASE)
             # Events not yet delivered carry personal data: they never leave; and no row links
             # the Telegram id to what happened any more.
-            await self._forget_hooks(db, user_id)
-            await self._forget_team(db, user_id)  # relayed message ids, the conversation
+            await self._store.hooks.forget(db, user_id)
+            await self._store.team.forget(db, user_id)  # relayed message ids, the conversation
             if erased and told:
                 await self._hook(db, user_id, HookType.ERASED, urls=told)
         # Old page images of the erased rows may sit in the WAL file until a checkpoint.
         await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return erased
-
-    # --- sessions -----------------------------------------------------------------------
-
-    async def get_session(self, user_id: int) -> Session | None:
-        """The step this person is in, if any."""
-        row = await self._one(
-            "SELECT step, magnet_id, data FROM sessions WHERE user_id = ?", (user_id,)
-        )
-        if row is None:
-            return None
-        return Session(row["step"], row["magnet_id"], json.loads(row["data"] or "{}"))
-
-    async def set_session(
-        self, user_id: int, step: str, magnet_id: str | None = None, **data: Any
-    ) -> None:
-        """Put the person in a step."""
-        await self._write1(
-            "INSERT OR REPLACE INTO sessions (user_id, step, magnet_id, data, updated_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (user_id, step, magnet_id, json.dumps(data), self.now()),
-        )
-
-    async def clear_session(self, user_id: int) -> bool:
-        """Leave the current step; False if there was none."""
-        return bool(
-            await self._write1(
-                "DELETE FROM sessions WHERE user_id = ? RETURNING user_id", (user_id,)
-            )
-        )
-
-    # --- Telegram file ids --------------------------------------------------------------
-
-    async def file_id(self, sha256: str) -> str | None:
-        """The cached Telegram file_id of a file, if it was uploaded before."""
-        row = await self._one("SELECT file_id FROM files WHERE sha256 = ?", (sha256,))
-        return row["file_id"] if row else None
-
-    async def set_file_id(self, sha256: str, file_id: str | None) -> None:
-        """Remember (or, with None, forget) the file_id Telegram gave an upload."""
-        async with self._tx() as db:
-            if file_id is None:
-                await db.execute("DELETE FROM files WHERE sha256 = ?", (sha256,))
-            else:
-                await db.execute(
-                    "INSERT OR REPLACE INTO files (sha256, file_id, updated_at) VALUES (?, ?, ?)",
-                    (sha256, file_id, self.now()),
-                )

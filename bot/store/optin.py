@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from bot.outbox.events import HookType
-from bot.store.core import Event, StoreBase
+from bot.store.core import Event, Repository
 
 
 class Verdict(StrEnum):
@@ -66,8 +66,8 @@ def code_hash(user_id: int, code: str) -> str:
     return hashlib.sha256(f"{user_id}:{code}".encode()).hexdigest()
 
 
-class OptinStore(StoreBase):
-    """Codes (one live code per person) and the mail outbox that carries them."""
+class Optin(Repository):
+    """Double opt-in: verification codes and the outbox of mails to send."""
 
     async def issue_code(
         self,
@@ -214,8 +214,6 @@ class OptinStore(StoreBase):
     async def prune_quota(self) -> None:
         """The daily counts are kept one day."""
         await self._write1("DELETE FROM mail_quota WHERE at < ?", (self.now() - 86400,))
-
-    # --- the mail outbox ----------------------------------------------------------------
 
     async def due_mails(self, limit: int = 20) -> list[Mail]:
         """Mails whose (next) attempt is due, oldest first."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from bot.store.core import StoreBase
+from bot.store.core import Repository
 
 # Every person who ever started (erased ones under their anonymous number, without personal
 # data), with the same event-log facts /stats counts, so both always agree (owners left out
@@ -52,8 +52,8 @@ _LISTS = {
 LIST_NAMES = tuple(_LISTS)
 
 
-class OwnerStore(StoreBase):
-    """Lead lists for owners, and the export streamed without holding every lead in memory."""
+class Owner(Repository):
+    """The owner console: lead lists, the CSV export rows, mentions of people."""
 
     async def list_leads(self, name: str, offset: int, limit: int) -> tuple[list[Any], int]:
         """A page of (user_id, first name, last name, username, email, stage) and the total."""

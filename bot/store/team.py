@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import aiosqlite
 
 from bot.owner.periods import Period
-from bot.store.core import Event, StoreBase
+from bot.store.core import Event, Repository
 
 IN, OUT = "in", "out"  # a person's message to the team; a team answer to the person
 
@@ -91,10 +91,10 @@ GROUP BY s.source ORDER BY 2 DESC, s.source LIMIT 25
 """
 
 
-class InboxStore(StoreBase):
-    """The relay outbox (durable, ordered per person and destination) and conversations."""
+class Team(Repository):
+    """The team inbox: the relay outbox, conversations, /inbox and its KPIs."""
 
-    async def team_message_in(
+    async def message_in(
         self,
         person: int,
         from_chat: int,
@@ -133,7 +133,7 @@ class InboxStore(StoreBase):
                 )
         return ack
 
-    async def team_answer(
+    async def answer(
         self, person: int, from_chat: int, message_id: int, update_id: int | None
     ) -> bool:
         """A team member's answer to a person, queued; False if this update queued it already."""
@@ -145,23 +145,23 @@ class InboxStore(StoreBase):
         )
         return bool(rows)
 
-    async def team_due(self, limit: int = 64) -> list[Relay]:
+    async def due(self, limit: int = 64) -> list[Relay]:
         """Relays that may go now: the head of each (person, destination) queue, oldest first."""
         rows = await self._all(_DUE, (self.now(), limit))
         return [Relay(*tuple(r)) for r in rows]
 
-    async def team_pending(self) -> int:
+    async def pending(self) -> int:
         """Relays not yet sent (waiting for their turn, the group's pace or a retry)."""
         row = await self._one("SELECT COUNT(*) FROM team_relays WHERE state = 'pending'")
         return int(row[0]) if row else 0
 
-    async def team_header(self, relay_id: int, header_id: int) -> None:
+    async def header(self, relay_id: int, header_id: int) -> None:
         """The relay's header is out: a retry copies the message without a second header."""
         await self._write1(
             "UPDATE team_relays SET header_id = ? WHERE id = ?", (header_id, relay_id)
         )
 
-    async def team_sent(self, relay: Relay, copy_id: int) -> None:
+    async def sent(self, relay: Relay, copy_id: int) -> None:
         """Delivered: replies to the copy (and its header) reach the person; an answer ends the
         person's wait (its time to answer logged once per wait)."""
         now = self.now()
@@ -184,9 +184,7 @@ class InboxStore(StoreBase):
                     (relay.person,),
                 )
 
-    async def team_retry(
-        self, relay_id: int, next_at: float, error: str, failed: bool = True
-    ) -> None:
+    async def retry(self, relay_id: int, next_at: float, error: str, failed: bool = True) -> None:
         """Not sent this time (pacing, 429, network): tried again at `next_at`, still in its
         place; `failed` counts an attempt (a paced relay has not failed)."""
         await self._write1(
@@ -194,14 +192,14 @@ class InboxStore(StoreBase):
             (int(failed), int(next_at + 0.999), error[:300], relay_id),
         )
 
-    async def team_failed(self, relay_id: int, error: str) -> None:
+    async def failed(self, relay_id: int, error: str) -> None:
         """Never deliverable (blocked, erased, message gone): kept as failed, with the reason."""
         await self._write1(
             "UPDATE team_relays SET state = 'failed', error = ? WHERE id = ?",
             (error[:300], relay_id),
         )
 
-    async def team_person_of(self, chat: int, message_id: int) -> int | None:
+    async def person_of(self, chat: int, message_id: int) -> int | None:
         """The person a message in a team chat is about: a copy of theirs, a header, an alert."""
         row = await self._one(
             "SELECT person FROM team_relays WHERE to_chat = ? AND copy_id = ? AND direction = ?"
@@ -211,14 +209,14 @@ class InboxStore(StoreBase):
         )
         return int(row[0]) if row else None
 
-    async def team_last_in(self, person: int) -> int | None:
+    async def last_in(self, person: int) -> int | None:
         """When the person last wrote to the team, if ever."""
         row = await self._one(
             "SELECT last_in_at FROM conversations WHERE person = ? AND messages > 0", (person,)
         )
         return int(row[0]) if row else None
 
-    async def team_topic(self, person: int, chat: int) -> int | None:
+    async def topic(self, person: int, chat: int) -> int | None:
         """The person's forum topic in that inbox group, if one was opened."""
         row = await self._one(
             "SELECT topic_id FROM conversations WHERE person = ? AND topic_chat = ?",
@@ -226,7 +224,7 @@ class InboxStore(StoreBase):
         )
         return int(row[0]) if row and row[0] is not None else None
 
-    async def team_set_topic(self, person: int, chat: int, topic: int | None) -> None:
+    async def set_topic(self, person: int, chat: int, topic: int | None) -> None:
         """The person's topic (None: it was deleted, a new one opens at the next message)."""
         now = self.now()
         await self._write1(
@@ -236,7 +234,7 @@ class InboxStore(StoreBase):
             (person, now, now, chat, topic, chat, topic),
         )
 
-    async def team_retarget(self, chat: int) -> int:
+    async def retarget(self, chat: int) -> int:
         """Messages still waiting for an inbox group other than `chat` (INBOX_CHAT_ID changed,
         e.g. to the new id of a migrated group) go to `chat` instead, each person's in order;
         returns how many."""
@@ -248,7 +246,7 @@ class InboxStore(StoreBase):
         )
         return len(rows)
 
-    async def team_person_in_topic(self, chat: int, topic: int) -> int | None:
+    async def person_in_topic(self, chat: int, topic: int) -> int | None:
         """Whose topic this is."""
         row = await self._one(
             "SELECT person FROM conversations WHERE topic_chat = ? AND topic_id = ?",
@@ -256,7 +254,7 @@ class InboxStore(StoreBase):
         )
         return int(row[0]) if row else None
 
-    async def team_copies_of(self, person: int) -> list[tuple[int, int]]:
+    async def copies_of(self, person: int) -> list[tuple[int, int]]:
         """(chat, message id) of every copy of this person's messages in team chats."""
         rows = await self._all(
             "SELECT to_chat, copy_id FROM team_relays WHERE person = ? AND direction = ?"
@@ -265,7 +263,7 @@ class InboxStore(StoreBase):
         )
         return [(int(r[0]), int(r[1])) for r in rows]
 
-    async def team_stored(self, person: int) -> tuple[int, int | None]:
+    async def stored(self, person: int) -> tuple[int, int | None]:
         """How many of the person's messages the inbox holds, and since when."""
         row = await self._one(
             "SELECT COUNT(DISTINCT message_id), MIN(created_at) FROM team_relays"
@@ -274,7 +272,7 @@ class InboxStore(StoreBase):
         )
         return (int(row[0]), row[1]) if row else (0, None)
 
-    async def team_waiting(self, group: int | None = None, limit: int = 30) -> list[Waiting]:
+    async def waiting(self, group: int | None = None, limit: int = 30) -> list[Waiting]:
         """Conversations waiting for an answer, oldest first (with their topic in `group`)."""
         rows = await self._all(
             "SELECT c.person, l.first_name, l.last_name, l.username, c.waiting_since, c.messages,"
@@ -285,7 +283,7 @@ class InboxStore(StoreBase):
         )
         return [Waiting(*tuple(r)) for r in rows]
 
-    async def team_done(self, person: int) -> bool:
+    async def done(self, person: int) -> bool:
         """An owner marks a conversation handled without answering; False if it was not waiting."""
         rows = await self._write1(
             "UPDATE conversations SET waiting_since = NULL"
@@ -294,7 +292,7 @@ class InboxStore(StoreBase):
         )
         return bool(rows)
 
-    async def team_counts(self, period: Period) -> TeamCounts:
+    async def counts(self, period: Period) -> TeamCounts:
         """Conversations (people who wrote to the team) of a period, how many the team answered
         in it, and the median time to a first answer (the first of each person's in the period)."""
         row = await self._one(*_within(_TEAM_COUNTS, period))
@@ -303,12 +301,12 @@ class InboxStore(StoreBase):
         median = None if row[2] is None else float(row[2])
         return TeamCounts(int(row[0]), int(row[1]), median)
 
-    async def team_by_source(self, period: Period) -> list[tuple[str | None, int, int]]:
+    async def by_source(self, period: Period) -> list[tuple[str | None, int, int]]:
         """(first source, conversations, answered) of a period, the busiest sources first."""
         rows = await self._all(*_within(_TEAM_BY_SOURCE, period))
         return [(r[0], int(r[1]), int(r[2])) for r in rows]
 
-    async def _forget_team(self, db: aiosqlite.Connection, person: int) -> None:
+    async def forget(self, db: aiosqlite.Connection, person: int) -> None:
         """Erasure: the person's relays and conversation go (events are re-keyed by erase)."""
         await db.execute("DELETE FROM team_relays WHERE person = ?", (person,))
         await db.execute("DELETE FROM conversations WHERE person = ?", (person,))

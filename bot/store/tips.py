@@ -7,10 +7,8 @@ from enum import StrEnum
 
 import aiosqlite
 
-from bot.funnel.scoring import Facts
 from bot.nurture.schedule import resumed_due
-from bot.outbox.events import HookType
-from bot.store.core import Event, StoreBase
+from bot.store.core import Event, Repository
 
 
 class TipState(StrEnum):
@@ -41,10 +39,10 @@ class DueTip:
     timezone: str | None
 
 
-class TipStore(StoreBase):
-    """The tips schedule and the ready-to-talk side of the funnel."""
+class Tips(Repository):
+    """The tip schedule: due tips claimed one by one, their outcomes, clicks."""
 
-    async def schedule_tip(self, user_id: int, magnet_id: str, tip_id: str, due_at: int) -> bool:
+    async def schedule(self, user_id: int, magnet_id: str, tip_id: str, due_at: int) -> bool:
         """Schedule a tip; False if this (person, magnet, tip) was ever scheduled already."""
         async with self._tx() as db:
             cur = await db.execute(
@@ -54,14 +52,14 @@ class TipStore(StoreBase):
             )
         return bool(cur.rowcount)
 
-    async def scheduled_tip_ids(self, user_id: int, magnet_id: str) -> set[str]:
+    async def scheduled_ids(self, user_id: int, magnet_id: str) -> set[str]:
         """Tips of a magnet this person has in the schedule, whatever their state."""
         rows = await self._all(
             "SELECT tip_id FROM tips WHERE user_id = ? AND magnet_id = ?", (user_id, magnet_id)
         )
         return {r["tip_id"] for r in rows}
 
-    async def due_tips(self, now: int, limit: int) -> list[DueTip]:
+    async def due(self, now: int, limit: int) -> list[DueTip]:
         """Pending tips due by `now` for people still subscribed, oldest first."""
         rows = await self._all(
             "SELECT t.user_id, t.magnet_id, t.tip_id, t.due_at, t.attempts, l.language, l.timezone"
@@ -72,7 +70,7 @@ class TipStore(StoreBase):
         )
         return [DueTip(**dict(r)) for r in rows]
 
-    async def claim_tip(self, tip: DueTip) -> bool:
+    async def claim(self, tip: DueTip) -> bool:
         """Mark a tip in flight before sending it; False if it is no longer pending."""
         claimed = await self._write1(
             "UPDATE tips SET state = 'sending', attempts = attempts + 1"
@@ -83,7 +81,7 @@ class TipStore(StoreBase):
         return bool(claimed)
 
     @staticmethod
-    async def _then(db: aiosqlite.Connection, user_id: int, magnet_id: str, then: NextTip) -> None:
+    async def then(db: aiosqlite.Connection, user_id: int, magnet_id: str, then: NextTip) -> None:
         """Schedule the next tip in the caller's transaction, so no crash can end a sequence."""
         if then is not None:
             await db.execute(
@@ -92,19 +90,19 @@ class TipStore(StoreBase):
                 (user_id, magnet_id, *then),
             )
 
-    async def tip_sent(self, tip: DueTip, message_id: int, then: NextTip) -> None:
+    async def sent(self, tip: DueTip, message_id: int, then: NextTip) -> None:
         """Telegram accepted the tip; the next one (if any) is scheduled in the same transaction."""
         await self._tip_outcome(tip, "sent", None, then, message_id)
 
-    async def tip_unknown(self, tip: DueTip, then: NextTip) -> None:
+    async def unknown(self, tip: DueTip, then: NextTip) -> None:
         """Maybe delivered (in flight at a crash, or timed out): counted, never resent."""
         await self._tip_outcome(tip, "unknown", Event.TIP_UNKNOWN, then)
 
-    async def tip_failed(self, tip: DueTip, then: NextTip) -> None:
+    async def failed(self, tip: DueTip, then: NextTip) -> None:
         """Given up (refused, gone, too many errors); the sequence goes on with `then`."""
         await self._tip_outcome(tip, "failed", None, then)
 
-    async def tip_retry(self, tip: DueTip, retry_at: int) -> None:
+    async def retry(self, tip: DueTip, retry_at: int) -> None:
         """Certainly not delivered (a 5xx, a refused connection, a 429): pending again."""
         async with self._tx() as db:
             await db.execute(
@@ -128,10 +126,10 @@ class TipStore(StoreBase):
                 event = Event.TIP_SENT
             if event is not None:
                 await self._event(db, tip.user_id, event, magnet_id=tip.magnet_id, value=tip.tip_id)
-            await self._then(db, tip.user_id, tip.magnet_id, then)
+            await self.then(db, tip.user_id, tip.magnet_id, then)
             await self._refresh_stage(db, tip.user_id)
 
-    async def postpone_tip(self, tip: DueTip, due_at: int) -> None:
+    async def postpone(self, tip: DueTip, due_at: int) -> None:
         """Outside sending hours: wait for the next opening (the delay-based time is kept)."""
         async with self._tx() as db:
             await db.execute(
@@ -140,7 +138,7 @@ class TipStore(StoreBase):
                 (due_at, tip.user_id, tip.magnet_id, tip.tip_id),
             )
 
-    async def unpostpone_tips(self) -> int:
+    async def unpostpone(self) -> int:
         """At start-up: tips waiting for sending hours are due at their delay-based time again,
         so the hours (and time zone) now configured decide their opening, not the old ones."""
         async with self._tx() as db:
@@ -158,7 +156,7 @@ class TipStore(StoreBase):
         )
         return [int(r["user_id"]) for r in rows]
 
-    async def live_tips(self, user_id: int) -> list[tuple[str, str, str, int]]:
+    async def live(self, user_id: int) -> list[tuple[str, str, str, int]]:
         """(magnet, tip, state, due at) of a person's tips not sent yet, or in flight."""
         rows = await self._all(
             "SELECT magnet_id, tip_id, state, due_at FROM tips WHERE user_id = ?"
@@ -167,7 +165,7 @@ class TipStore(StoreBase):
         )
         return [(r["magnet_id"], r["tip_id"], r["state"], r["due_at"]) for r in rows]
 
-    async def end_tip(self, user_id: int, magnet_id: str, tip_id: str, then: NextTip) -> bool:
+    async def end(self, user_id: int, magnet_id: str, tip_id: str, then: NextTip) -> bool:
         """Ready to talk: a tip not sent yet is dropped; `then` (a tip kept for people ready to
         talk) takes its place, paused like it if the person had stopped. False if it went."""
         key = (user_id, magnet_id, tip_id)
@@ -196,10 +194,10 @@ class TipStore(StoreBase):
                 (user_id, magnet_id, tip_id, self.now()),
             )
             if cur.rowcount:
-                await self._then(db, user_id, magnet_id, then)
+                await self.then(db, user_id, magnet_id, then)
         return bool(cur.rowcount)
 
-    async def tips_in_flight(self) -> list[DueTip]:
+    async def in_flight(self) -> list[DueTip]:
         """Tips marked `sending`: at start-up, ones a dead process was sending."""
         rows = await self._all(
             "SELECT t.user_id, t.magnet_id, t.tip_id, t.due_at, t.attempts,"
@@ -208,7 +206,7 @@ class TipStore(StoreBase):
         )
         return [DueTip(**dict(r)) for r in rows]
 
-    async def tips_received(self, user_id: int) -> dict[str, int]:
+    async def received(self, user_id: int) -> dict[str, int]:
         """Tips a person got (or may have got), per magnet."""
         rows = await self._all(
             "SELECT magnet_id, COUNT(*) AS n FROM tips WHERE user_id = ?"
@@ -217,12 +215,12 @@ class TipStore(StoreBase):
         )
         return {r["magnet_id"]: int(r["n"]) for r in rows}
 
-    async def tip_counts(self) -> dict[str, int]:
+    async def counts(self) -> dict[str, int]:
         """How many tips are in each state (for owners and tests)."""
         rows = await self._all("SELECT state, COUNT(*) AS n FROM tips GROUP BY state")
         return {r["state"]: int(r["n"]) for r in rows}
 
-    async def tip_was_sent(self, user_id: int, magnet_id: str, tip_id: str) -> bool:
+    async def was_sent(self, user_id: int, magnet_id: str, tip_id: str) -> bool:
         """Whether this person was (or may have been) sent this tip."""
         row = await self._one(
             "SELECT 1 FROM tips WHERE user_id = ? AND magnet_id = ? AND tip_id = ?"
@@ -232,9 +230,7 @@ class TipStore(StoreBase):
         return row is not None
 
     @staticmethod
-    async def _pause_tips(
-        db: aiosqlite.Connection, user_id: int, paused: bool, due_at: int
-    ) -> None:
+    async def pause(db: aiosqlite.Connection, user_id: int, paused: bool, due_at: int) -> None:
         """Cancel a person's pending tips (they left), or put cancelled ones back (came back)."""
         if paused:
             await db.execute(
@@ -284,7 +280,7 @@ class TipStore(StoreBase):
                 " AND value = ?",
                 (user_id, Event.TIP_CLICK.value, magnet_id, tip_id),
             )
-            if row is None and not await self.tip_was_sent(user_id, magnet_id, tip_id):
+            if row is None and not await self.was_sent(user_id, magnet_id, tip_id):
                 return False
             if row is None:
                 await self._event(
@@ -292,110 +288,3 @@ class TipStore(StoreBase):
                     update_id=update_id,
                 )  # fmt: skip
         return row is None
-
-    async def mark_hot(self, user_id: int, kind: Event, why: str, update_id: int | None) -> bool:
-        """A plan or contact request: ready to talk. True if it is this person's first of `kind`.
-
-        Plan requests are logged once per person; every contact message is logged. The reason
-        kept is the first one (what made them hot), never overwritten by later requests.
-        """
-        now = self.now()
-        async with self._tx() as db:
-            was = await self._one("SELECT hot_at FROM leads WHERE user_id = ?", (user_id,))
-            seen = await self._one(
-                "SELECT update_id FROM events WHERE person = ? AND kind = ? ORDER BY id LIMIT 1",
-                (user_id, kind.value),
-            )
-            if seen is not None and update_id is not None and seen["update_id"] == update_id:
-                seen = None  # this very update, replayed after a crash: still the first request
-            if seen is None or kind is Event.CONTACT:
-                await self._event(db, user_id, kind, update_id=update_id)
-            await db.execute(
-                "UPDATE leads SET hot_at = COALESCE(hot_at, ?),"
-                " hot_reason = COALESCE(hot_reason, ?), updated_at = ?"
-                " WHERE user_id = ?",
-                (now, why, now, user_id),
-            )
-            await self._refresh_stage(db, user_id)
-            if was is not None and was["hot_at"] is None:
-                await self._hook(db, user_id, HookType.READY, {"reason": kind.value})
-        return seen is None
-
-    async def add_message(self, user_id: int, kind: str, text: str, update_id: int | None) -> None:
-        """Keep what a person wrote to the business (a plan goal, a contact message), once."""
-        async with self._tx() as db:
-            await db.execute(
-                "INSERT OR IGNORE INTO messages (user_id, kind, text, at, update_id)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (user_id, kind, text, self.now(), update_id),
-            )
-
-    async def messages(self, user_id: int) -> list[tuple[str, str, int]]:
-        """(kind, text, time) of what a person wrote to the business, oldest first."""
-        rows = await self._all(
-            "SELECT kind, text, at FROM messages WHERE user_id = ? ORDER BY id", (user_id,)
-        )
-        return [(r["kind"], r["text"], r["at"]) for r in rows]
-
-    async def mark_owner_status(self, user_id: int, kind: Event, update_id: int | None) -> bool:
-        """An owner marks a lead contacted or won; True the first time."""
-        column = {Event.CONTACTED: "contacted_at", Event.WON: "won_at"}[kind]
-        now = self.now()
-        async with self._tx() as db:
-            cur = await db.execute(
-                f"UPDATE leads SET {column} = ?, updated_at = ?"
-                f" WHERE user_id = ? AND {column} IS NULL",
-                (now, now, user_id),
-            )
-            if cur.rowcount:
-                await self._event(db, user_id, kind, update_id=update_id)
-                await self._refresh_stage(db, user_id)
-                if kind is Event.WON:
-                    await self._hook(db, user_id, HookType.WON)
-        return bool(cur.rowcount)
-
-    async def add_relay(self, owner_chat: int, message_id: int, user_id: int) -> None:
-        """This message in an owner's chat is about that lead (replies go to them)."""
-        async with self._tx() as db:
-            await db.execute(
-                "INSERT OR REPLACE INTO relays (owner_chat, message_id, user_id) VALUES (?, ?, ?)",
-                (owner_chat, message_id, user_id),
-            )
-
-    async def relays_of(self, user_id: int) -> list[tuple[int, int]]:
-        """(owner chat, message id) of every bot message in owners' chats about this person."""
-        rows = await self._all(
-            "SELECT owner_chat, message_id FROM relays WHERE user_id = ?", (user_id,)
-        )
-        return [(r["owner_chat"], r["message_id"]) for r in rows]
-
-    async def score_facts(self, user_id: int) -> Facts:
-        """Everything the lead score is computed from, in one query."""
-        row = await self._one(
-            "SELECT l.email IS NOT NULL AS has_email,"
-            " (SELECT COUNT(*) FROM lead_magnets m WHERE m.user_id = l.user_id"
-            "  AND m.answer_fit = 1) AS fit,"
-            " (SELECT COUNT(*) FROM lead_magnets m WHERE m.user_id = l.user_id"
-            "  AND m.answer_fit = 0) AS not_fit,"
-            " (SELECT COUNT(*) FROM events e WHERE e.person = l.user_id AND e.kind = 'tip_click')"
-            "  AS clicks,"
-            " EXISTS(SELECT 1 FROM events e WHERE e.person = l.user_id AND e.kind = 'plan')"
-            "  AS plan,"
-            " EXISTS(SELECT 1 FROM events e WHERE e.person = l.user_id AND e.kind = 'contact')"
-            "  AS contact,"
-            " (SELECT COUNT(*) FROM lead_magnets m WHERE m.user_id = l.user_id"
-            "  AND m.delivered_at IS NOT NULL) AS delivered"
-            " FROM leads l WHERE l.user_id = ?",
-            (user_id,),
-        )
-        if row is None:
-            return Facts(False, 0, 0, 0, False, False, 0)
-        return Facts(
-            has_email=bool(row["has_email"]),
-            fit_answers=int(row["fit"]),
-            not_fit_answers=int(row["not_fit"]),
-            tip_clicks=int(row["clicks"]),
-            plan_requested=bool(row["plan"]),
-            contacted_us=bool(row["contact"]),
-            magnets_delivered=int(row["delivered"]),
-        )

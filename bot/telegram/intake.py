@@ -47,7 +47,7 @@ def describe(exc: BaseException) -> str:
 async def set_aside(store: Store, raw: Mapping[str, Any], exc: BaseException) -> None:
     """Keep an update PTB cannot read (its raw JSON, once per id) and say so in one line."""
     update_id = raw["update_id"]
-    await store.set_aside(update_id, raw_user_id(raw), json.dumps(raw), describe(exc))
+    await store.aside.keep(update_id, raw_user_id(raw), json.dumps(raw), describe(exc))
     log.warning("update %s set aside: PTB cannot read it (%s)", update_id, describe(exc))
 
 
@@ -121,7 +121,7 @@ class IntakeBot(ExtBot[None]):
         try:
             updates = await super().get_updates(*args, **kwargs)
             if updates and self._inbox is not None:
-                await self._inbox.inbox_save(
+                await self._inbox.intake.save(
                     (u.update_id, user_id_of(u), json.dumps(u.to_dict())) for u in updates
                 )
         except TelegramError:
@@ -171,12 +171,12 @@ class IntakeProcessor(BaseUpdateProcessor):
         if not isinstance(update, Update) or self.store is None:
             await coroutine
             return
-        if await self.store.inbox_is_done(update.update_id):
+        if await self.store.intake.is_done(update.update_id):
             log.info("update %s was handled before; skipped", update.update_id)
             coroutine.close()  # type: ignore[attr-defined]
             return
         await coroutine
-        await self.store.inbox_done(update.update_id)
+        await self.store.intake.done(update.update_id)
 
     async def initialize(self) -> None:
         """Nothing to open: the store is attached in post_init."""
@@ -189,14 +189,14 @@ async def replay_pending(
     application: Application[Any, Any, Any, Any, Any, Any], store: Store
 ) -> int:
     """Queue updates a previous process received but did not finish; returns how many."""
-    payloads = await store.inbox_pending()
+    payloads = await store.intake.pending()
     for payload in payloads:
         raw = json.loads(payload)
         try:
             update = Update.de_json(raw, application.bot)
         except Exception as exc:  # kept by an older PTB that read it; this one cannot
             await set_aside(store, raw, exc)
-            await store.inbox_done(raw["update_id"])
+            await store.intake.done(raw["update_id"])
             continue
         await application.update_queue.put(update)
     if payloads:

@@ -245,7 +245,7 @@ class WebhookServer:
 
     async def health(self, request: Request) -> Response:
         """For monitoring: updates received since start and updates still waiting (a COUNT)."""
-        pending = await self.svc.store.inbox_pending_count()
+        pending = await self.svc.store.intake.pending_count()
         return JSONResponse({"ok": True, "received": self.received, "pending": pending})
 
     async def update(self, request: Request) -> Response:
@@ -290,7 +290,7 @@ class WebhookServer:
             return JSONResponse({"ok": False, "error": "not an update"}, 400)
         try:  # kept before Telegram hears 200: a crash from here on loses nothing
             row = (update.update_id, user_id_of(update), json.dumps(data))
-            await self.svc.store.inbox_save([row])
+            await self.svc.store.intake.save([row])
         except Exception:
             log.exception("could not keep webhook update %s", update.update_id)
             return JSONResponse({"ok": False}, 500)
