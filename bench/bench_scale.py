@@ -12,10 +12,12 @@ import asyncio
 import json
 import os
 import pickle
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import closing
 from pathlib import Path
 
 from telegram import Update
@@ -126,6 +128,22 @@ def child(kind: str, folder: Path) -> dict[str, float]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _due_moment(path: Path, due: int) -> tuple[int, list[int]]:
+    """A "now" at which `due` of the seeded tips are due, and who they are for.
+
+    Read from the seeded file directly (like bench.seed writes it), not through the store.
+    """
+    with closing(sqlite3.connect(path)) as raw:
+        # Pending tips are due 60 days after each capture: pick "now" so that `due` are due.
+        pending = raw.execute(
+            "SELECT due_at FROM tips WHERE state = 'pending' ORDER BY due_at LIMIT 1 OFFSET ?",
+            (due,),
+        ).fetchone()
+        now = int(pending[0]) - 1 if pending else START + SPAN
+        users = raw.execute("SELECT DISTINCT user_id FROM tips WHERE due_at <= ?", (now,))
+        return now, [int(user) for (user,) in users]
+
+
 async def scheduler(leads: int, due: int) -> dict[str, float]:
     """The due-tips query among `leads` leads, and tips sent against a rate-limited fake."""
     with tempfile.TemporaryDirectory() as name:
@@ -138,20 +156,13 @@ async def scheduler(leads: int, due: int) -> dict[str, float]:
         fake.latency = 0.1
         app, svc = await start(config, fake)
         store = svc.store
-        # Pending tips are due 60 days after each capture: pick "now" so that `due` are due.
-        pending = await store._all(
-            "SELECT due_at FROM tips WHERE state = 'pending' ORDER BY due_at LIMIT 1 OFFSET ?",
-            (due,),
-        )
-        now = int(pending[0][0]) - 1 if pending else START + SPAN
+        now, users = _due_moment(config.database_path, due)
         timings = []
         for _ in range(5):
             began = time.perf_counter()
             found = await store.tips.due(now, 500)
             timings.append((time.perf_counter() - began) * 1000)
-        for (user,) in await store._all(
-            "SELECT DISTINCT user_id FROM tips WHERE due_at <= ?", (now,)
-        ):
+        for user in users:
             fake.add_user(user)
         svc.clock = lambda: float(now)
         waiting = len(await store.tips.due(now, 10**6))

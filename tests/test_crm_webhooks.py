@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from bot.outbox.crm import UrlHealth, failing_notice_due, record_pass, sign
+from tests import db
 from tests.conftest import OWNER, Clock, Harness, stop_harness
 from tests.receiver import Receiver
 
@@ -332,7 +333,7 @@ async def test_erasure_while_down_sends_only_the_erase_event(
         assert personal not in about_ada[0].raw
     assert await store.hooks.counts() == {"sent": 2}
     # Delivered, the erase event keeps no link to Ada either.
-    assert await store._one("SELECT 1 FROM hooks WHERE lead_key = ?", (ADA,)) is None
+    assert db.value(store, "SELECT COUNT(*) FROM hooks WHERE lead_key = ?", (ADA,)) == 0
 
 
 async def test_two_urls_each_get_every_event_once(
@@ -503,7 +504,7 @@ async def test_an_unexpected_error_still_counts_as_an_attempt(
     monkeypatch.setattr(bot.svc.crm, "_post", broken)
     await capture(bot)
     await settle(bot)
-    row = await bot.svc.store._one("SELECT attempts, next_at, error FROM hooks")
+    row = db.one(bot.svc.store, "SELECT attempts, next_at, error FROM hooks")
     assert row is not None and row["attempts"] >= 1 and row["next_at"] > clock.now
     assert row["error"] == "unexpected error (RuntimeError)"
     await run_until(bot, clock, lambda: _no_pending(bot))  # given up after the window
@@ -566,7 +567,7 @@ async def test_a_retired_erase_event_keeps_no_link(
     await settle(bot)
     await stop_harness(bot)
     again = await bot_with()  # restarted without the URL
-    rows = await again.svc.store._all("SELECT type, state, lead_key FROM hooks")
+    rows = db.rows(again.svc.store, "SELECT type, state, lead_key FROM hooks")
     assert [tuple(r) for r in rows] == [("lead.erased", "failed", 0)]
     assert any("1 webhook event waiting" in t and "was given up" in t for t in again.texts(OWNER))
     await receiver.up()

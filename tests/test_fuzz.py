@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.funnel.rules import stage_of
+from tests import db
 from tests.conftest import OWNER, Clock, Harness, make_settings, start_harness, stop_harness
 from tests.fakeapi import FakeTelegram
 
@@ -119,16 +120,18 @@ async def play(bot: Harness, actions: list[tuple[str, Any, Any]]) -> None:
 async def invariants(bot: Harness) -> None:
     store = bot.svc.store
     for table in ("lead_magnets", "tips", "messages", "relays"):
-        orphans = await store._all(
-            f"SELECT COUNT(*) FROM {table} WHERE user_id NOT IN (SELECT user_id FROM leads)"
+        orphans = db.value(
+            store, f"SELECT COUNT(*) FROM {table} WHERE user_id NOT IN (SELECT user_id FROM leads)"
         )
-        assert orphans[0][0] == 0, f"orphan rows in {table}"
+        assert orphans == 0, f"orphan rows in {table}"
     for kind in ("start", "lead", "plan", "won"):
-        repeated = await store._all(
-            "SELECT person FROM events WHERE kind = ? GROUP BY person HAVING COUNT(*) > 1", (kind,)
+        repeated = db.rows(
+            store,
+            "SELECT person FROM events WHERE kind = ? GROUP BY person HAVING COUNT(*) > 1",
+            (kind,),
         )
         assert not repeated, f"{kind} logged twice for {repeated}"
-    leads = await store._all("SELECT user_id FROM leads")
+    leads = db.rows(store, "SELECT user_id FROM leads")
     for (user_id,) in leads:
         lead = await store.leads.get(user_id)
         assert lead is not None
@@ -146,10 +149,12 @@ async def invariants(bot: Harness) -> None:
         if lead.email is not None:
             assert await store.count_events(bot_event("lead"), person=user_id) == 1
         if not lead.subscribed or lead.blocked_at:
-            pending = await store._all(
-                "SELECT COUNT(*) FROM tips WHERE user_id = ? AND state = 'pending'", (user_id,)
+            pending = db.value(
+                store,
+                "SELECT COUNT(*) FROM tips WHERE user_id = ? AND state = 'pending'",
+                (user_id,),
             )
-            assert pending[0][0] == 0, "pending tips for someone who left"
+            assert pending == 0, "pending tips for someone who left"
 
 
 def bot_event(kind: str) -> Any:

@@ -15,6 +15,7 @@ from telegram import Update
 from bot.inbox.relay import HEADER_SECONDS, GroupPace, is_note, may_answer
 from bot.owner.periods import ALL_TIME, Period
 from bot.store import Event, Store
+from tests import db
 from tests.conftest import OWNER, Harness, stop_harness
 
 ADA = 1001
@@ -648,7 +649,8 @@ async def test_team_kpis_follow_their_definitions(tmp_path: Path) -> None:
     store = await Store.open(tmp_path / "team.sqlite3")
     await store.set_owners([7, 8])
     rows = _random_team_log(random.Random(3))
-    await store._db.executemany(
+    db.write_many(
+        store,
         "INSERT INTO events (at, person, kind, source, value) VALUES (?, ?, ?, ?, ?)",
         [
             (at, p, k, v if k == "start" else None, v if k != "start" else None)

@@ -19,6 +19,7 @@ from bot.owner.export import export_csv
 from bot.owner.periods import ALL_TIME
 from bot.settings import SettingsError, load_settings
 from bot.store import Event
+from tests import db
 from tests.conftest import OWNER, Clock, Harness, stop_harness
 from tests.smtp_server import SmtpServer
 
@@ -327,8 +328,8 @@ async def test_replayed_update_issues_one_code(optin: Make, smtp: SmtpServer) ->
 
 
 async def _last_update_id(store: Any) -> int | None:
-    row = await store._one("SELECT MAX(update_id) FROM mails")
-    return int(row[0]) if row and row[0] is not None else None
+    last = db.value(store, "SELECT MAX(update_id) FROM mails")
+    return int(last) if last is not None else None
 
 
 async def test_forget_erases_codes_and_mails(optin: Make, smtp: SmtpServer) -> None:

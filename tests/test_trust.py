@@ -14,6 +14,7 @@ from telegram.ext import CallbackQueryHandler
 from bot.owner.alerts import notify_owners
 from bot.owner.periods import ALL_TIME, month
 from bot.store import Event
+from tests import db
 from tests.conftest import OWNER, Harness
 
 ADA = 101
@@ -154,7 +155,7 @@ async def test_a_batch_redelivered_after_forget_never_brings_the_person_back(
     assert await bot.svc.store.leads.get(ADA) is None
     assert await bot.svc.store.count_events(Event.START) == 1  # the erased, anonymous start
     assert await bot.svc.store.count_events(Event.LEAD) == 1
-    rows = await bot.svc.store._all("SELECT user_id, payload FROM inbox")
+    rows = db.rows(bot.svc.store, "SELECT user_id, payload FROM inbox")
     assert rows and all(r["user_id"] is None and r["payload"] is None for r in rows)
 
 
