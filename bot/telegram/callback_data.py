@@ -1,11 +1,44 @@
-"""Callback data parsing: every button's data is untrusted input (any client can forge it)."""
+"""Every button's callback data, built and parsed in one place.
+
+Each kind of button is a frozen dataclass: `pack()` gives the data string sent to Telegram and
+`unpack(data)` reads it back, or None when the data is not one this kind builds (any client can
+forge callback data). `pattern` is the regex its `CallbackQueryHandler` routes on: a prefix
+match, so forged data under a known prefix still reaches that handler, which answers it.
+
+The strings are byte-identical to those built before this module existed: buttons already sent
+in chats must keep working. Numbers are bounded to what SQLite holds, and every string is at
+most Telegram's 64 bytes.
+
+| data                        | kind           | sent by                                  |
+|-----------------------------|----------------|------------------------------------------|
+| `mag:<magnet>`              | PickMagnet     | the menu, "send it again"                |
+| `ans:<magnet>:<answer>`     | AnswerQuestion | the qualifying question                  |
+| `eml:yes`, `eml:no`         | EmailSuggestion| "did you mean ...?" under a typo         |
+| `opt:<magnet>`              | OptInAgain     | "send me news" after a magnet            |
+| `otp:new`, `otp:chg`        | CodeButton     | the code email's "new code"/"change"     |
+| `fgt:yes`, `fgt:no`         | Forget         | /forget's confirm                        |
+| `pln:<magnet>:<tip>`        | PlanButton     | the call to action under a tip           |
+| `stp`, `stp:<broadcast>`    | StopButton     | under a tip, under a broadcast           |
+| `gol:skip`                  | GoalSkip       | the plan's goal question                 |
+| `own:c:<lead>`, `own:w:..`  | OwnerMark      | an owner alert (contacted, won)          |
+| `lds:<list>:<page>`         | LeadsPage      | /leads paging                            |
+| `crd:<lead>`                | LeadCard       | a lead in /leads                         |
+| `inb:<person>`              | InboxDone      | /inbox "handled"                         |
+| `bc:<action>:<id>[:<arg>]`  | BroadcastButton| every broadcast step (see BC_ACTIONS)    |
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import ClassVar, Literal, get_args
+
+from telegram.constants import InlineKeyboardButtonLimit
 
 # SQLite integers are signed 64-bit: a larger number would raise OverflowError in a query.
 MAX_ID = 2**63 - 1
+MAX_BYTES = int(InlineKeyboardButtonLimit.MAX_CALLBACK_DATA)  # 64
+MAX_PAGE = 10**6  # a /leads page further than any list could reach is forged
 _DIGITS = re.compile(r"[0-9]{1,19}")  # ASCII only: str.isdigit() also accepts "²" and "١"
 
 
@@ -15,6 +48,14 @@ def parse_id(text: str) -> int | None:
         return None
     value = int(text)
     return value if value <= MAX_ID else None
+
+
+def _split(data: str | None, prefix: str, count: int) -> list[str] | None:
+    """`prefix:a:b` as exactly `count` non-empty fields after the prefix, or None."""
+    if data is None or len(data.encode()) > MAX_BYTES:
+        return None
+    head, *rest = data.split(":")
+    return rest if head == prefix and len(rest) == count and all(rest) else None
 
 
 def fields(data: str | None, prefix: str, count: int) -> list[str] | None:
@@ -32,3 +73,358 @@ def ids(data: str | None, prefix: str, count: int) -> list[int] | None:
         return None
     values = [parse_id(p) for p in parts]
     return None if any(v is None for v in values) else [v for v in values if v is not None]
+
+
+def _join(*parts: object) -> str:
+    """The data string, refused loudly if Telegram would refuse it (over 64 bytes)."""
+    data = ":".join(str(p) for p in parts)
+    if len(data.encode()) > MAX_BYTES:
+        raise ValueError(f"callback data over {MAX_BYTES} bytes: {data!r}")
+    return data
+
+
+@dataclass(frozen=True)
+class PickMagnet:
+    """`mag:<magnet>`: send me this guide."""
+
+    pattern: ClassVar[str] = r"^mag:"
+    magnet_id: str
+
+    def pack(self) -> str:
+        """The data string."""
+        return _join("mag", self.magnet_id)
+
+    @classmethod
+    def unpack(cls, data: str | None) -> PickMagnet | None:
+        """The button, or None if the data is not one."""
+        parts = _split(data, "mag", 1)
+        return cls(parts[0]) if parts else None
+
+
+@dataclass(frozen=True)
+class AnswerQuestion:
+    """`ans:<magnet>:<answer>`: an answer to a magnet's qualifying question."""
+
+    pattern: ClassVar[str] = r"^ans:"
+    magnet_id: str
+    answer_id: str
+
+    def pack(self) -> str:
+        """The data string."""
+        return _join("ans", self.magnet_id, self.answer_id)
+
+    @classmethod
+    def unpack(cls, data: str | None) -> AnswerQuestion | None:
+        """The button, or None if the data is not one."""
+        parts = _split(data, "ans", 2)
+        return cls(parts[0], parts[1]) if parts else None
+
+
+@dataclass(frozen=True)
+class _YesNo:
+    """`<prefix>:yes` or `<prefix>:no`."""
+
+    prefix: ClassVar[str]
+    yes: bool
+
+    def pack(self) -> str:
+        """The data string."""
+        return _join(self.prefix, "yes" if self.yes else "no")
+
+    @classmethod
+    def _read(cls, data: str | None) -> bool | None:
+        parts = _split(data, cls.prefix, 1)
+        return {"yes": True, "no": False}.get(parts[0]) if parts else None
+
+
+@dataclass(frozen=True)
+class EmailSuggestion(_YesNo):
+    """`eml:yes` take the suggested address, `eml:no` keep the typed one."""
+
+    prefix: ClassVar[str] = "eml"
+    pattern: ClassVar[str] = r"^eml:(yes|no)$"
+
+    @classmethod
+    def unpack(cls, data: str | None) -> EmailSuggestion | None:
+        """The button, or None if the data is not one."""
+        yes = cls._read(data)
+        return None if yes is None else cls(yes)
+
+
+@dataclass(frozen=True)
+class Forget(_YesNo):
+    """`fgt:yes` erase me, `fgt:no` keep me (/forget's confirm)."""
+
+    prefix: ClassVar[str] = "fgt"
+    pattern: ClassVar[str] = r"^fgt:(yes|no)$"
+
+    @classmethod
+    def unpack(cls, data: str | None) -> Forget | None:
+        """The button, or None if the data is not one."""
+        yes = cls._read(data)
+        return None if yes is None else cls(yes)
+
+
+@dataclass(frozen=True)
+class OptInAgain:
+    """`opt:<magnet>`: yes to news, under a guide already sent."""
+
+    pattern: ClassVar[str] = r"^opt:"
+    magnet_id: str
+
+    def pack(self) -> str:
+        """The data string."""
+        return _join("opt", self.magnet_id)
+
+    @classmethod
+    def unpack(cls, data: str | None) -> OptInAgain | None:
+        """The button, or None if the data is not one."""
+        parts = _split(data, "opt", 1)
+        return cls(parts[0]) if parts else None
+
+
+CodeAction = Literal["new", "chg"]
+
+
+@dataclass(frozen=True)
+class CodeButton:
+    """`otp:new` send another code, `otp:chg` change the address (under the code message)."""
+
+    pattern: ClassVar[str] = r"^otp:(new|chg)$"
+    action: CodeAction
+
+    def pack(self) -> str:
+        """The data string."""
+        return _join("otp", self.action)
+
+    @classmethod
+    def unpack(cls, data: str | None) -> CodeButton | None:
+        """The button, or None if the data is not one."""
+        parts = _split(data, "otp", 1)
+        if not parts:
+            return None
+        action = parts[0]
+        return cls("new") if action == "new" else cls("chg") if action == "chg" else None
+
+
+@dataclass(frozen=True)
+class PlanButton:
+    """`pln:<magnet>:<tip>`: the call to action under a tip."""
+
+    pattern: ClassVar[str] = r"^pln:"
+    magnet_id: str
+    tip_id: str
+
+    def pack(self) -> str:
+        """The data string."""
+        return _join("pln", self.magnet_id, self.tip_id)
+
+    @classmethod
+    def unpack(cls, data: str | None) -> PlanButton | None:
+        """The button, or None if the data is not one."""
+        parts = _split(data, "pln", 2)
+        return cls(parts[0], parts[1]) if parts else None
+
+
+@dataclass(frozen=True)
+class StopButton:
+    """`stp` under a tip, `stp:<broadcast>` under a broadcast (so the click is counted)."""
+
+    pattern: ClassVar[str] = r"^stp(:[0-9]{1,19})?$"
+    broadcast_id: int | None = None
+
+    def pack(self) -> str:
+        """The data string."""
+        return "stp" if self.broadcast_id is None else _join("stp", self.broadcast_id)
+
+    @classmethod
+    def unpack(cls, data: str | None) -> StopButton | None:
+        """The button, or None if the data is not one."""
+        if data == "stp":
+            return cls()
+        parts = _split(data, "stp", 1)
+        broadcast_id = parse_id(parts[0]) if parts else None
+        return None if broadcast_id is None else cls(broadcast_id)
+
+
+@dataclass(frozen=True)
+class GoalSkip:
+    """`gol:skip`: no goal to tell before the plan request."""
+
+    pattern: ClassVar[str] = r"^gol:skip$"
+
+    def pack(self) -> str:
+        """The data string."""
+        return "gol:skip"
+
+    @classmethod
+    def unpack(cls, data: str | None) -> GoalSkip | None:
+        """The button, or None if the data is not one."""
+        return cls() if data == "gol:skip" else None
+
+
+OwnerAction = Literal["c", "w"]
+
+
+@dataclass(frozen=True)
+class OwnerMark:
+    """`own:c:<lead>` contacted, `own:w:<lead>` won: under an owner alert or a lead card."""
+
+    pattern: ClassVar[str] = r"^own:"
+    action: OwnerAction
+    lead_id: int
+
+    def pack(self) -> str:
+        """The data string."""
+        return _join("own", self.action, self.lead_id)
+
+    @classmethod
+    def unpack(cls, data: str | None) -> OwnerMark | None:
+        """The button, or None if the data is not one."""
+        parts = _split(data, "own", 2)
+        lead_id = parse_id(parts[1]) if parts else None
+        if parts is None or lead_id is None:
+            return None
+        action = parts[0]
+        return cls("c", lead_id) if action == "c" else cls("w", lead_id) if action == "w" else None
+
+
+@dataclass(frozen=True)
+class LeadsPage:
+    """`lds:<list>:<page>`: a page of /leads (also kept to redraw it after an erasure)."""
+
+    pattern: ClassVar[str] = r"^lds:"
+    name: str
+    page: int
+
+    def pack(self) -> str:
+        """The data string."""
+        return _join("lds", self.name, self.page)
+
+    @classmethod
+    def unpack(cls, data: str | None) -> LeadsPage | None:
+        """The page, or None if the data is not one (the list name is checked by its reader)."""
+        parts = _split(data, "lds", 2)
+        page = parse_id(parts[1]) if parts else None
+        if parts is None or page is None or page >= MAX_PAGE:
+            return None
+        return cls(parts[0], page)
+
+
+@dataclass(frozen=True)
+class _PersonButton:
+    """`<prefix>:<person>`: a button about one person."""
+
+    prefix: ClassVar[str]
+    person: int
+
+    def pack(self) -> str:
+        """The data string."""
+        return _join(self.prefix, self.person)
+
+    @classmethod
+    def _read(cls, data: str | None) -> int | None:
+        parts = _split(data, cls.prefix, 1)
+        return parse_id(parts[0]) if parts else None
+
+
+@dataclass(frozen=True)
+class LeadCard(_PersonButton):
+    """`crd:<lead>`: that lead's card (owners, from /leads)."""
+
+    prefix: ClassVar[str] = "crd"
+    pattern: ClassVar[str] = r"^crd:"
+
+    @classmethod
+    def unpack(cls, data: str | None) -> LeadCard | None:
+        """The button, or None if the data is not one."""
+        person = cls._read(data)
+        return None if person is None else cls(person)
+
+
+@dataclass(frozen=True)
+class InboxDone(_PersonButton):
+    """`inb:<person>`: this conversation is handled (owners, from /inbox)."""
+
+    prefix: ClassVar[str] = "inb"
+    pattern: ClassVar[str] = r"^inb:"
+
+    @classmethod
+    def unpack(cls, data: str | None) -> InboxDone | None:
+        """The button, or None if the data is not one."""
+        person = cls._read(data)
+        return None if person is None else cls(person)
+
+
+BroadcastAction = Literal["s", "t", "go", "x", "v", "l", "w", "at", "r", "u"]
+BC_ACTIONS: tuple[BroadcastAction, ...] = get_args(BroadcastAction)
+# What follows `bc:<action>:<id>`: nothing, a number (a segment index, a unix time), a language.
+_BC_ARG: dict[str, Literal["", "number", "text"]] = {
+    "s": "number",  # the n-th segment offered
+    "t": "",  # a test to the owner
+    "go": "number",  # confirm, for the n-th segment
+    "x": "",  # cancel (or stop a running one)
+    "v": "text",  # add a version in that language
+    "l": "",  # add a link button
+    "w": "number",  # send later, for the n-th segment
+    "at": "number",  # at that unix time
+    "r": "",  # reschedule
+    "u": "",  # send an ended one again to its unknown recipients
+}
+
+
+@dataclass(frozen=True)
+class BroadcastButton:
+    """`bc:<action>:<id>` or `bc:<action>:<id>:<arg>`: an owner's step on a broadcast."""
+
+    pattern: ClassVar[str] = r"^bc:"
+    action: BroadcastAction
+    broadcast_id: int
+    number: int | None = None  # for s, go, w (a segment index) and at (a unix time)
+    lang: str | None = None  # for v
+
+    def pack(self) -> str:
+        """The data string."""
+        kind = _BC_ARG[self.action]
+        arg = self.number if kind == "number" else self.lang if kind == "text" else None
+        given = [a for a in (self.number, self.lang) if a is not None]
+        if given != ([] if arg is None else [arg]) or (kind and arg is None):
+            raise ValueError(f"bc:{self.action} takes {kind or 'no'} argument")
+        tail = () if arg is None else (arg,)
+        return _join("bc", self.action, self.broadcast_id, *tail)
+
+    @classmethod
+    def unpack(cls, data: str | None) -> BroadcastButton | None:
+        """The button, or None if the data is not one."""
+        parts = data.split(":") if data is not None else []
+        action = next((a for a in BC_ACTIONS if len(parts) > 1 and parts[1] == a), None)
+        if action is None:
+            return None
+        kind = _BC_ARG[action]
+        fields = _split(data, "bc", 2 if kind == "" else 3)
+        broadcast_id = parse_id(fields[1]) if fields else None
+        if fields is None or broadcast_id is None:
+            return None
+        if kind == "number":
+            number = parse_id(fields[2])
+            return None if number is None else cls(action, broadcast_id, number=number)
+        return cls(action, broadcast_id, lang=fields[2] if kind == "text" else None)
+
+
+# Every kind, for the tests and the reader: one prefix each, all routed in bot/app.py.
+KINDS = (
+    PickMagnet,
+    AnswerQuestion,
+    EmailSuggestion,
+    OptInAgain,
+    CodeButton,
+    Forget,
+    PlanButton,
+    StopButton,
+    GoalSkip,
+    OwnerMark,
+    LeadsPage,
+    LeadCard,
+    InboxDone,
+    BroadcastButton,
+)
