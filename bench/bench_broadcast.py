@@ -13,6 +13,7 @@ import asyncio
 import tempfile
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 from bench.harness import OWNER, settings, start, stop
@@ -49,7 +50,8 @@ async def run(leads: int, rate: float, paid: bool, latency: float, crash: bool) 
                 task.cancel()
             await asyncio.sleep(0)
             restarted = Broadcaster(svc, app.bot, Pacer(config.bulk_rate))
-            svc._broadcaster = restarted
+            assert svc.running is not None
+            svc.open(replace(svc.running, broadcaster=restarted))
             await restarted.resume()
         await svc.broadcaster.wait(broadcast_id)
         took = time.perf_counter() - began

@@ -66,8 +66,8 @@ async def email_latencies(users: int, latency: float, **overrides: Any) -> list[
                     times.append((time.perf_counter() - began) * 1000)
 
         await asyncio.gather(*(walk(FIRST_USER + n) for n in range(users)))
-        if svc._mailer is not None:
-            await svc._mailer.drain()  # every mail leaves (the chat did not wait for them)
+        if svc.running and svc.running.mailer:
+            await svc.running.mailer.drain()  # every mail leaves (the chat did not wait for them)
         await stop(app)
     return times
 

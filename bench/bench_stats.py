@@ -20,7 +20,7 @@ from bench.seed import SPAN, START, create, seed
 from bot.content.catalogue import load_catalogue
 from bot.content.texts import load_texts
 from bot.owner.periods import ALL_TIME, month_of
-from bot.services import Services
+from bot.services import Running, Services
 from bot.store import Store
 from handlers.stats import stats_lines
 
@@ -34,7 +34,7 @@ def services(path: Path, store: Store) -> Services:
         load_texts(config.texts_dir, config.default_language),
         clock=lambda: START + SPAN,
     )
-    svc._store = store
+    svc.open(Running(store))  # the store alone: /stats sends nothing
     return svc
 
 

@@ -32,7 +32,7 @@ from bot.outbox.crm import CrmSender
 from bot.outbox.mailer import Mailer
 from bot.outbox.pump import Pump
 from bot.owner.alerts import notify_owners
-from bot.services import Ctx, Services
+from bot.services import Ctx, Running, Services
 from bot.store import Store
 from bot.telegram.intake import IntakeBot, IntakeProcessor, replay_pending
 from bot.telegram.pacing import Pacer, ReplyRateLimiter, in_flight_for
@@ -141,34 +141,33 @@ async def set_commands(app: App, svc: Services) -> None:
 
 
 async def open_services(app: App) -> None:
-    """post_init: open the store, wire it into intake, set commands, replay unfinished updates."""
+    """post_init: open the store, build the senders and wire them all once, then let each pick
+    up what a previous run left (tips, broadcasts, relays, webhook events), set the commands
+    and replay unfinished updates."""
     svc: Services = app.bot_data["svc"]
     store = await Store.open(svc.settings.database_path, svc.clock)
-    svc._store = store
     await store.set_owners(svc.settings.owner_ids)  # left out of every KPI and the export
     if isinstance(app.bot, IntakeBot):
         app.bot.attach_store(store)
     if isinstance(app.update_processor, IntakeProcessor):
         app.update_processor.store = store
     bulk = Pacer(svc.settings.bulk_rate)  # tips and broadcasts share Telegram's budget
-    nurture = Nurture(svc, app.bot, bulk)
-    svc._nurture = nurture
-    await nurture.recover()
-    svc._broadcaster = Broadcaster(svc, app.bot, bulk)
-    await svc._broadcaster.resume()
-    if svc.settings.double_optin:
-        svc._mailer = Mailer(svc, app.bot)
-    svc._inbox = InboxSender(svc, app.bot)  # relays left by a previous run go at the first tick
-    await svc._inbox.check_group()
-    retired = await store.hooks.retire(tuple(svc.settings.crm_webhook_urls))
-    if retired:  # erase events among them never reach the CRM: owners must know
-        log.warning("%d webhook event(s) for URLs no longer set were given up", retired)
-        notice = svc.texts.count(svc.owner_lang, "owner_hooks_retired", retired)
-        await notify_owners(app.bot, svc, notice)
-    if svc.settings.crm_webhook_urls:
-        svc._crm = CrmSender(svc, app.bot)
+    running = Running(
+        store,
+        nurture=Nurture(svc, app.bot, bulk),
+        broadcaster=Broadcaster(svc, app.bot, bulk),
+        inbox=InboxSender(svc, app.bot),  # relays left by a previous run go at the first tick
+        mailer=Mailer(svc, app.bot) if svc.settings.double_optin else None,
+        crm=CrmSender(svc, app.bot) if svc.settings.crm_webhook_urls else None,
+    )
+    svc.open(running)
+    await svc.nurture.recover()
+    await svc.broadcaster.resume()
+    await svc.inbox.check_group()
+    await _retire_hooks(app, svc)
+    if running.crm is not None:
         store.hook_urls = tuple(svc.settings.crm_webhook_urls)
-        store.on_hook = svc._crm.kick  # an event was committed: post it now, not at the next tick
+        store.on_hook = running.crm.kick  # an event was committed: post it now, not at a tick
     if app.job_queue is not None:  # the schedule lives in SQLite; the job only wakes it up
         app.job_queue.run_repeating(
             _nurture_tick, interval=svc.settings.tips_check_seconds, first=1, name="nurture"
@@ -177,13 +176,21 @@ async def open_services(app: App) -> None:
         app.job_queue.run_repeating(
             _guard_tick, interval=CHECK_SECONDS, first=CHECK_SECONDS, name="guard"
         )
-        for pump in (svc._mailer, svc._crm, svc._inbox):
-            if pump is not None:  # retries and leftovers of a previous run
-                app.job_queue.run_repeating(
-                    _pump_tick, interval=svc.settings.outbox_check_seconds, first=1, data=pump
-                )
+        for pump in running.pumps:  # retries and leftovers of a previous run
+            app.job_queue.run_repeating(
+                _pump_tick, interval=svc.settings.outbox_check_seconds, first=1, data=pump
+            )
     await set_commands(app, svc)
     await replay_pending(app, store)
+
+
+async def _retire_hooks(app: App, svc: Services) -> None:
+    """Give up webhook events for URLs no longer set, and tell owners (erasures among them)."""
+    retired = await svc.store.hooks.retire(tuple(svc.settings.crm_webhook_urls))
+    if retired:  # erase events among them never reach the CRM: owners must know
+        log.warning("%d webhook event(s) for URLs no longer set were given up", retired)
+        notice = svc.texts.count(svc.owner_lang, "owner_hooks_retired", retired)
+        await notify_owners(app.bot, svc, notice)
 
 
 async def _nurture_tick(context: Ctx) -> None:
@@ -205,24 +212,25 @@ async def _pump_tick(context: Ctx) -> None:
 
 async def stop_services(app: App) -> None:
     """post_stop: let running broadcasts and outbox passes finish their in-flight sends."""
-    svc: Services = app.bot_data["svc"]
-    if svc._broadcaster is not None:
-        await svc._broadcaster.stop()
-    if svc._nurture is not None:
-        await svc._nurture.stop()
-    for pump in (svc._mailer, svc._crm, svc._inbox):
-        if pump is not None:
-            await pump.stop()
+    running: Running | None = app.bot_data["svc"].running
+    if running is None:
+        return
+    if running.broadcaster is not None:
+        await running.broadcaster.stop()
+    if running.nurture is not None:
+        await running.nurture.stop()
+    for pump in running.pumps:
+        await pump.stop()
 
 
 async def close_services(app: App) -> None:
-    """post_shutdown: close the store."""
+    """post_shutdown: close the store; the services are unwired until the next post_init."""
     svc: Services = app.bot_data["svc"]
     if isinstance(app.bot, IntakeBot):
         app.bot.attach_store(None)
-    if svc._store is not None:
-        await svc._store.close()
-        svc._store = None
+    if svc.running is not None:
+        await svc.running.store.close()
+        svc.close()
 
 
 def pool_size(svc: Services) -> int:
@@ -240,8 +248,8 @@ class AimantApplication(Application[Any, Ctx, Any, Any, Any, Any]):
 
     async def stop(self) -> None:
         """Halt the bulk senders (sends under way go on), then PTB's stop."""
-        svc: Services = self.bot_data["svc"]
-        for sender in (svc._nurture, svc._broadcaster):
+        running: Running | None = self.bot_data["svc"].running
+        for sender in (running.nurture, running.broadcaster) if running else ():
             if sender is not None:
                 sender.halt()
         await super().stop()

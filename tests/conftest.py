@@ -49,8 +49,8 @@ class Harness:
 
     async def relays(self) -> None:
         """Let the team inbox's sender copy what is due (it runs in the background)."""
-        if self.svc._inbox is not None:
-            await self.svc._inbox.drain()
+        if self.svc.running and self.svc.running.inbox:
+            await self.svc.running.inbox.drain()
 
     async def text(self, user: int, text: str, **user_fields: Any) -> None:
         """The user types a message (or a command)."""

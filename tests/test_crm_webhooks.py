@@ -367,7 +367,7 @@ async def test_no_urls_queue_nothing(bot_with: Make) -> None:
     await bot.text(ADA, "/stop")
     await erase(bot, ADA)
     assert await bot.svc.store.hooks.counts() == {}
-    assert bot.svc._crm is None
+    assert bot.svc.running is not None and bot.svc.running.crm is None
 
 
 async def test_a_leads_next_event_goes_in_the_same_pass(

@@ -94,7 +94,7 @@ def local_time(svc: Services, when: int) -> str:
 async def url_lines(svc: Services) -> list[str]:
     """/stats: a line per webhook URL (host only): delivering, or failing since when and why,
     and how many events wait for it."""
-    crm = svc._crm
+    crm = svc.running.crm if svc.running else None
     if crm is None:
         return []
     waiting, lines = await svc.store.hooks.waiting(), []
