@@ -18,6 +18,7 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
+from telegram.constants import MessageLimit
 
 from bot.funnel.scoring import Scoring
 from bot.telegram.html import html_error, visible_length
@@ -81,8 +82,8 @@ Plain60 = Annotated[Texts, lang_texts(60, html=False)]
 PathTexts = Annotated[Texts, lang_texts(500, html=False)]
 Html300 = Annotated[Texts, lang_texts(300, html=True)]
 Html600 = Annotated[Texts, lang_texts(600, html=True)]
-Caption = Annotated[Texts, lang_texts(1024, html=True)]
-Message = Annotated[Texts, lang_texts(4096, html=True)]
+Caption = Annotated[Texts, lang_texts(MessageLimit.CAPTION_LENGTH, html=True)]  # 1024
+Message = Annotated[Texts, lang_texts(MessageLimit.MAX_TEXT_LENGTH, html=True)]  # 4096
 
 
 def _no_duplicates(ids: list[str], what: str) -> None:

@@ -7,6 +7,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from telegram.constants import BotCommandLimit, CallbackQueryLimit, MessageLimit
+
 from bot.telegram.html import html_error, visible_length
 
 # Texts with a count, as `<key>_one` and `<key>_other` (Texts.count), and what else they use.
@@ -195,15 +197,22 @@ POPUPS = frozenset(
 )
 
 
+# Ours: Telegram documents no limit for a button's text.
+BUTTON_MAX = 64
+# Room kept under Telegram's limit for what fills a popup's or a message's placeholders.
+POPUP_ROOM, MESSAGE_ROOM = 50, 296
+
+
 def limit_for(key: str) -> int:
-    """How long a text may be: 200 for popups, 64 for buttons, 256 for commands, else 4096."""
+    """How long a text may be: under Telegram's limits (popups 200, commands' descriptions 256,
+    messages 4096) with room for the placeholders, 64 for buttons."""
     if key in POPUPS:
-        return 150
+        return CallbackQueryLimit.ANSWER_CALLBACK_QUERY_TEXT_LENGTH - POPUP_ROOM  # 150
     if key.startswith("btn_"):
-        return 64
+        return BUTTON_MAX
     if key.startswith("cmd_"):
-        return 256
-    return 3800
+        return int(BotCommandLimit.MAX_DESCRIPTION)  # 256
+    return MessageLimit.MAX_TEXT_LENGTH - MESSAGE_ROOM  # 3800
 
 
 def _fields(template: str) -> set[str]:

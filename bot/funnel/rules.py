@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from email_validator import EmailNotValidError, validate_email
+from telegram.constants import MessageLimit
 
-PAYLOAD = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# A /start payload as Telegram allows it (what helpers.create_deep_linked_url accepts).
+PAYLOAD = re.compile(rf"^[A-Za-z0-9_-]{{1,{MessageLimit.DEEP_LINK_LENGTH:d}}}$")
 # A real source name: letters and digits, parts joined by single `-` or `_` (not `-`, `flyer__`).
 SOURCE = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
 MAGNET_SEPARATOR = "__"
@@ -84,7 +86,7 @@ class DeepLink:
 
 def is_source(name: str) -> bool:
     """True for a real source name (lower-case): `flyer`, `market-stall`, not `-` or `___`."""
-    return len(name) <= 64 and SOURCE.match(name) is not None
+    return len(name) <= MessageLimit.DEEP_LINK_LENGTH and SOURCE.match(name) is not None
 
 
 def parse_payload(payload: str | None, magnet_ids: set[str]) -> DeepLink:

@@ -11,10 +11,11 @@ from functools import cache
 import segno
 from matplotlib import font_manager
 from PIL import Image, ImageDraw, ImageFont
+from telegram.constants import MessageLimit
 
 from bot.funnel.rules import MAGNET_SEPARATOR, is_source
 
-PAYLOAD_MAX = 64  # Telegram's limit for a /start payload
+PAYLOAD_MAX = MessageLimit.DEEP_LINK_LENGTH  # Telegram's limit for a /start payload (64)
 QUIET_ZONE = 4  # modules of white around the code, as the QR standard asks
 MODULE = 10  # pixels per module: sharp when printed on a flyer
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
