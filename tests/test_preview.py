@@ -67,6 +67,28 @@ def test_the_whole_funnel_in_the_terminal(tmp_path: Path) -> None:
     assert re.search(r"\n\[to owner\] bot #\d+: 🔥 Ready to talk", after)
 
 
+def test_the_preview_answers_start_with_the_tests_out_of_reach(tmp_path: Path) -> None:
+    """As from the wheel (no tests package): the stand-in alone answers /start, and nothing the
+    bot sent would have been refused."""
+    env = {k: v for k, v in os.environ.items() if k != "BOT_TOKEN"}
+    env.update(
+        CATALOGUE_PATH=str(ROOT / "magnets" / "catalogue.toml"),
+        TEXTS_DIR=str(ROOT / "magnets" / "texts"),
+        PYTHONPATH=str(ROOT),
+    )
+    code = (
+        "import sys; sys.modules['tests'] = None\n"  # `import tests...` now raises ImportError
+        "from bot.__main__ import main; sys.argv = ['aimant', 'preview']; main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], input="/start\n:quit\n", cwd=tmp_path, env=env,
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "you> bot #1: Hello Ada!" in done.stdout
+    assert "Telegram would have refused" not in done.stdout
+
+
 def test_the_start_command_without_a_token_and_without_a_terminal(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "BOT_TOKEN"}
     env.update(

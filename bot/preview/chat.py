@@ -1,7 +1,7 @@
 """`aimant preview`: chat with the bot in the terminal, no token and no network.
 
 The real handlers, store and content run against the in-process stand-in for the Bot API
-(bot.preview.fake). Type as a prospect would; `:help` lists the other commands.
+(bot.preview.standin). Type as a prospect would; `:help` lists the other commands.
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ from bot.app import App, build_application, close_services, open_services, stop_
 from bot.content.catalogue import load_catalogue, parse_delay
 from bot.content.texts import load_texts
 from bot.outbox.mailer import Mailer
-from bot.preview.fake import DEFAULT_SPEC_PATH, FakeRequest, FakeTelegram
-from bot.preview.fake.records import Sent
+from bot.preview.standin import Sent, StandIn, StandInRequest
 from bot.services import Services
 from bot.settings import Settings
 from bot.store.optin import Mail
@@ -66,7 +65,7 @@ class PreviewMailer(Mailer):
 class Preview:
     """One terminal session: who you are, the clock, and what you have already seen."""
 
-    def __init__(self, fake: FakeTelegram, app: App, svc: Services, out: TextIO, files: Path):
+    def __init__(self, fake: StandIn, app: App, svc: Services, out: TextIO, files: Path):
         self.fake, self.app, self.svc, self.out, self.files = fake, app, svc, out, files
         self.user, self.lang = PROSPECT, "en"
         self.shown: dict[int, dict[int, int]] = {}  # chat -> message id -> edits shown
@@ -232,11 +231,10 @@ async def run_preview(settings: Settings, stdin: TextIO, out: TextIO, database: 
             load_texts(config.texts_dir, config.default_language),
             clock=lambda: clock[0],
         )
-        fake = FakeTelegram(
-            DEFAULT_SPEC_PATH, username="aimant_preview_bot", clock=lambda: clock[0]
-        )
+        fake = StandIn(username="aimant_preview_bot", clock=lambda: clock[0])
         fake.add_user(OWNER, first_name="Owner")
-        app = build_application(svc, request=FakeRequest(fake), updates_request=FakeRequest(fake))
+        request, updates = StandInRequest(fake), StandInRequest(fake)
+        app = build_application(svc, request=request, updates_request=updates)
         await app.initialize()
         await open_services(app)
         if svc._mailer is not None:

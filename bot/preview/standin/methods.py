@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from bot.preview.fake.errors import CONFLICT, ApiError, bad
-from bot.preview.fake.records import (
+from bot.preview.standin.errors import CONFLICT, ApiError, bad
+from bot.preview.standin.records import (
     JSON,
     AnsweredCallback,
     Files,
@@ -14,7 +14,7 @@ from bot.preview.fake.records import (
     buttons_of,
     visible_text,
 )
-from bot.preview.fake.state import FakeState
+from bot.preview.standin.state import StandInState
 
 # The send method of each media kind; core.py dispatches these to _send_media.
 MEDIA = {
@@ -54,8 +54,8 @@ _WEBHOOK_ACTIVE = (
 )
 
 
-class MethodHandlers(FakeState):
-    """One handler per Bot API method the fake answers specially; the rest are generic."""
+class MethodHandlers(StandInState):
+    """One handler per Bot API method the stand-in answers specially; the rest are generic."""
 
     # ----- sending -----------------------------------------------------------------------------
 
@@ -194,46 +194,6 @@ class MethodHandlers(FakeState):
         self._record("forwardMessage" if forward else "copyMessage", msg, d, html, file)
         return msg if forward else {"message_id": msg["message_id"]}
 
-    # ----- forum topics ------------------------------------------------------------------------
-
-    def _create_topic(self, d: JSON, files: Files) -> JSON:
-        chat = self._resolve_chat(d.get("chat_id"))
-        self._not_migrated(chat["id"])
-        # How the group is set up, not a malformed call: not counted as the bot's fault.
-        if chat.get("type") != "supergroup" or not chat.get("is_forum"):
-            raise ApiError(400, "Bad Request: the chat is not a forum")
-        if chat["id"] in self.no_topic_rights:
-            raise ApiError(400, "Bad Request: not enough rights to create a topic")
-        self._gate(chat["id"], "createForumTopic")  # its service message counts, like a send
-        name = str(d.get("name") or "")
-        if not 1 <= len(name) <= 128:
-            raise bad("topic name must be 1-128 characters")
-        thread = self._new_message(chat, self._bot_user())["message_id"]
-        self.topics.setdefault(chat["id"], {})[thread] = name
-        return {"message_thread_id": thread, "name": name, "icon_color": 7322096}
-
-    def _edit_topic(self, d: JSON, files: Files) -> bool:
-        chat = self._resolve_chat(d.get("chat_id"))
-        topics = self.topics.get(chat["id"], {})
-        thread = int(d.get("message_thread_id") or 0)
-        if thread not in topics:
-            raise bad("message thread not found")
-        if "name" in d:
-            if topics[thread] == d["name"]:
-                raise bad("TOPIC_NOT_MODIFIED")
-            topics[thread] = str(d["name"])
-        return True
-
-    def _delete_topic(self, d: JSON, files: Files) -> bool:
-        chat = self._resolve_chat(d.get("chat_id"))
-        thread = int(d.get("message_thread_id") or 0)
-        if self.topics.get(chat["id"], {}).pop(thread, None) is None:
-            raise bad("message thread not found")
-        for sent in self._transcript.get(chat["id"], []):  # its messages go with it
-            if sent.message.get("message_thread_id") == thread:
-                sent.deleted = True
-        return True
-
     def _set_reaction(self, d: JSON, files: Files) -> bool:
         chat = self._resolve_chat(d.get("chat_id"))
         where = _key(chat, d)
@@ -329,8 +289,7 @@ class MethodHandlers(FakeState):
 
     def _get_chat(self, d: JSON, files: Files) -> JSON:
         chat = self._resolve_chat(d.get("chat_id"))
-        placeholder = self.spec.placeholder("ChatFullInfo") if self.spec else {}
-        return {**placeholder, **_CHAT_FULL, **chat}
+        return {**(self._placeholder("ChatFullInfo") or {}), **_CHAT_FULL, **chat}
 
     def _get_chat_member(self, d: JSON, files: Files) -> JSON:
         self._resolve_chat(d.get("chat_id"))
@@ -342,7 +301,7 @@ class MethodHandlers(FakeState):
 
     def _generic(self, name: str, d: JSON) -> Any:
         chat = self._resolve_chat(d["chat_id"]) if "chat_id" in d else None
-        returns = self.spec.returns(name) if self.spec else ["Boolean"]
+        returns = self._returns(name)
         first = returns[0] if returns else "Boolean"
         if first in ("Boolean", "True"):
             return True
@@ -352,7 +311,17 @@ class MethodHandlers(FakeState):
             self._put_markup(msg, d)
             self._record(name, msg, d, "")
             return msg
-        return self.spec.placeholder(first) if self.spec else True
+        placeholder = self._placeholder(first)
+        return True if placeholder is None else placeholder
+
+    def _returns(self, name: str) -> list[str]:
+        """The return types of a method the stand-in has no handler for: without the spec,
+        Boolean (most such calls are settings, e.g. setMyCommands)."""
+        return ["Boolean"]
+
+    def _placeholder(self, type_name: str) -> Any:
+        """A minimal value of a Bot API type; None: the stand-in has no spec to build one from."""
+        return None
 
 
 def _key(chat: JSON, d: JSON) -> tuple[int | str, int]:

@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from bot.preview.fake.core import FakeTelegram, Files
+from tests.fakeapi.core import FakeTelegram, Files
 
 _API_PATH = re.compile(r"/bot([^/]+)/([A-Za-z0-9_]+)/?")
 

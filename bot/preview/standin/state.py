@@ -1,30 +1,26 @@
-"""The fake's state and the helpers its updates and methods share (chats, messages, files)."""
+"""The stand-in's state and the helpers its updates and methods share (chats, messages, files)."""
 
 from __future__ import annotations
 
-import bisect
 import copy
 import itertools
-import math
 import mimetypes
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bot.preview.fake.errors import MIGRATED, ApiError, Fault, bad
-from bot.preview.fake.records import (
+from bot.preview.standin.errors import ApiError, bad
+from bot.preview.standin.records import (
     JSON,
     AnsweredCallback,
-    Arrival,
     Call,
     Sent,
     StoredFile,
     buttons_of,
     visible_text,
 )
-from bot.preview.fake.spec import DEFAULT_SPEC_PATH, Spec, load_spec
 from bot.telegram.html import FormatError, render
 
 # Fields PTB needs to parse each media object (its required constructor arguments).
@@ -41,57 +37,23 @@ _NAMED_FILES = ("document", "audio", "video", "animation")
 _NOT_BY_DEFAULT = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
 
 
-class Window:
-    """Messages accepted within the last ``span`` seconds, at most ``limit``: Telegram counts
-    rolling windows, so nothing saved up while idle allows a burst later."""
-
-    def __init__(self, limit: int, span: float) -> None:
-        self.limit, self.span = limit, span
-        self.times: list[float] = []  # sorted arrival times still inside the window
-
-    def wait(self, now: float) -> float:
-        """0 when one more message fits at ``now``, else the seconds until one does."""
-        del self.times[: bisect.bisect_right(self.times, now - self.span)]
-        if len(self.times) < self.limit:
-            return 0.0
-        return self.times[len(self.times) - self.limit] + self.span - now
-
-    def add(self, now: float) -> None:
-        """Count a message accepted at ``now`` (arrivals may be handled slightly out of order)."""
-        bisect.insort(self.times, now)
-
-
-class FakeState:
-    """The fake's state (chats, messages, files, queues) and the helpers built on it."""
+class StandInState:
+    """The stand-in's state (chats, messages, files, queues) and the helpers built on it."""
 
     def __init__(
         self,
-        spec_path: Path | None = DEFAULT_SPEC_PATH,
         *,
         bot_id: int = 5000000001,
         username: str = "aimant_test_bot",
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """Start empty: no users, chats, messages or updates; the spec loaded unless None."""
-        self.spec: Spec | None = load_spec(spec_path) if spec_path is not None else None
+        """Start empty: no users, chats, messages or updates."""
         self.bot_id, self.username, self.clock = bot_id, username, clock
         self.first_name = "Aimant"
-        self.latency = 0.0  # seconds, applied by the adapters
-        # Rolling-window limits (None = unlimited); strict() sets Telegram's.
-        self.bulk_rate: float | None = None  # sends in any rolling second, across chats
-        self.per_chat_rate: float | None = None  # sends per second into one chat, over a minute...
-        self.per_chat_burst = 3.0  # ...with at most this many in any second (short bursts)
-        self.group_per_minute: int | None = None  # sends in any rolling minute into one group
-        self.paid_rate: float | None = None  # paid broadcasts per second; None: they count as bulk
         self.calls: list[Call] = []
-        self.arrivals: list[Arrival] = []  # every request that reached the fake, held ones too
         self.violations: list[str] = []
         self.answered_callbacks: list[AnsweredCallback] = []
         self.reactions: dict[tuple[int | str, int], list[str]] = {}  # (chat, message) -> emoji
-        self.topics: dict[int | str, dict[int, str]] = {}  # forum chat -> thread id -> name
-        self.no_topic_rights: set[int | str] = set()  # forums where the bot may not manage topics
-        self._kicked: set[int | str] = set()  # groups the bot was removed from
-        self._migrated: dict[int | str, int] = {}  # group -> the supergroup it was upgraded to
         self.next_update_id = 1
         self.confirmed_offset = 0
         self.webhook_url = ""
@@ -99,27 +61,18 @@ class FakeState:
         self._cond = threading.Condition(threading.RLock())
         self._users: dict[int, JSON] = {}
         self._chats: dict[int | str, JSON] = {}
-        self._blocked: set[int] = set()
-        self._deactivated: set[int] = set()
-        self._faults: list[Fault] = []
         self._pending: list[JSON] = []
         self._allowed: frozenset[str] | None = None
         self._subscribers: list[Callable[[], None]] = []
         self._poll_seq = 0
         self._wake_seq = 0
         self._msg_ids: dict[int | str, int] = {}
-        self._held: set[str] = set()  # methods whose HTTP calls wait in the server (kill tests)
-        self._holding = 0
-        self._drop_held = False
         self._messages: dict[tuple[int | str, int], Sent] = {}
         self._incoming: dict[tuple[int | str, int], JSON] = {}
         self._transcript: dict[int | str, list[Sent]] = {}
         self._files: dict[str, StoredFile] = {}
         self._queries: set[str] = set()
-        self._windows: dict[tuple[str, int | str], Window] = {}
-        self._banned: dict[tuple[str, int | str], float] = {}  # key -> end of its retry_after
         self._call_at = 0.0  # the arrival time of the call being handled
-        self._call_paid = False  # whether it has allow_paid_broadcast
         self._ids = itertools.count(1)
 
     # ----- chats and gates ---------------------------------------------------------------------
@@ -147,80 +100,13 @@ class FakeState:
             raise bad("chat not found")
         return chat
 
-    def strict(self, bulk_rate: float = 30) -> None:
-        """Telegram's limits: ``bulk_rate`` in any rolling second, ~1/s per chat with bursts of
-        3, 20 a minute per group, 1000/s paid broadcasts."""
-        with self._cond:
-            self.bulk_rate, self.per_chat_rate, self.per_chat_burst = bulk_rate, 1.0, 3.0
-            self.group_per_minute, self.paid_rate = 20, 1000.0
-
-    def arrive(self, method: str, params: Mapping[str, Any]) -> float:
-        """Record a request reaching the fake (before any latency); returns its arrival time."""
-        with self._cond:
-            at = self.clock()
-            chat_id, text = params.get("chat_id"), params.get("text")
-            self.arrivals.append(Arrival(at, method, _int_or_same(chat_id), text))
-            return at
-
-    def arrived(self, method: str, text: str | None = None) -> list[Arrival]:
-        """Requests of `method` (with this text, if given) that reached the fake, in order."""
-        with self._cond:
-            return [
-                a
-                for a in self.arrivals
-                if a.method.lower() == method.lower() and (text is None or a.text == text)
-            ]
-
     def _gate(self, chat_id: int | str, name: str) -> None:
-        self._not_migrated(chat_id)
-        if chat_id in self._deactivated:
-            raise ApiError(403, "Forbidden: user is deactivated")
-        if chat_id in self._blocked:
-            raise ApiError(403, "Forbidden: bot was blocked by the user")
-        if chat_id in self._kicked:
-            raise ApiError(403, "Forbidden: bot was kicked from the supergroup chat")
-        if name == "sendChatAction":
-            return
-        now = self._call_at
-        limits = self._limits(chat_id)
-        over = {key: self._banned.get(key, 0.0) - now for key, _, _ in limits}
-        for key, limit, span in limits:
-            window = self._windows.get(key)
-            if window is None or (window.limit, window.span) != (limit, span):
-                window = self._windows[key] = Window(limit, span)
-            over[key] = max(over[key], window.wait(now))
-        wait = max(over.values(), default=0.0)
-        if wait > 0:
-            # A request before retry_after has elapsed gets another 429 (the ban is not lifted).
-            retry = max(1, math.ceil(wait))
-            for key, late in over.items():
-                if late > 0:
-                    self._banned[key] = max(self._banned.get(key, 0.0), now + retry)
-            raise ApiError(429, f"Too Many Requests: retry after {retry}", retry_after=retry)
-        for key, _, _ in limits:
-            self._windows[key].add(now)
+        """Where Telegram refuses a send (blocked, rate limits...): the stand-in refuses none."""
 
-    def _not_migrated(self, chat_id: int | str) -> None:
-        """Writing into a group upgraded to a supergroup: 400 naming the new id (not the bot's
-        fault: Telegram's ResponseParameters.migrate_to_chat_id tells where it went)."""
-        if chat_id in self._migrated:
-            raise ApiError(400, MIGRATED, migrate_to_chat_id=self._migrated[chat_id])
-
-    def _limits(self, chat_id: int | str) -> list[tuple[tuple[str, int | str], int, float]]:
-        """(key, limit, span) of each rolling window this send counts in."""
-        limits: list[tuple[tuple[str, int | str], int, float]] = []
-        if self._call_paid and self.paid_rate:
-            limits.append((("paid", ""), int(self.paid_rate), 1.0))
-        elif self.bulk_rate:
-            limits.append((("bulk", ""), int(self.bulk_rate), 1.0))
-        group = isinstance(chat_id, str) or chat_id < 0
-        if group and self.group_per_minute:
-            limits.append((("group", chat_id), self.group_per_minute, 60.0))
-        elif not group and self.per_chat_rate:
-            # About per_chat_rate a second over a minute, a few at once tolerated.
-            limits.append((("chat", chat_id), max(1, int(self.per_chat_burst)), 1.0))
-            limits.append((("chat-minute", chat_id), max(1, int(self.per_chat_rate * 60)), 60.0))
-        return limits
+    def _check_thread(self, chat_id: int | str, thread: int) -> None:
+        """A send into forum topic `thread`: the stand-in has no forums, so no topic exists."""
+        # Not the bot's fault (a topic deleted by hand), as with Telegram's own answer.
+        raise ApiError(400, "Bad Request: message thread not found")
 
     # ----- messages ----------------------------------------------------------------------------
 
@@ -241,9 +127,7 @@ class FakeState:
         thread = d.get("message_thread_id")
         if thread is None:
             return
-        chat_id = msg["chat"]["id"]
-        if int(thread) not in self.topics.get(chat_id, {}):  # deleted by hand: not the bot's fault
-            raise ApiError(400, "Bad Request: message thread not found")
+        self._check_thread(msg["chat"]["id"], int(thread))
         msg.update(message_thread_id=int(thread), is_topic_message=True)
 
     def _put_text(self, msg: JSON, d: JSON, key: str) -> None:
@@ -355,10 +239,3 @@ class FakeState:
             if (kind in allowed) if allowed is not None else (kind not in _NOT_BY_DEFAULT):
                 out.append(update)
         return out[:limit]
-
-
-def _int_or_same(value: Any) -> Any:
-    """A chat id as an int when it is one (HTTP form fields arrive as strings)."""
-    if isinstance(value, str) and value.lstrip("-").isdigit():
-        return int(value)
-    return value

@@ -1,4 +1,4 @@
-"""What the fake records: calls, the bot's messages, callback answers, stored files."""
+"""What the stand-in records: calls, the bot's messages, callback answers, stored files."""
 
 from __future__ import annotations
 
@@ -20,26 +20,6 @@ class Call:
     status: int
     response: JSON
     at: float = 0.0  # when the request arrived (the fake's clock), for rolling-window checks
-
-
-@dataclass(frozen=True)
-class Arrival:
-    """A request as it reached the fake, before latency, holds and answers (kill tests)."""
-
-    at: float
-    method: str
-    chat_id: Any
-    text: str | None  # a message's text, to tell a tip from a broadcast
-
-
-def busiest_second(times: list[float]) -> int:
-    """The most of these moments that fall within any rolling second."""
-    ordered, most, first = sorted(times), 0, 0
-    for last, moment in enumerate(ordered):
-        while ordered[first] <= moment - 1.0:
-            first += 1
-        most = max(most, last - first + 1)
-    return most
 
 
 @dataclass

@@ -6,12 +6,12 @@ import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from bot.preview.fake.records import JSON, Sent
-from bot.preview.fake.state import FakeState
+from bot.preview.standin.records import JSON, Sent
+from bot.preview.standin.state import StandInState
 from bot.telegram.html import utf16_len
 
 
-class UpdateBuilders(FakeState):
+class UpdateBuilders(StandInState):
     """Builds update dicts as Telegram would send them and queues them for getUpdates."""
 
     # ----- building updates --------------------------------------------------------------------

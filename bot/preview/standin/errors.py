@@ -1,25 +1,13 @@
-"""Telegram's error answers: ``ApiError``, its texts, and injected faults."""
+"""Telegram's error answers: ``ApiError`` and the texts the stand-in answers with."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from http import HTTPStatus
-
-from bot.preview.fake.records import JSON
+from bot.preview.standin.records import JSON
 
 CONFLICT = (
     "Conflict: terminated by other getUpdates request; "
     "make sure that only one bot instance is running"
 )
-_DEFAULT_ERRORS = {
-    400: "Bad Request: injected error",
-    401: "Unauthorized",
-    403: "Forbidden: bot was blocked by the user",
-    404: "Not Found",
-    409: CONFLICT,
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-}
 
 
 class ApiError(Exception):
@@ -54,33 +42,6 @@ class ApiError(Exception):
         return body
 
 
-MIGRATED = "Bad Request: group chat was upgraded to a supergroup chat"
-
-
 def bad(description: str) -> ApiError:
     """A 400 Bad Request that is the bot's fault."""
     return ApiError(400, f"Bad Request: {description}", violation=True)
-
-
-@dataclass
-class Fault:
-    """A planned failure of the next ``times`` calls of ``method`` (None: any but getUpdates)."""
-
-    method: str | None
-    status: int
-    times: int
-    retry_after: int | None
-    description: str | None
-    chat_ids: frozenset[int] | None = None  # only calls to these chats (None: any chat)
-
-
-def describe(status: int, retry_after: int | None) -> str:
-    """Telegram's description for an injected error status."""
-    if status == 429:
-        return f"Too Many Requests: retry after {retry_after}"
-    if status in _DEFAULT_ERRORS:
-        return _DEFAULT_ERRORS[status]
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return f"Error {status}"
