@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message
 
+from bot.telegram.callback_data import StopButton
+
 # What an owner may broadcast: copyMessage keeps each as it is (media by file, not re-uploaded).
 COPYABLE = ("text", "photo", "video", "document", "voice", "audio", "animation")
 MAX_CAPTION = 1024  # Telegram's caption limit for bots (Premium users may write longer ones)
@@ -88,7 +90,7 @@ def keyboard(
 ) -> InlineKeyboardMarkup:
     """The link buttons, one per row, above the stop button every broadcast carries."""
     rows = [[InlineKeyboardButton(label, url=url)] for label, url in links]
-    rows.append([InlineKeyboardButton(stop_label, callback_data=f"stp:{broadcast_id}")])
+    rows.append([InlineKeyboardButton(stop_label, callback_data=StopButton(broadcast_id).pack())])
     return InlineKeyboardMarkup(rows)
 
 

@@ -10,6 +10,7 @@ from telegram.error import TelegramError
 from bot.broadcast.draft import late_action, local_time
 from bot.services import Services
 from bot.store.broadcasts import Broadcast
+from bot.telegram.callback_data import BroadcastButton
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ async def start_now(
         status = await bot.send_message(
             broadcast.owner_chat if chat is None else chat,
             svc.texts.count(lang, "bc_started", count, id=str(broadcast_id)),
-            reply_markup=_keyboard((stop, f"bc:x:{broadcast_id}")),
+            reply_markup=_keyboard((stop, BroadcastButton("x", broadcast_id).pack())),
         )
         await svc.store.broadcasts.set_status_message(broadcast_id, status.message_id)
     except TelegramError as exc:  # the owner's chat is not the broadcast: it goes anyway
@@ -62,8 +63,11 @@ async def _due(svc: Services, bot: Bot, broadcast: Broadcast, now: float) -> Non
         if await svc.store.broadcasts.hold(broadcast.id):
             index = broadcast.segments.index(broadcast.segment)
             keyboard = _keyboard(
-                (svc.texts.get(lang, "btn_bc_send_now"), f"bc:go:{broadcast.id}:{index}"),
-                (svc.texts.get(lang, "btn_bc_cancel"), f"bc:x:{broadcast.id}"),
+                (
+                    svc.texts.get(lang, "btn_bc_send_now"),
+                    BroadcastButton("go", broadcast.id, number=index).pack(),
+                ),
+                (svc.texts.get(lang, "btn_bc_cancel"), BroadcastButton("x", broadcast.id).pack()),
             )
             text = svc.texts.get(lang, "bc_held", id=str(broadcast.id), when=when)
             await _tell_owners(svc, bot, text, keyboard)

@@ -5,23 +5,63 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import TelegramError
 
 from bot.broadcast.draft import keyboard as draft_keyboard
 from bot.broadcast.draft import version_for
 from bot.broadcast.report import report_details
 from bot.nurture.schedule import backoff
-from bot.nurture.sender import maybe_delivered, retry_after_seconds
 from bot.services import Services
 from bot.store.broadcasts import Broadcast
-from bot.telegram.pacing import Pacer, bulk_send, in_flight_for
+from bot.telegram.callback_data import BroadcastButton
+from bot.telegram.pacing import Pacer, in_flight_for
+from bot.telegram.sending import HasMessageId, Outcome, send
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 PROGRESS_EVERY = 2.0  # seconds between edits of the owner's progress message
+
+
+# A recipient's row after each outcome; the others are put back (see recipient_state).
+STATES = {
+    Outcome.SENT: "sent",
+    Outcome.BLOCKED: "blocked",
+    Outcome.GONE: "gone",
+    Outcome.UNKNOWN: "unknown",  # it may have arrived: at most once means not resending
+    Outcome.FAILED: "failed",
+}
+
+
+def recipient_state(outcome: Outcome, attempt: int, now: int) -> tuple[str, int | None]:
+    """The recipient's state after a send, and when it is due again if it goes back to pending."""
+    if outcome in (Outcome.HELD, Outcome.RETRY_AFTER):
+        return "pending", now  # due again at once: a paused pacer holds it (and everyone)
+    if outcome is Outcome.RETRYABLE:
+        if attempt >= MAX_ATTEMPTS:
+            return "failed", None
+        return "pending", now + backoff(attempt, base=5, cap=300)
+    return STATES[outcome], None
+
+
+@dataclass
+class _Run:
+    """One broadcast being sent: its budget, the sends in flight and where the list is at."""
+
+    broadcast: Broadcast
+    paid: bool
+    pacer: Pacer
+    running: dict[int, asyncio.Task[None]] = field(default_factory=dict)  # recipient -> send
+    cursor: int | None = None  # the last recipient started; the next fetch goes on from it
+    last_edit: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.room = in_flight_for(self.pacer.rate)
+        self.gate = asyncio.Semaphore(self.room)
 
 
 class Broadcaster:
@@ -92,70 +132,74 @@ class Broadcaster:
         return self._paid
 
     async def _send_all(self, broadcast_id: int) -> None:
-        store, clock = self.svc.store, self.svc.clock
-        broadcast = await store.broadcasts.get(broadcast_id)
+        broadcast = await self.svc.store.broadcasts.get(broadcast_id)
         if broadcast is None:
             return
         paid = broadcast.paid and self.svc.settings.paid_broadcast_rate > 0
-        pacer = self._pacer(paid)
-        room = in_flight_for(pacer.rate)
-        gate = asyncio.Semaphore(room)
-        running: dict[int, asyncio.Task[None]] = {}  # recipient -> its send, while in flight
-        cursor: int | None = None  # the last recipient started; the next fetch goes on from it
-        last_edit = 0.0
-
-        async def one(user_id: int, language: str) -> None:
-            try:
-                # Claimed only once it holds a slot: one waiting here is still pending.
-                if await pacer.slot() and not self._halted(broadcast_id):
-                    await self._send(broadcast, user_id, language, paid, pacer)
-            finally:
-                gate.release()
-                running.pop(user_id, None)
-
+        run = _Run(broadcast, paid, self._pacer(paid))
         # A pipeline, not rounds: a new send starts as soon as one ends, so the calls in flight
-        # stay at what the rate needs even when Telegram takes 100-300 ms to answer. Each fetch
-        # takes retries that came due first, so they follow their backoff, not the list's end.
-        while not self._halted(broadcast_id):
-            current = await store.broadcasts.get(broadcast_id)
-            if current is None or current.state != "sending":
-                break  # cancelled
-            now = int(clock())
-            batch = await store.broadcasts.due_retries(broadcast_id, now, room)
-            batch += await store.broadcasts.next_recipients(broadcast_id, now, room, after=cursor)
-            batch = list({u: (u, lang) for u, lang in batch if u not in running}.values())
-            if not batch:
-                if cursor is not None:  # end of the list: start over for anything left behind
-                    cursor = None
-                    continue
-                if running:  # wait for a send to end: it may put someone back for a retry
-                    await asyncio.wait(list(running.values()), return_when=asyncio.FIRST_COMPLETED)
-                elif await store.broadcasts.next_retry_at(broadcast_id) is None:
-                    break  # everybody is done
-                else:
-                    await asyncio.sleep(0.05)  # recipients waiting for a retry
-                continue
-            for user, lang in batch:
-                try:
-                    await gate.acquire()
-                except asyncio.CancelledError:
-                    for task in running.values():  # a hard stop: nothing more leaves
-                        task.cancel()
-                    raise
-                running[user] = asyncio.create_task(one(user, lang))
-                cursor = max(cursor or user, user)
-            if time.monotonic() - last_edit > PROGRESS_EVERY:
-                last_edit = time.monotonic()
-                await self._progress(broadcast)
-        if running:
-            await asyncio.gather(*running.values(), return_exceptions=True)
+        # stay at what the rate needs even when Telegram takes 100-300 ms to answer.
+        while not self._halted(broadcast_id) and await self._step(run):
+            pass
+        if run.running:
+            await asyncio.gather(*run.running.values(), return_exceptions=True)
         if self._stopping:
             log.info("broadcast %s paused for shutdown; it resumes at the next start", broadcast_id)
             return
-        current = await store.broadcasts.get(broadcast_id)
+        current = await self.svc.store.broadcasts.get(broadcast_id)
         if current and current.state == "sending":
-            await store.broadcasts.finish(broadcast_id, "done")
+            await self.svc.store.broadcasts.finish(broadcast_id, "done")
         await self._report(broadcast)
+
+    async def _step(self, run: _Run) -> bool:
+        """Start the next batch of sends, or wait for some; False once cancelled or all done."""
+        store, broadcast_id = self.svc.store, run.broadcast.id
+        current = await store.broadcasts.get(broadcast_id)
+        if current is None or current.state != "sending":
+            return False  # cancelled
+        # Retries that came due go first, so they follow their backoff, not the list's end.
+        now, room = int(self.svc.clock()), run.room
+        batch = await store.broadcasts.due_retries(broadcast_id, now, room)
+        batch += await store.broadcasts.next_recipients(broadcast_id, now, room, after=run.cursor)
+        batch = list({u: (u, lang) for u, lang in batch if u not in run.running}.values())
+        if batch:
+            await self._start(run, batch)
+            if time.monotonic() - run.last_edit > PROGRESS_EVERY:
+                run.last_edit = time.monotonic()
+                await self._progress(run.broadcast)
+            return True
+        if run.cursor is not None:  # end of the list: start over for anything left behind
+            run.cursor = None
+            return True
+        if run.running:  # wait for a send to end: it may put someone back for a retry
+            await asyncio.wait(list(run.running.values()), return_when=asyncio.FIRST_COMPLETED)
+            return True
+        if await store.broadcasts.next_retry_at(broadcast_id) is None:
+            return False  # everybody is done
+        await asyncio.sleep(0.05)  # recipients waiting for a retry
+        return True
+
+    async def _start(self, run: _Run, batch: list[tuple[int, str]]) -> None:
+        """One send task per recipient, as room in flight frees up."""
+        for user, lang in batch:
+            try:
+                await run.gate.acquire()
+            except asyncio.CancelledError:
+                for task in run.running.values():  # a hard stop: nothing more leaves
+                    task.cancel()
+                raise
+            run.running[user] = asyncio.create_task(self._one(run, user, lang))
+            run.cursor = max(run.cursor or user, user)
+
+    async def _one(self, run: _Run, user_id: int, language: str) -> None:
+        """One recipient's send, holding its room in flight until it ends."""
+        try:
+            # Claimed only once it holds a slot: one waiting here is still pending.
+            if await run.pacer.slot() and not self._halted(run.broadcast.id):
+                await self._send(run.broadcast, user_id, language, run.paid, run.pacer)
+        finally:
+            run.gate.release()
+            run.running.pop(user_id, None)
 
     def _halted(self, broadcast_id: int) -> bool:
         """Shutting down, or this broadcast cancelled: nothing more is claimed."""
@@ -164,69 +208,41 @@ class Broadcaster:
     async def _send(
         self, broadcast: Broadcast, user_id: int, language: str, paid: bool, pacer: Pacer
     ) -> None:
+        """One recipient, at most once: claimed, written when the pacer allows, recorded."""
         store, svc = self.svc.store, self.svc
         lang = svc.texts.lang_for(language)
         stop = svc.texts.get(lang, "btn_stop_tips")
         keyboard = draft_keyboard(broadcast.links, stop, broadcast.id)  # links above the stop
         version = version_for(broadcast.versions, lang, svc.texts.default)
+        allow_paid = paid or None  # the paid broadcast rate: Telegram charges per message
+
+        def call() -> Awaitable[HasMessageId]:
+            if version is None:  # composed before broadcasts were copies: its stored text
+                return self.bot.send_message(
+                    user_id, broadcast.text, reply_markup=keyboard, allow_paid_broadcast=allow_paid
+                )
+            # The owner's message as it is: formatting and file kept, nothing re-sent.
+            return self.bot.copy_message(
+                user_id,
+                version.from_chat,
+                version.message_id,
+                reply_markup=keyboard,
+                allow_paid_broadcast=allow_paid,
+            )
+
         # The claim is committed just before the request is written: at a crash, `unknown`
         # means this request left and no answer came.
         attempt = await store.broadcasts.claim_recipient(broadcast.id, user_id)
         if not attempt:
             return
         now = int(svc.clock())
-        if not await pacer.wire():  # stopping, or a 429 meanwhile: not sent, pending again
-            await store.broadcasts.recipient_done(broadcast.id, user_id, "pending", retry_at=now)
-            return
-        try:
-            with bulk_send():  # never retried by PTB outside the budget: handled here
-                if version is None:  # composed before broadcasts were copies: its stored text
-                    await self.bot.send_message(
-                        user_id,
-                        broadcast.text,
-                        reply_markup=keyboard,
-                        allow_paid_broadcast=paid or None,
-                    )
-                else:  # the owner's message as it is: formatting and file kept, nothing re-sent
-                    await self.bot.copy_message(
-                        user_id,
-                        version.from_chat,
-                        version.message_id,
-                        reply_markup=keyboard,
-                        allow_paid_broadcast=paid or None,
-                    )
-        except RetryAfter as exc:
-            wait = retry_after_seconds(exc)
-            pacer.pause(wait)  # every sender on this budget waits, as Telegram asks
-            # Due again at once: the paused pacer holds it (and everyone) for retry_after.
-            await store.broadcasts.recipient_done(broadcast.id, user_id, "pending", retry_at=now)
-        except Forbidden:
-            await store.broadcasts.recipient_done(broadcast.id, user_id, "blocked")
+        result = await send(pacer, call)
+        state, retry_at = recipient_state(result.outcome, attempt, now)
+        await store.broadcasts.recipient_done(broadcast.id, user_id, state, retry_at=retry_at)
+        if result.outcome in (Outcome.BLOCKED, Outcome.GONE):
             await store.leads.mark_blocked(user_id)
-        except BadRequest as exc:
-            gone = "chat not found" in str(exc).lower()
-            await store.broadcasts.recipient_done(
-                broadcast.id, user_id, "gone" if gone else "failed"
-            )
-            if gone:
-                await store.leads.mark_blocked(user_id)
-            else:
-                log.error("broadcast %s refused for %s: %s", broadcast.id, user_id, exc)
-        except NetworkError as exc:  # 5xx, timeouts, resets
-            if maybe_delivered(exc):  # it may have arrived: at most once means not resending
-                await store.broadcasts.recipient_done(broadcast.id, user_id, "unknown")
-            elif attempt >= MAX_ATTEMPTS:
-                await store.broadcasts.recipient_done(broadcast.id, user_id, "failed")
-            else:
-                retry = now + backoff(attempt, base=5, cap=300)
-                await store.broadcasts.recipient_done(
-                    broadcast.id, user_id, "pending", retry_at=retry
-                )
-        except TelegramError as exc:  # anything else Telegram says: recorded, never stuck
-            log.error("broadcast %s to %s failed: %s", broadcast.id, user_id, exc)
-            await store.broadcasts.recipient_done(broadcast.id, user_id, "failed")
-        else:
-            await store.broadcasts.recipient_done(broadcast.id, user_id, "sent")
+        elif result.outcome is Outcome.FAILED:
+            log.error("broadcast %s refused for %s: %s", broadcast.id, user_id, result.error)
 
     def _figures(self, counts: dict[str, int]) -> dict[str, str]:
         remaining = counts.get("pending", 0) + counts.get("sending", 0)
@@ -251,7 +267,13 @@ class Broadcaster:
             None
             if final
             else InlineKeyboardMarkup(  # the cancel button stays meanwhile
-                [[InlineKeyboardButton(stop, callback_data=f"bc:x:{broadcast.id}")]]
+                [
+                    [
+                        InlineKeyboardButton(
+                            stop, callback_data=BroadcastButton("x", broadcast.id).pack()
+                        )
+                    ]
+                ]
             )
         )
         try:
@@ -279,7 +301,7 @@ class Broadcaster:
         label = self.svc.texts.get(self.svc.owner_lang, "btn_bc_unknown", count=str(unknown))
         # Maybe delivered: never resent by itself, only if the owner decides to (with a confirm).
         resend = InlineKeyboardMarkup(
-            [[InlineKeyboardButton(label, callback_data=f"bc:u:{broadcast.id}")]]
+            [[InlineKeyboardButton(label, callback_data=BroadcastButton("u", broadcast.id).pack())]]
         )
         try:
             await self.bot.send_message(

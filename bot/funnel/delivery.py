@@ -9,6 +9,7 @@ from telegram.error import BadRequest
 
 from bot.content.catalogue import PdfFile
 from bot.store import Store
+from bot.telegram.sending import chat_gone
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +21,8 @@ async def send_pdf(bot: Bot, store: Store, pdf: PdfFile, chat_id: int, caption: 
         try:
             return await bot.send_document(chat_id, cached, caption=caption)
         except BadRequest as exc:
+            if chat_gone(exc):  # the person's chat, not the file: uploading would fail too
+                raise
             # File ids can go stale (another bot token, a purge on Telegram's side): upload again.
             log.warning("cached file_id for %s refused (%s); uploading again", pdf.name, exc)
             await store.sessions.set_file_id(pdf.sha256, None)

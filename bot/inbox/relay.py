@@ -26,6 +26,7 @@ from bot.services import Services
 from bot.store.team import IN, Relay, TeamCounts, Waiting
 from bot.telegram import names
 from bot.telegram.pacing import bulk_send
+from bot.telegram.sending import retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +178,7 @@ class InboxSender(Pump):
             else:
                 copy_id = await self._to_person(relay)
         except RetryAfter as exc:
-            retry = float(exc.retry_after if isinstance(exc.retry_after, int | float) else 1)
+            retry = retry_after_seconds(exc)  # this chat only: relays have no shared budget
             self._paused[relay.to_chat] = now + retry
             await store.team.retry(relay.id, now + retry, f"429: retry after {retry:.0f} s", False)
             return

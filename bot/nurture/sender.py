@@ -7,41 +7,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import warnings
-from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
-from bot.content.catalogue import localized
+from bot.content.catalogue import Tip, localized
 from bot.nurture.schedule import backoff, next_in_sequence, next_send_time
 from bot.services import Services
 from bot.store.tips import DueTip, NextTip
-from bot.telegram.pacing import Pacer, bulk_send
+from bot.telegram.callback_data import PlanButton, StopButton
+from bot.telegram.pacing import Pacer
+from bot.telegram.sending import Outcome, Result, send
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5  # errors that certainly left nothing delivered, before a tip is given up
 IN_FLIGHT = 8  # concurrent sends: enough to reach the rate with ~100-300 ms per call
 BATCH = 500  # tips taken per tick
-
-
-def retry_after_seconds(error: RetryAfter) -> float:
-    """`retry_after` in seconds, whichever type this PTB version returns."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # PTB 22 warns that the type will become timedelta
-        value = error.retry_after
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
-
-
-def maybe_delivered(error: NetworkError) -> bool:
-    """Whether Telegram may have acted on a call that failed this way.
-
-    A 5xx answer, a refused connection or a pool timeout happen before Telegram acts; a call that
-    timed out waiting for the answer may have been delivered, so at most once means not resending.
-    """
-    return isinstance(error, TimedOut) and "pool timeout" not in str(error).lower()
 
 
 class Nurture:
@@ -151,82 +133,76 @@ class Nurture:
             return sent
 
     async def _send(self, tip: DueTip) -> bool:
-        svc, store = self.svc, self.svc.store
-        now = svc.clock()
-        zone = ZoneInfo(tip.timezone) if tip.timezone else svc.settings.zone
-        opening = next_send_time(now, svc.settings.window, zone)
-        if opening > now:  # night: wait for the morning
-            await store.tips.postpone(tip, opening)
+        """One due tip: postponed to the sending hours, skipped, or sent at most once."""
+        store, now = self.svc.store, self.svc.clock()
+        if await self._postponed(tip, now):
             return False
-        content = svc.catalogue.tip(tip.magnet_id, tip.tip_id)
+        content = self.svc.catalogue.tip(tip.magnet_id, tip.tip_id)
         then = await self.next_tip(tip.user_id, tip.magnet_id, now)
         if content is None:  # removed from the catalogue since it was scheduled: skip it
             if await store.tips.claim(tip):
                 await store.tips.failed(tip, then)
             return False
-        lang, default = svc.texts.lang_for(tip.language), svc.texts.default
-        rows = []
-        if content.cta:
-            label = localized(content.cta, lang, default)
-            callback = f"pln:{tip.magnet_id}:{tip.tip_id}"
-            rows.append([InlineKeyboardButton(label, callback_data=callback)])
-        stop = svc.texts.get(lang, "btn_stop_tips")
-        rows.append([InlineKeyboardButton(stop, callback_data="stp")])
+        text, markup = self._message(tip, content)
         # Claimed only once it holds a slot, just before the request is written: a tip waiting
         # for the budget is still pending at a crash, and `unknown` means it really left.
         if not await self._pacer.slot() or not await store.tips.claim(tip):
             return False
-        if not await self._pacer.wire():  # stopping, or a 429 meanwhile: not sent, pending again
-            await store.tips.retry(tip, int(now))
+        result = await send(
+            self._pacer, lambda: self.bot.send_message(tip.user_id, text, reply_markup=markup)
+        )
+        await self._record(tip, result, int(now), then)
+        return result.outcome is Outcome.SENT
+
+    async def _postponed(self, tip: DueTip, now: float) -> bool:
+        """Outside the person's sending hours: due again when they open."""
+        zone = ZoneInfo(tip.timezone) if tip.timezone else self.svc.settings.zone
+        opening = next_send_time(now, self.svc.settings.window, zone)
+        if opening <= now:
             return False
-        try:
-            with bulk_send():  # never retried by PTB outside the budget: handled here
-                message = await self.bot.send_message(
-                    tip.user_id,
-                    localized(content.text, lang, default),
-                    reply_markup=InlineKeyboardMarkup(rows),
-                )
-        except RetryAfter as exc:
-            wait = retry_after_seconds(exc)
-            self._pacer.pause(wait)  # broadcasts wait too: one budget, as Telegram counts it
-            await store.tips.retry(tip, int(now))  # due again; the paused pacer holds it back
-            log.warning("Telegram asked to slow down: tips paused for %.0f s", wait)
-            return False
-        except Forbidden:
-            await store.tips.failed(tip, None)
-            await store.leads.mark_blocked(tip.user_id)
-            log.info("%s blocked the bot: their tips are cancelled", tip.user_id)
-            return False
-        except BadRequest as exc:
-            if "chat not found" in str(exc).lower():
-                await store.tips.failed(tip, None)
-                await store.leads.mark_blocked(tip.user_id)
-            else:
-                log.error("tip %s/%s refused by Telegram: %s", tip.magnet_id, tip.tip_id, exc)
-                await store.tips.failed(tip, then)
-            return False
-        except NetworkError as exc:  # 5xx, timeouts, connection resets
-            if maybe_delivered(exc):
-                log.warning(
-                    "tip %s/%s to %s timed out: unknown, not resent",
-                    tip.magnet_id,
-                    tip.tip_id,
-                    tip.user_id,
-                )
-                await store.tips.unknown(tip, then)
-            elif tip.attempts + 1 >= MAX_ATTEMPTS:
-                log.error(
-                    "tip %s/%s to %s failed %d times: given up (%s)",
-                    tip.magnet_id,
-                    tip.tip_id,
-                    tip.user_id,
-                    MAX_ATTEMPTS,
-                    exc,
-                )
-                await store.tips.failed(tip, then)
-            else:
-                await store.tips.retry(tip, int(now) + backoff(tip.attempts + 1))
-            return False
-        await store.tips.sent(tip, message.message_id, then)
-        log.info("tip %s/%s sent to %s", tip.magnet_id, tip.tip_id, tip.user_id)
+        await self.svc.store.tips.postpone(tip, opening)  # night: wait for the morning
         return True
+
+    def _message(self, tip: DueTip, content: Tip) -> tuple[str, InlineKeyboardMarkup]:
+        """The tip's text in the person's language, its call to action above the stop button."""
+        texts = self.svc.texts
+        lang, default = texts.lang_for(tip.language), texts.default
+        rows = []
+        if content.cta:
+            label = localized(content.cta, lang, default)
+            rows.append(
+                [
+                    InlineKeyboardButton(
+                        label, callback_data=PlanButton(tip.magnet_id, tip.tip_id).pack()
+                    )
+                ]
+            )
+        stop = texts.get(lang, "btn_stop_tips")
+        rows.append([InlineKeyboardButton(stop, callback_data=StopButton().pack())])
+        return localized(content.text, lang, default), InlineKeyboardMarkup(rows)
+
+    async def _record(self, tip: DueTip, result: Result, now: int, then: NextTip) -> None:
+        """The claimed tip's row after its send: each outcome as the policy says."""
+        tips, name = self.svc.store.tips, f"tip {tip.magnet_id}/{tip.tip_id} to {tip.user_id}"
+        match result.outcome:
+            case Outcome.SENT:
+                assert result.message_id is not None  # a sent message has one
+                await tips.sent(tip, result.message_id, then)
+                log.info("%s sent", name)
+            case Outcome.HELD:  # stopping, or a 429 meanwhile: not sent, pending again
+                await tips.retry(tip, now)
+            case Outcome.RETRY_AFTER:  # due again; the paused pacer holds it back
+                await tips.retry(tip, now)
+                log.warning("Telegram asked to slow down: tips paused for %.0f s", result.wait)
+            case Outcome.BLOCKED | Outcome.GONE:
+                await tips.failed(tip, None)
+                await self.svc.store.leads.mark_blocked(tip.user_id)
+                log.info("%s: %s, their tips are cancelled", name, result.outcome.value)
+            case Outcome.UNKNOWN:
+                log.warning("%s timed out: unknown, not resent", name)
+                await tips.unknown(tip, then)
+            case Outcome.RETRYABLE if tip.attempts + 1 < MAX_ATTEMPTS:
+                await tips.retry(tip, now + backoff(tip.attempts + 1))
+            case _:  # refused, or failed MAX_ATTEMPTS times: given up, the sequence goes on
+                log.error("%s given up: %s", name, result.error)
+                await tips.failed(tip, then)

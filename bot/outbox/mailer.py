@@ -21,6 +21,7 @@ from bot.owner.alerts import notify_owners
 from bot.services import Services
 from bot.store.optin import Mail
 from bot.telegram import names
+from bot.telegram.callback_data import CodeButton
 from bot.telegram.html import plain_text
 
 log = logging.getLogger(__name__)
@@ -33,10 +34,10 @@ ADDRESS = re.compile(r"[^\s<>\"',;]+@[^\s<>\"',;]+")
 def code_buttons(svc: Services, lang: str, resend: bool = True) -> InlineKeyboardMarkup:
     """Under code messages: "Send a new code" (unless the address was refused), "Change email"."""
     change = svc.texts.get(lang, "btn_change_email")
-    rows = [[InlineKeyboardButton(change, callback_data="otp:chg")]]
+    rows = [[InlineKeyboardButton(change, callback_data=CodeButton("chg").pack())]]
     if resend:
         new = svc.texts.get(lang, "btn_resend_code")
-        rows.insert(0, [InlineKeyboardButton(new, callback_data="otp:new")])
+        rows.insert(0, [InlineKeyboardButton(new, callback_data=CodeButton("new").pack())])
     return InlineKeyboardMarkup(rows)
 
 

@@ -14,6 +14,7 @@ from bot.funnel.reasons import describe
 from bot.funnel.scoring import explain, score
 from bot.services import Services
 from bot.telegram import names
+from bot.telegram.callback_data import OwnerMark
 from bot.telegram.html import clip as _clip
 from bot.telegram.html import visible_length
 
@@ -78,10 +79,11 @@ def card_buttons(svc: Services, user_id: int) -> InlineKeyboardMarkup:
         [
             [
                 InlineKeyboardButton(
-                    svc.texts.get(lang, "btn_contacted"), callback_data=f"own:c:{user_id}"
+                    svc.texts.get(lang, "btn_contacted"),
+                    callback_data=OwnerMark("c", user_id).pack(),
                 ),
                 InlineKeyboardButton(
-                    svc.texts.get(lang, "btn_won"), callback_data=f"own:w:{user_id}"
+                    svc.texts.get(lang, "btn_won"), callback_data=OwnerMark("w", user_id).pack()
                 ),
             ]
         ]
