@@ -169,14 +169,9 @@ class Nurture:
         lang, default = texts.lang_for(tip.language), texts.default
         rows = []
         if content.cta:
+            plan = PlanButton(tip.magnet_id, tip.tip_id).pack()
             label = localized(content.cta, lang, default)
-            rows.append(
-                [
-                    InlineKeyboardButton(
-                        label, callback_data=PlanButton(tip.magnet_id, tip.tip_id).pack()
-                    )
-                ]
-            )
+            rows.append([InlineKeyboardButton(label, callback_data=plan)])
         stop = texts.get(lang, "btn_stop_tips")
         rows.append([InlineKeyboardButton(stop, callback_data=StopButton().pack())])
         return localized(content.text, lang, default), InlineKeyboardMarkup(rows)

@@ -112,7 +112,7 @@ def in_flight_for(rate: float) -> int:
 
 @contextlib.contextmanager
 def bulk_send() -> Iterator[None]:
-    """Calls made inside skip PTB's limiter: the pacer spaces them, the sender handles 429."""
+    """Calls made inside skip PTB's limiter: the pacer spaces them, `sending.send` handles 429."""
     token = _BULK.set(True)
     try:
         yield
