@@ -18,7 +18,7 @@ from handlers.broadcast_compose import (
     send_versions,
 )
 from handlers.broadcast_later import ask_when, list_scheduled, schedule_at
-from handlers.common import ack, buttons, chat_id, clip, edit, say, t, user_id
+from handlers.common import ack, buttons, chat_id, clip, edit, say, t
 from handlers.fallback import unknown_button
 from handlers.segments import segment_label
 
@@ -47,7 +47,7 @@ async def broadcast(update: Update, context: Ctx) -> None:
     if await from_command(update, context):  # "/broadcast <message>" is fine too
         return
     await say(update, t(context, lang, "bc_ask"))
-    await svc.store.sessions.set(user_id(update), STEP_BROADCAST)
+    await svc.store.sessions.set(context.user_id, STEP_BROADCAST)
 
 
 async def button(update: Update, context: Ctx) -> None:
@@ -61,7 +61,7 @@ async def button(update: Update, context: Ctx) -> None:
     parts = query.data.split(":")
     draft_id = parse_id(parts[2]) if len(parts) in (3, 4) else None
     draft = await svc.store.broadcasts.get(draft_id) if draft_id is not None else None
-    if not svc.is_owner(user_id(update)) or draft is None:
+    if not svc.is_owner(context.user_id) or draft is None:
         await unknown_button(update, context)
         return
     action = parts[1]
@@ -167,4 +167,4 @@ async def confirm(update: Update, context: Ctx, broadcast_id: int, segment: str)
     if count is None:  # another owner (or a double tap) started or cancelled it first
         await say(update, t(context, lang, "bc_not_draft"))
         return
-    log.info("broadcast %s confirmed by %s for %d people", broadcast_id, user_id(update), count)
+    log.info("broadcast %s confirmed by %s for %d people", broadcast_id, context.user_id, count)

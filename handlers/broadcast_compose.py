@@ -12,7 +12,7 @@ from bot.broadcast.draft import MAX_LINKS, Version, keyboard, kind_of, parse_lin
 from bot.services import Ctx
 from bot.store.broadcasts import Broadcast
 from handlers.broadcast_later import STEP_BROADCAST, when_typed
-from handlers.common import buttons, chat_id, clip, say, t, user_id
+from handlers.common import buttons, chat_id, clip, say, t
 from handlers.segments import offered, segment_rows
 
 
@@ -73,14 +73,14 @@ async def new_draft(update: Update, context: Ctx, version: Version, text: str) -
     svc = context.svc
     segments = await offered(context)
     draft_id = await svc.store.broadcasts.create(chat_id(update), text, segments, version)
-    await svc.store.sessions.clear(user_id(update))
+    await svc.store.sessions.clear(context.user_id)
     await show_draft(update, context, draft_id)
 
 
 async def add_version(update: Update, context: Ctx, draft_id: int, version: Version) -> None:
     """Another language's version (the last one sent for a language wins)."""
     svc = context.svc
-    await svc.store.sessions.clear(user_id(update))
+    await svc.store.sessions.clear(context.user_id)
     if not await svc.store.broadcasts.set_version(draft_id, version):
         await say(update, t(context, svc.owner_lang, "bc_not_draft"))
         return
@@ -95,7 +95,7 @@ async def link_typed(update: Update, context: Ctx, draft_id: int) -> None:
     if isinstance(parsed, str):  # still waiting for a valid one
         await say(update, t(context, lang, parsed))
         return
-    await svc.store.sessions.clear(user_id(update))
+    await svc.store.sessions.clear(context.user_id)
     if not await svc.store.broadcasts.add_link(draft_id, *parsed, limit=MAX_LINKS):
         await say(update, t(context, lang, "bc_not_draft"))
         return
@@ -108,7 +108,7 @@ async def ask_version(update: Update, context: Ctx, draft: Broadcast, lang: str)
     if lang not in svc.texts.languages:  # only languages leads can get texts in
         await say(update, t(context, owner, "bc_no_lang", languages=", ".join(svc.texts.languages)))
         return
-    await svc.store.sessions.set(user_id(update), STEP_BROADCAST, draft=draft.id, lang=lang)
+    await svc.store.sessions.set(context.user_id, STEP_BROADCAST, draft=draft.id, lang=lang)
     await say(update, t(context, owner, "bc_ask_version", language=language_name(context, lang)))
 
 
@@ -118,7 +118,7 @@ async def ask_link(update: Update, context: Ctx, draft: Broadcast) -> None:
     if len(draft.links) >= MAX_LINKS:
         await say(update, t(context, owner, "bc_link_full"))
         return
-    await svc.store.sessions.set(user_id(update), STEP_BROADCAST, draft=draft.id, link=1)
+    await svc.store.sessions.set(context.user_id, STEP_BROADCAST, draft=draft.id, link=1)
     await say(update, t(context, owner, "bc_ask_link"))
 
 

@@ -7,7 +7,7 @@ from telegram import InlineKeyboardMarkup, Update
 from bot.broadcast.draft import local_time, parse_when, slots, when_problem
 from bot.services import Ctx
 from bot.store.broadcasts import Broadcast
-from handlers.common import buttons, clip, say, t, user_id
+from handlers.common import buttons, clip, say, t
 from handlers.segments import segment_label
 
 STEP_BROADCAST = "broadcast"  # composing, adding to a draft, or saying when it goes
@@ -17,7 +17,7 @@ async def ask_when(update: Update, context: Ctx, draft: Broadcast) -> None:
     """`bc:w` / `bc:r`: type a date and time, or pick tomorrow or Monday at 09:00."""
     svc, lang = context.svc, context.svc.owner_lang
     offered = slots(svc.clock(), svc.settings.zone)
-    await svc.store.sessions.set(user_id(update), STEP_BROADCAST, draft=draft.id, when=1)
+    await svc.store.sessions.set(context.user_id, STEP_BROADCAST, draft=draft.id, when=1)
     await say(
         update,
         t(context, lang, "bc_ask_when", zone=svc.settings.timezone),
@@ -46,7 +46,7 @@ async def schedule_at(update: Update, context: Ctx, draft_id: int, moment: int) 
     if problem:
         await say(update, t(context, lang, problem, zone=svc.settings.timezone))
         return
-    await svc.store.sessions.clear(user_id(update))
+    await svc.store.sessions.clear(context.user_id)
     if not await svc.store.broadcasts.schedule(draft_id, moment):
         await say(update, t(context, lang, "bc_not_draft"))
         return

@@ -20,13 +20,11 @@ from handlers.common import (
     clip,
     edit,
     label,
-    lang_of,
     menu_keyboard,
     question_keyboard,
     say,
     t,
     touch,
-    user_id,
 )
 from handlers.common import chat_id as chat_of
 
@@ -39,9 +37,9 @@ STEP_ANSWER = "answer"
 
 async def offer(update: Update, context: Ctx, magnet: Magnet, source: str | None = None) -> None:
     """Take the person one step further towards this magnet."""
-    store, person = context.svc.store, user_id(update)
+    store, person = context.svc.store, context.user_id
     chat = chat_of(update)
-    lang, default = lang_of(update, context), context.svc.texts.default
+    lang, default = context.lang, context.svc.texts.default
     lead = await store.leads.get(person)
     if lead is None:
         lead = await touch(update, context, source)
@@ -110,9 +108,9 @@ async def offer(update: Update, context: Ctx, magnet: Magnet, source: str | None
 
 async def deliver(update: Update, context: Ctx, magnet: Magnet) -> None:
     """Send the PDF, then record the delivery."""
-    svc, person = context.svc, user_id(update)
+    svc, person = context.svc, context.user_id
     chat = chat_of(update)
-    lang, default = lang_of(update, context), svc.texts.default
+    lang, default = context.lang, svc.texts.default
     pdf = svc.catalogue.pdf(magnet, lang, default)
     try:
         await send_pdf(context.bot, svc.store, pdf, chat, label(magnet.caption, lang, default))
@@ -137,7 +135,7 @@ async def pick_magnet(update: Update, context: Ctx) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
     await ack(query)  # clients show a spinner until the query is answered
-    lang = lang_of(update, context)
+    lang = context.lang
     magnet = context.svc.catalogue.get(query.data.removeprefix("mag:"))
     if magnet is None:
         await context.bot.send_message(
@@ -153,7 +151,7 @@ async def email_text(update: Update, context: Ctx, magnet: Magnet) -> None:
     """Text typed while the bot waits for an email address."""
     message = update.effective_message
     assert message is not None and message.text is not None
-    lang, person = lang_of(update, context), user_id(update)
+    lang, person = context.lang, context.user_id
     check = check_email(message.text)
     if check.suggestion and check.suggestion != check.email:
         await context.svc.store.sessions.set(
@@ -177,8 +175,8 @@ async def email_text(update: Update, context: Ctx, magnet: Magnet) -> None:
 
 async def save_email(update: Update, context: Ctx, magnet: Magnet, email: str) -> None:
     """Store a valid email with the consent shown, then go on to the question or the PDF."""
-    svc, lang = context.svc, lang_of(update, context)
-    person = user_id(update)
+    svc, lang = context.svc, context.lang
+    person = context.user_id
     first = await svc.store.leads.capture_email(
         person,
         email,
@@ -215,14 +213,14 @@ async def confirm_suggestion(update: Update, context: Ctx) -> None:
     """`eml:yes` takes the suggested address, `eml:no` keeps what was typed."""
     query = update.callback_query
     assert query is not None and query.data is not None
-    person = user_id(update)
+    person = context.user_id
     session = await context.svc.store.sessions.get(person)
     magnet = context.svc.catalogue.get(session.magnet_id or "") if session else None
     email = (
         session.data.get("suggested" if query.data == "eml:yes" else "typed") if session else None
     )
     if session is None or session.step != STEP_EMAIL_CONFIRM or magnet is None or not email:
-        await ack(query, t(context, lang_of(update, context), "button_expired"))
+        await ack(query, t(context, context.lang, "button_expired"))
         return
     await ack(query)  # clients show a spinner until the query is answered
     await edit(query)
@@ -233,8 +231,8 @@ async def answer_question(update: Update, context: Ctx) -> None:
     """An answer button `ans:<magnet>:<answer>` under a qualifying question."""
     query = update.callback_query
     assert query is not None and query.data is not None
-    svc, lang = context.svc, lang_of(update, context)
-    person = user_id(update)
+    svc, lang = context.svc, context.lang
+    person = context.user_id
     _, magnet_id, answer_id = [*query.data.split(":"), "", ""][:3]
     magnet = svc.catalogue.get(magnet_id)
     answer = magnet.question.answer(answer_id) if magnet and magnet.question else None
@@ -270,8 +268,8 @@ async def opt_in_again(update: Update, context: Ctx) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
     await ack(query)  # clients show a spinner until the query is answered
-    svc, lang = context.svc, lang_of(update, context)
-    person = user_id(update)
+    svc, lang = context.svc, context.lang
+    person = context.user_id
     await edit(query)
     magnet = svc.catalogue.get(query.data.removeprefix("opt:"))
     lead = await svc.store.leads.get(person)

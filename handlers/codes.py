@@ -7,7 +7,7 @@ from telegram import Update
 from bot.funnel.optin import MAX_CODES_PER_DAY, code_usable, new_code
 from bot.outbox.mailer import code_buttons
 from bot.services import Ctx
-from handlers.common import clip, lang_of, say, t, user_id
+from handlers.common import clip, say, t
 
 STEP_CODE = "code"
 
@@ -16,7 +16,7 @@ async def send_code(
     update: Update, context: Ctx, magnet_id: str | None, email: str, prompt: str = "code_sent"
 ) -> bool:
     """Queue a new code for `email` and say so; False if today's limit is reached."""
-    svc, lang, person = context.svc, lang_of(update, context), user_id(update)
+    svc, lang, person = context.svc, context.lang, context.user_id
     store, settings = svc.store, svc.settings
     refused = await store.optin.refused_before(person, email)
     if refused is not None:  # it would be refused again: another address is needed

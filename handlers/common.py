@@ -1,4 +1,4 @@
-"""Small helpers shared by the prospect handlers: language, the person, keyboards."""
+"""Small helpers shared by the handlers: texts, the person's lead, keyboards, answers."""
 
 from __future__ import annotations
 
@@ -10,20 +10,10 @@ from telegram.error import BadRequest
 from bot.content.catalogue import Magnet, Question, localized
 from bot.services import Ctx
 from bot.store import Lead
+from bot.telegram.callback_data import AnswerQuestion, PickMagnet
 from bot.telegram.html import clip as clip  # what handlers show of what people typed
 
 log = logging.getLogger(__name__)
-
-
-def lang_of(update: Update, context: Ctx) -> str:
-    """The person's language: their Telegram language if we have texts for it, else the default.
-
-    Owners always read OWNER_LANGUAGE, so their console is in one language whatever their app's.
-    """
-    user = update.effective_user
-    if user is not None and context.svc.is_owner(user.id):
-        return context.svc.owner_lang
-    return context.svc.texts.lang_for(user.language_code if user else None)
 
 
 def t(context: Ctx, lang: str, key: str, **values: str) -> str:
@@ -35,15 +25,22 @@ async def touch(update: Update, context: Ctx, source: str | None = None) -> Lead
     """Create or refresh the person behind this update (names, language, first source)."""
     user = update.effective_user
     assert user is not None  # handlers only run on updates from users
-    return await context.svc.store.leads.touch_visitor(
+    lead = await context.svc.store.leads.touch_visitor(
         user.id,
         first_name=user.first_name,
         last_name=user.last_name,
         username=user.username,
-        language=lang_of(update, context),
+        language=context.lang,
         source=source,
         update_id=update.update_id,
     )
+    context.saw_lead(lead)  # the fresh row: later reads in this update need not ask again
+    return lead
+
+
+async def known(update: Update, context: Ctx) -> Lead:
+    """The person's lead, created first for someone who never sent /start."""
+    return await context.lead() or await touch(update, context)
 
 
 label = localized  # a catalogue text in the person's language, else the default, else any
@@ -54,7 +51,11 @@ def menu_keyboard(context: Ctx, lang: str) -> InlineKeyboardMarkup:
     default = context.svc.texts.default
     return InlineKeyboardMarkup(
         [
-            [InlineKeyboardButton(label(m.title, lang, default), callback_data=f"mag:{m.id}")]
+            [
+                InlineKeyboardButton(
+                    label(m.title, lang, default), callback_data=PickMagnet(m.id).pack()
+                )
+            ]
             for m in context.svc.catalogue.magnets
         ]
     )
@@ -68,7 +69,8 @@ def question_keyboard(
         [
             [
                 InlineKeyboardButton(
-                    label(a.label, lang, default), callback_data=f"ans:{magnet.id}:{a.id}"
+                    label(a.label, lang, default),
+                    callback_data=AnswerQuestion(magnet.id, a.id).pack(),
                 )
             ]
             for a in question.answers
@@ -81,12 +83,6 @@ def buttons(*rows: tuple[str, str]) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [[InlineKeyboardButton(text, callback_data=data)] for text, data in rows]
     )
-
-
-def user_id(update: Update) -> int:
-    """The id of the person behind an update (handlers only get updates from people)."""
-    assert update.effective_user is not None
-    return update.effective_user.id
 
 
 def chat_id(update: Update) -> int:

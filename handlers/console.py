@@ -17,7 +17,7 @@ from bot.services import Ctx
 from bot.store.owner import LIST_NAMES
 from bot.telegram import names
 from bot.telegram.callback_data import fields, ids, parse_id
-from handlers.common import ack, chat_id, clip, say, t, user_id
+from handlers.common import ack, chat_id, clip, say, t
 from handlers.fallback import unknown_button
 
 PAGE = 8
@@ -73,7 +73,7 @@ async def leads_page(update: Update, context: Ctx) -> None:
     parts = fields(query.data, "lds", 2)
     page = parse_id(parts[1]) if parts else None
     ok = parts is not None and parts[0] in LIST_NAMES and page is not None and page < 10**6
-    if not context.svc.is_owner(user_id(update)) or not ok or parts is None or page is None:
+    if not context.svc.is_owner(context.user_id) or not ok or parts is None or page is None:
         await unknown_button(update, context)
         return
     await ack(query)  # clients show a spinner until the query is answered
@@ -111,7 +111,7 @@ async def card(update: Update, context: Ctx) -> None:
     assert query is not None and query.data is not None
     svc = context.svc
     found = ids(query.data, "crd", 1)
-    if not svc.is_owner(user_id(update)) or found is None:
+    if not svc.is_owner(context.user_id) or found is None:
         await unknown_button(update, context)
         return
     lead_id = found[0]

@@ -10,21 +10,21 @@ from telegram.ext import ApplicationHandlerStop
 
 from bot.services import Ctx
 from bot.store.core import DatabaseGone
-from handlers.common import ack, chat_id, lang_of, say, t
+from handlers.common import ack, chat_id, say, t
 
 log = logging.getLogger(__name__)
 
 
 async def unknown_command(update: Update, context: Ctx) -> None:
     """A command the bot does not have (owner commands look exactly like this to others)."""
-    await say(update, t(context, lang_of(update, context), "unknown_command"))
+    await say(update, t(context, context.lang, "unknown_command"))
 
 
 async def unknown_button(update: Update, context: Ctx) -> None:
     """A button with data the bot does not know (stale or forged)."""
     query = update.callback_query
     assert query is not None
-    await ack(query, t(context, lang_of(update, context), "button_expired"))
+    await ack(query, t(context, context.lang, "button_expired"))
 
 
 async def chatless_button(update: Update, context: Ctx) -> None:
@@ -32,7 +32,7 @@ async def chatless_button(update: Update, context: Ctx) -> None:
     query = update.callback_query
     if query is None or update.effective_chat is not None:
         return
-    await ack(query, t(context, lang_of(update, context), "button_expired"))
+    await ack(query, t(context, context.lang, "button_expired"))
     raise ApplicationHandlerStop  # no other handler runs: they all answer in the chat
 
 
@@ -68,8 +68,6 @@ async def on_error(update: object, context: Ctx) -> None:
     if update.effective_chat.type != "private" or isinstance(context.error, Forbidden):
         return
     try:
-        await context.bot.send_message(
-            chat_id(update), t(context, lang_of(update, context), "error")
-        )
+        await context.bot.send_message(chat_id(update), t(context, context.lang, "error"))
     except Exception:
         log.warning("could not tell %s about the error", chat_id(update))

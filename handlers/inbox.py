@@ -13,7 +13,7 @@ from bot.services import Ctx
 from bot.store import Lead
 from bot.telegram import names
 from bot.telegram.callback_data import ids
-from handlers.common import ack, chat_id, lang_of, say, t, touch, user_id
+from handlers.common import ack, chat_id, say, t, touch
 from handlers.fallback import unknown_button
 from handlers.ready import STEP_PLAN_GOAL
 
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 async def to_team(update: Update, context: Ctx) -> bool:
     """A person's message that no step expects: queued for the team, acknowledged once in a
     while. False when it is not for the team (an owner's own message, nothing to copy)."""
-    svc, message, person = context.svc, update.effective_message, user_id(update)
+    svc, message, person = context.svc, update.effective_message, context.user_id
     group = svc.settings.inbox_chat_id
     to = [group] if group is not None else list(svc.settings.owner_ids)
     if message is None or svc.is_owner(person) or not to or not relayable(message):
@@ -41,7 +41,7 @@ async def to_team(update: Update, context: Ctx) -> bool:
     svc.inbox.kick()  # committed: the sender copies it now, the chat does not wait
     log.info("message from %s queued for the team", person)
     if ack:
-        await say(update, t(context, lang_of(update, context), "inbox_ack"))
+        await say(update, t(context, context.lang, "inbox_ack"))
     return True
 
 
@@ -89,7 +89,7 @@ async def _answer(update: Update, context: Ctx, lead: Lead) -> None:
     session = await svc.store.sessions.get(person)
     if session and session.step == STEP_PLAN_GOAL:  # the conversation takes over from the question
         await svc.store.sessions.clear(person)
-    log.info("team member %s answered %s", user_id(update), person)
+    log.info("team member %s answered %s", context.user_id, person)
 
 
 INBOX_SHOWN = 20  # conversations listed (and Done buttons) in one /inbox message
@@ -123,7 +123,7 @@ async def done_button(update: Update, context: Ctx) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
     found = ids(query.data, "inb", 1)
-    if not context.svc.is_owner(user_id(update)) or found is None:
+    if not context.svc.is_owner(context.user_id) or found is None:
         await unknown_button(update, context)
         return
     await context.svc.store.team.done(found[0])

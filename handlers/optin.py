@@ -10,7 +10,7 @@ from bot.services import Ctx
 from bot.store.optin import Verdict
 from handlers.capture import STEP_EMAIL, offer
 from handlers.codes import STEP_CODE, send_code
-from handlers.common import ack, clip, edit, lang_of, menu_keyboard, say, t, user_id
+from handlers.common import ack, clip, edit, menu_keyboard, say, t
 
 
 async def live_code(context: Ctx, person: int) -> bool:
@@ -22,7 +22,7 @@ async def live_code(context: Ctx, person: int) -> bool:
 
 async def code_text(update: Update, context: Ctx, typed: str) -> None:
     """Text while a code is expected: check it, then go on to the question or the PDF."""
-    svc, lang, person = context.svc, lang_of(update, context), user_id(update)
+    svc, lang, person = context.svc, context.lang, context.user_id
     store, settings = svc.store, svc.settings
     if not settings.double_optin:  # switched off since: no code is needed any more
         session = await store.sessions.get(person)
@@ -74,7 +74,7 @@ async def code_button(update: Update, context: Ctx) -> None:
     """`otp:new` sends a new code; `otp:chg` asks for another address."""
     query = update.callback_query
     assert query is not None and query.data is not None
-    svc, lang, person = context.svc, lang_of(update, context), user_id(update)
+    svc, lang, person = context.svc, context.lang, context.user_id
     store, settings = svc.store, svc.settings
     lead = await store.leads.get(person)
     if not settings.double_optin or lead is None or lead.email is None:

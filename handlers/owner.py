@@ -11,7 +11,7 @@ from bot.owner.alerts import card_buttons, lead_card
 from bot.services import Ctx
 from bot.store import Event
 from bot.telegram.callback_data import fields, parse_id
-from handlers.common import ack, t, user_id
+from handlers.common import ack, t
 from handlers.fallback import unknown_button
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ async def owner_button(update: Update, context: Ctx) -> None:
     svc = context.svc
     parts = fields(query.data, "own", 2)
     lead_id = parse_id(parts[1]) if parts else None
-    if not svc.is_owner(user_id(update)) or parts is None or lead_id is None:
+    if not svc.is_owner(context.user_id) or parts is None or lead_id is None:
         await unknown_button(update, context)
         return
     kind = {"c": Event.CONTACTED, "w": Event.WON}.get(parts[0])

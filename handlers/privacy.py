@@ -10,20 +10,20 @@ from telegram.error import TelegramError
 from bot.funnel.mydata import mydata_lines
 from bot.services import Ctx
 from handlers import console
-from handlers.common import ack, buttons, chunks, edit, lang_of, say, t, user_id
+from handlers.common import ack, buttons, chunks, edit, say, t
 
 log = logging.getLogger(__name__)
 
 
 async def privacy(update: Update, context: Ctx) -> None:
     """/privacy: what is stored and why."""
-    await say(update, t(context, lang_of(update, context), "privacy"))
+    await say(update, t(context, context.lang, "privacy"))
 
 
 async def mydata(update: Update, context: Ctx) -> None:
     """/mydata: everything stored about the person, as they would read it."""
-    lang = lang_of(update, context)
-    lines = await mydata_lines(context.svc, user_id(update), lang)
+    lang = context.lang
+    lines = await mydata_lines(context.svc, context.user_id, lang)
     if lines is None:
         await say(update, t(context, lang, "mydata_none"))
         return
@@ -33,8 +33,8 @@ async def mydata(update: Update, context: Ctx) -> None:
 
 async def stop(update: Update, context: Ctx) -> None:
     """/stop (and the stop button): no more messages from the business until a new opt-in."""
-    svc, lang = context.svc, lang_of(update, context)
-    person = user_id(update)
+    svc, lang = context.svc, context.lang
+    person = context.user_id
     await svc.store.sessions.clear(person)
     done = await svc.store.leads.unsubscribe(person, update.update_id)
     if done:
@@ -44,7 +44,7 @@ async def stop(update: Update, context: Ctx) -> None:
 
 async def forget(update: Update, context: Ctx) -> None:
     """/forget: ask for confirmation before erasing."""
-    lang = lang_of(update, context)
+    lang = context.lang
     keyboard = buttons(
         (t(context, lang, "btn_forget_yes"), "fgt:yes"),
         (t(context, lang, "btn_forget_no"), "fgt:no"),
@@ -57,12 +57,12 @@ async def forget_confirmed(update: Update, context: Ctx) -> None:
     query = update.callback_query
     assert query is not None
     await ack(query)  # clients show a spinner until the query is answered
-    lang = lang_of(update, context)
+    lang = context.lang
     await edit(query)
     if query.data != "fgt:yes":
         await say(update, t(context, lang, "forget_kept"))
         return
-    store, person = context.svc.store, user_id(update)
+    store, person = context.svc.store, context.user_id
     shown_to_owners = await store.ready.relays_of(person)
     mentioned = await store.owner.mentions_of(person)
     copies = await store.team.copies_of(person)  # their messages copied into owners' chats

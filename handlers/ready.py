@@ -13,7 +13,7 @@ from bot.store import Event
 from bot.telegram import names
 from bot.telegram.callback_data import parse_id
 from handlers import privacy
-from handlers.common import ack, buttons, lang_of, say, t, touch, user_id
+from handlers.common import ack, buttons, say, t, touch
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ MAX_TEXT = 4000
 
 async def request_plan(update: Update, context: Ctx, why: str) -> None:
     """Flag the person ready to talk, alert owners at once, then ask about their goal."""
-    svc, lang, person = context.svc, lang_of(update, context), user_id(update)
+    svc, lang, person = context.svc, context.lang, context.user_id
     if await svc.store.leads.get(person) is None:
         await touch(update, context)
     if not await svc.store.ready.mark_hot(person, Event.PLAN, why, update.update_id):
@@ -50,12 +50,12 @@ async def plan_button(update: Update, context: Ctx) -> None:
     """`pln:<magnet>:<tip>`: the call-to-action button under a tip."""
     query = update.callback_query
     assert query is not None and query.data is not None
-    svc, person = context.svc, user_id(update)
+    svc, person = context.svc, context.user_id
     _, magnet_id, tip_id = [*query.data.split(":"), "", ""][:3]
     tip = svc.catalogue.tip(magnet_id, tip_id)
     # Only a tip this person was really sent (not erased since, not forged) counts.
     if tip is None or not await svc.store.tips.was_sent(person, magnet_id, tip_id):
-        await ack(query, t(context, lang_of(update, context), "button_expired"))
+        await ack(query, t(context, context.lang, "button_expired"))
         return
     await ack(query)  # clients show a spinner until the query is answered
     await svc.store.tips.record_click(person, magnet_id, tip_id, update.update_id)
@@ -66,7 +66,7 @@ async def goal_skip(update: Update, context: Ctx) -> None:
     """`gol:skip`: no goal to tell."""
     query = update.callback_query
     assert query is not None
-    lang, person = lang_of(update, context), user_id(update)
+    lang, person = context.lang, context.user_id
     session = await context.svc.store.sessions.get(person)
     if session is None or session.step != STEP_PLAN_GOAL:
         await ack(query, t(context, lang, "button_expired"))
@@ -78,7 +78,7 @@ async def goal_skip(update: Update, context: Ctx) -> None:
 
 async def goal_text(update: Update, context: Ctx, text: str) -> None:
     """The person's goal for their plan: kept, passed on to owners, thanked."""
-    svc, lang, person = context.svc, lang_of(update, context), user_id(update)
+    svc, lang, person = context.svc, context.lang, context.user_id
     await svc.store.ready.add_message(person, "goal", text[:MAX_TEXT], update.update_id)
     lead = await svc.store.leads.get(person)
     name = names.person(lead.first_name if lead else None, None, person)
@@ -94,15 +94,15 @@ async def contact_command(update: Update, context: Ctx) -> None:
     if text:
         await contact_text(update, context, text)
         return
-    await say(update, t(context, lang_of(update, context), "contact_ask"))
-    await context.svc.store.sessions.set(user_id(update), STEP_CONTACT)
+    await say(update, t(context, context.lang, "contact_ask"))
+    await context.svc.store.sessions.set(context.user_id, STEP_CONTACT)
 
 
 async def contact_text(
     update: Update, context: Ctx, text: str, why: str = reasons.CONTACT_COMMAND
 ) -> None:
     """A contact message (/contact, or an appointment asked in words): kept, sent to owners."""
-    svc, lang, person = context.svc, lang_of(update, context), user_id(update)
+    svc, lang, person = context.svc, context.lang, context.user_id
     if await svc.store.leads.get(person) is None:
         await touch(update, context)
     await svc.store.ready.add_message(person, "contact", text[:MAX_TEXT], update.update_id)
@@ -122,11 +122,11 @@ async def stop_button(update: Update, context: Ctx) -> None:
     assert query is not None and query.data is not None
     broadcast_id = parse_id(query.data.partition(":")[2])
     if query.data != "stp" and broadcast_id is None:
-        await ack(query, t(context, lang_of(update, context), "button_expired"))
+        await ack(query, t(context, context.lang, "button_expired"))
         return
     await ack(query)  # clients show a spinner until the query is answered
     if broadcast_id is not None:  # counted only if this person was sent that broadcast
         await context.svc.store.broadcasts.stop_click(
-            user_id(update), broadcast_id, update.update_id
+            context.user_id, broadcast_id, update.update_id
         )
     await privacy.stop(update, context)  # whoever asks to stop is stopped, counted or not
