@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import aiosqlite
 
 from bot.broadcast.draft import Version
-from bot.store.core import Event, Repository
+from bot.store.core import Event, Repository, off_loop
 
 
 @dataclass(frozen=True)
@@ -213,11 +213,12 @@ class Broadcasts(Repository):
             if row is None or segment is None:
                 return None
             extra, params = segment_sql(segment, self.now())
-            cur = await db.execute(
-                "INSERT INTO broadcast_recipients (broadcast_id, user_id)"
-                f" SELECT ?, l.user_id {_AUDIENCE}{extra}",
-                (broadcast_id, *params),
-            )
+            with off_loop():  # every lead of the segment: never on the loop's thread
+                cur = await db.execute(
+                    "INSERT INTO broadcast_recipients (broadcast_id, user_id)"
+                    f" SELECT ?, l.user_id {_AUDIENCE}{extra}",
+                    (broadcast_id, *params),
+                )
             await db.execute(
                 "UPDATE broadcasts SET state = 'sending', segment = ?, started_at = ?, paid = ?"
                 " WHERE id = ?",

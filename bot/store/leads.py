@@ -9,7 +9,7 @@ import aiosqlite
 
 from bot.funnel.rules import Stage
 from bot.outbox.events import HookType
-from bot.store.core import Event, Repository
+from bot.store.core import Event, Repository, off_loop
 from bot.store.tips import NextTip
 
 
@@ -341,5 +341,6 @@ class Leads(Repository):
             if erased and told:
                 await self._hook(db, user_id, HookType.ERASED, urls=told)
         # Old page images of the erased rows may sit in the WAL file until a checkpoint.
-        await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        with off_loop():  # may wait for readers: never on the loop's thread
+            await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return erased

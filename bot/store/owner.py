@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from bot.store.core import Repository
+import aiosqlite
+
+from bot.store.core import Repository, off_loop
 
 # Every person who ever started (erased ones under their anonymous number, without personal
 # data), with the same event-log facts /stats counts, so both always agree (owners left out
@@ -68,9 +70,16 @@ class Owner(Repository):
 
     async def export_rows(self) -> AsyncIterator[dict[str, Any]]:
         """One dict per person, oldest first."""
-        async with self._db.execute(_EXPORT) as cursor:
-            async for row in cursor:
-                yield dict(row)
+        # Every lead: in aiosqlite's thread, a chunk at a time, the loop free in between.
+        with off_loop():
+            cursor = await self._db.execute(_EXPORT)
+        try:
+            while rows := await _fetch(cursor):
+                for row in rows:
+                    yield dict(row)
+        finally:
+            with off_loop():
+                await cursor.close()
 
     async def set_mentions(
         self, owner_chat: int, message_id: int, user_ids: list[int], redraw: str | None = None
@@ -97,3 +106,9 @@ class Owner(Repository):
             "SELECT owner_chat, message_id, redraw FROM mentions WHERE user_id = ?", (user_id,)
         )
         return [(r["owner_chat"], r["message_id"], r["redraw"]) for r in rows]
+
+
+async def _fetch(cursor: aiosqlite.Cursor) -> list[aiosqlite.Row]:
+    """The next rows of a long query, read in aiosqlite's thread."""
+    with off_loop():
+        return list(await cursor.fetchmany(64))

@@ -21,6 +21,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application, BaseUpdateProcessor, ExtBot
 
 from bot.store import Store
+from bot.store.core import inline_statements
 
 log = logging.getLogger(__name__)
 
@@ -171,12 +172,13 @@ class IntakeProcessor(BaseUpdateProcessor):
         if not isinstance(update, Update) or self.store is None:
             await coroutine
             return
-        if await self.store.intake.is_done(update.update_id):
-            log.info("update %s was handled before; skipped", update.update_id)
-            coroutine.close()  # type: ignore[attr-defined]
-            return
-        await coroutine
-        await self.store.intake.done(update.update_id)
+        with inline_statements():  # this update's own statements skip the thread hop
+            if await self.store.intake.is_done(update.update_id):
+                log.info("update %s was handled before; skipped", update.update_id)
+                coroutine.close()  # type: ignore[attr-defined]
+                return
+            await coroutine
+            await self.store.intake.done(update.update_id)
 
     async def initialize(self) -> None:
         """Nothing to open: the store is attached in post_init."""
