@@ -1,8 +1,8 @@
 """Raw looks into a store's file, for checks only a test needs (row counts, forced states).
 
-Each call opens its own sqlite3 connection to the file (`store.path`), never the store's
-connection: the bot's code goes through the repositories, and in WAL mode these reads see every
-committed write without waiting on the bot.
+Each call opens its own sqlite3 connection to the file (`store.path`, or the path of a bot run
+as a process), never the store's connection: the bot's code goes through the repositories, and
+in WAL mode these reads see every committed write without waiting on the bot.
 """
 
 from __future__ import annotations

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 import signal
-import sqlite3
 import threading
 import time
 from collections import Counter
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import db as raw_db
 from tests.content import write_catalogue
 from tests.fakeapi import FakeTelegram, FakeTelegramServer
 from tests.test_e2e_kill import BotProcess, wait_for
@@ -71,12 +71,12 @@ def script(fake: FakeTelegram) -> None:
 
 def settled(db: Path) -> bool:
     """No tip pending for a subscribed lead, and the broadcast finished."""
-    with sqlite3.connect(db) as raw:
-        pending = raw.execute(
-            "SELECT COUNT(*) FROM tips t JOIN leads l USING (user_id)"
-            " WHERE t.state IN ('pending', 'sending') AND l.subscribed = 1"
-        ).fetchone()[0]
-        done = raw.execute("SELECT COUNT(*) FROM broadcasts WHERE state = 'done'").fetchone()[0]
+    pending = raw_db.value(
+        db,
+        "SELECT COUNT(*) FROM tips t JOIN leads l USING (user_id)"
+        " WHERE t.state IN ('pending', 'sending') AND l.subscribed = 1",
+    )
+    done = raw_db.value(db, "SELECT COUNT(*) FROM broadcasts WHERE state = 'done'")
     return pending == 0 and done == 1
 
 
@@ -103,25 +103,22 @@ def test_sigkill_at_a_random_moment_of_the_day(
     wait_for(lambda: settled(db), 60)
     bot.stop(signal.SIGTERM)
 
-    with sqlite3.connect(db) as raw:
-        leads = raw.execute("SELECT COUNT(*), COUNT(email) FROM leads").fetchone()
-        once = raw.execute(
-            "SELECT kind, person, COUNT(*) FROM events WHERE kind IN ('start', 'lead', 'plan')"
-            " GROUP BY kind, person HAVING COUNT(*) > 1"
-        ).fetchall()
-        tips = dict(raw.execute("SELECT state, COUNT(*) FROM tips GROUP BY state").fetchall())
-        recipients = dict(
-            raw.execute(
-                "SELECT state, COUNT(*) FROM broadcast_recipients GROUP BY state"
-            ).fetchall()
-        )
-        pending_inbox = raw.execute("SELECT COUNT(*) FROM inbox WHERE done_at IS NULL").fetchone()[
-            0
-        ]
-        unknown_tips = raw.execute("SELECT user_id FROM tips WHERE state = 'unknown'").fetchall()
-        unknown_recipients = raw.execute(
-            "SELECT user_id FROM broadcast_recipients WHERE state = 'unknown'"
-        ).fetchall()
+    leads = tuple(raw_db.rows(db, "SELECT COUNT(*), COUNT(email) FROM leads")[0])
+    once = raw_db.rows(
+        db,
+        "SELECT kind, person, COUNT(*) FROM events WHERE kind IN ('start', 'lead', 'plan')"
+        " GROUP BY kind, person HAVING COUNT(*) > 1",
+    )
+    tips = {r[0]: r[1] for r in raw_db.rows(db, "SELECT state, COUNT(*) FROM tips GROUP BY state")}
+    recipients = {
+        r[0]: r[1]
+        for r in raw_db.rows(db, "SELECT state, COUNT(*) FROM broadcast_recipients GROUP BY state")
+    }
+    pending_inbox = raw_db.value(db, "SELECT COUNT(*) FROM inbox WHERE done_at IS NULL")
+    unknown_tips = raw_db.rows(db, "SELECT user_id FROM tips WHERE state = 'unknown'")
+    unknown_recipients = raw_db.rows(
+        db, "SELECT user_id FROM broadcast_recipients WHERE state = 'unknown'"
+    )
     assert leads == (len(PROSPECTS), len(PROSPECTS))  # one row each, no lead lost
     assert once == []  # nothing applied twice
     assert pending_inbox == 0  # every update that reached the bot was handled

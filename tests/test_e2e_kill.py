@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import db as raw_db
 from tests.conftest import ROOT
 from tests.fakeapi import FakeTelegram, FakeTelegramServer
 
@@ -89,8 +89,8 @@ def running(tmp_path: Path) -> Iterator[tuple[FakeTelegram, BotProcess]]:
 
 
 def count(db: Path, sql: str) -> int:
-    with sqlite3.connect(db) as raw:
-        return int(raw.execute(sql).fetchone()[0])
+    """A COUNT(*) read from the bot's file while (or after) it runs."""
+    return int(raw_db.value(db, sql))
 
 
 def test_sigkill_mid_funnel_loses_nothing_and_applies_nothing_twice(

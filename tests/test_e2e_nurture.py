@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sqlite3
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ import pytest
 
 from bot.nurture.sender import IN_FLIGHT
 from bot.store import Store
+from tests import db as raw_db
 from tests.content import write_catalogue
 from tests.fakeapi import FakeTelegram, FakeTelegramServer
 from tests.test_e2e_kill import BotProcess, wait_for
@@ -97,8 +97,8 @@ def test_sigkill_while_a_tip_is_in_flight(
     walk(fake, 601)
     fake.hold("sendMessage")  # the first tip leaves, Telegram never answers, the process dies
     assert fake.wait_until_holding(20)
-    with sqlite3.connect(tmp_path / "aimant.sqlite3") as raw:
-        assert raw.execute("SELECT state FROM tips WHERE tip_id = 't1'").fetchone() == ("sending",)
+    state = raw_db.value(tmp_path / "aimant.sqlite3", "SELECT state FROM tips WHERE tip_id = 't1'")
+    assert state == "sending"
     assert bot.proc is not None
     bot.proc.kill()
     bot.proc.wait(timeout=10)
@@ -107,11 +107,11 @@ def test_sigkill_while_a_tip_is_in_flight(
     wait_for(lambda: len(tips(fake, 601)) == 1, timeout=20)
     assert tips(fake, 601) == ["Tip two for alpha"]  # t1 is unknown: reported, never resent
     bot.stop(signal.SIGTERM)
-    with sqlite3.connect(tmp_path / "aimant.sqlite3") as raw:
-        states = dict(raw.execute("SELECT tip_id, state FROM tips WHERE user_id = 601").fetchall())
-        unknown = raw.execute("SELECT COUNT(*) FROM events WHERE kind = 'tip_unknown'").fetchone()
-    assert states == {"t1": "unknown", "t2": "sent"}
-    assert unknown[0] == 1
+    db = tmp_path / "aimant.sqlite3"
+    rows = raw_db.rows(db, "SELECT tip_id, state FROM tips WHERE user_id = 601")
+    unknown = raw_db.value(db, "SELECT COUNT(*) FROM events WHERE kind = 'tip_unknown'")
+    assert {r["tip_id"]: r["state"] for r in rows} == {"t1": "unknown", "t2": "sent"}
+    assert unknown == 1
 
 
 TIP_ONE = "<b>Tip one</b> for alpha"
@@ -135,8 +135,7 @@ async def seed_due_tips(path: Path, users: range) -> None:
 
 
 def first_tips(db: Path) -> dict[str, list[int]]:
-    with sqlite3.connect(db) as raw:
-        rows = raw.execute("SELECT state, user_id FROM tips WHERE tip_id = 't1'").fetchall()
+    rows = raw_db.rows(db, "SELECT state, user_id FROM tips WHERE tip_id = 't1'")
     states: dict[str, list[int]] = {}
     for state, user in rows:
         states.setdefault(state, []).append(user)

@@ -11,7 +11,6 @@ import os
 import re
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ from bot.telegram.webhook import (
     build_server,
     limits_for,
 )
+from tests import db as raw_db
 from tests.conftest import Harness
 from tests.fakeapi import FakeTelegram, FakeTelegramServer
 from tests.test_e2e_kill import BotProcess, wait_for
@@ -125,9 +125,9 @@ def test_webhook_mode(hooked: tuple[FakeTelegram, BotProcess, str], tmp_path: Pa
     assert post(base, again) == 200 and post(base, again) == 200
     bot.stop(signal.SIGTERM)
     assert bot.proc is not None and bot.proc.returncode == 0
-    with sqlite3.connect(tmp_path / "aimant.sqlite3") as raw:
-        assert raw.execute("SELECT COUNT(*) FROM leads").fetchone()[0] == 1
-        assert raw.execute("SELECT COUNT(*) FROM inbox WHERE done_at IS NULL").fetchone()[0] == 0
+    db = tmp_path / "aimant.sqlite3"
+    assert raw_db.value(db, "SELECT COUNT(*) FROM leads") == 1
+    assert raw_db.value(db, "SELECT COUNT(*) FROM inbox WHERE done_at IS NULL") == 0
     assert not any(c.params.get("chat_id") == 42 for c in fake.calls)  # refused: no reply
     assert SECRET not in "".join(bot.logs)
     assert json.dumps(SECRET) not in "".join(bot.logs)
@@ -148,9 +148,9 @@ def test_webhook_update_answered_200_then_sigkill_is_not_lost(
     start(fake, bot, base)  # Telegram will not resend it: the inbox replays it
     wait_for(lambda: fake.last_to(43).text.startswith("Hello"), 30)
     bot.stop(signal.SIGTERM)
-    with sqlite3.connect(tmp_path / "aimant.sqlite3") as raw:
-        source = raw.execute("SELECT first_source FROM leads WHERE user_id = 43").fetchone()
-    assert source == ("market",)
+    db = tmp_path / "aimant.sqlite3"
+    source = raw_db.value(db, "SELECT first_source FROM leads WHERE user_id = 43")
+    assert source == "market"
 
 
 async def test_an_update_id_that_is_not_an_integer_is_not_an_update(
@@ -414,8 +414,7 @@ async def test_health_pending_is_a_count_of_the_waiting_updates(served: Served) 
         health = (await client.get("/health")).json()
         assert (await client.post("/health")).status_code == 405
     db = served.harness.svc.settings.database_path
-    with sqlite3.connect(db) as raw:
-        waiting = raw.execute("SELECT COUNT(*) FROM inbox WHERE done_at IS NULL").fetchone()[0]
+    waiting = raw_db.value(db, "SELECT COUNT(*) FROM inbox WHERE done_at IS NULL")
     assert health["pending"] == waiting == 40
 
 
