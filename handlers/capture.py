@@ -10,9 +10,10 @@ from telegram.error import Forbidden, TelegramError
 from bot.content.catalogue import Magnet
 from bot.funnel.delivery import send_pdf
 from bot.funnel.optin import code_usable
-from bot.funnel.rules import Step, check_email, next_step
+from bot.funnel.rules import EmailCheck, Step, check_email, next_step
 from bot.outbox.mailer import code_buttons
 from bot.services import Ctx
+from bot.telegram.callback_data import AnswerQuestion, EmailSuggestion, OptInAgain, PickMagnet
 from handlers.codes import STEP_CODE, send_code
 from handlers.common import (
     ack,
@@ -40,9 +41,8 @@ async def offer(update: Update, context: Ctx, magnet: Magnet, source: str | None
     store, person = context.svc.store, context.user_id
     chat = chat_of(update)
     lang, default = context.lang, context.svc.texts.default
-    lead = await store.leads.get(person)
-    if lead is None:
-        lead = await touch(update, context, source)
+    # Fresh: an email, an answer or a new consent may have been saved just before.
+    lead = await context.lead(fresh=True) or await touch(update, context, source)
     await store.leads.request_magnet(person, magnet.id, source or lead.first_source)
     requested = {m.magnet_id: m for m in await store.leads.lead_magnets(person)}
     settings = context.svc.settings
@@ -71,8 +71,8 @@ async def offer(update: Update, context: Ctx, magnet: Magnet, source: str | None
     elif step is Step.CONFIRM_OPTIN:
         await store.sessions.clear(person)
         keyboard = buttons(
-            (t(context, lang, "btn_optin_yes"), f"opt:{magnet.id}"),
-            (t(context, lang, "btn_optin_no"), "opt:no"),
+            (t(context, lang, "btn_optin_yes"), OptInAgain(magnet.id).pack()),
+            (t(context, lang, "btn_optin_no"), OptInAgain.declined().pack()),
         )
         await context.bot.send_message(
             chat, t(context, lang, "optin_again", title=title), reply_markup=keyboard
@@ -135,8 +135,8 @@ async def pick_magnet(update: Update, context: Ctx) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
     await ack(query)  # clients show a spinner until the query is answered
-    lang = context.lang
-    magnet = context.svc.catalogue.get(query.data.removeprefix("mag:"))
+    lang, picked = context.lang, PickMagnet.unpack(query.data)
+    magnet = context.svc.catalogue.get(picked.magnet_id) if picked else None
     if magnet is None:
         await context.bot.send_message(
             chat_of(update),
@@ -151,32 +151,41 @@ async def email_text(update: Update, context: Ctx, magnet: Magnet) -> None:
     """Text typed while the bot waits for an email address."""
     message = update.effective_message
     assert message is not None and message.text is not None
-    lang, person = context.lang, context.user_id
     check = check_email(message.text)
     if check.suggestion and check.suggestion != check.email:
-        await context.svc.store.sessions.set(
-            person, STEP_EMAIL_CONFIRM, magnet.id, typed=check.email, suggested=check.suggestion
-        )
-        rows = [(t(context, lang, "btn_suggest_yes"), "eml:yes")]
-        if check.email:
-            rows.append((t(context, lang, "btn_suggest_no"), "eml:no"))
-        await message.reply_text(
-            t(context, lang, "email_suggest", email=clip(check.suggestion)),
-            reply_markup=buttons(*rows),
-        )
-        return
-    if check.email is None:
-        await message.reply_text(
-            t(context, lang, "email_invalid", reason=t(context, lang, f"email_why_{check.error}"))
-        )
-        return
-    await save_email(update, context, magnet, check.email)
+        await _suggest(update, context, magnet, check)
+    elif check.email is None:
+        lang = context.lang
+        why = t(context, lang, f"email_why_{check.error}")
+        await message.reply_text(t(context, lang, "email_invalid", reason=why))
+    else:
+        await save_email(update, context, magnet, check.email)
+
+
+async def _suggest(update: Update, context: Ctx, magnet: Magnet, check: EmailCheck) -> None:
+    """A likely typo (gmial.com): offer the fix, and what was typed if it is an address."""
+    assert update.effective_message is not None and check.suggestion is not None
+    lang = context.lang
+    await context.svc.store.sessions.set(
+        context.user_id,
+        STEP_EMAIL_CONFIRM,
+        magnet.id,
+        typed=check.email,
+        suggested=check.suggestion,
+    )
+    rows = [(t(context, lang, "btn_suggest_yes"), EmailSuggestion(yes=True).pack())]
+    if check.email:
+        rows.append((t(context, lang, "btn_suggest_no"), EmailSuggestion(yes=False).pack()))
+    await update.effective_message.reply_text(
+        t(context, lang, "email_suggest", email=clip(check.suggestion)),
+        reply_markup=buttons(*rows),
+    )
 
 
 async def save_email(update: Update, context: Ctx, magnet: Magnet, email: str) -> None:
-    """Store a valid email with the consent shown, then go on to the question or the PDF."""
-    svc, lang = context.svc, context.lang
-    person = context.user_id
+    """Store a valid email with the consent shown, then a code first (double opt-in), else
+    the question or the PDF."""
+    svc, lang, person = context.svc, context.lang, context.user_id
     first = await svc.store.leads.capture_email(
         person,
         email,
@@ -186,39 +195,41 @@ async def save_email(update: Update, context: Ctx, magnet: Magnet, email: str) -
     )
     if first:
         log.info("lead captured: %s for magnet %s", person, magnet.id)
-    lead = await svc.store.leads.get(person) if svc.settings.double_optin else None
-    if lead is not None and lead.email_verified_at is None:  # double opt-in: a code first
-        waits = svc.settings.optin_pdf_waits
-        sent = await send_code(
-            update, context, magnet.id, email, "code_sent" if waits else "code_sent_nowait"
-        )
-        if waits:  # the PDF waits for the code: the next text is the code
-            await svc.store.sessions.set(person, STEP_CODE if sent else STEP_EMAIL, magnet.id)
-            return
-        delivered = {
-            m.magnet_id: m.delivered_at for m in await svc.store.leads.lead_magnets(person)
-        }
-        if delivered.get(magnet.id) is not None:  # a changed address: the PDF is theirs already
-            await svc.store.sessions.clear(person)
-            return
-    else:
-        await context.bot.send_message(
-            chat_of(update),
-            t(context, lang, "email_saved", email=clip(email)),
-        )
+    lead = await context.lead(fresh=True) if svc.settings.double_optin else None
+    if lead is not None and lead.email_verified_at is None:
+        await _code_first(update, context, magnet, email)
+        return
+    await context.bot.send_message(
+        chat_of(update), t(context, lang, "email_saved", email=clip(email))
+    )
+    await offer(update, context, magnet)
+
+
+async def _code_first(update: Update, context: Ctx, magnet: Magnet, email: str) -> None:
+    """Double opt-in: a code for this address; the PDF waits for it unless OPTIN_PDF_WAITS is
+    off (then it goes now, if this is not a changed address of someone who has it)."""
+    svc, person = context.svc, context.user_id
+    waits = svc.settings.optin_pdf_waits
+    prompt = "code_sent" if waits else "code_sent_nowait"
+    sent = await send_code(update, context, magnet.id, email, prompt)
+    if waits:  # the next text is the code (or, if none could be sent, another address)
+        await svc.store.sessions.set(person, STEP_CODE if sent else STEP_EMAIL, magnet.id)
+        return
+    delivered = {m.magnet_id: m.delivered_at for m in await svc.store.leads.lead_magnets(person)}
+    if delivered.get(magnet.id) is not None:  # a changed address: the PDF is theirs already
+        await svc.store.sessions.clear(person)
+        return
     await offer(update, context, magnet)
 
 
 async def confirm_suggestion(update: Update, context: Ctx) -> None:
     """`eml:yes` takes the suggested address, `eml:no` keeps what was typed."""
     query = update.callback_query
-    assert query is not None and query.data is not None
-    person = context.user_id
-    session = await context.svc.store.sessions.get(person)
+    assert query is not None
+    session = await context.svc.store.sessions.get(context.user_id)
     magnet = context.svc.catalogue.get(session.magnet_id or "") if session else None
-    email = (
-        session.data.get("suggested" if query.data == "eml:yes" else "typed") if session else None
-    )
+    yes = EmailSuggestion.unpack(query.data) == EmailSuggestion(yes=True)
+    email = session.data.get("suggested" if yes else "typed") if session else None
     if session is None or session.step != STEP_EMAIL_CONFIRM or magnet is None or not email:
         await ack(query, t(context, context.lang, "button_expired"))
         return
@@ -230,13 +241,15 @@ async def confirm_suggestion(update: Update, context: Ctx) -> None:
 async def answer_question(update: Update, context: Ctx) -> None:
     """An answer button `ans:<magnet>:<answer>` under a qualifying question."""
     query = update.callback_query
-    assert query is not None and query.data is not None
-    svc, lang = context.svc, context.lang
-    person = context.user_id
-    _, magnet_id, answer_id = [*query.data.split(":"), "", ""][:3]
+    assert query is not None
+    svc, lang, person = context.svc, context.lang, context.user_id
+    tapped = AnswerQuestion.unpack(query.data)
+    magnet_id = tapped.magnet_id if tapped else ""
     magnet = svc.catalogue.get(magnet_id)
-    answer = magnet.question.answer(answer_id) if magnet and magnet.question else None
-    lead = await svc.store.leads.get(person)
+    answer = (
+        magnet.question.answer(tapped.answer_id) if tapped and magnet and magnet.question else None
+    )
+    lead = await context.lead()
     asked = {m.magnet_id: m for m in await svc.store.leads.lead_magnets(person)} if lead else {}
     if (
         magnet is None
@@ -266,13 +279,13 @@ async def answer_question(update: Update, context: Ctx) -> None:
 async def opt_in_again(update: Update, context: Ctx) -> None:
     """`opt:<magnet>` after /stop: an explicit new opt-in; `opt:no` declines."""
     query = update.callback_query
-    assert query is not None and query.data is not None
+    assert query is not None
     await ack(query)  # clients show a spinner until the query is answered
-    svc, lang = context.svc, context.lang
-    person = context.user_id
+    svc, lang, person = context.svc, context.lang, context.user_id
     await edit(query)
-    magnet = svc.catalogue.get(query.data.removeprefix("opt:"))
-    lead = await svc.store.leads.get(person)
+    tapped = OptInAgain.unpack(query.data)
+    magnet = svc.catalogue.get(tapped.magnet_id) if tapped else None  # None for `opt:no`
+    lead = await context.lead()
     if magnet is None or lead is None or lead.email is None:
         await say(update, t(context, lang, "optin_declined"))
         return
@@ -288,5 +301,5 @@ async def opt_in_again(update: Update, context: Ctx) -> None:
     await say(
         update,
         t(context, lang, "optin_back", title=title),
-        buttons((t(context, lang, "btn_send_again"), f"mag:{magnet.id}")),
+        buttons((t(context, lang, "btn_send_again"), PickMagnet(magnet.id).pack())),
     )

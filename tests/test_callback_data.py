@@ -16,6 +16,7 @@ SENT = [
     (cb.EmailSuggestion(True), "eml:yes"),
     (cb.EmailSuggestion(False), "eml:no"),
     (cb.OptInAgain("seo-guide"), "opt:seo-guide"),
+    (cb.OptInAgain.declined(), "opt:no"),
     (cb.CodeButton("new"), "otp:new"),
     (cb.CodeButton("chg"), "otp:chg"),
     (cb.Forget(True), "fgt:yes"),

@@ -14,7 +14,7 @@ most Telegram's 64 bytes.
 | `mag:<magnet>`              | PickMagnet     | the menu, "send it again"                |
 | `ans:<magnet>:<answer>`     | AnswerQuestion | the qualifying question                  |
 | `eml:yes`, `eml:no`         | EmailSuggestion| "did you mean ...?" under a typo         |
-| `opt:<magnet>`              | OptInAgain     | "send me news" after a magnet            |
+| `opt:<magnet>`, `opt:no`    | OptInAgain     | the opt-in question again, after /stop   |
 | `otp:new`, `otp:chg`        | CodeButton     | the code email's "new code"/"change"     |
 | `fgt:yes`, `fgt:no`         | Forget         | /forget's confirm                        |
 | `pln:<magnet>:<tip>`        | PlanButton     | the call to action under a tip           |
@@ -167,10 +167,15 @@ class Forget(_YesNo):
 
 @dataclass(frozen=True)
 class OptInAgain:
-    """`opt:<magnet>`: yes to news, under a guide already sent."""
+    """`opt:<magnet>`: opt in again (after /stop) for that guide; `opt:no` declines."""
 
     pattern: ClassVar[str] = r"^opt:"
     magnet_id: str
+
+    @classmethod
+    def declined(cls) -> OptInAgain:
+        """The "no" button: its "magnet" is looked up like any other and never found."""
+        return cls("no")
 
     def pack(self) -> str:
         """The data string."""
