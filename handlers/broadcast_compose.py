@@ -11,6 +11,7 @@ from telegram.error import BadRequest
 from bot.broadcast.draft import MAX_LINKS, Version, keyboard, kind_of, parse_link, refusal
 from bot.services import Ctx
 from bot.store.broadcasts import Broadcast
+from bot.telegram.callback_data import BroadcastButton
 from handlers.broadcast_later import STEP_BROADCAST, when_typed
 from handlers.common import buttons, chat_id, clip, say, t
 from handlers.segments import offered, segment_rows
@@ -132,9 +133,9 @@ def draft_summary(context: Ctx, draft: Broadcast) -> tuple[str, InlineKeyboardMa
         for lang in svc.texts.languages
         if lang not in draft.versions
     ]
-    keys = [(label, f"bc:v:{draft.id}:{lang}") for label, lang in rows]
+    keys = [(label, BroadcastButton("v", draft.id, lang=lang).pack()) for label, lang in rows]
     if len(draft.links) < MAX_LINKS:
-        keys.append((t(context, owner, "btn_bc_link"), f"bc:l:{draft.id}"))
+        keys.append((t(context, owner, "btn_bc_link"), BroadcastButton("l", draft.id).pack()))
     text = t(
         context,
         owner,
@@ -155,7 +156,7 @@ async def show_draft(update: Update, context: Ctx, draft_id: int) -> None:
     await say(update, text, keyboard if keyboard.inline_keyboard else None)
     rows = await segment_rows(context, draft)
     cancel = t(context, owner, "btn_bc_cancel")
-    rows.append([InlineKeyboardButton(cancel, callback_data=f"bc:x:{draft.id}")])
+    rows.append([InlineKeyboardButton(cancel, callback_data=BroadcastButton("x", draft.id).pack())])
     await say(update, t(context, owner, "bc_pick", id=str(draft.id)), InlineKeyboardMarkup(rows))
 
 

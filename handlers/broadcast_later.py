@@ -7,6 +7,7 @@ from telegram import InlineKeyboardMarkup, Update
 from bot.broadcast.draft import local_time, parse_when, slots, when_problem
 from bot.services import Ctx
 from bot.store.broadcasts import Broadcast
+from bot.telegram.callback_data import BroadcastButton
 from handlers.common import buttons, clip, say, t
 from handlers.segments import segment_label
 
@@ -22,8 +23,14 @@ async def ask_when(update: Update, context: Ctx, draft: Broadcast) -> None:
         update,
         t(context, lang, "bc_ask_when", zone=svc.settings.timezone),
         buttons(
-            (t(context, lang, "btn_bc_tomorrow"), f"bc:at:{draft.id}:{offered['tomorrow']}"),
-            (t(context, lang, "btn_bc_monday"), f"bc:at:{draft.id}:{offered['monday']}"),
+            (
+                t(context, lang, "btn_bc_tomorrow"),
+                BroadcastButton("at", draft.id, number=offered["tomorrow"]).pack(),
+            ),
+            (
+                t(context, lang, "btn_bc_monday"),
+                BroadcastButton("at", draft.id, number=offered["monday"]).pack(),
+            ),
         ),
     )
 
@@ -62,11 +69,14 @@ async def scheduled_line(context: Ctx, draft: Broadcast) -> tuple[str, InlineKey
     svc, lang = context.svc, context.svc.owner_lang
     assert draft.send_at is not None and draft.segment is not None
     when = local_time(draft.send_at, svc.settings.zone)
-    cancel = (t(context, lang, "btn_bc_cancel"), f"bc:x:{draft.id}")
+    cancel = (t(context, lang, "btn_bc_cancel"), BroadcastButton("x", draft.id).pack())
     if draft.state == "held":
         index = draft.segments.index(draft.segment)
         text = t(context, lang, "bc_held", id=str(draft.id), when=when)
-        now = (t(context, lang, "btn_bc_send_now"), f"bc:go:{draft.id}:{index}")
+        now = (
+            t(context, lang, "btn_bc_send_now"),
+            BroadcastButton("go", draft.id, number=index).pack(),
+        )
         return text, buttons(now, cancel)
     count = await svc.store.broadcasts.audience_size(draft.segment)
     text = svc.texts.count(
@@ -78,7 +88,9 @@ async def scheduled_line(context: Ctx, draft: Broadcast) -> tuple[str, InlineKey
         zone=svc.settings.timezone,
         segment=clip(segment_label(context, draft.segment), 80),
     )
-    return text, buttons((t(context, lang, "btn_bc_reschedule"), f"bc:r:{draft.id}"), cancel)
+    return text, buttons(
+        (t(context, lang, "btn_bc_reschedule"), BroadcastButton("r", draft.id).pack()), cancel
+    )
 
 
 async def list_scheduled(update: Update, context: Ctx) -> None:

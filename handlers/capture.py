@@ -133,7 +133,7 @@ async def deliver(update: Update, context: Ctx, magnet: Magnet) -> None:
 async def pick_magnet(update: Update, context: Ctx) -> None:
     """A magnet button from the menu (`mag:<id>`)."""
     query = update.callback_query
-    assert query is not None and query.data is not None
+    assert query is not None
     await ack(query)  # clients show a spinner until the query is answered
     lang, picked = context.lang, PickMagnet.unpack(query.data)
     magnet = context.svc.catalogue.get(picked.magnet_id) if picked else None

@@ -16,7 +16,7 @@ from bot.owner.links import qr_card, qr_filename, source_max, source_name
 from bot.services import Ctx
 from bot.store.owner import LIST_NAMES
 from bot.telegram import names
-from bot.telegram.callback_data import fields, ids, parse_id
+from bot.telegram.callback_data import LeadCard, LeadsPage
 from handlers.common import ack, chat_id, clip, say, t
 from handlers.fallback import unknown_button
 
@@ -34,7 +34,7 @@ async def leads(update: Update, context: Ctx) -> None:
     shown = await say(update, text, keyboard)
     # The page names these leads: an erasure draws it again without the erased one.
     await context.svc.store.owner.set_mentions(
-        shown.chat_id, shown.message_id, listed, f"lds:{name}:0"
+        shown.chat_id, shown.message_id, listed, LeadsPage(name, 0).pack()
     )
 
 
@@ -52,14 +52,14 @@ async def _page(
         handle = names.handle(row["username"])
         lines.append(f"• {who}{handle} — {clip(row['email'] or '-', 60)}")
         label = names.person(row["first_name"], row["last_name"], row["user_id"], 40, html=False)
-        buttons.append([InlineKeyboardButton(label, callback_data=f"crd:{row['user_id']}")])
+        buttons.append([InlineKeyboardButton(label, callback_data=LeadCard(row["user_id"]).pack())])
     if not rows:
         lines.append(t(context, lang, "leads_none"))
     nav = []
     if page > 0:
-        nav.append(InlineKeyboardButton("◀", callback_data=f"lds:{name}:{page - 1}"))
+        nav.append(InlineKeyboardButton("◀", callback_data=LeadsPage(name, page - 1).pack()))
     if (page + 1) * PAGE < total:
-        nav.append(InlineKeyboardButton("▶", callback_data=f"lds:{name}:{page + 1}"))
+        nav.append(InlineKeyboardButton("▶", callback_data=LeadsPage(name, page + 1).pack()))
     if nav:
         buttons.append(nav)
     keyboard = InlineKeyboardMarkup(buttons) if buttons else None
@@ -69,19 +69,17 @@ async def _page(
 async def leads_page(update: Update, context: Ctx) -> None:
     """`lds:<list>:<page>`: another page (owners only)."""
     query = update.callback_query
-    assert query is not None and query.data is not None
-    parts = fields(query.data, "lds", 2)
-    page = parse_id(parts[1]) if parts else None
-    ok = parts is not None and parts[0] in LIST_NAMES and page is not None and page < 10**6
-    if not context.svc.is_owner(context.user_id) or not ok or parts is None or page is None:
+    assert query is not None
+    tapped = LeadsPage.unpack(query.data)
+    if not context.svc.is_owner(context.user_id) or not tapped or tapped.name not in LIST_NAMES:
         await unknown_button(update, context)
         return
     await ack(query)  # clients show a spinner until the query is answered
-    text, keyboard, listed = await _page(context, parts[0], page)
+    text, keyboard, listed = await _page(context, tapped.name, tapped.page)
     shown = query.message
     assert shown is not None  # fallback.chatless_button answered buttons on inline messages
     await context.svc.store.owner.set_mentions(
-        shown.chat.id, shown.message_id, listed, f"lds:{parts[0]}:{page}"
+        shown.chat.id, shown.message_id, listed, tapped.pack()
     )
     if isinstance(shown, Message) and shown.reply_markup == keyboard:
         return  # a double tap: this page is already shown
@@ -93,11 +91,10 @@ async def leads_page(update: Update, context: Ctx) -> None:
 
 async def redraw(context: Ctx, chat: int, message_id: int, how: str) -> None:
     """Draw a /leads page again (after an erasure): the erased lead is no longer on it."""
-    parts = fields(how, "lds", 2)
-    page = parse_id(parts[1]) if parts else None
-    if parts is None or page is None or parts[0] not in LIST_NAMES:
+    page = LeadsPage.unpack(how)
+    if page is None or page.name not in LIST_NAMES:
         return
-    text, keyboard, listed = await _page(context, parts[0], page)
+    text, keyboard, listed = await _page(context, page.name, page.page)
     try:
         await context.bot.edit_message_text(text, chat, message_id, reply_markup=keyboard)
     except TelegramError as exc:  # deleted by the owner, or too old to edit
@@ -108,13 +105,12 @@ async def redraw(context: Ctx, chat: int, message_id: int, how: str) -> None:
 async def card(update: Update, context: Ctx) -> None:
     """`crd:<lead>`: one lead's card with the contacted / won buttons (owners only)."""
     query = update.callback_query
-    assert query is not None and query.data is not None
-    svc = context.svc
-    found = ids(query.data, "crd", 1)
-    if not svc.is_owner(context.user_id) or found is None:
+    assert query is not None
+    svc, tapped = context.svc, LeadCard.unpack(query.data)
+    if not svc.is_owner(context.user_id) or tapped is None:
         await unknown_button(update, context)
         return
-    lead_id = found[0]
+    lead_id = tapped.person
     await ack(query)  # clients show a spinner until the query is answered
     text = await lead_card(svc, lead_id, t(context, svc.owner_lang, "card_title"))
     if await svc.store.leads.get(lead_id) is None:  # erased meanwhile: nothing to act on

@@ -43,7 +43,7 @@ async def member_changed(update: Update, context: Ctx) -> None:
     if change.chat.type != "private":  # groups and channels say nothing about the person
         return
     blocked = change.new_chat_member.status == ChatMember.BANNED
-    if await context.svc.store.leads.get(change.from_user.id) is None:
+    if await context.lead() is None:  # the person behind the update: the one who (un)blocked
         return
     if await context.svc.store.leads.mark_blocked(change.from_user.id, blocked):
         log.info("%s %s the bot", change.from_user.id, "blocked" if blocked else "unblocked")
@@ -55,7 +55,7 @@ async def on_error(update: object, context: Ctx) -> None:
     if isinstance(context.error, Forbidden) and isinstance(update, Update):
         # They blocked the bot between their message and our answer: nothing is broken.
         user = update.effective_user
-        if user is not None and await context.svc.store.leads.get(user.id) is not None:
+        if user is not None and await context.lead() is not None:
             await context.svc.store.leads.mark_blocked(user.id)
         log.info("update %s: the person blocked the bot meanwhile", update_id)
         return

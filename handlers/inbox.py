@@ -12,8 +12,8 @@ from bot.inbox.relay import inbox_lines, is_note, may_answer, relayable
 from bot.services import Ctx
 from bot.store import Lead
 from bot.telegram import names
-from bot.telegram.callback_data import ids
-from handlers.common import ack, chat_id, say, t, touch
+from bot.telegram.callback_data import InboxDone
+from handlers.common import ack, chat_id, known, say, t
 from handlers.fallback import unknown_button
 from handlers.ready import STEP_PLAN_GOAL
 
@@ -28,8 +28,7 @@ async def to_team(update: Update, context: Ctx) -> bool:
     to = [group] if group is not None else list(svc.settings.owner_ids)
     if message is None or svc.is_owner(person) or not to or not relayable(message):
         return False
-    if await svc.store.leads.get(person) is None:  # wrote before any /start
-        await touch(update, context)
+    await known(update, context)  # someone who wrote before any /start is created
     ack = await svc.store.team.message_in(
         person,
         chat_id(update),
@@ -103,7 +102,7 @@ async def _inbox_view(context: Ctx) -> tuple[str, InlineKeyboardMarkup | None, l
     done = [
         InlineKeyboardButton(
             t(context, svc.owner_lang, "btn_inbox_done", n=str(n)),
-            callback_data=f"inb:{w.person}",
+            callback_data=InboxDone(w.person).pack(),
         )
         for n, w in enumerate(waiting, 1)
     ]
@@ -121,12 +120,12 @@ async def inbox_command(update: Update, context: Ctx) -> None:
 async def done_button(update: Update, context: Ctx) -> None:
     """`inb:<person>`: the conversation is handled without an answer; the list is redrawn."""
     query = update.callback_query
-    assert query is not None and query.data is not None
-    found = ids(query.data, "inb", 1)
-    if not context.svc.is_owner(context.user_id) or found is None:
+    assert query is not None
+    tapped = InboxDone.unpack(query.data)
+    if not context.svc.is_owner(context.user_id) or tapped is None:
         await unknown_button(update, context)
         return
-    await context.svc.store.team.done(found[0])
+    await context.svc.store.team.done(tapped.person)
     await ack(query, t(context, context.svc.owner_lang, "inbox_marked_done"))
     text, keyboard, named = await _inbox_view(context)
     try:

@@ -10,7 +10,7 @@ from telegram.error import TelegramError
 from bot.owner.alerts import card_buttons, lead_card
 from bot.services import Ctx
 from bot.store import Event
-from bot.telegram.callback_data import fields, parse_id
+from bot.telegram.callback_data import OwnerMark
 from handlers.common import ack, t
 from handlers.fallback import unknown_button
 
@@ -20,16 +20,13 @@ log = logging.getLogger(__name__)
 async def owner_button(update: Update, context: Ctx) -> None:
     """`own:c:<lead>` (contacted) or `own:w:<lead>` (won); to anyone else, an unknown button."""
     query = update.callback_query
-    assert query is not None and query.data is not None
-    svc = context.svc
-    parts = fields(query.data, "own", 2)
-    lead_id = parse_id(parts[1]) if parts else None
-    if not svc.is_owner(context.user_id) or parts is None or lead_id is None:
+    assert query is not None
+    svc, tapped = context.svc, OwnerMark.unpack(query.data)
+    if not svc.is_owner(context.user_id) or tapped is None:
         await unknown_button(update, context)
         return
-    kind = {"c": Event.CONTACTED, "w": Event.WON}.get(parts[0])
-    lead = await svc.store.leads.get(lead_id)
-    if kind is None or lead is None:
+    lead_id, kind = tapped.lead_id, {"c": Event.CONTACTED, "w": Event.WON}[tapped.action]
+    if await svc.store.leads.get(lead_id) is None:  # erased since, or a forged id
         await unknown_button(update, context)
         return
     lang = svc.owner_lang

@@ -11,9 +11,9 @@ from bot.owner.alerts import alert_owners
 from bot.services import Ctx
 from bot.store import Event
 from bot.telegram import names
-from bot.telegram.callback_data import parse_id
+from bot.telegram.callback_data import GoalSkip, PlanButton, StopButton
 from handlers import privacy
-from handlers.common import ack, buttons, say, t, touch
+from handlers.common import ack, buttons, known, say, t
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +25,7 @@ MAX_TEXT = 4000
 async def request_plan(update: Update, context: Ctx, why: str) -> None:
     """Flag the person ready to talk, alert owners at once, then ask about their goal."""
     svc, lang, person = context.svc, context.lang, context.user_id
-    if await svc.store.leads.get(person) is None:
-        await touch(update, context)
+    await known(update, context)
     if not await svc.store.ready.mark_hot(person, Event.PLAN, why, update.update_id):
         await say(update, t(context, lang, "plan_again"))  # a second request does not count twice
         return
@@ -36,7 +35,7 @@ async def request_plan(update: Update, context: Ctx, why: str) -> None:
     await say(
         update,
         t(context, lang, "plan_ask_goal"),
-        buttons((t(context, lang, "btn_skip"), "gol:skip")),
+        buttons((t(context, lang, "btn_skip"), GoalSkip().pack())),
     )
     await svc.store.sessions.set(person, STEP_PLAN_GOAL)
 
@@ -49,9 +48,10 @@ async def plan_command(update: Update, context: Ctx) -> None:
 async def plan_button(update: Update, context: Ctx) -> None:
     """`pln:<magnet>:<tip>`: the call-to-action button under a tip."""
     query = update.callback_query
-    assert query is not None and query.data is not None
+    assert query is not None
     svc, person = context.svc, context.user_id
-    _, magnet_id, tip_id = [*query.data.split(":"), "", ""][:3]
+    tapped = PlanButton.unpack(query.data) or PlanButton("", "")  # forged: no such tip
+    magnet_id, tip_id = tapped.magnet_id, tapped.tip_id
     tip = svc.catalogue.tip(magnet_id, tip_id)
     # Only a tip this person was really sent (not erased since, not forged) counts.
     if tip is None or not await svc.store.tips.was_sent(person, magnet_id, tip_id):
@@ -80,7 +80,7 @@ async def goal_text(update: Update, context: Ctx, text: str) -> None:
     """The person's goal for their plan: kept, passed on to owners, thanked."""
     svc, lang, person = context.svc, context.lang, context.user_id
     await svc.store.ready.add_message(person, "goal", text[:MAX_TEXT], update.update_id)
-    lead = await svc.store.leads.get(person)
+    lead = await context.lead()
     name = names.person(lead.first_name if lead else None, None, person)
     headline = t(context, svc.owner_lang, "alert_goal", name=name)
     await alert_owners(context.bot, svc, person, headline, text[:MAX_TEXT])
@@ -103,8 +103,7 @@ async def contact_text(
 ) -> None:
     """A contact message (/contact, or an appointment asked in words): kept, sent to owners."""
     svc, lang, person = context.svc, context.lang, context.user_id
-    if await svc.store.leads.get(person) is None:
-        await touch(update, context)
+    await known(update, context)
     await svc.store.ready.add_message(person, "contact", text[:MAX_TEXT], update.update_id)
     await svc.store.ready.mark_hot(person, Event.CONTACT, why, update.update_id)
     await svc.nurture.end_sequences(person)  # ready to talk: the conversation takes over
@@ -119,14 +118,14 @@ async def contact_text(
 async def stop_button(update: Update, context: Ctx) -> None:
     """`stp` under a tip, `stp:<broadcast>` under a broadcast: /stop (clicks counted)."""
     query = update.callback_query
-    assert query is not None and query.data is not None
-    broadcast_id = parse_id(query.data.partition(":")[2])
-    if query.data != "stp" and broadcast_id is None:
+    assert query is not None
+    tapped = StopButton.unpack(query.data)
+    if tapped is None:
         await ack(query, t(context, context.lang, "button_expired"))
         return
     await ack(query)  # clients show a spinner until the query is answered
-    if broadcast_id is not None:  # counted only if this person was sent that broadcast
+    if tapped.broadcast_id is not None:  # counted only if this person was sent that broadcast
         await context.svc.store.broadcasts.stop_click(
-            context.user_id, broadcast_id, update.update_id
+            context.user_id, tapped.broadcast_id, update.update_id
         )
     await privacy.stop(update, context)  # whoever asks to stop is stopped, counted or not

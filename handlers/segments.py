@@ -7,6 +7,7 @@ from telegram import InlineKeyboardButton
 from bot.content.catalogue import localized
 from bot.services import Ctx
 from bot.store.broadcasts import Broadcast
+from bot.telegram.callback_data import BroadcastButton
 from handlers.common import t
 
 SOURCES_OFFERED = 5
@@ -52,5 +53,11 @@ async def segment_rows(context: Ctx, draft: Broadcast) -> list[list[InlineKeyboa
     for index, segment in enumerate(draft.segments):
         count = await context.svc.store.broadcasts.audience_size(segment)
         label = f"{segment_label(context, segment)} ({count})"
-        rows.append([InlineKeyboardButton(label[:60], callback_data=f"bc:s:{draft.id}:{index}")])
+        rows.append(
+            [
+                InlineKeyboardButton(
+                    label[:60], callback_data=BroadcastButton("s", draft.id, number=index).pack()
+                )
+            ]
+        )
     return rows
