@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from telegram import BotCommand, BotCommandScopeChat, Update
@@ -34,6 +35,7 @@ from bot.outbox.pump import Pump
 from bot.owner.alerts import notify_owners
 from bot.services import Ctx, Running, Services
 from bot.store import Store
+from bot.telegram import callback_data as cb
 from bot.telegram.intake import IntakeBot, IntakeProcessor, replay_pending
 from bot.telegram.pacing import Pacer, ReplyRateLimiter, in_flight_for
 from handlers import (
@@ -70,6 +72,26 @@ PROSPECT_COMMANDS = (
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER]
 
 
+# Each kind of callback data (bot/telegram/callback_data.py) and the handler for its buttons.
+ButtonHandler = Callable[[Update, Ctx], Coroutine[Any, Any, None]]
+BUTTONS: tuple[tuple[type[cb.ButtonData], ButtonHandler], ...] = (
+    (cb.PickMagnet, capture.pick_magnet),
+    (cb.AnswerQuestion, capture.answer_question),
+    (cb.EmailSuggestion, capture.confirm_suggestion),
+    (cb.OptInAgain, capture.opt_in_again),
+    (cb.CodeButton, optin.code_button),
+    (cb.Forget, privacy.forget_confirmed),
+    (cb.PlanButton, ready.plan_button),
+    (cb.StopButton, ready.stop_button),
+    (cb.GoalSkip, ready.goal_skip),
+    (cb.OwnerMark, owner.owner_button),
+    (cb.LeadsPage, console.leads_page),
+    (cb.LeadCard, console.card),
+    (cb.BroadcastButton, broadcast.button),
+    (cb.InboxDone, inbox.done_button),
+)
+
+
 def register_handlers(app: App, svc: Services) -> None:
     """Every handler, in the order they are tried."""
     private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
@@ -101,20 +123,8 @@ def register_handlers(app: App, svc: Services) -> None:
 
     # Before every button handler (they all answer in the chat): inline messages have none.
     app.add_handler(TypeHandler(Update, fallback.chatless_button), group=-1)
-    app.add_handler(CallbackQueryHandler(capture.pick_magnet, pattern=r"^mag:"))
-    app.add_handler(CallbackQueryHandler(capture.answer_question, pattern=r"^ans:"))
-    app.add_handler(CallbackQueryHandler(capture.confirm_suggestion, pattern=r"^eml:(yes|no)$"))
-    app.add_handler(CallbackQueryHandler(capture.opt_in_again, pattern=r"^opt:"))
-    app.add_handler(CallbackQueryHandler(optin.code_button, pattern=r"^otp:(new|chg)$"))
-    app.add_handler(CallbackQueryHandler(privacy.forget_confirmed, pattern=r"^fgt:(yes|no)$"))
-    app.add_handler(CallbackQueryHandler(ready.plan_button, pattern=r"^pln:"))
-    app.add_handler(CallbackQueryHandler(ready.stop_button, pattern=r"^stp(:[0-9]{1,19})?$"))
-    app.add_handler(CallbackQueryHandler(ready.goal_skip, pattern=r"^gol:skip$"))
-    app.add_handler(CallbackQueryHandler(owner.owner_button, pattern=r"^own:"))
-    app.add_handler(CallbackQueryHandler(console.leads_page, pattern=r"^lds:"))
-    app.add_handler(CallbackQueryHandler(console.card, pattern=r"^crd:"))
-    app.add_handler(CallbackQueryHandler(broadcast.button, pattern=r"^bc:"))
-    app.add_handler(CallbackQueryHandler(inbox.done_button, pattern=r"^inb:"))
+    for kind, handler in BUTTONS:  # each kind of button data has its handler
+        app.add_handler(CallbackQueryHandler(handler, pattern=kind.pattern))
     app.add_handler(CallbackQueryHandler(fallback.unknown_button))
 
     app.add_handler(

@@ -131,3 +131,10 @@ def test_parse_id_bounds() -> None:
     assert cb.parse_id(str(cb.MAX_ID)) == cb.MAX_ID
     assert cb.parse_id(str(cb.MAX_ID + 1)) is None
     assert cb.parse_id("") is None and cb.parse_id("1e3") is None and cb.parse_id("²") is None
+
+
+def test_every_kind_is_routed_to_its_handler_once() -> None:
+    from bot.app import BUTTONS
+
+    routed = [kind for kind, _ in BUTTONS]
+    assert sorted(routed, key=str) == sorted(cb.KINDS, key=str)  # each once, none left out

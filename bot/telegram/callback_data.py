@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import ClassVar, Literal, get_args
+from typing import ClassVar, Literal, Protocol, get_args
 
 from telegram.constants import InlineKeyboardButtonLimit
 
@@ -40,6 +40,21 @@ MAX_ID = 2**63 - 1
 MAX_BYTES = int(InlineKeyboardButtonLimit.MAX_CALLBACK_DATA)  # 64
 MAX_PAGE = 10**6  # a /leads page further than any list could reach is forged
 _DIGITS = re.compile(r"[0-9]{1,19}")  # ASCII only: str.isdigit() also accepts "²" and "١"
+
+
+class ButtonData(Protocol):
+    """What every kind below has: its handler's pattern, and data packed and unpacked."""
+
+    pattern: ClassVar[str]
+
+    def pack(self) -> str:
+        """The data string."""
+        ...
+
+    @classmethod
+    def unpack(cls, data: str | None) -> ButtonData | None:
+        """The button, or None if the data is not one."""
+        ...
 
 
 def parse_id(text: str) -> int | None:
@@ -56,23 +71,6 @@ def _split(data: str | None, prefix: str, count: int) -> list[str] | None:
         return None
     head, *rest = data.split(":")
     return rest if head == prefix and len(rest) == count and all(rest) else None
-
-
-def fields(data: str | None, prefix: str, count: int) -> list[str] | None:
-    """`prefix:a:b` split into exactly `count` fields after the prefix, or None."""
-    if data is None:
-        return None
-    head, *rest = data.split(":")
-    return rest if head == prefix and len(rest) == count else None
-
-
-def ids(data: str | None, prefix: str, count: int) -> list[int] | None:
-    """`prefix:1:2` as `count` bounded ids, or None if any field is not one."""
-    parts = fields(data, prefix, count)
-    if parts is None:
-        return None
-    values = [parse_id(p) for p in parts]
-    return None if any(v is None for v in values) else [v for v in values if v is not None]
 
 
 def _join(*parts: object) -> str:
@@ -417,7 +415,7 @@ class BroadcastButton:
 
 
 # Every kind, for the tests and the reader: one prefix each, all routed in bot/app.py.
-KINDS = (
+KINDS: tuple[type[ButtonData], ...] = (
     PickMagnet,
     AnswerQuestion,
     EmailSuggestion,
