@@ -11,6 +11,7 @@ import re
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
@@ -77,11 +78,12 @@ class Preview:
     async def send(self, update: dict[str, object]) -> None:
         parsed = Update.de_json(update, self.app.bot)
         await self.app.update_processor.process_update(parsed, self.app.process_update(parsed))
-        if self.svc._inbox is not None:
-            await self.svc._inbox.drain()  # relays to and from the team, shown as they happen
+        running = self.svc.running
+        if running and running.inbox:  # relays to and from the team, shown as they happen
+            await running.inbox.drain()
         self.show()
-        if self.svc._mailer is not None:
-            await self.svc._mailer.drain()  # the code mail, printed before the next prompt
+        if running and running.mailer:
+            await running.mailer.drain()  # the code mail, printed before the next prompt
 
     def show(self) -> None:
         """Print what the bot sent (or edited) since last time: in your chat, then in the other
@@ -237,8 +239,8 @@ async def run_preview(settings: Settings, stdin: TextIO, out: TextIO, database: 
         app = build_application(svc, request=request, updates_request=updates)
         await app.initialize()
         await open_services(app)
-        if svc._mailer is not None:
-            svc._mailer = PreviewMailer(svc, app.bot, out)
+        if svc.running and svc.running.mailer:  # the code mail printed, not sent
+            svc.open(replace(svc.running, mailer=PreviewMailer(svc, app.bot, out)))
         files = Path.cwd() / "preview-files"
         files.mkdir(exist_ok=True)
         session = Preview(fake, app, svc, out, files)
