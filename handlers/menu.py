@@ -1,4 +1,5 @@
-"""Entry points: /start (with deep links), /magnets, /help, /cancel, and typed text."""
+"""Entry points (/start with deep links, /magnets, /help, /cancel) and the router: a message
+goes to what its step expects (TEXT_ROUTES, OTHER_ROUTES; the README draws them)."""
 
 from __future__ import annotations
 
