@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from telegram import Update
 from telegram.error import Forbidden, TelegramError
@@ -13,6 +14,7 @@ from bot.funnel.optin import code_usable
 from bot.funnel.rules import EmailCheck, Step, check_email, next_step
 from bot.outbox.mailer import code_buttons
 from bot.services import Ctx
+from bot.store import Lead
 from bot.telegram.callback_data import AnswerQuestion, EmailSuggestion, OptInAgain, PickMagnet
 from handlers.codes import STEP_CODE, send_code
 from handlers.common import (
@@ -37,16 +39,22 @@ STEP_ANSWER = "answer"
 
 
 async def offer(update: Update, context: Ctx, magnet: Magnet, source: str | None = None) -> None:
-    """Take the person one step further towards this magnet."""
-    store, person = context.svc.store, context.user_id
-    chat = chat_of(update)
-    lang, default = context.lang, context.svc.texts.default
+    """Take the person one step further towards this magnet (NEXT_STEPS: which step does what)."""
     # Fresh: an email, an answer or a new consent may have been saved just before.
     lead = await context.lead(fresh=True) or await touch(update, context, source)
-    await store.leads.request_magnet(person, magnet.id, source or lead.first_source)
-    requested = {m.magnet_id: m for m in await store.leads.lead_magnets(person)}
+    store = context.svc.store
+    await store.leads.request_magnet(context.user_id, magnet.id, source or lead.first_source)
+    step = await _next_step(context, magnet, lead)
+    # Messages first, the step change last: if the process dies in between, the replayed update
+    # finds the person still in the previous step and does this again.
+    await NEXT_STEPS[step](update, context, magnet, lead)
+
+
+async def _next_step(context: Ctx, magnet: Magnet, lead: Lead) -> Step:
+    """What this person needs next for this magnet (bot.funnel.rules.next_step)."""
     settings = context.svc.settings
-    step = next_step(
+    requested = {m.magnet_id: m for m in await context.svc.store.leads.lead_magnets(lead.user_id)}
+    return next_step(
         has_email=lead.email is not None,
         unsubscribed=lead.unsubscribed_at is not None,
         has_question=magnet.question is not None,
@@ -55,55 +63,79 @@ async def offer(update: Update, context: Ctx, magnet: Magnet, source: str | None
         and settings.optin_pdf_waits
         and lead.email_verified_at is None,
     )
-    title = clip(label(magnet.title, lang, default))
-    # Messages first, the step change last: if the process dies in between, the replayed update
-    # finds the person still in the previous step and does this again.
-    if step is Step.ASK_EMAIL:
-        text = t(
-            context,
-            lang,
-            "ask_email",
-            title=title,
-            description=label(magnet.description, lang, default),
-        )
-        await context.bot.send_message(chat, f"{text}\n\n{t(context, lang, 'consent')}")
-        await store.sessions.set(person, STEP_EMAIL, magnet.id)
-    elif step is Step.CONFIRM_OPTIN:
-        await store.sessions.clear(person)
-        keyboard = buttons(
-            (t(context, lang, "btn_optin_yes"), OptInAgain(magnet.id).pack()),
-            (t(context, lang, "btn_optin_no"), OptInAgain.declined().pack()),
-        )
-        await context.bot.send_message(
-            chat, t(context, lang, "optin_again", title=title), reply_markup=keyboard
-        )
-    elif step is Step.ASK_CODE:
-        assert lead.email is not None
-        pending = await store.optin.pending_code(person)
-        usable = (
-            code_usable(pending, lead.email, store.now(), settings.optin_max_attempts)
-            and await store.optin.mail_error(person) is None
-        )
-        if not usable:  # none, expired, locked, or its mail failed: a fresh one
-            await send_code(update, context, magnet.id, lead.email)
-        else:
-            await context.bot.send_message(
-                chat,
-                t(context, lang, "code_waiting", email=clip(lead.email)),
-                reply_markup=code_buttons(context.svc, lang),
-            )
-        await store.sessions.set(person, STEP_CODE, magnet.id)
-    elif step is Step.ASK_QUESTION:
-        assert magnet.question is not None
-        await context.bot.send_message(
-            chat,
-            label(magnet.question.text, lang, default),
-            reply_markup=question_keyboard(magnet, magnet.question, lang, default),
-        )
-        await store.sessions.set(person, STEP_ANSWER, magnet.id)
+
+
+def _title(context: Ctx, magnet: Magnet) -> str:
+    """The magnet's title in the person's language, escaped."""
+    return clip(label(magnet.title, context.lang, context.svc.texts.default))
+
+
+async def _ask_email(update: Update, context: Ctx, magnet: Magnet, lead: Lead) -> None:
+    """The magnet's description and the consent notice; the next text is the address."""
+    lang = context.lang
+    description = label(magnet.description, lang, context.svc.texts.default)
+    text = t(context, lang, "ask_email", title=_title(context, magnet), description=description)
+    await context.bot.send_message(chat_of(update), f"{text}\n\n{t(context, lang, 'consent')}")
+    await context.svc.store.sessions.set(context.user_id, STEP_EMAIL, magnet.id)
+
+
+async def _confirm_optin(update: Update, context: Ctx, magnet: Magnet, lead: Lead) -> None:
+    """After /stop: opt in again? Only the button's explicit tap resubscribes."""
+    lang = context.lang
+    await context.svc.store.sessions.clear(context.user_id)
+    keyboard = buttons(
+        (t(context, lang, "btn_optin_yes"), OptInAgain(magnet.id).pack()),
+        (t(context, lang, "btn_optin_no"), OptInAgain.declined().pack()),
+    )
+    text = t(context, lang, "optin_again", title=_title(context, magnet))
+    await context.bot.send_message(chat_of(update), text, reply_markup=keyboard)
+
+
+async def _ask_code(update: Update, context: Ctx, magnet: Magnet, lead: Lead) -> None:
+    """Double opt-in, the PDF waiting: the code on its way still works, else a fresh one."""
+    store, person, lang = context.svc.store, context.user_id, context.lang
+    assert lead.email is not None
+    pending = await store.optin.pending_code(person)
+    usable = (
+        code_usable(pending, lead.email, store.now(), context.svc.settings.optin_max_attempts)
+        and await store.optin.mail_error(person) is None
+    )
+    if not usable:  # none, expired, locked, or its mail failed: a fresh one
+        await send_code(update, context, magnet.id, lead.email)
     else:
-        await deliver(update, context, magnet)
-        await store.sessions.clear(person)
+        await context.bot.send_message(
+            chat_of(update),
+            t(context, lang, "code_waiting", email=clip(lead.email)),
+            reply_markup=code_buttons(context.svc, lang),
+        )
+    await store.sessions.set(person, STEP_CODE, magnet.id)
+
+
+async def _ask_question(update: Update, context: Ctx, magnet: Magnet, lead: Lead) -> None:
+    """The magnet's qualifying question, one button per answer."""
+    lang, default = context.lang, context.svc.texts.default
+    assert magnet.question is not None
+    await context.bot.send_message(
+        chat_of(update),
+        label(magnet.question.text, lang, default),
+        reply_markup=question_keyboard(magnet, magnet.question, lang, default),
+    )
+    await context.svc.store.sessions.set(context.user_id, STEP_ANSWER, magnet.id)
+
+
+async def _deliver(update: Update, context: Ctx, magnet: Magnet, lead: Lead) -> None:
+    """Everything is there: the PDF, and the step is over."""
+    await deliver(update, context, magnet)
+    await context.svc.store.sessions.clear(context.user_id)
+
+
+NEXT_STEPS: dict[Step, Callable[[Update, Ctx, Magnet, Lead], Awaitable[None]]] = {
+    Step.ASK_EMAIL: _ask_email,
+    Step.CONFIRM_OPTIN: _confirm_optin,
+    Step.ASK_CODE: _ask_code,
+    Step.ASK_QUESTION: _ask_question,
+    Step.DELIVER: _deliver,
+}
 
 
 async def deliver(update: Update, context: Ctx, magnet: Magnet) -> None:
