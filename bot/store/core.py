@@ -252,7 +252,7 @@ class StoreBase:
         """Copy the WAL into the database file and truncate it (gives disk space back)."""
         async with self._write:
             with off_loop():
-                await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                await self._db.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def copy_to(self, target: Path) -> None:
         """A compact, consistent copy of the open database (also of a file since deleted)."""
@@ -323,8 +323,9 @@ class StoreBase:
         """After a commit: now and then, fold the WAL into the file, off the loop's thread."""
         if isinstance(self._db, LoopConnection) and self._db.checkpoint_due():
             async with self._write:
+                # Every row read: a statement left half-read would block the next COMMIT.
                 with off_loop():
-                    await self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    await self._db.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
 
     async def _write1(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
         """One statement, its own transaction (autocommit): one trip to the database thread.

@@ -342,5 +342,5 @@ class Leads(Repository):
                 await self._hook(db, user_id, HookType.ERASED, urls=told)
         # Old page images of the erased rows may sit in the WAL file until a checkpoint.
         with off_loop():  # may wait for readers: never on the loop's thread
-            await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            await self._db.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
         return erased
