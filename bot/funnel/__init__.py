@@ -1,0 +1,1 @@
+"""The prospect funnel's rules: stages and deep links, double opt-in, intent phrases, the score, PDF delivery, /mydata."""

@@ -1,0 +1,1 @@
+"""Talking to Telegram: durable intake, webhook mode, pacing, the one send policy, callback data, HTML, names."""
