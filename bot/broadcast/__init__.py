@@ -1,1 +1,3 @@
-"""Broadcasts: composition rules (draft), starting now or when due (schedule), the durable sender, the report."""
+"""Broadcasts: composition rules (draft), starting now or when due (schedule), the durable sender,
+the report.
+"""

@@ -1,1 +1,3 @@
-"""The content owners edit: the magnet catalogue, the texts per language, the summary shown before going live."""
+"""The content owners edit: the magnet catalogue, the texts per language, the summary shown before
+going live.
+"""

@@ -1,1 +1,3 @@
-"""The prospect funnel's rules: stages and deep links, double opt-in, intent phrases, the score, PDF delivery, /mydata."""
+"""The prospect funnel's rules: stages and deep links, double opt-in, intent phrases, the score,
+PDF delivery, /mydata.
+"""

@@ -1,1 +1,3 @@
-"""Nurture tips: sending hours and backoff as plain functions, and the dispatcher that sends due tips at most once."""
+"""Nurture tips: sending hours and backoff as plain functions, and the dispatcher that sends due
+tips at most once.
+"""

@@ -1,1 +1,3 @@
-"""Running it safely: start-up and content checks, `aimant backup`, and the guards around the database file."""
+"""Running it safely: start-up and content checks, `aimant backup`, and the guards around the
+database file.
+"""

@@ -1,1 +1,3 @@
-"""Background outboxes: the shared pump loop, verification mails (SMTP) and signed webhooks to other tools."""
+"""Background outboxes: the shared pump loop, verification mails (SMTP) and signed webhooks to
+other tools.
+"""

@@ -1,1 +1,3 @@
-"""Talking to Telegram: durable intake, webhook mode, pacing, the one send policy, callback data, HTML, names."""
+"""Talking to Telegram: durable intake, webhook mode, pacing, the one send policy, callback data,
+HTML, names.
+"""
