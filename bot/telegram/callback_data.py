@@ -30,8 +30,9 @@ most Telegram's 64 bytes.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import ClassVar, Literal, Protocol, get_args
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import ClassVar, Literal, Protocol, Self, get_args, get_origin, get_type_hints
 
 from telegram.constants import InlineKeyboardButtonLimit
 
@@ -81,93 +82,97 @@ def _join(*parts: object) -> str:
     return data
 
 
-@dataclass(frozen=True)
-class PickMagnet:
-    """`mag:<magnet>`: send me this guide."""
+class CallbackData:
+    """A kind of button whose data is `<prefix>:<field>:<field>...`, read back field by field.
 
-    pattern: ClassVar[str] = r"^mag:"
-    magnet_id: str
+    Fields are read by their type: `str` as it is (never empty), `int` a bounded id, `bool`
+    "yes"/"no", a `Literal` one of its values; any other count of fields is not this kind.
+    """
+
+    prefix: ClassVar[str]
+    pattern: ClassVar[str]  # by default `^<prefix>:`: forged data there reaches the handler too
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        if "pattern" not in cls.__dict__:
+            cls.pattern = rf"^{cls.prefix}:"
 
     def pack(self) -> str:
         """The data string."""
-        return _join("mag", self.magnet_id)
+        return _join(self.prefix, *(_text(getattr(self, f.name)) for f in fields(self)))  # type: ignore[arg-type]
 
     @classmethod
-    def unpack(cls, data: str | None) -> PickMagnet | None:
+    def unpack(cls, data: str | None) -> Self | None:
         """The button, or None if the data is not one."""
-        parts = _split(data, "mag", 1)
-        return cls(parts[0]) if parts else None
+        readers = _readers(cls)
+        parts = _split(data, cls.prefix, len(readers))
+        if parts is None:
+            return None
+        values = [read(part) for read, part in zip(readers, parts, strict=True)]
+        return None if any(v is None for v in values) else cls(*values)
+
+
+def _text(value: object) -> str:
+    return ("yes" if value else "no") if isinstance(value, bool) else str(value)
+
+
+def _readers(kind: type) -> list[Callable[[str], object]]:
+    """How to read each of a kind's fields from its text, by the field's type."""
+    hints = get_type_hints(kind)
+    return [_reader(hints[f.name]) for f in fields(kind)]
+
+
+def _reader(hint: object) -> Callable[[str], object]:
+    if hint is int:
+        return parse_id
+    if hint is bool:
+        return {"yes": True, "no": False}.get
+    if get_origin(hint) is Literal:
+        values = get_args(hint)
+        return lambda text: text if text in values else None
+    return lambda text: text
 
 
 @dataclass(frozen=True)
-class AnswerQuestion:
+class PickMagnet(CallbackData):
+    """`mag:<magnet>`: send me this guide."""
+
+    prefix: ClassVar[str] = "mag"
+    magnet_id: str
+
+
+@dataclass(frozen=True)
+class AnswerQuestion(CallbackData):
     """`ans:<magnet>:<answer>`: an answer to a magnet's qualifying question."""
 
-    pattern: ClassVar[str] = r"^ans:"
+    prefix: ClassVar[str] = "ans"
     magnet_id: str
     answer_id: str
 
-    def pack(self) -> str:
-        """The data string."""
-        return _join("ans", self.magnet_id, self.answer_id)
-
-    @classmethod
-    def unpack(cls, data: str | None) -> AnswerQuestion | None:
-        """The button, or None if the data is not one."""
-        parts = _split(data, "ans", 2)
-        return cls(parts[0], parts[1]) if parts else None
-
 
 @dataclass(frozen=True)
-class _YesNo:
-    """`<prefix>:yes` or `<prefix>:no`."""
-
-    prefix: ClassVar[str]
-    yes: bool
-
-    def pack(self) -> str:
-        """The data string."""
-        return _join(self.prefix, "yes" if self.yes else "no")
-
-    @classmethod
-    def _read(cls, data: str | None) -> bool | None:
-        parts = _split(data, cls.prefix, 1)
-        return {"yes": True, "no": False}.get(parts[0]) if parts else None
-
-
-@dataclass(frozen=True)
-class EmailSuggestion(_YesNo):
+class EmailSuggestion(CallbackData):
     """`eml:yes` take the suggested address, `eml:no` keep the typed one."""
 
     prefix: ClassVar[str] = "eml"
     pattern: ClassVar[str] = r"^eml:(yes|no)$"
-
-    @classmethod
-    def unpack(cls, data: str | None) -> EmailSuggestion | None:
-        """The button, or None if the data is not one."""
-        yes = cls._read(data)
-        return None if yes is None else cls(yes)
+    yes: bool
 
 
 @dataclass(frozen=True)
-class Forget(_YesNo):
+class Forget(CallbackData):
     """`fgt:yes` erase me, `fgt:no` keep me (/forget's confirm)."""
 
     prefix: ClassVar[str] = "fgt"
     pattern: ClassVar[str] = r"^fgt:(yes|no)$"
-
-    @classmethod
-    def unpack(cls, data: str | None) -> Forget | None:
-        """The button, or None if the data is not one."""
-        yes = cls._read(data)
-        return None if yes is None else cls(yes)
+    yes: bool
 
 
 @dataclass(frozen=True)
-class OptInAgain:
+class OptInAgain(CallbackData):
     """`opt:<magnet>`: opt in again (after /stop) for that guide; `opt:no` declines."""
 
-    pattern: ClassVar[str] = r"^opt:"
+    prefix: ClassVar[str] = "opt"
     magnet_id: str
 
     @classmethod
@@ -175,64 +180,33 @@ class OptInAgain:
         """The "no" button: its "magnet" is looked up like any other and never found."""
         return cls("no")
 
-    def pack(self) -> str:
-        """The data string."""
-        return _join("opt", self.magnet_id)
-
-    @classmethod
-    def unpack(cls, data: str | None) -> OptInAgain | None:
-        """The button, or None if the data is not one."""
-        parts = _split(data, "opt", 1)
-        return cls(parts[0]) if parts else None
-
 
 CodeAction = Literal["new", "chg"]
 
 
 @dataclass(frozen=True)
-class CodeButton:
+class CodeButton(CallbackData):
     """`otp:new` send another code, `otp:chg` change the address (under the code message)."""
 
+    prefix: ClassVar[str] = "otp"
     pattern: ClassVar[str] = r"^otp:(new|chg)$"
     action: CodeAction
 
-    def pack(self) -> str:
-        """The data string."""
-        return _join("otp", self.action)
-
-    @classmethod
-    def unpack(cls, data: str | None) -> CodeButton | None:
-        """The button, or None if the data is not one."""
-        parts = _split(data, "otp", 1)
-        if not parts:
-            return None
-        action = parts[0]
-        return cls("new") if action == "new" else cls("chg") if action == "chg" else None
-
 
 @dataclass(frozen=True)
-class PlanButton:
+class PlanButton(CallbackData):
     """`pln:<magnet>:<tip>`: the call to action under a tip."""
 
-    pattern: ClassVar[str] = r"^pln:"
+    prefix: ClassVar[str] = "pln"
     magnet_id: str
     tip_id: str
 
-    def pack(self) -> str:
-        """The data string."""
-        return _join("pln", self.magnet_id, self.tip_id)
-
-    @classmethod
-    def unpack(cls, data: str | None) -> PlanButton | None:
-        """The button, or None if the data is not one."""
-        parts = _split(data, "pln", 2)
-        return cls(parts[0], parts[1]) if parts else None
-
 
 @dataclass(frozen=True)
-class StopButton:
+class StopButton(CallbackData):
     """`stp` under a tip, `stp:<broadcast>` under a broadcast (so the click is counted)."""
 
+    prefix: ClassVar[str] = "stp"
     pattern: ClassVar[str] = r"^stp(:[0-9]{1,19})?$"
     broadcast_id: int | None = None
 
@@ -251,112 +225,55 @@ class StopButton:
 
 
 @dataclass(frozen=True)
-class GoalSkip:
+class GoalSkip(CallbackData):
     """`gol:skip`: no goal to tell before the plan request."""
 
+    prefix: ClassVar[str] = "gol"
     pattern: ClassVar[str] = r"^gol:skip$"
-
-    def pack(self) -> str:
-        """The data string."""
-        return "gol:skip"
-
-    @classmethod
-    def unpack(cls, data: str | None) -> GoalSkip | None:
-        """The button, or None if the data is not one."""
-        return cls() if data == "gol:skip" else None
+    what: Literal["skip"] = "skip"
 
 
 OwnerAction = Literal["c", "w"]
 
 
 @dataclass(frozen=True)
-class OwnerMark:
+class OwnerMark(CallbackData):
     """`own:c:<lead>` contacted, `own:w:<lead>` won: under an owner alert or a lead card."""
 
-    pattern: ClassVar[str] = r"^own:"
+    prefix: ClassVar[str] = "own"
     action: OwnerAction
     lead_id: int
 
-    def pack(self) -> str:
-        """The data string."""
-        return _join("own", self.action, self.lead_id)
-
-    @classmethod
-    def unpack(cls, data: str | None) -> OwnerMark | None:
-        """The button, or None if the data is not one."""
-        parts = _split(data, "own", 2)
-        lead_id = parse_id(parts[1]) if parts else None
-        if parts is None or lead_id is None:
-            return None
-        action = parts[0]
-        return cls("c", lead_id) if action == "c" else cls("w", lead_id) if action == "w" else None
-
 
 @dataclass(frozen=True)
-class LeadsPage:
+class LeadsPage(CallbackData):
     """`lds:<list>:<page>`: a page of /leads (also kept to redraw it after an erasure)."""
 
-    pattern: ClassVar[str] = r"^lds:"
+    prefix: ClassVar[str] = "lds"
     name: str
     page: int
-
-    def pack(self) -> str:
-        """The data string."""
-        return _join("lds", self.name, self.page)
 
     @classmethod
     def unpack(cls, data: str | None) -> LeadsPage | None:
         """The page, or None if the data is not one (the list name is checked by its reader)."""
-        parts = _split(data, "lds", 2)
-        page = parse_id(parts[1]) if parts else None
-        if parts is None or page is None or page >= MAX_PAGE:
-            return None
-        return cls(parts[0], page)
+        page = super().unpack(data)
+        return page if page is not None and page.page < MAX_PAGE else None
 
 
 @dataclass(frozen=True)
-class _PersonButton:
-    """`<prefix>:<person>`: a button about one person."""
-
-    prefix: ClassVar[str]
-    person: int
-
-    def pack(self) -> str:
-        """The data string."""
-        return _join(self.prefix, self.person)
-
-    @classmethod
-    def _read(cls, data: str | None) -> int | None:
-        parts = _split(data, cls.prefix, 1)
-        return parse_id(parts[0]) if parts else None
-
-
-@dataclass(frozen=True)
-class LeadCard(_PersonButton):
+class LeadCard(CallbackData):
     """`crd:<lead>`: that lead's card (owners, from /leads)."""
 
     prefix: ClassVar[str] = "crd"
-    pattern: ClassVar[str] = r"^crd:"
-
-    @classmethod
-    def unpack(cls, data: str | None) -> LeadCard | None:
-        """The button, or None if the data is not one."""
-        person = cls._read(data)
-        return None if person is None else cls(person)
+    person: int
 
 
 @dataclass(frozen=True)
-class InboxDone(_PersonButton):
+class InboxDone(CallbackData):
     """`inb:<person>`: this conversation is handled (owners, from /inbox)."""
 
     prefix: ClassVar[str] = "inb"
-    pattern: ClassVar[str] = r"^inb:"
-
-    @classmethod
-    def unpack(cls, data: str | None) -> InboxDone | None:
-        """The button, or None if the data is not one."""
-        person = cls._read(data)
-        return None if person is None else cls(person)
+    person: int
 
 
 BroadcastAction = Literal["s", "t", "go", "x", "v", "l", "w", "at", "r", "u"]
@@ -377,10 +294,10 @@ _BC_ARG: dict[str, Literal["", "number", "text"]] = {
 
 
 @dataclass(frozen=True)
-class BroadcastButton:
+class BroadcastButton(CallbackData):
     """`bc:<action>:<id>` or `bc:<action>:<id>:<arg>`: an owner's step on a broadcast."""
 
-    pattern: ClassVar[str] = r"^bc:"
+    prefix: ClassVar[str] = "bc"
     action: BroadcastAction
     broadcast_id: int
     number: int | None = None  # for s, go, w (a segment index) and at (a unix time)
