@@ -18,7 +18,7 @@ from bot.store.owner import LIST_NAMES
 from bot.telegram import names
 from bot.telegram.callback_data import LeadCard, LeadsPage
 from handlers.common import ack, chat_id, clip, say, t
-from handlers.fallback import unknown_button
+from handlers.fallback import owners_tap, unknown_button
 
 PAGE = 8
 log = logging.getLogger(__name__)
@@ -106,10 +106,10 @@ async def card(update: Update, context: Ctx) -> None:
     """`crd:<lead>`: one lead's card with the contacted / won buttons (owners only)."""
     query = update.callback_query
     assert query is not None
-    svc, tapped = context.svc, LeadCard.unpack(query.data)
-    if not svc.is_owner(context.user_id) or tapped is None:
-        await unknown_button(update, context)
+    tapped = await owners_tap(update, context, LeadCard)
+    if tapped is None:
         return
+    svc = context.svc
     lead_id = tapped.person
     await ack(query)  # clients show a spinner until the query is answered
     text = await lead_card(svc, lead_id, t(context, svc.owner_lang, "card_title"))

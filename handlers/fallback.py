@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import TypeVar
 
 from telegram import ChatMember, Update
 from telegram.error import Forbidden
@@ -10,9 +11,11 @@ from telegram.ext import ApplicationHandlerStop
 
 from bot.services import Ctx
 from bot.store.core import DatabaseGone
+from bot.telegram.callback_data import CallbackData
 from handlers.common import ack, chat_id, say, t
 
 log = logging.getLogger(__name__)
+Tap = TypeVar("Tap", bound=CallbackData)
 
 
 async def unknown_command(update: Update, context: Ctx) -> None:
@@ -25,6 +28,16 @@ async def unknown_button(update: Update, context: Ctx) -> None:
     query = update.callback_query
     assert query is not None
     await ack(query, t(context, context.lang, "button_expired"))
+
+
+async def owners_tap(update: Update, context: Ctx, kind: type[Tap]) -> Tap | None:
+    """The owner button tapped; to anyone else, or for forged data, "no longer active" and None."""
+    query = update.callback_query
+    tapped = kind.unpack(query.data) if query is not None else None
+    if tapped is None or not context.svc.is_owner(context.user_id):
+        await unknown_button(update, context)
+        return None
+    return tapped
 
 
 async def chatless_button(update: Update, context: Ctx) -> None:

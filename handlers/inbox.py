@@ -14,7 +14,7 @@ from bot.store import Lead
 from bot.telegram import names
 from bot.telegram.callback_data import InboxDone
 from handlers.common import ack, chat_id, known, say, t
-from handlers.fallback import unknown_button
+from handlers.fallback import owners_tap
 from handlers.ready import STEP_PLAN_GOAL
 
 log = logging.getLogger(__name__)
@@ -121,9 +121,8 @@ async def done_button(update: Update, context: Ctx) -> None:
     """`inb:<person>`: the conversation is handled without an answer; the list is redrawn."""
     query = update.callback_query
     assert query is not None
-    tapped = InboxDone.unpack(query.data)
-    if not context.svc.is_owner(context.user_id) or tapped is None:
-        await unknown_button(update, context)
+    tapped = await owners_tap(update, context, InboxDone)
+    if tapped is None:
         return
     await context.svc.store.team.done(tapped.person)
     await ack(query, t(context, context.svc.owner_lang, "inbox_marked_done"))

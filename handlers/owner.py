@@ -12,7 +12,7 @@ from bot.services import Ctx
 from bot.store import Event
 from bot.telegram.callback_data import OwnerMark
 from handlers.common import ack, t
-from handlers.fallback import unknown_button
+from handlers.fallback import owners_tap, unknown_button
 
 log = logging.getLogger(__name__)
 
@@ -21,10 +21,10 @@ async def owner_button(update: Update, context: Ctx) -> None:
     """`own:c:<lead>` (contacted) or `own:w:<lead>` (won); to anyone else, an unknown button."""
     query = update.callback_query
     assert query is not None
-    svc, tapped = context.svc, OwnerMark.unpack(query.data)
-    if not svc.is_owner(context.user_id) or tapped is None:
-        await unknown_button(update, context)
+    tapped = await owners_tap(update, context, OwnerMark)
+    if tapped is None:
         return
+    svc = context.svc
     lead_id, kind = tapped.lead_id, {"c": Event.CONTACTED, "w": Event.WON}[tapped.action]
     if await svc.store.leads.get(lead_id) is None:  # erased since, or a forged id
         await unknown_button(update, context)
