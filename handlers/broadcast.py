@@ -108,13 +108,30 @@ async def _unknown(update: Update, context: Ctx, draft: Broadcast, tapped: Broad
     await unknown_button(update, context)
 
 
-async def _segment(update: Update, context: Ctx, draft: Broadcast, tapped: BroadcastButton) -> None:
+DraftAction = Callable[[Update, Ctx, Broadcast, BroadcastButton], Awaitable[None]]
+SegmentStep = Callable[[Update, Ctx, Broadcast, str], Awaitable[None]]
+
+
+def _for_segment(step: SegmentStep) -> DraftAction:
+    """A button naming the n-th segment offered: that segment (if still there) to `step`."""
+
+    async def action(
+        update: Update, context: Ctx, draft: Broadcast, tapped: BroadcastButton
+    ) -> None:
+        chosen = _chosen(draft, tapped)
+        if chosen is None:
+            await unknown_button(update, context)
+            return
+        await _ack(update)
+        await step(update, context, draft, chosen)
+
+    action.__doc__ = step.__doc__
+    return action
+
+
+@_for_segment
+async def _segment(update: Update, context: Ctx, draft: Broadcast, chosen: str) -> None:
     """`bc:s:<id>:<n>`: the n-th segment: preview and audience size."""
-    chosen = _chosen(draft, tapped)
-    if chosen is None:
-        await unknown_button(update, context)
-        return
-    await _ack(update)
     await preview(update, context, draft.id, chosen)
 
 
@@ -124,24 +141,16 @@ async def _test(update: Update, context: Ctx, draft: Broadcast, tapped: Broadcas
     await send_versions(context, chat_id(update), draft)
 
 
-async def _go(update: Update, context: Ctx, draft: Broadcast, tapped: BroadcastButton) -> None:
+@_for_segment
+async def _go(update: Update, context: Ctx, draft: Broadcast, chosen: str) -> None:
     """`bc:go:<id>:<n>`: send now, to the segment the preview showed (whatever was picked
     since in the list above)."""
-    chosen = _chosen(draft, tapped)
-    if chosen is None:
-        await unknown_button(update, context)
-        return
-    await _ack(update)
     await confirm(update, context, draft.id, chosen)
 
 
-async def _later(update: Update, context: Ctx, draft: Broadcast, tapped: BroadcastButton) -> None:
+@_for_segment
+async def _later(update: Update, context: Ctx, draft: Broadcast, chosen: str) -> None:
     """`bc:w:<id>:<n>` send later, to the segment this preview showed: when?"""
-    chosen = _chosen(draft, tapped)
-    if chosen is None:
-        await unknown_button(update, context)
-        return
-    await _ack(update)
     await context.svc.store.broadcasts.choose_segment(draft.id, chosen)
     await ask_when(update, context, draft)
 
@@ -175,7 +184,6 @@ async def _link(update: Update, context: Ctx, draft: Broadcast, tapped: Broadcas
 
 
 WAITING = ("draft", "scheduled", "held")  # not started: may still change
-DraftAction = Callable[[Update, Ctx, Broadcast, BroadcastButton], Awaitable[None]]
 # What each button does to a broadcast that has not started (see _may_change).
 DRAFT_ACTIONS: dict[str, DraftAction] = {
     "s": _segment,
