@@ -10,14 +10,14 @@ updates, records) is the stand-in's: bot/preview/standin.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from bot.preview.standin.core import StandIn
 from bot.preview.standin.errors import ApiError, bad
 from bot.preview.standin.params import check_limits
+from bot.preview.standin.state import Identity
 from tests.fakeapi.faults import Fault, describe
 from tests.fakeapi.forums import Forums
 from tests.fakeapi.limits import RateLimits
@@ -40,15 +40,10 @@ class FakeTelegram(Forums, RateLimits, StandIn):
     """A fake Telegram Bot API server core: validates, answers, records, queues updates."""
 
     def __init__(
-        self,
-        spec_path: Path | None = DEFAULT_SPEC_PATH,
-        *,
-        bot_id: int = 5000000001,
-        username: str = "aimant_test_bot",
-        clock: Callable[[], float] = time.time,
+        self, spec_path: Path | None = DEFAULT_SPEC_PATH, **identity: Unpack[Identity]
     ) -> None:
         """The stand-in, its spec loaded unless None, forums, limits, faults and holds."""
-        super().__init__(bot_id=bot_id, username=username, clock=clock)
+        super().__init__(**identity)
         self.spec: Spec | None = load_spec(spec_path) if spec_path is not None else None
         self._init_forums()
         self._init_limits()

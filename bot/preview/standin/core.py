@@ -20,14 +20,14 @@ what it raises and records, params.py what it checks. This module keeps the disp
 from __future__ import annotations
 
 import copy
-import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Unpack
 
 from bot.preview.standin.errors import ApiError, bad
 from bot.preview.standin.methods import MEDIA, MethodHandlers
 from bot.preview.standin.params import check_limits, loose_decode
 from bot.preview.standin.records import JSON, AnsweredCallback, Buttons, Call, Files, Sent
+from bot.preview.standin.state import Identity
 from bot.preview.standin.updates import UpdateBuilders
 
 __all__ = [
@@ -45,15 +45,9 @@ __all__ = [
 class StandIn(UpdateBuilders, MethodHandlers):
     """An in-process Telegram Bot API: checks, answers, records, queues updates."""
 
-    def __init__(
-        self,
-        *,
-        bot_id: int = 5000000001,
-        username: str = "aimant_test_bot",
-        clock: Callable[[], float] = time.time,
-    ) -> None:
+    def __init__(self, **identity: Unpack[Identity]) -> None:
         """Set up the state (see StandInState), then the table of specially answered methods."""
-        super().__init__(bot_id=bot_id, username=username, clock=clock)
+        super().__init__(**identity)
         self._handlers: dict[str, Callable[[JSON, Files], Any]] = {
             "getMe": lambda d, f: self.me,
             "logOut": lambda d, f: True,

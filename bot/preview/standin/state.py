@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from bot.preview.standin.errors import ApiError, bad
 from bot.preview.standin.records import (
@@ -35,6 +35,14 @@ _MEDIA_EXTRA: dict[str, JSON] = {
 }
 _NAMED_FILES = ("document", "audio", "video", "animation")
 _NOT_BY_DEFAULT = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
+
+
+class Identity(TypedDict, total=False):
+    """Who the stand-in bot is, and its clock (every field has a default)."""
+
+    bot_id: int
+    username: str
+    clock: Callable[[], float]
 
 
 class StandInState:
