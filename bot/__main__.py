@@ -57,13 +57,21 @@ def load_content(settings: Settings) -> tuple[Catalogue, Texts] | str:
         return str(exc)
 
 
-def check(settings: Settings) -> int:
-    """`aimant check`: validate the content and print a readable summary (exit 2 on errors)."""
+def summarised(settings: Settings) -> tuple[Catalogue, Texts] | int:
+    """The content, its summary printed; or the exit code, the error printed instead."""
     content = load_content(settings)
     if isinstance(content, str):
         return fail(content)
+    print(content_summary(*content))
+    return content
+
+
+def check(settings: Settings) -> int:
+    """`aimant check`: validate the content and print a readable summary (exit 2 on errors)."""
+    content = summarised(settings)
+    if isinstance(content, int):
+        return content
     catalogue, texts = content
-    print(content_summary(catalogue, texts))
     print(features_summary(settings))
     warnings = content_warnings(catalogue, texts)
     for warning in warnings:
@@ -74,11 +82,10 @@ def check(settings: Settings) -> int:
 
 def run(settings: Settings) -> int:
     """Run the bot with long polling or a webhook (or explain how to go live)."""
-    content = load_content(settings)
-    if isinstance(content, str):
-        return fail(content)
+    content = summarised(settings)
+    if isinstance(content, int):
+        return content
     catalogue, texts = content
-    print(content_summary(catalogue, texts))
     if settings.bot_token is None:
         print(GO_LIVE)
         if sys.stdin.isatty():  # someone at a terminal: let them try the bot right away
