@@ -87,7 +87,11 @@ class LoopConnection(aiosqlite.Connection):
             return await self._threaded(fn, *args, **kwargs)
         if not self._running or not self._connection:
             raise ValueError("Connection closed")
-        return fn(*args, **kwargs)
+        result = fn(*args, **kwargs)
+        # Other tasks run between two statements, as while one was in aiosqlite's thread:
+        # one pass of the loop (microseconds), not a hop to another thread and back.
+        await asyncio.sleep(0)
+        return result
 
     async def _threaded(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
