@@ -332,7 +332,7 @@ class StoreBase:
                     await self._db.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
 
     async def _write1(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
-        """One statement, its own transaction (autocommit): one trip to the database thread.
+        """One statement, its own transaction (autocommit): one call to the connection.
 
         Returns the rows of a RETURNING clause, if any.
         """
@@ -343,7 +343,7 @@ class StoreBase:
         return rows
 
     async def _one(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
-        rows = await self._db.execute_fetchall(sql, tuple(params))  # one trip to the thread
+        rows = await self._db.execute_fetchall(sql, tuple(params))  # one call, rows read at once
         return next(iter(rows), None)
 
     async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
