@@ -7,6 +7,7 @@ from datetime import datetime
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, TelegramError
+from telegram.helpers import create_deep_linked_url
 
 from bot.content.catalogue import localized
 from bot.funnel.rules import make_payload
@@ -160,7 +161,7 @@ async def links(update: Update, context: Ctx) -> None:
     await say(update, t(context, lang, "links_intro", source=clip(source or "-", 64)))
     for magnet_id, title in targets:
         payload = make_payload(source, magnet_id)
-        url = f"https://t.me/{username}" + (f"?start={payload}" if payload else "")
+        url = create_deep_linked_url(username, payload or None)
         # A document, not a photo: Telegram would recompress a photo and blur the code.
         await context.bot.send_document(
             chat_id(update),

@@ -12,6 +12,7 @@ import time
 import aiosmtplib
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import TelegramError
+from telegram.helpers import create_deep_linked_url
 
 from bot.content.catalogue import localized
 from bot.funnel.optin import MailContent, Outcome, build_mail, classify, tls_context
@@ -75,7 +76,7 @@ class Mailer(Pump):
             extra = svc.texts.get(lang, "mail_attached", title=title)
             attachment = svc.catalogue.pdf(magnet, lang, default).path
         elif magnet is not None and settings.optin_mail_magnet == "link" and self.bot.username:
-            link = f"https://t.me/{self.bot.username}?start={magnet.id}"
+            link = create_deep_linked_url(self.bot.username, magnet.id)
             extra = svc.texts.get(lang, "mail_link", title=title, link=link)
         body = svc.texts.get(
             lang,
