@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from telegram import Update
+from telegram.constants import MessageLimit
 
 from bot.funnel import reasons
 from bot.owner.alerts import alert_owners
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 
 STEP_PLAN_GOAL = "plan_goal"
 STEP_CONTACT = "contact"
-MAX_TEXT = 4000
+MAX_TEXT = MessageLimit.MAX_TEXT_LENGTH - 96  # room for the card around it
 
 
 async def request_plan(update: Update, context: Ctx, why: str) -> None:

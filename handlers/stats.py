@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass
 
 from telegram import Update
+from telegram.constants import MessageLimit
 
 from bot.content.catalogue import localized
 from bot.inbox.relay import team_kpi_lines
@@ -109,7 +110,9 @@ async def stats(update: Update, context: Ctx) -> None:
         await say(update, label("stats_usage"))
         return
     lines, shown, counts = await stats_lines(svc, period)
-    for chunk in chunks(lines, 4000):  # one message when it fits, else as many as it takes
+    for chunk in chunks(
+        lines, MessageLimit.MAX_TEXT_LENGTH - 96
+    ):  # one message when it fits, else as many as it takes
         await say(update, chunk)
     funnel = [
         (label("kpi_starts"), counts.starts),

@@ -9,12 +9,15 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message
+from telegram.constants import MessageLimit
 
 from bot.telegram.callback_data import StopButton
 
 # What an owner may broadcast: copyMessage keeps each as it is (media by file, not re-uploaded).
 COPYABLE = ("text", "photo", "video", "document", "voice", "audio", "animation")
-MAX_CAPTION = 1024  # Telegram's caption limit for bots (Premium users may write longer ones)
+MAX_CAPTION = int(
+    MessageLimit.CAPTION_LENGTH
+)  # 1024, Telegram's caption limit for bots (Premium users may write longer ones)
 MAX_LINKS = 3
 MAX_LABEL = 40
 _TELEGRAM_HOSTS = ("t.me", "telegram.me")

@@ -7,6 +7,7 @@ from datetime import datetime
 from html import escape
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.constants import MessageLimit
 from telegram.error import TelegramError
 
 from bot.content.catalogue import localized
@@ -20,7 +21,7 @@ from bot.telegram.html import visible_length
 
 log = logging.getLogger(__name__)
 
-CARD_LIMIT = 4000  # a card's visible length, under Telegram's 4096 with room to spare
+CARD_LIMIT = MessageLimit.MAX_TEXT_LENGTH - 96  # a card's visible length, with room to spare
 
 
 async def lead_card(svc: Services, user_id: int, headline: str, extra: str | None = None) -> str:
