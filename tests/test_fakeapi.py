@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -232,6 +233,50 @@ async def test_unknown_method_is_404(bot: Bot, fake: FakeTelegram) -> None:
         await bot._post("sendNonsense", {"chat_id": USER})
     assert fake.calls[-1].response == {"ok": False, "error_code": 404, "description": "Not Found"}
     assert fake.violations == ["sendNonsense: Not Found"] * 2
+
+
+@pytest.mark.parametrize("spec", [True, False], ids=["spec", "spec-less"])
+def test_what_a_caller_got_cannot_change_what_the_fake_holds(spec: bool, clock: Clock) -> None:
+    fake = FakeTelegram(clock=clock) if spec else FakeTelegram(spec_path=None, clock=clock)
+    fake.add_user(USER, first_name="Bob", username="bob")
+    markup = {"inline_keyboard": [[{"text": "Go", "callback_data": "go"}]]}
+    params = {"chat_id": USER, "text": "<b>hi</b>", "parse_mode": "HTML", "reply_markup": markup}
+    status, body = fake.handle("sendMessage", params)
+    assert status == 200
+    recorded = copy.deepcopy(fake.calls[-1])
+    body["result"]["text"] = "changed"
+    body["result"]["entities"].clear()
+    body["result"]["reply_markup"]["inline_keyboard"][0][0]["callback_data"] = "stop"
+    body["result"]["chat"]["first_name"] = "Eve"
+    markup["inline_keyboard"][0].append({"text": "Extra", "callback_data": "x"})
+    sent = fake.last_to(USER)
+    assert fake.calls[-1] == recorded
+    assert sent.message == recorded.response["result"] and sent.buttons == [[("Go", "go")]]
+    chat = fake.handle("getChat", {"chat_id": USER})[1]["result"]
+    assert chat["first_name"] == "Bob"
+    fake.calls[-1].response["result"]["accepted_gift_types"]["unique_gifts"] = True  # a record
+    assert fake.handle("getChat", {"chat_id": USER})[1]["result"] == chat
+
+    update = fake.build_callback(USER, "go")
+    update["callback_query"]["message"]["text"] = "changed"
+    status, body = fake.handle(
+        "editMessageReplyMarkup", {"chat_id": USER, "message_id": sent.message_id}
+    )
+    assert status == 200 and body["result"]["text"] == "hi"  # the markup went, the text stayed
+    body["result"]["text"] = "changed"
+    assert fake.last_to(USER).message["text"] == "hi" and "reply_markup" not in sent.message
+
+    queued = fake.message(USER, "/start")
+    queued["message"]["text"] = "changed"
+    fake.pending_updates[0]["message"]["text"] = "changed too"
+    status, body = fake.handle("getUpdates", {"timeout": 0})
+    body["result"][0]["message"]["text"] = "changed"
+    copied = fake.handle(
+        "copyMessage",
+        {"chat_id": USER, "from_chat_id": USER, "message_id": queued["message"]["message_id"]},
+    )
+    assert copied[0] == 200 and fake.last_to(USER).text == "/start"
+    assert fake.handle("getUpdates", {"timeout": 0})[1]["result"][0]["message"]["text"] == "/start"
 
 
 async def test_method_names_are_case_insensitive(fake: FakeTelegram) -> None:

@@ -63,7 +63,7 @@ class FakeTelegram(Forums, RateLimits, StandIn):
         )
         self._lower.update({n.lower(): n for n in self._handlers})
 
-    def handle(
+    def respond(
         self,
         method: str,
         params: Mapping[str, Any],
@@ -72,14 +72,14 @@ class FakeTelegram(Forums, RateLimits, StandIn):
         wait: bool = True,
         arrived: float | None = None,
     ) -> tuple[int, JSON]:
-        """Answer one call like Telegram: (HTTP status, JSON body). wait=False never long-polls.
+        """The stand-in's respond (under handle too), knowing whether the call is a paid broadcast.
 
         ``arrived`` (from ``arrive``): when the request reached the fake, before its latency;
         rate limits count it then, as Telegram counts a request when it comes in.
         """
         with self._cond:
             self._call_paid = str(params.get("allow_paid_broadcast")).lower() in ("true", "1")
-            return super().handle(method, params, files, wait=wait, arrived=arrived)
+            return super().respond(method, params, files, wait=wait, arrived=arrived)
 
     # ----- users and groups that refuse the bot ------------------------------------------------
 

@@ -92,7 +92,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not fake.wait_if_held(match.group(2)):
             self._json(502, {"ok": False, "error_code": 502, "description": "Bad Gateway"})
             return
-        status, answer = fake.handle(match.group(2), params, files, arrived=arrived)
+        status, answer = fake.respond(match.group(2), params, files, arrived=arrived)  # serialised
         self._json(status, answer)
 
     def _read_body(self) -> bytes:

@@ -47,6 +47,9 @@ class Spec:
         self.types: dict[str, Any] = dict(data["types"])
         self._lower = {name.lower(): name for name in self.methods}
         self._const_cache: dict[str, dict[str, str]] = {}
+        # Per method / type: fields by name and the required ones, built once (every call asks).
+        self._method_tables: dict[str, tuple[dict[str, Any], list[tuple[str, bool]]]] = {}
+        self._type_tables: dict[str, tuple[dict[str, Any], list[str]]] = {}
 
     def canonical(self, method: str) -> str | None:
         """The spec's spelling of a method name (Telegram matches them case-insensitively)."""
@@ -60,7 +63,7 @@ class Spec:
         self, method: str, params: Mapping[str, Any], files: Collection[str] = ()
     ) -> tuple[dict[str, Any], list[str]]:
         """Decode and check a call's parameters; return (decoded params, problems)."""
-        fields = {f["name"]: f for f in self.methods[method].get("fields", [])}
+        fields, required = self._method_table(method)
         decoded: dict[str, Any] = {}
         problems: list[str] = []
         for name, value in params.items():
@@ -73,12 +76,31 @@ class Spec:
                 decoded[name] = self._check(value, fields[name]["types"], name, True, files)
             except _Invalid as exc:
                 problems.append(exc.message)
-        for name, field in fields.items():
-            uploaded = name in files and "InputFile" in field["types"]
-            given = params.get(name) is not None or uploaded
-            if field["required"] and not given:
+        for name, uploadable in required:
+            given = params.get(name) is not None or (uploadable and name in files)
+            if not given:
                 problems.append(f'parameter "{name}" is required')
         return decoded, problems
+
+    def _method_table(self, method: str) -> tuple[dict[str, Any], list[tuple[str, bool]]]:
+        """A method's fields by name, and its required ones (with whether one can be uploaded)."""
+        table = self._method_tables.get(method)
+        if table is None:
+            fields = {f["name"]: f for f in self.methods[method].get("fields", [])}
+            required = [(n, "InputFile" in f["types"]) for n, f in fields.items() if f["required"]]
+            table = self._method_tables[method] = (fields, required)
+        return table
+
+    def _type_table(
+        self, type_name: str, tdef: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], list[str]]:
+        """A type's fields by name, and the names of its required ones."""
+        table = self._type_tables.get(type_name)
+        if table is None:
+            fields = {f["name"]: f for f in tdef.get("fields", [])}
+            table = (fields, [n for n, f in fields.items() if f["required"]])
+            self._type_tables[type_name] = table
+        return table
 
     def placeholder(self, type_expr: str, depth: int = 0) -> Any:
         """A minimal value of a type: required fields filled with zero values."""
@@ -111,6 +133,8 @@ class Spec:
     def _check(
         self, value: Any, types: list[str], path: str, top: bool, files: Collection[str]
     ) -> Any:
+        if len(types) == 1:  # most fields: its complaint is the answer, nothing to choose from
+            return self._check_one(value, types[0], path, top, files)
         failures: list[_Invalid] = []
         for type_expr in types:
             try:
@@ -125,6 +149,8 @@ class Spec:
     def _check_one(
         self, value: Any, type_expr: str, path: str, top: bool, files: Collection[str]
     ) -> Any:
+        if type_expr in _SCALARS or type_expr == "InputFile":  # the commonest, first
+            return _scalar(value, type_expr, path, files)
         if type_expr.startswith("Array of "):
             value = _json(value, path) if top and isinstance(value, str) else value
             if not isinstance(value, list | tuple):
@@ -133,8 +159,6 @@ class Spec:
             return [
                 self._check(v, inner, f"{path}[{i}]", False, files) for i, v in enumerate(value)
             ]
-        if type_expr in _SCALARS or type_expr == "InputFile":
-            return _scalar(value, type_expr, path, files)
         tdef = self.types.get(type_expr)
         if tdef is None:
             return value  # a type newer than this spec copy: let it through
@@ -167,7 +191,7 @@ class Spec:
         value = _json(value, path) if top and isinstance(value, str) else value
         if not isinstance(value, dict):
             raise _Invalid(f'field "{path}" must be a JSON object ({type_name})')
-        fields = {f["name"]: f for f in tdef.get("fields", [])}
+        fields, required = self._type_table(type_name, tdef)
         if not fields:
             return value  # e.g. CallbackGame: an object with no fields yet
         consts = self._consts(type_name)
@@ -184,8 +208,8 @@ class Spec:
                 out[name] = self._check(item, fields[name]["types"], f"{path}.{name}", False, files)
             except _Invalid as exc:
                 raise _Invalid(exc.message, score + exc.score) from None
-        for name, field in fields.items():
-            if field["required"] and name not in out:
+        for name in required:
+            if name not in out:
                 raise _Invalid(f'field "{path}.{name}" is required in {type_name}', score)
         return out
 
@@ -197,15 +221,19 @@ def _json(value: str, path: str) -> Any:
         raise _Invalid(f'can\'t parse JSON in field "{path}"') from None
 
 
+def _mismatch(path: str, type_expr: str) -> _Invalid:
+    """The error for a scalar of the wrong type (built only when raised: most values match)."""
+    return _Invalid(f'field "{path}" must be of type {type_expr}')
+
+
 def _scalar(value: Any, type_expr: str, path: str, files: Collection[str]) -> Any:
     # Form-encoded calls carry every scalar as a string, so strings are decoded like Telegram does.
-    bad = _Invalid(f'field "{path}" must be of type {type_expr}')
     if type_expr == "Integer":
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         if isinstance(value, str) and _INT.fullmatch(value.strip()):
             return int(value)
-        raise bad
+        raise _mismatch(path, type_expr)
     if type_expr == "Float":
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
@@ -214,18 +242,18 @@ def _scalar(value: Any, type_expr: str, path: str, files: Collection[str]) -> An
                 return float(value)
             except ValueError:
                 pass
-        raise bad
+        raise _mismatch(path, type_expr)
     if type_expr in ("Boolean", "True"):
         if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
             value = value.lower() in ("true", "1")
         if not isinstance(value, bool) or (type_expr == "True" and not value):
-            raise bad
+            raise _mismatch(path, type_expr)
         return value
     if type_expr == "String":
         if isinstance(value, int | float) and not isinstance(value, bool):
             return str(value)  # what a form-encoded call would have carried
         if not isinstance(value, str):
-            raise bad
+            raise _mismatch(path, type_expr)
         return value
     # InputFile: only an upload, referenced as attach://<part name>.
     if isinstance(value, str) and value.startswith("attach://") and value[9:] in files:

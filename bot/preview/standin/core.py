@@ -1,6 +1,7 @@
 """StandIn: an in-memory, thread-safe Bot API that answers and records like Telegram, in-process.
 
-``handle(method, params, files)`` returns (HTTP status, JSON body); request.py plugs it into PTB.
+``handle(method, params, files)`` returns (HTTP status, JSON body); request.py plugs it into PTB
+(through ``respond``, the same without the copy a caller could change).
 A call Telegram would reject gets Telegram's error JSON; when the rejection is the bot's fault
 (a malformed call, a limit Telegram states, a stale message or file) it is also listed in
 ``violations``. The stand-in has no spec, network or injected faults: the tests' fake
@@ -19,14 +20,21 @@ what it raises and records, params.py what it checks. This module keeps the disp
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Mapping
 from typing import Any, Unpack
 
 from bot.preview.standin.errors import ApiError, bad
 from bot.preview.standin.methods import MEDIA, MethodHandlers
 from bot.preview.standin.params import check_limits, loose_decode
-from bot.preview.standin.records import JSON, AnsweredCallback, Buttons, Call, Files, Sent
+from bot.preview.standin.records import (
+    JSON,
+    AnsweredCallback,
+    Buttons,
+    Call,
+    Files,
+    Sent,
+    copy_json,
+)
 from bot.preview.standin.state import Identity
 from bot.preview.standin.updates import UpdateBuilders
 
@@ -88,6 +96,20 @@ class StandIn(UpdateBuilders, MethodHandlers):
 
         ``arrived``: when the request reached the stand-in (default: now), recorded in ``calls``.
         """
+        status, body = self.respond(method, params, files, wait=wait, arrived=arrived)
+        return status, copy_json(body)  # the caller may change its copy, never the record
+
+    def respond(
+        self,
+        method: str,
+        params: Mapping[str, Any],
+        files: Files | None = None,
+        *,
+        wait: bool = True,
+        arrived: float | None = None,
+    ) -> tuple[int, JSON]:
+        """handle() for callers that only serialise the body: it is the one recorded in
+        ``calls``, not a copy, so it must not be changed (saves a copy per call)."""
         uploads = dict(files or {})
         with self._cond:
             self._call_at = self.clock() if arrived is None else arrived
@@ -106,13 +128,14 @@ class StandIn(UpdateBuilders, MethodHandlers):
                     result = self._send_media(name, decoded, uploads)
                 else:
                     result = self._generic(name, decoded)
-                status, body = 200, {"ok": True, "result": copy.deepcopy(result)}
+                # Results may share the stand-in's state (its messages, queued updates): copied.
+                status, body = 200, {"ok": True, "result": copy_json(result)}
             except ApiError as err:
                 status, body = err.status, err.body()
                 if err.violation:
                     self.violations.append(f"{name or method}: {err.description}")
             self.calls.append(Call(name or method, decoded, uploads, status, body, self._call_at))
-            return status, copy.deepcopy(body)
+            return status, body
 
     @property
     def me(self) -> JSON:

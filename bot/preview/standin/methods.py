@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from bot.preview.standin.errors import CONFLICT, ApiError, bad
@@ -12,6 +11,7 @@ from bot.preview.standin.records import (
     Files,
     StoredFile,
     buttons_of,
+    copy_json,
     visible_text,
 )
 from bot.preview.standin.state import StandInState
@@ -121,7 +121,7 @@ class MethodHandlers(StandInState):
         if sent is None or sent.deleted:
             user_message = where in self._incoming
             raise bad("message can't be edited" if user_message else "message to edit not found")
-        new = copy.deepcopy(sent.message)
+        new = copy_json(sent.message)
         # A text message has no caption to edit, a media message no text.
         if (key == "text") != ("text" in new) and key is not None:
             raise bad(f"there is no {key} in the message to edit")
@@ -138,7 +138,7 @@ class MethodHandlers(StandInState):
         sent.html = str(d.get(key) or "") if key else sent.html
         sent.buttons = buttons_of(new.get("reply_markup"))
         sent.edits += 1
-        return copy.deepcopy(new)
+        return new  # respond copies it: sent.message stays the stand-in's
 
     def _delete_message(self, d: JSON, files: Files) -> bool:
         chat = self._resolve_chat(d.get("chat_id"))
@@ -175,13 +175,15 @@ class MethodHandlers(StandInState):
             raise bad("message caption is too long")  # a Premium user's long caption
         self._gate(chat["id"], "forwardMessage" if forward else "copyMessage")
         msg = self._new_message(chat, self._bot_user())
-        msg.update(copy.deepcopy({k: v for k, v in source.items() if k not in _ENVELOPE}))
+        msg.update(copy_json({k: v for k, v in source.items() if k not in _ENVELOPE}))
         msg.pop("message_thread_id", None)
         msg.pop("is_topic_message", None)
         self._put_thread(msg, d)
         if forward:
             sender = source.get("from")
-            origin = {"type": "user", "sender_user": sender} if sender else {"type": "chat"}
+            origin = (
+                {"type": "user", "sender_user": copy_json(sender)} if sender else {"type": "chat"}
+            )
             msg["forward_origin"] = {**origin, "date": source["date"]}
         else:
             if "caption" in d:

@@ -4,11 +4,13 @@ the limits Telegram states only in prose (text and caption length, callback data
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
+from bot.preview.standin.records import JSON, copy_json
 from bot.telegram.html import FormatError, render
 
 _INT = re.compile(r"-?\d+")
@@ -35,6 +37,8 @@ def loose_decode(params: Mapping[str, Any]) -> dict[str, Any]:
             value = int(value) if _INT.fullmatch(value) else value
         elif isinstance(value, str) and name.startswith(_LOOSE_BOOL):
             value = value.lower() in ("true", "1") if value.lower() in _BOOLS else value
+        elif not isinstance(value, str):
+            value = copy_json(value)  # recorded in calls: the caller's dict may change later
         out[name] = value
     return out
 
@@ -49,7 +53,7 @@ def check_limits(method: str, params: Mapping[str, Any]) -> str | None:
     """The first limit a call breaks that the spec states only in prose (Telegram's words)."""
     try:
         if method in ("sendMessage", "editMessageText") and isinstance(params.get("text"), str):
-            text, _ = render(params["text"], params.get("parse_mode"))
+            text, _ = render_text(params["text"], params.get("parse_mode"))
             if not text:
                 return "message text is empty"
             if len(text) > 4096:
@@ -58,7 +62,7 @@ def check_limits(method: str, params: Mapping[str, Any]) -> str | None:
         items = [params, *(media if isinstance(media, list) else [])]  # sendMediaGroup
         for item in items:
             if isinstance(item, Mapping) and isinstance(item.get("caption"), str):
-                caption, _ = render(item["caption"], item.get("parse_mode"))
+                caption, _ = render_text(item["caption"], item.get("parse_mode"))
                 if len(caption) > 1024:
                     return "message caption is too long"
     except FormatError as exc:
@@ -84,3 +88,17 @@ def _check_inline_keyboard(rows: list[Any]) -> str | None:
             if len(actions) > 1:
                 return f"can't parse inline keyboard button: more than one of {sorted(actions)}"
     return None
+
+
+def render_text(text: str, parse_mode: Any) -> tuple[str, list[JSON]]:
+    """``render``, remembered for recent texts: a send's limits and its message render the same
+    text in the same call; the entities are the caller's own copy."""
+    if parse_mode is not None and not isinstance(parse_mode, str):
+        return render(text, parse_mode)  # not hashable, maybe: let render refuse it
+    plain, entities = _rendered(text, parse_mode)
+    return plain, copy_json(entities)
+
+
+@functools.lru_cache(maxsize=256)
+def _rendered(text: str, parse_mode: str | None) -> tuple[str, list[JSON]]:
+    return render(text, parse_mode)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 JSON = dict[str, Any]
 Files = dict[str, tuple[str, bytes]]
 Buttons = list[list[tuple[str, str | None]]]
+
+# Values a copy can share: immutable, and all a JSON leaf can be.
+_ATOMIC = frozenset({str, int, float, bool, type(None), bytes})
 
 
 @dataclass
@@ -81,3 +85,19 @@ def buttons_of(markup: Any) -> Buttons:
             ]
         )
     return out
+
+
+def copy_json(value: Any) -> Any:
+    """A deep copy of JSON-like data (dicts, lists, scalars), several times faster than deepcopy."""
+    # The stand-in copies what it stores and answers so no caller can change it afterwards;
+    # that data is plain JSON, so copy.deepcopy's memo and dispatch are only needed for the rest.
+    kind = type(value)
+    if kind is dict:
+        return {k: v if type(v) in _ATOMIC else copy_json(v) for k, v in value.items()}
+    if kind is list:
+        return [v if type(v) in _ATOMIC else copy_json(v) for v in value]
+    if kind in _ATOMIC:
+        return value
+    if kind is tuple:
+        return tuple(copy_json(v) for v in value)
+    return copy.deepcopy(value)

@@ -57,10 +57,11 @@ class StandInRequest(BaseRequest):
     async def answer(
         self, api_method: str, params: dict[str, Any], files: Files, arrived: float | None = None
     ) -> tuple[int, JSON]:
-        """One API call: getUpdates waits here for updates, then the stand-in answers."""
+        """One API call: getUpdates waits here for updates, then the stand-in answers (with the
+        recorded body, not a copy: serialise it, don't change it)."""
         if api_method.lower() == "getupdates":
             await self._long_poll(params)
-        return self.fake.handle(api_method, params, files, wait=False, arrived=arrived)
+        return self.fake.respond(api_method, params, files, wait=False, arrived=arrived)
 
     async def _long_poll(self, params: dict[str, Any]) -> None:
         # Wait here, on the event loop, so StandIn.handle never blocks it.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import itertools
 import mimetypes
 import threading
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from bot.preview.standin.errors import ApiError, bad
+from bot.preview.standin.params import render_text
 from bot.preview.standin.records import (
     JSON,
     AnsweredCallback,
@@ -19,9 +19,10 @@ from bot.preview.standin.records import (
     Sent,
     StoredFile,
     buttons_of,
+    copy_json,
     visible_text,
 )
-from bot.telegram.html import FormatError, render
+from bot.telegram.html import FormatError
 
 # Fields PTB needs to parse each media object (its required constructor arguments).
 _MEDIA_EXTRA: dict[str, JSON] = {
@@ -78,6 +79,7 @@ class StandInState:
         self._messages: dict[tuple[int | str, int], Sent] = {}
         self._incoming: dict[tuple[int | str, int], JSON] = {}
         self._transcript: dict[int | str, list[Sent]] = {}
+        self._sent_in: dict[int | str, list[Sent]] = {}  # _messages by chat (kept on reset)
         self._files: dict[str, StoredFile] = {}
         self._queries: set[str] = set()
         self._call_at = 0.0  # the arrival time of the call being handled
@@ -145,7 +147,7 @@ class StandInState:
         if not isinstance(d.get(key), str):
             return
         try:
-            plain, entities = render(d[key], d.get("parse_mode"))
+            plain, entities = render_text(d[key], d.get("parse_mode"))
         except FormatError as exc:
             raise bad(str(exc)) from None
         if not d.get("parse_mode"):
@@ -161,11 +163,13 @@ class StandInState:
         msg.pop("reply_markup", None)
         markup = d.get("reply_markup")
         if isinstance(markup, dict) and markup.get("inline_keyboard"):
-            msg["reply_markup"] = copy.deepcopy(markup)
+            msg["reply_markup"] = copy_json(markup)  # d is recorded in calls as it came
 
     def _record(
         self, name: str, msg: JSON, d: JSON, html: str, file: tuple[str, bytes] | None = None
     ) -> Sent:
+        """Keep a message the bot sent; msg itself is kept, so it is not changed afterwards
+        (respond copies the result it answers with)."""
         chat_id = msg["chat"]["id"]
         sent = Sent(
             chat_id=chat_id,
@@ -177,10 +181,11 @@ class StandInState:
             document=file[0] if file else None,
             document_bytes=file[1] if file else None,
             params=dict(d),
-            message=copy.deepcopy(msg),
+            message=msg,
         )
         self._messages[(chat_id, sent.message_id)] = sent
         self._transcript.setdefault(chat_id, []).append(sent)
+        self._sent_in.setdefault(chat_id, []).append(sent)
         return sent
 
     # ----- files -------------------------------------------------------------------------------

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from bot.preview.standin.records import JSON, Sent
+from bot.preview.standin.records import JSON, Sent, copy_json
 from bot.preview.standin.state import StandInState
 from bot.telegram.html import utf16_len
 
@@ -118,7 +117,7 @@ class UpdateBuilders(StandInState):
                 raise LookupError(f"user {user_id} sent no message {message_id}")
             msg.update(text=text, edit_date=int(self.clock()))
             msg.pop("entities", None)
-            return self._wrap("edited_message", copy.deepcopy(msg))
+            return self._wrap("edited_message", copy_json(msg))
 
     def build_callback(
         self,
@@ -141,7 +140,7 @@ class UpdateBuilders(StandInState):
             query = {
                 "id": query_id,
                 "from": self._touch_user(user_id),
-                "message": copy.deepcopy(sent.message),
+                "message": copy_json(sent.message),
                 "chat_instance": str(-(10**18) - user_id),
                 "data": data,
             }
@@ -160,7 +159,7 @@ class UpdateBuilders(StandInState):
     def build_raw(self, update: Mapping[str, Any]) -> JSON:
         """Any update dict (group, channel, unknown kinds); update_id is added if missing."""
         with self._cond:
-            built = copy.deepcopy(dict(update))
+            built = copy_json(dict(update))
             if "update_id" in built:
                 self.next_update_id = max(self.next_update_id, int(built["update_id"]) + 1)
             else:
@@ -175,7 +174,7 @@ class UpdateBuilders(StandInState):
     def enqueue(self, update: JSON) -> JSON:
         """Queue an update for getUpdates and wake long-polls; return it."""
         with self._cond:
-            self._pending.append(copy.deepcopy(update))
+            self._pending.append(copy_json(update))
             self._pending.sort(key=lambda u: u["update_id"])
             self._cond.notify_all()
             subscribers = list(self._subscribers)
@@ -217,7 +216,7 @@ class UpdateBuilders(StandInState):
     def pending_updates(self) -> list[JSON]:
         """Updates Telegram still holds (not confirmed by a getUpdates offset)."""
         with self._cond:
-            return copy.deepcopy(self._pending)
+            return copy_json(self._pending)
 
     def has_updates(self, offset: int = 0) -> bool:
         """Whether getUpdates(offset) would return something right now."""
@@ -259,7 +258,7 @@ class UpdateBuilders(StandInState):
     # ----- helpers -----------------------------------------------------------------------------
 
     def _target_message(self, chat_id: int, message_id: int | None) -> Sent:
-        own = [s for (c, _), s in self._messages.items() if c == chat_id and not s.deleted]
+        own = [s for s in self._sent_in.get(chat_id, []) if not s.deleted]
         if message_id is not None:
             own = [s for s in own if s.message_id == message_id]
         if not own:
@@ -275,7 +274,7 @@ class UpdateBuilders(StandInState):
         return {"update_id": self._take_update_id(), kind: payload}
 
     def _incoming_update(self, kind: str, msg: JSON) -> JSON:
-        self._incoming[(msg["chat"]["id"], msg["message_id"])] = copy.deepcopy(msg)
+        self._incoming[(msg["chat"]["id"], msg["message_id"])] = copy_json(msg)
         return self._wrap(kind, msg)
 
     def _learn(self, payload: JSON) -> None:
