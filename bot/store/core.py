@@ -41,6 +41,21 @@ _INLINE: ContextVar[asyncio.Task[Any] | None] = ContextVar("inline", default=Non
 _OFF_LOOP: ContextVar[bool] = ContextVar("off_loop", default=False)
 
 
+class Unit:
+    """One update's writes: a single open transaction, committed before its next Bot API
+    request leaves and at its end (with the inbox completion). Owned by the task that opened
+    it (tasks it spawns copy the context but write on their own)."""
+
+    def __init__(self) -> None:
+        self.task = asyncio.current_task()
+        self.open = False  # BEGIN issued, the write lock held
+        self.depth = 0  # inside a savepoint or a statement: nobody may commit it now
+        self.failed: BaseException | None = None  # a commit by another task failed
+
+
+_UNIT: ContextVar[Unit | None] = ContextVar("unit", default=None)
+
+
 @contextmanager
 def inline_statements() -> Iterator[None]:
     """The current task's statements on the writer run on the loop's thread (not its tasks').
@@ -87,11 +102,7 @@ class LoopConnection(aiosqlite.Connection):
             return await self._threaded(fn, *args, **kwargs)
         if not self._running or not self._connection:
             raise ValueError("Connection closed")
-        result = fn(*args, **kwargs)
-        # Other tasks run between two statements, as while one was in aiosqlite's thread:
-        # one pass of the loop (microseconds), not a hop to another thread and back.
-        await asyncio.sleep(0)
-        return result
+        return fn(*args, **kwargs)
 
     async def _threaded(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
@@ -169,6 +180,8 @@ class StoreBase:
         self._clock = clock
         # One connection is shared by concurrent handlers: serialise transactions on it.
         self._write = asyncio.Lock()
+        self._wanting = 0  # tasks waiting for it (an open unit of work then commits)
+        self._open_unit: Unit | None = None  # the unit of work holding it, if one does
         # Webhook URLs events are queued for (none: nothing is queued), and who to wake then.
         self.hook_urls: tuple[str, ...] = ()
         self.on_hook: Callable[[], None] | None = None
@@ -223,6 +236,7 @@ class StoreBase:
         itself for an in-memory database, or once the file was deleted or replaced."""
         if self.path is None or self.file_problem():  # the file gone: this connection only
             return self
+        await self.flush()  # the reader sees what this update wrote so far
         if self._reader is None:
             uri = self.path.resolve().as_uri() + "?mode=ro"
             db = await aiosqlite.connect(uri, uri=True, isolation_level=None)
@@ -254,13 +268,13 @@ class StoreBase:
 
     async def checkpoint(self) -> None:
         """Copy the WAL into the database file and truncate it (gives disk space back)."""
-        async with self._write:
+        async with self._write_lock():
             with off_loop():
                 await self._db.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def copy_to(self, target: Path) -> None:
         """A compact, consistent copy of the open database (also of a file since deleted)."""
-        async with self._write:
+        async with self._write_lock():
             with off_loop():
                 await self._db.execute("VACUUM INTO ?", (str(target),))
 
@@ -304,9 +318,120 @@ class StoreBase:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
+    def _unit(self) -> Unit | None:
+        """The unit of work of the running task, if it opened one."""
+        unit = _UNIT.get()
+        return unit if unit is not None and unit.task is asyncio.current_task() else None
+
+    @asynccontextmanager
+    async def unit(self) -> AsyncIterator[None]:
+        """The current task's writes join one transaction, committed at the end (rolled back
+        if this raises) and whenever `flush` runs: before a Bot API request, another writer."""
+        unit = Unit()
+        token = _UNIT.set(unit)
+        try:
+            yield
+        except BaseException:
+            await self._end_unit(unit, commit=False)
+            raise
+        else:
+            await self._end_unit(unit, commit=True)
+        finally:
+            _UNIT.reset(token)
+
+    async def flush(self) -> None:
+        """Commit the open unit of work, if any task's is open and between two statements."""
+        open_unit = self._open_unit
+        if open_unit is None or open_unit.depth:
+            return
+        if open_unit is self._unit():
+            await self._end_unit(open_unit, commit=True)
+            return
+        try:  # another task's: its owner hears of a failure at its next write or its end
+            await self._end_unit(open_unit, commit=True)
+        except Exception as exc:
+            open_unit.failed = exc
+
+    async def _end_unit(self, unit: Unit, *, commit: bool) -> None:
+        """Commit (the file checked once) or roll back the unit's writes; the lock freed."""
+        failed, unit.failed = unit.failed, None
+        if not unit.open:
+            if failed is not None and commit:
+                raise failed
+            return
+        unit.open, self._open_unit = False, None  # at once: its owner's next write reopens
+        try:
+            if commit:
+                self._check_file()
+                await self._db.execute("COMMIT")
+        except BaseException:
+            commit = False
+            raise
+        finally:
+            if not commit:
+                self._hooked = False
+                if self._db.in_transaction:  # also when COMMIT itself failed (disk full...)
+                    await self._db.execute("ROLLBACK")
+            self._write.release()
+        self._committed()
+        await self._wrote()
+
+    async def _join(self, unit: Unit) -> None:
+        """Open the unit's transaction if it is not (waiting for the write lock)."""
+        if unit.failed is not None:
+            failed, unit.failed = unit.failed, None
+            raise failed
+        if unit.open:
+            return
+        await self._lock()
+        try:
+            await self._db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._write.release()
+            raise
+        unit.open, self._open_unit = True, unit
+
+    async def _lock(self) -> None:
+        """Take the write lock; a unit left open by a task now waiting elsewhere is committed
+        first (its owner might wait on this task: never a deadlock)."""
+        own = self._unit()
+        if own is not None and own.open:  # checkpoint or backup inside an update
+            await self._end_unit(own, commit=True)
+        await self.flush()
+        self._wanting += 1
+        try:
+            await self._write.acquire()
+        finally:
+            self._wanting -= 1
+
+    async def _yield_unit(self, unit: Unit) -> None:
+        """Back between two statements: commit now if another task waits for the lock."""
+        if self._wanting and unit.open and not unit.depth:
+            await self._end_unit(unit, commit=True)
+
+    @asynccontextmanager
+    async def _write_lock(self) -> AsyncIterator[None]:
+        await self._lock()
+        try:
+            yield
+        finally:
+            self._write.release()
+
+    def _committed(self) -> None:
+        """After a commit: wake the sender of webhook events if some were queued."""
+        if self._hooked:
+            self._hooked = False
+            if self.on_hook is not None:
+                self.on_hook()
+
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._write:
+        unit = self._unit()
+        if unit is not None:
+            async with self._savepoint(unit):
+                yield self._db
+            return
+        async with self._write_lock():
             self._check_file()
             await self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -317,28 +442,66 @@ class StoreBase:
                 if self._db.in_transaction:  # also when COMMIT itself failed (disk full...)
                     await self._db.execute("ROLLBACK")
                 raise
-        if self._hooked:  # events were queued for other tools: wake their sender
-            self._hooked = False
-            if self.on_hook is not None:
-                self.on_hook()
+        self._committed()
         await self._wrote()
+
+    @asynccontextmanager
+    async def _savepoint(self, unit: Unit) -> AsyncIterator[None]:
+        """A transaction inside a unit of work: undone alone if it fails."""
+        await self._join(unit)
+        unit.depth += 1
+        name = f"tx{unit.depth}"
+        try:
+            await self._db.execute(f"SAVEPOINT {name}")
+            try:
+                yield
+            except BaseException:
+                await self._undo(unit, name)
+                raise
+            await self._db.execute(f"RELEASE {name}")
+        finally:
+            unit.depth -= 1
+        await self._yield_unit(unit)
+
+    async def _undo(self, unit: Unit, savepoint: str | None) -> None:
+        """After a failure in a unit: its savepoint undone, or the unit if SQLite ended it."""
+        if self._db.in_transaction and savepoint is not None:
+            await self._db.execute(f"ROLLBACK TO {savepoint}")
+            await self._db.execute(f"RELEASE {savepoint}")
+        elif not self._db.in_transaction and unit.open:  # rolled back by SQLite (disk full)
+            unit.open, self._open_unit, self._hooked = False, None, False
+            self._write.release()
 
     async def _wrote(self) -> None:
         """After a commit: now and then, fold the WAL into the file, off the loop's thread."""
         if isinstance(self._db, LoopConnection) and self._db.checkpoint_due():
-            async with self._write:
+            async with self._write_lock():
                 # Every row read: a statement left half-read would block the next COMMIT.
                 with off_loop():
                     await self._db.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
 
     async def _write1(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
-        """One statement, its own transaction (autocommit): one call to the connection.
+        """One statement, its own transaction (autocommit) or the unit's: one call.
 
         Returns the rows of a RETURNING clause, if any.
         """
-        async with self._write:  # never inside another coroutine's open transaction
+        unit = self._unit()
+        if unit is not None:
+            await self._join(unit)
+            unit.depth += 1
+            try:
+                rows = list(await self._db.execute_fetchall(sql, tuple(params)))
+            except BaseException:
+                await self._undo(unit, None)
+                raise
+            finally:
+                unit.depth -= 1
+            await self._yield_unit(unit)
+            return rows
+        async with self._write_lock():  # never inside another coroutine's open transaction
             self._check_file()
             rows = list(await self._db.execute_fetchall(sql, tuple(params)))
+        self._committed()
         await self._wrote()
         return rows
 

@@ -9,7 +9,7 @@ import aiosqlite
 
 from bot.funnel.rules import Stage
 from bot.outbox.events import HookType
-from bot.store.core import Event, Repository, off_loop
+from bot.store.core import Event, Repository
 from bot.store.tips import NextTip
 
 
@@ -341,6 +341,5 @@ class Leads(Repository):
             if erased and told:
                 await self._hook(db, user_id, HookType.ERASED, urls=told)
         # Old page images of the erased rows may sit in the WAL file until a checkpoint.
-        with off_loop():  # may wait for readers: never on the loop's thread
-            await self._db.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
+        await self._store.checkpoint()  # in the thread, with the write lock (no open unit)
         return erased
