@@ -116,6 +116,15 @@ async def test_two_owners_confirming_the_same_broadcast(bot_with) -> None:  # ty
     await make_leads(bot, range(400, 405))
     await bot.text(OWNER + 1, "/help")
     broadcast_id = await compose_to_all(bot)
+    # Both taps found a draft before either starts it (however the loop interleaves them).
+    store, both = bot.svc.store.broadcasts, asyncio.Barrier(2)
+    start = store.start
+
+    async def start_together(*args: object) -> int | None:
+        await both.wait()
+        return await start(*args)  # type: ignore[arg-type]
+
+    store.start = start_together  # type: ignore[method-assign]
     await asyncio.gather(
         bot.tap(OWNER, f"bc:go:{broadcast_id}:0"), bot.tap(OWNER + 1, f"bc:go:{broadcast_id}:0")
     )

@@ -37,7 +37,9 @@ async def start_now(
             svc.texts.count(lang, "bc_started", count, id=str(broadcast_id)),
             reply_markup=_keyboard((stop, BroadcastButton("x", broadcast_id).pack())),
         )
-        await svc.store.broadcasts.set_status_message(broadcast_id, status.message_id)
+        await svc.store.broadcasts.set_status_message(
+            broadcast_id, status.message_id, status.chat_id
+        )
     except TelegramError as exc:  # the owner's chat is not the broadcast: it goes anyway
         log.warning("broadcast %s: no progress message (%s)", broadcast_id, exc)
     svc.broadcaster.launch(broadcast_id)

@@ -256,12 +256,13 @@ class Broadcasts(Repository):
         found = [await self.get(r["id"]) for r in rows]
         return [b for b in found if b is not None]
 
-    async def set_status_message(self, broadcast_id: int, message_id: int) -> None:
-        """The owner's progress message, edited as the broadcast goes."""
+    async def set_status_message(self, broadcast_id: int, message_id: int, chat: int) -> None:
+        """The owner's progress message, edited as the broadcast goes, and its chat (another
+        owner may have confirmed it: the progress and the report go there)."""
         async with self._tx() as db:
             await db.execute(
-                "UPDATE broadcasts SET status_message_id = ? WHERE id = ?",
-                (message_id, broadcast_id),
+                "UPDATE broadcasts SET status_message_id = ?, owner_chat = ? WHERE id = ?",
+                (message_id, chat, broadcast_id),
             )
 
     async def finish(self, broadcast_id: int, state: str) -> bool:
