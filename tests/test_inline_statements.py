@@ -140,3 +140,19 @@ async def test_the_export_is_read_in_the_thread_even_during_an_update(store: Sto
     assert len(rows) == 3
     export = [thread for thread, sql in seen if "FROM" in sql]
     assert export and LOOP not in export
+
+
+async def test_an_inline_statement_gives_no_other_task_a_pass_of_the_loop(store: Store) -> None:
+    """Deterministic: what runs between two statements of an update is that update alone."""
+    ran: list[str] = []
+
+    async def other() -> None:
+        ran.append("other")
+
+    with inline_statements():
+        task = asyncio.create_task(other())
+        for _ in range(5):
+            await thread_of(store)
+        assert ran == []
+        await task
+    assert ran == ["other"]

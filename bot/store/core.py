@@ -173,14 +173,19 @@ class Event(StrEnum):
 
 
 class StoreBase:
-    """The connection and what every part of the store shares; every write is one transaction."""
+    """The connection and what every part of the store shares.
+
+    Every write is one transaction, or joins the unit of work of the update being handled
+    (`unit`): one transaction per stretch between two Bot API requests.
+    """
 
     def __init__(self, db: aiosqlite.Connection, clock: Clock) -> None:
         self._db = db
         self._clock = clock
         # One connection is shared by concurrent handlers: serialise transactions on it.
         self._write = asyncio.Lock()
-        self._wanting = 0  # tasks waiting for it (an open unit of work then commits)
+        # Tasks waiting for it: woken when it is freed or an open unit is between statements.
+        self._lock_waiters: list[asyncio.Future[None]] = []
         self._open_unit: Unit | None = None  # the unit of work holding it, if one does
         # Webhook URLs events are queued for (none: nothing is queued), and who to wake then.
         self.hook_urls: tuple[str, ...] = ()
@@ -372,7 +377,7 @@ class StoreBase:
                 self._hooked = False
                 if self._db.in_transaction:  # also when COMMIT itself failed (disk full...)
                     await self._db.execute("ROLLBACK")
-            self._write.release()
+            self._release()
         self._committed()
         await self._wrote()
 
@@ -387,7 +392,7 @@ class StoreBase:
         try:
             await self._db.execute("BEGIN IMMEDIATE")
         except BaseException:
-            self._write.release()
+            self._release()
             raise
         unit.open, self._open_unit = True, unit
 
@@ -397,17 +402,31 @@ class StoreBase:
         own = self._unit()
         if own is not None and own.open:  # checkpoint or backup inside an update
             await self._end_unit(own, commit=True)
-        await self.flush()
-        self._wanting += 1
-        try:
-            await self._write.acquire()
-        finally:
-            self._wanting -= 1
+        while True:
+            await self.flush()
+            if not self._write.locked():  # never queued on: taken without a pause
+                await self._write.acquire()
+                return
+            # Held by a transaction, or a unit inside a statement: wait for either to end.
+            waiter = asyncio.get_running_loop().create_future()
+            self._lock_waiters.append(waiter)
+            await waiter
 
-    async def _yield_unit(self, unit: Unit) -> None:
-        """Back between two statements: commit now if another task waits for the lock."""
-        if self._wanting and unit.open and not unit.depth:
-            await self._end_unit(unit, commit=True)
+    def _release(self) -> None:
+        self._write.release()
+        self._wake()
+
+    def _wake(self) -> None:
+        """Let the tasks waiting for the write lock look again."""
+        waiters, self._lock_waiters = self._lock_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _settled(self, unit: Unit) -> None:
+        """A unit back between two statements: a waiting writer may commit it once it pauses."""
+        if self._lock_waiters and not unit.depth:
+            self._wake()
 
     @asynccontextmanager
     async def _write_lock(self) -> AsyncIterator[None]:
@@ -415,7 +434,7 @@ class StoreBase:
         try:
             yield
         finally:
-            self._write.release()
+            self._release()
 
     def _committed(self) -> None:
         """After a commit: wake the sender of webhook events if some were queued."""
@@ -461,7 +480,7 @@ class StoreBase:
             await self._db.execute(f"RELEASE {name}")
         finally:
             unit.depth -= 1
-        await self._yield_unit(unit)
+        self._settled(unit)
 
     async def _undo(self, unit: Unit, savepoint: str | None) -> None:
         """After a failure in a unit: its savepoint undone, or the unit if SQLite ended it."""
@@ -470,7 +489,7 @@ class StoreBase:
             await self._db.execute(f"RELEASE {savepoint}")
         elif not self._db.in_transaction and unit.open:  # rolled back by SQLite (disk full)
             unit.open, self._open_unit, self._hooked = False, None, False
-            self._write.release()
+            self._release()
 
     async def _wrote(self) -> None:
         """After a commit: now and then, fold the WAL into the file, off the loop's thread."""
@@ -496,7 +515,7 @@ class StoreBase:
                 raise
             finally:
                 unit.depth -= 1
-            await self._yield_unit(unit)
+            self._settled(unit)
             return rows
         async with self._write_lock():  # never inside another coroutine's open transaction
             self._check_file()

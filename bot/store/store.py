@@ -20,7 +20,8 @@ from bot.store.tips import Tips
 
 
 class Store(StoreBase):
-    """Typed access to the database: `store.leads`, `store.tips`...; each write one transaction."""
+    """Typed access to the database: `store.leads`, `store.tips`...; each write one transaction
+    (an update's writes: its unit of work, StoreBase.unit)."""
 
     def __init__(self, db: aiosqlite.Connection, clock: Clock) -> None:
         super().__init__(db, clock)
