@@ -130,3 +130,19 @@ async def test_writes_are_durable_before_the_next_bot_api_request_leaves(bot: Ha
     bot.fake.add_user(4242, first_name="Ada")
     await bot.text(4242, "/start what-to-wear")
     assert leads_seen and leads_seen[0] == [(4242,)]
+
+
+async def test_another_task_reads_an_open_unit_only_once_it_is_committed(store: Store) -> None:
+    """What another task reads, and may act on, can no longer be undone by a crash."""
+    assert store.path is not None
+    path = store.path
+
+    async def other() -> list[tuple[Any, ...]]:
+        assert await store.leads.get(7) is not None
+        return durable(path, "SELECT user_id FROM leads")
+
+    with inline_statements():
+        async with store.unit():
+            await visit(store, 7)
+            assert durable(path, "SELECT user_id FROM leads") == []  # still open
+            assert await asyncio.create_task(other()) == [(7,)]

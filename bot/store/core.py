@@ -6,7 +6,7 @@ import asyncio
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, closing, contextmanager
 from contextvars import ContextVar
 from enum import StrEnum
@@ -93,8 +93,13 @@ class LoopConnection(aiosqlite.Connection):
         super().__init__(connector, iter_chunk_size=64)
         self._in_thread = 0  # calls queued for or running in aiosqlite's thread
         self._checkpointed = 0  # total_changes at the last checkpoint
+        # The task whose unit of work is open, and what other tasks run first (its commit).
+        self.unit_task: asyncio.Task[Any] | None = None
+        self.before_others: Callable[[], Awaitable[None]] | None = None
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if self.before_others is not None and self.unit_task is not asyncio.current_task():
+            await self.before_others()
         inline = _INLINE.get()
         if self._in_thread or _OFF_LOOP.get() or inline is None:
             return await self._threaded(fn, *args, **kwargs)
@@ -364,7 +369,8 @@ class StoreBase:
             if failed is not None and commit:
                 raise failed
             return
-        unit.open, self._open_unit = False, None  # at once: its owner's next write reopens
+        unit.open = False
+        self._opened(None)  # at once: its owner's next write reopens
         try:
             if commit:
                 self._check_file()
@@ -394,7 +400,16 @@ class StoreBase:
         except BaseException:
             self._release()
             raise
-        unit.open, self._open_unit = True, unit
+        unit.open = True
+        self._opened(unit)
+
+    def _opened(self, unit: Unit | None) -> None:
+        """The unit now holding the write lock (or none); the connection's other users commit
+        it before their own statements (they never see what may still be undone)."""
+        self._open_unit = unit
+        if isinstance(self._db, LoopConnection):
+            self._db.unit_task = unit.task if unit is not None else None
+            self._db.before_others = self.flush if unit is not None else None
 
     async def _lock(self) -> None:
         """Take the write lock; a unit left open by a task now waiting elsewhere is committed
@@ -488,7 +503,8 @@ class StoreBase:
             await self._db.execute(f"ROLLBACK TO {savepoint}")
             await self._db.execute(f"RELEASE {savepoint}")
         elif not self._db.in_transaction and unit.open:  # rolled back by SQLite (disk full)
-            unit.open, self._open_unit, self._hooked = False, None, False
+            unit.open, self._hooked = False, False
+            self._opened(None)
             self._release()
 
     async def _wrote(self) -> None:
