@@ -12,7 +12,7 @@ import pytest
 from telegram import Update
 
 from bot.store import Store
-from bot.store.core import CHECKPOINT_ROWS, LoopConnection, inline_statements, off_loop
+from bot.store.connection import CHECKPOINT_ROWS, LoopConnection, inline_statements, off_loop
 from bot.telegram.intake import IntakeProcessor
 
 LOOP = threading.get_ident()  # pytest-asyncio runs the loop in the main thread

@@ -13,7 +13,8 @@ import pytest
 from telegram import Update
 
 from bot.store import Store
-from bot.store.core import Event, LoopConnection, inline_statements
+from bot.store.connection import LoopConnection, inline_statements
+from bot.store.core import Event
 from bot.telegram.intake import IntakeProcessor
 from tests.conftest import Harness
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.store.core import Repository
+from bot.store.repository import Repository
 
 KEEP_SECONDS = 30 * 86400  # raw updates may hold personal data: not kept for ever
 

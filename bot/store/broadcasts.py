@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 import aiosqlite
 
 from bot.broadcast.draft import Version
-from bot.store.core import Event, Repository, off_loop
+from bot.store.connection import off_loop
+from bot.store.core import Event
+from bot.store.repository import Repository
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The store's plumbing: connection, migrations, transactions, the event log."""
+"""The store's plumbing: opening and migrating the file, transactions and the unit of work,
+the event log. The connection itself is bot.store.connection; repositories bot.store.repository."""
 
 from __future__ import annotations
 
@@ -6,9 +7,8 @@ import asyncio
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, closing, contextmanager
-from contextvars import ContextVar
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager, closing
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
@@ -17,135 +17,20 @@ import aiosqlite
 
 from bot.funnel.rules import stage_of
 from bot.outbox.events import LEAD_FIELDS, HookType, event_body, lead_payload, new_event_id
+from bot.store.connection import CURRENT_UNIT, LoopConnection, Unit, connect_writer, off_loop
 from bot.store.migrations import MIGRATIONS
 
 if TYPE_CHECKING:
-    from bot.store.store import Store
+    pass
 
 Clock = Callable[[], float]
 WAL_LIMIT = 4 * 1024 * 1024  # a checkpointed WAL is cut back to this, not kept at its peak size
-# Rows written between two checkpoints. SQLite's own (every 1,000 WAL pages) would run inside
-# whichever COMMIT crosses the mark, with two fsyncs: on the loop's thread, a stall for everyone.
-CHECKPOINT_ROWS = 1000
 
 
 def checkpoint_file(path: Path) -> None:
     """Fold a database's WAL into it and truncate the WAL (no store open: before starting)."""
     with closing(sqlite3.connect(path, timeout=5)) as db:
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-
-
-# The task whose statements run on the event loop's thread (an update being handled), and
-# whether the current code asked for aiosqlite's thread anyway (a statement known to be long).
-_INLINE: ContextVar[asyncio.Task[Any] | None] = ContextVar("inline", default=None)
-_OFF_LOOP: ContextVar[bool] = ContextVar("off_loop", default=False)
-
-
-class Unit:
-    """One update's writes: a single open transaction, committed before its next Bot API
-    request leaves and at its end (with the inbox completion). Owned by the task that opened
-    it (tasks it spawns copy the context but write on their own)."""
-
-    def __init__(self) -> None:
-        self.task = asyncio.current_task()
-        self.open = False  # BEGIN issued, the write lock held
-        self.depth = 0  # inside a savepoint or a statement: nobody may commit it now
-        self.failed: BaseException | None = None  # a commit by another task failed
-
-
-_UNIT: ContextVar[Unit | None] = ContextVar("unit", default=None)
-
-
-@contextmanager
-def inline_statements() -> Iterator[None]:
-    """The current task's statements on the writer run on the loop's thread (not its tasks').
-
-    A statement of a few microseconds costs ~0.1 ms of CPU as a trip to aiosqlite's thread
-    (queue, wakeup, the loop's self-pipe): an update makes a dozen. Owned by the task that set
-    it: tasks it spawns (which copy the context) go back to the thread.
-    """
-    token = _INLINE.set(asyncio.current_task())
-    try:
-        yield
-    finally:
-        _INLINE.reset(token)
-
-
-@contextmanager
-def off_loop() -> Iterator[None]:
-    """Statements here go to aiosqlite's thread even inline: long ones must not stall the loop."""
-    token = _OFF_LOOP.set(True)
-    try:
-        yield
-    finally:
-        _OFF_LOOP.reset(token)
-
-
-class LoopConnection(aiosqlite.Connection):
-    """aiosqlite's connection, whose statements may also run on the event loop's thread.
-
-    Inline only in `inline_statements()` and outside `off_loop()`, and only while nothing is
-    queued for or running in aiosqlite's thread: the sqlite3 connection is never used by both
-    threads at once, and statements keep their order. Every other call goes to the thread.
-    """
-
-    def __init__(self, connector: Callable[[], sqlite3.Connection]) -> None:
-        super().__init__(connector, iter_chunk_size=64)
-        self._in_thread = 0  # calls queued for or running in aiosqlite's thread
-        self._checkpointed = 0  # total_changes at the last checkpoint
-        # The task whose unit of work is open, and what other tasks run first (its commit).
-        self.unit_task: asyncio.Task[Any] | None = None
-        self.before_others: Callable[[], Awaitable[None]] | None = None
-
-    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if self.before_others is not None and self.unit_task is not asyncio.current_task():
-            await self.before_others()
-        inline = _INLINE.get()
-        if self._in_thread or _OFF_LOOP.get() or inline is None:
-            return await self._threaded(fn, *args, **kwargs)
-        if inline is not asyncio.current_task():
-            return await self._threaded(fn, *args, **kwargs)
-        if not self._running or not self._connection:
-            raise ValueError("Connection closed")
-        return fn(*args, **kwargs)
-
-    async def _threaded(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        loop = asyncio.get_running_loop()
-
-        def run() -> Any:
-            # Counted down once the thread is done with it, not when the caller stops waiting
-            # (a cancelled caller leaves the statement running).
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                loop.call_soon_threadsafe(self._thread_done)
-
-        if not self._running or not self._connection:
-            raise ValueError("Connection closed")
-        self._in_thread += 1  # queued right below, without a pause: the thread counts it down
-        return await super()._execute(run)
-
-    def _thread_done(self) -> None:
-        self._in_thread -= 1
-
-    def checkpoint_due(self) -> bool:
-        """Whether CHECKPOINT_ROWS rows were written since the last checkpoint (then reset)."""
-        if self._in_thread or self._connection is None:
-            return False  # reading the count would wait for the thread: next time
-        changes = self._connection.total_changes
-        if changes - self._checkpointed < CHECKPOINT_ROWS:
-            return False
-        self._checkpointed = changes
-        return True
-
-
-async def connect_writer(path: str) -> LoopConnection:
-    """The store's read-write connection (usable from the loop's thread: LoopConnection)."""
-    db = LoopConnection(
-        lambda: sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    )
-    await db  # starts aiosqlite's thread, which opens the file
-    return db
 
 
 class DatabaseGone(RuntimeError):
@@ -330,7 +215,7 @@ class StoreBase:
 
     def _unit(self) -> Unit | None:
         """The unit of work of the running task, if it opened one."""
-        unit = _UNIT.get()
+        unit = CURRENT_UNIT.get()
         return unit if unit is not None and unit.task is asyncio.current_task() else None
 
     @asynccontextmanager
@@ -338,7 +223,7 @@ class StoreBase:
         """The current task's writes join one transaction, committed at the end (rolled back
         if this raises) and whenever `flush` runs: before a Bot API request, another writer."""
         unit = Unit()
-        token = _UNIT.set(unit)
+        token = CURRENT_UNIT.set(unit)
         try:
             yield
         except BaseException:
@@ -347,7 +232,7 @@ class StoreBase:
         else:
             await self._end_unit(unit, commit=True)
         finally:
-            _UNIT.reset(token)
+            CURRENT_UNIT.reset(token)
 
     async def flush(self) -> None:
         """Commit the open unit of work, if any task's is open and between two statements."""
@@ -643,56 +528,3 @@ async def _fill_owners(db: aiosqlite.Connection, owner_ids: tuple[int, ...]) -> 
     await db.executemany(
         "INSERT OR IGNORE INTO temp.owners (user_id) VALUES (?)", [(o,) for o in owner_ids]
     )
-
-
-class Repository:
-    """One concern's queries, on the store's one connection and its transactions."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    @property
-    def _db(self) -> aiosqlite.Connection:
-        return self._store._db
-
-    @property
-    def _write(self) -> asyncio.Lock:
-        return self._store._write
-
-    @property
-    def hook_urls(self) -> tuple[str, ...]:
-        return self._store.hook_urls
-
-    def now(self) -> int:
-        """The store's clock, in whole seconds."""
-        return self._store.now()
-
-    def _tx(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
-        return self._store._tx()
-
-    async def _write1(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
-        return await self._store._write1(sql, params)
-
-    async def _one(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
-        return await self._store._one(sql, params)
-
-    async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
-        return await self._store._all(sql, params)
-
-    async def _event(
-        self, db: aiosqlite.Connection, person: int, kind: Event, **fields: Any
-    ) -> None:
-        await self._store._event(db, person, kind, **fields)
-
-    async def _hook(
-        self,
-        db: aiosqlite.Connection,
-        user_id: int,
-        kind: HookType,
-        data: dict[str, Any] | None = None,
-        urls: tuple[str, ...] | None = None,
-    ) -> None:
-        await self._store._hook(db, user_id, kind, data, urls)
-
-    async def _refresh_stage(self, db: aiosqlite.Connection, user_id: int) -> None:
-        await self._store._refresh_stage(db, user_id)

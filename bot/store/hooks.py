@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import aiosqlite
 
-from bot.store.core import Repository
+from bot.store.repository import Repository
 
 
 @dataclass(frozen=True)

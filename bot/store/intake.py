@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bot.store.core import Repository
+from bot.store.repository import Repository
 
 
 class Intake(Repository):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bot.owner.periods import Period
-from bot.store.core import Repository
+from bot.store.repository import Repository
 
 
 @dataclass(frozen=True)

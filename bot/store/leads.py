@@ -9,7 +9,8 @@ import aiosqlite
 
 from bot.funnel.rules import Stage
 from bot.outbox.events import HookType
-from bot.store.core import Event, Repository
+from bot.store.core import Event
+from bot.store.repository import Repository
 from bot.store.tips import NextTip
 
 

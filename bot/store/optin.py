@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from bot.outbox.events import HookType
-from bot.store.core import Event, Repository
+from bot.store.core import Event
+from bot.store.repository import Repository
 
 
 class Verdict(StrEnum):

@@ -7,7 +7,8 @@ from typing import Any
 
 import aiosqlite
 
-from bot.store.core import Repository, off_loop
+from bot.store.connection import off_loop
+from bot.store.repository import Repository
 
 # Every person who ever started (erased ones under their anonymous number, without personal
 # data), with the same event-log facts /stats counts, so both always agree (owners left out

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from bot.funnel.scoring import Facts
 from bot.outbox.events import HookType
-from bot.store.core import Event, Repository
+from bot.store.core import Event
+from bot.store.repository import Repository
 
 
 class Ready(Repository):

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from bot.store.core import Repository
+from bot.store.repository import Repository
 
 
 @dataclass(frozen=True)

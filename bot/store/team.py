@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import aiosqlite
 
 from bot.owner.periods import Period
-from bot.store.core import Event, Repository
+from bot.store.core import Event
+from bot.store.repository import Repository
 
 IN, OUT = "in", "out"  # a person's message to the team; a team answer to the person
 

@@ -8,7 +8,8 @@ from enum import StrEnum
 import aiosqlite
 
 from bot.nurture.schedule import resumed_due
-from bot.store.core import Event, Repository
+from bot.store.core import Event
+from bot.store.repository import Repository
 
 
 class TipState(StrEnum):

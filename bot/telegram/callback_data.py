@@ -32,7 +32,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import ClassVar, Literal, Protocol, Self, get_args, get_origin, get_type_hints
+from functools import cache
+from typing import ClassVar, Literal, Protocol, Self, cast, get_args, get_origin, get_type_hints
 
 from telegram.constants import InlineKeyboardButtonLimit
 
@@ -104,7 +105,7 @@ class CallbackData:
     @classmethod
     def unpack(cls, data: str | None) -> Self | None:
         """The button, or None if the data is not one."""
-        readers = _readers(cls)
+        readers = _readers(cast(type, cls))  # classes are hashable; mypy cannot tell for Self
         parts = _split(data, cls.prefix, len(readers))
         if parts is None:
             return None
@@ -116,6 +117,7 @@ def _text(value: object) -> str:
     return ("yes" if value else "no") if isinstance(value, bool) else str(value)
 
 
+@cache
 def _readers(kind: type) -> list[Callable[[str], object]]:
     """How to read each of a kind's fields from its text, by the field's type."""
     hints = get_type_hints(kind)

@@ -21,7 +21,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application, BaseUpdateProcessor, ExtBot
 
 from bot.store import Store
-from bot.store.core import inline_statements
+from bot.store.connection import inline_statements
 
 log = logging.getLogger(__name__)
 
