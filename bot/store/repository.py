@@ -56,14 +56,10 @@ class Repository:
         await self._store._event(db, person, kind, **fields)
 
     async def _hook(
-        self,
-        db: aiosqlite.Connection,
-        user_id: int,
-        kind: HookType,
-        data: dict[str, Any] | None = None,
-        urls: tuple[str, ...] | None = None,
+        self, db: aiosqlite.Connection, user_id: int, kind: HookType, *rest: Any, **named: Any
     ) -> None:
-        await self._store._hook(db, user_id, kind, data, urls)
+        """StoreBase._hook: queue an event for every webhook URL, in the caller's transaction."""
+        await self._store._hook(db, user_id, kind, *rest, **named)
 
     async def _refresh_stage(self, db: aiosqlite.Connection, user_id: int) -> None:
         await self._store._refresh_stage(db, user_id)

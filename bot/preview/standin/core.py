@@ -84,19 +84,11 @@ class StandIn(UpdateBuilders, MethodHandlers):
     # ----- the API -----------------------------------------------------------------------------
 
     def handle(
-        self,
-        method: str,
-        params: Mapping[str, Any],
-        files: Files | None = None,
-        *,
-        wait: bool = True,
-        arrived: float | None = None,
+        self, method: str, params: Mapping[str, Any], files: Files | None = None, **when: Any
     ) -> tuple[int, JSON]:
-        """Answer one call like Telegram: (HTTP status, JSON body). wait=False never long-polls.
-
-        ``arrived``: when the request reached the stand-in (default: now), recorded in ``calls``.
-        """
-        status, body = self.respond(method, params, files, wait=wait, arrived=arrived)
+        """Answer one call like Telegram: (HTTP status, JSON body); `when` as respond() takes it
+        (wait=False never long-polls; arrived: when the request reached the stand-in)."""
+        status, body = self.respond(method, params, files, **when)
         return status, copy_json(body)  # the caller may change its copy, never the record
 
     def respond(
