@@ -64,13 +64,7 @@ class FakeTelegram(Forums, RateLimits, StandIn):
         self._lower.update({n.lower(): n for n in self._handlers})
 
     def respond(
-        self,
-        method: str,
-        params: Mapping[str, Any],
-        files: Files | None = None,
-        *,
-        wait: bool = True,
-        arrived: float | None = None,
+        self, method: str, params: Mapping[str, Any], files: Files | None = None, **when: Any
     ) -> tuple[int, JSON]:
         """The stand-in's respond (under handle too), knowing whether the call is a paid broadcast.
 
@@ -79,7 +73,7 @@ class FakeTelegram(Forums, RateLimits, StandIn):
         """
         with self._cond:
             self._call_paid = str(params.get("allow_paid_broadcast")).lower() in ("true", "1")
-            return super().respond(method, params, files, wait=wait, arrived=arrived)
+            return super().respond(method, params, files, **when)
 
     # ----- users and groups that refuse the bot ------------------------------------------------
 
