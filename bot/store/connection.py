@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -25,21 +25,6 @@ CHECKPOINT_ROWS = 1000
 # whether the current code asked for aiosqlite's thread anyway (a statement known to be long).
 _INLINE: ContextVar[asyncio.Task[Any] | None] = ContextVar("inline", default=None)
 _OFF_LOOP: ContextVar[bool] = ContextVar("off_loop", default=False)
-
-
-class Unit:
-    """One update's writes: a single open transaction, committed before its next Bot API
-    request leaves and at its end (with the inbox completion). Owned by the task that opened
-    it (tasks it spawns copy the context but write on their own)."""
-
-    def __init__(self) -> None:
-        self.task = asyncio.current_task()
-        self.open = False  # BEGIN issued, the write lock held
-        self.depth = 0  # inside a savepoint or a statement: nobody may commit it now
-        self.failed: BaseException | None = None  # a commit by another task failed
-
-
-CURRENT_UNIT: ContextVar[Unit | None] = ContextVar("unit", default=None)
 
 
 @contextmanager
@@ -79,13 +64,8 @@ class LoopConnection(aiosqlite.Connection):
         super().__init__(connector, iter_chunk_size=64)
         self._in_thread = 0  # calls queued for or running in aiosqlite's thread
         self._checkpointed = 0  # total_changes at the last checkpoint
-        # The task whose unit of work is open, and what other tasks run first (its commit).
-        self.unit_task: asyncio.Task[Any] | None = None
-        self.before_others: Callable[[], Awaitable[None]] | None = None
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if self.before_others is not None and self.unit_task is not asyncio.current_task():
-            await self.before_others()
         inline = _INLINE.get()
         if self._in_thread or _OFF_LOOP.get() or inline is None:
             return await self._threaded(fn, *args, **kwargs)

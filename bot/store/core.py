@@ -1,4 +1,4 @@
-"""The store's plumbing: opening and migrating the file, transactions and the unit of work,
+"""The store's plumbing: opening and migrating the file, transactions,
 the event log. The connection itself is bot.store.connection; repositories bot.store.repository."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import aiosqlite
 
 from bot.funnel.rules import stage_of
 from bot.outbox.events import LEAD_FIELDS, HookType, event_body, lead_payload, new_event_id
-from bot.store.connection import CURRENT_UNIT, LoopConnection, Unit, connect_writer, off_loop
+from bot.store.connection import LoopConnection, connect_writer, off_loop
 from bot.store.migrations import MIGRATIONS
 
 if TYPE_CHECKING:
@@ -63,20 +63,13 @@ class Event(StrEnum):
 
 
 class StoreBase:
-    """The connection and what every part of the store shares.
-
-    Every write is one transaction, or joins the unit of work of the update being handled
-    (`unit`): one transaction per stretch between two Bot API requests.
-    """
+    """The connection and what every part of the store shares; every write is one transaction."""
 
     def __init__(self, db: aiosqlite.Connection, clock: Clock) -> None:
         self._db = db
         self._clock = clock
         # One connection is shared by concurrent handlers: serialise transactions on it.
         self._write = asyncio.Lock()
-        # Tasks waiting for it: woken when it is freed or an open unit is between statements.
-        self._lock_waiters: list[asyncio.Future[None]] = []
-        self._open_unit: Unit | None = None  # the unit of work holding it, if one does
         # Webhook URLs events are queued for (none: nothing is queued), and who to wake then.
         self.hook_urls: tuple[str, ...] = ()
         self.on_hook: Callable[[], None] | None = None
@@ -131,7 +124,6 @@ class StoreBase:
         itself for an in-memory database, or once the file was deleted or replaced."""
         if self.path is None or self.file_problem():  # the file gone: this connection only
             return self
-        await self.flush()  # the reader sees what this update wrote so far
         if self._reader is None:
             uri = self.path.resolve().as_uri() + "?mode=ro"
             db = await aiosqlite.connect(uri, uri=True, isolation_level=None)
@@ -163,13 +155,13 @@ class StoreBase:
 
     async def checkpoint(self) -> None:
         """Copy the WAL into the database file and truncate it (gives disk space back)."""
-        async with self._write_lock():
+        async with self._write:
             with off_loop():
                 await self._db.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def copy_to(self, target: Path) -> None:
         """A compact, consistent copy of the open database (also of a file since deleted)."""
-        async with self._write_lock():
+        async with self._write:
             with off_loop():
                 await self._db.execute("VACUUM INTO ?", (str(target),))
 
@@ -213,144 +205,9 @@ class StoreBase:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
-    def _unit(self) -> Unit | None:
-        """The unit of work of the running task, if it opened one."""
-        unit = CURRENT_UNIT.get()
-        return unit if unit is not None and unit.task is asyncio.current_task() else None
-
-    @asynccontextmanager
-    async def unit(self) -> AsyncIterator[None]:
-        """The current task's writes join one transaction, committed at the end (rolled back
-        if this raises) and whenever `flush` runs: before a Bot API request, another writer."""
-        unit = Unit()
-        token = CURRENT_UNIT.set(unit)
-        try:
-            yield
-        except BaseException:
-            await self._end_unit(unit, commit=False)
-            raise
-        else:
-            await self._end_unit(unit, commit=True)
-        finally:
-            CURRENT_UNIT.reset(token)
-
-    async def flush(self) -> None:
-        """Commit the open unit of work, if any task's is open and between two statements."""
-        open_unit = self._open_unit
-        if open_unit is None or open_unit.depth:
-            return
-        if open_unit is self._unit():
-            await self._end_unit(open_unit, commit=True)
-            return
-        try:  # another task's: its owner hears of a failure at its next write or its end
-            await self._end_unit(open_unit, commit=True)
-        except Exception as exc:
-            open_unit.failed = exc
-
-    async def _end_unit(self, unit: Unit, *, commit: bool) -> None:
-        """Commit (the file checked once) or roll back the unit's writes; the lock freed."""
-        failed, unit.failed = unit.failed, None
-        if not unit.open:
-            if failed is not None and commit:
-                raise failed
-            return
-        unit.open = False
-        self._opened(None)  # at once: its owner's next write reopens
-        try:
-            if commit:
-                self._check_file()
-                await self._db.execute("COMMIT")
-        except BaseException:
-            commit = False
-            raise
-        finally:
-            if not commit:
-                self._hooked = False
-                if self._db.in_transaction:  # also when COMMIT itself failed (disk full...)
-                    await self._db.execute("ROLLBACK")
-            self._release()
-        self._committed()
-        await self._wrote()
-
-    async def _join(self, unit: Unit) -> None:
-        """Open the unit's transaction if it is not (waiting for the write lock)."""
-        if unit.failed is not None:
-            failed, unit.failed = unit.failed, None
-            raise failed
-        if unit.open:
-            return
-        await self._lock()
-        try:
-            await self._db.execute("BEGIN IMMEDIATE")
-        except BaseException:
-            self._release()
-            raise
-        unit.open = True
-        self._opened(unit)
-
-    def _opened(self, unit: Unit | None) -> None:
-        """The unit now holding the write lock (or none); the connection's other users commit
-        it before their own statements (they never see what may still be undone)."""
-        self._open_unit = unit
-        if isinstance(self._db, LoopConnection):
-            self._db.unit_task = unit.task if unit is not None else None
-            self._db.before_others = self.flush if unit is not None else None
-
-    async def _lock(self) -> None:
-        """Take the write lock; a unit left open by a task now waiting elsewhere is committed
-        first (its owner might wait on this task: never a deadlock)."""
-        own = self._unit()
-        if own is not None and own.open:  # checkpoint or backup inside an update
-            await self._end_unit(own, commit=True)
-        while True:
-            await self.flush()
-            if not self._write.locked():  # never queued on: taken without a pause
-                await self._write.acquire()
-                return
-            # Held by a transaction, or a unit inside a statement: wait for either to end.
-            waiter = asyncio.get_running_loop().create_future()
-            self._lock_waiters.append(waiter)
-            await waiter
-
-    def _release(self) -> None:
-        self._write.release()
-        self._wake()
-
-    def _wake(self) -> None:
-        """Let the tasks waiting for the write lock look again."""
-        waiters, self._lock_waiters = self._lock_waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-
-    def _settled(self, unit: Unit) -> None:
-        """A unit back between two statements: a waiting writer may commit it once it pauses."""
-        if self._lock_waiters and not unit.depth:
-            self._wake()
-
-    @asynccontextmanager
-    async def _write_lock(self) -> AsyncIterator[None]:
-        await self._lock()
-        try:
-            yield
-        finally:
-            self._release()
-
-    def _committed(self) -> None:
-        """After a commit: wake the sender of webhook events if some were queued."""
-        if self._hooked:
-            self._hooked = False
-            if self.on_hook is not None:
-                self.on_hook()
-
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
-        unit = self._unit()
-        if unit is not None:
-            async with self._savepoint(unit):
-                yield self._db
-            return
-        async with self._write_lock():
+        async with self._write:
             self._check_file()
             await self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -361,67 +218,28 @@ class StoreBase:
                 if self._db.in_transaction:  # also when COMMIT itself failed (disk full...)
                     await self._db.execute("ROLLBACK")
                 raise
-        self._committed()
+        if self._hooked:  # events were queued for other tools: wake their sender
+            self._hooked = False
+            if self.on_hook is not None:
+                self.on_hook()
         await self._wrote()
-
-    @asynccontextmanager
-    async def _savepoint(self, unit: Unit) -> AsyncIterator[None]:
-        """A transaction inside a unit of work: undone alone if it fails."""
-        await self._join(unit)
-        unit.depth += 1
-        name = f"tx{unit.depth}"
-        try:
-            await self._db.execute(f"SAVEPOINT {name}")
-            try:
-                yield
-            except BaseException:
-                await self._undo(unit, name)
-                raise
-            await self._db.execute(f"RELEASE {name}")
-        finally:
-            unit.depth -= 1
-        self._settled(unit)
-
-    async def _undo(self, unit: Unit, savepoint: str | None) -> None:
-        """After a failure in a unit: its savepoint undone, or the unit if SQLite ended it."""
-        if self._db.in_transaction and savepoint is not None:
-            await self._db.execute(f"ROLLBACK TO {savepoint}")
-            await self._db.execute(f"RELEASE {savepoint}")
-        elif not self._db.in_transaction and unit.open:  # rolled back by SQLite (disk full)
-            unit.open, self._hooked = False, False
-            self._opened(None)
-            self._release()
 
     async def _wrote(self) -> None:
         """After a commit: now and then, fold the WAL into the file, off the loop's thread."""
         if isinstance(self._db, LoopConnection) and self._db.checkpoint_due():
-            async with self._write_lock():
+            async with self._write:
                 # Every row read: a statement left half-read would block the next COMMIT.
                 with off_loop():
                     await self._db.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
 
     async def _write1(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
-        """One statement, its own transaction (autocommit) or the unit's: one call.
+        """One statement, its own transaction (autocommit): one call to the connection.
 
         Returns the rows of a RETURNING clause, if any.
         """
-        unit = self._unit()
-        if unit is not None:
-            await self._join(unit)
-            unit.depth += 1
-            try:
-                rows = list(await self._db.execute_fetchall(sql, tuple(params)))
-            except BaseException:
-                await self._undo(unit, None)
-                raise
-            finally:
-                unit.depth -= 1
-            self._settled(unit)
-            return rows
-        async with self._write_lock():  # never inside another coroutine's open transaction
+        async with self._write:  # never inside another coroutine's open transaction
             self._check_file()
             rows = list(await self._db.execute_fetchall(sql, tuple(params)))
-        self._committed()
         await self._wrote()
         return rows
 

@@ -342,5 +342,5 @@ class Leads(Repository):
             if erased and told:
                 await self._hook(db, user_id, HookType.ERASED, urls=told)
         # Old page images of the erased rows may sit in the WAL file until a checkpoint.
-        await self._store.checkpoint()  # in the thread, with the write lock (no open unit)
+        await self._store.checkpoint()  # in the thread, with the write lock
         return erased

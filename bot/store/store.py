@@ -20,8 +20,7 @@ from bot.store.tips import Tips
 
 
 class Store(StoreBase):
-    """Typed access to the database: `store.leads`, `store.tips`...; each write one transaction
-    (an update's writes: its unit of work, StoreBase.unit)."""
+    """Typed access to the database: `store.leads`, `store.tips`...; each write one transaction."""
 
     def __init__(self, db: aiosqlite.Connection, clock: Clock) -> None:
         super().__init__(db, clock)

@@ -94,10 +94,7 @@ class IntakeBot(ExtBot[None]):
         self._inbox = store
 
     async def _do_post(self, endpoint: str, data: dict[str, Any], **kwargs: Any) -> Any:
-        """Commit what was written before the request leaves (nothing said can be undone by a
-        crash); drop the default parse_mode PTB adds to editMessageReplyMarkup (no such field)."""
-        if self._inbox is not None:
-            await self._inbox.flush()
+        """Drop the default parse_mode PTB adds to editMessageReplyMarkup (no such field)."""
         if endpoint == "editMessageReplyMarkup":
             data.pop("parse_mode", None)
         result = await super()._do_post(endpoint, data, **kwargs)
@@ -175,16 +172,13 @@ class IntakeProcessor(BaseUpdateProcessor):
         if not isinstance(update, Update) or self.store is None:
             await coroutine
             return
-        # This update's own statements skip the thread hop, and its writes are one unit:
-        # committed before each Bot API request and, at the end, with its completion.
-        with inline_statements():
-            async with self.store.unit():
-                if await self.store.intake.is_done(update.update_id):
-                    log.info("update %s was handled before; skipped", update.update_id)
-                    coroutine.close()  # type: ignore[attr-defined]
-                    return
-                await coroutine
-                await self.store.intake.done(update.update_id)
+        with inline_statements():  # this update's own statements skip the thread hop
+            if await self.store.intake.is_done(update.update_id):
+                log.info("update %s was handled before; skipped", update.update_id)
+                coroutine.close()  # type: ignore[attr-defined]
+                return
+            await coroutine
+            await self.store.intake.done(update.update_id)
 
     async def initialize(self) -> None:
         """Nothing to open: the store is attached in post_init."""
