@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager, closing
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 import aiosqlite
 
@@ -19,9 +19,6 @@ from bot.funnel.rules import stage_of
 from bot.outbox.events import LEAD_FIELDS, HookType, event_body, lead_payload, new_event_id
 from bot.store.connection import LoopConnection, connect_writer, off_loop
 from bot.store.migrations import MIGRATIONS
-
-if TYPE_CHECKING:
-    pass
 
 Clock = Callable[[], float]
 WAL_LIMIT = 4 * 1024 * 1024  # a checkpointed WAL is cut back to this, not kept at its peak size

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
@@ -25,10 +24,6 @@ class Repository:
     @property
     def _db(self) -> aiosqlite.Connection:
         return self._store._db
-
-    @property
-    def _write(self) -> asyncio.Lock:
-        return self._store._write
 
     @property
     def hook_urls(self) -> tuple[str, ...]:
