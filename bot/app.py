@@ -34,7 +34,7 @@ from bot.outbox.mailer import Mailer
 from bot.outbox.pump import Pump
 from bot.owner.alerts import notify_owners
 from bot.services import Ctx, Running, Services
-from bot.store import Store
+from bot.store import open_store
 from bot.telegram import callback_data as cb
 from bot.telegram.intake import IntakeBot, IntakeProcessor, replay_pending
 from bot.telegram.pacing import Pacer, ReplyRateLimiter, in_flight_for
@@ -155,7 +155,7 @@ async def open_services(app: App) -> None:
     up what a previous run left (tips, broadcasts, relays, webhook events), set the commands
     and replay unfinished updates."""
     svc: Services = app.bot_data["svc"]
-    store = await Store.open(svc.settings.database_path, svc.clock)
+    store = await open_store(svc.settings, svc.clock)
     await store.set_owners(svc.settings.owner_ids)  # left out of every KPI and the export
     if isinstance(app.bot, IntakeBot):
         app.bot.attach_store(store)

@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     bot_token: SecretStr | None = None
     owner_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     database_path: Path = Path("data/aimant.sqlite3")
+    # PostgreSQL instead of DATABASE_PATH: postgresql://user:password@host:5432/aimant.
+    database_url: SecretStr | None = None
     catalogue_path: Path = Path("magnets/catalogue.toml")
     texts_dir: Path = Path("magnets/texts")
     bot_api_url: str = TELEGRAM_API_URL
@@ -165,6 +167,38 @@ class Settings(BaseSettings):
                 message = f"cannot load CA certificates (PEM) from {value}: {reason}"
                 raise ValueError(message) from None
         return value
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _postgres_url(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+        try:
+            parts = urlsplit(text.strip())
+            parts.port  # noqa: B018 (raises on a bad port)
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("postgresql", "postgres") or not parts.hostname:
+            # The value may hold a password: never echoed.
+            raise ValueError("must be postgresql://user:password@host:5432/database")
+        return text.strip()
+
+    def database_label(self) -> str:
+        """Where the data is, for humans and logs: the file, or the URL without its password."""
+        if self.database_url is None:
+            return str(self.database_path)
+        parts = urlsplit(self.database_url.get_secret_value())
+        host = parts.hostname or ""
+        user = f"{parts.username}@" if parts.username else ""
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{user}{host}{port}{parts.path}"
+
+    def database_password(self) -> str | None:
+        """The password in DATABASE_URL, if any (redacted from every log line)."""
+        if self.database_url is None:
+            return None
+        return urlsplit(self.database_url.get_secret_value()).password
 
     @field_validator("smtp_password", "crm_webhook_secret", mode="before")
     @classmethod

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from bot.services import Ctx, Services
 from bot.settings import Settings
 from tests.fakeapi import FakeRequest, FakeTelegram
 from tests.fakeapi.core import Sent
+from tests.pgserver import PgServer, missing
 
 ROOT = Path(__file__).resolve().parents[1]
 OWNER = 900001
@@ -183,3 +185,45 @@ async def bot_with(
         await stop_harness(harness)
         assert not harness.errors, f"handler errors: {harness.errors!r}"
     assert not fake.violations, f"calls Telegram would reject: {fake.violations}"
+
+
+# --- PostgreSQL: one throwaway server for the session, a fresh database per test -----------
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """A PostgreSQL 15 server of the tests' own, stopped at the end of the session.
+
+    Without PostgreSQL the tests that need it skip, saying why; with AIMANT_REQUIRE_PG=1 (CI)
+    they fail instead: CI never passes without having run them.
+    """
+    why = missing()
+    if why is not None:
+        if os.environ.get("AIMANT_REQUIRE_PG") == "1":
+            pytest.fail(f"AIMANT_REQUIRE_PG=1 but {why}", pytrace=False)
+        pytest.skip(why)
+    server = PgServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> Iterator[str]:
+    """The URL of a new empty database, dropped after the test."""
+    name = pg_server.create_database()
+    try:
+        yield pg_server.url(name)
+    finally:
+        pg_server.drop_database(name)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Settings overrides for each store backend: SQLite (none), then PostgreSQL."""
+    if request.param == "sqlite":
+        return {}
+    return {"database_url": request.getfixturevalue("pg_url")}

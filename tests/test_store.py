@@ -22,9 +22,13 @@ class Clock:
         return self.now
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> Store:
-    store = await Store.open(tmp_path / "db" / "aimant.sqlite3", Clock())
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    """The store on each backend: the SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        store = await Store.open(tmp_path / "db" / "aimant.sqlite3", Clock())
+    else:
+        store = await Store.open_postgres(request.getfixturevalue("pg_url"), Clock())
     yield store  # type: ignore[misc]
     await store.close()
 

@@ -3,6 +3,6 @@
 from bot.store.core import Clock, DatabaseGone, Event
 from bot.store.leads import Lead, LeadMagnet
 from bot.store.sessions import Session
-from bot.store.store import Store
+from bot.store.store import Store, open_store
 
-__all__ = ["Clock", "DatabaseGone", "Event", "Lead", "LeadMagnet", "Session", "Store"]
+__all__ = ["Clock", "DatabaseGone", "Event", "Lead", "LeadMagnet", "Session", "Store", "open_store"]

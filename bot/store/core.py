@@ -11,13 +11,14 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager, closing
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import aiosqlite
 
 from bot.funnel.rules import stage_of
 from bot.outbox.events import LEAD_FIELDS, HookType, event_body, lead_payload, new_event_id
 from bot.store.connection import LoopConnection, connect_writer, off_loop
+from bot.store.dialect import schema
 from bot.store.migrations import MIGRATIONS
 
 Clock = Callable[[], float]
@@ -77,6 +78,8 @@ class StoreBase:
         # A second, read-only connection for KPIs (reader), and the owners left out of them.
         self._reader: Self | None = None
         self._owners: tuple[int, ...] = ()
+        # "sqlite", or "postgresql" (open_postgres: the same SQL, translated by bot.store.pg).
+        self.dialect = "sqlite"
 
     @classmethod
     async def open(cls, path: Path | str, clock: Clock = time.time) -> Self:
@@ -108,6 +111,22 @@ class StoreBase:
             raise
         return store
 
+    @classmethod
+    async def open_postgres(cls, url: str, clock: Clock = time.time) -> Self:
+        """Open (creating and migrating the schema if needed) a PostgreSQL database."""
+        from bot.store.pg import PgConnection  # asyncpg only where PostgreSQL is used
+
+        db = await PgConnection.connect(url)
+        try:
+            store = cls(cast(aiosqlite.Connection, db), clock)
+            store.dialect = "postgresql"
+            await store._migrate()
+            await store._prospects_view()
+        except BaseException:
+            await db.close()
+            raise
+        return store
+
     async def close(self) -> None:
         """Close the connection (and the reader's)."""
         if self._reader is not None:
@@ -118,7 +137,8 @@ class StoreBase:
     async def reader(self) -> Self:
         """A second connection to the same file, read-only, with its own thread: long KPI
         queries on it run while this one answers others (/stats uses both cores). This store
-        itself for an in-memory database, or once the file was deleted or replaced."""
+        itself for an in-memory database, on PostgreSQL, or once the file was deleted or
+        replaced."""
         if self.path is None or self.file_problem():  # the file gone: this connection only
             return self
         if self._reader is None:
@@ -152,12 +172,16 @@ class StoreBase:
 
     async def checkpoint(self) -> None:
         """Copy the WAL into the database file and truncate it (gives disk space back)."""
+        if self.dialect != "sqlite":
+            return  # PostgreSQL checkpoints by itself
         async with self._write:
             with off_loop():
                 await self._db.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def copy_to(self, target: Path) -> None:
         """A compact, consistent copy of the open database (also of a file since deleted)."""
+        if self.dialect != "sqlite":
+            raise NotImplementedError("a PostgreSQL database is backed up with pg_dump")
         async with self._write:
             with off_loop():
                 await self._db.execute("VACUUM INTO ?", (str(target),))
@@ -167,12 +191,24 @@ class StoreBase:
         return int(self._clock())
 
     async def _migrate(self) -> None:
+        if self.dialect != "sqlite":
+            await self._db.executescript(
+                "CREATE TABLE IF NOT EXISTS aimant_schema (version BIGINT NOT NULL);"
+                "INSERT INTO aimant_schema (version) SELECT 0"
+                " WHERE NOT EXISTS (SELECT 1 FROM aimant_schema);"
+            )
         version = await self.schema_version()
         if version > len(MIGRATIONS):
             raise RuntimeError(
                 f"database schema {version} is newer than this Aimant ({len(MIGRATIONS)})"
             )
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            if self.dialect != "sqlite":  # the same migrations, as PostgreSQL DDL
+                await self._db.executescript(
+                    f"BEGIN;\n{schema(script)}\nUPDATE aimant_schema SET version = {number};"
+                    "\nCOMMIT;"
+                )
+                continue
             await self._db.executescript(
                 f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;"
             )
@@ -182,6 +218,13 @@ class StoreBase:
 
         Temporary (this connection only, nothing in the file): who the owners are is a setting.
         """
+        if self.dialect != "sqlite":
+            await self._db.executescript(
+                "CREATE TEMP TABLE IF NOT EXISTS owners (user_id BIGINT PRIMARY KEY);"
+                "CREATE OR REPLACE TEMP VIEW prospect_events AS SELECT * FROM events"
+                " WHERE person NOT IN (SELECT user_id FROM pg_temp.owners);"
+            )
+            return
         await self._db.executescript(
             "CREATE TEMP TABLE IF NOT EXISTS owners (user_id INTEGER PRIMARY KEY);"
             "CREATE TEMP VIEW IF NOT EXISTS prospect_events AS SELECT * FROM main.events"
@@ -198,6 +241,9 @@ class StoreBase:
 
     async def schema_version(self) -> int:
         """The schema version of the open file."""
+        if self.dialect != "sqlite":
+            row = await self._one("SELECT version FROM aimant_schema")
+            return int(row[0]) if row else 0
         async with self._db.execute("PRAGMA user_version") as cur:
             row = await cur.fetchone()
         return int(row[0]) if row else 0

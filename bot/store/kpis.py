@@ -75,14 +75,14 @@ _LEADS_BEFORE = _OWNERS_OUT.format(where="kind = 'lead' AND at < ?1")
 _GONE_BEFORE = """
     SELECT COUNT(*) FROM (
         SELECT MAX(CASE WHEN kind IN ('lead', 'resubscribe', 'unblocked') THEN at END) AS joined,
-               MAX(CASE WHEN kind IN ('unsubscribe', 'blocked', 'erase') THEN at END) AS left
+               MAX(CASE WHEN kind IN ('unsubscribe', 'blocked', 'erase') THEN at END) AS gone
         FROM prospect_events
         WHERE person IN (SELECT person FROM prospect_events
                          WHERE kind IN ('unsubscribe', 'blocked', 'erase') AND at < ?)
           AND kind IN ('lead', 'resubscribe', 'unblocked', 'unsubscribe', 'blocked', 'erase')
           AND at < ?
         GROUP BY person)
-    WHERE joined IS NOT NULL AND left >= joined
+    WHERE joined IS NOT NULL AND gone >= joined
 """
 # By source: start and lead events carry the person's first source; others join the start.
 # CROSS JOIN keeps the period's few rows outside (SQLite never reorders it): each person's start

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from typing import TYPE_CHECKING
+
 import aiosqlite
 
 from bot.store.aside import Aside
@@ -17,6 +20,9 @@ from bot.store.ready import Ready
 from bot.store.sessions import Sessions
 from bot.store.team import Team
 from bot.store.tips import Tips
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 
 class Store(StoreBase):
@@ -36,3 +42,10 @@ class Store(StoreBase):
         self.kpis = Kpis(self)
         self.team = Team(self)
         self.owner = Owner(self)
+
+
+async def open_store(settings: Settings, clock: Clock = time.time) -> Store:
+    """The store the settings ask for: PostgreSQL with DATABASE_URL, else the SQLite file."""
+    if settings.database_url is not None:
+        return await Store.open_postgres(settings.database_url.get_secret_value(), clock)
+    return await Store.open(settings.database_path, clock)
