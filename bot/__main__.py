@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -18,9 +19,11 @@ from bot.ops.checks import (
     content_warnings,
     database_problem,
     features_summary,
+    postgres_problem,
     smtp_problem,
     telegram_problem,
 )
+from bot.ops.dbcopy import CopyError, copy_sqlite_to_postgres
 from bot.ops.guard import Guard, disk_problem, stop_self, take_lock
 from bot.preview.chat import preview
 from bot.services import Services
@@ -94,14 +97,14 @@ def run(settings: Settings) -> int:
             return preview(settings)
         print("Try your bot offline meanwhile: .venv/bin/aimant preview")
         return 0
-    lock = take_lock(settings.database_path)  # first: a second process must not touch the file
-    if isinstance(lock, str):
-        return fail(lock)
-    problem = (
-        database_problem(settings.database_path)
-        or disk_problem(settings.database_path)
-        or asyncio.run(telegram_problem(settings))
-    )
+    if settings.database_url is None:
+        lock = take_lock(settings.database_path)  # first: no second process on the file
+        if isinstance(lock, str):
+            return fail(lock)
+        problem = database_problem(settings.database_path) or disk_problem(settings.database_path)
+    else:  # PostgreSQL: one process only in this step (see README, "PostgreSQL")
+        problem = asyncio.run(postgres_problem(settings))
+    problem = problem or asyncio.run(telegram_problem(settings))
     if problem:
         return fail(problem)
     print(features_summary(settings))
@@ -121,6 +124,29 @@ def run(settings: Settings) -> int:
     return 2 if guard.fatal else 0
 
 
+def db_copy(settings: Settings) -> int:
+    """`aimant db copy`: the SQLite database into an empty PostgreSQL one, every row checked."""
+    if settings.database_url is None:
+        return fail("set DATABASE_URL to the (empty) PostgreSQL database to copy into")
+    lock = take_lock(settings.database_path)  # the bot must not write meanwhile
+    if isinstance(lock, str):
+        return fail(lock)
+    print(f"copying {settings.database_path} into {settings.database_label()}")
+    try:
+        asyncio.run(
+            copy_sqlite_to_postgres(
+                settings.database_path, settings.database_url.get_secret_value()
+            )
+        )
+    except CopyError as exc:
+        return fail(f"nothing copied: {exc}")
+    except Exception as exc:  # the server unreachable, a refused login...: one line, no URL
+        return fail(f"nothing copied: {type(exc).__name__}: {exc}")
+    finally:
+        os.close(lock)  # released: the bot may start now
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     parser = argparse.ArgumentParser(prog="aimant", description=__doc__)
@@ -131,6 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     trying.add_argument("--database", type=Path, help="keep the preview's data in this file")
     saving = commands.add_parser("backup", help="a consistent copy of the live database")
     saving.add_argument("path", type=Path, help="where to write the copy (a file or a folder)")
+    database = commands.add_parser("db", help="database tools (PostgreSQL)")
+    tools = database.add_subparsers(dest="db_command", required=True)
+    tools.add_parser(
+        "copy", help="copy every row of DATABASE_PATH (SQLite) into DATABASE_URL (empty PostgreSQL)"
+    )
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
@@ -141,8 +172,11 @@ def main(argv: list[str] | None = None) -> int:
         settings.webhook_secret,
         settings.smtp_password,
         settings.crm_webhook_secret,
+        settings.database_url,
     )
-    configure_logging(settings.log_level, [s.get_secret_value() for s in secrets if s])
+    hidden = [s.get_secret_value() for s in secrets if s]
+    password = settings.database_password()
+    configure_logging(settings.log_level, [*hidden, *([password] if password else [])])
     if args.command == "check":
         return check(settings)
     if args.command == "preview":
@@ -153,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(lock, str):
             return fail(lock)
         return preview(settings, args.database)
+    if args.command == "db":
+        return db_copy(settings)
     if args.command == "backup":
         if not settings.database_path.exists():
             return fail(f"no database at {settings.database_path} (setting DATABASE_PATH)")

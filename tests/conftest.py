@@ -158,10 +158,21 @@ def fake(clock: Clock) -> FakeTelegram:
     return FakeTelegram(clock=clock)
 
 
+def _backend(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The store's settings: SQLite, or each backend in a module marked
+    `pytestmark = pytest.mark.usefixtures("backend")` (its tests run on both)."""
+    if "backend" in request.fixturenames:
+        overrides: dict[str, Any] = request.getfixturevalue("backend")
+        return overrides
+    return {}
+
+
 @pytest.fixture
-async def bot(tmp_path: Path, fake: FakeTelegram, clock: Clock) -> AsyncIterator[Harness]:
+async def bot(
+    request: pytest.FixtureRequest, tmp_path: Path, fake: FakeTelegram, clock: Clock
+) -> AsyncIterator[Harness]:
     """The bot with the shipped content; fails the test on any handler error or bad API call."""
-    harness = await start_harness(make_settings(tmp_path), fake, clock)
+    harness = await start_harness(make_settings(tmp_path, **_backend(request)), fake, clock)
     yield harness
     await stop_harness(harness)
     assert not harness.errors, f"handler errors: {harness.errors!r}"
@@ -170,13 +181,15 @@ async def bot(tmp_path: Path, fake: FakeTelegram, clock: Clock) -> AsyncIterator
 
 @pytest.fixture
 async def bot_with(
-    tmp_path: Path, fake: FakeTelegram, clock: Clock
+    request: pytest.FixtureRequest, tmp_path: Path, fake: FakeTelegram, clock: Clock
 ) -> AsyncIterator[Callable[..., Awaitable[Harness]]]:
     """A factory for a bot with other settings (content, sending hours...)."""
     started: list[Harness] = []
+    store = _backend(request)
 
     async def make(**overrides: Any) -> Harness:
-        harness = await start_harness(make_settings(tmp_path, **overrides), fake, clock)
+        settings = make_settings(tmp_path, **{**store, **overrides})
+        harness = await start_harness(settings, fake, clock)
         started.append(harness)
         return harness
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from bot.owner.kpis import churn_rate, close_rate, lead_rate, qualified_share, tip_click_rate
 from bot.owner.periods import ALL_TIME, month, parse_period
 from tests.conftest import OWNER, Harness
+
+pytestmark = pytest.mark.usefixtures("backend")  # every test on SQLite and PostgreSQL
 
 DAY = 86400
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from bot.owner.periods import month
 from bot.telegram.html import plain_text
 from tests.conftest import OWNER, Harness
 from tests.test_broadcast import compose_to_all, make_leads, received
 from tests.test_console import export_rows
 from tests.test_nurture import lead_with_pdf
+
+pytestmark = pytest.mark.usefixtures("backend")  # every test on SQLite and PostgreSQL
 
 DAY = 86400
 

@@ -90,6 +90,30 @@ def database_problem(path: Path) -> str | None:
     return None
 
 
+async def postgres_problem(settings: Settings) -> str | None:
+    """Why DATABASE_URL cannot be used (unreachable, refused login, another Aimant on it), or
+    None. Never names the password."""
+    import asyncpg  # only with PostgreSQL
+
+    from bot.store.pg import SINGLE_PROCESS_LOCK
+
+    assert settings.database_url is not None
+    where = f"cannot use the database {settings.database_label()} (setting DATABASE_URL)"
+    try:
+        conn = await asyncpg.connect(settings.database_url.get_secret_value(), timeout=10)
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+        return f"{where}: {type(exc).__name__}: {exc}"
+    try:
+        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", SINGLE_PROCESS_LOCK):
+            return (
+                f"another Aimant process is already running on the database"
+                f" {settings.database_label()} (setting DATABASE_URL): one process only for now"
+            )
+    finally:
+        await conn.close()
+    return None
+
+
 async def telegram_problem(settings: Settings, attempts: int = 3, pause: float = 1.0) -> str | None:
     """Ask Telegram who we are, retrying network errors; why it failed, or None."""
     assert settings.bot_token is not None

@@ -112,12 +112,17 @@ class StoreBase:
         return store
 
     @classmethod
-    async def open_postgres(cls, url: str, clock: Clock = time.time) -> Self:
-        """Open (creating and migrating the schema if needed) a PostgreSQL database."""
+    async def open_postgres(
+        cls, url: str, clock: Clock = time.time, exclusive: bool = False
+    ) -> Self:
+        """Open (creating and migrating the schema if needed) a PostgreSQL database;
+        `exclusive`: hold its single-process lock (the bot: one process only in this step)."""
         from bot.store.pg import PgConnection  # asyncpg only where PostgreSQL is used
 
         db = await PgConnection.connect(url)
         try:
+            if exclusive:
+                await db.take_lock()
             store = cls(cast(aiosqlite.Connection, db), clock)
             store.dialect = "postgresql"
             await store._migrate()

@@ -81,7 +81,7 @@ _GONE_BEFORE = """
                          WHERE kind IN ('unsubscribe', 'blocked', 'erase') AND at < ?)
           AND kind IN ('lead', 'resubscribe', 'unblocked', 'unsubscribe', 'blocked', 'erase')
           AND at < ?
-        GROUP BY person)
+        GROUP BY person) AS people
     WHERE joined IS NOT NULL AND gone >= joined
 """
 # By source: start and lead events carry the person's first source; others join the start.

@@ -47,5 +47,7 @@ class Store(StoreBase):
 async def open_store(settings: Settings, clock: Clock = time.time) -> Store:
     """The store the settings ask for: PostgreSQL with DATABASE_URL, else the SQLite file."""
     if settings.database_url is not None:
-        return await Store.open_postgres(settings.database_url.get_secret_value(), clock)
+        return await Store.open_postgres(
+            settings.database_url.get_secret_value(), clock, exclusive=True
+        )
     return await Store.open(settings.database_path, clock)

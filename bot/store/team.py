@@ -78,7 +78,7 @@ counted AS (SELECT COUNT(*) AS n FROM waits)
 SELECT (SELECT COUNT(*) FROM talked), n, (
     SELECT AVG(waited) FROM (
         SELECT waited FROM waits ORDER BY waited
-        LIMIT 2 - (SELECT n FROM counted) % 2 OFFSET ((SELECT n FROM counted) - 1) / 2))
+        LIMIT 2 - (SELECT n FROM counted) % 2 OFFSET ((SELECT n FROM counted) - 1) / 2) AS middle)
 FROM counted
 """
 # Per first source (each person's start, from events_kind_person): conversations, answered.

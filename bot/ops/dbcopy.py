@@ -1,0 +1,137 @@
+"""`aimant db copy`: every row of the SQLite database into an empty PostgreSQL database.
+
+The SQLite file is first brought to the current schema (as the bot would at start), the
+PostgreSQL database gets the same schema (bot.store.dialect translates the migrations), then
+every table is copied in ONE transaction, parents before children, with PostgreSQL's COPY;
+each table's row count is checked against SQLite's before the commit, and the identity
+counters continue after the highest id ever given (AUTOINCREMENT's memory included), so no id
+is reused. Any difference, or a database that is not empty: nothing is committed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+from bot.store import Store
+from bot.store.pg import PgConnection
+
+CHUNK = 5000  # rows read from SQLite and sent with one COPY
+
+
+class CopyError(RuntimeError):
+    """The copy did not happen (nothing was committed); the message says why."""
+
+
+def sqlite_tables(raw: sqlite3.Connection) -> dict[str, list[str]]:
+    """The store's tables of a SQLite file and their columns, in order."""
+    names = [
+        r[0]
+        for r in raw.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            " ORDER BY name"
+        )
+    ]
+    return {n: [c[1] for c in raw.execute(f'PRAGMA table_info("{n}")')] for n in names}
+
+
+async def pg_tables(db: PgConnection) -> dict[str, list[str]]:
+    """The store's tables of a PostgreSQL database and their columns, in order."""
+    rows = await db.fetch_raw(
+        "SELECT table_name, column_name FROM information_schema.columns"
+        " WHERE table_schema = current_schema() AND table_name <> 'aimant_schema'"
+        " ORDER BY table_name, ordinal_position"
+    )
+    tables: dict[str, list[str]] = {}
+    for row in rows:
+        tables.setdefault(row["table_name"], []).append(row["column_name"])
+    return tables
+
+
+def _parents_first(raw: sqlite3.Connection, tables: list[str]) -> list[str]:
+    """Tables ordered so that every table comes after those its foreign keys point to."""
+    parents = {
+        t: {r[2] for r in raw.execute(f'PRAGMA foreign_key_list("{t}")')} - {t} for t in tables
+    }
+    ordered: list[str] = []
+    while len(ordered) < len(tables):
+        ready = [t for t in tables if t not in ordered and parents[t] <= set(ordered)]
+        if not ready:
+            raise CopyError(f"foreign keys form a cycle among {sorted(set(tables) - set(ordered))}")
+        ordered.extend(sorted(ready))
+    return ordered
+
+
+async def copy_sqlite_to_postgres(
+    source: Path, url: str, say: Callable[[str], None] = print
+) -> dict[str, int]:
+    """Copy every row of `source` into the (empty) database at `url`; rows per table."""
+    if not source.exists():
+        raise CopyError(f"no SQLite database at {source} (setting DATABASE_PATH)")
+    store = await Store.open(source)  # migrated forward first, like the bot would
+    await store.close()
+    target = await Store.open_postgres(url)
+    db: PgConnection = target._db  # type: ignore[assignment]
+    try:
+        with closing(sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)) as raw:
+            return await _copy(raw, db, say)
+    finally:
+        await target.close()
+
+
+async def _copy(
+    raw: sqlite3.Connection, db: PgConnection, say: Callable[[str], None]
+) -> dict[str, int]:
+    tables = sqlite_tables(raw)
+    theirs = await pg_tables(db)
+    if tables != theirs:
+        raise CopyError(
+            "the PostgreSQL schema differs from the SQLite file's: "
+            f"{sorted(set(tables).symmetric_difference(theirs)) or 'columns differ'}"
+        )
+    for table in tables:
+        if await db.fetch_raw(f"SELECT 1 FROM {table} LIMIT 1"):
+            raise CopyError(
+                f"the PostgreSQL database is not empty ({table} has rows): nothing copied"
+            )
+    sequences = dict(raw.execute("SELECT name, seq FROM sqlite_sequence").fetchall())
+    counts: dict[str, int] = {}
+    conn = db.raw
+    raw.isolation_level = None
+    raw.execute("BEGIN")  # one snapshot of the file for every table
+    try:
+        async with conn.transaction():
+            for table in _parents_first(raw, list(tables)):
+                columns = tables[table]
+                quoted = ", ".join(f'"{c}"' for c in columns)
+                cursor = raw.execute(f'SELECT {quoted} FROM "{table}"')
+                while chunk := cursor.fetchmany(CHUNK):
+                    await conn.copy_records_to_table(
+                        table, records=[tuple(r) for r in chunk], columns=columns
+                    )
+                want = raw.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0]
+                got = int(await conn.fetchval(f"SELECT COUNT(*) FROM {table}"))
+                if got != want:
+                    raise CopyError(f"{table}: {got} rows in PostgreSQL, {want} in SQLite")
+                counts[table] = got
+                if "id" in columns:
+                    await _continue_ids(conn, table, sequences.get(table, 0))
+    finally:
+        raw.execute("ROLLBACK")
+    width = max(len(t) for t in counts)
+    for table, n in counts.items():
+        say(f"{table:<{width}} {n:>10,} rows  (SQLite {n:,}: equal)")
+    say(f"copied {sum(counts.values()):,} rows in {len(counts)} tables, in one transaction")
+    return counts
+
+
+async def _continue_ids(conn: Any, table: str, seen: int) -> None:
+    """New ids go on after the highest one SQLite ever gave (AUTOINCREMENT never reuses one)."""
+    top = await conn.fetchval(f"SELECT COALESCE(MAX(id), 0) FROM {table}")
+    await conn.execute(
+        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), $1::bigint, false)",
+        max(int(top), int(seen or 0)) + 1,
+    )
