@@ -23,7 +23,6 @@ from bot.ops.checks import (
     smtp_problem,
     telegram_problem,
 )
-from bot.ops.dbcopy import CopyError, copy_sqlite_to_postgres
 from bot.ops.guard import Guard, disk_problem, stop_self, take_lock
 from bot.preview.chat import preview
 from bot.services import Services
@@ -132,6 +131,7 @@ def db_copy(settings: Settings) -> int:
     if isinstance(lock, str):
         return fail(lock)
     print(f"copying {settings.database_path} into {settings.database_label()}")
+    from bot.ops.dbcopy import CopyError, copy_sqlite_to_postgres  # asyncpg: PostgreSQL only
     try:
         asyncio.run(
             copy_sqlite_to_postgres(

@@ -93,12 +93,15 @@ def database_problem(path: Path) -> str | None:
 async def postgres_problem(settings: Settings) -> str | None:
     """Why DATABASE_URL cannot be used (unreachable, refused login, another Aimant on it), or
     None. Never names the password."""
-    import asyncpg  # only with PostgreSQL
+    assert settings.database_url is not None
+    where = f"cannot use the database {settings.database_label()} (setting DATABASE_URL)"
+    try:
+        import asyncpg  # only with PostgreSQL
+    except ImportError:
+        return f"{where}: PostgreSQL needs the asyncpg driver: pip install 'aimant[postgres]'"
 
     from bot.store.pg import SINGLE_PROCESS_LOCK
 
-    assert settings.database_url is not None
-    where = f"cannot use the database {settings.database_label()} (setting DATABASE_URL)"
     try:
         conn = await asyncpg.connect(settings.database_url.get_secret_value(), timeout=10)
     except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
