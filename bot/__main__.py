@@ -112,6 +112,7 @@ def run(settings: Settings) -> int:
         log.warning("%s; verification mails will wait and be retried", mail)
     svc = Services(settings, catalogue, texts)
     app = build_application(svc)
+    app.bot_data["single_process"] = True  # PostgreSQL: the store holds the one-process lock
     guard: Guard = app.bot_data["guard"]
     guard.stop = stop_self  # a fatal fault (database gone, disk full) stops as SIGTERM does
     if settings.webhook_url:
@@ -132,6 +133,7 @@ def db_copy(settings: Settings) -> int:
         return fail(lock)
     print(f"copying {settings.database_path} into {settings.database_label()}")
     from bot.ops.dbcopy import CopyError, copy_sqlite_to_postgres  # asyncpg: PostgreSQL only
+
     try:
         asyncio.run(
             copy_sqlite_to_postgres(

@@ -155,7 +155,7 @@ async def open_services(app: App) -> None:
     up what a previous run left (tips, broadcasts, relays, webhook events), set the commands
     and replay unfinished updates."""
     svc: Services = app.bot_data["svc"]
-    store = await open_store(svc.settings, svc.clock)
+    store = await open_store(svc.settings, svc.clock, app.bot_data.get("single_process", False))
     await store.set_owners(svc.settings.owner_ids)  # left out of every KPI and the export
     if isinstance(app.bot, IntakeBot):
         app.bot.attach_store(store)

@@ -6,9 +6,14 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+import pytest
+
 from bot.broadcast.sender import Broadcaster
 from bot.telegram.pacing import Pacer
 from tests.conftest import OWNER, Harness
+
+pytestmark = pytest.mark.usefixtures("backend")  # every test on SQLite and PostgreSQL
+
 
 TEXT = "Spring is here & so are our new guides"  # typed as it is: nothing to escape
 

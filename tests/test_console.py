@@ -6,12 +6,15 @@ import csv
 import io
 from collections import Counter
 
+import pytest
 from PIL import Image
 
 from bot.owner.periods import ALL_TIME, month
 from bot.telegram.html import plain_text as plain
 from tests.conftest import OWNER, Harness
 from tests.test_stats import funnel
+
+pytestmark = pytest.mark.usefixtures("backend")  # every test on SQLite and PostgreSQL
 
 
 def export_rows(bot: Harness) -> list[dict[str, str]]:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bot.store import Event
 from tests.conftest import OWNER, Harness
+
+pytestmark = pytest.mark.usefixtures("backend")  # every test on SQLite and PostgreSQL
+
 
 ADA = 1001
 WEAR = "What to wear for your photo shoot"

@@ -10,6 +10,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+import pytest
 from telegram import Update
 
 from bot.inbox.relay import HEADER_SECONDS, GroupPace, is_note, may_answer
@@ -17,6 +18,9 @@ from bot.owner.periods import ALL_TIME, Period
 from bot.store import Event, Store
 from tests import db
 from tests.conftest import OWNER, Harness, stop_harness
+
+pytestmark = pytest.mark.usefixtures("backend")  # every test on SQLite and PostgreSQL
+
 
 ADA = 1001
 SECOND = OWNER + 1

@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import logging
 
+import pytest
 from telegram import Update
 
 from bot.logs import RedactingFormatter
 from bot.store import Event
 from bot.telegram.intake import replay_pending
 from tests.conftest import Harness
+
+pytestmark = pytest.mark.usefixtures("backend")  # every test on SQLite and PostgreSQL
+
 
 ADA = 1001
 

@@ -5,12 +5,17 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import pytest
+
 from bot.nurture.sender import Nurture
 from bot.store import Event
 from bot.telegram.html import plain_text
 from bot.telegram.pacing import Pacer
 from tests.conftest import Harness
 from tests.content import MAGNET, write_catalogue
+
+pytestmark = pytest.mark.usefixtures("backend")  # every test on SQLite and PostgreSQL
+
 
 ADA = 1001
 DAY = 86400

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from telegram import Update
 
 from bot.store import Event
 from tests.conftest import OWNER, Harness, member_change
+
+pytestmark = pytest.mark.usefixtures("backend")  # every test on SQLite and PostgreSQL
+
 
 ADA = 1001
 DAY = 86400

@@ -122,7 +122,8 @@ class Team(Repository):
             await db.execute(
                 "INSERT INTO conversations (person, first_at, last_in_at, waiting_since, messages)"
                 " VALUES (?, ?, ?, ?, 1) ON CONFLICT (person) DO UPDATE SET last_in_at = ?,"
-                " waiting_since = COALESCE(waiting_since, ?), messages = messages + 1",
+                " waiting_since = COALESCE(conversations.waiting_since, ?),"
+                " messages = conversations.messages + 1",
                 (person, now, now, now, now, now),
             )
             await self._event(db, person, Event.TEAM_IN, update_id=update_id)
