@@ -15,6 +15,7 @@ from bot.content.catalogue import load_catalogue
 from bot.content.texts import load_texts
 from bot.services import Ctx, Services
 from bot.settings import Settings
+from bot.store import Store
 from tests.fakeapi import FakeRequest, FakeTelegram
 from tests.fakeapi.core import Sent
 from tests.pgserver import PgServer, missing
@@ -240,3 +241,10 @@ def backend(request: pytest.FixtureRequest) -> dict[str, Any]:
     if request.param == "sqlite":
         return {}
     return {"database_url": request.getfixturevalue("pg_url")}
+
+
+async def open_backend_store(tmp_path: Path, backend: dict[str, Any]) -> Store:
+    """A store on the backend of the test: the SQLite file, or its PostgreSQL database."""
+    if backend.get("database_url"):
+        return await Store.open_postgres(backend["database_url"])
+    return await Store.open(tmp_path / "store.sqlite3")

@@ -8,6 +8,9 @@ from bot.store import Event
 from bot.telegram.html import plain_text as plain
 from tests.conftest import Harness, member_change
 
+pytestmark = pytest.mark.usefixtures("backend")  # every test on SQLite and PostgreSQL
+
+
 ADA = 1001
 WEAR = "What to wear for your photo shoot"
 

@@ -10,6 +10,9 @@ from telegram.error import BadRequest
 from tests.conftest import OWNER, Harness
 from tests.test_broadcast import make_leads
 
+pytestmark = pytest.mark.usefixtures("backend")  # every test on SQLite and PostgreSQL
+
+
 FISH = "Fish & chips night: 20% off for < 3 people!"
 
 

@@ -8,11 +8,16 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from bot.broadcast.report import report_details
 from bot.broadcast.schedule import run_due
 from tests.conftest import OWNER, Clock, Harness, make_settings, start_harness, stop_harness
 from tests.fakeapi import FakeTelegram
 from tests.test_broadcast_compose import copies, go_button, make_lead, picker_of, segment
+
+pytestmark = pytest.mark.usefixtures("backend")  # every test on SQLite and PostgreSQL
+
 
 PARIS = ZoneInfo("Europe/Paris")
 MONDAY_9 = int(datetime(2026, 9, 28, 9, 0, tzinfo=PARIS).timestamp())  # the clock: Mon 21, 16:13

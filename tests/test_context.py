@@ -14,6 +14,9 @@ from bot.store import Store
 from handlers.common import touch
 from tests.conftest import OWNER, Harness, make_settings
 
+pytestmark = pytest.mark.usefixtures("backend")  # every test on SQLite and PostgreSQL
+
+
 ADA = 1001
 
 

@@ -18,6 +18,9 @@ from tests import db
 from tests.conftest import OWNER, Clock, Harness, stop_harness
 from tests.receiver import Receiver
 
+pytestmark = pytest.mark.usefixtures("backend")  # every test on SQLite and PostgreSQL
+
+
 SECRET = "s3cret"
 ADA, BOB, CY = 1001, 1002, 1003
 WEAR = "What to wear for your photo shoot"

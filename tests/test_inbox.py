@@ -15,9 +15,9 @@ from telegram import Update
 
 from bot.inbox.relay import HEADER_SECONDS, GroupPace, is_note, may_answer
 from bot.owner.periods import ALL_TIME, Period
-from bot.store import Event, Store
+from bot.store import Event
 from tests import db
-from tests.conftest import OWNER, Harness, stop_harness
+from tests.conftest import OWNER, Harness, open_backend_store, stop_harness
 
 pytestmark = pytest.mark.usefixtures("backend")  # every test on SQLite and PostgreSQL
 
@@ -649,8 +649,8 @@ def _expected(rows: list[Row], period: Period, owners: set[int]) -> Any:
     return (len(talked), len(waits), median), by_source
 
 
-async def test_team_kpis_follow_their_definitions(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "team.sqlite3")
+async def test_team_kpis_follow_their_definitions(tmp_path: Path, backend: dict[str, Any]) -> None:
+    store = await open_backend_store(tmp_path, backend)
     await store.set_owners([7, 8])
     rows = _random_team_log(random.Random(3))
     db.write_many(

@@ -6,11 +6,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import pytest
+
 from bot.content.catalogue import Tip
 from bot.nurture.schedule import next_in_sequence, resumed_due
 from tests.conftest import Harness
 from tests.content import MAGNET, write_catalogue
 from tests.test_nurture import advance, lead_with_pdf, tips_seen
+
+pytestmark = pytest.mark.usefixtures("backend")  # every test on SQLite and PostgreSQL
+
 
 ADA = 1001
 DAY = 86400

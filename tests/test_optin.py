@@ -27,6 +27,8 @@ ADA, BOB = 1001, 1002
 WEAR = "What to wear for your photo shoot"
 Make = Callable[..., Awaitable[Harness]]
 
+pytestmark = pytest.mark.usefixtures("backend")  # every test on SQLite and PostgreSQL
+
 
 @pytest.fixture
 def smtp() -> Iterator[SmtpServer]:

@@ -17,6 +17,9 @@ from bot.store import Event
 from tests import db
 from tests.conftest import OWNER, Harness
 
+pytestmark = pytest.mark.usefixtures("backend")  # every test on SQLite and PostgreSQL
+
+
 ADA = 101
 HUGE = "9" * 25
 OVER = str(2**63)  # one past SQLite's largest integer

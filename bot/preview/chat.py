@@ -223,6 +223,7 @@ async def run_preview(settings: Settings, stdin: TextIO, out: TextIO, database: 
                 "bot_token": SecretStr("100000:PREVIEW-no-network"),
                 "owner_ids": [OWNER],
                 "database_path": path,
+                "database_url": None,  # never the live PostgreSQL database: SQLite, throwaway
                 "bot_api_url": "http://preview.invalid/bot",
                 "crm_webhook_urls": [],  # a rehearsal must not reach the real CRM
             }

@@ -78,8 +78,10 @@ class StoreBase:
         # A second, read-only connection for KPIs (reader), and the owners left out of them.
         self._reader: Self | None = None
         self._owners: tuple[int, ...] = ()
-        # "sqlite", or "postgresql" (open_postgres: the same SQL, translated by bot.store.pg).
+        # "sqlite", or "postgresql" (open_postgres: the same SQL, translated by bot.store.pg),
+        # and then the database's URL (a secret: its password; never logged).
         self.dialect = "sqlite"
+        self.url: str | None = None
 
     @classmethod
     async def open(cls, path: Path | str, clock: Clock = time.time) -> Self:
@@ -124,7 +126,7 @@ class StoreBase:
             if exclusive:
                 await db.take_lock()
             store = cls(cast(aiosqlite.Connection, db), clock)
-            store.dialect = "postgresql"
+            store.dialect, store.url = "postgresql", url
             await store._migrate()
             await store._prospects_view()
         except BaseException:
@@ -141,9 +143,26 @@ class StoreBase:
 
     async def reader(self) -> Self:
         """A second connection to the same file, read-only, with its own thread: long KPI
-        queries on it run while this one answers others (/stats uses both cores). This store
-        itself for an in-memory database, on PostgreSQL, or once the file was deleted or
-        replaced."""
+        queries on it run while this one answers others (/stats uses both cores); on
+        PostgreSQL a second connection, read-only. This store itself for an in-memory
+        database, or once the file was deleted or replaced."""
+        if self.url is not None and self._reader is None:
+            from bot.store.pg import PgConnection
+
+            pg = await PgConnection.connect(self.url)
+            try:
+                reader = type(self)(cast(aiosqlite.Connection, pg), self._clock)
+                reader.dialect = self.dialect
+                await reader._prospects_view()  # temporary: still allowed read-only
+                await pg.execute_raw("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+                await _fill_owners(reader._db, self._owners)
+            except BaseException:
+                await pg.close()
+                raise
+            self._reader = reader
+        if self.url is not None:
+            assert self._reader is not None
+            return self._reader
         if self.path is None or self.file_problem():  # the file gone: this connection only
             return self
         if self._reader is None:
