@@ -21,9 +21,15 @@ BIN_DIRS = (Path("/usr/lib/postgresql/15/bin"),)
 USER, PASSWORD = "aimant", "s3cret-test-password"
 
 
+def _dirs() -> tuple[Path, ...]:
+    """Where to look: AIMANT_PG_BIN (another installation) if set, else Debian's place."""
+    chosen = os.environ.get("AIMANT_PG_BIN")
+    return (Path(chosen),) if chosen else BIN_DIRS
+
+
 def bin_dir() -> Path | None:
     """The folder of initdb, pg_ctl and postgres (PostgreSQL 15), if installed."""
-    for folder in BIN_DIRS:
+    for folder in _dirs():
         if all((folder / tool).exists() for tool in ("initdb", "pg_ctl", "postgres")):
             return folder
     return None
@@ -34,7 +40,7 @@ def missing() -> str | None:
     if bin_dir() is None:
         return (
             "PostgreSQL 15 is not installed (no initdb/pg_ctl/postgres in "
-            f"{', '.join(map(str, BIN_DIRS))}): apt-get install postgresql-15"
+            f"{', '.join(map(str, _dirs()))}): apt-get install postgresql-15"
         )
     return None
 

@@ -23,6 +23,7 @@ from bot.funnel.rules import stage_of
 from tests import db
 from tests.conftest import OWNER, Clock, Harness, make_settings, start_harness, stop_harness
 from tests.fakeapi import FakeTelegram
+from tests.pgserver import PgServer
 
 USERS = (1001, 1002, OWNER)
 COMMANDS = (
@@ -198,6 +199,18 @@ OPTIONAL_FEATURES = {
 @given(st.lists(ACTIONS, min_size=1, max_size=25))
 def test_random_updates_with_optin_and_webhooks(actions: list[tuple[str, Any, Any]]) -> None:
     fuzz(actions, **OPTIONAL_FEATURES)
+
+
+@examples(30)
+@given(st.lists(ACTIONS, min_size=1, max_size=25))
+def test_random_updates_never_break_the_bot_on_postgresql(
+    pg_server: PgServer, actions: list[tuple[str, Any, Any]]
+) -> None:
+    name = pg_server.create_database()  # a fresh database for each example
+    try:
+        fuzz(actions, database_url=pg_server.url(name))
+    finally:
+        pg_server.drop_database(name)
 
 
 def fuzz(actions: list[tuple[str, Any, Any]], **overrides: Any) -> None:
