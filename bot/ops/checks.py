@@ -98,7 +98,7 @@ async def postgres_problem(settings: Settings) -> str | None:
     try:
         import asyncpg  # only with PostgreSQL
     except ImportError:
-        return f"{where}: PostgreSQL needs the asyncpg driver: pip install 'aimant[postgres]'"
+        return f"{where}: PostgreSQL needs the asyncpg driver: pip install asyncpg"
 
     from bot.store.pg import SINGLE_PROCESS_LOCK
 
