@@ -121,6 +121,8 @@ async def _copy(
                     await _continue_ids(conn, table, sequences.get(table, 0))
     finally:
         raw.execute("ROLLBACK")
+    # The planner's statistics and the visibility map (index-only scans) for the copied rows.
+    await conn.execute("VACUUM (ANALYZE)")
     width = max(len(t) for t in counts)
     for table, n in counts.items():
         say(f"{table:<{width}} {n:>10,} rows  (SQLite {n:,}: equal)")
