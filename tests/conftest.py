@@ -235,6 +235,23 @@ def pg_url(pg_server: PgServer) -> Iterator[str]:
         pg_server.drop_database(name)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In a module run on both backends, a test that opens no store of the harness (a rule, a
+    bot run as a process on its SQLite file) runs once: its PostgreSQL twin would test nothing."""
+    stores = {"bot", "bot_with", "store", "pg_url"}
+    idle = [
+        item
+        for item in items
+        if isinstance(item, pytest.Function)
+        and item.nodeid.endswith("[postgresql]")
+        and not stores & set(item.fixturenames)
+        and "open_backend_store" not in item.function.__code__.co_names
+    ]
+    if idle:
+        config.hook.pytest_deselected(items=idle)
+        items[:] = [item for item in items if item not in idle]
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> dict[str, Any]:
     """Settings overrides for each store backend: SQLite (none), then PostgreSQL."""
