@@ -9,9 +9,6 @@ import pytest
 
 from bot.broadcast.draft import LATE_GRACE, late_action, parse_link, parse_when, slots
 
-pytestmark = pytest.mark.usefixtures("backend")  # every test on SQLite and PostgreSQL
-
-
 PARIS = ZoneInfo("Europe/Paris")
 
 

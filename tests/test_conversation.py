@@ -5,12 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-
 from handlers.menu import OTHER_ROUTES, TEXT_ROUTES
-
-pytestmark = pytest.mark.usefixtures("backend")  # every test on SQLite and PostgreSQL
-
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 NO_STEP = "none"  # the diagram's name for "no step" (None in the tables)

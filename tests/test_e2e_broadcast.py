@@ -17,9 +17,6 @@ from bot.telegram.pacing import in_flight_for
 from tests.fakeapi import FakeTelegram, FakeTelegramServer
 from tests.test_e2e_kill import BotProcess, wait_for
 
-pytestmark = pytest.mark.usefixtures("backend")  # every test on SQLite and PostgreSQL
-
-
 OWNER = 777
 LEADS = range(1000, 1030)
 

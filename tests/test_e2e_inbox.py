@@ -4,13 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from tests.fakeapi import FakeTelegram, FakeTelegramServer
 from tests.test_e2e_kill import USER, BotProcess, count, wait_for
-
-pytestmark = pytest.mark.usefixtures("backend")  # every test on SQLite and PostgreSQL
-
 
 OWNER = 900001
 GROUP = -1009876543210

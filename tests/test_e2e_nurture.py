@@ -20,9 +20,6 @@ from tests.content import write_catalogue
 from tests.fakeapi import FakeTelegram, FakeTelegramServer
 from tests.test_e2e_kill import BotProcess, wait_for
 
-pytestmark = pytest.mark.usefixtures("backend")  # every test on SQLite and PostgreSQL
-
-
 ZONE = ZoneInfo("Europe/Paris")
 
 

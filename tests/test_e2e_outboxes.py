@@ -14,9 +14,6 @@ from tests.receiver import Receiver, receiver_in_thread
 from tests.smtp_server import SmtpServer
 from tests.test_e2e_kill import USER, BotProcess, wait_for
 
-pytestmark = pytest.mark.usefixtures("backend")  # every test on SQLite and PostgreSQL
-
-
 SECRET = "e2e-webhook-secret"
 
 

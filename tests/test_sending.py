@@ -19,10 +19,7 @@ from telegram.error import (
 from bot.telegram.pacing import Pacer
 from bot.telegram.sending import Outcome, Result, chat_gone, classify, send
 
-pytestmark = [
-    pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning"),
-    pytest.mark.usefixtures("backend"),  # every test on SQLite and PostgreSQL
-]
+pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 
 
 def refusing(error: TelegramError) -> Callable[[], Awaitable[MessageId]]:
