@@ -58,7 +58,9 @@ class PgServer:
         self.bin = bin_dir()
         if self.bin is None:
             raise RuntimeError(missing())
-        self.root = Path(tempfile.mkdtemp(prefix="aimant-pg-"))
+        # As root, in /tmp itself: `nobody` must reach the folder (TMPDIR may be root's own).
+        where = "/tmp" if os.geteuid() == 0 else None
+        self.root = Path(tempfile.mkdtemp(prefix="aimant-pg-", dir=where))
         self.data = self.root / "data"
         self.port = 0
         self._as: list[str] = []
