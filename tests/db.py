@@ -37,14 +37,14 @@ def _connect(store: Store | Path) -> sqlite3.Connection:
     return raw
 
 
-def _postgres(store: Store | Path, sql: str, batch: list[Params], many: bool) -> list[Any]:
+def _postgres(store: Store | Path | str, sql: str, batch: list[Params], many: bool) -> list[Any]:
     """The statement on a PostgreSQL store's database (its own connection), or [] for SQLite."""
     import asyncpg
 
     from bot.store.dialect import param_types, translate
 
-    assert isinstance(store, Store) and store.url is not None
-    url = store.url
+    url = store if isinstance(store, str) else store.url if isinstance(store, Store) else None
+    assert url is not None
     params = [tuple(int(p) if isinstance(p, bool) else p for p in row) for row in batch]
     pg = translate(sql, param_types(params))
     assert pg is not None, sql
@@ -64,11 +64,12 @@ def _postgres(store: Store | Path, sql: str, batch: list[Params], many: bool) ->
         return pool.submit(asyncio.run, run()).result()
 
 
-def _on_postgres(store: Store | Path) -> bool:
-    return isinstance(store, Store) and store.url is not None
+def _on_postgres(store: Store | Path | str) -> bool:
+    """A PostgreSQL store, or the postgresql:// URL of a bot run as a process."""
+    return isinstance(store, str) or (isinstance(store, Store) and store.url is not None)
 
 
-def rows(store: Store | Path, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+def rows(store: Store | Path | str, sql: str, params: Params = ()) -> list[sqlite3.Row]:
     """Every row of a query."""
     if _on_postgres(store):
         return _postgres(store, sql, [params], False)
@@ -76,7 +77,7 @@ def rows(store: Store | Path, sql: str, params: Params = ()) -> list[sqlite3.Row
         return raw.execute(sql, params).fetchall()
 
 
-def one(store: Store | Path, sql: str, params: Params = ()) -> sqlite3.Row | None:
+def one(store: Store | Path | str, sql: str, params: Params = ()) -> sqlite3.Row | None:
     """The first row of a query, or None."""
     if _on_postgres(store):
         return next(iter(_postgres(store, sql, [params], False)), None)
@@ -85,13 +86,13 @@ def one(store: Store | Path, sql: str, params: Params = ()) -> sqlite3.Row | Non
         return row
 
 
-def value(store: Store | Path, sql: str, params: Params = ()) -> Any:
+def value(store: Store | Path | str, sql: str, params: Params = ()) -> Any:
     """The first column of the first row (a COUNT(*), a MAX...), None without a row."""
     row = one(store, sql, params)
     return None if row is None else row[0]
 
 
-def write_many(store: Store | Path, sql: str, params: Iterable[Params]) -> None:
+def write_many(store: Store | Path | str, sql: str, params: Iterable[Params]) -> None:
     """One statement for each set of parameters, in one committed transaction (forcing a state)."""
     if _on_postgres(store):
         batch = [tuple(p) for p in params]

@@ -4,7 +4,10 @@ copy` losing no row, and DATABASE_URL's password never shown."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import sqlite3
+import subprocess
+import sys
 from contextlib import closing
 from pathlib import Path
 
@@ -18,7 +21,10 @@ from bot.settings import Settings
 from bot.store import Store
 from bot.store.migrations import MIGRATIONS
 from bot.store.pg import PgConnection, StoreBusy
+from tests import db as raw_db
+from tests.fakeapi import FakeTelegram, FakeTelegramServer
 from tests.pgserver import PASSWORD
+from tests.test_e2e_kill import TOKEN, USER, BotProcess, wait_for
 
 
 async def test_schema_has_the_same_tables_and_columns_as_sqlite(
@@ -169,3 +175,56 @@ def test_a_bad_database_url_is_refused_without_echoing_it() -> None:
         with pytest.raises(SettingsError) as info:
             load_settings()
     assert "DATABASE_URL" in str(info.value) and "hunter2" not in str(info.value)
+
+
+def test_the_bot_as_a_process_on_postgresql_killed_mid_funnel_loses_nothing(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """`aimant` with DATABASE_URL: kill -9 while an update is in flight, start again: it is
+    replayed, nothing is applied twice; a second process meanwhile is refused; no log line
+    holds the password."""
+    fake = FakeTelegram()
+    with FakeTelegramServer(fake) as server:
+        bot = BotProcess(server, fake, tmp_path, DATABASE_URL=pg_url)
+        try:
+            bot.start()
+            second = subprocess.run(
+                [sys.executable, "-m", "bot"], cwd=tmp_path, env=bot.env, capture_output=True,
+                timeout=60,
+            )  # fmt: skip
+            assert second.returncode == 2
+            refused = second.stderr.decode()
+            assert "another Aimant process is already running" in refused
+            assert "Traceback" not in refused and PASSWORD not in refused
+            fake.message(USER, "/start instagram")
+            wait_for(lambda: len(fake.sent_to(USER)) >= 1)
+            fake.callback(USER, "mag:what-to-wear")
+            wait_for(lambda: "email address" in fake.last_to(USER).text)
+            fake.hold("sendMessage")  # stuck on the bot's next message, the update confirmed
+            email = fake.message(USER, "ada@example.com")
+            assert fake.wait_until_holding(15)
+            wait_for(lambda: fake.confirmed_offset > email["update_id"])
+            assert bot.proc is not None
+            bot.proc.kill()
+            bot.proc.wait(timeout=10)
+            fake.release(drop=True)
+            pending = "SELECT COUNT(*) FROM inbox WHERE done_at IS NULL"
+            assert raw_db.value(pg_url, pending) == 1
+            bot.start()  # the dead process's lock went with its connection; replays the update
+            wait_for(lambda: fake.last_to(USER).text == "What kind of shoot are you planning?")
+            fake.callback(USER, "ans:what-to-wear:family")
+            wait_for(lambda: fake.last_to(USER).text.startswith("Enjoy the read!"))
+            bot.stop(signal.SIGTERM)
+        finally:
+            bot.kill()
+    assert bot.proc is not None and bot.proc.returncode == 0
+    assert raw_db.value(pg_url, "SELECT COUNT(*) FROM leads WHERE email = 'ada@example.com'") == 1
+    for kind in ("start", "lead", "answer", "download"):
+        sql = f"SELECT COUNT(*) FROM events WHERE kind = '{kind}'"
+        assert raw_db.value(pg_url, sql) == 1, kind
+    assert raw_db.value(pg_url, pending) == 0
+    assert sum(1 for s in fake.sent_to(USER) if s.document) == 1
+    assert not fake.violations
+    assert "replaying 1 update" in bot.logs[-1]
+    for log in bot.logs:  # LOG_LEVEL=DEBUG
+        assert PASSWORD not in log and TOKEN.split(":")[1] not in log
