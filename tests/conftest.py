@@ -235,17 +235,53 @@ def pg_url(pg_server: PgServer) -> Iterator[str]:
         pg_server.drop_database(name)
 
 
+# Modules whose every test also runs on PostgreSQL (the store's own, the KPIs', the unknowns').
+PG_MODULES = frozenset({"test_store.py", "test_stats.py", "test_unknowns.py"})
+# The handler tests that always run on PostgreSQL too: a representative handful (the funnel,
+# replays, the inbox and the team KPIs, broadcasts with two owners, tips, webhooks, opt-in,
+# the stats reader, a double tap). The others' PostgreSQL twins run with AIMANT_PG_FULL=1.
+PG_HANDFUL = frozenset(
+    {
+        "test_funnel.py::test_whole_funnel_in_english",
+        "test_funnel.py::test_forget_erases_after_confirmation",
+        "test_intake.py::test_an_update_delivered_twice_is_applied_once",
+        "test_intake.py::test_unfinished_updates_are_replayed_then_done",
+        "test_inbox.py::test_question_photo_and_voice_reach_every_owner_in_order",
+        "test_inbox.py::test_team_kpis_follow_their_definitions",
+        "test_broadcast.py::test_whole_broadcast_flow",
+        "test_broadcast.py::test_two_owners_confirming_the_same_broadcast",
+        "test_nurture.py::test_tips_arrive_in_order_once_each",
+        "test_crm_webhooks.py::test_a_whole_journey_arrives_in_order_signed",
+        "test_optin.py::test_code_from_the_mail_unlocks_the_pdf",
+        "test_ready.py::test_cta_button_flags_hot_and_alerts_owners",
+        "test_console.py::test_export_has_one_row_per_person_and_matches_stats",
+        "test_trust.py::test_the_stats_reader_leaves_owners_out_and_sees_every_write",
+        "test_bad_input.py::test_double_tap_on_an_answer_counts_once",
+    }
+)
+
+
+def _pg_twin_kept(item: pytest.Function) -> bool:
+    """Whether a test's PostgreSQL twin runs: it opens a store in process, and it is the
+    store's, the KPIs' or one of the handful (all of them with AIMANT_PG_FULL=1)."""
+    if not {"bot", "bot_with", "store", "pg_url"} & set(item.fixturenames) and (
+        "open_backend_store" not in item.function.__code__.co_names
+    ):
+        return False  # a rule, or a bot run as a process on its SQLite file: nothing to test
+    if os.environ.get("AIMANT_PG_FULL") == "1":
+        return True
+    module = item.path.name
+    return module in PG_MODULES or f"{module}::{item.originalname}" in PG_HANDFUL
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """In a module run on both backends, a test that opens no store of the harness (a rule, a
-    bot run as a process on its SQLite file) runs once: its PostgreSQL twin would test nothing."""
-    stores = {"bot", "bot_with", "store", "pg_url"}
+    """In a module run on both backends, which PostgreSQL twins run (see _pg_twin_kept)."""
     idle = [
         item
         for item in items
         if isinstance(item, pytest.Function)
-        and item.nodeid.endswith("[postgresql]")
-        and not stores & set(item.fixturenames)
-        and "open_backend_store" not in item.function.__code__.co_names
+        and "[postgresql" in item.nodeid
+        and not _pg_twin_kept(item)
     ]
     if idle:
         config.hook.pytest_deselected(items=idle)
