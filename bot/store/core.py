@@ -106,12 +106,10 @@ class StoreBase:
             if str(path) != ":memory:":
                 st = os.stat(path)
                 store.path, store._file = Path(path), (st.st_dev, st.st_ino)
-            await store._migrate()
-            await store._prospects_view()
+            return await store._ready()
         except BaseException:
             await db.close()
             raise
-        return store
 
     @classmethod
     async def open_postgres(
@@ -127,12 +125,16 @@ class StoreBase:
                 await db.take_lock()
             store = cls(cast(aiosqlite.Connection, db), clock)
             store.dialect, store.url = "postgresql", url
-            await store._migrate()
-            await store._prospects_view()
+            return await store._ready()
         except BaseException:
             await db.close()
             raise
-        return store
+
+    async def _ready(self) -> Self:
+        """The schema migrated forward and this connection's view of the owners set up."""
+        await self._migrate()
+        await self._prospects_view()
+        return self
 
     async def close(self) -> None:
         """Close the connection (and the reader's)."""
