@@ -93,6 +93,19 @@ def count(db: Path, sql: str) -> int:
     return int(raw_db.value(db, sql))
 
 
+def kill_while_email_in_flight(fake: FakeTelegram, bot: BotProcess) -> None:
+    """Telegram gets stuck on the bot's next message; the email update is then confirmed
+    (Telegram will not send it again) while its handling is still in flight: kill -9."""
+    fake.hold("sendMessage")
+    email = fake.message(USER, "ada@example.com")
+    assert fake.wait_until_holding(15)
+    wait_for(lambda: fake.confirmed_offset > email["update_id"])
+    assert bot.proc is not None
+    bot.proc.kill()
+    bot.proc.wait(timeout=10)
+    fake.release(drop=True)  # the connection died with the process: nothing was delivered
+
+
 def test_sigkill_mid_funnel_loses_nothing_and_applies_nothing_twice(
     running: tuple[FakeTelegram, BotProcess], tmp_path: Path
 ) -> None:
@@ -104,16 +117,7 @@ def test_sigkill_mid_funnel_loses_nothing_and_applies_nothing_twice(
     fake.callback(USER, "mag:what-to-wear")
     wait_for(lambda: "email address" in fake.last_to(USER).text)
 
-    # Telegram gets stuck on the bot's next message; the email update is then confirmed
-    # (Telegram will not send it again) while its handling is still in flight: kill -9.
-    fake.hold("sendMessage")
-    email = fake.message(USER, "ada@example.com")
-    assert fake.wait_until_holding(15)
-    wait_for(lambda: fake.confirmed_offset > email["update_id"])
-    assert bot.proc is not None
-    bot.proc.kill()
-    bot.proc.wait(timeout=10)
-    fake.release(drop=True)  # the connection died with the process: nothing was delivered
+    kill_while_email_in_flight(fake, bot)
     assert count(db, "SELECT COUNT(*) FROM inbox WHERE done_at IS NULL") == 1
 
     bot.start()  # replays the unfinished update

@@ -24,7 +24,7 @@ from bot.store.pg import PgConnection, StoreBusy
 from tests import db as raw_db
 from tests.fakeapi import FakeTelegram, FakeTelegramServer
 from tests.pgserver import PASSWORD
-from tests.test_e2e_kill import TOKEN, USER, BotProcess, wait_for
+from tests.test_e2e_kill import TOKEN, USER, BotProcess, kill_while_email_in_flight, wait_for
 
 
 async def test_schema_has_the_same_tables_and_columns_as_sqlite(
@@ -200,14 +200,7 @@ def test_the_bot_as_a_process_on_postgresql_killed_mid_funnel_loses_nothing(
             wait_for(lambda: len(fake.sent_to(USER)) >= 1)
             fake.callback(USER, "mag:what-to-wear")
             wait_for(lambda: "email address" in fake.last_to(USER).text)
-            fake.hold("sendMessage")  # stuck on the bot's next message, the update confirmed
-            email = fake.message(USER, "ada@example.com")
-            assert fake.wait_until_holding(15)
-            wait_for(lambda: fake.confirmed_offset > email["update_id"])
-            assert bot.proc is not None
-            bot.proc.kill()
-            bot.proc.wait(timeout=10)
-            fake.release(drop=True)
+            kill_while_email_in_flight(fake, bot)
             pending = "SELECT COUNT(*) FROM inbox WHERE done_at IS NULL"
             assert raw_db.value(pg_url, pending) == 1
             bot.start()  # the dead process's lock went with its connection; replays the update
