@@ -96,7 +96,8 @@ class Broadcasts(Repository):
         """Add (or replace: the last one sent wins) a draft's version; False if not a draft."""
         async with self._tx() as db:
             row = await self._one(
-                "SELECT 1 FROM broadcasts WHERE id = ? AND state = 'draft'", (broadcast_id,)
+                "SELECT 1 FROM broadcasts WHERE id = ? AND state = 'draft' /*FOR UPDATE*/",
+                (broadcast_id,),
             )
             if row is None:
                 return False
@@ -107,8 +108,9 @@ class Broadcasts(Repository):
         """Append a link button to a draft; False if not a draft or it already has `limit`."""
         async with self._tx() as db:
             row = await self._one(
-                "SELECT buttons FROM broadcasts WHERE id = ? AND state = 'draft'", (broadcast_id,)
-            )
+                "SELECT buttons FROM broadcasts WHERE id = ? AND state = 'draft' /*FOR UPDATE*/",
+                (broadcast_id,),
+            )  # PostgreSQL: two owners adding links at once each add theirs
             links = json.loads(row["buttons"]) if row else None
             if links is None or len(links) >= limit:
                 return False
@@ -150,6 +152,9 @@ class Broadcasts(Repository):
         (its id, False); (id, True) when one already started (a double tap, another owner)."""
         segment = f"unknown:{broadcast_id}"
         async with self._tx() as db:
+            # PostgreSQL: owners' taps in two processes take turns on the broadcast's row, so
+            # the second one sees the draft the first created.
+            await self._one("SELECT 1 FROM broadcasts WHERE id = ? /*FOR UPDATE*/", (broadcast_id,))
             rows = list(
                 await db.execute_fetchall(
                     "SELECT id, state, started_at FROM broadcasts WHERE segment = ? ORDER BY id",
@@ -208,17 +213,20 @@ class Broadcasts(Repository):
         async with self._tx() as db:
             row = await self._one(
                 "SELECT segment FROM broadcasts WHERE id = ? AND state IN ('draft', 'scheduled',"
-                " 'held')",
+                " 'held') /*FOR UPDATE*/",
                 (broadcast_id,),
-            )
+            )  # PostgreSQL: a second start (another process) waits here, then finds it sending
             segment = segment or (row["segment"] if row else None)
             if row is None or segment is None:
                 return None
             extra, params = segment_sql(segment, self.now())
             with off_loop():  # every lead of the segment: never on the loop's thread
+                # PostgreSQL: each lead listed is held (KEY SHARE: updates go on, only a
+                # DELETE waits) until COMMIT, so a /forget in another process either comes
+                # first (the person is not listed) or removes the row once this one commits.
                 cur = await db.execute(
                     "INSERT INTO broadcast_recipients (broadcast_id, user_id)"
-                    f" SELECT ?, l.user_id {_AUDIENCE}{extra}",
+                    f" SELECT ?, l.user_id {_AUDIENCE}{extra} /*FOR KEY SHARE OF l*/",
                     (broadcast_id, *params),
                 )
             await db.execute(
@@ -385,6 +393,7 @@ class Broadcasts(Repository):
     async def stop_click(self, user_id: int, broadcast_id: int, update_id: int | None) -> None:
         """Count a click on a broadcast's stop button, only from someone it was sent to."""
         async with self._tx() as db:
+            await self._store._lock(db, user_id)
             # Anyone can forge `stp:<id>`: a click counts only from a (maybe) delivered copy.
             sent = await self._one(
                 "SELECT 1 FROM broadcast_recipients WHERE broadcast_id = ? AND user_id = ?"

@@ -293,6 +293,21 @@ class StoreBase:
                 self.on_hook()
         await self._wrote()
 
+    async def _lock(self, db: aiosqlite.Connection, person: int) -> None:
+        """PostgreSQL: the person's lead row locked until COMMIT, first in the transaction.
+
+        Processes write at once on PostgreSQL (READ COMMITTED): a handler in one, an owner's
+        command or the sender in another. Every transaction about a person that reads before
+        it writes (a first-time event, an attempt counter, the stage) takes this lock first,
+        so they take turns per person and always in the same order (no deadlock between two
+        of them); what each reads after it is what the one before committed. SQLite's BEGIN
+        IMMEDIATE already serialises every transaction: nothing to do there.
+        """
+        if self.dialect != "sqlite":
+            await db.execute(
+                "SELECT 1 FROM leads WHERE user_id = ? /*FOR NO KEY UPDATE*/", (person,)
+            )
+
     async def _wrote(self) -> None:
         """After a commit: now and then, fold the WAL into the file, off the loop's thread."""
         if isinstance(self._db, LoopConnection) and self._db.checkpoint_due():

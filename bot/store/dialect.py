@@ -10,6 +10,10 @@ PostgreSQL each statement is translated here once (cached per statement and para
 - `x IS ?` -> `x IS NOT DISTINCT FROM $N`; `CROSS JOIN t ON` -> `JOIN t ON`; `group_concat` ->
   `string_agg`; `CAST(x AS INTEGER)` -> `BIGINT`; `temp.` -> `pg_temp.`, `main.` -> nothing;
 - `BEGIN IMMEDIATE` -> `BEGIN`; `PRAGMA ...` -> nothing (checkpoints are SQLite's business);
+- a row lock written as a comment, `/*FOR UPDATE*/` (or `NO KEY UPDATE`, `KEY SHARE OF l`,
+  with ` SKIP LOCKED`), becomes the clause: SQLite ignores the comment (BEGIN IMMEDIATE already makes its
+  transactions take turns), PostgreSQL's READ COMMITTED transactions of several processes
+  then take turns on those rows (see `_ROW_LOCK`);
 - a few fragments with no mechanical translation (SQLite's bare column next to MIN(), `UPDATE
   OR IGNORE`) are replaced by their PostgreSQL form in `_FRAGMENTS`, next to each other here.
 
@@ -56,6 +60,11 @@ _FRAGMENTS: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
 )
 
+# A row lock only PostgreSQL needs, written as a comment SQLite skips: `/*FOR UPDATE*/`.
+_ROW_LOCK = re.compile(
+    r"/\*\s*(FOR (?:NO KEY UPDATE|UPDATE|KEY SHARE|SHARE)(?: OF \w+)?(?: SKIP LOCKED)?)\s*\*/"
+)
+
 _TOKENS = re.compile(r"'(?:[^']|'')*'|\?(\d*)")
 _INSERT_OR = re.compile(r"^\s*INSERT OR (IGNORE|REPLACE) INTO (\w+)", re.IGNORECASE)
 _COLUMNS = re.compile(r"^\s*INSERT INTO \w+\s*\(([^)]*)\)", re.IGNORECASE)
@@ -100,6 +109,7 @@ def translate(sql: str, types: tuple[type | None, ...] = ()) -> str | None:
     sql = re.sub(r"\bAS INTEGER\)", "AS BIGINT)", sql)
     sql = re.sub(r"\btemp\.", "pg_temp.", sql)
     sql = re.sub(r"\bmain\.", "", sql)
+    sql = _ROW_LOCK.sub(r"\1", sql)
     return _placeholders(sql, types)
 
 

@@ -144,6 +144,7 @@ class Leads(Repository):
         """Store a valid email with consent; True the first time this person becomes a lead."""
         now = self.now()
         async with self._tx() as db:
+            await self._store._lock(db, user_id)
             before = await self._one(
                 "SELECT email, unsubscribed_at, first_source FROM leads WHERE user_id = ?",
                 (user_id,),
@@ -185,6 +186,7 @@ class Leads(Repository):
         """An explicit new opt-in after /stop."""
         now = self.now()
         async with self._tx() as db:
+            await self._store._lock(db, user_id)
             cur = await db.execute(
                 "UPDATE leads SET subscribed = 1, unsubscribed_at = NULL, consent_at = ?,"
                 " consent_version = ?, updated_at = ? WHERE user_id = ?"
@@ -230,6 +232,7 @@ class Leads(Repository):
         """Record a PDF delivery (and start its tips with `then`); True the first time."""
         now = self.now()
         async with self._tx() as db:
+            await self._store._lock(db, user_id)
             cur = await db.execute(
                 "UPDATE lead_magnets SET delivered_at = ?"
                 " WHERE user_id = ? AND magnet_id = ? AND delivered_at IS NULL",
@@ -269,6 +272,7 @@ class Leads(Repository):
         """/stop or the stop button: no more messages; False if not subscribed."""
         now = self.now()
         async with self._tx() as db:
+            await self._store._lock(db, user_id)
             cur = await db.execute(
                 "UPDATE leads SET subscribed = 0, unsubscribed_at = ?, updated_at = ?"
                 " WHERE user_id = ? AND subscribed = 1",
@@ -285,6 +289,7 @@ class Leads(Repository):
         """Telegram says this person blocked the bot (or unblocked it)."""
         now = self.now()
         async with self._tx() as db:
+            await self._store._lock(db, user_id)
             if blocked:
                 cur = await db.execute(
                     "UPDATE leads SET blocked_at = ?, updated_at = ?"
@@ -309,6 +314,7 @@ class Leads(Repository):
         """Erase a person's personal data; their events stay, under an anonymous number."""
         anonymous = -(secrets.randbelow(2**62) + 1)
         async with self._tx() as db:
+            await self._store._lock(db, user_id)
             # Tools that heard of this person (or may have: a lead) hear of the erasure.
             told = await self._store.hooks.urls_for(user_id)
             cur = await db.execute("DELETE FROM leads WHERE user_id = ?", (user_id,))

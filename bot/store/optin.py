@@ -87,6 +87,7 @@ class Optin(Repository):
         """
         now = self.now()
         async with self._tx() as db:
+            await self._store._lock(db, user_id)
             if update_id is not None and await self._one(
                 "SELECT 1 FROM mails WHERE update_id = ?", (update_id,)
             ):
@@ -131,6 +132,7 @@ class Optin(Repository):
         """Compare a typed code with the live one: (verdict, attempts left)."""
         now = self.now()
         async with self._tx() as db:
+            await self._store._lock(db, user_id)
             row = await self._one(
                 "SELECT c.code_hash, c.expires_at, c.attempts, c.magnet_id, l.email = c.email"
                 " AS current FROM optin_codes c JOIN leads l USING (user_id)"

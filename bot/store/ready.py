@@ -19,6 +19,7 @@ class Ready(Repository):
         """
         now = self.now()
         async with self._tx() as db:
+            await self._store._lock(db, user_id)
             was = await self._one("SELECT hot_at FROM leads WHERE user_id = ?", (user_id,))
             seen = await self._one(
                 "SELECT update_id FROM events WHERE person = ? AND kind = ? ORDER BY id LIMIT 1",

@@ -108,6 +108,7 @@ class Team(Repository):
         bookkeeping in one transaction; True if the person should get the acknowledgement."""
         now = self.now()
         async with self._tx() as db:
+            await self._store._lock(db, person)
             queued = 0
             for chat in to_chats:
                 cur = await db.execute(
@@ -168,6 +169,7 @@ class Team(Repository):
         person's wait (its time to answer logged once per wait)."""
         now = self.now()
         async with self._tx() as db:
+            await self._store._lock(db, relay.person)
             await db.execute(
                 "UPDATE team_relays SET state = 'sent', sent_at = ?, copy_id = ?, error = NULL"
                 " WHERE id = ?",

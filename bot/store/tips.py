@@ -116,6 +116,7 @@ class Tips(Repository):
         self, tip: DueTip, state: str, event: Event | None, then: NextTip, message_id: int = 0
     ) -> None:
         async with self._tx() as db:
+            await self._store._lock(db, tip.user_id)
             cur = await db.execute(
                 "UPDATE tips SET state = ?, sent_at = ?, message_id = ?"
                 " WHERE user_id = ? AND magnet_id = ? AND tip_id = ?",
@@ -171,6 +172,13 @@ class Tips(Repository):
         talk) takes its place, paused like it if the person had stopped. False if it went."""
         key = (user_id, magnet_id, tip_id)
         async with self._tx() as db:
+            # PostgreSQL: the tip's row held, so the sender cannot claim it between the two
+            # statements below (else `then` would be scheduled beside a tip that still goes).
+            await self._one(
+                "SELECT 1 FROM tips WHERE user_id = ? AND magnet_id = ? AND tip_id = ?"
+                " /*FOR UPDATE*/",
+                key,
+            )
             if then is not None:
                 await db.execute(
                     "INSERT OR IGNORE INTO tips (user_id, magnet_id, tip_id, due_at, state)"
@@ -276,6 +284,7 @@ class Tips(Repository):
         Only a tip this person was sent counts: button data can be forged.
         """
         async with self._tx() as db:
+            await self._store._lock(db, user_id)
             row = await self._one(
                 "SELECT 1 FROM events WHERE person = ? AND kind = ? AND magnet_id = ?"
                 " AND value = ?",
