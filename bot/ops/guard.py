@@ -1,8 +1,10 @@
-"""Guards around the database file: one process per file, the file still there, room on disk.
+"""Guards around the database: one process per SQLite file, the file still there, room on
+disk; on PostgreSQL, the connection still up.
 
 Each fault ends in one clear line and exit code 2 instead of silent loss: a second process on
 the same database refuses to start; a database deleted or replaced while the bot runs, or a disk
-nearly full, stops the bot (SIGTERM to itself, so polling and webhook mode stop as usual).
+nearly full, or a PostgreSQL server gone (stopped, restarted), stops the bot (SIGTERM to
+itself, so polling and webhook mode stop as usual; a supervisor starts it again).
 """
 
 from __future__ import annotations
@@ -125,24 +127,42 @@ class Guard:
 
 
 async def watch(svc: Services, bot: Bot, guard: Guard) -> None:
-    """The periodic look: the database file still there, room on its disk, updates set aside."""
+    """The periodic look: the database file still there, room on its disk (PostgreSQL: the
+    connection still up), updates set aside."""
     store = svc.store
-    if guard.fatal is not None or store.path is None:
+    if guard.fatal is not None:
         return
-    problem = store.file_problem()
-    if problem:
-        guard.fail(await _rescue(store, store.path, problem))
-        return
-    free = free_bytes(store.path)
-    if free < LOW_DISK_BYTES:
-        with suppress(Exception):  # the WAL's room back, and everything in the main file
-            await store.checkpoint()
-        guard.fail(low_disk_line(store.path, free_bytes(store.path)))
-        return
+    if store.url is not None:
+        # The server stopped or restarted: every statement would fail from now on, each
+        # update logged as an error; one clear line and exit 2 instead (Restart=always).
+        lost = await store.connection_problem()
+        if lost:
+            guard.fail(lost)
+            return
+    elif store.path is not None:
+        problem = await _file_problem(store, store.path)
+        if problem:
+            guard.fail(problem)
+            return
+    else:
+        return  # an in-memory database (tests): nothing to watch
     count = await store.aside.to_report()
     if count:
         notice = svc.texts.count(svc.owner_lang, "owner_updates_set_aside", count)
         await notify_owners(bot, svc, notice)
+
+
+async def _file_problem(store: Store, path: Path) -> str | None:
+    """The SQLite file deleted or replaced (its content rescued), or its disk nearly full."""
+    problem = store.file_problem()
+    if problem:
+        return await _rescue(store, path, problem)
+    free = free_bytes(path)
+    if free < LOW_DISK_BYTES:
+        with suppress(Exception):  # the WAL's room back, and everything in the main file
+            await store.checkpoint()
+        return low_disk_line(path, free_bytes(path))
+    return None
 
 
 async def _rescue(store: Store, path: Path, problem: str) -> str:

@@ -4,6 +4,7 @@ the event log. The connection itself is bot.store.connection; repositories bot.s
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sqlite3
 import time
@@ -12,6 +13,7 @@ from contextlib import asynccontextmanager, closing
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Self, cast
+from urllib.parse import urlsplit
 
 import aiosqlite
 
@@ -21,7 +23,18 @@ from bot.store.connection import LoopConnection, connect_writer, off_loop
 from bot.store.dialect import schema
 from bot.store.migrations import MIGRATIONS
 
+log = logging.getLogger(__name__)
+
 Clock = Callable[[], float]
+# Tables whose rows an erasure deletes or rewrites (with the cascades from leads): vacuumed
+# after it on PostgreSQL, so that no dead row version still holds the person's data.
+ERASED_TABLES = (
+    "leads", "lead_magnets", "tips", "messages", "relays", "mentions", "optin_codes", "mails",
+    "sessions", "unreadable_updates", "inbox", "broadcast_recipients", "events", "hooks",
+    "team_relays", "conversations",
+)  # fmt: skip
+PING_SECONDS = 15.0  # PostgreSQL: a `SELECT 1` slower than this (behind a long query too) is lost
+VACUUM_LOCK_TIMEOUT = "5s"  # a VACUUM of the same table elsewhere: wait this long, then leave
 WAL_LIMIT = 4 * 1024 * 1024  # a checkpointed WAL is cut back to this, not kept at its peak size
 
 
@@ -190,6 +203,39 @@ class StoreBase:
             return f"the database file {self.path} was replaced by another file while the bot ran"
         return None
 
+    def label(self) -> str:
+        """Where the data is, for logs: the file, or the URL without its password."""
+        if self.url is None:
+            return str(self.path or ":memory:")
+        parts = urlsplit(self.url)
+        user = f"{parts.username}@" if parts.username else ""
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{user}{parts.hostname or ''}{port}{parts.path}"
+
+    async def connection_problem(self) -> str | None:
+        """PostgreSQL: why the connection is gone (the server stopped, restarted or
+        unreachable), or None; SQLite: None. A round trip, `SELECT 1`, bounded in time."""
+        if self.url is None:
+            return None
+        from bot.store.pg import PgConnection
+
+        assert isinstance(self._db, PgConnection)
+        why = "the server closed it" if self._db.raw.is_closed() else None
+        if why is None:
+            try:
+                await asyncio.wait_for(self._db.execute_fetchall("SELECT 1"), PING_SECONDS)
+            except TimeoutError:
+                why = f"no answer to a ping in {PING_SECONDS:.0f} s"
+            except Exception as exc:  # whatever the driver says: the connection is unusable
+                why = f"{type(exc).__name__}: {str(exc)[:200]}".rstrip(": ")
+        if why is None:
+            return None
+        return (
+            f"lost the connection to the database {self.label()} (setting DATABASE_URL):"
+            f" {why}; stopping so that the supervisor starts the bot again once PostgreSQL is"
+            " back (nothing confirmed to Telegram is lost: updates not handled are replayed)"
+        )
+
     def _check_file(self) -> None:
         # Cheap (one stat): never commit into a file nobody can open again.
         problem = self.file_problem()
@@ -203,6 +249,31 @@ class StoreBase:
         async with self._write:
             with off_loop():
                 await self._db.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    async def purge_erased(self) -> None:
+        """After an erasure's COMMIT, the old versions of its rows go: SQLite folds its WAL into
+        the file (secure_delete has overwritten the pages); PostgreSQL vacuums the tables it
+        touched, on a connection of its own (VACUUM cannot run in a transaction, and this
+        connection keeps serving meanwhile); what stays anyway: README, "PostgreSQL"."""
+        if self.url is None:
+            await self.checkpoint()
+            return
+        from bot.store.pg import PgConnection
+
+        started = time.monotonic()
+        try:
+            pg = await PgConnection.connect(self.url)
+            try:
+                await pg.execute_raw(f"SET lock_timeout = '{VACUUM_LOCK_TIMEOUT}'")
+                # INDEX_CLEANUP ON: index entries hold the keys too (an erased id, an email).
+                await pg.execute_raw(f"VACUUM (INDEX_CLEANUP ON) {', '.join(ERASED_TABLES)}")
+            finally:
+                await pg.close()
+        except Exception as exc:  # the erasure is committed: autovacuum removes the rest later
+            log.warning("VACUUM after an erasure did not run (%s): autovacuum will do it",
+                        type(exc).__name__)  # fmt: skip
+            return
+        log.info("erased rows vacuumed in %.0f ms", (time.monotonic() - started) * 1000)
 
     async def copy_to(self, target: Path) -> None:
         """A compact, consistent copy of the open database (also of a file since deleted)."""

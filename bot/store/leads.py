@@ -347,6 +347,7 @@ class Leads(Repository):
             await self._store.team.forget(db, user_id)  # relayed message ids, the conversation
             if erased and told:
                 await self._hook(db, user_id, HookType.ERASED, urls=told)
-        # Old page images of the erased rows may sit in the WAL file until a checkpoint.
-        await self._store.checkpoint()  # in the thread, with the write lock
+        # Old versions of the erased rows: SQLite's page images in the WAL until a checkpoint,
+        # PostgreSQL's dead row versions until a VACUUM; both done now.
+        await self._store.purge_erased()
         return erased
