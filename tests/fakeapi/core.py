@@ -10,7 +10,7 @@ updates, records) is the stand-in's: bot/preview/standin.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Unpack
 
@@ -53,6 +53,7 @@ class FakeTelegram(Forums, RateLimits, StandIn):
         self._blocked: set[int] = set()
         self._deactivated: set[int] = set()
         self._faults: list[Fault] = []
+        self._watchers: list[Callable[[Call], None]] = []  # told of every call once answered
         self._held: set[str] = set()  # methods whose HTTP calls wait in the server (kill tests)
         self._holding = 0
         self._drop_held = False
@@ -73,7 +74,24 @@ class FakeTelegram(Forums, RateLimits, StandIn):
         """
         with self._cond:
             self._call_paid = str(params.get("allow_paid_broadcast")).lower() in ("true", "1")
-            return super().respond(method, params, files, **when)
+            answer = super().respond(method, params, files, **when)
+            call, watchers = self.calls[-1], list(self._watchers)
+        for notify in watchers:  # outside the lock: a watcher may read the fake
+            notify(call)
+        return answer
+
+    def watch(self, notify: Callable[[Call], None]) -> Callable[[], None]:
+        """Call ``notify`` (from the answering thread) with every call once it is answered;
+        returns the function that stops it (benches wait for replies without polling)."""
+        with self._cond:
+            self._watchers.append(notify)
+
+        def unwatch() -> None:
+            with self._cond:
+                if notify in self._watchers:
+                    self._watchers.remove(notify)
+
+        return unwatch
 
     # ----- users and groups that refuse the bot ------------------------------------------------
 
@@ -123,11 +141,16 @@ class FakeTelegram(Forums, RateLimits, StandIn):
 
     def arrive(self, method: str, params: Mapping[str, Any]) -> float:
         """Record a request reaching the fake (before any latency); returns its arrival time."""
+        return self.arrival(method, params).at
+
+    def arrival(self, method: str, params: Mapping[str, Any], via: str | None = None) -> Arrival:
+        """Record a request reaching the fake, and through which server (one per bot process
+        in the cluster tests); returns the record."""
         with self._cond:
-            at = self.clock()
             chat_id, text = params.get("chat_id"), params.get("text")
-            self.arrivals.append(Arrival(at, method, _int_or_same(chat_id), text))
-            return at
+            record = Arrival(self.clock(), method, _int_or_same(chat_id), text, via)
+            self.arrivals.append(record)
+            return record
 
     def arrived(self, method: str, text: str | None = None) -> list[Arrival]:
         """Requests of `method` (with this text, if given) that reached the fake, in order."""

@@ -40,6 +40,7 @@ class Arrival:
     method: str
     chat_id: Any
     text: str | None  # a message's text, to tell a tip from a broadcast
+    via: str | None = None  # the name of the server it came through (one per bot process)
 
 
 def busiest_second(times: list[float]) -> int:

@@ -7,6 +7,7 @@ calls ``{base_url}{token}/{method}``; a bot started as ``python -m bot`` needs t
 from __future__ import annotations
 
 import email.policy
+import itertools
 import json
 import re
 import threading
@@ -19,8 +20,62 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from tests.fakeapi.core import FakeTelegram, Files
+from tests.fakeapi.records import Arrival
 
 _API_PATH = re.compile(r"/bot([^/]+)/([A-Za-z0-9_]+)/?")
+
+
+class Gate:
+    """The requests a server is answering (arrived, no answer written yet), and its freeze:
+    frozen, every request waits (as if the network to that one bot process were cut), and
+    thawed with ``drop`` those that waited fail without effect (the process is dead)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._open: dict[int, Arrival] = {}  # ticket -> the request being answered
+        self._tickets = itertools.count()
+        self._frozen = False
+        self._drop = False
+        self.waiting = 0  # requests held by the freeze now
+
+    def enter(self, arrival: Arrival) -> int:
+        """A request arrived: its ticket."""
+        with self._cond:
+            ticket = next(self._tickets)
+            self._open[ticket] = arrival
+            return ticket
+
+    def leave(self, ticket: int) -> None:
+        """Its answer was written (or it failed)."""
+        with self._cond:
+            self._open.pop(ticket, None)
+
+    def pass_through(self, timeout: float = 120.0) -> bool:
+        """Before answering: wait while frozen; False if the request must be dropped."""
+        with self._cond:
+            if not self._frozen:
+                return True
+            self.waiting += 1
+            self._cond.notify_all()
+            self._cond.wait_for(lambda: not self._frozen, timeout)
+            self.waiting -= 1
+            return not self._drop
+
+    def freeze(self) -> None:
+        """Stop answering: requests arriving or in latency now wait."""
+        with self._cond:
+            self._frozen, self._drop = True, False
+
+    def thaw(self, *, drop: bool = False) -> None:
+        """Answer again; with ``drop`` the held requests fail (the connection died)."""
+        with self._cond:
+            self._frozen, self._drop = False, drop
+            self._cond.notify_all()
+
+    def in_flight(self) -> list[Arrival]:
+        """The requests that arrived and got no answer yet, oldest first."""
+        with self._cond:
+            return [self._open[t] for t in sorted(self._open)]
 
 
 class _Server(ThreadingHTTPServer):
@@ -28,10 +83,14 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, address: tuple[str, int], fake: FakeTelegram, token: str | None) -> None:
+    def __init__(
+        self, address: tuple[str, int], fake: FakeTelegram, token: str | None, name: str | None
+    ) -> None:
         super().__init__(address, _Handler)
         self.fake = fake
         self.token = token
+        self.name = name
+        self.gate = Gate()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -86,14 +145,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(400, {"ok": False, "error_code": 400, "description": f"Bad Request: {exc}"})
             return
         params = {**dict(parse_qsl(url.query, keep_blank_values=True)), **params}
-        arrived = fake.arrive(match.group(2), params)
-        if fake.latency:
-            time.sleep(fake.latency)
-        if not fake.wait_if_held(match.group(2)):
-            self._json(502, {"ok": False, "error_code": 502, "description": "Bad Gateway"})
-            return
-        status, answer = fake.respond(match.group(2), params, files, arrived=arrived)  # serialised
-        self._json(status, answer)
+        method, gate = match.group(2), self.server.gate
+        arrival = fake.arrival(method, params, via=self.server.name)
+        ticket = gate.enter(arrival)
+        try:
+            if fake.latency:
+                time.sleep(fake.latency)
+            if not gate.pass_through() or not fake.wait_if_held(method):
+                self._json(502, {"ok": False, "error_code": 502, "description": "Bad Gateway"})
+                return
+            status, answer = fake.respond(method, params, files, arrived=arrival.at)  # serialised
+            self._json(status, answer)
+        finally:
+            gate.leave(ticket)
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -169,10 +233,24 @@ def _utf8(text: str) -> str:
 class FakeTelegramServer:
     """A threaded HTTP front for a FakeTelegram on 127.0.0.1 with an ephemeral port."""
 
-    def __init__(self, fake: FakeTelegram, *, port: int = 0, token: str | None = None) -> None:
+    def __init__(
+        self,
+        fake: FakeTelegram,
+        *,
+        port: int = 0,
+        token: str | None = None,
+        name: str | None = None,
+    ) -> None:
+        """``name``: recorded in each arrival's ``via`` (one server per bot process tells the
+        processes' requests apart, all answered by the one fake)."""
         self.fake = fake
-        self._httpd = _Server(("127.0.0.1", port), fake, token)
+        self._httpd = _Server(("127.0.0.1", port), fake, token, name)
         self._thread: threading.Thread | None = None
+
+    @property
+    def gate(self) -> Gate:
+        """This server's requests in flight, and its freeze (see Gate)."""
+        return self._httpd.gate
 
     @property
     def port(self) -> int:
