@@ -27,6 +27,7 @@ from bot.ops.guard import Guard, disk_problem, stop_self, take_lock
 from bot.preview.chat import preview
 from bot.services import Services
 from bot.settings import Settings, SettingsError, load_settings
+from bot.telegram.polling import run_shared_polling
 from bot.telegram.webhook import run_webhook
 
 GO_LIVE = """
@@ -101,7 +102,7 @@ def run(settings: Settings) -> int:
         if isinstance(lock, str):
             return fail(lock)
         problem = database_problem(settings.database_path) or disk_problem(settings.database_path)
-    else:  # PostgreSQL: one process only in this step (see README, "PostgreSQL")
+    else:  # PostgreSQL: reachable; several processes may share it (shared mode)
         problem = asyncio.run(postgres_problem(settings))
     problem = problem or asyncio.run(telegram_problem(settings))
     if problem:
@@ -112,11 +113,16 @@ def run(settings: Settings) -> int:
         log.warning("%s; verification mails will wait and be retried", mail)
     svc = Services(settings, catalogue, texts)
     app = build_application(svc)
-    app.bot_data["single_process"] = True  # PostgreSQL: the store holds the one-process lock
+    # PostgreSQL: shared mode, one elected leader polls and sends (bot/telegram/cluster.py).
+    app.bot_data["shared"] = settings.database_url is not None
     guard: Guard = app.bot_data["guard"]
     guard.stop = stop_self  # a fatal fault (database gone, disk full) stops as SIGTERM does
     if settings.webhook_url:
         asyncio.run(run_webhook(app, svc))
+        return 2 if guard.fatal else 0
+    if settings.database_url is not None:
+        log.info("starting with long polling (when elected) against %s", settings.bot_api_url)
+        asyncio.run(run_shared_polling(app, svc))
         return 2 if guard.fatal else 0
     log.info("starting with long polling against %s", settings.bot_api_url)
     app.run_polling(allowed_updates=ALLOWED_UPDATES)  # stops cleanly on SIGINT and SIGTERM

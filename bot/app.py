@@ -36,6 +36,7 @@ from bot.owner.alerts import notify_owners
 from bot.services import Ctx, Running, Services
 from bot.store import open_store
 from bot.telegram import callback_data as cb
+from bot.telegram.cluster import Cluster
 from bot.telegram.intake import IntakeBot, IntakeProcessor, replay_pending
 from bot.telegram.pacing import Pacer, ReplyRateLimiter, in_flight_for
 from handlers import (
@@ -153,7 +154,8 @@ async def set_commands(app: App, svc: Services) -> None:
 async def open_services(app: App) -> None:
     """post_init: open the store, build the senders and wire them all once, then let each pick
     up what a previous run left (tips, broadcasts, relays, webhook events), set the commands
-    and replay unfinished updates."""
+    and replay unfinished updates. Shared mode (several processes on PostgreSQL): the elected
+    leader alone picks up and sends, and the shared inbox's dispatcher replaces the replay."""
     svc: Services = app.bot_data["svc"]
     store = await open_store(svc.settings, svc.clock, app.bot_data.get("single_process", False))
     await store.set_owners(svc.settings.owner_ids)  # left out of every KPI and the export
@@ -171,27 +173,95 @@ async def open_services(app: App) -> None:
         crm=CrmSender(svc, app.bot) if svc.settings.crm_webhook_urls else None,
     )
     svc.open(running)
+    if running.crm is not None:
+        store.hook_urls = tuple(svc.settings.crm_webhook_urls)
+        store.on_hook = running.crm.kick  # an event was committed: post it now, not at a tick
+    if app.bot_data.get("shared") and svc.settings.database_url is not None:
+        await _join_cluster(app, svc, running, svc.settings.database_url.get_secret_value())
+    else:
+        await _pick_up(app, svc)
+        _schedule_senders(app, svc, running)
+    if app.job_queue is not None:  # the database file still there, room on its disk...
+        app.job_queue.run_repeating(
+            _guard_tick, interval=CHECK_SECONDS, first=CHECK_SECONDS, name="guard"
+        )
+    await set_commands(app, svc)
+    if "cluster" not in app.bot_data:  # shared mode: the dispatcher hands what is pending
+        await replay_pending(app, store)
+
+
+async def _pick_up(app: App, svc: Services) -> None:
+    """What a previous run (or a dead leader) left: tips and broadcasts in flight become
+    unknown, broadcasts go on, relays retarget, webhook events for URLs no longer set end."""
     await svc.nurture.recover()
     await svc.broadcaster.resume()
     await svc.inbox.check_group()
     await _retire_hooks(app, svc)
-    if running.crm is not None:
-        store.hook_urls = tuple(svc.settings.crm_webhook_urls)
-        store.on_hook = running.crm.kick  # an event was committed: post it now, not at a tick
-    if app.job_queue is not None:  # the schedule lives in SQLite; the job only wakes it up
+
+
+def _schedule_senders(app: App, svc: Services, running: Running) -> None:
+    """The senders' timers: tips and scheduled broadcasts, outbox retries and leftovers."""
+    if app.job_queue is None:
+        return
+    # The schedule lives in the database; the job only wakes it up.
+    app.job_queue.run_repeating(
+        _nurture_tick, interval=svc.settings.tips_check_seconds, first=1, name="nurture"
+    )
+    for pump in running.pumps:  # retries and leftovers of a previous run
         app.job_queue.run_repeating(
-            _nurture_tick, interval=svc.settings.tips_check_seconds, first=1, name="nurture"
+            _pump_tick, interval=svc.settings.outbox_check_seconds, first=1, data=pump
         )
-        # The database file still there, room on its disk, updates set aside reported.
-        app.job_queue.run_repeating(
-            _guard_tick, interval=CHECK_SECONDS, first=CHECK_SECONDS, name="guard"
-        )
-        for pump in running.pumps:  # retries and leftovers of a previous run
-            app.job_queue.run_repeating(
-                _pump_tick, interval=svc.settings.outbox_check_seconds, first=1, data=pump
-            )
-    await set_commands(app, svc)
-    await replay_pending(app, store)
+
+
+def _standby(running: Running, wake: Callable[[], None] | None) -> None:
+    """Each sender's kick wakes `wake` instead of sending (None: sends again)."""
+    if running.broadcaster is not None:
+        running.broadcaster.standby = wake
+    for pump in running.pumps:
+        pump.standby = wake
+        for url_sender in getattr(pump, "senders", ()):  # the CRM's: one pump per URL
+            url_sender.standby = wake
+
+
+async def _join_cluster(app: App, svc: Services, running: Running, url: str) -> None:
+    """Shared mode: senders stand by until this process is elected; the dispatcher runs."""
+    guard: Guard = app.bot_data["guard"]
+    cluster = Cluster(app, running.store, svc.settings.concurrent_updates, guard.fail)
+    _standby(running, cluster.request_work)
+    launched: set[int] = set()  # broadcasts this leader started (a crashed run waits)
+
+    async def take_over() -> None:
+        _standby(running, None)
+        await _pick_up(app, svc)
+        launched.update(b.id for b in await svc.store.broadcasts.in_state("sending"))
+        _schedule_senders(app, svc, running)
+        for pump in running.pumps:  # what followers queued meanwhile
+            pump.kick()
+
+    async def sweep(notified: bool) -> None:  # each second and each NOTIFY: followers' work
+        for sending in await svc.store.broadcasts.in_state("sending"):
+            if sending.id not in launched:
+                launched.add(sending.id)
+                svc.broadcaster.launch(sending.id)
+        if notified:
+            for pump in running.pumps:
+                pump.kick()
+
+    def halt() -> None:  # the lock is gone: another process may be sending already
+        svc.nurture.halt()
+        svc.broadcaster.halt()
+        _standby(running, lambda: None)
+
+    await cluster.open(url)
+    assert cluster.leadership is not None and cluster.dispatcher is not None
+    cluster.leadership.elected.append(take_over)
+    cluster.leadership.elected.extend(app.bot_data.get("on_elected", ()))  # polling starts
+    cluster.sweeps.append(sweep)
+    cluster.halts.append(halt)
+    if isinstance(app.update_processor, IntakeProcessor):
+        app.update_processor.finished = cluster.dispatcher.finished
+    app.bot_data["cluster"] = cluster
+    cluster.start()
 
 
 async def _retire_hooks(app: App, svc: Services) -> None:
@@ -234,8 +304,14 @@ async def stop_services(app: App) -> None:
 
 
 async def close_services(app: App) -> None:
-    """post_shutdown: close the store; the services are unwired until the next post_init."""
+    """post_shutdown: leave the cluster (its locks go), close the store; the services are
+    unwired until the next post_init."""
     svc: Services = app.bot_data["svc"]
+    cluster: Cluster | None = app.bot_data.pop("cluster", None)
+    if cluster is not None:
+        await cluster.close()
+        if isinstance(app.update_processor, IntakeProcessor):
+            app.update_processor.finished = None
     if isinstance(app.bot, IntakeBot):
         app.bot.attach_store(None)
     if svc.running is not None:
@@ -258,6 +334,9 @@ class AimantApplication(Application[Any, Ctx, Any, Any, Any, Any]):
 
     async def stop(self) -> None:
         """Halt the bulk senders (sends under way go on), then PTB's stop."""
+        cluster: Cluster | None = self.bot_data.get("cluster")
+        if cluster is not None:  # no more updates handed; those handed are handled first
+            cluster.stop_dispatching()
         running: Running | None = self.bot_data["svc"].running
         for sender in (running.nurture, running.broadcaster) if running else ():
             if sender is not None:

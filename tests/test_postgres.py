@@ -16,6 +16,7 @@ import pytest
 from bench.seed import create, seed
 from bot.__main__ import main
 from bot.broadcast.draft import Version
+from bot.ops.checks import postgres_problem
 from bot.ops.dbcopy import CopyError, copy_sqlite_to_postgres, pg_tables, sqlite_tables
 from bot.settings import Settings
 from bot.store import Store
@@ -24,7 +25,7 @@ from bot.store.pg import PgConnection, StoreBusy
 from tests import db as raw_db
 from tests.fakeapi import FakeTelegram, FakeTelegramServer
 from tests.pgserver import PASSWORD
-from tests.test_e2e_kill import TOKEN, USER, BotProcess, kill_while_email_in_flight, wait_for
+from tests.test_e2e_kill import TOKEN, USER, BotProcess, wait_for
 
 
 async def test_schema_has_the_same_tables_and_columns_as_sqlite(
@@ -57,15 +58,25 @@ async def test_reopening_applies_nothing_and_a_newer_schema_is_refused(pg_url: s
         await Store.open_postgres(pg_url)
 
 
-async def test_one_process_at_a_time(pg_url: str) -> None:
-    first = await Store.open_postgres(pg_url, exclusive=True)
+async def test_several_processes_share_one_database(pg_url: str) -> None:
+    """Shared mode: a second process is accepted (one of them is elected the sender, see
+    tests/test_cluster.py); only an exclusive open, which the bot no longer asks for, refuses."""
+    settings = Settings(database_url=pg_url, _env_file=None)  # type: ignore[call-arg]
+    first = await Store.open_postgres(pg_url)
+    second = await Store.open_postgres(pg_url)
     try:
-        with pytest.raises(StoreBusy):
-            await Store.open_postgres(pg_url, exclusive=True)
+        assert await postgres_problem(settings) is None  # a third may start too
+        await first.sessions.set(5, "email", "m1", typed="x")
+        assert await second.sessions.get(5) is not None  # one database
+        exclusive = await Store.open_postgres(pg_url, exclusive=True)
+        try:
+            with pytest.raises(StoreBusy):
+                await Store.open_postgres(pg_url, exclusive=True)
+        finally:
+            await exclusive.close()
     finally:
         await first.close()
-    again = await Store.open_postgres(pg_url, exclusive=True)  # released with its connection
-    await again.close()
+        await second.close()
 
 
 async def _fill_other_tables(path: Path) -> None:
@@ -180,37 +191,51 @@ def test_a_bad_database_url_is_refused_without_echoing_it() -> None:
 def test_the_bot_as_a_process_on_postgresql_killed_mid_funnel_loses_nothing(
     tmp_path: Path, pg_url: str
 ) -> None:
-    """`aimant` with DATABASE_URL: kill -9 while an update is in flight, start again: it is
-    replayed, nothing is applied twice; a second process meanwhile is refused; no log line
-    holds the password."""
+    """`aimant` with DATABASE_URL: a second process is accepted and follows; kill -9 whichever
+    process handles an update (Telegram stuck on its reply): the other one handles it (and
+    leads, if it did not), nothing is applied twice; no log line holds the password."""
     fake = FakeTelegram()
     with FakeTelegramServer(fake) as server:
-        bot = BotProcess(server, fake, tmp_path, DATABASE_URL=pg_url)
+        first = BotProcess(server, fake, tmp_path, DATABASE_URL=pg_url)
+        second = BotProcess(server, fake, tmp_path, DATABASE_URL=pg_url)
+        logs = {first: tmp_path / "bot-1.log", second: tmp_path / "follower.log"}
         try:
-            bot.start()
-            second = subprocess.run(
-                [sys.executable, "-m", "bot"], cwd=tmp_path, env=bot.env, capture_output=True,
-                timeout=60,
+            first.start()
+            second.proc = subprocess.Popen(
+                [sys.executable, "-m", "bot"], cwd=tmp_path, env=second.env,
+                stdout=logs[second].open("wb"), stderr=subprocess.STDOUT,
             )  # fmt: skip
-            assert second.returncode == 2
-            refused = second.stderr.decode()
-            assert "another Aimant process is already running" in refused
-            assert "Traceback" not in refused and PASSWORD not in refused
+            wait_for(lambda: "is a follower" in logs[second].read_text(), timeout=30)
             fake.message(USER, "/start instagram")
             wait_for(lambda: len(fake.sent_to(USER)) >= 1)
             fake.callback(USER, "mag:what-to-wear")
             wait_for(lambda: "email address" in fake.last_to(USER).text)
-            kill_while_email_in_flight(fake, bot)
-            pending = "SELECT COUNT(*) FROM inbox WHERE done_at IS NULL"
-            assert raw_db.value(pg_url, pending) == 1
-            bot.start()  # the dead process's lock went with its connection; replays the update
+            fake.hold("sendMessage")
+            email = fake.message(USER, "ada@example.com")
+            assert fake.wait_until_holding(15)
+            wait_for(lambda: fake.confirmed_offset > email["update_id"])
+            captured = "lead captured: 4242"
+            wait_for(lambda: any(captured in log.read_text() for log in logs.values()))
+            victim = second if captured in logs[second].read_text() else first
+            survivor = first if victim is second else second
+            assert victim.proc is not None and survivor.proc is not None
+            victim.proc.kill()
+            victim.proc.wait(timeout=10)
+            fake.release(drop=True)  # the connection died with the process: nothing delivered
             wait_for(lambda: fake.last_to(USER).text == "What kind of shoot are you planning?")
+            wait_for(lambda: "is the leader" in logs[survivor].read_text(), timeout=5)
             fake.callback(USER, "ans:what-to-wear:family")
             wait_for(lambda: fake.last_to(USER).text.startswith("Enjoy the read!"))
-            bot.stop(signal.SIGTERM)
+            survivor.proc.send_signal(signal.SIGTERM)
+            survivor.proc.wait(timeout=20)
         finally:
-            bot.kill()
-    assert bot.proc is not None and bot.proc.returncode == 0
+            first.kill()
+            second.kill()
+    assert survivor.proc.returncode == 0
+    text = "".join(log.read_text() for log in logs.values())
+    assert PASSWORD not in text and TOKEN.split(":")[1] not in text  # LOG_LEVEL=DEBUG
+    assert "Traceback" not in text
+    pending = "SELECT COUNT(*) FROM inbox WHERE done_at IS NULL"
     assert raw_db.value(pg_url, "SELECT COUNT(*) FROM leads WHERE email = 'ada@example.com'") == 1
     for kind in ("start", "lead", "answer", "download"):
         sql = f"SELECT COUNT(*) FROM events WHERE kind = '{kind}'"
@@ -218,6 +243,3 @@ def test_the_bot_as_a_process_on_postgresql_killed_mid_funnel_loses_nothing(
     assert raw_db.value(pg_url, pending) == 0
     assert sum(1 for s in fake.sent_to(USER) if s.document) == 1
     assert not fake.violations
-    assert "replaying 1 update" in bot.logs[-1]
-    for log in bot.logs:  # LOG_LEVEL=DEBUG
-        assert PASSWORD not in log and TOKEN.split(":")[1] not in log

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
@@ -74,9 +74,14 @@ class Broadcaster:
         self._shown: dict[int, str] = {}  # last progress text, so an edit always changes it
         self._stopping = False
         self._paid: Pacer | None = None  # paid broadcasts' own budget, shared by all of them
+        # Shared mode, in a process that is not the elected sender: launching wakes the leader.
+        self.standby: Callable[[], None] | None = None
 
     def launch(self, broadcast_id: int) -> None:
         """Start sending a broadcast in the background (once)."""
+        if self.standby is not None:
+            self.standby()
+            return
         if broadcast_id not in self._tasks or self._tasks[broadcast_id].done():
             self._tasks[broadcast_id] = asyncio.create_task(
                 self._run(broadcast_id), name=f"broadcast-{broadcast_id}"

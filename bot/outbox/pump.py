@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,8 @@ class Pump:
         self._again = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopped = False
+        # Shared mode, in a process that is not the elected sender: a kick wakes the leader.
+        self.standby: Callable[[], None] | None = None
 
     async def pass_once(self) -> int:
         """Send what is due; returns how many items were handled."""
@@ -44,6 +47,9 @@ class Pump:
 
     def kick(self) -> None:
         """Work was queued: start a pass soon, without waiting for it (the chat never waits)."""
+        if self.standby is not None:
+            self.standby()
+            return
         if self._stopped:
             return
         task = asyncio.get_running_loop().create_task(self.tick(), name=self.name)

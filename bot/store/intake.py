@@ -6,6 +6,8 @@ from collections.abc import Iterable
 
 from bot.store.repository import Repository
 
+INBOX_CHANNEL = "aimant_inbox"  # PostgreSQL: every process's dispatcher hears of new updates
+
 
 class Intake(Repository):
     """The durable intake of updates: kept before Telegram forgets them, marked done once."""
@@ -21,6 +23,8 @@ class Intake(Repository):
                 " VALUES (?, ?, ?, ?)",
                 rows,
             )
+            if self._store.dialect == "postgresql":  # delivered at COMMIT, to every process
+                await db.execute(f"SELECT pg_notify('{INBOX_CHANNEL}', '')")
 
     async def pending(self) -> list[str]:
         """JSON of updates received but not yet handled, oldest first."""

@@ -150,6 +150,8 @@ class IntakeProcessor(BaseUpdateProcessor):
         # then one of our slots.
         super().__init__(max_concurrent_updates=1 << 20)
         self.store: Store | None = None
+        # Shared mode: told once an update is done (or skipped), so the person's lock goes.
+        self.finished: Callable[[int], Awaitable[None]] | None = None
         self._slots = asyncio.Semaphore(max_concurrent_updates)
         self._locks: dict[int | None, asyncio.Lock] = {}
         self._waiting: dict[int | None, int] = {}
@@ -172,13 +174,20 @@ class IntakeProcessor(BaseUpdateProcessor):
         if not isinstance(update, Update) or self.store is None:
             await coroutine
             return
+        try:
+            await self._run_once(self.store, update, coroutine)
+        finally:
+            if self.finished is not None:  # marked done first: the next process sees it
+                await self.finished(update.update_id)
+
+    async def _run_once(self, store: Store, update: Update, coroutine: Awaitable[Any]) -> None:
         with inline_statements():  # this update's own statements skip the thread hop
-            if await self.store.intake.is_done(update.update_id):
+            if await store.intake.is_done(update.update_id):
                 log.info("update %s was handled before; skipped", update.update_id)
                 coroutine.close()  # type: ignore[attr-defined]
                 return
             await coroutine
-            await self.store.intake.done(update.update_id)
+            await store.intake.done(update.update_id)
 
     async def initialize(self) -> None:
         """Nothing to open: the store is attached in post_init."""

@@ -2,7 +2,9 @@
 
 Each update is written to the inbox before Telegram gets its 200, so a crash after the answer
 loses nothing (it is replayed at the next start) and Telegram's retries of an update it did
-not see answered are skipped by update_id: the same guarantee as polling.
+not see answered are skipped by update_id: the same guarantee as polling. In shared mode
+(several processes on PostgreSQL, behind a load balancer) any process may receive an update:
+the shared inbox's dispatcher (bot.telegram.cluster) hands it to a process free for its person.
 
 What a stranger can make the server hold is bounded: 16 KB of headers, 1 MB of body, a few
 seconds to send a whole request, and a number of connections well below the open-files limit.
@@ -16,6 +18,7 @@ import contextlib
 import hmac
 import json
 import logging
+import os
 import resource
 import signal
 import socket
@@ -38,6 +41,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from bot.app import ALLOWED_UPDATES, App, close_services, open_services, stop_services
 from bot.services import Services
+from bot.telegram.cluster import Cluster
 from bot.telegram.intake import set_aside, user_id_of
 
 log = logging.getLogger(__name__)
@@ -244,9 +248,16 @@ class WebhookServer:
         return JSONResponse({"ok": False}, status)
 
     async def health(self, request: Request) -> Response:
-        """For monitoring: updates received since start and updates still waiting (a COUNT)."""
+        """For monitoring: updates received since start and updates still waiting (a COUNT);
+        in shared mode also whether this process leads and how many updates it handled."""
         pending = await self.svc.store.intake.pending_count()
-        return JSONResponse({"ok": True, "received": self.received, "pending": pending})
+        body: dict[str, Any] = {"ok": True, "received": self.received, "pending": pending}
+        cluster: Cluster | None = self.app.bot_data.get("cluster")
+        if cluster is not None:
+            body["leader"] = cluster.leading
+            body["pid"] = os.getpid()
+            body["handled"] = cluster.dispatcher.handed if cluster.dispatcher else 0
+        return JSONResponse(body)
 
     async def update(self, request: Request) -> Response:
         """One update from Telegram: secret, size, shape, kept, queued; 200 only once kept."""
@@ -294,7 +305,11 @@ class WebhookServer:
         except Exception:
             log.exception("could not keep webhook update %s", update.update_id)
             return JSONResponse({"ok": False}, 500)
-        await self.app.update_queue.put(update)
+        cluster: Cluster | None = self.app.bot_data.get("cluster")
+        if cluster is not None and cluster.dispatcher is not None:
+            cluster.dispatcher.wake()  # shared mode: whichever process is free takes it
+        else:
+            await self.app.update_queue.put(update)
         self.received += 1
         return JSONResponse({"ok": True})
 

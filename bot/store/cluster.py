@@ -1,0 +1,128 @@
+"""The SQL of several Aimant processes on one PostgreSQL database (shared mode).
+
+Each process keeps two connections of its own beside the store's: a session advisory lock
+lives and dies with its connection, so a dead process's locks are released by PostgreSQL.
+
+- the leader's connection: `pg_try_advisory_lock(LEADER_LOCK)` (one bigint key: the elected
+  sender and poller), LISTEN `aimant_work` (a follower created work for the senders);
+- the dispatcher's connection: one two-key lock per person (`pg_try_advisory_lock(hi, lo)`,
+  a keyspace apart from the one-key locks), LISTEN `aimant_inbox` (an update was stored), and
+  the inbox's heads: each person's earliest update not handled yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+
+from bot.store.intake import INBOX_CHANNEL
+
+# Not SINGLE_PROCESS_LOCK (bot.store.pg): a process holding that one still excludes all others.
+LEADER_LOCK = 0x41494D414E54 + 1
+WORK_CHANNEL = "aimant_work"
+__all__ = ["INBOX_CHANNEL", "LEADER_LOCK", "WORK_CHANNEL", "ClusterConnection"]
+TIMEOUT = 5.0  # seconds for one statement on these connections; longer: treated as lost
+
+# Each person's earliest pending update, unless some process (this one too) holds the person:
+# a two-key advisory lock shows in pg_locks as classid (high half) and objid (low half).
+_HEADS = (
+    "WITH held AS (SELECT (classid::bigint << 32) | objid::bigint AS k FROM pg_locks"
+    " WHERE locktype = 'advisory' AND objsubid = 2 AND granted"
+    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))"
+    " SELECT k, update_id FROM ("
+    " SELECT DISTINCT ON (k) k, update_id FROM ("
+    "  SELECT COALESCE(user_id, -update_id) AS k, update_id FROM inbox"
+    "  WHERE done_at IS NULL AND payload IS NOT NULL) pending"
+    " ORDER BY k, update_id) heads"
+    " WHERE k NOT IN (SELECT k FROM held) ORDER BY update_id LIMIT $1"
+)
+_HEAD_OF = (
+    "SELECT update_id, payload FROM inbox"
+    " WHERE done_at IS NULL AND payload IS NOT NULL"
+    " AND (user_id = $1 OR (user_id IS NULL AND update_id = -$1))"
+    " ORDER BY update_id LIMIT 1"
+)
+
+
+def person_key(user_id: int | None, update_id: int) -> int:
+    """Whose lock an update takes: its sender's id, or (no sender) minus its own id."""
+    return user_id if user_id is not None else -update_id
+
+
+def halves(key: int) -> tuple[int, int]:
+    """A 64-bit key as the two signed 32-bit keys of pg_try_advisory_lock(int, int)."""
+    high, low = key >> 32, key & 0xFFFFFFFF
+    return high, low - (1 << 32) if low >= 1 << 31 else low
+
+
+class ClusterConnection:
+    """One dedicated asyncpg connection: advisory locks, LISTEN/NOTIFY and the inbox's heads."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+        self._turn = asyncio.Lock()  # asyncpg runs one statement at a time per connection
+
+    @classmethod
+    async def connect(cls, dsn: str) -> ClusterConnection:
+        """Connect (a postgresql:// URL)."""
+        return cls(await asyncpg.connect(dsn, timeout=TIMEOUT))
+
+    async def _val(self, sql: str, *params: Any) -> Any:
+        async with self._turn:
+            return await self._conn.fetchval(sql, *params, timeout=TIMEOUT)
+
+    async def try_leader(self) -> bool:
+        """Take the leader's lock if nobody holds it (held until this connection ends)."""
+        return bool(await self._val("SELECT pg_try_advisory_lock($1)", LEADER_LOCK))
+
+    async def ping(self) -> None:
+        """A round trip: raises if the connection (and so any lock it holds) is gone."""
+        await self._val("SELECT 1")
+
+    async def try_person(self, key: int) -> bool:
+        """Take a person's lock unless another process holds it."""
+        return bool(await self._val("SELECT pg_try_advisory_lock($1, $2)", *halves(key)))
+
+    async def release_person(self, key: int) -> None:
+        """Let other processes have this person again."""
+        await self._val("SELECT pg_advisory_unlock($1, $2)", *halves(key))
+
+    async def heads(self, limit: int) -> list[tuple[int, int]]:
+        """(key, update id) of free persons' earliest pending updates, oldest first."""
+        async with self._turn:
+            rows = await self._conn.fetch(_HEADS, limit, timeout=TIMEOUT)
+        return [(int(r["k"]), int(r["update_id"])) for r in rows]
+
+    async def head_of(self, key: int) -> tuple[int, str] | None:
+        """The earliest pending update (id, JSON) of the person with this key, if any."""
+        async with self._turn:
+            row = await self._conn.fetchrow(_HEAD_OF, key, timeout=TIMEOUT)
+        return None if row is None else (int(row["update_id"]), str(row["payload"]))
+
+    async def listen(self, channel: str, wake: Callable[[], None]) -> None:
+        """Call `wake` on every NOTIFY on this channel (from any process, this one too)."""
+        async with self._turn:
+            await self._conn.add_listener(channel, lambda *_: wake())
+
+    async def notify(self, channel: str) -> None:
+        """Wake whoever listens on this channel."""
+        await self._val("SELECT pg_notify($1, '')", channel)
+
+    def on_lost(self, callback: Callable[[], None]) -> None:
+        """Call `callback` if the server ends this connection (its locks are gone with it)."""
+        self._conn.add_termination_listener(lambda *_: callback())
+
+    def is_closed(self) -> bool:
+        return bool(self._conn.is_closed())
+
+    def abort(self) -> None:
+        """Drop the connection at once: the server releases its locks."""
+        self._conn.terminate()
+
+    async def close(self) -> None:
+        """Close (the server releases every lock this connection held)."""
+        if not self._conn.is_closed():
+            await self._conn.close(timeout=TIMEOUT)

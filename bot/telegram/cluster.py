@@ -1,0 +1,312 @@
+"""Several Aimant processes on one PostgreSQL database: one elected sender, one shared inbox.
+
+Shared mode (DATABASE_URL with `aimant run`) runs two things in every process, each on a
+PostgreSQL connection of its own (bot.store.cluster), whose advisory locks die with it:
+
+- `Leadership`: every process tries the leader's lock every second. Its holder alone polls
+  Telegram (polling mode) and sends tips, broadcasts, mails, CRM events and team-inbox copies,
+  so BULK_RATE holds for the bot as a whole; elected, it first picks up what the dead leader
+  left, as a start does. Followers' senders stand by: work they create wakes the leader with a
+  NOTIFY. The lock's connection lost: sending stops at once and the process stops (exit 2).
+- `Dispatcher`: hands each person's earliest pending update from the shared inbox to PTB under
+  that person's lock, released once the update is marked done: each person's updates in
+  order, once, by one process at a time; a dead process's persons go to the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from telegram import Update
+from telegram.ext import Application
+
+from bot.store import Store
+from bot.store.cluster import INBOX_CHANNEL, WORK_CHANNEL, ClusterConnection
+from bot.telegram.intake import Backoff, describe, set_aside
+
+log = logging.getLogger(__name__)
+
+ELECT_EVERY = 1.0  # seconds between two tries for the leader's lock (and the leader's pings)
+SWEEP_EVERY = 1.0  # seconds between two looks at the inbox when no NOTIFY came
+PING_EVERY = 0.5  # the leader proves its lock's connection alive at most this often
+
+Hook = Callable[[], Awaitable[None]]
+Sweep = Callable[[bool], Awaitable[None]]  # told whether a NOTIFY (new work) woke it
+AnyApp = Application[Any, Any, Any, Any, Any, Any]
+
+
+class Dispatcher:
+    """Hands pending updates of the shared inbox to PTB, one person at a time, in order."""
+
+    def __init__(
+        self, app: AnyApp, store: Store, conn: ClusterConnection, limit: int,
+        lost: Callable[[str], None],
+    ) -> None:  # fmt: skip
+        self.app, self.store, self.conn, self.limit = app, store, conn, limit
+        self._lost = lost
+        self.held: dict[int, int] = {}  # update id handed to PTB -> its person's lock key
+        self.handed = 0  # updates handed since start (tests, benches)
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._backoff = Backoff("the shared inbox")
+
+    def wake(self) -> None:
+        """An update was stored, or a person freed: look at the inbox now."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Hand nothing more (what was handed is still handled and released)."""
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Until stopped: a round at each wake-up, and every SWEEP_EVERY as a fallback."""
+        while not self._stopping:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), SWEEP_EVERY)
+            self._wake.clear()
+            if self._stopping:
+                return
+            try:
+                await self.round()
+            except Exception as exc:
+                if self.conn.is_closed() or isinstance(exc, TimeoutError):
+                    self._lost(f"the shared inbox's connection failed ({describe(exc)})")
+                    return
+                await asyncio.sleep(self._backoff.failed(exc))
+                continue
+            self._backoff.succeeded()
+
+    async def round(self) -> int:
+        """Take free persons' earliest updates until `limit` are held; how many were handed."""
+        handed = 0
+        while not self._stopping and len(self.held) < self.limit:
+            heads = await self.conn.heads(self.limit - len(self.held))
+            took = 0
+            for key, _ in heads:
+                if self._stopping or len(self.held) >= self.limit:
+                    break
+                if await self._take(key):
+                    took += 1
+            handed += took
+            if not took:  # every head is held elsewhere (or was just handled)
+                break
+        return handed
+
+    async def _take(self, key: int) -> bool:
+        """Lock the person, then hand their earliest update still pending (re-read under it)."""
+        if not await self.conn.try_person(key):
+            return False  # another process took them since the heads were read
+        head = await self.conn.head_of(key)
+        if head is None or head[0] in self.held:
+            await self.conn.release_person(key)
+            return False
+        update_id, payload = head
+        self.held[update_id] = key
+        raw = json.loads(payload)
+        try:
+            update = Update.de_json(raw, self.app.bot)
+        except Exception as exc:  # kept by another PTB version that read it: this one cannot
+            await set_aside(self.store, raw, exc)
+            await self.store.intake.done(update_id)
+            await self.finished(update_id)
+            return False
+        self.handed += 1
+        await self.app.update_queue.put(update)
+        return True
+
+    async def finished(self, update_id: int) -> None:
+        """The update is done (IntakeProcessor): its person goes back to every process."""
+        key = self.held.pop(update_id, None)
+        if key is None:
+            return  # not handed by this dispatcher
+        try:
+            await self.conn.release_person(key)
+        except Exception as exc:  # the lock may be held still: nobody else may have them
+            self._lost(f"a person's lock could not be released ({describe(exc)})")
+            return
+        self._wake.set()
+
+
+class Leadership:
+    """The leader's lock, tried every second; on election the hooks run, then it sweeps."""
+
+    def __init__(self, conn: ClusterConnection, lost: Callable[[str], None], sweep: Sweep) -> None:
+        self.conn, self._lost, self._sweep = conn, lost, sweep
+        self.leading = False
+        self.elected: list[Hook] = []  # run in order once this process becomes the leader
+        self.work = asyncio.Event()  # a follower created work (NOTIFY) or this one did
+        self._pinged = 0.0
+
+    async def run(self) -> None:
+        """Try for the lock until it is ours; then keep proving it held and sweep for work."""
+        said_follow, first = False, True
+        while True:
+            if not first:  # the first try at once: a lone process leads from its start
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.work.wait(), ELECT_EVERY)
+            first = False
+            notified = self.work.is_set()
+            self.work.clear()
+            if not self.leading:
+                taken = await self._try()
+                if taken is None:
+                    return  # the connection is lost: the process stops
+                if not taken:
+                    if not said_follow:
+                        log.info(
+                            "cluster: process %d is a follower: another process leads (it"
+                            " polls and sends); this one takes over if that one stops",
+                            os.getpid(),
+                        )
+                        said_follow = True
+                    continue
+                if not await self._take_over():
+                    return
+            elif not await self._alive():
+                return
+            try:
+                await self._sweep(notified)
+            except Exception:  # the next second tries again
+                log.exception("cluster: the leader's sweep failed")
+
+    async def _try(self) -> bool | None:
+        """Whether the lock was taken; None if its connection is lost."""
+        try:
+            return await self.conn.try_leader()
+        except Exception as exc:
+            if self.conn.is_closed() or isinstance(exc, TimeoutError):
+                self._lost(f"the leader lock's connection failed ({describe(exc)})")
+                return None
+            log.warning("cluster: could not try for the leader's lock (%s)", describe(exc))
+            return False
+
+    async def _take_over(self) -> bool:
+        """Elected: run the hooks (recover what the last leader left, start sending)."""
+        self.leading = True
+        log.info("cluster: process %d is the leader: it polls and sends", os.getpid())
+        try:
+            for hook in self.elected:
+                await hook()
+        except Exception as exc:
+            log.exception("cluster: taking over failed")
+            self._lost(f"could not take over as the leader ({describe(exc)})")
+            return False
+        return True
+
+    async def _alive(self) -> bool:
+        """The lock's connection answered (at most every PING_EVERY); else lost."""
+        if time.monotonic() - self._pinged < PING_EVERY:
+            return True
+        try:
+            await self.conn.ping()
+        except Exception as exc:
+            self.conn.abort()  # whatever its state, the server must see the lock go
+            self._lost(f"the leader lock's connection failed ({describe(exc)})")
+            return False
+        self._pinged = time.monotonic()
+        return True
+
+
+class Cluster:
+    """Leadership and the dispatcher of one process, with their two connections."""
+
+    def __init__(self, app: AnyApp, store: Store, limit: int, fail: Callable[[str], None]):
+        self.app, self.store, self.limit = app, store, limit
+        self._fail = fail  # the Guard's: one line, then the process stops (exit 2)
+        self.lost: str | None = None
+        self.halts: list[Callable[[], None]] = []  # stop sending at once (connection lost)
+        self.sweeps: list[Sweep] = []  # the leader's look for work (each second, each NOTIFY)
+        self._closing = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._notifying: asyncio.Task[None] | None = None
+        self._lead: ClusterConnection | None = None
+        self.leadership: Leadership | None = None
+        self.dispatcher: Dispatcher | None = None
+
+    @property
+    def leading(self) -> bool:
+        """Whether this process is the elected sender (and poller)."""
+        return self.leadership is not None and self.leadership.leading and self.lost is None
+
+    async def open(self, url: str) -> None:
+        """Connect, LISTEN, and start trying for the lead and dispatching."""
+        lead = await ClusterConnection.connect(url)
+        inbox = await ClusterConnection.connect(url)
+        self._lead = lead
+        self.leadership = Leadership(lead, self.lose, self._sweep)
+        self.dispatcher = Dispatcher(self.app, self.store, inbox, self.limit, self.lose)
+        for conn in (lead, inbox):
+            conn.on_lost(lambda: self.lose("its database connection was closed"))
+        await lead.listen(WORK_CHANNEL, self.leadership.work.set)
+        await inbox.listen(INBOX_CHANNEL, self.dispatcher.wake)
+
+    def start(self) -> None:
+        """Run leadership and the dispatcher (the application is started: its queue is read)."""
+        assert self.leadership is not None and self.dispatcher is not None
+        self._tasks = [
+            asyncio.create_task(self.leadership.run(), name="cluster-leadership"),
+            asyncio.create_task(self.dispatcher.run(), name="cluster-dispatcher"),
+        ]
+
+    async def _sweep(self, notified: bool) -> None:
+        for sweep in self.sweeps:
+            await sweep(notified)
+
+    def request_work(self) -> None:
+        """A follower's sender was kicked: wake the leader (NOTIFY; several kicks, one)."""
+        if self.leading:
+            assert self.leadership is not None
+            self.leadership.work.set()
+            return
+        if self._notifying is None or self._notifying.done():
+            self._notifying = asyncio.get_running_loop().create_task(self._notify())
+
+    async def _notify(self) -> None:
+        assert self._lead is not None
+        try:
+            await self._lead.notify(WORK_CHANNEL)
+        except Exception as exc:  # the leader's own sweep finds the work within a second
+            log.warning("cluster: could not wake the leader (%s)", describe(exc))
+
+    def lose(self, why: str) -> None:
+        """A lock's connection is gone: stop sending and dispatching now, then the process."""
+        if self._closing or self.lost is not None:
+            return
+        self.lost = why
+        for halt in self.halts:
+            halt()
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
+        self._fail(
+            f"cluster: {why}: this process may no longer hold its locks; it stops sending"
+            " and exits so that a supervisor restarts it (another process takes over)"
+        )
+
+    def stop_dispatching(self) -> None:
+        """Shutdown begins: no more updates handed (held ones finish, then their locks go)."""
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
+
+    async def close(self) -> None:
+        """Stop both loops and close the connections: PostgreSQL releases every lock."""
+        self._closing = True
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._notifying is not None:
+            await asyncio.gather(self._notifying, return_exceptions=True)
+        conns = [self._lead, self.dispatcher.conn if self.dispatcher else None]
+        for conn in conns:
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await conn.close()
+        if self.leading:  # not after a loss: then the lock was gone already
+            log.info("cluster: process %d released the lead", os.getpid())

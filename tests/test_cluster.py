@@ -1,0 +1,318 @@
+"""Shared mode: several bot processes on one PostgreSQL database (bot/telegram/cluster.py).
+
+Each "process" here is a whole application (its store, its two cluster connections, its
+requests) in this test's event loop, against one fake Bot API; a process dies as PostgreSQL
+sees it die: its connections cut.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from telegram import Update
+from telegram.ext import TypeHandler
+
+from bot.app import App, build_application, close_services, open_services, stop_services
+from bot.content.catalogue import load_catalogue
+from bot.content.texts import load_texts
+from bot.services import Ctx, Services
+from bot.telegram.cluster import Cluster
+from bot.telegram.intake import IntakeProcessor
+from bot.telegram.polling import serve_shared_polling
+from tests.conftest import OWNER, make_settings
+from tests.fakeapi import FakeRequest, FakeTelegram
+
+TIMEOUT = 15.0
+
+
+class NodeRequest(FakeRequest):
+    """The fake Bot API as one process reaches it: every method it called, in order."""
+
+    def __init__(self, fake: FakeTelegram) -> None:
+        super().__init__(fake)
+        self.methods: list[tuple[str, Any]] = []
+
+    async def answer(self, api_method: str, params: dict[str, Any], *args: Any) -> Any:
+        self.methods.append((api_method, params.get("chat_id")))
+        return await super().answer(api_method, params, *args)
+
+
+@dataclass
+class Node:
+    """One bot process of the cluster."""
+
+    name: str
+    app: App
+    svc: Services
+    request: NodeRequest
+    errors: list[BaseException] = field(default_factory=list)
+    # (update id, person, start, end) of each update this process handled
+    handled: list[tuple[int, int | None, float, float]] = field(default_factory=list)
+    serving: asyncio.Task[None] | None = None
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def cluster(self) -> Cluster:
+        cluster: Cluster = self.app.bot_data["cluster"]
+        return cluster
+
+    def called(self, method: str) -> int:
+        return sum(1 for m, _ in self.request.methods if m == method)
+
+    def kill(self) -> None:
+        """Die as PostgreSQL sees it: both cluster connections cut (its locks go)."""
+        assert self.cluster.dispatcher is not None and self.cluster.leadership is not None
+        self.cluster.leadership.conn.abort()
+        self.cluster.dispatcher.conn.abort()
+
+
+async def start_node(
+    name: str, tmp_path: Path, pg_url: str, fake: FakeTelegram, *, polling: bool = False,
+    **overrides: Any,
+) -> Node:  # fmt: skip
+    """An application in shared mode, started (webhook-like: updates reach it via the inbox)."""
+    settings = make_settings(tmp_path, database_url=pg_url, **overrides)
+    svc = Services(
+        settings,
+        load_catalogue(settings.catalogue_path),
+        load_texts(settings.texts_dir, settings.default_language),
+    )
+    request = NodeRequest(fake)
+    app = build_application(svc, request=request, updates_request=request)
+    node = Node(name, app, svc, request)
+
+    async def on_error(update: object, context: Ctx) -> None:
+        assert context.error is not None
+        node.errors.append(context.error)
+
+    started: dict[int, tuple[int | None, float]] = {}
+
+    async def first(update: Update, context: Ctx) -> None:  # before every handler
+        user = update.effective_user
+        started[update.update_id] = (user.id if user else None, time.monotonic())
+        await asyncio.sleep(0.01)  # wide enough for another process to try the same person
+
+    app.add_handler(TypeHandler(Update, first), group=-100)
+    app.add_error_handler(on_error)
+    app.bot_data["shared"] = True
+    if polling:
+        node.serving = asyncio.create_task(serve_shared_polling(app, svc, node.stop))
+        await wait_for(lambda: "cluster" in app.bot_data and app.running)
+    else:
+        await app.initialize()
+        await open_services(app)
+        await app.start()
+    processor = app.update_processor
+    assert isinstance(processor, IntakeProcessor) and processor.finished is not None
+    release = processor.finished
+
+    async def finished(update_id: int) -> None:  # marked done; its person's lock goes next
+        user, begun = started.pop(update_id, (None, 0.0))
+        node.handled.append((update_id, user, begun, time.monotonic()))
+        await release(update_id)
+
+    processor.finished = finished
+    return node
+
+
+async def stop_node(node: Node) -> None:
+    if node.serving is not None:
+        node.stop.set()
+        await node.serving
+        return
+    if node.app.running:
+        await node.app.stop()
+    await stop_services(node.app)
+    await node.app.shutdown()
+    await close_services(node.app)
+
+
+async def wait_for(condition: Callable[[], bool], timeout: float = TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        await asyncio.sleep(0.02)
+
+
+async def wait_async(condition: Callable[[], Awaitable[bool]], timeout: float = TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while not await condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def nodes(
+    tmp_path: Path, pg_url: str, fake: FakeTelegram
+) -> AsyncIterator[Callable[..., Awaitable[Node]]]:
+    """A factory of cluster processes; each stopped at the end, none with a handler error."""
+    started: list[Node] = []
+    for owner in (OWNER,):
+        fake.add_user(owner, first_name="Owner")
+
+    async def make(name: str, **overrides: Any) -> Node:
+        node = await start_node(name, tmp_path, pg_url, fake, **overrides)
+        started.append(node)
+        return node
+
+    yield make
+    for node in started:
+        await stop_node(node)
+    for node in started:
+        assert not node.errors, f"{node.name}: handler errors {node.errors!r}"
+    assert not fake.violations, f"calls Telegram would reject: {fake.violations}"
+
+
+def leader_of(*nodes: Node) -> list[Node]:
+    return [n for n in nodes if n.cluster.leading]
+
+
+async def test_one_leader_then_the_other_takes_over(nodes: Callable[..., Awaitable[Node]]) -> None:
+    a = await nodes("a")
+    await wait_for(lambda: a.cluster.leading)
+    b = await nodes("b")
+    await asyncio.sleep(1.5)  # b tried for the lead at least once
+    assert leader_of(a, b) == [a]
+    assert "nurture" in [j.name for j in a.app.job_queue.jobs()]  # type: ignore[union-attr]
+    assert "nurture" not in [j.name for j in b.app.job_queue.jobs()]  # type: ignore[union-attr]
+    died = time.monotonic()
+    a.kill()
+    await wait_for(lambda: b.cluster.leading, timeout=5)
+    took = time.monotonic() - died
+    assert took < 5, f"took {took:.2f} s to take over"  # ~1 s idle; 2 cores shared in CI
+    fatal = a.app.bot_data["guard"].fatal
+    assert fatal and fatal.startswith("cluster:"), fatal  # the dead one stops (exit 2)
+    assert not a.cluster.leading
+    assert "nurture" in [j.name for j in b.app.job_queue.jobs()]  # type: ignore[union-attr]
+
+
+async def test_each_persons_updates_once_in_order_across_processes(
+    nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram
+) -> None:
+    a, b = await nodes("a"), await nodes("b")
+    people = [1001 + i for i in range(6)]
+    for person in people:
+        fake.add_user(person, first_name=f"P{person}")
+    raws = []
+    for n in range(8):  # each person's messages interleaved with the others'
+        for person in people:
+            raws.append(fake.build_message(person, "/start" if n == 0 else f"hello {n}"))
+    for i, raw in enumerate(raws):  # received round-robin, as behind a load balancer
+        store = (a if i % 2 else b).svc.store
+        await store.intake.save([(raw["update_id"], raw["message"]["from"]["id"], json.dumps(raw))])
+
+    async def all_done() -> bool:
+        return await a.svc.store.intake.pending_count() == 0
+
+    await wait_async(all_done)
+    await wait_for(lambda: len(a.handled) + len(b.handled) >= len(raws))
+    handled = sorted(a.handled + b.handled, key=lambda h: h[2])
+    ids = [h[0] for h in handled]
+    assert sorted(ids) == sorted(r["update_id"] for r in raws)  # each once
+    for person in people:
+        mine = [h for h in handled if h[1] == person]
+        assert [h[0] for h in mine] == sorted(h[0] for h in mine)  # in order
+        for before, after in itertools.pairwise(mine):
+            assert before[3] <= after[2], "two processes on one person at once"
+    assert a.handled and b.handled, "both processes take part"
+
+
+async def test_a_dead_processs_person_is_picked_up(
+    nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram
+) -> None:
+    a = await nodes("a")
+    person = 2001
+    fake.add_user(person, first_name="Stuck")
+    gate = asyncio.Event()
+
+    async def stuck(update: Update, context: Ctx) -> None:  # a handles the person, then dies
+        if context.application is a.app:
+            await asyncio.wait_for(gate.wait(), TIMEOUT)
+
+    a.app.add_handler(TypeHandler(Update, stuck), group=-99)
+    first = fake.build_message(person, "/start")
+    second = fake.build_message(person, "hello")
+    for raw in (first, second):
+        await a.svc.store.intake.save([(raw["update_id"], person, json.dumps(raw))])
+    await wait_for(lambda: bool(a.cluster.dispatcher and a.cluster.dispatcher.held))
+    b = await nodes("b")
+    await asyncio.sleep(1.2)
+    assert not b.handled, "b must wait while a holds the person"
+    a.kill()
+    await wait_for(lambda: len(b.handled) == 2)
+    assert [h[0] for h in b.handled] == [first["update_id"], second["update_id"]]
+    gate.set()
+
+
+async def test_only_the_leader_polls_and_a_follower_takes_over(
+    nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram
+) -> None:
+    a = await nodes("a", polling=True)
+    await wait_for(lambda: a.called("getUpdates") > 0)
+    b = await nodes("b", polling=True)
+    person = 3001
+    fake.add_user(person, first_name="Polled")
+    fake.message(person, "/start")
+    await wait_for(lambda: len(a.handled) + len(b.handled) == 1)
+    await asyncio.sleep(1.2)
+    assert b.called("getUpdates") == 0, "a follower never polls"
+    a.kill()
+    a.stop.set()  # the supervisor's SIGTERM, after the exit the guard asked for
+    await wait_for(lambda: b.called("getUpdates") > 0, timeout=5)
+    fake.message(person, "hello")
+    await wait_for(lambda: any(h[1] == person for h in b.handled))
+
+
+async def test_a_followers_broadcast_is_sent_by_the_leader(
+    nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram
+) -> None:
+    a = await nodes("a")
+    await wait_for(lambda: a.cluster.leading)
+    b = await nodes("b")
+    store = b.svc.store
+    leads = range(4001, 4006)
+    for user in leads:
+        fake.add_user(user, first_name=f"Lead{user}")
+        await store.leads.touch_visitor(
+            user, first_name="L", last_name=None, username=None, language="en", source=None
+        )
+        await store.leads.request_magnet(user, "what-to-wear", None)
+        await store.leads.capture_email(
+            user, f"l{user}@example.com", consent_version="v", magnet_id="what-to-wear"
+        )
+        await store.leads.mark_delivered(user, "what-to-wear", None)
+
+    async def on_b(update: dict[str, Any]) -> None:  # b handles the owner's taps itself
+        parsed = Update.de_json(update, b.app.bot)
+        await b.app.update_processor.process_update(parsed, b.app.process_update(parsed))
+
+    await on_b(fake.build_message(OWNER, "/broadcast"))
+    await on_b(fake.build_message(OWNER, "Spring is here"))
+    picker = fake.sent_to(OWNER)[-1]
+    broadcast_id = int(picker.text.split("#")[1].split(":")[0])
+    await on_b(fake.build_callback(OWNER, picker.buttons[0][0][1], message_id=picker.message_id))
+    audience = fake.sent_to(OWNER)[-1]
+    await on_b(
+        fake.build_callback(OWNER, f"bc:go:{broadcast_id}:0", message_id=audience.message_id)
+    )
+
+    async def finished() -> bool:
+        found = await store.broadcasts.get(broadcast_id)
+        return found is not None and found.state == "done"
+
+    await wait_async(finished)
+    to_leads = {chat for _, chat in a.request.methods if chat in leads}
+    assert to_leads == set(leads), "the leader sent the broadcast"
+    assert not {chat for _, chat in b.request.methods if chat in leads}, "b never sends it"
+    for user in leads:
+        assert [s.text for s in fake.sent_to(user)] == ["Spring is here"]
