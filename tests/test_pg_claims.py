@@ -17,6 +17,7 @@ import pytest
 
 from bot.store import Store
 from bot.store.core import Event
+from bot.store.migrations import MIGRATIONS
 from bot.store.optin import Verdict
 from bot.store.team import Relay
 from bot.store.tips import DueTip
@@ -326,3 +327,15 @@ async def test_a_cancelled_transaction_leaves_the_connection_usable(
     lead = await a.leads.get(3)
     assert lead is not None and lead.first_name == "P3"
     assert await a.leads.unsubscribe(3, None)
+
+
+async def test_processes_starting_at_once_migrate_the_schema_once(pg_url: str) -> None:
+    stores = await asyncio.gather(*(Store.open_postgres(pg_url) for _ in range(4)))
+    try:
+        for store in stores:
+            assert await store.schema_version() == len(MIGRATIONS)
+        [(rows,)] = raw_db.rows(stores[0], "SELECT COUNT(*) FROM aimant_schema")
+        assert rows == 1
+    finally:
+        for store in stores:
+            await store.close()

@@ -33,6 +33,9 @@ ERASED_TABLES = (
     "sessions", "unreadable_updates", "inbox", "broadcast_recipients", "events", "hooks",
     "team_relays", "conversations",
 )  # fmt: skip
+# The advisory lock held while the schema is migrated (bot.store.pg's single-process lock + 2;
+# + 1 is the cluster's leader lock).
+MIGRATION_LOCK = 0x41494D414E54 + 2
 PING_SECONDS = 15.0  # PostgreSQL: a `SELECT 1` slower than this (behind a long query too) is lost
 VACUUM_LOCK_TIMEOUT = "5s"  # a VACUUM of the same table elsewhere: wait this long, then leave
 WAL_LIMIT = 4 * 1024 * 1024  # a checkpointed WAL is cut back to this, not kept at its peak size
@@ -288,6 +291,18 @@ class StoreBase:
         return int(self._clock())
 
     async def _migrate(self) -> None:
+        if self.dialect == "sqlite":
+            await self._migrate_now()
+            return
+        # Several processes starting at once on PostgreSQL: one migrates, the others wait for
+        # it, then find the schema current (two concurrent DDL scripts would fail).
+        await self._db.execute("SELECT pg_advisory_lock(?)", (MIGRATION_LOCK,))
+        try:
+            await self._migrate_now()
+        finally:
+            await self._db.execute("SELECT pg_advisory_unlock(?)", (MIGRATION_LOCK,))
+
+    async def _migrate_now(self) -> None:
         if self.dialect != "sqlite":
             await self._db.executescript(
                 "CREATE TABLE IF NOT EXISTS aimant_schema (version BIGINT NOT NULL);"
