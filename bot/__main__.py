@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -117,12 +118,15 @@ def run(settings: Settings) -> int:
     app.bot_data["shared"] = settings.database_url is not None
     guard: Guard = app.bot_data["guard"]
     guard.stop = stop_self  # a fatal fault (database gone, disk full) stops as SIGTERM does
-    if settings.webhook_url:
-        asyncio.run(run_webhook(app, svc))
-        return 2 if guard.fatal else 0
-    if settings.database_url is not None:
-        log.info("starting with long polling (when elected) against %s", settings.bot_api_url)
-        asyncio.run(run_shared_polling(app, svc))
+    if settings.webhook_url or settings.database_url is not None:
+        if settings.webhook_url:
+            asyncio.run(run_webhook(app, svc))
+        else:
+            log.info("starting with long polling (when elected) against %s", settings.bot_api_url)
+            asyncio.run(run_shared_polling(app, svc))
+        # Stopped cleanly: a second SIGTERM (a supervisor repeating itself) must not turn the
+        # exit code into a kill while the interpreter winds down.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         return 2 if guard.fatal else 0
     log.info("starting with long polling against %s", settings.bot_api_url)
     app.run_polling(allowed_updates=ALLOWED_UPDATES)  # stops cleanly on SIGINT and SIGTERM

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from telegram import Update
 from telegram.ext import TypeHandler
@@ -24,6 +25,7 @@ from bot.app import App, build_application, close_services, open_services, stop_
 from bot.content.catalogue import load_catalogue
 from bot.content.texts import load_texts
 from bot.services import Ctx, Services
+from bot.store.cluster import LEADER_LOCK
 from bot.telegram.cluster import Cluster
 from bot.telegram.intake import IntakeProcessor
 from bot.telegram.polling import serve_shared_polling
@@ -316,3 +318,61 @@ async def test_a_followers_broadcast_is_sent_by_the_leader(
     assert not {chat for _, chat in b.request.methods if chat in leads}, "b never sends it"
     for user in leads:
         assert [s.text for s in fake.sent_to(user)] == ["Spring is here"]
+
+
+async def test_a_graceful_stop_hands_the_lead_over(nodes: Callable[..., Awaitable[Node]]) -> None:
+    a = await nodes("a")
+    await wait_for(lambda: a.cluster.leading)
+    b = await nodes("b")
+    await stop_node(a)  # SIGTERM: senders stopped, then the locks released
+    stopped = time.monotonic()
+    await wait_for(lambda: b.cluster.leading, timeout=5)
+    assert time.monotonic() - stopped < 5
+    assert a.app.bot_data["guard"].fatal is None  # a clean stop, exit 0
+
+
+async def test_the_server_ending_the_leaders_connection_stops_it(
+    nodes: Callable[..., Awaitable[Node]], pg_url: str
+) -> None:
+    a = await nodes("a")
+    await wait_for(lambda: a.cluster.leading)
+    b = await nodes("b")
+    assert a.cluster.leadership is not None
+    conn = await asyncpg.connect(pg_url)
+    try:  # e.g. an administrator, or a failover: PostgreSQL ends the session, its lock goes
+        await conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
+            " AND objsubid = 1 AND objid = $1 AND granted",
+            LEADER_LOCK & 0xFFFFFFFF,
+        )
+    finally:
+        await conn.close()
+    await wait_for(lambda: a.app.bot_data["guard"].fatal is not None, timeout=5)
+    assert not a.cluster.leading  # it stopped sending at once
+    await wait_for(lambda: b.cluster.leading, timeout=5)
+
+
+async def test_a_process_holds_at_most_concurrent_updates_persons(
+    nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram
+) -> None:
+    a = await nodes("a", concurrent_updates=2)
+    gate = asyncio.Event()
+    peak = 0
+
+    async def slow(update: Update, context: Ctx) -> None:
+        nonlocal peak
+        assert a.cluster.dispatcher is not None
+        peak = max(peak, len(a.cluster.dispatcher.held))
+        await asyncio.wait_for(gate.wait(), TIMEOUT)
+
+    a.app.add_handler(TypeHandler(Update, slow), group=-99)
+    people = range(5001, 5006)
+    for person in people:
+        fake.add_user(person, first_name="P")
+        raw = fake.build_message(person, "/start")
+        await a.svc.store.intake.save([(raw["update_id"], person, json.dumps(raw))])
+    await asyncio.sleep(1.5)
+    assert a.cluster.dispatcher is not None and len(a.cluster.dispatcher.held) == 2
+    gate.set()
+    await wait_for(lambda: len(a.handled) == len(people))
+    assert peak == 2
