@@ -237,6 +237,23 @@ async def test_tip_clicks_outcomes_and_team_answers_count_once(pair: tuple[Store
     assert await a.count_events(Event.TEAM_ANSWER) == len(ids)
 
 
+async def test_a_tip_in_flight_gets_one_outcome(pair: tuple[Store, Store]) -> None:
+    """A process taking over marks the tips in flight unknown while the old sender records
+    that they went: whichever commits first is the outcome, logged once."""
+    a, b = pair
+    due = await _due_tips(a, await _leads(a, PEOPLE))
+    for tip in due:
+        assert await a.tips.claim(tip)
+    await asyncio.gather(
+        *(x for t in due for x in (a.tips.sent(t, 5, ("t2", 0)), b.tips.unknown(t, ("t2", 0))))
+    )
+    sent, unknown = await a.count_events(Event.TIP_SENT), await a.count_events(Event.TIP_UNKNOWN)
+    assert sent + unknown == len(due), (sent, unknown)
+    counts = await a.tips.counts()
+    assert counts.get("sent", 0) + counts.get("unknown", 0) == len(due)
+    assert counts["pending"] == len(due)  # the next tip scheduled once each
+
+
 async def test_a_tip_ended_while_claimed_goes_one_way_only(pair: tuple[Store, Store]) -> None:
     a, b = pair
     ids = await _leads(a, PEOPLE)

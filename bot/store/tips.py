@@ -117,12 +117,14 @@ class Tips(Repository):
     ) -> None:
         async with self._tx() as db:
             await self._store._lock(db, tip.user_id)
+            # Only a tip in flight: one outcome each, even when a process taking over marks it
+            # unknown while the old sender still records what Telegram said.
             cur = await db.execute(
                 "UPDATE tips SET state = ?, sent_at = ?, message_id = ?"
-                " WHERE user_id = ? AND magnet_id = ? AND tip_id = ?",
+                " WHERE user_id = ? AND magnet_id = ? AND tip_id = ? AND state = 'sending'",
                 (state, self.now(), message_id or None, tip.user_id, tip.magnet_id, tip.tip_id),
             )
-            if not cur.rowcount:  # the person erased their data meanwhile: nothing to record
+            if not cur.rowcount:  # erased meanwhile, or its outcome already recorded
                 return
             if state == "sent":
                 event = Event.TIP_SENT
