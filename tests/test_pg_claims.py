@@ -274,6 +274,73 @@ async def test_a_tip_ended_while_claimed_goes_one_way_only(pair: tuple[Store, St
         assert bool(kept) == (not went)  # `kept` only beside an ended tip, never beside one sent
 
 
+async def _waiting_on_locks(url: str, count: int) -> None:
+    """Until `count` backends of the database wait for a lock (5 s at most)."""
+    watcher = await asyncpg.connect(url)
+    try:
+        for _ in range(250):
+            waiting = await watcher.fetchval(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock'"
+            )
+            if waiting >= count:
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"{count} backend(s) never waited for a lock")
+    finally:
+        await watcher.close()
+
+
+async def test_a_claim_between_the_two_statements_of_ending_a_tip(
+    pair: tuple[Store, Store], pg_url: str
+) -> None:
+    """The worst interleaving, forced: ending a tip is held (a third connection holds the
+    person's row, which scheduling the kept tip needs) while the sender tries to claim it."""
+    a, b = pair
+    [user] = await _leads(a, 1)
+    [tip] = await _due_tips(a, [user])
+    holder = await asyncpg.connect(pg_url)
+    try:
+        await holder.execute("BEGIN")
+        await holder.execute("SELECT 1 FROM leads WHERE user_id = $1 FOR UPDATE", user)
+        ending = asyncio.create_task(b.tips.end(user, MAGNET, "t1", ("kept", 10**10)))
+        await _waiting_on_locks(pg_url, 1)
+        claiming = asyncio.create_task(a.tips.claim(tip))
+        await asyncio.sleep(0.2)  # without the tip's lock, the claim commits here
+        await holder.execute("COMMIT")
+        ended, claimed = await ending, await claiming
+    finally:
+        await holder.close()
+    assert ended != claimed
+    kept = raw_db.rows(a, "SELECT 1 FROM tips WHERE user_id = ? AND tip_id = 'kept'", (user,))
+    assert bool(kept) == ended
+
+
+async def test_an_erasure_while_a_broadcast_lists_its_recipients(
+    pair: tuple[Store, Store], pg_url: str
+) -> None:
+    """The worst interleaving, forced: the list is being written (held by a third connection
+    on the last lead) when another process erases a lead already listed."""
+    a, b = pair
+    ids = await _leads(a, 10)
+    draft = await a.broadcasts.create(1, "news", ["all"])
+    holder = await asyncpg.connect(pg_url)
+    try:
+        await holder.execute("BEGIN")
+        await holder.execute("SELECT 1 FROM leads WHERE user_id = $1 FOR UPDATE", ids[-1])
+        starting = asyncio.create_task(a.broadcasts.start(draft, paid=False, segment="all"))
+        await _waiting_on_locks(pg_url, 1)
+        erasing = asyncio.create_task(b.leads.erase(ids[0]))
+        await _waiting_on_locks(pg_url, 2)  # the erasure waits for the list's COMMIT
+        await holder.execute("COMMIT")
+        assert await starting == len(ids)
+        assert await erasing
+    finally:
+        await holder.close()
+    listed = {int(r[0]) for r in raw_db.rows(a, "SELECT user_id FROM broadcast_recipients")}
+    assert listed == set(ids[1:])
+
+
 async def test_an_erasure_during_a_broadcast_start_leaves_no_recipient_row(
     pair: tuple[Store, Store],
 ) -> None:
