@@ -11,9 +11,12 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import asyncpg
 import pytest
 
+from bot.ops.checks import postgres_problem
 from bot.ops.guard import Guard, watch
+from bot.settings import Settings
 from bot.store import Store
 from tests.fakeapi import FakeTelegram, FakeTelegramServer
 from tests.pgserver import PASSWORD, PgServer, missing
@@ -43,7 +46,8 @@ def _stop(server: PgServer) -> None:
 async def test_the_guard_stops_the_bot_when_postgresql_goes_away(
     own_server: PgServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    store = await Store.open_postgres(own_server.url(own_server.create_database()))
+    url = own_server.url(own_server.create_database())
+    store = await Store.open_postgres(url)
     stops: list[bool] = []
     guard = Guard(stop=lambda: stops.append(True))
     svc: Any = SimpleNamespace(store=store)
@@ -65,6 +69,10 @@ async def test_the_guard_stops_the_bot_when_postgresql_goes_away(
     assert "lost the connection to the database postgresql://aimant@127.0.0.1:" in line
     assert "setting DATABASE_URL" in line and "stopping" in line
     assert PASSWORD not in line
+    # Started again by its supervisor while the server is still down: one line, no start.
+    refused = await postgres_problem(Settings(database_url=url, _env_file=None))  # type: ignore[call-arg]
+    assert refused is not None and "cannot use the database postgresql://aimant@" in refused
+    assert PASSWORD not in refused
 
 
 def test_the_bot_as_a_process_exits_with_2_when_postgresql_stops(
@@ -91,3 +99,18 @@ def test_the_bot_as_a_process_exits_with_2_when_postgresql_stops(
     # first: one line either way.
     assert "connection" in critical[0] and "database" in critical[0], critical
     assert PASSWORD not in log
+
+
+async def test_a_failed_statement_is_not_a_lost_connection(pg_url: str) -> None:
+    """The guard's ping may land inside a transaction a failed statement aborted: that
+    connection is fine, the process goes on."""
+    store = await Store.open_postgres(pg_url)
+    try:
+        async with store._tx() as db:
+            with pytest.raises(asyncpg.PostgresError):
+                await db.execute("INSERT INTO leads (user_id) VALUES (1)")  # NOT NULL columns
+            assert await store.connection_problem() is None
+        assert await store.connection_problem() is None
+        assert await store.sessions.clear(1) is False  # and the store goes on
+    finally:
+        await store.close()

@@ -229,7 +229,9 @@ class StoreBase:
                 await asyncio.wait_for(self._db.execute_fetchall("SELECT 1"), PING_SECONDS)
             except TimeoutError:
                 why = f"no answer to a ping in {PING_SECONDS:.0f} s"
-            except Exception as exc:  # whatever the driver says: the connection is unusable
+            except Exception as exc:
+                if not _connection_lost(exc):  # e.g. inside a transaction that just failed
+                    return None
                 why = f"{type(exc).__name__}: {str(exc)[:200]}".rstrip(": ")
         if why is None:
             return None
@@ -508,6 +510,17 @@ class StoreBase:
             params.append(person)
         row = await self._one(sql, params)
         return int(row[0]) if row else 0
+
+
+def _connection_lost(exc: Exception) -> bool:
+    """Whether a PostgreSQL error means the connection itself is gone (the socket, the server
+    shutting down or restarting: SQLSTATE classes 08 and 57), not a failed statement."""
+    import asyncpg  # only with PostgreSQL
+
+    if isinstance(exc, OSError | asyncpg.InterfaceError | asyncpg.PostgresConnectionError):
+        return True
+    state = getattr(exc, "sqlstate", None) or ""
+    return isinstance(exc, asyncpg.PostgresError) and state[:2] in ("08", "57")
 
 
 async def _fill_owners(db: aiosqlite.Connection, owner_ids: tuple[int, ...]) -> None:
