@@ -201,3 +201,17 @@ async def test_vacuum_full_leaves_no_byte_of_the_person_in_any_page(pg_url: str)
         assert lead is not None and lead.username == THEIRS[USERNAME]
     finally:
         await store.close()
+
+
+async def test_every_table_about_people_is_vacuumed_after_an_erasure(pg_url: str) -> None:
+    """A table added later with a person's id in it joins ERASED_TABLES (or this fails)."""
+    store = await Store.open_postgres(pg_url)
+    try:
+        pg: PgConnection = store._db  # type: ignore[assignment]
+        rows = await pg.fetch_raw(
+            "SELECT DISTINCT table_name FROM information_schema.columns WHERE table_schema ="
+            " 'public' AND column_name IN ('user_id', 'person', 'lead_key')"
+        )
+        assert {r[0] for r in rows} == set(ERASED_TABLES)
+    finally:
+        await store.close()
