@@ -11,9 +11,9 @@ PostgreSQL each statement is translated here once (cached per statement and para
   `string_agg`; `CAST(x AS INTEGER)` -> `BIGINT`; `temp.` -> `pg_temp.`, `main.` -> nothing;
 - `BEGIN IMMEDIATE` -> `BEGIN`; `PRAGMA ...` -> nothing (checkpoints are SQLite's business);
 - a row lock written as a comment, `/*FOR UPDATE*/` (or `NO KEY UPDATE`, `KEY SHARE OF l`,
-  with ` SKIP LOCKED`), becomes the clause: SQLite ignores the comment (BEGIN IMMEDIATE already makes its
-  transactions take turns), PostgreSQL's READ COMMITTED transactions of several processes
-  then take turns on those rows (see `_ROW_LOCK`);
+  with ` SKIP LOCKED`), becomes the clause: SQLite ignores the comment (BEGIN IMMEDIATE
+  already makes its transactions take turns), PostgreSQL's READ COMMITTED transactions of
+  several processes then take turns on those rows (see `_ROW_LOCK`);
 - a few fragments with no mechanical translation (SQLite's bare column next to MIN(), `UPDATE
   OR IGNORE`) are replaced by their PostgreSQL form in `_FRAGMENTS`, next to each other here.
 
