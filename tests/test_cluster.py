@@ -201,7 +201,8 @@ async def test_one_leader_then_the_other_takes_over(nodes: Callable[..., Awaitab
 async def test_each_persons_updates_once_in_order_across_processes(
     nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram
 ) -> None:
-    a, b = await nodes("a"), await nodes("b")
+    # Each may hold 3 of the 6 persons at once: both must take part.
+    a, b = await nodes("a", concurrent_updates=3), await nodes("b", concurrent_updates=3)
     people = [1001 + i for i in range(6)]
     for person in people:
         fake.add_user(person, first_name=f"P{person}")

@@ -18,12 +18,12 @@ from typing import Any
 
 import asyncpg
 
-from bot.store.intake import INBOX_CHANNEL
+from bot.store.intake import INBOX_CHANNEL, person_key
 
 # Not SINGLE_PROCESS_LOCK (bot.store.pg): a process holding that one still excludes all others.
 LEADER_LOCK = 0x41494D414E54 + 1
 WORK_CHANNEL = "aimant_work"
-__all__ = ["INBOX_CHANNEL", "LEADER_LOCK", "WORK_CHANNEL", "ClusterConnection"]
+__all__ = ["INBOX_CHANNEL", "LEADER_LOCK", "WORK_CHANNEL", "ClusterConnection", "person_key"]
 TIMEOUT = 5.0  # seconds for one statement on these connections; longer: treated as lost
 
 # Each person's earliest pending update, unless some process (this one too) holds the person:
@@ -39,23 +39,37 @@ _HEADS = (
     " ORDER BY k, update_id) heads"
     " WHERE k NOT IN (SELECT k FROM held) ORDER BY update_id LIMIT $1"
 )
-_HEAD_OF = (
-    "SELECT update_id, payload FROM inbox"
-    " WHERE done_at IS NULL AND payload IS NOT NULL"
-    " AND (user_id = $1 OR (user_id IS NULL AND update_id = -$1))"
-    " ORDER BY update_id LIMIT 1"
+_PERSON = "(user_id = $1 OR (user_id IS NULL AND update_id = -$1))"
+_EARLIEST = (
+    "SELECT update_id, payload FROM inbox WHERE done_at IS NULL AND payload IS NOT NULL"
+    f" AND {_PERSON} ORDER BY update_id LIMIT 1"
 )
-
-
-def person_key(user_id: int | None, update_id: int) -> int:
-    """Whose lock an update takes: its sender's id, or (no sender) minus its own id."""
-    return user_id if user_id is not None else -update_id
+# One round trip: the person's lock if free, and then (only then) their earliest update.
+_TAKE = (
+    "WITH lock AS (SELECT pg_try_advisory_lock($2, $3) AS got)"
+    " SELECT lock.got, head.update_id, head.payload FROM lock"
+    f" LEFT JOIN LATERAL ({_EARLIEST}) head ON lock.got"
+)
+# One round trip: the person's next update if any (the lock kept), else the lock released.
+_NEXT = (
+    f"WITH head AS ({_EARLIEST})"
+    " SELECT head.update_id, head.payload,"
+    " CASE WHEN head.update_id IS NULL THEN pg_advisory_unlock($2, $3) END AS released"
+    " FROM (SELECT 1) one LEFT JOIN head ON true"
+)
 
 
 def halves(key: int) -> tuple[int, int]:
     """A 64-bit key as the two signed 32-bit keys of pg_try_advisory_lock(int, int)."""
     high, low = key >> 32, key & 0xFFFFFFFF
     return high, low - (1 << 32) if low >= 1 << 31 else low
+
+
+def _update(row: asyncpg.Record) -> tuple[int, str] | None:
+    """(update id, JSON) of a row's head, if it has one."""
+    if row["update_id"] is None:
+        return None
+    return int(row["update_id"]), str(row["payload"])
 
 
 class ClusterConnection:
@@ -96,16 +110,25 @@ class ClusterConnection:
             rows = await self._conn.fetch(_HEADS, limit, timeout=TIMEOUT)
         return [(int(r["k"]), int(r["update_id"])) for r in rows]
 
-    async def head_of(self, key: int) -> tuple[int, str] | None:
-        """The earliest pending update (id, JSON) of the person with this key, if any."""
+    async def take(self, key: int) -> tuple[bool, tuple[int, str] | None]:
+        """Whether the person's lock was taken, and if so their earliest pending update
+        (id, JSON), read under the lock; the caller releases a lock taken for nothing."""
         async with self._turn:
-            row = await self._conn.fetchrow(_HEAD_OF, key, timeout=TIMEOUT)
-        return None if row is None else (int(row["update_id"]), str(row["payload"]))
+            row = await self._conn.fetchrow(_TAKE, key, *halves(key), timeout=TIMEOUT)
+        if row is None or not row["got"]:
+            return False, None
+        return True, _update(row)
 
-    async def listen(self, channel: str, wake: Callable[[], None]) -> None:
-        """Call `wake` on every NOTIFY on this channel (from any process, this one too)."""
+    async def next_or_release(self, key: int) -> tuple[int, str] | None:
+        """The person's next pending update, the lock kept for it; else the lock released."""
         async with self._turn:
-            await self._conn.add_listener(channel, lambda *_: wake())
+            row = await self._conn.fetchrow(_NEXT, key, *halves(key), timeout=TIMEOUT)
+        return None if row is None else _update(row)
+
+    async def listen(self, channel: str, heard: Callable[[str], None]) -> None:
+        """Call `heard(payload)` on every NOTIFY on this channel (any process's, this one's)."""
+        async with self._turn:
+            await self._conn.add_listener(channel, lambda *args: heard(str(args[-1])))
 
     async def notify(self, channel: str) -> None:
         """Wake whoever listens on this channel."""

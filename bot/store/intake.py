@@ -9,6 +9,11 @@ from bot.store.repository import Repository
 INBOX_CHANNEL = "aimant_inbox"  # PostgreSQL: every process's dispatcher hears of new updates
 
 
+def person_key(user_id: int | None, update_id: int) -> int:
+    """Whose turn an update waits for: its sender's id, or (no sender) minus its own id."""
+    return user_id if user_id is not None else -update_id
+
+
 class Intake(Repository):
     """The durable intake of updates: kept before Telegram forgets them, marked done once."""
 
@@ -24,7 +29,8 @@ class Intake(Repository):
                 rows,
             )
             if self._store.dialect == "postgresql":  # delivered at COMMIT, to every process
-                await db.execute(f"SELECT pg_notify('{INBOX_CHANNEL}', '')")
+                keys = ",".join(sorted({str(person_key(user, uid)) for uid, user, _, _ in rows}))
+                await db.execute(f"SELECT pg_notify('{INBOX_CHANNEL}', ?)", (keys,))
 
     async def pending(self) -> list[str]:
         """JSON of updates received but not yet handled, oldest first."""

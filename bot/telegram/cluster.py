@@ -53,12 +53,31 @@ class Dispatcher:
         self._lost = lost
         self.held: dict[int, int] = {}  # update id handed to PTB -> its person's lock key
         self.handed = 0  # updates handed since start (tests, benches)
+        self._arrived: set[int] = set()  # persons with a new update (NOTIFY, this webhook)
+        # Persons heard of while held here: if their lock goes before the next update is seen
+        # (read in the same instant it was committed), they are tried again at once.
+        self._again: set[int] = set()
+        self._backlog = True  # pending updates may wait for a slot: read the inbox's heads
         self._wake = asyncio.Event()
         self._stopping = False
         self._backoff = Backoff("the shared inbox")
 
+    def heard(self, payload: str) -> None:
+        """NOTIFY from whichever process stored updates: the persons' keys, comma-separated."""
+        try:
+            self._arrived.update(int(k) for k in payload.split(",") if k)
+        except ValueError:  # not ours: a look at the whole inbox
+            self._backlog = True
+        self._wake.set()
+
+    def arrived(self, key: int) -> None:
+        """This process stored an update of this person (before its NOTIFY comes back)."""
+        self._arrived.add(key)
+        self._wake.set()
+
     def wake(self) -> None:
-        """An update was stored, or a person freed: look at the inbox now."""
+        """Look at the whole inbox now."""
+        self._backlog = True
         self._wake.set()
 
     def stop(self) -> None:
@@ -67,48 +86,69 @@ class Dispatcher:
         self._wake.set()
 
     async def run(self) -> None:
-        """Until stopped: a round at each wake-up, and every SWEEP_EVERY as a fallback."""
+        """Until stopped: a round at each wake-up, and every SWEEP_EVERY the whole inbox."""
         while not self._stopping:
-            with contextlib.suppress(TimeoutError):
+            swept = False
+            try:
                 await asyncio.wait_for(self._wake.wait(), SWEEP_EVERY)
+            except TimeoutError:
+                swept = True
             self._wake.clear()
             if self._stopping:
                 return
             try:
-                await self.round()
+                await self.round(swept or self._backlog)
             except Exception as exc:
                 if self.conn.is_closed() or isinstance(exc, TimeoutError):
                     self._lost(f"the shared inbox's connection failed ({describe(exc)})")
                     return
+                self._backlog = True
                 await asyncio.sleep(self._backoff.failed(exc))
                 continue
             self._backoff.succeeded()
 
-    async def round(self) -> int:
-        """Take free persons' earliest updates until `limit` are held; how many were handed."""
+    async def round(self, sweep: bool = True) -> int:
+        """The persons just heard of, then (`sweep`) free persons' earliest updates, until
+        `limit` updates are held; how many were handed."""
         handed = 0
+        arrived, self._arrived = self._arrived, set()
+        mine = set(self.held.values())  # their next update follows here (finished)
+        self._again |= arrived & mine
+        for key in arrived - mine:
+            if self._stopping:
+                return handed
+            if len(self.held) >= self.limit:
+                self._backlog = True  # some wait for a slot: the heads, once one is free
+                break
+            handed += await self._take(key)
+        if not sweep:
+            return handed
+        self._backlog = False
         while not self._stopping and len(self.held) < self.limit:
             heads = await self.conn.heads(self.limit - len(self.held))
             took = 0
             for key, _ in heads:
                 if self._stopping or len(self.held) >= self.limit:
+                    self._backlog = True
                     break
-                if await self._take(key):
-                    took += 1
+                took += await self._take(key)
             handed += took
             if not took:  # every head is held elsewhere (or was just handled)
                 break
         return handed
 
     async def _take(self, key: int) -> bool:
-        """Lock the person, then hand their earliest update still pending (re-read under it)."""
-        if not await self.conn.try_person(key):
+        """Lock the person and hand their earliest update still pending (read under the lock)."""
+        taken, head = await self.conn.take(key)
+        if not taken:
             return False  # another process took them since the heads were read
-        head = await self.conn.head_of(key)
-        if head is None or head[0] in self.held:
+        if head is None or head[0] in self.held:  # handled meanwhile (by whoever had them)
             await self.conn.release_person(key)
             return False
-        update_id, payload = head
+        return await self._hand(key, *head)
+
+    async def _hand(self, key: int, update_id: int, payload: str) -> bool:
+        """Queue the update for PTB, the person's lock held until it is done."""
         self.held[update_id] = key
         raw = json.loads(payload)
         try:
@@ -123,16 +163,26 @@ class Dispatcher:
         return True
 
     async def finished(self, update_id: int) -> None:
-        """The update is done (IntakeProcessor): its person goes back to every process."""
+        """The update is done (IntakeProcessor): the person's next one follows here at once
+        (no other process could have it: the lock is ours), else the person is released."""
         key = self.held.pop(update_id, None)
         if key is None:
             return  # not handed by this dispatcher
         try:
-            await self.conn.release_person(key)
+            if self._stopping:
+                await self.conn.release_person(key)
+                return
+            head = await self.conn.next_or_release(key)
         except Exception as exc:  # the lock may be held still: nobody else may have them
             self._lost(f"a person's lock could not be released ({describe(exc)})")
             return
-        self._wake.set()
+        if head is not None:
+            await self._hand(key, *head)
+        elif key in self._again:  # an update of theirs arrived while they were held here
+            self._again.discard(key)
+            self.arrived(key)
+        elif self._backlog:  # a slot is free for updates that waited for one
+            self._wake.set()
 
 
 class Leadership:
@@ -245,8 +295,10 @@ class Cluster:
         self.dispatcher = Dispatcher(self.app, self.store, inbox, self.limit, self.lose)
         for conn in (lead, inbox):
             conn.on_lost(lambda: self.lose("its database connection was closed"))
-        await lead.listen(WORK_CHANNEL, self.leadership.work.set)
-        await inbox.listen(INBOX_CHANNEL, self.dispatcher.wake)
+        await lead.listen(
+            WORK_CHANNEL, lambda _: self.leadership.work.set() if self.leadership else None
+        )
+        await inbox.listen(INBOX_CHANNEL, self.dispatcher.heard)
 
     def start(self) -> None:
         """Run leadership and the dispatcher (the application is started: its queue is read)."""

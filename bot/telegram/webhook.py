@@ -41,6 +41,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from bot.app import ALLOWED_UPDATES, App, close_services, open_services, stop_services
 from bot.services import Services
+from bot.store.intake import person_key
 from bot.telegram.cluster import Cluster
 from bot.telegram.intake import set_aside, user_id_of
 
@@ -307,7 +308,8 @@ class WebhookServer:
             return JSONResponse({"ok": False}, 500)
         cluster: Cluster | None = self.app.bot_data.get("cluster")
         if cluster is not None and cluster.dispatcher is not None:
-            cluster.dispatcher.wake()  # shared mode: whichever process is free takes it
+            # Shared mode: this process tries first; whichever is free for the person takes it.
+            cluster.dispatcher.arrived(person_key(user_id_of(update), update.update_id))
         else:
             await self.app.update_queue.put(update)
         self.received += 1
