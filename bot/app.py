@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -69,6 +70,7 @@ PROSPECT_COMMANDS = (
     "forget",
     "cancel",
 )
+RELAUNCH_SECONDS = 10.0  # shared mode: a broadcast still `sending` but not running, again
 # Updates the bot asks Telegram for: messages, buttons, and blocks/unblocks of the bot.
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER]
 
@@ -228,20 +230,25 @@ async def _join_cluster(app: App, svc: Services, running: Running, url: str) -> 
     guard: Guard = app.bot_data["guard"]
     cluster = Cluster(app, running.store, svc.settings.concurrent_updates, guard.fail)
     _standby(running, cluster.request_work)
-    launched: set[int] = set()  # broadcasts this leader started (a crashed run waits)
+    # When the sweep last launched each broadcast: launching is a no-op while its run goes
+    # on; a run stopped by an error is tried again RELAUNCH_SECONDS later, not every second.
+    launched: dict[int, float] = {}
 
     async def take_over() -> None:
         _standby(running, None)
         await _pick_up(app, svc)
-        launched.update(b.id for b in await svc.store.broadcasts.in_state("sending"))
+        now = time.monotonic()
+        launched.update((b.id, now) for b in await svc.store.broadcasts.in_state("sending"))
         _schedule_senders(app, svc, running)
         for pump in running.pumps:  # what followers queued meanwhile
             pump.kick()
 
     async def sweep(notified: bool) -> None:  # each second and each NOTIFY: followers' work
+        now = time.monotonic()
         for sending in await svc.store.broadcasts.in_state("sending"):
-            if sending.id not in launched:
-                launched.add(sending.id)
+            # A follower's confirm or resend (NOTIFY), or one the sweep has not seen lately.
+            if notified or now - launched.get(sending.id, -RELAUNCH_SECONDS) >= RELAUNCH_SECONDS:
+                launched[sending.id] = now
                 svc.broadcaster.launch(sending.id)
         if notified:
             for pump in running.pumps:
