@@ -377,3 +377,39 @@ async def test_a_process_holds_at_most_concurrent_updates_persons(
     gate.set()
     await wait_for(lambda: len(a.handled) == len(people))
     assert peak == 2
+
+
+async def test_only_the_leader_sends_tips_then_its_successor(
+    nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram
+) -> None:
+    hours = {"tips_check_seconds": 0.3, "send_hours": "00:00-24:00"}
+    a = await nodes("a", **hours)
+    await wait_for(lambda: a.cluster.leading)
+    b = await nodes("b", **hours)
+    store = b.svc.store
+    first, later = range(6001, 6004), range(6004, 6007)
+    for user in (*first, *later):
+        fake.add_user(user, first_name=f"Lead{user}")
+        await store.leads.touch_visitor(
+            user, first_name="L", last_name=None, username=None, language="en", source=None
+        )
+        await store.leads.request_magnet(user, "what-to-wear", None)
+        await store.leads.capture_email(
+            user, f"l{user}@example.com", consent_version="v", magnet_id=None
+        )
+        await store.leads.mark_delivered(user, "what-to-wear", None)
+
+    def sent_by(node: Node, users: range) -> set[int]:
+        return {chat for _, chat in node.request.methods if chat in users}
+
+    for user in first:
+        await store.tips.schedule(user, "what-to-wear", "colours", int(time.time()) - 1)
+    await wait_for(lambda: sent_by(a, first) == set(first))
+    a.kill()
+    await wait_for(lambda: b.cluster.leading, timeout=5)
+    for user in later:
+        await a.svc.store.tips.schedule(user, "what-to-wear", "colours", int(time.time()) - 1)
+    await wait_for(lambda: sent_by(b, later) == set(later))
+    assert not sent_by(b, first) and not sent_by(a, later)
+    for user in (*first, *later):
+        assert len(fake.sent_to(user)) == 1  # each tip once
