@@ -4,7 +4,9 @@ PTB's polling confirms updates to Telegram (the next getUpdates offset) as soon 
 queued, and drops whatever is still queued at shutdown. `IntakeBot.get_updates` writes each
 update to the store's inbox before returning it, so before Telegram can consider it delivered;
 `IntakeProcessor` marks it done once handled and skips ids already done; `replay_pending`
-re-queues what a dead process left behind.
+re-queues what a dead process left behind. In shared mode (several processes on PostgreSQL)
+the cluster's dispatcher hands updates from the shared inbox instead, and `finished` tells it
+when each is done (bot/telegram/cluster.py).
 """
 
 from __future__ import annotations
