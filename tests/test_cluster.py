@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from telegram import Update
 from telegram.ext import TypeHandler
@@ -29,6 +30,7 @@ from bot.store.cluster import LEADER_LOCK
 from bot.telegram.cluster import Cluster
 from bot.telegram.intake import IntakeProcessor
 from bot.telegram.polling import serve_shared_polling
+from bot.telegram.webhook import SECRET_HEADER, WebhookServer
 from tests.conftest import OWNER, make_settings
 from tests.fakeapi import FakeRequest, FakeTelegram
 
@@ -413,3 +415,36 @@ async def test_only_the_leader_sends_tips_then_its_successor(
     assert not sent_by(b, first) and not sent_by(a, later)
     for user in (*first, *later):
         assert len(fake.sent_to(user)) == 1  # each tip once
+
+
+async def test_webhooks_of_both_processes_feed_one_inbox(
+    nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram
+) -> None:
+    hook = {"webhook_url": "https://bot.example", "webhook_secret": "s3cret_hook"}
+    a = await nodes("a", **hook)
+    await wait_for(lambda: a.cluster.leading)
+    b = await nodes("b", **hook)
+    servers = [WebhookServer(n.app, n.svc) for n in (a, b)]
+    clients = [
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=s), base_url="http://bot")
+        for s in servers
+    ]
+    headers = {SECRET_HEADER: "s3cret_hook"}
+    try:
+        health = [(await c.get("/health")).json() for c in clients]
+        assert [h["leader"] for h in health] == [True, False]
+        person = 7001
+        fake.add_user(person, first_name="Hooked")
+        raws = [fake.build_message(person, "/start" if i == 0 else f"hi {i}") for i in range(6)]
+        for i, raw in enumerate(raws):  # round robin; each also retried to the other one
+            for client in (clients[i % 2], clients[(i + 1) % 2]):
+                answer = await client.post("/telegram", json=raw, headers=headers)
+                assert answer.status_code == 200
+        await wait_for(lambda: len(a.handled) + len(b.handled) >= len(raws))
+        await asyncio.sleep(0.3)  # a second copy would be handled by now
+        handled = sorted(a.handled + b.handled, key=lambda h: h[2])
+        assert [h[0] for h in handled] == [r["update_id"] for r in raws]  # once, in order
+        assert (await clients[1].get("/health")).json()["pending"] == 0
+    finally:
+        for client in clients:
+            await client.aclose()
