@@ -20,6 +20,7 @@ BENCHES = (
     ("memory and scheduler at scale", ["bench.bench_scale"]),
     ("double opt-in and webhooks", ["bench.bench_outbox"]),
     ("the team inbox", ["bench.bench_inbox"]),
+    ("several processes on PostgreSQL", ["bench.bench_cluster"]),
 )
 
 

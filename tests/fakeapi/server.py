@@ -82,6 +82,9 @@ class _Server(ThreadingHTTPServer):
     # Daemon threads and no join on close: a long-polling handler must not hold up stop().
     daemon_threads = True
     block_on_close = False
+    # Many bot connections at once (a cluster's, a bench's): socketserver's backlog of 5 would
+    # reset the surplus, and the bot would see network errors Telegram never gives.
+    request_queue_size = 1024
 
     def __init__(
         self, address: tuple[str, int], fake: FakeTelegram, token: str | None, name: str | None
