@@ -190,7 +190,8 @@ class Leadership:
 
     def __init__(self, conn: ClusterConnection, lost: Callable[[str], None], sweep: Sweep) -> None:
         self.conn, self._lost, self._sweep = conn, lost, sweep
-        self.leading = False
+        self.leading = False  # the lock is ours
+        self.ready = False  # ... and the hooks ran: this process sends (and polls)
         self.elected: list[Hook] = []  # run in order once this process becomes the leader
         self.work = asyncio.Event()  # a follower created work (NOTIFY) or this one did
         self._pinged = 0.0
@@ -249,6 +250,7 @@ class Leadership:
             log.exception("cluster: taking over failed")
             self._lost(f"could not take over as the leader ({describe(exc)})")
             return False
+        self.ready = True
         return True
 
     async def _alive(self) -> bool:
@@ -284,7 +286,7 @@ class Cluster:
     @property
     def leading(self) -> bool:
         """Whether this process is the elected sender (and poller)."""
-        return self.leadership is not None and self.leadership.leading and self.lost is None
+        return self.leadership is not None and self.leadership.ready and self.lost is None
 
     async def open(self, url: str) -> None:
         """Connect, LISTEN, and start trying for the lead and dispatching."""
