@@ -267,6 +267,7 @@ async def _join_cluster(app: App, svc: Services, running: Running, url: str) -> 
     cluster.halts.append(halt)
     if isinstance(app.update_processor, IntakeProcessor):
         app.update_processor.finished = cluster.dispatcher.finished
+        app.update_processor.may_handle = lambda: cluster.lost is None
     app.bot_data["cluster"] = cluster
     cluster.start()
 
@@ -319,6 +320,7 @@ async def close_services(app: App) -> None:
         await cluster.close()
         if isinstance(app.update_processor, IntakeProcessor):
             app.update_processor.finished = None
+            app.update_processor.may_handle = None
     if isinstance(app.bot, IntakeBot):
         app.bot.attach_store(None)
     if svc.running is not None:

@@ -233,7 +233,7 @@ async def test_each_persons_updates_once_in_order_across_processes(
 
 
 async def test_a_dead_processs_person_is_picked_up(
-    nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram
+    nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram, caplog: pytest.LogCaptureFixture
 ) -> None:
     a = await nodes("a")
     person = 2001
@@ -254,9 +254,13 @@ async def test_a_dead_processs_person_is_picked_up(
     await asyncio.sleep(1.2)
     assert not b.handled, "b must wait while a holds the person"
     a.kill()
+    # Queued in a before it noticed: left to b, not handled by both.
+    await a.app.update_queue.put(Update.de_json(second, a.app.bot))
     await wait_for(lambda: len(b.handled) == 2)
     assert [h[0] for h in b.handled] == [first["update_id"], second["update_id"]]
-    gate.set()
+    gate.set()  # a's update in flight goes on (as a process being killed would, for a moment)
+    await wait_for(lambda: len(a.handled) == 2)
+    assert f"update {second['update_id']} left to another process (locks lost)" in caplog.text
 
 
 async def test_only_the_leader_polls_and_a_follower_takes_over(

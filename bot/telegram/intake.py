@@ -154,6 +154,8 @@ class IntakeProcessor(BaseUpdateProcessor):
         self.store: Store | None = None
         # Shared mode: told once an update is done (or skipped), so the person's lock goes.
         self.finished: Callable[[int], Awaitable[None]] | None = None
+        # Shared mode: False once this process lost its locks (another one has the person).
+        self.may_handle: Callable[[], bool] | None = None
         self._slots = asyncio.Semaphore(max_concurrent_updates)
         self._locks: dict[int | None, asyncio.Lock] = {}
         self._waiting: dict[int | None, int] = {}
@@ -184,6 +186,10 @@ class IntakeProcessor(BaseUpdateProcessor):
 
     async def _run_once(self, store: Store, update: Update, coroutine: Awaitable[Any]) -> None:
         with inline_statements():  # this update's own statements skip the thread hop
+            if self.may_handle is not None and not self.may_handle():
+                log.warning("update %s left to another process (locks lost)", update.update_id)
+                coroutine.close()  # type: ignore[attr-defined]
+                return
             if await store.intake.is_done(update.update_id):
                 log.info("update %s was handled before; skipped", update.update_id)
                 coroutine.close()  # type: ignore[attr-defined]
