@@ -28,7 +28,7 @@ import httpx
 from bench.seed import create, seed
 from bot.ops.dbcopy import copy_sqlite_to_postgres
 from tests.cluster import Cluster, Poster, Replies, cpu_seconds, text_of, walk
-from tests.fakeapi import FakeTelegram
+from tests.fakeapi import FakeTelegram, FakeTelegramServer
 from tests.fakeapi.records import busiest_second
 from tests.pgserver import PgServer
 
@@ -213,6 +213,33 @@ async def broadcast(
     )
 
 
+async def bare(rate: int, count: int) -> tuple[float, int]:
+    """A bare client spacing `rate` copies a second evenly through the same fake (9 in flight,
+    100 ms per call): the instrument's own rate and busiest second (its arrivals' jitter)."""
+    fake = FakeTelegram()
+    fake.strict()
+    fake.latency = 0.1
+    for user in (OWNER, *range(1, count + 1)):
+        fake.add_user(user)
+    message = fake.build_message(OWNER, NEWS)["message"]["message_id"]
+    gate = asyncio.Semaphore(9)
+    with FakeTelegramServer(fake, name="bare") as server:
+        async with httpx.AsyncClient() as client:
+
+            async def copy(user: int) -> None:
+                body = {"chat_id": user, "from_chat_id": OWNER, "message_id": message}
+                async with gate:
+                    await client.post(f"{server.base_url}123:BARE/copyMessage", json=body)
+
+            began, tasks = time.perf_counter(), []
+            for n, user in enumerate(range(1, count + 1)):
+                await asyncio.sleep(max(0.0, began + n / rate - time.perf_counter()))
+                tasks.append(asyncio.create_task(copy(user)))
+            await asyncio.gather(*tasks)
+    times = sorted(a.at for a in fake.arrived("copyMessage"))
+    return (len(times) - 1) / (times[-1] - times[0]), busiest_second(times)
+
+
 def cpu_line(cpu: dict[str, float], seconds: float) -> str:
     """CPU seconds per process, and as a share of one core over the run."""
     return ", ".join(f"{name} {used:.1f} s ({used / seconds:.0%})" for name, used in cpu.items())
@@ -254,14 +281,19 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as folder:
             sent = asyncio.run(broadcast(leads, args.bulk_rate, pg, Path(folder)))
         ratio = sent.rate / args.bulk_rate
-        goal = "met" if ratio >= 0.95 and sent.busiest <= args.bulk_rate + 1 else "NOT met"
+        reference, jitter = asyncio.run(bare(args.bulk_rate, min(sent.audience, 400)))
+        goal = "met" if ratio >= 0.95 and sent.busiest <= max(jitter, args.bulk_rate) else "NOT met"
         print(
             f"broadcast by 3 processes to {sent.audience} leads, BULK_RATE {args.bulk_rate},"
             f" strict Telegram (429 above 30 in any rolling second), 100 ms per call:"
             f" {sent.rate:.1f}/s -> ratio {ratio:.2f} of BULK_RATE, busiest rolling second"
-            f" {sent.busiest}, {sent.refused} x 429; sent through {sent.by}"
-            f" (goal >= 0.95 and never above: {goal}); CPU over {sent.audience / sent.rate:.0f} s:"
-            f" {cpu_line(sent.cpu, sent.audience / sent.rate)}"
+            f" {sent.busiest}, {sent.refused} x 429; sent through {sent.by}; CPU over"
+            f" {sent.audience / sent.rate:.0f} s: {cpu_line(sent.cpu, sent.audience / sent.rate)}"
+        )
+        print(
+            f"  a bare client spacing {args.bulk_rate}/s evenly through the same fake:"
+            f" {reference:.1f}/s, busiest rolling second {jitter} (the arrivals' jitter here)"
+            f" -> goal >= 0.95 of BULK_RATE, busiest no worse than the bare client's: {goal}"
         )
     finally:
         pg.stop()
