@@ -71,6 +71,7 @@ PROSPECT_COMMANDS = (
     "cancel",
 )
 RELAUNCH_SECONDS = 10.0  # shared mode: a broadcast still `sending` but not running, again
+HANDOVER_PAUSE = 1.0  # shared mode: seconds without bulk sends when a process takes the lead
 # Updates the bot asks Telegram for: messages, buttons, and blocks/unblocks of the bot.
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER]
 
@@ -235,6 +236,10 @@ async def _join_cluster(app: App, svc: Services, running: Running, url: str) -> 
     launched: dict[int, float] = {}
 
     async def take_over() -> None:
+        # The last leader may have sent a whole second's worth just before it died: Telegram
+        # counts over a rolling second, so this one's bulk sends start a second later.
+        if running.broadcaster is not None:
+            running.broadcaster.bulk.pause(HANDOVER_PAUSE)
         _standby(running, None)
         await _pick_up(app, svc)
         now = time.monotonic()
