@@ -26,6 +26,7 @@ from bot.app import App, build_application, close_services, open_services, stop_
 from bot.content.catalogue import load_catalogue
 from bot.content.texts import load_texts
 from bot.services import Ctx, Services
+from bot.store import Store
 from bot.store.cluster import LEADER_LOCK
 from bot.telegram.cluster import Cluster
 from bot.telegram.intake import IntakeProcessor
@@ -452,3 +453,24 @@ async def test_webhooks_of_both_processes_feed_one_inbox(
     finally:
         for client in clients:
             await client.aclose()
+
+
+async def test_a_big_batch_is_announced_without_names_and_still_handled(
+    nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram, pg_url: str
+) -> None:
+    store = await Store.open_postgres(pg_url)
+    try:  # 900 keys of 11 characters: past PostgreSQL's 8000 bytes for one NOTIFY
+        await store.intake.save((n, 10_000_000_000 + n, "{}") for n in range(1, 901))
+        assert await store.intake.pending_count() == 900
+        await store._write1("DELETE FROM inbox")
+    finally:
+        await store.close()
+    a = await nodes("a")
+    people = range(8001, 8041)
+    for person in people:
+        fake.add_user(person, first_name="P")
+    raws = [fake.build_message(person, "/start") for person in people]
+    await a.svc.store.intake.save(
+        (r["update_id"], r["message"]["from"]["id"], json.dumps(r)) for r in raws
+    )
+    await wait_for(lambda: len(a.handled) == len(raws))

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from bot.store.repository import Repository
 
 INBOX_CHANNEL = "aimant_inbox"  # PostgreSQL: every process's dispatcher hears of new updates
+NOTIFY_MAX = 4000  # characters of persons' keys in one NOTIFY (a getUpdates batch: ~1,500)
 
 
 def person_key(user_id: int | None, update_id: int) -> int:
@@ -30,6 +31,8 @@ class Intake(Repository):
             )
             if self._store.dialect == "postgresql":  # delivered at COMMIT, to every process
                 keys = ",".join(sorted({str(person_key(user, uid)) for uid, user, _, _ in rows}))
+                if len(keys) > NOTIFY_MAX:  # past PostgreSQL's 8000 bytes: "look at it all"
+                    keys = ""
                 await db.execute(f"SELECT pg_notify('{INBOX_CHANNEL}', ?)", (keys,))
 
     async def pending(self) -> list[str]:

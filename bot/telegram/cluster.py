@@ -63,10 +63,13 @@ class Dispatcher:
         self._backoff = Backoff("the shared inbox")
 
     def heard(self, payload: str) -> None:
-        """NOTIFY from whichever process stored updates: the persons' keys, comma-separated."""
+        """NOTIFY from whichever process stored updates: the persons' keys, comma-separated
+        (none: too many to name, look at the whole inbox)."""
         try:
             self._arrived.update(int(k) for k in payload.split(",") if k)
         except ValueError:  # not ours: a look at the whole inbox
+            self._backlog = True
+        if not payload:
             self._backlog = True
         self._wake.set()
 
