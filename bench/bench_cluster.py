@@ -252,8 +252,8 @@ def main() -> None:
     parser.add_argument("--leads", type=int, help="seeded leads (about 60% are the audience)")
     parser.add_argument("--bulk-rate", type=int, default=25)
     args = parser.parse_args()
-    prospects = args.prospects or (40 if args.quick else 200)
-    leads = args.leads or (250 if args.quick else 1700)
+    prospects = args.prospects or (30 if args.quick else 200)
+    leads = args.leads or (120 if args.quick else 1700)
     pg = PgServer().start()
     try:
         runs: list[Funnel] = []
