@@ -33,7 +33,9 @@ from bot.telegram.intake import IntakeProcessor
 from bot.telegram.polling import serve_shared_polling
 from bot.telegram.webhook import SECRET_HEADER, WebhookServer
 from tests.conftest import OWNER, make_settings
-from tests.fakeapi import FakeRequest, FakeTelegram
+from tests.fakeapi import FakeRequest, FakeTelegram, FakeTelegramServer
+from tests.pgserver import PASSWORD
+from tests.test_e2e_kill import BotProcess
 
 TIMEOUT = 15.0
 
@@ -350,7 +352,8 @@ async def test_the_server_ending_the_leaders_connection_stops_it(
     try:  # e.g. an administrator, or a failover: PostgreSQL ends the session, its lock goes
         await conn.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
-            " AND objsubid = 1 AND objid = $1 AND granted",
+            " AND objsubid = 1 AND objid = $1 AND granted AND database ="
+            " (SELECT oid FROM pg_database WHERE datname = current_database())",
             LEADER_LOCK & 0xFFFFFFFF,
         )
     finally:
@@ -474,3 +477,37 @@ async def test_a_big_batch_is_announced_without_names_and_still_handled(
         (r["update_id"], r["message"]["from"]["id"], json.dumps(r)) for r in raws
     )
     await wait_for(lambda: len(a.handled) == len(raws))
+
+
+def test_the_bot_as_a_process_exits_2_when_its_leader_lock_goes(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """`aimant` on PostgreSQL: the server ends the session holding its leader lock (a failover,
+    an administrator): one CRITICAL line, exit code 2, for a supervisor to start it again."""
+    fake = FakeTelegram()
+    with FakeTelegramServer(fake) as server:
+        bot = BotProcess(server, fake, tmp_path, DATABASE_URL=pg_url)
+        try:
+            bot.start()  # polling: it leads
+
+            async def end_leader_session() -> None:
+                conn = await asyncpg.connect(pg_url)
+                try:
+                    await conn.execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_locks"
+                        " WHERE locktype = 'advisory' AND objsubid = 1 AND objid = $1 AND database"
+                        " = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                        LEADER_LOCK & 0xFFFFFFFF,
+                    )
+                finally:
+                    await conn.close()
+
+            asyncio.run(end_leader_session())
+            assert bot.proc is not None
+            assert bot.proc.wait(timeout=20) == 2
+        finally:
+            bot.kill()
+    log = (tmp_path / "bot-1.log").read_text()
+    lines = [line for line in log.splitlines() if " CRITICAL " in line or " ERROR " in line]
+    assert len(lines) == 1 and "cluster:" in lines[0], lines
+    assert "Traceback" not in log and PASSWORD not in log
