@@ -282,6 +282,7 @@ class Cluster:
         self._closing = False
         self._tasks: list[asyncio.Task[None]] = []
         self._notifying: asyncio.Task[None] | None = None
+        self._notify_again = False
         self._lead: ClusterConnection | None = None
         self.leadership: Leadership | None = None
         self.dispatcher: Dispatcher | None = None
@@ -323,15 +324,19 @@ class Cluster:
             assert self.leadership is not None
             self.leadership.work.set()
             return
+        self._notify_again = True  # a NOTIFY already sent may have reached it too early
         if self._notifying is None or self._notifying.done():
             self._notifying = asyncio.get_running_loop().create_task(self._notify())
 
     async def _notify(self) -> None:
         assert self._lead is not None
-        try:
-            await self._lead.notify(WORK_CHANNEL)
-        except Exception as exc:  # the leader's own sweep finds the work within a second
-            log.warning("cluster: could not wake the leader (%s)", describe(exc))
+        while self._notify_again:  # kicks during a NOTIFY: one more after it
+            self._notify_again = False
+            try:
+                await self._lead.notify(WORK_CHANNEL)
+            except Exception as exc:  # the leader's own ticks find the work within seconds
+                log.warning("cluster: could not wake the leader (%s)", describe(exc))
+                return
 
     def lose(self, why: str) -> None:
         """A lock's connection is gone: stop sending and dispatching now, then the process."""
