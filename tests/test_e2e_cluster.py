@@ -232,11 +232,15 @@ async def test_three_processes_one_killed_lose_nothing_and_send_nothing_twice(
         (c.method, int(c.params["chat_id"])) for c in fake.calls if c.status == 429
     )  # fmt: skip
     again = {k: n for k, n in asked.items() if n != 1 + refused[k]}
-    report += f"; 429s: {sum(refused.values())}"
+    report += f"; 429s: {dict(refused)}"
     assert set(asked) == {("copyMessage", u) for u in LEADS} | {
         ("sendMessage", u) for u in TIP_LEADS
     }, report
     assert not again, (again, report)
+    if len(nodes.nodes) > 1:  # no restart's burst (README: a new pacer knows nothing of the
+        # old one's last second): Telegram refused nothing to a lead or a prospect; the owner's
+        # chat may get one (a broadcast's preview and picker at once), retried by PTB's limiter
+        assert all(chat == OWNER for _, chat in refused), report
     recipients = states(pg_url, "SELECT state, user_id FROM broadcast_recipients")
     tips = states(pg_url, f"SELECT state, user_id FROM tips WHERE tip_id = '{TIP}'")
     unknown = [("copyMessage", u) for u in recipients.get("unknown", [])]
