@@ -113,31 +113,39 @@ class Dispatcher:
     async def round(self, sweep: bool = True) -> int:
         """The persons just heard of, then (`sweep`) free persons' earliest updates, until
         `limit` updates are held; how many were handed."""
+        handed = await self._arrivals()
+        if sweep and not self._stopping:
+            handed += await self._heads()
+        return handed
+
+    async def _arrivals(self) -> int:
+        """Try each person heard of (NOTIFY), unless held here: their next follows here."""
         handed = 0
         arrived, self._arrived = self._arrived, set()
-        mine = set(self.held.values())  # their next update follows here (finished)
+        mine = set(self.held.values())
         self._again |= arrived & mine
         for key in arrived - mine:
             if self._stopping:
-                return handed
+                break
             if len(self.held) >= self.limit:
                 self._backlog = True  # some wait for a slot: the heads, once one is free
                 break
             handed += await self._take(key)
-        if not sweep:
-            return handed
-        self._backlog = False
+        return handed
+
+    async def _heads(self) -> int:
+        """Free persons' earliest pending updates (the whole inbox), oldest first."""
+        handed = 0
         while not self._stopping and len(self.held) < self.limit:
-            heads = await self.conn.heads(self.limit - len(self.held))
             took = 0
-            for key, _ in heads:
+            for key, _ in await self.conn.heads(self.limit - len(self.held)):
                 if self._stopping or len(self.held) >= self.limit:
-                    self._backlog = True
                     break
                 took += await self._take(key)
             handed += took
             if not took:  # every head is held elsewhere (or was just handled)
                 break
+        self._backlog = len(self.held) >= self.limit  # full: more may wait for a slot
         return handed
 
     async def _take(self, key: int) -> bool:
