@@ -224,8 +224,8 @@ class Leadership:
                 if not taken:
                     if not said_follow:
                         log.info(
-                            "cluster: process %d is a follower: another process leads (it"
-                            " polls and sends); this one takes over if that one stops",
+                            "cluster: process %d is a follower: it handles updates; another"
+                            " process leads (sends, polls); this one takes over if it stops",
                             os.getpid(),
                         )
                         said_follow = True
@@ -253,7 +253,11 @@ class Leadership:
     async def _take_over(self) -> bool:
         """Elected: run the hooks (recover what the last leader left, start sending)."""
         self.leading = True
-        log.info("cluster: process %d is the leader: it polls and sends", os.getpid())
+        log.info(
+            "cluster: process %d is the leader: it handles updates, sends tips, broadcasts"
+            " and outboxes, and polls Telegram in polling mode",
+            os.getpid(),
+        )
         try:
             for hook in self.elected:
                 await hook()
