@@ -10,7 +10,8 @@ unknown only among the dead process's requests in flight, the broadcast finished
 sends never above BULK_RATE in any rolling second across the processes.
 
 CLUSTER_SIZE (default 3) sets the number of processes; with 1 the dead process is started
-again (what a supervisor does) and the same assertions hold. More seeds: AIMANT_CLUSTER_SEEDS=1.
+again (what a supervisor does), same assertions (README says what fails there today). More
+seeds: AIMANT_CLUSTER_SEEDS=1.
 """
 
 from __future__ import annotations
