@@ -39,7 +39,8 @@ from bot.store import open_store
 from bot.telegram import callback_data as cb
 from bot.telegram.cluster import Cluster
 from bot.telegram.intake import IntakeBot, IntakeProcessor, replay_pending
-from bot.telegram.pacing import Pacer, ReplyRateLimiter, in_flight_for
+from bot.telegram.pacing import Pacer, in_flight_for
+from bot.telegram.replies import ReplyRateLimiter
 from handlers import (
     broadcast,
     capture,
@@ -166,7 +167,10 @@ async def open_services(app: App) -> None:
         app.bot.attach_store(store)
     if isinstance(app.update_processor, IntakeProcessor):
         app.update_processor.store = store
+        app.update_processor.rerun = app.process_update  # a reply failed: handled again
     bulk = Pacer(svc.settings.bulk_rate)  # tips and broadcasts share Telegram's budget
+    if isinstance(app.bot.rate_limiter, ReplyRateLimiter):
+        app.bot.rate_limiter.bulk = bulk  # a reply's 429 pauses bulk sends: replies first
     running = Running(
         store,
         nurture=Nurture(svc, app.bot, bulk),
@@ -375,8 +379,8 @@ def build_application(
         request=request or HTTPXRequest(connection_pool_size=pool_size(svc)),
         get_updates_request=updates_request or HTTPXRequest(),
         defaults=Defaults(parse_mode=ParseMode.HTML),
-        # Bulk sends are paced by the Pacer and handle their 429s; PTB's limiter, for the rest.
-        rate_limiter=ReplyRateLimiter(overall_max_rate=0, max_retries=3) if rate_limiter else None,  # type: ignore[arg-type]
+        # Bulk sends are paced by the Pacer and handle their 429s; replies wait theirs out.
+        rate_limiter=ReplyRateLimiter(overall_max_rate=0) if rate_limiter else None,  # type: ignore[arg-type]
     )
     app: App = (
         ApplicationBuilder()

@@ -16,6 +16,7 @@ from bot.outbox.mailer import code_buttons
 from bot.services import Ctx
 from bot.store import Lead
 from bot.telegram.callback_data import AnswerQuestion, EmailSuggestion, OptInAgain, PickMagnet
+from bot.telegram.replies import will_retry
 from handlers.codes import STEP_CODE, send_code
 from handlers.common import (
     ack,
@@ -149,7 +150,9 @@ async def deliver(update: Update, context: Ctx, magnet: Magnet) -> None:
     except Forbidden:
         await svc.store.leads.mark_blocked(person)
         return
-    except TelegramError:
+    except TelegramError as exc:
+        if will_retry(exc):  # network trouble, 429s too long: the whole update is tried again
+            raise
         log.exception("could not send %s to %s", pdf.name, person)
         await context.bot.send_message(chat, t(context, lang, "delivery_failed"))
         return

@@ -11,7 +11,9 @@ from telegram.ext import ApplicationHandlerStop
 
 from bot.services import Ctx
 from bot.store.core import DatabaseGone
+from bot.telegram import replies
 from bot.telegram.callback_data import CallbackData
+from bot.telegram.intake import describe
 from handlers.common import ack, chat_id, say, t
 
 log = logging.getLogger(__name__)
@@ -74,6 +76,10 @@ async def on_error(update: object, context: Ctx) -> None:
         return
     if isinstance(context.error, DatabaseGone):  # the guard's CRITICAL line says it all
         log.warning("update %s not finished: %s", update_id, context.error)
+        return
+    if context.error is not None and replies.retry_later(context.error):
+        # A reply failed (network trouble, 429s too long): the update is handled again soon.
+        log.warning("update %s: a reply failed (%s)", update_id, describe(context.error))
         return
     log.error("error while handling update %s", update_id, exc_info=context.error)
     if not isinstance(update, Update) or update.effective_chat is None:

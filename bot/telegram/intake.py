@@ -24,6 +24,7 @@ from telegram.ext import Application, BaseUpdateProcessor, ExtBot
 
 from bot.store import Store
 from bot.store.connection import inline_statements
+from bot.telegram import replies
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +157,8 @@ class IntakeProcessor(BaseUpdateProcessor):
         self.finished: Callable[[int], Awaitable[None]] | None = None
         # Shared mode: False once this process lost its locks (another one has the person).
         self.may_handle: Callable[[], bool] | None = None
+        # Runs an update's handlers again when a reply failed transiently (bot/telegram/replies).
+        self.rerun: Callable[[Update], Awaitable[Any]] | None = None
         self._slots = asyncio.Semaphore(max_concurrent_updates)
         self._locks: dict[int | None, asyncio.Lock] = {}
         self._waiting: dict[int | None, int] = {}
@@ -194,8 +197,10 @@ class IntakeProcessor(BaseUpdateProcessor):
                 log.info("update %s was handled before; skipped", update.update_id)
                 coroutine.close()  # type: ignore[attr-defined]
                 return
-            await coroutine
-            await store.intake.done(update.update_id)
+            rerun, may = self.rerun, self.may_handle
+            again = (lambda: rerun(update)) if rerun is not None else None
+            if await replies.handle(update.update_id, coroutine, again, may or (lambda: True)):
+                await store.intake.done(update.update_id)
 
     async def initialize(self) -> None:
         """Nothing to open: the store is attached in post_init."""

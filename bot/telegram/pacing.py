@@ -1,4 +1,4 @@
-"""Even pacing for bulk sends (tips, broadcasts) and PTB's limiter for everything else.
+"""Even pacing for bulk sends (tips, broadcasts); replies go through bot/telegram/replies.py.
 
 Telegram counts messages over rolling windows: a whole second's worth let out at once trips the
 limit however idle the bot was before. The pacer hands out one slot every 1/R s, FIFO, shared
@@ -13,11 +13,8 @@ import asyncio
 import collections
 import contextlib
 import math
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Iterator
 from contextvars import ContextVar
-from typing import Any
-
-from telegram.ext import AIORateLimiter
 
 _BULK: ContextVar[bool] = ContextVar("bulk_send", default=False)
 
@@ -93,6 +90,11 @@ class Pacer:
         now = asyncio.get_running_loop().time()
         self._paused_until = max(self._paused_until, now + seconds)
 
+    @property
+    def paused_until(self) -> float:
+        """Loop time before which no slot is given (a 429's retry_after); replies wait too."""
+        return self._paused_until
+
     def close(self) -> None:
         """Shutdown: every waiter gets False at once; sends already under way finish."""
         self._closed = True
@@ -120,23 +122,6 @@ def bulk_send() -> Iterator[None]:
         _BULK.reset(token)
 
 
-class ReplyRateLimiter(AIORateLimiter):
-    """PTB's limiter (429 retries, group pacing) for replies; bulk sends pass straight through,
-    so a refused tip or broadcast is never retried outside the shared budget, nor held claimed
-    in an internal retry."""
-
-    async def process_request(
-        self,
-        callback: Callable[..., Coroutine[Any, Any, Any]],
-        args: Any,
-        kwargs: dict[str, Any],
-        endpoint: str,
-        data: dict[str, Any],
-        rate_limit_args: int | None,
-    ) -> Any:
-        """Bulk: the call as is; anything else: AIORateLimiter's handling."""
-        if _BULK.get():
-            return await callback(*args, **kwargs)
-        return await super().process_request(
-            callback, args, kwargs, endpoint, data, rate_limit_args
-        )
+def in_bulk_send() -> bool:
+    """Whether the call being made is a bulk send (inside `bulk_send`)."""
+    return _BULK.get()

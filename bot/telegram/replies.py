@@ -1,0 +1,194 @@
+"""Replies (a handler's sends, edits, answers, the PDF) are never lost to Telegram's refusals.
+
+`ReplyRateLimiter` waits out every 429 on a reply for as long as Telegram asks, up to
+`MAX_WAIT` seconds in all, never sending before retry_after has elapsed, and pauses the bulk
+pacer meanwhile: a person waiting comes before a broadcast. A reply that still fails (network
+trouble, or 429s past `MAX_WAIT`) fails its handler; `on_error` then asks for the update to be
+handled again (`retry_later`), up to `ATTEMPTS` times, before the person gets the friendly
+error. Within one update's attempts, a call that succeeded before is not made again: its first
+answer is returned (`Attempt.journal`), so a retry sends nothing twice and answers no query twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+from telegram.error import BadRequest, NetworkError, RetryAfter
+from telegram.ext import AIORateLimiter
+
+from bot.telegram.pacing import Pacer, in_bulk_send
+from bot.telegram.sending import retry_after_seconds
+
+log = logging.getLogger(__name__)
+
+MAX_WAIT = 120.0  # seconds of 429s one reply waits out in all before it fails
+MARGIN = 0.1  # after retry_after: Telegram's clock and ours may round differently
+ATTEMPTS = 3  # handlings of one update whose reply failed transiently, the first included
+RETRY_DELAYS = (1.0, 5.0)  # before the second and the third handling
+
+
+@dataclass
+class Attempt:
+    """One update's handling: which try it is, and what its earlier tries got from Telegram."""
+
+    number: int = 1
+    last: bool = True  # no handling after this one: on_error tells the person
+    again: bool = False  # on_error asked for another handling
+    journal: dict[str, list[Any]] = field(default_factory=dict)  # call -> its answers, in order
+    used: dict[str, int] = field(default_factory=dict)  # call -> answers used in this try
+
+    def next(self, last: bool) -> None:
+        """The next try: every journaled answer may be used again once."""
+        self.number, self.last, self.again = self.number + 1, last, False
+        self.used.clear()
+
+
+_ATTEMPT: ContextVar[Attempt | None] = ContextVar("reply_attempt", default=None)
+
+
+def transient(error: BaseException) -> bool:
+    """Whether a reply failed in a way that may pass: a 429 past MAX_WAIT, network trouble."""
+    # BadRequest is a NetworkError in PTB: refused for good, trying again won't help.
+    return isinstance(error, RetryAfter) or (
+        isinstance(error, NetworkError) and not isinstance(error, BadRequest)
+    )
+
+
+def retry_later(error: BaseException) -> bool:
+    """From on_error: True if this update will be handled again (nothing to tell the person)."""
+    attempt = _ATTEMPT.get()
+    if attempt is None or attempt.last or not transient(error):
+        return False
+    attempt.again = True
+    return True
+
+
+def will_retry(error: BaseException) -> bool:
+    """Whether an update failing with `error` now would be handled again."""
+    attempt = _ATTEMPT.get()
+    return attempt is not None and not attempt.last and transient(error)
+
+
+async def handle(
+    update_id: int,
+    coroutine: Awaitable[Any],
+    rerun: Callable[[], Awaitable[Any]] | None,
+    may_go_on: Callable[[], bool],
+) -> bool:
+    """Run an update's handlers, again (`rerun`) while on_error asks, up to ATTEMPTS times;
+    False if it was left unfinished (shutting down, or locks lost): it is handled later."""
+    attempt = Attempt(last=rerun is None)
+    token = _ATTEMPT.set(attempt)
+    try:
+        await coroutine
+        while attempt.again and rerun is not None:
+            delay = RETRY_DELAYS[min(attempt.number, len(RETRY_DELAYS)) - 1]
+            log.warning(
+                "update %s: a reply failed; handled again in %.0f s (try %d of %d)",
+                update_id, delay, attempt.number + 1, ATTEMPTS,
+            )  # fmt: skip
+            await asyncio.sleep(delay)
+            if not may_go_on():  # stopping: it stays pending, replayed by whoever goes on
+                log.warning("update %s left unfinished: shutting down", update_id)
+                return False
+            attempt.next(last=attempt.number + 1 >= ATTEMPTS)
+            await rerun()
+        return True
+    finally:
+        _ATTEMPT.reset(token)
+
+
+def _key(endpoint: str, data: dict[str, Any]) -> str | None:
+    """What identifies a call within one update (None: not comparable)."""
+    try:  # PTB objects repr their fields; a file upload's repr is unique, so it never matches
+        return endpoint + json.dumps(data, sort_keys=True, default=repr)
+    except (TypeError, ValueError):
+        return None
+
+
+class ReplyRateLimiter(AIORateLimiter):
+    """PTB's limiter (group pacing) for replies, waiting out 429s up to MAX_WAIT; bulk sends
+    pass straight through, so a refused tip or broadcast is never retried outside the shared
+    budget, nor held claimed in an internal retry."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.bulk: Pacer | None = None  # paused by a reply's 429 (set in post_init)
+        self._quiet_until = 0.0  # loop time before which no reply is written (a 429)
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, Any]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | None,
+    ) -> Any:
+        """Bulk: the call as is; a reply: its earlier answer in this update, else sent."""
+        if in_bulk_send():
+            return await callback(*args, **kwargs)
+        attempt = _ATTEMPT.get()
+        key = _key(endpoint, data) if attempt is not None else None
+        if attempt is not None and key is not None:
+            seen, used = attempt.journal.get(key, []), attempt.used.get(key, 0)
+            if used < len(seen):  # an earlier try of this update made this call: done already
+                attempt.used[key] = used + 1
+                return seen[used]
+        result = await self._patiently(callback, args, kwargs, data)
+        if attempt is not None and key is not None:
+            attempt.journal.setdefault(key, []).append(result)
+            attempt.used[key] = attempt.used.get(key, 0) + 1
+        return result
+
+    async def _patiently(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, Any]],
+        args: Any,
+        kwargs: dict[str, Any],
+        data: dict[str, Any],
+    ) -> Any:
+        """The call, again after each 429's retry_after while the waits stay under MAX_WAIT."""
+        chat_id = data.get("chat_id")
+        group: int | str | bool = False
+        if isinstance(chat_id, str) and chat_id.lstrip("-").isdigit():
+            chat_id = int(chat_id)
+        if (isinstance(chat_id, int) and chat_id < 0) or isinstance(chat_id, str):
+            group = chat_id  # PTB's group pacing (20 a minute)
+        loop = asyncio.get_running_loop()
+        waited = 0.0
+        while True:
+            await self._quiet(loop)
+            try:
+                return await self._run_request(
+                    chat=chat_id is not None,
+                    group=group,
+                    allow_paid_broadcast=False,
+                    callback=callback,
+                    args=args,
+                    kwargs=kwargs,
+                )
+            except RetryAfter as exc:
+                wait = retry_after_seconds(exc) + MARGIN
+                if waited + wait > MAX_WAIT:
+                    log.warning("a reply got 429s for %.0f s; giving up on it", waited)
+                    raise
+                waited += wait
+                log.info("a reply got 429: again in %.1f s (bulk sends wait too)", wait)
+                self._quiet_until = max(self._quiet_until, loop.time() + wait)
+                if self.bulk is not None:  # replies first: a person waits, a broadcast can
+                    self.bulk.pause(wait)
+
+    async def _quiet(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Wait until no 429 (a reply's, or the bulk pacer's) forbids writing a request."""
+        while True:
+            until = max(self._quiet_until, self.bulk.paused_until if self.bulk else 0.0)
+            if until <= loop.time():
+                return
+            await asyncio.sleep(until - loop.time())
