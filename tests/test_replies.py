@@ -1,6 +1,7 @@
 """Replies are never lost to Telegram's refusals: 429s waited out (never before retry_after, the
 bulk pacer paused meanwhile), a transient failure has its update handled again (nothing sent
-twice), and a replayed button press is harmless and quiet."""
+twice), a replayed button press is harmless and quiet, and one private chat gets no more than
+Telegram's short bursts."""
 
 from __future__ import annotations
 
@@ -8,14 +9,16 @@ import asyncio
 import itertools
 import logging
 import time
+from pathlib import Path
 
 import pytest
 from telegram import Update
 from telegram.error import NetworkError
 
 from bot.telegram import replies
-from tests.conftest import Harness
-from tests.fakeapi.records import Call
+from tests.conftest import OWNER, Clock, Harness, make_settings, start_harness, stop_harness
+from tests.fakeapi import FakeTelegram
+from tests.fakeapi.records import Call, busiest_second
 from tests.test_funnel import ADA, WEAR
 
 WELCOME = "Hello Ada!"
@@ -112,3 +115,23 @@ async def test_a_replayed_button_press_is_quiet(
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert bot.t("error") not in bot.texts(ADA)[before:]
     assert not await bot.svc.store.intake.pending()
+
+
+async def test_the_owners_draft_and_preview_stay_within_the_chats_limit(
+    tmp_path: Path, clock: Clock
+) -> None:
+    fake = FakeTelegram(clock=time.time)  # Telegram's limits, on the real clock
+    fake.strict()
+    bot = await start_harness(make_settings(tmp_path), fake, clock)
+    try:
+        seen = timed(bot)
+        await bot.text(OWNER, "/broadcast Big news for everyone")  # its summary, its picker
+        await bot.tap(OWNER, bot.last(OWNER).buttons[0][0][1])  # the preview, its buttons
+        sends = [at for at, c in seen if c.method in ("sendMessage", "copyMessage")]
+        assert len(sends) >= 4
+        # Within Telegram's short bursts into one chat, so never refused: no 429 to retry.
+        assert not [c for _, c in seen if c.status == 429]
+        assert busiest_second(sends) <= replies.CHAT_BURST
+    finally:
+        await stop_harness(bot)
+    assert not bot.errors and not fake.violations

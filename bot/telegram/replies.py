@@ -12,6 +12,7 @@ answer is returned (`Attempt.journal`), so a retry sends nothing twice and answe
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
@@ -31,6 +32,9 @@ MAX_WAIT = 120.0  # seconds of 429s one reply waits out in all before it fails
 MARGIN = 0.1  # after retry_after: Telegram's clock and ours may round differently
 ATTEMPTS = 3  # handlings of one update whose reply failed transiently, the first included
 RETRY_DELAYS = (1.0, 5.0)  # before the second and the third handling
+# Into one private chat: ~1 message a second, short bursts tolerated (at most 3 in any second,
+# 60 in any minute); the owner's chat gets a draft's summary, its picker and a preview at once.
+CHAT_BURST, CHAT_PER_MINUTE = 3, 60
 
 
 @dataclass
@@ -121,6 +125,7 @@ class ReplyRateLimiter(AIORateLimiter):
         super().__init__(**kwargs)
         self.bulk: Pacer | None = None  # paused by a reply's 429 (set in post_init)
         self._quiet_until = 0.0  # loop time before which no reply is written (a 429)
+        self._chats: dict[int, collections.deque[float]] = {}  # private chat -> its sends' times
 
     async def process_request(
         self,
@@ -141,7 +146,7 @@ class ReplyRateLimiter(AIORateLimiter):
             if used < len(seen):  # an earlier try of this update made this call: done already
                 attempt.used[key] = used + 1
                 return seen[used]
-        result = await self._patiently(callback, args, kwargs, data)
+        result = await self._patiently(callback, args, kwargs, endpoint, data)
         if attempt is not None and key is not None:
             attempt.journal.setdefault(key, []).append(result)
             attempt.used[key] = attempt.used.get(key, 0) + 1
@@ -152,6 +157,7 @@ class ReplyRateLimiter(AIORateLimiter):
         callback: Callable[..., Coroutine[Any, Any, Any]],
         args: Any,
         kwargs: dict[str, Any],
+        endpoint: str,
         data: dict[str, Any],
     ) -> Any:
         """The call, again after each 429's retry_after while the waits stay under MAX_WAIT."""
@@ -164,6 +170,8 @@ class ReplyRateLimiter(AIORateLimiter):
         loop = asyncio.get_running_loop()
         waited = 0.0
         while True:
+            if isinstance(chat_id, int) and chat_id > 0 and _is_send(endpoint):
+                await self._chat_turn(loop, chat_id)
             await self._quiet(loop)
             try:
                 return await self._run_request(
@@ -192,3 +200,25 @@ class ReplyRateLimiter(AIORateLimiter):
             if until <= loop.time():
                 return
             await asyncio.sleep(until - loop.time())
+
+    async def _chat_turn(self, loop: asyncio.AbstractEventLoop, chat_id: int) -> None:
+        """Book this send's moment in a private chat (CHAT_BURST a second, CHAT_PER_MINUTE a
+        minute, counted on rolling windows like Telegram), and wait for it."""
+        now = loop.time()
+        if len(self._chats) > 10_000:  # forget chats idle for a minute: nothing to hold back
+            self._chats = {c: d for c, d in self._chats.items() if d and d[-1] > now - 60}
+        sent = self._chats.setdefault(chat_id, collections.deque(maxlen=CHAT_PER_MINUTE))
+        at = max(now, sent[-1] if sent else now)  # bookings in order: the windows stay sorted
+        if len(sent) >= CHAT_BURST:
+            at = max(at, sent[-CHAT_BURST] + 1.0 + MARGIN)
+        if len(sent) >= CHAT_PER_MINUTE:
+            at = max(at, sent[0] + 60.0 + MARGIN)
+        sent.append(at)
+        if at > now:
+            await asyncio.sleep(at - now)
+
+
+def _is_send(endpoint: str) -> bool:
+    """Whether a call puts a message in the chat (what Telegram's per-chat limit counts)."""
+    name = endpoint.lower()
+    return name != "sendchataction" and name.startswith(("send", "copy", "forward"))
