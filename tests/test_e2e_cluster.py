@@ -10,7 +10,7 @@ unknown only among the dead process's requests in flight, the broadcast finished
 sends never above BULK_RATE in any rolling second across the processes.
 
 CLUSTER_SIZE (default 3) sets the number of processes; with 1 the dead process is started
-again (what a supervisor does), same assertions (README says what fails there today). More
+again (what a supervisor does), same assertions (README: how it fares). More
 seeds: AIMANT_CLUSTER_SEEDS=1.
 """
 
@@ -239,9 +239,11 @@ async def test_three_processes_one_killed_lose_nothing_and_send_nothing_twice(
     }, report
     assert not again, (again, report)
     if len(nodes.nodes) > 1:  # no restart's burst (README: a new pacer knows nothing of the
-        # old one's last second): Telegram refused nothing to a lead or a prospect; the owner's
-        # chat may get one (a broadcast's preview and picker at once), retried by PTB's limiter
-        assert all(chat == OWNER for _, chat in refused), report
+        # old one's last second): Telegram refused nothing, not even in the owner's chat (its
+        # draft, picker and preview at once keep within the chat's short bursts)
+        assert not refused, report
+    else:  # a restart's burst may have a bulk send refused; never a reply (they wait it out)
+        assert all(chat in LEADS for _, chat in refused), report
     recipients = states(pg_url, "SELECT state, user_id FROM broadcast_recipients")
     tips = states(pg_url, f"SELECT state, user_id FROM tips WHERE tip_id = '{TIP}'")
     unknown = [("copyMessage", u) for u in recipients.get("unknown", [])]
@@ -268,7 +270,8 @@ async def test_three_processes_one_killed_lose_nothing_and_send_nothing_twice(
             assert tip <= (0 if how == "stall" or user not in TIP_LEADS else 1), (user, report)
     assert raw_db.value(pg_url, "SELECT state FROM broadcasts WHERE id = 1") == "done"
     killed = dead.killed_at or 0.0
-    after = [a for a in bulk(fake) if a.at > killed and a.via != dead.name]
+    alone = len(nodes.nodes) == 1  # then the process restarted has the dead one's name
+    after = [a for a in bulk(fake) if a.at > killed and (alone or a.via != dead.name)]
     if victim == "sender":  # it died mid-sending: another process (or its restart) took over
         assert after, report
     took_over = min(a.at for a in after) - killed if after else 0.0
