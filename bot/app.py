@@ -161,7 +161,7 @@ async def open_services(app: App) -> None:
     and replay unfinished updates. Shared mode (several processes on PostgreSQL): the elected
     leader alone picks up and sends, and the shared inbox's dispatcher replaces the replay."""
     svc: Services = app.bot_data["svc"]
-    store = await open_store(svc.settings, svc.clock, app.bot_data.get("single_process", False))
+    store = await open_store(svc.settings, svc.clock)
     await store.set_owners(svc.settings.owner_ids)  # left out of every KPI and the export
     if isinstance(app.bot, IntakeBot):
         app.bot.attach_store(store)

@@ -32,6 +32,14 @@ class SettingsError(Exception):
     """Bad settings, with a message that names the variable (and never echoes the token)."""
 
 
+def url_label(url: str) -> str:
+    """A database URL for humans and logs: `postgresql://user@host:5432/aimant`, no password."""
+    parts = urlsplit(url)
+    user = f"{parts.username}@" if parts.username else ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{user}{parts.hostname or ''}{port}{parts.path}"
+
+
 class Settings(BaseSettings):
     """Everything an owner configures; built once in `main`, never at import time."""
 
@@ -188,11 +196,7 @@ class Settings(BaseSettings):
         """Where the data is, for humans and logs: the file, or the URL without its password."""
         if self.database_url is None:
             return str(self.database_path)
-        parts = urlsplit(self.database_url.get_secret_value())
-        host = parts.hostname or ""
-        user = f"{parts.username}@" if parts.username else ""
-        port = f":{parts.port}" if parts.port else ""
-        return f"{parts.scheme}://{user}{host}{port}{parts.path}"
+        return url_label(self.database_url.get_secret_value())
 
     def database_password(self) -> str | None:
         """The password in DATABASE_URL, if any (redacted from every log line)."""

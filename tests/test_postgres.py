@@ -1,5 +1,5 @@
-"""PostgreSQL: the same schema as SQLite's, migrations, the single-process lock, `aimant db
-copy` losing no row, and DATABASE_URL's password never shown."""
+"""PostgreSQL: the same schema as SQLite's, migrations, several processes on one database,
+`aimant db copy` losing no row, and DATABASE_URL's password never shown."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import sys
 from contextlib import closing
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from bench.seed import create, seed
@@ -21,7 +22,7 @@ from bot.ops.dbcopy import CopyError, copy_sqlite_to_postgres, pg_tables, sqlite
 from bot.settings import Settings
 from bot.store import Store
 from bot.store.migrations import MIGRATIONS
-from bot.store.pg import PgConnection, StoreBusy
+from bot.store.pg import PgConnection
 from tests import db as raw_db
 from tests.fakeapi import FakeTelegram, FakeTelegramServer
 from tests.pgserver import PASSWORD
@@ -60,7 +61,7 @@ async def test_reopening_applies_nothing_and_a_newer_schema_is_refused(pg_url: s
 
 async def test_several_processes_share_one_database(pg_url: str) -> None:
     """Shared mode: a second process is accepted (one of them is elected the sender, see
-    tests/test_cluster.py); only an exclusive open, which the bot no longer asks for, refuses."""
+    tests/test_cluster.py), and the start-up check of a third does not refuse it."""
     settings = Settings(database_url=pg_url, _env_file=None)  # type: ignore[call-arg]
     first = await Store.open_postgres(pg_url)
     second = await Store.open_postgres(pg_url)
@@ -68,15 +69,38 @@ async def test_several_processes_share_one_database(pg_url: str) -> None:
         assert await postgres_problem(settings) is None  # a third may start too
         await first.sessions.set(5, "email", "m1", typed="x")
         assert await second.sessions.get(5) is not None  # one database
-        exclusive = await Store.open_postgres(pg_url, exclusive=True)
-        try:
-            with pytest.raises(StoreBusy):
-                await Store.open_postgres(pg_url, exclusive=True)
-        finally:
-            await exclusive.close()
     finally:
         await first.close()
         await second.close()
+
+
+async def test_processes_started_together_pass_the_check_together(pg_url: str) -> None:
+    """Replicas started at once (compose `replicas: 3`, aimant@1..3, tests/cluster.py) check the
+    database at the same moment: none refuses another (the check connects and sends `SELECT 1`,
+    it takes no lock), and none leaves a session behind."""
+    settings = Settings(database_url=pg_url, _env_file=None)  # type: ignore[call-arg]
+    assert await asyncio.gather(postgres_problem(settings), postgres_problem(settings)) == [
+        None,
+        None,
+    ]
+    conn = await asyncpg.connect(pg_url)
+    try:
+        others = await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        locks = await conn.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+    finally:
+        await conn.close()
+    assert (others, locks) == (0, 0)
+    # A wrong password: one clear line naming the database, never the password.
+    wrong = Settings(  # type: ignore[call-arg]
+        database_url=pg_url.replace(PASSWORD, "not-the-password"), _env_file=None
+    )
+    refused = await postgres_problem(wrong)
+    assert refused is not None and "cannot use the database postgresql://aimant@" in refused
+    assert "password authentication failed" in refused
+    assert "not-the-password" not in refused and PASSWORD not in refused
 
 
 async def _fill_other_tables(path: Path) -> None:

@@ -91,8 +91,9 @@ def database_problem(path: Path) -> str | None:
 
 
 async def postgres_problem(settings: Settings) -> str | None:
-    """Why DATABASE_URL cannot be used (unreachable, refused login, another Aimant on it), or
-    None. Never names the password."""
+    """Why DATABASE_URL cannot be used (unreachable, refused login, not answering), or None.
+    A connection and `SELECT 1` only: several processes share one database, so one already
+    running is no problem. Never names the password."""
     assert settings.database_url is not None
     where = f"cannot use the database {settings.database_label()} (setting DATABASE_URL)"
     try:
@@ -100,20 +101,18 @@ async def postgres_problem(settings: Settings) -> str | None:
     except ImportError:
         return f"{where}: PostgreSQL needs the asyncpg driver: pip install asyncpg"
 
-    from bot.store.pg import SINGLE_PROCESS_LOCK
-
     try:
         conn = await asyncpg.connect(settings.database_url.get_secret_value(), timeout=10)
-    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
-        return f"{where}: {type(exc).__name__}: {exc}"
-    try:
-        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", SINGLE_PROCESS_LOCK):
-            return (
-                f"another Aimant process is already running on the database"
-                f" {settings.database_label()} (setting DATABASE_URL): one process only for now"
-            )
-    finally:
-        await conn.close()
+        try:
+            await asyncio.wait_for(conn.fetchval("SELECT 1"), 10)
+        finally:
+            await conn.close(timeout=5)
+    except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        why = str(exc)
+        password = settings.database_password()
+        if password:
+            why = why.replace(password, "***")  # a driver's message never echoes it, to be sure
+        return f"{where}: {type(exc).__name__}: {why}"
     return None
 
 

@@ -20,8 +20,7 @@ import asyncpg
 
 from bot.store.intake import INBOX_CHANNEL, person_key
 
-# Not SINGLE_PROCESS_LOCK (bot.store.pg): a process holding that one still excludes all others.
-LEADER_LOCK = 0x41494D414E54 + 1
+LEADER_LOCK = 0x41494D414E55  # "AIMANT" + 1 (the migration lock, bot.store.core: + 2)
 WORK_CHANNEL = "aimant_work"
 __all__ = ["INBOX_CHANNEL", "LEADER_LOCK", "WORK_CHANNEL", "ClusterConnection", "person_key"]
 TIMEOUT = 5.0  # seconds for one statement on these connections; longer: treated as lost

@@ -13,12 +13,12 @@ from contextlib import asynccontextmanager, closing
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Self, cast
-from urllib.parse import urlsplit
 
 import aiosqlite
 
 from bot.funnel.rules import stage_of
 from bot.outbox.events import LEAD_FIELDS, HookType, event_body, lead_payload, new_event_id
+from bot.settings import url_label
 from bot.store.connection import LoopConnection, connect_writer, off_loop
 from bot.store.dialect import schema
 from bot.store.migrations import MIGRATIONS
@@ -33,9 +33,9 @@ ERASED_TABLES = (
     "sessions", "unreadable_updates", "inbox", "broadcast_recipients", "events", "hooks",
     "team_relays", "conversations",
 )  # fmt: skip
-# The advisory lock held while the schema is migrated (bot.store.pg's single-process lock + 2;
-# + 1 is the cluster's leader lock).
-MIGRATION_LOCK = 0x41494D414E54 + 2
+# The advisory lock held while the schema is migrated: "AIMANT" + 2 (the leader's lock,
+# bot.store.cluster, is "AIMANT" + 1; "AIMANT" itself was the old single-process lock's).
+MIGRATION_LOCK = 0x41494D414E56
 PING_SECONDS = 15.0  # PostgreSQL: a `SELECT 1` slower than this (behind a long query too) is lost
 VACUUM_LOCK_TIMEOUT = "5s"  # a VACUUM of the same table elsewhere: wait this long, then leave
 WAL_LIMIT = 4 * 1024 * 1024  # a checkpointed WAL is cut back to this, not kept at its peak size
@@ -128,17 +128,13 @@ class StoreBase:
             raise
 
     @classmethod
-    async def open_postgres(
-        cls, url: str, clock: Clock = time.time, exclusive: bool = False
-    ) -> Self:
-        """Open (creating and migrating the schema if needed) a PostgreSQL database;
-        `exclusive`: hold its single-process lock (the bot: one process only in this step)."""
+    async def open_postgres(cls, url: str, clock: Clock = time.time) -> Self:
+        """Open (creating and migrating the schema if needed) a PostgreSQL database; several
+        processes may have it open at once."""
         from bot.store.pg import PgConnection  # asyncpg only where PostgreSQL is used
 
         db = await PgConnection.connect(url)
         try:
-            if exclusive:
-                await db.take_lock()
             store = cls(cast(aiosqlite.Connection, db), clock)
             store.dialect, store.url = "postgresql", url
             return await store._ready()
@@ -206,15 +202,6 @@ class StoreBase:
             return f"the database file {self.path} was replaced by another file while the bot ran"
         return None
 
-    def label(self) -> str:
-        """Where the data is, for logs: the file, or the URL without its password."""
-        if self.url is None:
-            return str(self.path or ":memory:")
-        parts = urlsplit(self.url)
-        user = f"{parts.username}@" if parts.username else ""
-        port = f":{parts.port}" if parts.port else ""
-        return f"{parts.scheme}://{user}{parts.hostname or ''}{port}{parts.path}"
-
     async def connection_problem(self) -> str | None:
         """PostgreSQL: why the connection is gone (the server stopped, restarted or
         unreachable), or None; SQLite: None. A round trip, `SELECT 1`, bounded in time."""
@@ -236,7 +223,7 @@ class StoreBase:
         if why is None:
             return None
         return (
-            f"lost the connection to the database {self.label()} (setting DATABASE_URL):"
+            f"lost the connection to the database {url_label(self.url)} (setting DATABASE_URL):"
             f" {why}; stopping so that the supervisor starts the bot again once PostgreSQL is"
             " back (nothing confirmed to Telegram is lost: updates not handled are replayed)"
         )

@@ -17,14 +17,6 @@ import asyncpg
 
 from bot.store.dialect import param_types, translate
 
-# The advisory lock the bot holds on its PostgreSQL database: one process only in this step.
-SINGLE_PROCESS_LOCK = 0x41494D414E54  # "AIMANT"
-
-
-class StoreBusy(RuntimeError):
-    """Another Aimant process holds the database."""
-
-
 # Tables whose rows get an `id` from the database: an INSERT returns it (cursor.lastrowid).
 _SERIAL = frozenset({"events", "messages", "broadcasts", "mails", "hooks", "team_relays"})
 _INSERT = re.compile(r"^\s*INSERT(?: OR \w+)? INTO (\w+)", re.IGNORECASE)
@@ -107,15 +99,6 @@ class PgConnection:
     async def connect(cls, dsn: str) -> PgConnection:
         """Connect (a postgresql:// URL)."""
         return cls(await asyncpg.connect(dsn))
-
-    async def take_lock(self) -> None:
-        """Hold the single-process lock for as long as this connection lives."""
-        async with self._turn:
-            taken = await self._conn.fetchval(
-                "SELECT pg_try_advisory_lock($1)", SINGLE_PROCESS_LOCK
-            )
-        if not taken:
-            raise StoreBusy("another Aimant process is already running on this database")
 
     @property
     def in_transaction(self) -> bool:

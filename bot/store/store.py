@@ -44,15 +44,9 @@ class Store(StoreBase):
         self.owner = Owner(self)
 
 
-async def open_store(
-    settings: Settings, clock: Clock = time.time, exclusive: bool = False
-) -> Store:
-    """The store the settings ask for: PostgreSQL with DATABASE_URL, else the SQLite file.
-
-    `exclusive` (the bot's process): PostgreSQL's single-process lock is held by the store's
-    connection (SQLite's lock file is taken by `aimant run` before anything opens the file)."""
+async def open_store(settings: Settings, clock: Clock = time.time) -> Store:
+    """The store the settings ask for: PostgreSQL with DATABASE_URL (several processes may share
+    it), else the SQLite file (its lock file is taken by `aimant run` before anything opens it)."""
     if settings.database_url is not None:
-        return await Store.open_postgres(
-            settings.database_url.get_secret_value(), clock, exclusive=exclusive
-        )
+        return await Store.open_postgres(settings.database_url.get_secret_value(), clock)
     return await Store.open(settings.database_path, clock)
