@@ -49,8 +49,12 @@ async def create(path: Path) -> None:
     await store.close()
 
 
-def seed(path: Path, leads: int, events_target: int, seed_value: int = 7) -> int:
-    """`leads` leads with a realistic event history, about `events_target` events in all."""
+def seed(
+    path: Path, leads: int, events_target: int, seed_value: int = 7, tips_due: bool = True
+) -> int:
+    """`leads` leads with a realistic event history, about `events_target` events in all;
+    without `tips_due`, each lead's pending tip is due years from now, not at once."""
+    later = 86400 * 60 if tips_due else 86400 * 3650  # a bot sends a due tip as soon as it runs
     rng = random.Random(seed_value)
     events: list[Row] = []
     lead_rows = []
@@ -76,7 +80,7 @@ def seed(path: Path, leads: int, events_target: int, seed_value: int = 7) -> int
             for n in range(max(0, per_lead - 5)):
                 events.append((at + 86400 * (n + 1), person, "tip_sent", magnet, None, f"t{n}"))
                 tip_rows.append((person, magnet, f"t{n}", at + 86400 * (n + 1), "sent"))
-            tip_rows.append((person, magnet, FIRST_TIP[magnet], at + 86400 * 60, "pending"))
+            tip_rows.append((person, magnet, FIRST_TIP[magnet], at + later, "pending"))
             if rng.random() < 0.1:
                 events.append((at + 86400 * 3, person, "tip_click", magnet, None, "t0"))
             if rng.random() < 0.05:
