@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import pytest
@@ -291,6 +292,28 @@ async def _waiting_on_locks(url: str, count: int) -> None:
         await watcher.close()
 
 
+async def _backend_waits(
+    url: str, store: Store, event_type: str, unless: asyncio.Task[Any] | None = None
+) -> bool:
+    """Until the store's backend waits (`wait_event_type`: 'Lock' for a row lock, 'Timeout' for
+    pg_sleep), True; False as soon as the task `unless` is done without it (5 s at most)."""
+    pid = store._db.raw.get_server_pid()  # type: ignore[attr-defined]
+    watcher = await asyncpg.connect(url)
+    try:
+        for _ in range(250):
+            waits = await watcher.fetchval(
+                "SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1", pid
+            )
+            if waits == event_type:
+                return True
+            if unless is not None and unless.done():
+                return False
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"backend {pid} never waited ({event_type})")
+    finally:
+        await watcher.close()
+
+
 async def test_a_claim_between_the_two_statements_of_ending_a_tip(
     pair: tuple[Store, Store], pg_url: str
 ) -> None:
@@ -306,7 +329,10 @@ async def test_a_claim_between_the_two_statements_of_ending_a_tip(
         ending = asyncio.create_task(b.tips.end(user, MAGNET, "t1", ("kept", 10**10)))
         await _waiting_on_locks(pg_url, 1)
         claiming = asyncio.create_task(a.tips.claim(tip))
-        await asyncio.sleep(0.2)  # without the tip's lock, the claim commits here
+        # The claim really meets the held end: it waits for the tip's lock (without that
+        # lock it would commit at once, the tip both sent and ended).
+        assert await _backend_waits(pg_url, a, "Lock", unless=claiming), await claiming
+        assert not ending.done()
         await holder.execute("COMMIT")
         ended, claimed = await ending, await claiming
     finally:
@@ -393,7 +419,7 @@ async def test_a_deadlock_fails_one_transaction_cleanly_and_both_go_on(
 
 
 async def test_a_cancelled_transaction_leaves_the_connection_usable(
-    pair: tuple[Store, Store],
+    pair: tuple[Store, Store], pg_url: str
 ) -> None:
     a, _ = pair
     await _leads(a, 1, first=3)
@@ -404,7 +430,7 @@ async def test_a_cancelled_transaction_leaves_the_connection_usable(
             await db.execute("SELECT pg_sleep(5)")
 
     task = asyncio.create_task(slow())
-    await asyncio.sleep(0.3)
+    assert await _backend_waits(pg_url, a, "Timeout", unless=task)  # in pg_sleep, the update done
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
