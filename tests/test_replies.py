@@ -15,6 +15,7 @@ import pytest
 from telegram import Update
 from telegram.error import NetworkError
 
+from bot.store import Event
 from bot.telegram import replies
 from tests.conftest import OWNER, Clock, Harness, make_settings, start_harness, stop_harness
 from tests.fakeapi import FakeTelegram
@@ -82,6 +83,23 @@ async def test_a_reply_lost_to_the_network_has_its_update_handled_again_once(
     assert await bot.svc.store.leads.lead_magnets(ADA)
     assert not await bot.svc.store.intake.pending()
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_the_message_after_the_pdf_lost_sends_it_alone_again(bot: Harness) -> None:
+    await bot.text(ADA, "/start instagram")
+    await bot.tap_label(ADA, WEAR)
+    await bot.text(ADA, "ada@example.com")
+    before = len(bot.chat(ADA))
+    bot.request.reset_next(1, "sendMessage")  # "Enjoy the read!" dies on the way
+    await bot.tap_label(ADA, "Family or kids")
+    assert [type(e) for e in bot.errors] == [NetworkError]
+    bot.errors.clear()
+    after = bot.chat(ADA)[before:]
+    # The PDF went the first time: the second handling does not send it again (its upload
+    # and a send by file id are the same call), and still sends what follows it.
+    assert [s.document for s in after] == ["what-to-wear.en.pdf", None]
+    assert after[1].text.startswith("Enjoy the read!")
+    assert await bot.svc.store.count_events(Event.DOWNLOAD) == 1
 
 
 async def test_a_reply_failing_every_time_ends_in_the_friendly_error(bot: Harness) -> None:

@@ -99,9 +99,15 @@ async def test_events_of_a_replayed_update_are_not_logged_twice(store: Store) ->
     await store.leads.capture_email(
         1, "a@example.com", consent_version="v", magnet_id="m1", update_id=7
     )
-    await store.leads.mark_delivered(1, "m1", update_id=8)
-    await store.leads.mark_delivered(1, "m1", update_id=8)  # the same update handled again
+    assert await store.leads.save_answer(1, "m1", "a1", True, update_id=10)
+    assert await store.leads.save_answer(1, "m1", "a1", True, update_id=10)  # handled again
+    assert not await store.leads.save_answer(1, "m1", "a1", True, update_id=11)  # a double tap
+    assert await store.count_events(Event.ANSWER) == 1
+    assert await store.leads.mark_delivered(1, "m1", update_id=8)
+    # The same update handled again: still its first delivery (what follows is sent), once.
+    assert await store.leads.mark_delivered(1, "m1", update_id=8)
     assert await store.count_events(Event.DOWNLOAD) == 1
+    assert not await store.leads.mark_delivered(1, "m1", update_id=9)
 
 
 async def test_unsubscribe_and_resubscribe(store: Store) -> None:

@@ -200,10 +200,27 @@ class Leads(Repository):
             if cur.rowcount:
                 await self._hook(db, user_id, HookType.RESUBSCRIBED)
 
+    async def _by_update(
+        self,
+        db: aiosqlite.Connection,
+        user_id: int,
+        kind: Event,
+        update_id: int,
+        value: str | None = None,
+    ) -> bool:
+        """Whether this update already logged this event (with this value): a replay of it."""
+        sql = "SELECT 1 FROM events WHERE update_id = ? AND person = ? AND kind = ?"
+        params: tuple[object, ...] = (update_id, user_id, kind.value)
+        if value is not None:
+            sql, params = sql + " AND value = ?", (*params, value)
+        found = await db.execute(sql, params)
+        return await found.fetchone() is not None
+
     async def save_answer(
         self, user_id: int, magnet_id: str, answer_id: str, fit: bool, update_id: int | None
     ) -> bool:
-        """Record the answer to a magnet's qualifying question; False if already answered."""
+        """Record the answer to a magnet's qualifying question; False if already answered
+        (by another update: the one that answered, handled again, goes on as the first time)."""
         now = self.now()
         async with self._tx() as db:
             cur = await db.execute(
@@ -211,25 +228,27 @@ class Leads(Repository):
                 " WHERE user_id = ? AND magnet_id = ? AND answer_id IS NULL",
                 (answer_id, int(fit), now, user_id, magnet_id),
             )
-            if cur.rowcount:
-                lead = await self._one(
-                    "SELECT first_source FROM leads WHERE user_id = ?", (user_id,)
+            if not cur.rowcount:
+                return update_id is not None and await self._by_update(
+                    db, user_id, Event.ANSWER, update_id
                 )
-                await self._event(
-                    db,
-                    user_id,
-                    Event.ANSWER,
-                    magnet_id=magnet_id,
-                    source=lead["first_source"] if lead else None,  # for the by-source split
-                    value="fit" if fit else "not_fit",
-                    update_id=update_id,
-                )
-        return bool(cur.rowcount)
+            lead = await self._one("SELECT first_source FROM leads WHERE user_id = ?", (user_id,))
+            await self._event(
+                db,
+                user_id,
+                Event.ANSWER,
+                magnet_id=magnet_id,
+                source=lead["first_source"] if lead else None,  # for the by-source split
+                value="fit" if fit else "not_fit",
+                update_id=update_id,
+            )
+        return True
 
     async def mark_delivered(
         self, user_id: int, magnet_id: str, update_id: int | None, then: NextTip = None
     ) -> bool:
-        """Record a PDF delivery (and start its tips with `then`); True the first time."""
+        """Record a PDF delivery (and start its tips with `then`); True the first time, and
+        again when the update that first delivered it is handled again."""
         now = self.now()
         async with self._tx() as db:
             await self._store._lock(db, user_id)
@@ -239,6 +258,8 @@ class Leads(Repository):
                 (now, user_id, magnet_id),
             )
             first = bool(cur.rowcount)
+            if not first and update_id is not None:  # a replay must send what follows too
+                first = await self._by_update(db, user_id, Event.DOWNLOAD, update_id, "first")
             await self._event(
                 db,
                 user_id,

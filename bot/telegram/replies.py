@@ -35,6 +35,7 @@ RETRY_DELAYS = (1.0, 5.0)  # before the second and the third handling
 # Into one private chat: ~1 message a second, short bursts tolerated (at most 3 in any second,
 # 60 in any minute); the owner's chat gets a draft's summary, its picker and a preview at once.
 CHAT_BURST, CHAT_PER_MINUTE = 3, 60
+_MEDIA = frozenset({"document", "photo", "video", "audio", "animation", "voice", "video_note"})
 
 
 @dataclass
@@ -110,8 +111,10 @@ async def handle(
 
 def _key(endpoint: str, data: dict[str, Any]) -> str | None:
     """What identifies a call within one update (None: not comparable)."""
-    try:  # PTB objects repr their fields; a file upload's repr is unique, so it never matches
-        return endpoint + json.dumps(data, sort_keys=True, default=repr)
+    # A document is the same call whether uploaded or sent by its file id (cached meanwhile).
+    same = {k: "<file>" if k in _MEDIA else v for k, v in data.items()}
+    try:  # PTB objects repr their fields
+        return endpoint + json.dumps(same, sort_keys=True, default=repr)
     except (TypeError, ValueError):
         return None
 
