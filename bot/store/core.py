@@ -265,7 +265,8 @@ class StoreBase:
             log.warning("VACUUM after an erasure did not run (%s): autovacuum will do it",
                         type(exc).__name__)  # fmt: skip
             return
-        log.info("erased rows vacuumed in %.0f ms", (time.monotonic() - started) * 1000)
+        # Row versions another session's open snapshot still sees stay until autovacuum.
+        log.info("VACUUM after an erasure done in %.0f ms", (time.monotonic() - started) * 1000)
 
     async def copy_to(self, target: Path) -> None:
         """A compact, consistent copy of the open database (also of a file since deleted)."""
