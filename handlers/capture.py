@@ -38,10 +38,20 @@ STEP_EMAIL_CONFIRM = "email_confirm"
 STEP_ANSWER = "answer"
 
 
-async def offer(update: Update, context: Ctx, magnet: Magnet, source: str | None = None) -> None:
-    """Take the person one step further towards this magnet (NEXT_STEPS: which step does what)."""
+async def offer(
+    update: Update,
+    context: Ctx,
+    magnet: Magnet,
+    source: str | None = None,
+    lead: Lead | None = None,
+) -> None:
+    """Take the person one step further towards this magnet (NEXT_STEPS: which step does what).
+
+    `lead`: the person's row as it stands, from a caller that has it (read or written since
+    the last change to it); else it is read again.
+    """
     # Fresh: an email, an answer or a new consent may have been saved just before.
-    lead = await context.lead(fresh=True) or await touch(update, context, source)
+    lead = lead or await context.lead(fresh=True) or await touch(update, context, source)
     store = context.svc.store
     await store.leads.request_magnet(context.user_id, magnet.id, source or lead.first_source)
     step = await _next_step(context, magnet, lead)
@@ -125,7 +135,7 @@ async def _ask_question(update: Update, context: Ctx, magnet: Magnet, lead: Lead
 
 async def _deliver(update: Update, context: Ctx, magnet: Magnet, lead: Lead) -> None:
     """Everything is there: the PDF, and the step is over."""
-    await deliver(update, context, magnet)
+    await deliver(update, context, magnet, lead)
     await context.svc.store.sessions.clear(context.user_id)
 
 
@@ -138,8 +148,8 @@ NEXT_STEPS: dict[Step, Callable[[Update, Ctx, Magnet, Lead], Awaitable[None]]] =
 }
 
 
-async def deliver(update: Update, context: Ctx, magnet: Magnet) -> None:
-    """Send the PDF, then record the delivery."""
+async def deliver(update: Update, context: Ctx, magnet: Magnet, lead: Lead) -> None:
+    """Send the PDF, then record the delivery (`lead`: the person's row, read by offer)."""
     svc, person = context.svc, context.user_id
     chat = chat_of(update)
     lang, default = context.lang, svc.texts.default
@@ -155,7 +165,12 @@ async def deliver(update: Update, context: Ctx, magnet: Magnet) -> None:
         return
     # The magnet's tips start with its first delivery, recorded in the same transaction.
     started = await svc.store.tips.scheduled_ids(person, magnet.id)
-    then = None if started else await svc.nurture.next_tip(person, magnet.id, svc.clock())
+    hot = lead.hot_at is not None  # read once: next_tip need not read the lead and tips again
+    then = (
+        None
+        if started
+        else await svc.nurture.next_tip(person, magnet.id, svc.clock(), hot, started)
+    )
     first = await svc.store.leads.mark_delivered(person, magnet.id, update.update_id, then)
     log.info("magnet %s sent to %s (%s)", magnet.id, person, "first" if first else "again")
     if first:
@@ -305,7 +320,7 @@ async def answer_question(update: Update, context: Ctx) -> None:
     await ack(query, t(context, lang, "answer_thanks"))
     question = label(magnet.question.text, lang, default)  # type: ignore[union-attr]
     await edit(query, f"{question}\n→ <b>{clip(label(answer.label, lang, default))}</b>")
-    await offer(update, context, magnet)
+    await offer(update, context, magnet, lead=lead)  # an answer leaves the lead's row as it was
 
 
 async def opt_in_again(update: Update, context: Ctx) -> None:

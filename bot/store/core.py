@@ -368,7 +368,7 @@ class StoreBase:
     async def _refresh_stage(self, db: aiosqlite.Connection, user_id: int) -> None:
         """Recompute a person's stage from what is stored (bot.funnel.rules.stage_of)."""
         row = await self._one(
-            "SELECT email IS NOT NULL AS has_email, unsubscribed_at IS NOT NULL AS unsub,"
+            "SELECT stage, email IS NOT NULL AS has_email, unsubscribed_at IS NOT NULL AS unsub,"
             " blocked_at IS NOT NULL AS blocked, hot_at IS NOT NULL AS hot,"
             " won_at IS NOT NULL AS won,"
             " EXISTS(SELECT 1 FROM lead_magnets m WHERE m.user_id = l.user_id"
@@ -389,7 +389,8 @@ class StoreBase:
             unsubscribed=bool(row["unsub"]),
             blocked=bool(row["blocked"]),
         )
-        await db.execute("UPDATE leads SET stage = ? WHERE user_id = ?", (stage.value, user_id))
+        if stage.value != row["stage"]:  # most writes leave the stage as it was: no UPDATE then
+            await db.execute("UPDATE leads SET stage = ? WHERE user_id = ?", (stage.value, user_id))
 
     # --- for tests and checks ------------------------------------------------------------
 

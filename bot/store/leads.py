@@ -96,32 +96,24 @@ class Leads(Repository):
         """
         now = self.now()
         async with self._tx() as db:
-            cur = await db.execute(
+            # RETURNING: the row as it now stands, so the caller needs no second read.
+            rows = await db.execute_fetchall(
                 "INSERT INTO leads (user_id, first_name, last_name, username, language,"
                 " first_source, started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT(user_id) DO UPDATE SET first_name = excluded.first_name,"
                 " last_name = excluded.last_name, username = excluded.username,"
                 " language = excluded.language,"
-                " updated_at = excluded.updated_at",
+                f" updated_at = excluded.updated_at RETURNING {_LEAD_COLUMNS}",
                 (user_id, first_name, last_name, username, language, source, now, now),
             )
-            del cur
+            lead = _lead(next(iter(rows)))
             row = await self._one(
                 "SELECT 1 FROM events WHERE person = ? AND kind = ?", (user_id, Event.START.value)
             )
-            if row is None:
-                lead_source = await self._one(
-                    "SELECT first_source FROM leads WHERE user_id = ?", (user_id,)
-                )
+            if row is None:  # the first source is the one kept (the row's, not this call's)
                 await self._event(
-                    db,
-                    user_id,
-                    Event.START,
-                    source=lead_source["first_source"] if lead_source else source,
-                    update_id=update_id,
+                    db, user_id, Event.START, source=lead.first_source, update_id=update_id
                 )
-        lead = await self.get(user_id)
-        assert lead is not None
         return lead
 
     async def request_magnet(self, user_id: int, magnet_id: str, source: str | None) -> None:
