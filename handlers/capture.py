@@ -85,7 +85,7 @@ async def _ask_email(update: Update, context: Ctx, magnet: Magnet, lead: Lead) -
     lang = context.lang
     description = label(magnet.description, lang, context.svc.texts.default)
     text = t(context, lang, "ask_email", title=_title(context, magnet), description=description)
-    await context.bot.send_message(chat_of(update), f"{text}\n\n{t(context, lang, 'consent')}")
+    await say(update, f"{text}\n\n{t(context, lang, 'consent')}")
     await context.svc.store.sessions.set(context.user_id, STEP_EMAIL, magnet.id)
 
 
@@ -98,7 +98,7 @@ async def _confirm_optin(update: Update, context: Ctx, magnet: Magnet, lead: Lea
         (t(context, lang, "btn_optin_no"), OptInAgain.declined().pack()),
     )
     text = t(context, lang, "optin_again", title=_title(context, magnet))
-    await context.bot.send_message(chat_of(update), text, reply_markup=keyboard)
+    await say(update, text, reply_markup=keyboard)
 
 
 async def _ask_code(update: Update, context: Ctx, magnet: Magnet, lead: Lead) -> None:
@@ -113,8 +113,8 @@ async def _ask_code(update: Update, context: Ctx, magnet: Magnet, lead: Lead) ->
     if not usable:  # none, expired, locked, or its mail failed: a fresh one
         await send_code(update, context, magnet.id, lead.email)
     else:
-        await context.bot.send_message(
-            chat_of(update),
+        await say(
+            update,
             t(context, lang, "code_waiting", email=clip(lead.email)),
             reply_markup=code_buttons(context.svc, lang),
         )
@@ -125,8 +125,8 @@ async def _ask_question(update: Update, context: Ctx, magnet: Magnet, lead: Lead
     """The magnet's qualifying question, one button per answer."""
     lang, default = context.lang, context.svc.texts.default
     assert magnet.question is not None
-    await context.bot.send_message(
-        chat_of(update),
+    await say(
+        update,
         label(magnet.question.text, lang, default),
         reply_markup=question_keyboard(magnet, magnet.question, lang, default),
     )
@@ -161,7 +161,7 @@ async def deliver(update: Update, context: Ctx, magnet: Magnet, lead: Lead) -> N
         return
     except TelegramError:
         log.exception("could not send %s to %s", pdf.name, person)
-        await context.bot.send_message(chat, t(context, lang, "delivery_failed"))
+        await say(update, t(context, lang, "delivery_failed"))
         return
     # The magnet's tips start with its first delivery, recorded in the same transaction.
     started = await svc.store.tips.scheduled_ids(person, magnet.id)
@@ -174,7 +174,7 @@ async def deliver(update: Update, context: Ctx, magnet: Magnet, lead: Lead) -> N
     first = await svc.store.leads.mark_delivered(person, magnet.id, update.update_id, then)
     log.info("magnet %s sent to %s (%s)", magnet.id, person, "first" if first else "again")
     if first:
-        await context.bot.send_message(chat, t(context, lang, "after_delivery"))
+        await say(update, t(context, lang, "after_delivery"))
 
 
 async def pick_magnet(update: Update, context: Ctx) -> None:
@@ -185,8 +185,8 @@ async def pick_magnet(update: Update, context: Ctx) -> None:
     lang, picked = context.lang, PickMagnet.unpack(query.data)
     magnet = context.svc.catalogue.get(picked.magnet_id) if picked else None
     if magnet is None:
-        await context.bot.send_message(
-            chat_of(update),
+        await say(
+            update,
             t(context, lang, "magnet_unknown"),
             reply_markup=menu_keyboard(context, lang),
         )
@@ -246,9 +246,7 @@ async def save_email(update: Update, context: Ctx, magnet: Magnet, email: str) -
     if lead is not None and lead.email_verified_at is None:
         await _code_first(update, context, magnet, email)
         return
-    await context.bot.send_message(
-        chat_of(update), t(context, lang, "email_saved", email=clip(email))
-    )
+    await say(update, t(context, lang, "email_saved", email=clip(email)))
     await offer(update, context, magnet)
 
 

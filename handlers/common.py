@@ -10,6 +10,7 @@ from telegram.error import BadRequest
 from bot.content.catalogue import Magnet, Question, localized
 from bot.services import Ctx
 from bot.store import Lead
+from bot.telegram.answers import unread
 from bot.telegram.callback_data import AnswerQuestion, PickMagnet
 from bot.telegram.html import clip as clip  # what handlers show of what people typed
 
@@ -91,9 +92,20 @@ def chat_id(update: Update) -> int:
     return update.effective_chat.id
 
 
-async def say(
+async def say(update: Update, text: str, reply_markup: InlineKeyboardMarkup | None = None) -> None:
+    """Send a message to the chat this update came from (its answer unread: see `show`)."""
+    with unread():  # nobody reads the sent message: PTB builds none
+        await send(update, text, reply_markup)
+
+
+async def show(
     update: Update, text: str, reply_markup: InlineKeyboardMarkup | None = None
 ) -> Message:
+    """`say`, returning the message sent (for a caller that keeps its id)."""
+    return await send(update, text, reply_markup)
+
+
+async def send(update: Update, text: str, reply_markup: InlineKeyboardMarkup | None) -> Message:
     """Send a message to the chat this update came from."""
     assert update.effective_chat is not None
     return await update.effective_chat.send_message(text, reply_markup=reply_markup)
@@ -116,10 +128,11 @@ async def edit(query: CallbackQuery, text: str | None = None) -> None:
     if text is None and isinstance(shown, Message) and shown.reply_markup is None:
         return  # no buttons to remove: Telegram would answer "message is not modified"
     try:
-        if text is None:
-            await query.edit_message_reply_markup(None)
-        else:
-            await query.edit_message_text(text)
+        with unread():  # the edited message is not read back
+            if text is None:
+                await query.edit_message_reply_markup(None)
+            else:
+                await query.edit_message_text(text)
     except BadRequest as exc:
         log.debug("message not edited: %s", exc)
 
