@@ -4,6 +4,7 @@ the event log. The connection itself is bot.store.connection; repositories bot.s
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sqlite3
 import time
@@ -20,6 +21,8 @@ from bot.outbox.events import LEAD_FIELDS, HookType, event_body, lead_payload, n
 from bot.store.connection import LoopConnection, connect_writer, off_loop
 from bot.store.dialect import schema
 from bot.store.migrations import MIGRATIONS
+
+log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 WAL_LIMIT = 4 * 1024 * 1024  # a checkpointed WAL is cut back to this, not kept at its peak size
@@ -78,6 +81,10 @@ class StoreBase:
         # A second, read-only connection for KPIs (reader), and the owners left out of them.
         self._reader: Self | None = None
         self._owners: tuple[int, ...] = ()
+        # A third connection, its own thread, for the periodic WAL checkpoints (see _wrote),
+        # and the one running now (none is awaited by an update: their fsyncs take a while).
+        self._checkpointer: aiosqlite.Connection | None = None
+        self._checkpointing: asyncio.Task[None] | None = None
         # "sqlite", or "postgresql" (open_postgres: the same SQL, translated by bot.store.pg),
         # and then the database's URL (a secret: its password; never logged).
         self.dialect = "sqlite"
@@ -141,6 +148,12 @@ class StoreBase:
         if self._reader is not None:
             await self._reader.close()
             self._reader = None
+        if self._checkpointing is not None:
+            await asyncio.wait([self._checkpointing])  # a checkpoint under way ends first
+            self._checkpointing = None
+        if self._checkpointer is not None:
+            await self._checkpointer.close()
+            self._checkpointer = None
         await self._db.close()
 
     async def reader(self) -> Self:
@@ -294,12 +307,41 @@ class StoreBase:
         await self._wrote()
 
     async def _wrote(self) -> None:
-        """After a commit: now and then, fold the WAL into the file, off the loop's thread."""
-        if isinstance(self._db, LoopConnection) and self._db.checkpoint_due():
-            async with self._write:
-                # Every row read: a statement left half-read would block the next COMMIT.
-                with off_loop():
-                    await self._db.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
+        """After a commit: now and then, fold the WAL into the file, off the loop's thread.
+
+        On a connection of its own, in a task of its own: a PASSIVE checkpoint never blocks
+        the writer, and its fsyncs (tens of ms, more under load) then stall no statement and
+        delay no reply; on the writer's connection every statement would queue behind them
+        (an in-memory database, or the file gone: the writer's, under the write lock)."""
+        if not (isinstance(self._db, LoopConnection) and self._db.checkpoint_due()):
+            return
+        if self.path is not None and not self.file_problem():
+            if self._checkpointing is None or self._checkpointing.done():  # one at a time
+                self._checkpointing = asyncio.create_task(self._checkpoint())
+            return
+        async with self._write:
+            # Every row read: a statement left half-read would block the next COMMIT.
+            with off_loop():
+                await self._db.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
+
+    async def _checkpoint(self) -> None:
+        """A PASSIVE checkpoint on the checkpoints' connection; a failure is only logged (the
+        WAL just grows until the next one: nothing written is at stake)."""
+        try:
+            db = await self._checkpointer_db()
+            await db.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
+        except Exception as exc:
+            log.warning("WAL checkpoint failed: %s", exc)
+
+    async def _checkpointer_db(self) -> aiosqlite.Connection:
+        """The checkpoints' connection to the open file, opened once (by one task at a time)."""
+        if self._checkpointer is None:
+            assert self.path is not None
+            db = await aiosqlite.connect(self.path, isolation_level=None, check_same_thread=False)
+            await db.execute("PRAGMA busy_timeout=5000")
+            await db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
+            self._checkpointer = db
+        return self._checkpointer
 
     async def _write1(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
         """One statement, its own transaction (autocommit): one call to the connection.
