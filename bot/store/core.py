@@ -214,6 +214,8 @@ class StoreBase:
         if self.dialect != "sqlite":
             return  # PostgreSQL checkpoints by itself
         async with self._write:
+            if self._checkpointing is not None:  # SQLite runs one checkpoint at a time
+                await asyncio.wait([self._checkpointing])
             with off_loop():
                 await self._db.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
 
