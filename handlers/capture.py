@@ -14,7 +14,7 @@ from bot.funnel.optin import code_usable
 from bot.funnel.rules import EmailCheck, Step, check_email, next_step
 from bot.outbox.mailer import code_buttons
 from bot.services import Ctx
-from bot.store import Lead
+from bot.store import Lead, LeadMagnet
 from bot.telegram.callback_data import AnswerQuestion, EmailSuggestion, OptInAgain, PickMagnet
 from handlers.codes import STEP_CODE, send_code
 from handlers.common import (
@@ -52,18 +52,20 @@ async def offer(
     """
     # Fresh: an email, an answer or a new consent may have been saved just before.
     lead = lead or await context.lead(fresh=True) or await touch(update, context, source)
-    store = context.svc.store
-    await store.leads.request_magnet(context.user_id, magnet.id, source or lead.first_source)
-    step = await _next_step(context, magnet, lead)
+    asked = await context.svc.store.leads.asked_for(
+        context.user_id, magnet.id, source or lead.first_source
+    )
+    step = _next_step(context, magnet, lead, asked)
     # Messages first, the step change last: if the process dies in between, the replayed update
     # finds the person still in the previous step and does this again.
     await NEXT_STEPS[step](update, context, magnet, lead)
 
 
-async def _next_step(context: Ctx, magnet: Magnet, lead: Lead) -> Step:
-    """What this person needs next for this magnet (bot.funnel.rules.next_step)."""
+def _next_step(context: Ctx, magnet: Magnet, lead: Lead, asked: list[LeadMagnet]) -> Step:
+    """What this person needs next for this magnet (bot.funnel.rules.next_step); `asked`:
+    the magnets they asked for, this one among them."""
     settings = context.svc.settings
-    requested = {m.magnet_id: m for m in await context.svc.store.leads.lead_magnets(lead.user_id)}
+    requested = {m.magnet_id: m for m in asked}
     return next_step(
         has_email=lead.email is not None,
         unsubscribed=lead.unsubscribed_at is not None,
@@ -307,7 +309,7 @@ async def answer_question(update: Update, context: Ctx) -> None:
         return
     default = svc.texts.default
     saved = await svc.store.leads.save_answer(
-        person, magnet.id, answer.id, answer.fit, update.update_id
+        person, magnet.id, answer.id, answer.fit, update.update_id, lead.first_source
     )
     if not saved and asked[magnet_id].delivered_at is not None:  # a double tap
         previous = magnet.question.answer(asked[magnet_id].answer_id or "")  # type: ignore[union-attr]

@@ -63,11 +63,28 @@ _LEAD_COLUMNS = (
 )
 
 
+_MAGNET_COLUMNS = (
+    "magnet_id, source, requested_at, answer_id, answer_fit, answered_at, delivered_at"
+)
+
+
+def _lead_magnet(row: aiosqlite.Row) -> LeadMagnet:
+    fit = row["answer_fit"]
+    return LeadMagnet(**{**dict(row), "answer_fit": None if fit is None else bool(fit)})
+
+
 def _lead(row: aiosqlite.Row) -> Lead:
     values = dict(row)
     values["subscribed"] = bool(values["subscribed"])
     values["stage"] = Stage(values["stage"])
     return Lead(**values)
+
+
+class _Unknown:
+    """A value the caller did not pass (None being a value)."""
+
+
+_UNKNOWN = _Unknown()
 
 
 class Leads(Repository):
@@ -123,6 +140,22 @@ class Leads(Repository):
             " VALUES (?, ?, ?, ?)",
             (user_id, magnet_id, source, self.now()),
         )
+
+    async def asked_for(self, user_id: int, magnet_id: str, source: str | None) -> list[LeadMagnet]:
+        """request_magnet, then the person's magnets (lead_magnets); a magnet already asked
+        for (the first request is kept) costs one read instead of a write and a read."""
+        asked = await self.lead_magnets(user_id)
+        if any(m.magnet_id == magnet_id for m in asked):
+            return asked
+        rows = await self._write1(
+            "INSERT OR IGNORE INTO lead_magnets (user_id, magnet_id, source, requested_at)"
+            f" VALUES (?, ?, ?, ?) RETURNING {_MAGNET_COLUMNS}",
+            (user_id, magnet_id, source, self.now()),
+        )
+        if not rows:  # written meanwhile by another task: read again
+            return await self.lead_magnets(user_id)
+        asked.append(_lead_magnet(rows[0]))
+        return sorted(asked, key=lambda m: (m.requested_at, m.magnet_id))  # lead_magnets' order
 
     async def capture_email(
         self,
@@ -191,9 +224,16 @@ class Leads(Repository):
                 await self._hook(db, user_id, HookType.RESUBSCRIBED)
 
     async def save_answer(
-        self, user_id: int, magnet_id: str, answer_id: str, fit: bool, update_id: int | None
+        self,
+        user_id: int,
+        magnet_id: str,
+        answer_id: str,
+        fit: bool,
+        update_id: int | None,
+        first_source: str | _Unknown | None = _UNKNOWN,
     ) -> bool:
-        """Record the answer to a magnet's qualifying question; False if already answered."""
+        """Record the answer to a magnet's qualifying question; False if already answered.
+        `first_source`: the lead's, from a caller that read the lead (else read here)."""
         now = self.now()
         async with self._tx() as db:
             cur = await db.execute(
@@ -202,15 +242,17 @@ class Leads(Repository):
                 (answer_id, int(fit), now, user_id, magnet_id),
             )
             if cur.rowcount:
-                lead = await self._one(
-                    "SELECT first_source FROM leads WHERE user_id = ?", (user_id,)
-                )
+                if isinstance(first_source, _Unknown):
+                    lead = await self._one(
+                        "SELECT first_source FROM leads WHERE user_id = ?", (user_id,)
+                    )
+                    first_source = lead["first_source"] if lead else None
                 await self._event(
                     db,
                     user_id,
                     Event.ANSWER,
                     magnet_id=magnet_id,
-                    source=lead["first_source"] if lead else None,  # for the by-source split
+                    source=first_source,  # for the by-source split
                     value="fit" if fit else "not_fit",
                     update_id=update_id,
                 )
@@ -243,19 +285,11 @@ class Leads(Repository):
     async def lead_magnets(self, user_id: int) -> list[LeadMagnet]:
         """The magnets a person asked for, oldest first."""
         rows = await self._all(
-            "SELECT magnet_id, source, requested_at, answer_id, answer_fit, answered_at,"
-            " delivered_at FROM lead_magnets WHERE user_id = ? ORDER BY requested_at, magnet_id",
+            f"SELECT {_MAGNET_COLUMNS} FROM lead_magnets WHERE user_id = ?"
+            " ORDER BY requested_at, magnet_id",
             (user_id,),
         )
-        return [
-            LeadMagnet(
-                **{
-                    **dict(r),
-                    "answer_fit": None if r["answer_fit"] is None else bool(r["answer_fit"]),
-                }
-            )
-            for r in rows
-        ]
+        return [_lead_magnet(r) for r in rows]
 
     async def unsubscribe(self, user_id: int, update_id: int | None) -> bool:
         """/stop or the stop button: no more messages; False if not subscribed."""
