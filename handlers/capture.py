@@ -14,7 +14,7 @@ from bot.funnel.optin import code_usable
 from bot.funnel.rules import EmailCheck, Step, check_email, next_step
 from bot.outbox.mailer import code_buttons
 from bot.services import Ctx
-from bot.store import Lead
+from bot.store import Lead, LeadMagnet
 from bot.telegram.callback_data import AnswerQuestion, EmailSuggestion, OptInAgain, PickMagnet
 from bot.telegram.replies import will_retry
 from handlers.codes import STEP_CODE, send_code
@@ -39,22 +39,34 @@ STEP_EMAIL_CONFIRM = "email_confirm"
 STEP_ANSWER = "answer"
 
 
-async def offer(update: Update, context: Ctx, magnet: Magnet, source: str | None = None) -> None:
-    """Take the person one step further towards this magnet (NEXT_STEPS: which step does what)."""
+async def offer(
+    update: Update,
+    context: Ctx,
+    magnet: Magnet,
+    source: str | None = None,
+    lead: Lead | None = None,
+) -> None:
+    """Take the person one step further towards this magnet (NEXT_STEPS: which step does what).
+
+    `lead`: the person's row as it stands, from a caller that has it (read or written since
+    the last change to it); else it is read again.
+    """
     # Fresh: an email, an answer or a new consent may have been saved just before.
-    lead = await context.lead(fresh=True) or await touch(update, context, source)
-    store = context.svc.store
-    await store.leads.request_magnet(context.user_id, magnet.id, source or lead.first_source)
-    step = await _next_step(context, magnet, lead)
+    lead = lead or await context.lead(fresh=True) or await touch(update, context, source)
+    asked = await context.svc.store.leads.asked_for(
+        context.user_id, magnet.id, source or lead.first_source
+    )
+    step = _next_step(context, magnet, lead, asked)
     # Messages first, the step change last: if the process dies in between, the replayed update
     # finds the person still in the previous step and does this again.
     await NEXT_STEPS[step](update, context, magnet, lead)
 
 
-async def _next_step(context: Ctx, magnet: Magnet, lead: Lead) -> Step:
-    """What this person needs next for this magnet (bot.funnel.rules.next_step)."""
+def _next_step(context: Ctx, magnet: Magnet, lead: Lead, asked: list[LeadMagnet]) -> Step:
+    """What this person needs next for this magnet (bot.funnel.rules.next_step); `asked`:
+    the magnets they asked for, this one among them."""
     settings = context.svc.settings
-    requested = {m.magnet_id: m for m in await context.svc.store.leads.lead_magnets(lead.user_id)}
+    requested = {m.magnet_id: m for m in asked}
     return next_step(
         has_email=lead.email is not None,
         unsubscribed=lead.unsubscribed_at is not None,
@@ -76,7 +88,7 @@ async def _ask_email(update: Update, context: Ctx, magnet: Magnet, lead: Lead) -
     lang = context.lang
     description = label(magnet.description, lang, context.svc.texts.default)
     text = t(context, lang, "ask_email", title=_title(context, magnet), description=description)
-    await context.bot.send_message(chat_of(update), f"{text}\n\n{t(context, lang, 'consent')}")
+    await say(update, f"{text}\n\n{t(context, lang, 'consent')}")
     await context.svc.store.sessions.set(context.user_id, STEP_EMAIL, magnet.id)
 
 
@@ -89,7 +101,7 @@ async def _confirm_optin(update: Update, context: Ctx, magnet: Magnet, lead: Lea
         (t(context, lang, "btn_optin_no"), OptInAgain.declined().pack()),
     )
     text = t(context, lang, "optin_again", title=_title(context, magnet))
-    await context.bot.send_message(chat_of(update), text, reply_markup=keyboard)
+    await say(update, text, reply_markup=keyboard)
 
 
 async def _ask_code(update: Update, context: Ctx, magnet: Magnet, lead: Lead) -> None:
@@ -104,8 +116,8 @@ async def _ask_code(update: Update, context: Ctx, magnet: Magnet, lead: Lead) ->
     if not usable:  # none, expired, locked, or its mail failed: a fresh one
         await send_code(update, context, magnet.id, lead.email)
     else:
-        await context.bot.send_message(
-            chat_of(update),
+        await say(
+            update,
             t(context, lang, "code_waiting", email=clip(lead.email)),
             reply_markup=code_buttons(context.svc, lang),
         )
@@ -116,8 +128,8 @@ async def _ask_question(update: Update, context: Ctx, magnet: Magnet, lead: Lead
     """The magnet's qualifying question, one button per answer."""
     lang, default = context.lang, context.svc.texts.default
     assert magnet.question is not None
-    await context.bot.send_message(
-        chat_of(update),
+    await say(
+        update,
         label(magnet.question.text, lang, default),
         reply_markup=question_keyboard(magnet, magnet.question, lang, default),
     )
@@ -126,7 +138,7 @@ async def _ask_question(update: Update, context: Ctx, magnet: Magnet, lead: Lead
 
 async def _deliver(update: Update, context: Ctx, magnet: Magnet, lead: Lead) -> None:
     """Everything is there: the PDF, and the step is over."""
-    await deliver(update, context, magnet)
+    await deliver(update, context, magnet, lead)
     await context.svc.store.sessions.clear(context.user_id)
 
 
@@ -139,8 +151,8 @@ NEXT_STEPS: dict[Step, Callable[[Update, Ctx, Magnet, Lead], Awaitable[None]]] =
 }
 
 
-async def deliver(update: Update, context: Ctx, magnet: Magnet) -> None:
-    """Send the PDF, then record the delivery."""
+async def deliver(update: Update, context: Ctx, magnet: Magnet, lead: Lead) -> None:
+    """Send the PDF, then record the delivery (`lead`: the person's row, read by offer)."""
     svc, person = context.svc, context.user_id
     chat = chat_of(update)
     lang, default = context.lang, svc.texts.default
@@ -154,15 +166,20 @@ async def deliver(update: Update, context: Ctx, magnet: Magnet) -> None:
         if will_retry(exc):  # network trouble, 429s too long: the whole update is tried again
             raise
         log.exception("could not send %s to %s", pdf.name, person)
-        await context.bot.send_message(chat, t(context, lang, "delivery_failed"))
+        await say(update, t(context, lang, "delivery_failed"))
         return
     # The magnet's tips start with its first delivery, recorded in the same transaction.
     started = await svc.store.tips.scheduled_ids(person, magnet.id)
-    then = None if started else await svc.nurture.next_tip(person, magnet.id, svc.clock())
+    hot = lead.hot_at is not None  # read once: next_tip need not read the lead and tips again
+    then = (
+        None
+        if started
+        else await svc.nurture.next_tip(person, magnet.id, svc.clock(), hot, started)
+    )
     first = await svc.store.leads.mark_delivered(person, magnet.id, update.update_id, then)
     log.info("magnet %s sent to %s (%s)", magnet.id, person, "first" if first else "again")
     if first:
-        await context.bot.send_message(chat, t(context, lang, "after_delivery"))
+        await say(update, t(context, lang, "after_delivery"))
 
 
 async def pick_magnet(update: Update, context: Ctx) -> None:
@@ -173,8 +190,8 @@ async def pick_magnet(update: Update, context: Ctx) -> None:
     lang, picked = context.lang, PickMagnet.unpack(query.data)
     magnet = context.svc.catalogue.get(picked.magnet_id) if picked else None
     if magnet is None:
-        await context.bot.send_message(
-            chat_of(update),
+        await say(
+            update,
             t(context, lang, "magnet_unknown"),
             reply_markup=menu_keyboard(context, lang),
         )
@@ -234,9 +251,7 @@ async def save_email(update: Update, context: Ctx, magnet: Magnet, email: str) -
     if lead is not None and lead.email_verified_at is None:
         await _code_first(update, context, magnet, email)
         return
-    await context.bot.send_message(
-        chat_of(update), t(context, lang, "email_saved", email=clip(email))
-    )
+    await say(update, t(context, lang, "email_saved", email=clip(email)))
     await offer(update, context, magnet)
 
 
@@ -297,7 +312,7 @@ async def answer_question(update: Update, context: Ctx) -> None:
         return
     default = svc.texts.default
     saved = await svc.store.leads.save_answer(
-        person, magnet.id, answer.id, answer.fit, update.update_id
+        person, magnet.id, answer.id, answer.fit, update.update_id, lead.first_source
     )
     if not saved and asked[magnet_id].delivered_at is not None:  # a double tap
         previous = magnet.question.answer(asked[magnet_id].answer_id or "")  # type: ignore[union-attr]
@@ -308,7 +323,7 @@ async def answer_question(update: Update, context: Ctx) -> None:
     await ack(query, t(context, lang, "answer_thanks"))
     question = label(magnet.question.text, lang, default)  # type: ignore[union-attr]
     await edit(query, f"{question}\n→ <b>{clip(label(answer.label, lang, default))}</b>")
-    await offer(update, context, magnet)
+    await offer(update, context, magnet, lead=lead)  # an answer leaves the lead's row as it was
 
 
 async def opt_in_again(update: Update, context: Ctx) -> None:

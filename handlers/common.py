@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
 
 from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest
@@ -10,6 +13,7 @@ from telegram.error import BadRequest
 from bot.content.catalogue import Magnet, Question, localized
 from bot.services import Ctx
 from bot.store import Lead
+from bot.telegram.answers import unread
 from bot.telegram.callback_data import AnswerQuestion, PickMagnet
 from bot.telegram.html import clip as clip  # what handlers show of what people typed
 
@@ -46,9 +50,53 @@ async def known(update: Update, context: Ctx) -> Lead:
 label = localized  # a catalogue text in the person's language, else the default, else any
 
 
+class _Kept(InlineKeyboardMarkup):
+    """A keyboard built once and sent many times: its JSON form is made once too (PTB's
+    to_dict walks every button on every send)."""
+
+    __slots__ = ("_json",)
+
+    def __init__(self, inline_keyboard: Sequence[Sequence[InlineKeyboardButton]]) -> None:
+        super().__init__(inline_keyboard)
+        with self._unfrozen():
+            self._json = json.dumps(super().to_dict())
+
+    def to_dict(self, recursive: bool = True) -> dict[str, Any]:
+        """InlineKeyboardMarkup.to_dict, a fresh copy of the one made at first."""
+        if not recursive:
+            return super().to_dict(recursive=False)
+        return cast(dict[str, Any], json.loads(self._json))
+
+
+# Keyboards built once per catalogue and language (PTB's markups are immutable, so shared):
+# (id of the catalogue or magnet, language, default language) -> (that object, the markup).
+_KEYBOARDS: dict[tuple[str, int, str, str], tuple[object, InlineKeyboardMarkup]] = {}
+
+
+def _kept(kind: str, owner: object, lang: str, default: str) -> InlineKeyboardMarkup | None:
+    kept = _KEYBOARDS.get((kind, id(owner), lang, default))
+    return kept[1] if kept is not None and kept[0] is owner else None
+
+
+def _keep(
+    kind: str, owner: object, lang: str, default: str, markup: InlineKeyboardMarkup
+) -> InlineKeyboardMarkup:
+    markup = _Kept(markup.inline_keyboard)
+    if len(_KEYBOARDS) >= 256:  # catalogues reloaded (tests): start again
+        _KEYBOARDS.clear()
+    _KEYBOARDS[(kind, id(owner), lang, default)] = (owner, markup)
+    return markup
+
+
 def menu_keyboard(context: Ctx, lang: str) -> InlineKeyboardMarkup:
     """One button per magnet."""
-    default = context.svc.texts.default
+    default, catalogue = context.svc.texts.default, context.svc.catalogue
+    return _kept("menu", catalogue, lang, default) or _keep(
+        "menu", catalogue, lang, default, _menu_keyboard(catalogue.magnets, lang, default)
+    )
+
+
+def _menu_keyboard(magnets: Iterable[Magnet], lang: str, default: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [
             [
@@ -56,7 +104,7 @@ def menu_keyboard(context: Ctx, lang: str) -> InlineKeyboardMarkup:
                     label(m.title, lang, default), callback_data=PickMagnet(m.id).pack()
                 )
             ]
-            for m in context.svc.catalogue.magnets
+            for m in magnets
         ]
     )
 
@@ -65,6 +113,16 @@ def question_keyboard(
     magnet: Magnet, question: Question, lang: str, default: str
 ) -> InlineKeyboardMarkup:
     """One button per answer to the magnet's qualifying question."""
+    if question is not magnet.question:  # not the magnet's own: built each time
+        return _question_keyboard(magnet, question, lang, default)
+    return _kept("question", magnet, lang, default) or _keep(
+        "question", magnet, lang, default, _question_keyboard(magnet, question, lang, default)
+    )
+
+
+def _question_keyboard(
+    magnet: Magnet, question: Question, lang: str, default: str
+) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [
             [
@@ -91,9 +149,20 @@ def chat_id(update: Update) -> int:
     return update.effective_chat.id
 
 
-async def say(
+async def say(update: Update, text: str, reply_markup: InlineKeyboardMarkup | None = None) -> None:
+    """Send a message to the chat this update came from (its answer unread: see `show`)."""
+    with unread():  # nobody reads the sent message: PTB builds none
+        await send(update, text, reply_markup)
+
+
+async def show(
     update: Update, text: str, reply_markup: InlineKeyboardMarkup | None = None
 ) -> Message:
+    """`say`, returning the message sent (for a caller that keeps its id)."""
+    return await send(update, text, reply_markup)
+
+
+async def send(update: Update, text: str, reply_markup: InlineKeyboardMarkup | None) -> Message:
     """Send a message to the chat this update came from."""
     assert update.effective_chat is not None
     return await update.effective_chat.send_message(text, reply_markup=reply_markup)
@@ -116,10 +185,11 @@ async def edit(query: CallbackQuery, text: str | None = None) -> None:
     if text is None and isinstance(shown, Message) and shown.reply_markup is None:
         return  # no buttons to remove: Telegram would answer "message is not modified"
     try:
-        if text is None:
-            await query.edit_message_reply_markup(None)
-        else:
-            await query.edit_message_text(text)
+        with unread():  # the edited message is not read back
+            if text is None:
+                await query.edit_message_reply_markup(None)
+            else:
+                await query.edit_message_text(text)
     except BadRequest as exc:
         log.debug("message not edited: %s", exc)
 

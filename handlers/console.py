@@ -18,7 +18,7 @@ from bot.services import Ctx
 from bot.store.owner import LIST_NAMES
 from bot.telegram import names
 from bot.telegram.callback_data import LeadCard, LeadsPage
-from handlers.common import ack, chat_id, clip, say, t
+from handlers.common import ack, chat_id, clip, say, show, t
 from handlers.fallback import owners_tap, unknown_button
 
 PAGE = 8
@@ -32,7 +32,7 @@ async def leads(update: Update, context: Ctx) -> None:
         await say(update, t(context, context.svc.owner_lang, "leads_usage"))
         return
     text, keyboard, listed = await _page(context, name, 0)
-    shown = await say(update, text, keyboard)
+    shown = await show(update, text, keyboard)
     # The page names these leads: an erasure draws it again without the erased one.
     await context.svc.store.owner.set_mentions(
         shown.chat_id, shown.message_id, listed, LeadsPage(name, 0).pack()

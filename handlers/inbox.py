@@ -13,7 +13,7 @@ from bot.services import Ctx
 from bot.store import Lead
 from bot.telegram import names
 from bot.telegram.callback_data import InboxDone
-from handlers.common import ack, chat_id, known, say, t
+from handlers.common import ack, chat_id, known, say, show, t
 from handlers.fallback import owners_tap
 from handlers.ready import STEP_PLAN_GOAL
 
@@ -113,7 +113,7 @@ async def _inbox_view(context: Ctx) -> tuple[str, InlineKeyboardMarkup | None, l
 async def inbox_command(update: Update, context: Ctx) -> None:
     """/inbox (owners): conversations waiting for an answer, oldest first, with Done buttons."""
     text, keyboard, named = await _inbox_view(context)
-    shown = await say(update, text, reply_markup=keyboard)
+    shown = await show(update, text, reply_markup=keyboard)
     await context.svc.store.owner.set_mentions(shown.chat_id, shown.message_id, named)
 
 

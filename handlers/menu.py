@@ -45,7 +45,7 @@ async def start(update: Update, context: Ctx) -> None:
     name = clip(update.effective_user.first_name if update.effective_user else "", 64)
     magnet = svc.catalogue.get(link.magnet_id) if link.magnet_id else None
     if magnet is not None:  # a magnet link opens straight on that magnet
-        await offer(update, context, magnet, link.source)
+        await offer(update, context, magnet, link.source, lead)  # touched just now
         return
     await say(
         update, t(context, lang, "welcome", name=name), reply_markup=menu_keyboard(context, lang)

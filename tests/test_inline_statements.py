@@ -120,9 +120,17 @@ async def test_checkpoints_run_in_the_thread_never_inside_a_commit(store: Store)
     rows = await store._all("PRAGMA wal_autocheckpoint")
     assert rows[0][0] == 0  # SQLite's own would run in whichever COMMIT crosses its mark
     seen = traced(store)
+    # Checkpoints have a connection of their own (their fsyncs stall no statement): traced too.
+    checkpointer = await store._checkpointer_db()
+    assert checkpointer._connection is not None
+    checkpointer._connection.set_trace_callback(
+        lambda sql: seen.append((threading.get_ident(), sql))
+    )
     with inline_statements():
         for first in range(0, CHECKPOINT_ROWS + 100, 100):
             await store.intake.save((i, None, "{}") for i in range(first, first + 100))
+    assert store._checkpointing is not None  # a task of its own: no update waits for it
+    await store._checkpointing
     checkpoints = [thread for thread, sql in seen if "wal_checkpoint" in sql]
     commits = [thread for thread, sql in seen if sql == "COMMIT"]
     assert checkpoints and LOOP not in checkpoints

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Collection
 from zoneinfo import ZoneInfo
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
@@ -45,18 +46,25 @@ class Nurture:
             pass
 
     async def next_tip(
-        self, user_id: int, magnet_id: str, after: float, hot: bool | None = None
+        self,
+        user_id: int,
+        magnet_id: str,
+        after: float,
+        hot: bool | None = None,
+        scheduled: Collection[str] | None = None,
     ) -> NextTip:
         """The magnet's next tip for this person, due its delay after `after`.
 
         The sending hours are applied when it comes due, so the hours in force then decide.
         Someone ready to talk (`hot`, read from the store unless given) only gets tips marked
-        `after_hot`.
+        `after_hot`; `scheduled`: the magnet's tips in the schedule, read unless given.
         """
         store, magnet = self.svc.store, self.svc.catalogue.get(magnet_id)
         if magnet is None:
             return None
-        done = await store.tips.scheduled_ids(user_id, magnet_id)
+        done = scheduled
+        if done is None:
+            done = await store.tips.scheduled_ids(user_id, magnet_id)
         if hot is None:
             lead = await store.leads.get(user_id)
             hot = lead is not None and lead.hot_at is not None

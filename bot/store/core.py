@@ -94,6 +94,10 @@ class StoreBase:
         # A second, read-only connection for KPIs (reader), and the owners left out of them.
         self._reader: Self | None = None
         self._owners: tuple[int, ...] = ()
+        # A third connection, its own thread, for the periodic WAL checkpoints (see _wrote),
+        # and the one running now (none is awaited by an update: their fsyncs take a while).
+        self._checkpointer: aiosqlite.Connection | None = None
+        self._checkpointing: asyncio.Task[None] | None = None
         # "sqlite", or "postgresql" (open_postgres: the same SQL, translated by bot.store.pg),
         # and then the database's URL (a secret: its password; never logged).
         self.dialect = "sqlite"
@@ -153,6 +157,12 @@ class StoreBase:
         if self._reader is not None:
             await self._reader.close()
             self._reader = None
+        if self._checkpointing is not None:
+            await asyncio.wait([self._checkpointing])  # a checkpoint under way ends first
+            self._checkpointing = None
+        if self._checkpointer is not None:
+            await self._checkpointer.close()
+            self._checkpointer = None
         await self._db.close()
 
     async def reader(self) -> Self:
@@ -239,6 +249,8 @@ class StoreBase:
         if self.dialect != "sqlite":
             return  # PostgreSQL checkpoints by itself
         async with self._write:
+            if self._checkpointing is not None:  # SQLite runs one checkpoint at a time
+                await asyncio.wait([self._checkpointing])
             with off_loop():
                 await self._db.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
 
@@ -385,12 +397,41 @@ class StoreBase:
             )
 
     async def _wrote(self) -> None:
-        """After a commit: now and then, fold the WAL into the file, off the loop's thread."""
-        if isinstance(self._db, LoopConnection) and self._db.checkpoint_due():
-            async with self._write:
-                # Every row read: a statement left half-read would block the next COMMIT.
-                with off_loop():
-                    await self._db.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
+        """After a commit: now and then, fold the WAL into the file, off the loop's thread.
+
+        On a connection of its own, in a task of its own: a PASSIVE checkpoint never blocks
+        the writer, and its fsyncs (tens of ms, more under load) then stall no statement and
+        delay no reply; on the writer's connection every statement would queue behind them
+        (an in-memory database, or the file gone: the writer's, under the write lock)."""
+        if not (isinstance(self._db, LoopConnection) and self._db.checkpoint_due()):
+            return
+        if self.path is not None and not self.file_problem():
+            if self._checkpointing is None or self._checkpointing.done():  # one at a time
+                self._checkpointing = asyncio.create_task(self._checkpoint())
+            return
+        async with self._write:
+            # Every row read: a statement left half-read would block the next COMMIT.
+            with off_loop():
+                await self._db.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
+
+    async def _checkpoint(self) -> None:
+        """A PASSIVE checkpoint on the checkpoints' connection; a failure is only logged (the
+        WAL just grows until the next one: nothing written is at stake)."""
+        try:
+            db = await self._checkpointer_db()
+            await db.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
+        except Exception as exc:
+            log.warning("WAL checkpoint failed: %s", exc)
+
+    async def _checkpointer_db(self) -> aiosqlite.Connection:
+        """The checkpoints' connection to the open file, opened once (by one task at a time)."""
+        if self._checkpointer is None:
+            assert self.path is not None
+            db = await aiosqlite.connect(self.path, isolation_level=None, check_same_thread=False)
+            await db.execute("PRAGMA busy_timeout=5000")
+            await db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
+            self._checkpointer = db
+        return self._checkpointer
 
     async def _write1(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
         """One statement, its own transaction (autocommit): one call to the connection.
@@ -459,7 +500,7 @@ class StoreBase:
     async def _refresh_stage(self, db: aiosqlite.Connection, user_id: int) -> None:
         """Recompute a person's stage from what is stored (bot.funnel.rules.stage_of)."""
         row = await self._one(
-            "SELECT email IS NOT NULL AS has_email, unsubscribed_at IS NOT NULL AS unsub,"
+            "SELECT stage, email IS NOT NULL AS has_email, unsubscribed_at IS NOT NULL AS unsub,"
             " blocked_at IS NOT NULL AS blocked, hot_at IS NOT NULL AS hot,"
             " won_at IS NOT NULL AS won,"
             " EXISTS(SELECT 1 FROM lead_magnets m WHERE m.user_id = l.user_id"
@@ -480,7 +521,8 @@ class StoreBase:
             unsubscribed=bool(row["unsub"]),
             blocked=bool(row["blocked"]),
         )
-        await db.execute("UPDATE leads SET stage = ? WHERE user_id = ?", (stage.value, user_id))
+        if stage.value != row["stage"]:  # most writes leave the stage as it was: no UPDATE then
+            await db.execute("UPDATE leads SET stage = ? WHERE user_id = ?", (stage.value, user_id))
 
     # --- for tests and checks ------------------------------------------------------------
 

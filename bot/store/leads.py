@@ -63,11 +63,28 @@ _LEAD_COLUMNS = (
 )
 
 
+_MAGNET_COLUMNS = (
+    "magnet_id, source, requested_at, answer_id, answer_fit, answered_at, delivered_at"
+)
+
+
+def _lead_magnet(row: aiosqlite.Row) -> LeadMagnet:
+    fit = row["answer_fit"]
+    return LeadMagnet(**{**dict(row), "answer_fit": None if fit is None else bool(fit)})
+
+
 def _lead(row: aiosqlite.Row) -> Lead:
     values = dict(row)
     values["subscribed"] = bool(values["subscribed"])
     values["stage"] = Stage(values["stage"])
     return Lead(**values)
+
+
+class _Unknown:
+    """A value the caller did not pass (None being a value)."""
+
+
+_UNKNOWN = _Unknown()
 
 
 class Leads(Repository):
@@ -96,32 +113,24 @@ class Leads(Repository):
         """
         now = self.now()
         async with self._tx() as db:
-            cur = await db.execute(
+            # RETURNING: the row as it now stands, so the caller needs no second read.
+            rows = await db.execute_fetchall(
                 "INSERT INTO leads (user_id, first_name, last_name, username, language,"
                 " first_source, started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT(user_id) DO UPDATE SET first_name = excluded.first_name,"
                 " last_name = excluded.last_name, username = excluded.username,"
                 " language = excluded.language,"
-                " updated_at = excluded.updated_at",
+                f" updated_at = excluded.updated_at RETURNING {_LEAD_COLUMNS}",
                 (user_id, first_name, last_name, username, language, source, now, now),
             )
-            del cur
+            lead = _lead(next(iter(rows)))
             row = await self._one(
                 "SELECT 1 FROM events WHERE person = ? AND kind = ?", (user_id, Event.START.value)
             )
-            if row is None:
-                lead_source = await self._one(
-                    "SELECT first_source FROM leads WHERE user_id = ?", (user_id,)
-                )
+            if row is None:  # the first source is the one kept (the row's, not this call's)
                 await self._event(
-                    db,
-                    user_id,
-                    Event.START,
-                    source=lead_source["first_source"] if lead_source else source,
-                    update_id=update_id,
+                    db, user_id, Event.START, source=lead.first_source, update_id=update_id
                 )
-        lead = await self.get(user_id)
-        assert lead is not None
         return lead
 
     async def request_magnet(self, user_id: int, magnet_id: str, source: str | None) -> None:
@@ -131,6 +140,22 @@ class Leads(Repository):
             " VALUES (?, ?, ?, ?)",
             (user_id, magnet_id, source, self.now()),
         )
+
+    async def asked_for(self, user_id: int, magnet_id: str, source: str | None) -> list[LeadMagnet]:
+        """request_magnet, then the person's magnets (lead_magnets); a magnet already asked
+        for (the first request is kept) costs one read instead of a write and a read."""
+        asked = await self.lead_magnets(user_id)
+        if any(m.magnet_id == magnet_id for m in asked):
+            return asked
+        rows = await self._write1(
+            "INSERT OR IGNORE INTO lead_magnets (user_id, magnet_id, source, requested_at)"
+            f" VALUES (?, ?, ?, ?) RETURNING {_MAGNET_COLUMNS}",
+            (user_id, magnet_id, source, self.now()),
+        )
+        if not rows:  # written meanwhile by another task: read again
+            return await self.lead_magnets(user_id)
+        asked.append(_lead_magnet(rows[0]))
+        return sorted(asked, key=lambda m: (m.requested_at, m.magnet_id))  # lead_magnets' order
 
     async def capture_email(
         self,
@@ -217,10 +242,17 @@ class Leads(Repository):
         return await found.fetchone() is not None
 
     async def save_answer(
-        self, user_id: int, magnet_id: str, answer_id: str, fit: bool, update_id: int | None
+        self,
+        user_id: int,
+        magnet_id: str,
+        answer_id: str,
+        fit: bool,
+        update_id: int | None,
+        first_source: str | _Unknown | None = _UNKNOWN,
     ) -> bool:
         """Record the answer to a magnet's qualifying question; False if already answered
-        (by another update: the one that answered, handled again, goes on as the first time)."""
+        (by another update: the one that answered, handled again, goes on as the first time).
+        `first_source`: the lead's, from a caller that read the lead (else read here)."""
         now = self.now()
         async with self._tx() as db:
             cur = await db.execute(
@@ -232,13 +264,17 @@ class Leads(Repository):
                 return update_id is not None and await self._by_update(
                     db, user_id, Event.ANSWER, update_id
                 )
-            lead = await self._one("SELECT first_source FROM leads WHERE user_id = ?", (user_id,))
+            if isinstance(first_source, _Unknown):
+                lead = await self._one(
+                    "SELECT first_source FROM leads WHERE user_id = ?", (user_id,)
+                )
+                first_source = lead["first_source"] if lead else None
             await self._event(
                 db,
                 user_id,
                 Event.ANSWER,
                 magnet_id=magnet_id,
-                source=lead["first_source"] if lead else None,  # for the by-source split
+                source=first_source,  # for the by-source split
                 value="fit" if fit else "not_fit",
                 update_id=update_id,
             )
@@ -275,19 +311,11 @@ class Leads(Repository):
     async def lead_magnets(self, user_id: int) -> list[LeadMagnet]:
         """The magnets a person asked for, oldest first."""
         rows = await self._all(
-            "SELECT magnet_id, source, requested_at, answer_id, answer_fit, answered_at,"
-            " delivered_at FROM lead_magnets WHERE user_id = ? ORDER BY requested_at, magnet_id",
+            f"SELECT {_MAGNET_COLUMNS} FROM lead_magnets WHERE user_id = ?"
+            " ORDER BY requested_at, magnet_id",
             (user_id,),
         )
-        return [
-            LeadMagnet(
-                **{
-                    **dict(r),
-                    "answer_fit": None if r["answer_fit"] is None else bool(r["answer_fit"]),
-                }
-            )
-            for r in rows
-        ]
+        return [_lead_magnet(r) for r in rows]
 
     async def unsubscribe(self, user_id: int, update_id: int | None) -> bool:
         """/stop or the stop button: no more messages; False if not subscribed."""

@@ -25,6 +25,7 @@ from telegram.ext import Application, BaseUpdateProcessor, ExtBot
 from bot.store import Store
 from bot.store.connection import inline_statements
 from bot.telegram import replies
+from bot.telegram.answers import skips_answer
 
 log = logging.getLogger(__name__)
 
@@ -97,10 +98,13 @@ class IntakeBot(ExtBot[None]):
         self._inbox = store
 
     async def _do_post(self, endpoint: str, data: dict[str, Any], **kwargs: Any) -> Any:
-        """Drop the default parse_mode PTB adds to editMessageReplyMarkup (no such field)."""
+        """Drop the default parse_mode PTB adds to editMessageReplyMarkup (no such field);
+        an answer nobody reads is not turned into a Message (bot.telegram.answers)."""
         if endpoint == "editMessageReplyMarkup":
             data.pop("parse_mode", None)
         result = await super()._do_post(endpoint, data, **kwargs)
+        if skips_answer(endpoint, result):  # a reply nobody reads: PTB builds no Message
+            return True
         if endpoint == "getUpdates" and isinstance(result, list):
             # PTB parses the batch as a whole: one update it cannot read would fail every poll.
             result = [await self._readable(raw) for raw in result]
