@@ -628,3 +628,40 @@ async def test_a_lost_lead_stops_a_mail_pass_after_the_batch_under_way() -> None
     assert len(sent) == 8  # the batch under way finishes; no next one
     await mailer(lambda m: None).tick()  # the new leader
     assert sorted(sent) == list(range(20))  # each mail once
+
+
+async def test_a_stopping_follower_never_takes_the_lead(
+    nodes: Callable[..., Awaitable[Node]],
+) -> None:
+    a = await nodes("a")
+    await wait_for(lambda: a.cluster.leading)
+    b = await nodes("b")
+    b.cluster.stop_dispatching()  # b's shutdown begins
+    a.kill()
+    await asyncio.sleep(2.5)  # two tries for the lead, had it not stopped
+    assert b.cluster.leadership is not None and not b.cluster.leadership.leading
+
+
+async def test_an_unreadable_update_that_cannot_be_set_aside_frees_its_person(
+    nodes: Callable[..., Awaitable[Node]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = await nodes("a")
+    intake = a.svc.store.intake
+    done, failures = intake.done, 0
+    update_id, person = 9_201_000, 9201
+
+    async def failing_done(uid: int) -> None:
+        nonlocal failures
+        if uid == update_id and failures < 1:
+            failures += 1
+            raise RuntimeError("disk I/O error")
+        await done(uid)
+
+    monkeypatch.setattr(intake, "done", failing_done)
+    raw = {"update_id": update_id, "message": {"bogus": 1}}  # no PTB reads this
+    await intake.save([(update_id, person, json.dumps(raw))])
+    await wait_async(lambda: _pending_is(a, 0))
+    assert failures == 1  # set aside again a sweep later, then done
+    dispatcher = a.cluster.dispatcher
+    assert dispatcher is not None
+    await wait_for(lambda: not dispatcher.held)
