@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -39,6 +38,7 @@ from bot.store import open_store
 from bot.telegram import callback_data as cb
 from bot.telegram.cluster import Cluster
 from bot.telegram.intake import IntakeBot, IntakeProcessor, replay_pending
+from bot.telegram.leader import LeaderDuties
 from bot.telegram.pacing import Pacer, in_flight_for
 from bot.telegram.replies import ReplyRateLimiter
 from handlers import (
@@ -71,8 +71,6 @@ PROSPECT_COMMANDS = (
     "forget",
     "cancel",
 )
-RELAUNCH_SECONDS = 10.0  # shared mode: a broadcast still `sending` but not running, again
-HANDOVER_PAUSE = 1.0  # shared mode: seconds without bulk sends when a process takes the lead
 # Updates the bot asks Telegram for: messages, buttons, and blocks/unblocks of the bot.
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER]
 
@@ -220,60 +218,20 @@ def _schedule_senders(app: App, svc: Services, running: Running) -> None:
         )
 
 
-def _standby(running: Running, wake: Callable[[], None] | None) -> None:
-    """Each sender's kick wakes `wake` instead of sending (None: sends again)."""
-    if running.broadcaster is not None:
-        running.broadcaster.standby = wake
-    for pump in running.pumps:
-        pump.standby = wake
-        for url_sender in getattr(pump, "senders", ()):  # the CRM's: one pump per URL
-            url_sender.standby = wake
-
-
 async def _join_cluster(app: App, svc: Services, running: Running, url: str) -> None:
     """Shared mode: senders stand by until this process is elected; the dispatcher runs."""
     guard: Guard = app.bot_data["guard"]
     cluster = Cluster(app, running.store, svc.settings.concurrent_updates, guard.fail)
-    _standby(running, cluster.request_work)
-    # When the sweep last launched each broadcast: launching is a no-op while its run goes
-    # on; a run stopped by an error is tried again RELAUNCH_SECONDS later, not every second.
-    launched: dict[int, float] = {}
-
-    async def take_over() -> None:
-        # The last leader may have sent a whole second's worth just before it died: Telegram
-        # counts over a rolling second, so this one's bulk sends start a second later.
-        if running.broadcaster is not None:
-            running.broadcaster.bulk.pause(HANDOVER_PAUSE)
-        _standby(running, None)
-        await _pick_up(app, svc)
-        now = time.monotonic()
-        launched.update((b.id, now) for b in await svc.store.broadcasts.in_state("sending"))
-        _schedule_senders(app, svc, running)
-        for pump in running.pumps:  # what followers queued meanwhile
-            pump.kick()
-
-    async def sweep(notified: bool) -> None:  # each second and each NOTIFY: followers' work
-        now = time.monotonic()
-        for sending in await svc.store.broadcasts.in_state("sending"):
-            # A follower's confirm or resend (NOTIFY), or one the sweep has not seen lately.
-            if notified or now - launched.get(sending.id, -RELAUNCH_SECONDS) >= RELAUNCH_SECONDS:
-                launched[sending.id] = now
-                svc.broadcaster.launch(sending.id)
-        if notified:
-            for pump in running.pumps:
-                pump.kick()
-
-    def halt() -> None:  # the lock is gone: another process may be sending already
-        svc.nurture.halt()
-        svc.broadcaster.halt()
-        _standby(running, lambda: None)
-
+    duties = LeaderDuties(
+        svc, running, cluster.request_work,
+        pick_up=lambda: _pick_up(app, svc), schedule=lambda: _schedule_senders(app, svc, running),
+    )  # fmt: skip
     await cluster.open(url)
     assert cluster.leadership is not None and cluster.dispatcher is not None
-    cluster.leadership.elected.append(take_over)
+    cluster.leadership.elected.append(duties.take_over)
     cluster.leadership.elected.extend(app.bot_data.get("on_elected", ()))  # polling starts
-    cluster.sweeps.append(sweep)
-    cluster.halts.append(halt)
+    cluster.sweeps.append(duties.sweep)
+    cluster.halts.append(duties.halt)
     if isinstance(app.update_processor, IntakeProcessor):
         app.update_processor.finished = cluster.dispatcher.finished
         app.update_processor.may_handle = lambda: cluster.lost is None

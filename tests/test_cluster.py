@@ -25,9 +25,11 @@ from telegram.ext import TypeHandler
 from bot.app import App, build_application, close_services, open_services, stop_services
 from bot.content.catalogue import load_catalogue
 from bot.content.texts import load_texts
+from bot.outbox.mailer import Mailer
+from bot.outbox.pump import Pump
 from bot.services import Ctx, Services
 from bot.store import Store
-from bot.store.cluster import LEADER_LOCK
+from bot.store.cluster import INBOX_CHANNEL, LEADER_LOCK, ClusterConnection, halves, person_key
 from bot.telegram.cluster import Cluster
 from bot.telegram.intake import IntakeProcessor
 from bot.telegram.polling import serve_shared_polling
@@ -360,6 +362,9 @@ async def test_the_server_ending_the_leaders_connection_stops_it(
         await conn.close()
     await wait_for(lambda: a.app.bot_data["guard"].fatal is not None, timeout=5)
     assert not a.cluster.leading  # it stopped sending at once
+    running = a.svc.running
+    assert running is not None and running.pumps
+    assert all(pump._stopped for pump in running.pumps)  # no next mail batch, event, relay
     await wait_for(lambda: b.cluster.leading, timeout=5)
 
 
@@ -382,8 +387,11 @@ async def test_a_process_holds_at_most_concurrent_updates_persons(
         fake.add_user(person, first_name="P")
         raw = fake.build_message(person, "/start")
         await a.svc.store.intake.save([(raw["update_id"], person, json.dumps(raw))])
-    await asyncio.sleep(1.5)
-    assert a.cluster.dispatcher is not None and len(a.cluster.dispatcher.held) == 2
+    dispatcher = a.cluster.dispatcher
+    assert dispatcher is not None
+    await wait_for(lambda: len(dispatcher.held) == 2)
+    await asyncio.sleep(1.2)  # a sweep or more: still no third
+    assert len(dispatcher.held) == 2
     gate.set()
     await wait_for(lambda: len(a.handled) == len(people))
     assert peak == 2
@@ -511,3 +519,149 @@ def test_the_bot_as_a_process_exits_2_when_its_leader_lock_goes(
     lines = [line for line in log.splitlines() if " CRITICAL " in line or " ERROR " in line]
     assert len(lines) == 1 and "cluster:" in lines[0], lines
     assert "Traceback" not in log and PASSWORD not in log
+
+
+async def test_the_server_drops_a_vanished_process_within_seconds(pg_url: str) -> None:
+    conn = await ClusterConnection.connect(pg_url)  # over TCP, as across machines
+    try:
+        assert await conn._val("SHOW tcp_keepalives_idle") == "5"
+        assert await conn._val("SHOW tcp_keepalives_interval") == "2"
+        assert await conn._val("SHOW tcp_keepalives_count") == "3"
+        assert await conn._val("SHOW tcp_user_timeout") == "10000"  # ms
+    finally:
+        await conn.close()
+
+
+async def test_a_dead_processs_person_is_swept_up_under_steady_notifies(
+    nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram, pg_url: str
+) -> None:
+    b = await nodes("b")
+    person = 9001
+    fake.add_user(person, first_name="Orphan")
+    raw = fake.build_message(person, "/start")
+    dead = await asyncpg.connect(pg_url)  # a process holding the person, about to be killed
+    key = person_key(person, raw["update_id"])
+    await dead.execute("SELECT pg_advisory_lock($1, $2)", *halves(key))
+    await b.svc.store.intake.save([(raw["update_id"], person, json.dumps(raw))])
+    noise = await asyncpg.connect(pg_url)
+    stop = asyncio.Event()
+
+    async def chatter() -> None:  # other persons' updates, every 0.2 s, never a quiet second
+        while not stop.is_set():
+            await noise.execute("SELECT pg_notify($1, '424242')", INBOX_CHANNEL)
+            await asyncio.sleep(0.2)
+
+    talking = asyncio.create_task(chatter())
+    try:
+        await asyncio.sleep(1.5)
+        assert not b.handled
+        dead.terminate()  # killed: its lock goes, no NOTIFY names the person
+        died = time.monotonic()
+        await wait_for(lambda: bool(b.handled), timeout=5)
+        took = time.monotonic() - died
+        assert took < 2.5, f"took {took:.2f} s"  # the next sweep, ~1 s; loaded CI
+    finally:
+        stop.set()
+        await talking
+        await noise.close()
+
+
+async def test_an_update_that_cannot_be_marked_done_is_not_retried_in_a_hot_loop(
+    nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = await nodes("a")
+    person = 9101
+    fake.add_user(person, first_name="Stubborn")
+    raw = fake.build_message(person, "hello")
+    intake = a.svc.store.intake
+    done, failures = intake.done, 0
+
+    async def failing_done(update_id: int) -> None:
+        nonlocal failures
+        if update_id == raw["update_id"] and failures < 2:
+            failures += 1
+            raise RuntimeError("disk I/O error")
+        await done(update_id)
+
+    monkeypatch.setattr(intake, "done", failing_done)
+    await intake.save([(raw["update_id"], person, json.dumps(raw))])
+    await wait_async(lambda: _pending_is(a, 0))
+    tries = [h for h in a.handled if h[0] == raw["update_id"]]
+    assert len(tries) == 3  # two failures, each retried a sweep later; then done
+    assert tries[2][2] - tries[0][3] >= 1.5  # not at once: SWEEP_EVERY apart
+    assert [str(e) for e in a.errors] == ["disk I/O error"] * 2
+    a.errors.clear()
+
+
+async def _pending_is(node: Node, count: int) -> bool:
+    return await node.svc.store.intake.pending_count() == count
+
+
+async def test_a_lost_lead_stops_a_mail_pass_after_the_batch_under_way() -> None:
+    pending = list(range(20))  # > 8 mails due
+    sent: list[int] = []
+
+    class Optin:
+        async def prune_quota(self) -> None:
+            pass
+
+        async def due_mails(self, limit: int) -> list[Any]:
+            return [type("Mail", (), {"id": i})() for i in pending[:limit]]
+
+    def mailer(on_send: Callable[[Pump], None]) -> Mailer:
+        m = Mailer.__new__(Mailer)
+        Pump.__init__(m)
+        m.svc = type("Svc", (), {"store": type("Store", (), {"optin": Optin()})()})()  # type: ignore[assignment]
+        m._pruned_at = time.monotonic()
+
+        async def deliver(mail: Any) -> None:
+            on_send(m)
+            await asyncio.sleep(0.01)  # with the SMTP server
+            sent.append(mail.id)
+            pending.remove(mail.id)
+
+        m._deliver = deliver  # type: ignore[method-assign]
+        return m
+
+    old = mailer(lambda m: m.halt())  # the lead is lost as its first batch leaves
+    await old.tick()
+    assert len(sent) == 8  # the batch under way finishes; no next one
+    await mailer(lambda m: None).tick()  # the new leader
+    assert sorted(sent) == list(range(20))  # each mail once
+
+
+async def test_a_stopping_follower_never_takes_the_lead(
+    nodes: Callable[..., Awaitable[Node]],
+) -> None:
+    a = await nodes("a")
+    await wait_for(lambda: a.cluster.leading)
+    b = await nodes("b")
+    b.cluster.stop_dispatching()  # b's shutdown begins
+    a.kill()
+    await asyncio.sleep(2.5)  # two tries for the lead, had it not stopped
+    assert b.cluster.leadership is not None and not b.cluster.leadership.leading
+
+
+async def test_an_unreadable_update_that_cannot_be_set_aside_frees_its_person(
+    nodes: Callable[..., Awaitable[Node]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = await nodes("a")
+    intake = a.svc.store.intake
+    done, failures = intake.done, 0
+    update_id, person = 9_201_000, 9201
+
+    async def failing_done(uid: int) -> None:
+        nonlocal failures
+        if uid == update_id and failures < 1:
+            failures += 1
+            raise RuntimeError("disk I/O error")
+        await done(uid)
+
+    monkeypatch.setattr(intake, "done", failing_done)
+    raw = {"update_id": update_id, "message": {"bogus": 1}}  # no PTB reads this
+    await intake.save([(update_id, person, json.dumps(raw))])
+    await wait_async(lambda: _pending_is(a, 0))
+    assert failures == 1  # set aside again a sweep later, then done
+    dispatcher = a.cluster.dispatcher
+    assert dispatcher is not None
+    await wait_for(lambda: not dispatcher.held)

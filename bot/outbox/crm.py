@@ -162,6 +162,12 @@ class CrmSender(Pump):
         """Wait for kicked passes of every URL."""
         await asyncio.gather(*(sender.drain() for sender in self.senders))
 
+    def halt(self) -> None:
+        """The lead lost: every URL's pass posts no more (posts under way finish)."""
+        super().halt()
+        for sender in self.senders:
+            sender.halt()
+
     async def stop(self) -> None:
         """No new passes; let running ones finish their in-flight posts, then disconnect."""
         self._stopped = True

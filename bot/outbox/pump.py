@@ -61,6 +61,11 @@ class Pump:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
+    def halt(self) -> None:
+        """Shared mode, the lead lost (another process sends now): no new pass, nor another
+        batch of the running one; only the sends already under way finish."""
+        self._stopped = True
+
     async def stop(self) -> None:
         """No new passes; let the running one finish its in-flight sends."""
         self._stopped = True

@@ -13,6 +13,7 @@ lives and dies with its connection, so a dead process's locks are released by Po
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,16 @@ LEADER_LOCK = 0x41494D414E55  # "AIMANT" + 1 (the migration lock, bot.store.core
 WORK_CHANNEL = "aimant_work"
 __all__ = ["INBOX_CHANNEL", "LEADER_LOCK", "WORK_CHANNEL", "ClusterConnection", "person_key"]
 TIMEOUT = 5.0  # seconds for one statement on these connections; longer: treated as lost
+# The server's side: a client that vanished (machine dead, network cut) is dropped, its locks
+# with it, in about 11 s (5 s idle, then 3 probes 2 s apart; 10 s for data left unacknowledged),
+# not after the kernel's defaults (~2 h idle, ~15 min of retransmissions). All are settable by
+# any user, per session (PostgreSQL 12+); over a unix socket they do not apply (nothing to lose).
+KEEPALIVE = {
+    "tcp_keepalives_idle": "5",
+    "tcp_keepalives_interval": "2",
+    "tcp_keepalives_count": "3",
+    "tcp_user_timeout": "10000",
+}
 
 # Each person's earliest pending update, unless some process (this one too) holds the person:
 # a two-key advisory lock shows in pg_locks as classid (high half) and objid (low half).
@@ -77,56 +88,67 @@ class ClusterConnection:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
         self._turn = asyncio.Lock()  # asyncpg runs one statement at a time per connection
+        self.answered = time.monotonic()  # when a statement last came back
 
     @classmethod
     async def connect(cls, dsn: str) -> ClusterConnection:
-        """Connect (a postgresql:// URL)."""
-        return cls(await asyncpg.connect(dsn, timeout=TIMEOUT))
+        """Connect (a postgresql:// URL), the server told to drop it soon if this end vanishes."""
+        return cls(await asyncpg.connect(dsn, timeout=TIMEOUT, server_settings=KEEPALIVE))
+
+    async def _run(self, method: str, sql: str, *params: Any) -> Any:
+        """One statement; TimeoutError after TIMEOUT, waiting for the connection included."""
+        async with asyncio.timeout(TIMEOUT), self._turn:
+            result = await getattr(self._conn, method)(sql, *params)
+        self.answered = time.monotonic()
+        return result
 
     async def _val(self, sql: str, *params: Any) -> Any:
-        async with self._turn:
-            return await self._conn.fetchval(sql, *params, timeout=TIMEOUT)
+        return await self._run("fetchval", sql, *params)
 
     async def try_leader(self) -> bool:
         """Take the leader's lock if nobody holds it (held until this connection ends)."""
         return bool(await self._val("SELECT pg_try_advisory_lock($1)", LEADER_LOCK))
 
+    async def release_leader(self) -> None:
+        """Give the leader's lock up (a process stopping before it led)."""
+        await self._val("SELECT pg_advisory_unlock($1)", LEADER_LOCK)
+
     async def ping(self) -> None:
         """A round trip: raises if the connection (and so any lock it holds) is gone."""
         await self._val("SELECT 1")
 
-    async def try_person(self, key: int) -> bool:
-        """Take a person's lock unless another process holds it."""
-        return bool(await self._val("SELECT pg_try_advisory_lock($1, $2)", *halves(key)))
-
-    async def release_person(self, key: int) -> None:
-        """Let other processes have this person again."""
-        await self._val("SELECT pg_advisory_unlock($1, $2)", *halves(key))
+    async def release_person(self, key: int, announce: bool = False) -> None:
+        """Let other processes have this person again (`announce`: a NOTIFY of their key
+        wakes the other dispatchers, for updates of theirs still pending)."""
+        if announce:
+            await self._val(
+                "SELECT pg_advisory_unlock($1, $2), pg_notify($3, $4)",
+                *halves(key), INBOX_CHANNEL, str(key),
+            )  # fmt: skip
+        else:
+            await self._val("SELECT pg_advisory_unlock($1, $2)", *halves(key))
 
     async def heads(self, limit: int) -> list[tuple[int, int]]:
         """(key, update id) of free persons' earliest pending updates, oldest first."""
-        async with self._turn:
-            rows = await self._conn.fetch(_HEADS, limit, timeout=TIMEOUT)
+        rows = await self._run("fetch", _HEADS, limit)
         return [(int(r["k"]), int(r["update_id"])) for r in rows]
 
     async def take(self, key: int) -> tuple[bool, tuple[int, str] | None]:
         """Whether the person's lock was taken, and if so their earliest pending update
         (id, JSON), read under the lock; the caller releases a lock taken for nothing."""
-        async with self._turn:
-            row = await self._conn.fetchrow(_TAKE, key, *halves(key), timeout=TIMEOUT)
+        row = await self._run("fetchrow", _TAKE, key, *halves(key))
         if row is None or not row["got"]:
             return False, None
         return True, _update(row)
 
     async def next_or_release(self, key: int) -> tuple[int, str] | None:
         """The person's next pending update, the lock kept for it; else the lock released."""
-        async with self._turn:
-            row = await self._conn.fetchrow(_NEXT, key, *halves(key), timeout=TIMEOUT)
+        row = await self._run("fetchrow", _NEXT, key, *halves(key))
         return None if row is None else _update(row)
 
     async def listen(self, channel: str, heard: Callable[[str], None]) -> None:
         """Call `heard(payload)` on every NOTIFY on this channel (any process's, this one's)."""
-        async with self._turn:
+        async with asyncio.timeout(TIMEOUT), self._turn:
             await self._conn.add_listener(channel, lambda *args: heard(str(args[-1])))
 
     async def notify(self, channel: str) -> None:

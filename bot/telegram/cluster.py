@@ -33,9 +33,13 @@ from bot.telegram.intake import Backoff, describe, set_aside
 
 log = logging.getLogger(__name__)
 
-ELECT_EVERY = 1.0  # seconds between two tries for the leader's lock (and the leader's pings)
-SWEEP_EVERY = 1.0  # seconds between two looks at the inbox when no NOTIFY came
-PING_EVERY = 0.5  # the leader proves its lock's connection alive at most this often
+ELECT_EVERY = 1.0  # seconds between two tries for the leader's lock
+SWEEP_EVERY = 1.0  # seconds between two looks at the whole inbox, NOTIFYs or not
+# Each connection proves itself alive this often (any statement counts; else a ping), each
+# statement within TIMEOUT (5 s): a process cut off from the database stops within ~6 s,
+# before the server drops its connections (~11 s, bot.store.cluster.KEEPALIVE) and so before
+# another process can have its locks.
+PING_EVERY = 1.0
 
 Hook = Callable[[], Awaitable[None]]
 Sweep = Callable[[bool], Awaitable[None]]  # told whether a NOTIFY (new work) woke it
@@ -58,6 +62,9 @@ class Dispatcher:
         # (read in the same instant it was committed), they are tried again at once.
         self._again: set[int] = set()
         self._backlog = True  # pending updates may wait for a slot: read the inbox's heads
+        self._swept_at = -SWEEP_EVERY  # when the whole inbox was last looked at
+        # Persons whose update's handling failed (not marked done): left alone until then.
+        self._resting: dict[int, float] = {}
         self._wake = asyncio.Event()
         self._stopping = False
         self._backoff = Backoff("the shared inbox")
@@ -78,29 +85,30 @@ class Dispatcher:
         self._arrived.add(key)
         self._wake.set()
 
-    def wake(self) -> None:
-        """Look at the whole inbox now."""
-        self._backlog = True
-        self._wake.set()
-
     def stop(self) -> None:
         """Hand nothing more (what was handed is still handled and released)."""
         self._stopping = True
         self._wake.set()
 
     async def run(self) -> None:
-        """Until stopped: a round at each wake-up, and every SWEEP_EVERY the whole inbox."""
+        """Until stopped: a round at each wake-up, and every SWEEP_EVERY the whole inbox (also
+        under a steady stream of NOTIFYs: a dead process's persons wait at most that long)."""
         while not self._stopping:
-            swept = False
-            try:
-                await asyncio.wait_for(self._wake.wait(), SWEEP_EVERY)
-            except TimeoutError:
-                swept = True
+            left = self._swept_at + SWEEP_EVERY - time.monotonic()
+            if left > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), left)
             self._wake.clear()
             if self._stopping:
                 return
             try:
-                await self.round(swept or self._backlog)
+                sweep = self._backlog or time.monotonic() - self._swept_at >= SWEEP_EVERY
+                if sweep:
+                    self._swept_at = now = time.monotonic()
+                    self._resting = {k: t for k, t in self._resting.items() if t > now}
+                await self.round(sweep)
+                if time.monotonic() - self.conn.answered >= PING_EVERY:  # all slots busy
+                    await self.conn.ping()
             except Exception as exc:
                 if self.conn.is_closed() or isinstance(exc, TimeoutError):
                     self._lost(f"the shared inbox's connection failed ({describe(exc)})")
@@ -150,6 +158,10 @@ class Dispatcher:
 
     async def _take(self, key: int) -> bool:
         """Lock the person and hand their earliest update still pending (read under the lock)."""
+        if key in self._resting:
+            if self._resting[key] > time.monotonic():
+                return False
+            del self._resting[key]
         taken, head = await self.conn.take(key)
         if not taken:
             return False  # another process took them since the heads were read
@@ -161,17 +173,37 @@ class Dispatcher:
     async def _hand(self, key: int, update_id: int, payload: str) -> bool:
         """Queue the update for PTB, the person's lock held until it is done."""
         self.held[update_id] = key
-        raw = json.loads(payload)
         try:
-            update = Update.de_json(raw, self.app.bot)
+            update = Update.de_json(json.loads(payload), self.app.bot)
         except Exception as exc:  # kept by another PTB version that read it: this one cannot
-            await set_aside(self.store, raw, exc)
-            await self.store.intake.done(update_id)
-            await self.finished(update_id)
+            if await self._set_aside(update_id, payload, exc):
+                await self.finished(update_id)
+            else:  # still pending: the person goes, a sweep tries again (SWEEP_EVERY later)
+                self.held.pop(update_id, None)
+                await self._rest(key)
             return False
         self.handed += 1
         await self.app.update_queue.put(update)
         return True
+
+    async def _set_aside(self, update_id: int, payload: str, exc: Exception) -> bool:
+        """Keep an unreadable update apart and mark it done; False if the store failed."""
+        try:
+            await set_aside(self.store, json.loads(payload), exc)
+            await self.store.intake.done(update_id)
+        except Exception:
+            log.exception("cluster: update %s could not be set aside", update_id)
+            return False
+        return True
+
+    async def _rest(self, key: int) -> None:
+        """Release a person whose update failed; tried again here SWEEP_EVERY later at the
+        earliest (by another process at its next sweep), never in a hot loop."""
+        self._resting[key] = time.monotonic() + SWEEP_EVERY
+        try:
+            await self.conn.release_person(key)
+        except Exception as exc:  # the lock may be held still: nobody else may have them
+            self._lost(f"a person's lock could not be released ({describe(exc)})")
 
     async def finished(self, update_id: int) -> None:
         """The update is done (IntakeProcessor): the person's next one follows here at once
@@ -180,14 +212,16 @@ class Dispatcher:
         if key is None:
             return  # not handed by this dispatcher
         try:
-            if self._stopping:
-                await self.conn.release_person(key)
+            if self._stopping:  # the others hear of them: their next update goes on there
+                await self.conn.release_person(key, announce=True)
                 return
             head = await self.conn.next_or_release(key)
         except Exception as exc:  # the lock may be held still: nobody else may have them
             self._lost(f"a person's lock could not be released ({describe(exc)})")
             return
-        if head is not None:
+        if head is not None and head[0] == update_id:  # not marked done: its handling failed
+            await self._rest(key)
+        elif head is not None:
             await self._hand(key, *head)
         elif key in self._again:  # an update of theirs arrived while they were held here
             self._again.discard(key)
@@ -205,10 +239,24 @@ class Leadership:
         self.ready = False  # ... and the hooks ran: this process sends (and polls)
         self.elected: list[Hook] = []  # run in order once this process becomes the leader
         self.work = asyncio.Event()  # a follower created work (NOTIFY) or this one did
-        self._pinged = 0.0
+        self._stopping = False
+        self._pinging: asyncio.Task[None] | None = None  # the leader's pings
+
+    def stop(self) -> None:
+        """Shutdown begins: never take the lead from now on (a leader keeps it until closed)."""
+        self._stopping = True
+        self.work.set()
 
     async def run(self) -> None:
-        """Try for the lock until it is ours; then keep proving it held and sweep for work."""
+        """Try for the lock until it is ours (or stopped); then sweep for work, the lock's
+        connection proved alive meanwhile by a task of its own (a slow sweep cannot delay it)."""
+        try:
+            await self._elect_then_sweep()
+        finally:
+            if self._pinging is not None:
+                self._pinging.cancel()
+
+    async def _elect_then_sweep(self) -> None:
         said_follow, first = False, True
         while True:
             if not first:  # the first try at once: a lone process leads from its start
@@ -218,6 +266,8 @@ class Leadership:
             notified = self.work.is_set()
             self.work.clear()
             if not self.leading:
+                if self._stopping:
+                    return
                 taken = await self._try()
                 if taken is None:
                     return  # the connection is lost: the process stops
@@ -230,10 +280,14 @@ class Leadership:
                         )
                         said_follow = True
                     continue
+                if self._stopping:  # stopped while it asked: another process may lead now
+                    await self._release()
+                    return
+                self._pinging = asyncio.create_task(self._keep_alive(), name="cluster-ping")
                 if not await self._take_over():
                     return
-            elif not await self._alive():
-                return
+            elif self._pinging is not None and self._pinging.done():
+                return  # the lock's connection is lost: the process stops
             try:
                 await self._sweep(notified)
             except Exception:  # the next second tries again
@@ -249,6 +303,10 @@ class Leadership:
                 return None
             log.warning("cluster: could not try for the leader's lock (%s)", describe(exc))
             return False
+
+    async def _release(self) -> None:
+        with contextlib.suppress(Exception):  # else it goes when the connection is closed
+            await self.conn.release_leader()
 
     async def _take_over(self) -> bool:
         """Elected: run the hooks (recover what the last leader left, start sending)."""
@@ -268,18 +326,16 @@ class Leadership:
         self.ready = True
         return True
 
-    async def _alive(self) -> bool:
-        """The lock's connection answered (at most every PING_EVERY); else lost."""
-        if time.monotonic() - self._pinged < PING_EVERY:
-            return True
-        try:
-            await self.conn.ping()
-        except Exception as exc:
-            self.conn.abort()  # whatever its state, the server must see the lock go
-            self._lost(f"the leader lock's connection failed ({describe(exc)})")
-            return False
-        self._pinged = time.monotonic()
-        return True
+    async def _keep_alive(self) -> None:
+        """While leading: a round trip every PING_EVERY, each within TIMEOUT; else lost."""
+        while True:
+            await asyncio.sleep(PING_EVERY)
+            try:
+                await self.conn.ping()
+            except Exception as exc:
+                self.conn.abort()  # whatever its state, the server must see the lock go
+                self._lost(f"the leader lock's connection failed ({describe(exc)})")
+                return
 
 
 class Cluster:
@@ -365,7 +421,10 @@ class Cluster:
         )
 
     def stop_dispatching(self) -> None:
-        """Shutdown begins: no more updates handed (held ones finish, then their locks go)."""
+        """Shutdown begins: no more updates handed (held ones finish, then their locks go),
+        and a follower never becomes the leader now (it would start sending, polling)."""
+        if self.leadership is not None:
+            self.leadership.stop()
         if self.dispatcher is not None:
             self.dispatcher.stop()
 

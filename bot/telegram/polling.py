@@ -60,6 +60,8 @@ async def serve_shared_polling(app: App, svc: Services, stop: asyncio.Event) -> 
         if updater.running:
             await updater.stop()
         await app.stop()  # handles what was handed
+        if updater.running:  # elected while it stopped (a take-over already under way)
+            await updater.stop()
         await stop_services(app)
         await updater.shutdown()
         await app.shutdown()
