@@ -308,8 +308,16 @@ class AimantApplication(Application[Any, Ctx, Any, Any, Any, Any]):
     """PTB's Application, whose stop first halts bulk sending: PTB then waits for the handlers
     and the tip job still running, and tips or recipients waiting for a slot stay pending."""
 
+    async def start(self) -> None:
+        """PTB's start; updates are handled again after a failed reply (till the next stop)."""
+        if isinstance(self.update_processor, IntakeProcessor):
+            self.update_processor.stopping = False
+        await super().start()
+
     async def stop(self) -> None:
         """Halt the bulk senders (sends under way go on), then PTB's stop."""
+        if isinstance(self.update_processor, IntakeProcessor):  # no update handled again
+            self.update_processor.stopping = True
         cluster: Cluster | None = self.bot_data.get("cluster")
         if cluster is not None:  # no more updates handed; those handed are handled first
             cluster.stop_dispatching()

@@ -74,18 +74,18 @@ async def new_draft(update: Update, context: Ctx, version: Version, text: str) -
     svc = context.svc
     segments = await offered(context)
     draft_id = await svc.store.broadcasts.create(chat_id(update), text, segments, version)
-    await svc.store.sessions.clear(context.user_id)
     await show_draft(update, context, draft_id)
+    await svc.store.sessions.clear(context.user_id)  # last: a retry of this update finds it
 
 
 async def add_version(update: Update, context: Ctx, draft_id: int, version: Version) -> None:
     """Another language's version (the last one sent for a language wins)."""
     svc = context.svc
-    await svc.store.sessions.clear(context.user_id)
     if not await svc.store.broadcasts.set_version(draft_id, version):
         await say(update, t(context, svc.owner_lang, "bc_not_draft"))
-        return
-    await show_draft(update, context, draft_id)
+    else:
+        await show_draft(update, context, draft_id)
+    await svc.store.sessions.clear(context.user_id)  # last: a retry of this update finds it
 
 
 async def link_typed(update: Update, context: Ctx, draft_id: int) -> None:
@@ -96,11 +96,11 @@ async def link_typed(update: Update, context: Ctx, draft_id: int) -> None:
     if isinstance(parsed, str):  # still waiting for a valid one
         await say(update, t(context, lang, parsed))
         return
-    await svc.store.sessions.clear(context.user_id)
     if not await svc.store.broadcasts.add_link(draft_id, *parsed, limit=MAX_LINKS):
         await say(update, t(context, lang, "bc_not_draft"))
-        return
-    await show_draft(update, context, draft_id)
+    else:
+        await show_draft(update, context, draft_id)
+    await svc.store.sessions.clear(context.user_id)  # last: a retry of this update finds it
 
 
 async def ask_version(update: Update, context: Ctx, draft: Broadcast, lang: str) -> None:

@@ -53,14 +53,14 @@ async def schedule_at(update: Update, context: Ctx, draft_id: int, moment: int) 
     if problem:
         await say(update, t(context, lang, problem, zone=svc.settings.timezone))
         return
-    await svc.store.sessions.clear(context.user_id)
     if not await svc.store.broadcasts.schedule(draft_id, moment):
         await say(update, t(context, lang, "bc_not_draft"))
-        return
-    draft = await svc.store.broadcasts.get(draft_id)
-    assert draft is not None
-    text, keyboard = await scheduled_line(context, draft)
-    await say(update, text, keyboard)
+    else:
+        draft = await svc.store.broadcasts.get(draft_id)
+        assert draft is not None
+        text, keyboard = await scheduled_line(context, draft)
+        await say(update, text, keyboard)
+    await svc.store.sessions.clear(context.user_id)  # last: a retry of this update finds it
 
 
 async def scheduled_line(context: Ctx, draft: Broadcast) -> tuple[str, InlineKeyboardMarkup]:

@@ -6,6 +6,7 @@ Telegram's short bursts."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import logging
 import time
@@ -17,6 +18,7 @@ from telegram.error import NetworkError
 
 from bot.store import Event
 from bot.telegram import replies
+from bot.telegram.intake import IntakeProcessor
 from tests.conftest import OWNER, Clock, Harness, make_settings, start_harness, stop_harness
 from tests.fakeapi import FakeTelegram
 from tests.fakeapi.records import Call, busiest_second
@@ -153,3 +155,109 @@ async def test_the_owners_draft_and_preview_stay_within_the_chats_limit(
     finally:
         await stop_harness(bot)
     assert not bot.errors and not fake.violations
+
+
+class Calls:
+    """A stand-in for PTB's request: counts the calls made, answers each with its number."""
+
+    def __init__(self) -> None:
+        self.made: list[dict[str, object]] = []
+
+    async def __call__(self, data: dict[str, object]) -> int:
+        self.made.append(data)
+        return len(self.made)
+
+
+async def call(
+    limiter: replies.ReplyRateLimiter, calls: Calls, endpoint: str, **data: object
+) -> int:
+    result = await limiter.process_request(calls, (data,), {}, endpoint, data, None)
+    assert isinstance(result, int)
+    return result
+
+
+async def test_a_busy_chat_holds_a_reply_at_most_a_moment() -> None:
+    limiter = replies.ReplyRateLimiter(overall_max_rate=0)
+    calls = Calls()
+    loop = asyncio.get_running_loop()
+    # The owner's chat had its 60 messages this minute (alerts from every prospect's handler).
+    limiter._chats[OWNER] = collections.deque([loop.time() - 1.0] * 60, maxlen=60)
+    started = loop.time()
+    await call(limiter, calls, "sendMessage", chat_id=OWNER, text="a new lead")
+    # Sent at once (a 429, if any, is waited out), not ~59 s later holding an update slot.
+    assert loop.time() - started < 0.5
+    assert len(calls.made) == 1
+
+
+async def test_a_short_burst_still_waits_its_turn() -> None:
+    limiter = replies.ReplyRateLimiter(overall_max_rate=0)
+    calls = Calls()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for n in range(replies.CHAT_BURST + 1):
+        await call(limiter, calls, "sendMessage", chat_id=ADA, text=str(n))
+    waited = loop.time() - started
+    assert 1.0 <= waited <= replies.CHAT_MAX_WAIT  # the 4th waited for the next second
+
+
+async def test_a_retry_replays_the_first_calls_whatever_their_content() -> None:
+    limiter = replies.ReplyRateLimiter(overall_max_rate=0)
+    calls = Calls()
+    answers: list[int] = []
+
+    async def first() -> None:
+        answers.append(await call(limiter, calls, "sendMessage", chat_id=OWNER, text="12 leads"))
+        answers.append(await call(limiter, calls, "answerCallbackQuery", callback_query_id="q"))
+        assert replies.retry_later(NetworkError("lost"))
+
+    async def second() -> None:
+        # Live data changed meanwhile, and another branch is taken: the same two calls first.
+        answers.append(await call(limiter, calls, "sendMessage", chat_id=OWNER, text="13 leads"))
+        answers.append(await call(limiter, calls, "answerCallbackQuery", callback_query_id="q"))
+        answers.append(await call(limiter, calls, "sendMessage", chat_id=OWNER, text="more"))
+        answers.append(await call(limiter, calls, "sendMessage", chat_id=ADA, text="hi"))
+
+    assert await replies.handle(1, first(), second, lambda: True)
+    # Only the calls beyond those of the first handling went out.
+    assert [c.get("text") for c in calls.made] == ["12 leads", None, "more", "hi"]
+    assert answers == [1, 2, 1, 2, 3, 4]
+
+
+async def test_tasks_an_update_starts_are_not_journaled() -> None:
+    limiter = replies.ReplyRateLimiter(overall_max_rate=0)
+    calls = Calls()
+    tasks: list[asyncio.Task[None]] = []
+
+    async def broadcast() -> None:
+        for n in range(3):
+            await call(limiter, calls, "sendMessage", chat_id=ADA, text=str(n))
+        assert not replies.will_retry(NetworkError("lost"))  # not the update's own failure
+
+    async def first() -> None:
+        tasks.append(asyncio.create_task(broadcast()))  # inherits the update's context
+        await tasks[0]
+        attempt = replies._ATTEMPT.get()
+        assert attempt is not None and not attempt.journal  # the broadcast's calls: its own
+
+    assert await replies.handle(1, first(), None, lambda: True)
+    assert len(calls.made) == 3
+
+
+async def test_a_stopping_process_handles_no_update_again(bot: Harness) -> None:
+    processor = bot.app.update_processor
+    assert isinstance(processor, IntakeProcessor)
+    bot.request.reset_next(1, "sendMessage")
+
+    async def stop_meanwhile() -> None:
+        await asyncio.sleep(0.1)
+        processor.stopping = True  # what AimantApplication.stop does first
+
+    stopping = asyncio.create_task(stop_meanwhile())
+    update = bot.fake.build_message(ADA, "/start")
+    await bot.send(update)
+    await stopping
+    bot.errors.clear()
+    # Not handled again, not marked done: the next start replays it.
+    assert welcomes(bot) == 0
+    assert not await bot.svc.store.intake.is_done(update["update_id"])
+    processor.stopping = False

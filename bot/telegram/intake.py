@@ -163,6 +163,9 @@ class IntakeProcessor(BaseUpdateProcessor):
         self.may_handle: Callable[[], bool] | None = None
         # Runs an update's handlers again when a reply failed transiently (bot/telegram/replies).
         self.rerun: Callable[[Update], Awaitable[Any]] | None = None
+        # Set as the application starts stopping: no update is handled again after that (PTB's
+        # stop waits for running updates; one left unfinished stays pending for the next run).
+        self.stopping = False
         self._slots = asyncio.Semaphore(max_concurrent_updates)
         self._locks: dict[int | None, asyncio.Lock] = {}
         self._waiting: dict[int | None, int] = {}
@@ -203,7 +206,8 @@ class IntakeProcessor(BaseUpdateProcessor):
                 return
             rerun, may = self.rerun, self.may_handle
             again = (lambda: rerun(update)) if rerun is not None else None
-            if await replies.handle(update.update_id, coroutine, again, may or (lambda: True)):
+            go_on = lambda: not self.stopping and (may is None or may())  # noqa: E731
+            if await replies.handle(update.update_id, coroutine, again, go_on):
                 await store.intake.done(update.update_id)
 
     async def initialize(self) -> None:

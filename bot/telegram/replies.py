@@ -5,15 +5,18 @@
 pacer meanwhile: a person waiting comes before a broadcast. A reply that still fails (network
 trouble, or 429s past `MAX_WAIT`) fails its handler; `on_error` then asks for the update to be
 handled again (`retry_later`), up to `ATTEMPTS` times, before the person gets the friendly
-error. Within one update's attempts, a call that succeeded before is not made again: its first
-answer is returned (`Attempt.journal`), so a retry sends nothing twice and answers no query twice.
+error. Within one update's attempts, calls are told apart by their endpoint, their target (the
+chat, else the message, else the query) and their rank among such calls in the try: a retry's
+first n calls of a kind to a target get the answers the earlier tries' first n got, whatever their
+content now (live counts, another branch taken), and only calls beyond those are made
+(`Attempt.journal`). So a retry sends nothing twice and answers no query twice. Only the update's
+own task uses the journal: a task it starts (a broadcast, a pump, a relay) makes its calls.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import json
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from contextvars import ContextVar
@@ -35,7 +38,9 @@ RETRY_DELAYS = (1.0, 5.0)  # before the second and the third handling
 # Into one private chat: ~1 message a second, short bursts tolerated (at most 3 in any second,
 # 60 in any minute); the owner's chat gets a draft's summary, its picker and a preview at once.
 CHAT_BURST, CHAT_PER_MINUTE = 3, 60
-_MEDIA = frozenset({"document", "photo", "video", "audio", "animation", "voice", "video_note"})
+# A reply waits at most this for its chat's turn (it holds an update slot meanwhile); past it,
+# it goes anyway and a 429, if any, is waited out like any other.
+CHAT_MAX_WAIT = 2.0
 
 
 @dataclass
@@ -47,6 +52,7 @@ class Attempt:
     again: bool = False  # on_error asked for another handling
     journal: dict[str, list[Any]] = field(default_factory=dict)  # call -> its answers, in order
     used: dict[str, int] = field(default_factory=dict)  # call -> answers used in this try
+    task: asyncio.Task[Any] | None = None  # the update's task: the only one using the journal
 
     def next(self, last: bool) -> None:
         """The next try: every journaled answer may be used again once."""
@@ -55,6 +61,14 @@ class Attempt:
 
 
 _ATTEMPT: ContextVar[Attempt | None] = ContextVar("reply_attempt", default=None)
+
+
+def _current() -> Attempt | None:
+    """The update's attempt, in its own task only: tasks it started inherit the variable."""
+    attempt = _ATTEMPT.get()
+    if attempt is None or attempt.task is not asyncio.current_task():
+        return None
+    return attempt
 
 
 def transient(error: BaseException) -> bool:
@@ -67,7 +81,7 @@ def transient(error: BaseException) -> bool:
 
 def retry_later(error: BaseException) -> bool:
     """From on_error: True if this update will be handled again (nothing to tell the person)."""
-    attempt = _ATTEMPT.get()
+    attempt = _current()
     if attempt is None or attempt.last or not transient(error):
         return False
     attempt.again = True
@@ -76,7 +90,7 @@ def retry_later(error: BaseException) -> bool:
 
 def will_retry(error: BaseException) -> bool:
     """Whether an update failing with `error` now would be handled again."""
-    attempt = _ATTEMPT.get()
+    attempt = _current()
     return attempt is not None and not attempt.last and transient(error)
 
 
@@ -88,7 +102,7 @@ async def handle(
 ) -> bool:
     """Run an update's handlers, again (`rerun`) while on_error asks, up to ATTEMPTS times;
     False if it was left unfinished (shutting down, or locks lost): it is handled later."""
-    attempt = Attempt(last=rerun is None)
+    attempt = Attempt(last=rerun is None, task=asyncio.current_task())
     token = _ATTEMPT.set(attempt)
     try:
         await coroutine
@@ -109,14 +123,13 @@ async def handle(
         _ATTEMPT.reset(token)
 
 
-def _key(endpoint: str, data: dict[str, Any]) -> str | None:
-    """What identifies a call within one update (None: not comparable)."""
-    # A document is the same call whether uploaded or sent by its file id (cached meanwhile).
-    same = {k: "<file>" if k in _MEDIA else v for k, v in data.items()}
-    try:  # PTB objects repr their fields
-        return endpoint + json.dumps(same, sort_keys=True, default=repr)
-    except (TypeError, ValueError):
-        return None
+def _key(endpoint: str, data: dict[str, Any]) -> str:
+    """What a call is within one update, its content aside: the endpoint and its target (the
+    chat, else the inline message, else the query); the journal counts such calls in order."""
+    for name in ("chat_id", "inline_message_id", "callback_query_id", "inline_query_id"):
+        if data.get(name) is not None:
+            return f"{endpoint}:{name}={data[name]}"
+    return endpoint
 
 
 class ReplyRateLimiter(AIORateLimiter):
@@ -142,17 +155,17 @@ class ReplyRateLimiter(AIORateLimiter):
         """Bulk: the call as is; a reply: its earlier answer in this update, else sent."""
         if in_bulk_send():
             return await callback(*args, **kwargs)
-        attempt = _ATTEMPT.get()
-        key = _key(endpoint, data) if attempt is not None else None
-        if attempt is not None and key is not None:
-            seen, used = attempt.journal.get(key, []), attempt.used.get(key, 0)
-            if used < len(seen):  # an earlier try of this update made this call: done already
-                attempt.used[key] = used + 1
-                return seen[used]
+        attempt = _current()
+        if attempt is None:
+            return await self._patiently(callback, args, kwargs, endpoint, data)
+        key = _key(endpoint, data)
+        seen, used = attempt.journal.get(key, []), attempt.used.get(key, 0)
+        if used < len(seen):  # an earlier try made its n-th such call: that one stands
+            attempt.used[key] = used + 1
+            return seen[used]
         result = await self._patiently(callback, args, kwargs, endpoint, data)
-        if attempt is not None and key is not None:
-            attempt.journal.setdefault(key, []).append(result)
-            attempt.used[key] = attempt.used.get(key, 0) + 1
+        attempt.journal.setdefault(key, []).append(result)
+        attempt.used[key] = attempt.used.get(key, 0) + 1
         return result
 
     async def _patiently(
@@ -206,7 +219,9 @@ class ReplyRateLimiter(AIORateLimiter):
 
     async def _chat_turn(self, loop: asyncio.AbstractEventLoop, chat_id: int) -> None:
         """Book this send's moment in a private chat (CHAT_BURST a second, CHAT_PER_MINUTE a
-        minute, counted on rolling windows like Telegram), and wait for it."""
+        minute, counted on rolling windows like Telegram), and wait for it; a turn more than
+        CHAT_MAX_WAIT away is not booked: the send goes now (a 429 is waited out in _patiently),
+        so a busy chat (the owner's alerts from every prospect) never holds update slots."""
         now = loop.time()
         if len(self._chats) > 10_000:  # forget chats idle for a minute: nothing to hold back
             self._chats = {c: d for c, d in self._chats.items() if d and d[-1] > now - 60}
@@ -216,6 +231,11 @@ class ReplyRateLimiter(AIORateLimiter):
             at = max(at, sent[-CHAT_BURST] + 1.0 + MARGIN)
         if len(sent) >= CHAT_PER_MINUTE:
             at = max(at, sent[0] + 60.0 + MARGIN)
+        if at - now > CHAT_MAX_WAIT:
+            log.info(
+                "chat %s busy: a reply goes without waiting %.0f s for its turn", chat_id, at - now
+            )
+            return
         sent.append(at)
         if at > now:
             await asyncio.sleep(at - now)
