@@ -13,6 +13,7 @@ from telegram import Update
 
 from bot.store import Store
 from bot.store.connection import CHECKPOINT_ROWS, LoopConnection, inline_statements, off_loop
+from bot.store.core import WAL_LIMIT
 from bot.telegram.intake import IntakeProcessor
 
 LOOP = threading.get_ident()  # pytest-asyncio runs the loop in the main thread
@@ -135,6 +136,28 @@ async def test_checkpoints_run_in_the_thread_never_inside_a_commit(store: Store)
     commits = [thread for thread, sql in seen if sql == "COMMIT"]
     assert checkpoints and LOOP not in checkpoints
     assert commits and set(commits) == {LOOP}
+
+
+async def test_the_wal_stays_bounded_under_steady_writes(store: Store) -> None:
+    """Checkpoints run while the writer goes on: the WAL is still restarted from the top (a
+    write transaction only restarts a fully checkpointed WAL) and cut back to WAL_LIMIT."""
+    assert store.path is not None
+    wal = Path(f"{store.path}-wal")
+    began = time.monotonic()
+    update = peak = 0
+    with inline_statements():
+        while time.monotonic() - began < 3.0:  # thousands of one-row transactions, checkpoints
+            update += 1
+            await store.intake.save([(update, update, "x" * 300)])
+            await asyncio.sleep(0)  # as updates do: the checkpoints' task gets its turns
+            if update % 100 == 0:  # its peak: one checkpoint's worth of rows, whatever the time
+                peak = max(peak, wal.stat().st_size)
+    assert update >= 3 * CHECKPOINT_ROWS
+    if store._checkpointing is not None:
+        await store._checkpointing
+    await store.intake.save([(update + 1, 1, "{}")])  # restarts a fully checkpointed WAL
+    assert wal.stat().st_size <= 2 * WAL_LIMIT + 1024 * 1024, (update, wal.stat().st_size)
+    assert peak <= 16 * WAL_LIMIT, (update, peak)  # without the restarts: ~600 MB by now
 
 
 async def test_the_export_is_read_in_the_thread_even_during_an_update(store: Store) -> None:

@@ -39,6 +39,10 @@ MIGRATION_LOCK = 0x41494D414E56
 PING_SECONDS = 15.0  # PostgreSQL: a `SELECT 1` slower than this (behind a long query too) is lost
 VACUUM_LOCK_TIMEOUT = "5s"  # a VACUUM of the same table elsewhere: wait this long, then leave
 WAL_LIMIT = 4 * 1024 * 1024  # a checkpointed WAL is cut back to this, not kept at its peak size
+# A checkpoint finishing under the write lock (StoreBase._checkpoint) first catches up without
+# it, up to this many more passes, while the last pass saw more frames than this written.
+CATCH_UP_PASSES = 2
+TAIL_FRAMES = 256
 
 
 def checkpoint_file(path: Path) -> None:
@@ -98,6 +102,9 @@ class StoreBase:
         # and the one running now (none is awaited by an update: their fsyncs take a while).
         self._checkpointer: aiosqlite.Connection | None = None
         self._checkpointing: asyncio.Task[None] | None = None
+        # Held by whoever checkpoints (SQLite runs one at a time; a second one just returns
+        # busy): always taken before the write lock, never after it (no deadlock).
+        self._checkpoint_lock = asyncio.Lock()
         # "sqlite", or "postgresql" (open_postgres: the same SQL, translated by bot.store.pg),
         # and then the database's URL (a secret: its password; never logged).
         self.dialect = "sqlite"
@@ -248,9 +255,8 @@ class StoreBase:
         """Copy the WAL into the database file and truncate it (gives disk space back)."""
         if self.dialect != "sqlite":
             return  # PostgreSQL checkpoints by itself
-        async with self._write:
-            if self._checkpointing is not None:  # SQLite runs one checkpoint at a time
-                await asyncio.wait([self._checkpointing])
+        # After the checkpoints' task, if one runs (it may need the write lock to finish).
+        async with self._checkpoint_lock, self._write:
             with off_loop():
                 await self._db.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
 
@@ -409,17 +415,38 @@ class StoreBase:
             if self._checkpointing is None or self._checkpointing.done():  # one at a time
                 self._checkpointing = asyncio.create_task(self._checkpoint())
             return
-        async with self._write:
+        async with self._checkpoint_lock, self._write:
             # Every row read: a statement left half-read would block the next COMMIT.
             with off_loop():
                 await self._db.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
 
     async def _checkpoint(self) -> None:
         """A PASSIVE checkpoint on the checkpoints' connection; a failure is only logged (the
-        WAL just grows until the next one: nothing written is at stake)."""
+        WAL just grows until the next one: nothing written is at stake).
+
+        The writer goes on meanwhile, so the WAL is rarely fully checkpointed at the end, and
+        SQLite only starts it again from the top (then cuts it back to WAL_LIMIT) when a write
+        transaction begins on a fully checkpointed WAL: under steady writes it would grow
+        without bound. So once the -wal file is past WAL_LIMIT, a second PASSIVE pass copies
+        what was written during the first one under the write lock (short: only that tail is
+        left: passes without it catch up first if much was written meanwhile), and the next
+        transaction restarts the WAL, which COMMIT cuts back to WAL_LIMIT. The first, long
+        pass never holds the lock. (Its row cannot tell whether the WAL is left whole: its
+        frame count is the WAL's when it began, without what was written during it.)"""
         try:
-            db = await self._checkpointer_db()
-            await db.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
+            async with self._checkpoint_lock:
+                db = await self._checkpointer_db()
+                frames, _ = await _passive(db)
+                if _size(Path(f"{self.path}-wal")) > WAL_LIMIT:
+                    for _ in range(CATCH_UP_PASSES):  # much written meanwhile: again, unlocked
+                        later, _ = await _passive(db)
+                        if later - frames < TAIL_FRAMES:
+                            break
+                        frames = later
+                    async with self._write:
+                        frames, done = await _passive(db)
+                    if done < frames:  # a reader's snapshot still needs the WAL: next time
+                        log.debug("WAL checkpoint left %d of %d frames", frames - done, frames)
         except Exception as exc:
             log.warning("WAL checkpoint failed: %s", exc)
 
@@ -540,6 +567,21 @@ class StoreBase:
             params.append(person)
         row = await self._one(sql, params)
         return int(row[0]) if row else 0
+
+
+def _size(path: Path) -> int:
+    """A file's size in bytes (0: there is none)."""
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0
+
+
+async def _passive(db: aiosqlite.Connection) -> tuple[int, int]:
+    """A PASSIVE checkpoint: the WAL's frames and how many of them are now in the file."""
+    rows = list(await db.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)"))
+    _busy, frames, done = (int(value) for value in rows[0])
+    return frames, done
 
 
 def _connection_lost(exc: Exception) -> bool:
