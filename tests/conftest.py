@@ -20,6 +20,18 @@ from tests.fakeapi import FakeRequest, FakeTelegram
 from tests.fakeapi.core import Sent
 from tests.pgserver import PgServer, missing
 
+
+@pytest.fixture(autouse=True)
+def _replies_wait_for_no_chat_turn(request: pytest.FixtureRequest, monkeypatch: Any) -> None:
+    """In process, the fake enforces no per-chat limit unless a test makes it strict, so the
+    bot's per-chat pacing (bot/telegram/replies.py) would only make the suite sleep (about 3 s a
+    test): off here, on for tests marked chat_pacing and in every test of the bot as a process."""
+    if request.node.get_closest_marker("chat_pacing") is None:
+        from bot.telegram import replies
+
+        monkeypatch.setattr(replies, "CHAT_MAX_WAIT", 0.0)
+
+
 ROOT = Path(__file__).resolve().parents[1]
 OWNER = 900001
 

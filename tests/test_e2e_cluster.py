@@ -239,9 +239,10 @@ async def test_three_processes_one_killed_lose_nothing_and_send_nothing_twice(
     }, report
     assert not again, (again, report)
     if len(nodes.nodes) > 1:  # no restart's burst (README: a new pacer knows nothing of the
-        # old one's last second): Telegram refused nothing, not even in the owner's chat (its
-        # draft, picker and preview at once keep within the chat's short bursts)
-        assert not refused, report
+        # old one's last second): Telegram refused no bulk send. Replies are paced per process:
+        # a person's steps handled by two processes within a second may meet the chat's limit;
+        # such a 429 is waited out and the reply arrives once (checked above).
+        assert not [key for key in refused if key in asked], report
     else:  # a restart's burst may have a bulk send refused; never a reply (they wait it out)
         assert all(chat in LEADS for _, chat in refused), report
     recipients = states(pg_url, "SELECT state, user_id FROM broadcast_recipients")

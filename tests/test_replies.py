@@ -137,6 +137,7 @@ async def test_a_replayed_button_press_is_quiet(
     assert not await bot.svc.store.intake.pending()
 
 
+@pytest.mark.chat_pacing
 async def test_the_owners_draft_and_preview_stay_within_the_chats_limit(
     tmp_path: Path, clock: Clock
 ) -> None:
@@ -176,6 +177,7 @@ async def call(
     return result
 
 
+@pytest.mark.chat_pacing
 async def test_a_busy_chat_holds_a_reply_at_most_a_moment() -> None:
     limiter = replies.ReplyRateLimiter(overall_max_rate=0)
     calls = Calls()
@@ -189,6 +191,7 @@ async def test_a_busy_chat_holds_a_reply_at_most_a_moment() -> None:
     assert len(calls.made) == 1
 
 
+@pytest.mark.chat_pacing
 async def test_a_short_burst_still_waits_its_turn() -> None:
     limiter = replies.ReplyRateLimiter(overall_max_rate=0)
     calls = Calls()
