@@ -4,6 +4,7 @@ and broadcast retries on their documented backoff."""
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import AsyncIterator
 
@@ -11,7 +12,7 @@ import pytest
 from telegram import Bot
 from telegram.error import RetryAfter
 
-from bot.telegram.pacing import Pacer
+from bot.telegram.pacing import ARRIVAL_MARGIN, Pacer
 from tests.conftest import OWNER, Clock, Harness
 from tests.fakeapi import FakeRequest, FakeTelegram
 from tests.fakeapi.records import busiest_second
@@ -125,6 +126,28 @@ async def test_late_slots_never_add_up_to_a_burst() -> None:
     time.sleep(0.5)  # the event loop stalls: ten slots' timers are overdue at once
     await asyncio.gather(*waiting)
     assert busiest_second(stamps) <= 20  # still Telegram's rule: 20 in any rolling second
+
+
+async def test_arrival_jitter_up_to_the_margin_never_makes_rate_plus_one() -> None:
+    """Telegram counts where requests arrive: each delayed by 0 to ARRIVAL_MARGIN s (at random,
+    and the worst case: the first of a second late, the next ones on time), still at most R in
+    any rolling second at the far end, and the pacer keeps >= 0.95 of R."""
+    loop = asyncio.get_running_loop()
+    rate = 40
+    pacer = Pacer(rate)
+    wired: list[float] = []
+    for _ in range(2 * rate + 1):
+        assert await pacer.slot()
+        assert await pacer.wire()
+        wired.append(loop.time())
+    jitter = random.Random(7)
+    arrived = [at + jitter.uniform(0, ARRIVAL_MARGIN) for at in wired]
+    assert busiest_second(arrived) <= rate
+    worst = [at + (ARRIVAL_MARGIN * 0.999 if k % rate == 0 else 0) for k, at in enumerate(wired)]
+    assert busiest_second(worst) <= rate
+    assert busiest_second(wired) <= rate - 1  # the margin is real: R on the dot would trip it
+    achieved = (len(wired) - 1) / (wired[-1] - wired[0])
+    assert 0.95 * rate <= achieved <= rate
 
 
 async def test_a_closed_pacer_gives_no_more_slots() -> None:

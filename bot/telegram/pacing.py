@@ -5,6 +5,12 @@ limit however idle the bot was before. The pacer hands out one slot every 1/R s,
 by tips and broadcasts; the sender claims its message in SQLite only once it holds a slot, so a
 message waiting here is still `pending` and survives a crash. Right before the request is
 written, `wire` checks Telegram's own rule (at most R in any rolling second) once more.
+
+Telegram counts at its end, where requests arrive with some jitter (the network, the process
+descheduled between the count and the write): R requests let out over exactly one second can
+arrive as R + 1 in one. So the pacer counts R per rolling 1 s + ARRIVAL_MARGIN, and spaces its
+grid to match: up to ARRIVAL_MARGIN of jitter between two requests still arrives as at most R
+in any rolling second, at 1 / (1 + ARRIVAL_MARGIN) = 0.96 of R.
 """
 
 from __future__ import annotations
@@ -18,18 +24,22 @@ from contextvars import ContextVar
 
 _BULK: ContextVar[bool] = ContextVar("bulk_send", default=False)
 
+ARRIVAL_MARGIN = 0.04  # seconds of arrival jitter a rolling second at Telegram's end absorbs
+
 
 class Pacer:
-    """One slot every 1/rate seconds, first come first served; paused after a 429."""
+    """One slot every (1 + ARRIVAL_MARGIN)/rate seconds, first come first served; paused after
+    a 429."""
 
     def __init__(self, rate: float) -> None:
         self.rate = rate
-        self.interval = 1.0 / rate
-        self._next = 0.0  # the first free time on the grid
         # Telegram's own rule, checked as each request is written (see wire): at most `rate`
-        # in any rolling second, whatever stalls of the loop or the database bunched together.
+        # in any rolling second, whatever stalls of the loop or the database bunched together,
+        # counted over a second and the margin so that arrival jitter cannot add one.
         self._window = max(1, int(rate))
-        self._span = self._window / rate
+        self._span = self._window / rate + ARRIVAL_MARGIN
+        self.interval = self._span / self._window
+        self._next = 0.0  # the first free time on the grid
         self._given: collections.deque[float] = collections.deque(maxlen=self._window)
         self._paused_until = 0.0
         self._closed = False
