@@ -264,3 +264,26 @@ async def test_a_stopping_process_handles_no_update_again(bot: Harness) -> None:
     assert welcomes(bot) == 0
     assert not await bot.svc.store.intake.is_done(update["update_id"])
     processor.stopping = False
+
+
+async def test_a_draft_whose_summary_was_lost_is_made_once_and_its_link_added_once(
+    bot: Harness,
+) -> None:
+    """The owner's message handled again after the draft's summary failed to go: the same draft
+    (no second, unused one), and a link typed then is added once."""
+    await bot.text(OWNER, "/broadcast")
+    bot.request.reset_next(1, "sendMessage")  # the draft's summary dies on the way
+    await bot.text(OWNER, "Spring sale: 20% off all week")
+    assert [type(e) for e in bot.errors] == [NetworkError]
+    bot.errors.clear()
+    assert bot.last(OWNER).text.startswith("📣 Broadcast #1:")
+    assert await bot.svc.store.broadcasts.get(2) is None  # one draft made, not two
+    await bot.tap_label(OWNER, "🔗 Add a link button")
+    bot.request.reset_next(1, "sendMessage")
+    await bot.text(OWNER, "Book now https://example.com/book")
+    assert [type(e) for e in bot.errors] == [NetworkError]
+    bot.errors.clear()
+    draft = await bot.svc.store.broadcasts.get(1)
+    assert draft is not None and draft.links == [("Book now", "https://example.com/book")]
+    assert "Link buttons: Book now. " in bot.chat(OWNER)[-2].text
+    assert not await bot.svc.store.intake.pending()

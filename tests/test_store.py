@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.broadcast.draft import Version
 from bot.funnel.rules import Stage
 from bot.store import Event, Store
 from bot.store.migrations import MIGRATIONS
@@ -212,3 +213,21 @@ async def test_version_1_file_is_migrated_forward_keeping_its_data(tmp_path: Pat
     assert lead is not None and lead.email == "old@example.com" and lead.hot_at is None
     assert await store.tips.schedule(7, "m1", "t1", 100)
     await store.close()
+
+
+async def test_a_drafts_first_message_and_a_link_count_once_when_handled_again(
+    store: Store,
+) -> None:
+    first = Version("en", 900001, 41, "text")
+    made = await store.broadcasts.create(900001, "Spring sale", ["all"], first)
+    assert await store.broadcasts.create(900001, "Spring sale", ["all"], first) == made
+    other = await store.broadcasts.create(
+        900001, "Other", ["all"], Version("en", 900001, 42, "text")
+    )
+    assert other != made
+    for _ in range(2):
+        assert await store.broadcasts.add_link(made, "Book", "https://example.com/b", limit=3)
+    assert await store.broadcasts.add_link(made, "Shop", "https://example.com/s", limit=3)
+    draft = await store.broadcasts.get(made)
+    assert draft is not None
+    assert draft.links == [("Book", "https://example.com/b"), ("Shop", "https://example.com/s")]

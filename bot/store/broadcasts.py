@@ -72,8 +72,18 @@ class Broadcasts(Repository):
         self, owner_chat: int, text: str, segments: list[str], version: Version | None = None
     ) -> int:
         """A draft, with the segments offered to the owner (buttons refer to them by index) and
-        its first version (the message copied to leads)."""
+        its first version (the message copied to leads). The same owner's message a second
+        time (its update handled again after a reply failed) gives back the draft it made."""
         async with self._tx() as db:
+            if version is not None:
+                made = await self._one(
+                    "SELECT b.id FROM broadcasts b JOIN broadcast_versions v"
+                    " ON v.broadcast_id = b.id WHERE b.owner_chat = ? AND b.state = 'draft'"
+                    " AND v.from_chat = ? AND v.message_id = ?",
+                    (owner_chat, version.from_chat, version.message_id),
+                )
+                if made is not None:
+                    return int(made["id"])
             cur = await db.execute(
                 "INSERT INTO broadcasts (owner_chat, text, segments, created_at)"
                 " VALUES (?, ?, ?, ?)",
@@ -105,13 +115,16 @@ class Broadcasts(Repository):
         return True
 
     async def add_link(self, broadcast_id: int, label: str, url: str, limit: int) -> bool:
-        """Append a link button to a draft; False if not a draft or it already has `limit`."""
+        """Append a link button to a draft; False if not a draft or it already has `limit`.
+        The same label and address already there is not added twice (an update handled again)."""
         async with self._tx() as db:
             row = await self._one(
                 "SELECT buttons FROM broadcasts WHERE id = ? AND state = 'draft' /*FOR UPDATE*/",
                 (broadcast_id,),
             )  # PostgreSQL: two owners adding links at once each add theirs
             links = json.loads(row["buttons"]) if row else None
+            if links is not None and [label, url] in links:
+                return True
             if links is None or len(links) >= limit:
                 return False
             await db.execute(
