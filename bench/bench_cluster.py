@@ -303,7 +303,7 @@ def main() -> None:
         reference, jitter = asyncio.run(
             bare(args.bulk_rate, sent.audience)
         )  # as many: as much jitter
-        goal = "met" if ratio >= 0.95 and sent.busiest <= max(jitter, args.bulk_rate) else "NOT met"
+        goal = "met" if ratio >= 0.95 and sent.busiest <= args.bulk_rate else "NOT met"
         print(
             f"broadcast by 3 processes to {sent.audience} leads (no tip due), BULK_RATE"
             f" {args.bulk_rate}, strict Telegram (429 above 30 in any rolling second), 100 ms per"
@@ -314,8 +314,8 @@ def main() -> None:
         )
         print(
             f"  a bare client spacing {args.bulk_rate}/s evenly through the same fake:"
-            f" {reference:.1f}/s, busiest rolling second {jitter} (the arrivals' jitter here)"
-            f" -> goal >= 0.95 of BULK_RATE, busiest no worse than the bare client's: {goal}"
+            f" {reference:.1f}/s, busiest rolling second {jitter} (the arrivals' jitter here,"
+            f" with no margin) -> goal >= 0.95 of BULK_RATE, busiest <= BULK_RATE: {goal}"
         )
         with tempfile.TemporaryDirectory() as folder:
             both = asyncio.run(broadcast(leads, args.bulk_rate, pg, Path(folder), tips_due=True))
