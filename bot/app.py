@@ -182,6 +182,11 @@ async def open_services(app: App) -> None:
         store.hook_urls = tuple(svc.settings.crm_webhook_urls)
         store.on_hook = running.crm.kick  # an event was committed: post it now, not at a tick
     if app.bot_data.get("shared") and svc.settings.database_url is not None:
+        # The dispatcher replaces the replay: say what it finds, as the replay does (before it
+        # starts: once handed, the count would race the handling).
+        left = await store.intake.pending_count()
+        if left:
+            log.info("%d update(s) left unfinished in the shared inbox: handled in turn", left)
         await _join_cluster(app, svc, running, svc.settings.database_url.get_secret_value())
     else:
         await _pick_up(app, svc)

@@ -272,10 +272,28 @@ PG_HANDFUL = frozenset(
     }
 )
 
+# The bot as a process (`python -m bot`, tests/test_e2e_kill.py's BotProcess): each test there
+# that takes `backend` hands it to the process (DATABASE_URL), so its PostgreSQL twin always
+# runs (issue 17: the end-to-end tests on both backends), AIMANT_PG_FULL or not.
+PROCESS_MODULES = frozenset(
+    {
+        "test_e2e_broadcast.py",
+        "test_e2e_crash_day.py",
+        "test_e2e_inbox.py",
+        "test_e2e_kill.py",
+        "test_e2e_nurture.py",
+        "test_e2e_outboxes.py",
+        "test_faults.py",
+    }
+)
+
 
 def _pg_twin_kept(item: pytest.Function) -> bool:
-    """Whether a test's PostgreSQL twin runs: it opens a store in process, and it is the
-    store's, the KPIs' or one of the handful (all of them with AIMANT_PG_FULL=1)."""
+    """Whether a test's PostgreSQL twin runs: the bot as a process on the test's backend, or
+    it opens a store in process, and it is the store's, the KPIs' or one of the handful (all
+    of them with AIMANT_PG_FULL=1)."""
+    if item.path.name in PROCESS_MODULES:
+        return True
     if not {"bot", "bot_with", "store", "pg_url"} & set(item.fixturenames) and (
         "open_backend_store" not in item.function.__code__.co_names
     ):

@@ -4,25 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sqlite3
 import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from bot.store import Store
 from bot.telegram.pacing import in_flight_for
+from tests import db as raw_db
 from tests.fakeapi import FakeTelegram, FakeTelegramServer
-from tests.test_e2e_kill import BotProcess, wait_for
+from tests.test_e2e_kill import BotProcess, database, open_store, wait_for
 
 OWNER = 777
 LEADS = range(1000, 1030)
 
 
-async def seed(path: Path) -> None:
-    store = await Store.open(path)
+async def seed(db: Path | str) -> None:
+    store = await open_store(db)
     for user in LEADS:
         await store.leads.touch_visitor(
             user, first_name="L", last_name=None, username=None, language="en", source="flyer"
@@ -36,14 +36,14 @@ async def seed(path: Path) -> None:
 
 
 @pytest.fixture
-def running(tmp_path: Path) -> Iterator[tuple[FakeTelegram, BotProcess]]:
+def running(tmp_path: Path, backend: dict[str, Any]) -> Iterator[tuple[FakeTelegram, BotProcess]]:
     fake = FakeTelegram()
     fake.strict()  # Telegram's limits: any 429 to a lead would be the bot's fault
     for user in (OWNER, *LEADS):
         fake.add_user(user)
-    asyncio.run(seed(tmp_path / "aimant.sqlite3"))
+    asyncio.run(seed(database(tmp_path, backend)))
     with FakeTelegramServer(fake) as server:
-        bot = BotProcess(server, fake, tmp_path, OWNER_IDS=str(OWNER), BULK_RATE="20")
+        bot = BotProcess(server, fake, tmp_path, backend, OWNER_IDS=str(OWNER), BULK_RATE="20")
         try:
             yield fake, bot
         finally:
@@ -60,11 +60,9 @@ def requested(fake: FakeTelegram) -> Counter[int]:
     return Counter(a.chat_id for a in asked if a.chat_id in LEADS)
 
 
-def recipients(db: Path) -> dict[str, list[int]]:
-    with sqlite3.connect(db) as raw:
-        rows = raw.execute("SELECT state, user_id FROM broadcast_recipients").fetchall()
+def recipients(db: Path | str) -> dict[str, list[int]]:
     states: dict[str, list[int]] = {}
-    for state, user in rows:
+    for state, user in raw_db.rows(db, "SELECT state, user_id FROM broadcast_recipients"):
         states.setdefault(state, []).append(user)
     return states
 
@@ -74,9 +72,7 @@ def refused(fake: FakeTelegram) -> int:
     return sum(1 for c in fake.calls if c.status == 429 and c.params.get("chat_id") in LEADS)
 
 
-def test_sigkill_mid_broadcast_then_resume(
-    running: tuple[FakeTelegram, BotProcess], tmp_path: Path
-) -> None:
+def test_sigkill_mid_broadcast_then_resume(running: tuple[FakeTelegram, BotProcess]) -> None:
     fake, bot = running
     bot.start()
     fake.message(OWNER, "/broadcast Big news for everyone")
@@ -96,11 +92,11 @@ def test_sigkill_mid_broadcast_then_resume(
     bot.proc.kill()
     bot.proc.wait(timeout=10)
     fake.release(drop=True)  # those in flight never reached anybody
-    unknown = recipients(tmp_path / "aimant.sqlite3").get("sending", [])
+    unknown = recipients(bot.db).get("sending", [])
     bot.start()
     wait_for(lambda: fake.last_to(OWNER).text.startswith("✅ Broadcast #1 finished"), timeout=30)
     bot.stop(signal.SIGTERM)
-    states = recipients(tmp_path / "aimant.sqlite3")
+    states = recipients(bot.db)
     # Unknown means a request left and no answer came: exactly those held at the kill.
     assert sorted(states["unknown"]) == sorted(unknown)
     assert len(unknown) <= in_flight
@@ -115,7 +111,7 @@ def test_sigkill_mid_broadcast_then_resume(
 
 
 def test_sigterm_during_a_broadcast_stops_cleanly_and_resumes(
-    running: tuple[FakeTelegram, BotProcess], tmp_path: Path
+    running: tuple[FakeTelegram, BotProcess],
 ) -> None:
     fake, bot = running
     fake.latency = 0.05
@@ -132,7 +128,7 @@ def test_sigterm_during_a_broadcast_stops_cleanly_and_resumes(
     assert bot.proc is not None and bot.proc.returncode == 0
     assert time.monotonic() - began < 15
     assert "paused for shutdown" in bot.logs[-1]
-    states = recipients(tmp_path / "aimant.sqlite3")
+    states = recipients(bot.db)
     assert "sending" not in states  # the stop finished what was in flight, claimed no more
     assert len(states["pending"]) > 0  # not everything went out before the stop
     assert sorted(states["sent"]) == sorted(u for u, n in requested(fake).items() if n)
@@ -142,5 +138,5 @@ def test_sigterm_during_a_broadcast_stops_cleanly_and_resumes(
     received = [got(fake, u) for u in LEADS]
     assert received == [1] * len(LEADS)  # a graceful stop finishes what is in flight: no unknown
     assert requested(fake) == Counter(LEADS)  # each asked of Telegram once
-    assert "unknown" not in recipients(tmp_path / "aimant.sqlite3")
+    assert "unknown" not in recipients(bot.db)
     assert refused(fake) == 0

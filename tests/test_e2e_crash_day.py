@@ -1,5 +1,6 @@
 """Crash tests: SIGKILL at a random moment of a scripted day (funnel, tips, a broadcast),
-for several seeds; after the restart, invariants and delivery guarantees hold."""
+for several seeds; after the restart, invariants and delivery guarantees hold. On SQLite and
+on PostgreSQL (one seed there: the same code paths, and CI's time)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,7 +25,7 @@ PROSPECTS = (301, 302, 303, 304)
 
 
 @pytest.fixture
-def day(tmp_path: Path) -> Iterator[tuple[FakeTelegram, BotProcess]]:
+def day(tmp_path: Path, backend: dict[str, Any]) -> Iterator[tuple[FakeTelegram, BotProcess]]:
     fake = FakeTelegram()
     fake.bulk_rate = 30  # Telegram's bulk limit in any rolling second (the script is no human)
     fake.add_user(OWNER, first_name="Owner")
@@ -33,6 +35,7 @@ def day(tmp_path: Path) -> Iterator[tuple[FakeTelegram, BotProcess]]:
             server,
             fake,
             tmp_path,
+            backend,
             CATALOGUE_PATH=str(catalogue),
             OWNER_IDS=str(OWNER),
             SEND_HOURS="00:00-24:00",
@@ -69,7 +72,7 @@ def script(fake: FakeTelegram) -> None:
     fake.callback(OWNER, "bc:go:1:0", check=False)
 
 
-def settled(db: Path) -> bool:
+def settled(db: Path | str) -> bool:
     """No tip pending for a subscribed lead, and the broadcast finished."""
     pending = raw_db.value(
         db,
@@ -80,12 +83,16 @@ def settled(db: Path) -> bool:
     return pending == 0 and done == 1
 
 
-@pytest.mark.parametrize("seed", [11, 23, 37])
+# Each seed on SQLite; one on PostgreSQL (conftest's `backend`, parametrized here directly).
+DAYS = [("sqlite", 11), ("sqlite", 23), ("sqlite", 37), ("postgresql", 11)]
+
+
+@pytest.mark.parametrize(("backend", "seed"), DAYS, indirect=["backend"])
 def test_sigkill_at_a_random_moment_of_the_day(
-    day: tuple[FakeTelegram, BotProcess], tmp_path: Path, seed: int
+    day: tuple[FakeTelegram, BotProcess], seed: int
 ) -> None:
     fake, bot = day
-    db = tmp_path / "aimant.sqlite3"
+    db = bot.db
     moment = random.Random(seed).uniform(0.3, 7.0)
     bot.start()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from tests.fakeapi import FakeTelegram, FakeTelegramServer
 from tests.test_e2e_kill import USER, BotProcess, count, wait_for
@@ -21,20 +22,23 @@ def copies(fake: FakeTelegram) -> list[str]:
     ]
 
 
-def test_sigkill_while_relays_are_queued_loses_none(tmp_path: Path) -> None:
+def test_sigkill_while_relays_are_queued_loses_none(
+    tmp_path: Path, backend: dict[str, Any]
+) -> None:
     fake = FakeTelegram()
     fake.add_forum(GROUP)
     fake.add_user(OWNER, first_name="Owner")
-    db = tmp_path / "aimant.sqlite3"
     with FakeTelegramServer(fake) as server:
         bot = BotProcess(
             server,
             fake,
             tmp_path,
+            backend,
             OWNER_IDS=str(OWNER),
             INBOX_CHAT_ID=str(GROUP),
             OUTBOX_CHECK_SECONDS="0.2",
         )
+        db = bot.db
         try:
             bot.start()
             fake.message(USER, "/start")

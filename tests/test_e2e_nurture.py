@@ -9,16 +9,16 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from bot.nurture.sender import IN_FLIGHT
-from bot.store import Store
 from tests import db as raw_db
 from tests.content import write_catalogue
 from tests.fakeapi import FakeTelegram, FakeTelegramServer
-from tests.test_e2e_kill import BotProcess, wait_for
+from tests.test_e2e_kill import BotProcess, database, open_store, wait_for
 
 ZONE = ZoneInfo("Europe/Paris")
 
@@ -31,7 +31,7 @@ def window_around_now() -> str:
 
 
 @pytest.fixture
-def running(tmp_path: Path) -> Iterator[tuple[FakeTelegram, BotProcess]]:
+def running(tmp_path: Path, backend: dict[str, Any]) -> Iterator[tuple[FakeTelegram, BotProcess]]:
     fake = FakeTelegram()
     catalogue = write_catalogue(tmp_path / "content")
     with FakeTelegramServer(fake) as server:
@@ -39,6 +39,7 @@ def running(tmp_path: Path) -> Iterator[tuple[FakeTelegram, BotProcess]]:
             server,
             fake,
             tmp_path,
+            backend,
             CATALOGUE_PATH=str(catalogue),
             SEND_HOURS=window_around_now(),
             TIPS_CHECK_SECONDS="0.3",
@@ -89,15 +90,14 @@ def test_tips_arrive_in_order_inside_the_window_and_stop_on_stop(
     assert not fake.violations
 
 
-def test_sigkill_while_a_tip_is_in_flight(
-    running: tuple[FakeTelegram, BotProcess], tmp_path: Path
-) -> None:
+def test_sigkill_while_a_tip_is_in_flight(running: tuple[FakeTelegram, BotProcess]) -> None:
     fake, bot = running
+    db = bot.db
     bot.start()
     walk(fake, 601)
     fake.hold("sendMessage")  # the first tip leaves, Telegram never answers, the process dies
     assert fake.wait_until_holding(20)
-    state = raw_db.value(tmp_path / "aimant.sqlite3", "SELECT state FROM tips WHERE tip_id = 't1'")
+    state = raw_db.value(db, "SELECT state FROM tips WHERE tip_id = 't1'")
     assert state == "sending"
     assert bot.proc is not None
     bot.proc.kill()
@@ -107,7 +107,6 @@ def test_sigkill_while_a_tip_is_in_flight(
     wait_for(lambda: len(tips(fake, 601)) == 1, timeout=20)
     assert tips(fake, 601) == ["Tip two for alpha"]  # t1 is unknown: reported, never resent
     bot.stop(signal.SIGTERM)
-    db = tmp_path / "aimant.sqlite3"
     rows = raw_db.rows(db, "SELECT tip_id, state FROM tips WHERE user_id = 601")
     unknown = raw_db.value(db, "SELECT COUNT(*) FROM events WHERE kind = 'tip_unknown'")
     assert {r["tip_id"]: r["state"] for r in rows} == {"t1": "unknown", "t2": "sent"}
@@ -118,9 +117,9 @@ TIP_ONE = "<b>Tip one</b> for alpha"
 WAITING = range(700, 724)
 
 
-async def seed_due_tips(path: Path, users: range) -> None:
+async def seed_due_tips(db: Path | str, users: range) -> None:
     """Leads who got the alpha guide, each with its first tip due now."""
-    store = await Store.open(path)
+    store = await open_store(db)
     for user in users:
         await store.leads.touch_visitor(
             user, first_name="L", last_name=None, username=None, language="en", source=None
@@ -134,7 +133,7 @@ async def seed_due_tips(path: Path, users: range) -> None:
     await store.close()
 
 
-def first_tips(db: Path) -> dict[str, list[int]]:
+def first_tips(db: Path | str) -> dict[str, list[int]]:
     rows = raw_db.rows(db, "SELECT state, user_id FROM tips WHERE tip_id = 't1'")
     states: dict[str, list[int]] = {}
     for state, user in rows:
@@ -148,19 +147,20 @@ def asked(fake: FakeTelegram) -> Counter[int]:
 
 
 @pytest.fixture
-def waiting(tmp_path: Path) -> Iterator[tuple[FakeTelegram, BotProcess]]:
+def waiting(tmp_path: Path, backend: dict[str, Any]) -> Iterator[tuple[FakeTelegram, BotProcess]]:
     """24 tips due at once at BULK_RATE=4: most of them wait for the pacer."""
     fake = FakeTelegram()
     fake.strict()
     for user in WAITING:
         fake.add_user(user)
     catalogue = write_catalogue(tmp_path / "content")
-    asyncio.run(seed_due_tips(tmp_path / "aimant.sqlite3", WAITING))
+    asyncio.run(seed_due_tips(database(tmp_path, backend), WAITING))
     with FakeTelegramServer(fake) as server:
         bot = BotProcess(
             server,
             fake,
             tmp_path,
+            backend,
             CATALOGUE_PATH=str(catalogue),
             SEND_HOURS="00:00-24:00",
             TIPS_CHECK_SECONDS="0.3",
@@ -173,10 +173,10 @@ def waiting(tmp_path: Path) -> Iterator[tuple[FakeTelegram, BotProcess]]:
 
 
 def test_sigkill_with_tips_waiting_for_the_budget(
-    waiting: tuple[FakeTelegram, BotProcess], tmp_path: Path
+    waiting: tuple[FakeTelegram, BotProcess],
 ) -> None:
     fake, bot = waiting
-    db = tmp_path / "aimant.sqlite3"
+    db = bot.db
     fake.hold("sendMessage")  # Telegram answers nothing: the sends in flight pile up here
     bot.start()
     assert fake.wait_until_holding(20, count=IN_FLIGHT)  # the tick's sends are all in flight
@@ -202,10 +202,10 @@ def test_sigkill_with_tips_waiting_for_the_budget(
 
 
 def test_sigterm_leaves_waiting_tips_pending_and_nothing_unknown(
-    waiting: tuple[FakeTelegram, BotProcess], tmp_path: Path
+    waiting: tuple[FakeTelegram, BotProcess],
 ) -> None:
     fake, bot = waiting
-    db = tmp_path / "aimant.sqlite3"
+    db = bot.db
     fake.latency = 0.05
     bot.start()
     wait_for(lambda: sum(asked(fake).values()) >= 3)

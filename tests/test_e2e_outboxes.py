@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,7 +26,9 @@ def receiver() -> Iterator[Receiver]:
     assert server.rejected == 0
 
 
-def test_sigkill_with_mail_and_webhook_in_flight(tmp_path: Path, receiver: Receiver) -> None:
+def test_sigkill_with_mail_and_webhook_in_flight(
+    tmp_path: Path, receiver: Receiver, backend: dict[str, Any]
+) -> None:
     smtp = SmtpServer()
     smtp.inbox.delay = 30  # the mail server holds the mail until the bot is killed
     smtp.start()
@@ -37,6 +40,7 @@ def test_sigkill_with_mail_and_webhook_in_flight(tmp_path: Path, receiver: Recei
                 server,
                 fake,
                 tmp_path,
+                backend,
                 SMTP_HOST="127.0.0.1",
                 SMTP_PORT=str(smtp.port),
                 SMTP_SECURITY="none",

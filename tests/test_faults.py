@@ -1,6 +1,11 @@
 """Operations faults end in one clear line, never in silent loss: two processes on one database,
 the file deleted or replaced, read-only or immutable, updates PTB cannot read, getUpdates
-failing, a nearly full disk, and DEBUG logs scanned for personal data."""
+failing, a nearly full disk, and DEBUG logs scanned for personal data.
+
+The tests about the SQLite file itself (its lock against a second process, the file deleted,
+replaced, read-only or immutable, its disk nearly full) run on SQLite only: a PostgreSQL
+store has no file (several processes may share it: tests/test_postgres.py; its lost
+connection: tests/test_pg_guard.py). The others take `backend` and run on both."""
 
 from __future__ import annotations
 
@@ -25,11 +30,13 @@ from bot.store import Store
 from bot.store.core import DatabaseGone
 from bot.telegram.intake import Backoff
 from bot.telegram.webhook import WebhookServer
+from tests import db as raw_db
 from tests.conftest import OWNER, ROOT, Harness
 from tests.fakeapi import FakeTelegram, FakeTelegramServer
+from tests.pgserver import PASSWORD
 from tests.receiver import Receiver, receiver_in_thread
 from tests.smtp_server import SmtpServer
-from tests.test_e2e_kill import TOKEN, BotProcess, count, wait_for
+from tests.test_e2e_kill import TOKEN, BotProcess, count, database, open_store, wait_for
 
 # A forwarded poll as an older local Bot API server sends it: no `persistent_id`, which PTB 22
 # requires (Update.de_json raises TypeError).
@@ -88,7 +95,7 @@ def telegram() -> Iterator[tuple[FakeTelegram, FakeTelegramServer]]:
         yield fake, server
 
 
-# --- two processes on one database ------------------------------------------------------------
+# --- two processes on one database (SQLite's lock file: on PostgreSQL they share it) ----------
 
 
 def test_the_lock_is_exclusive_and_names_its_holder(tmp_path: Path) -> None:
@@ -162,7 +169,7 @@ def test_two_processes_started_at_once_one_runs(
     assert all(p.returncode in (0, 2) for p in twins)
 
 
-# --- the database file deleted or replaced while the bot runs ---------------------------------
+# --- the database file deleted or replaced while the bot runs (SQLite only: no file on PG) ----
 
 
 def test_the_database_deleted_while_running_stops_with_one_critical_line(
@@ -208,7 +215,7 @@ async def test_a_replaced_database_refuses_every_write(tmp_path: Path) -> None:
         await store.close()
 
 
-# --- read-only and immutable databases --------------------------------------------------------
+# --- read-only and immutable database files (SQLite only) -------------------------------------
 
 
 def as_plain_user() -> tuple[str, ...]:
@@ -263,16 +270,16 @@ def test_an_immutable_database_ends_in_one_line(tmp_path: Path) -> None:
     one_clear_line(done.stderr, str(database), "read-only", "chattr -i")
 
 
-# --- updates PTB cannot read, getUpdates failing ----------------------------------------------
+# --- updates PTB cannot read, getUpdates failing (both backends) ------------------------------
 
 
 def test_an_unreadable_update_is_set_aside_and_everyone_behind_it_served(
-    tmp_path: Path, telegram: tuple[FakeTelegram, FakeTelegramServer]
+    tmp_path: Path, telegram: tuple[FakeTelegram, FakeTelegramServer], backend: dict[str, Any]
 ) -> None:
     fake, server = telegram
-    database = tmp_path / "aimant.sqlite3"
     fake.add_user(OWNER, first_name="Owner")  # the owner has opened the bot
-    bot = BotProcess(server, fake, tmp_path, OWNER_IDS=str(OWNER), LOG_LEVEL="INFO")
+    bot = BotProcess(server, fake, tmp_path, backend, OWNER_IDS=str(OWNER), LOG_LEVEL="INFO")
+    db = bot.db
     try:
         bot.start()
         poison = fake.raw(POISON)
@@ -285,13 +292,12 @@ def test_an_unreadable_update_is_set_aside_and_everyone_behind_it_served(
     finally:
         bot.kill()
     assert bot.proc is not None and bot.proc.returncode == 0
-    assert count(database, "SELECT COUNT(*) FROM unreadable_updates") == 1
-    with sqlite3.connect(database) as db:
-        payload, user, error = db.execute(
-            "SELECT payload, user_id, error FROM unreadable_updates"
-        ).fetchone()
+    assert count(db, "SELECT COUNT(*) FROM unreadable_updates") == 1
+    row = raw_db.one(db, "SELECT payload, user_id, error FROM unreadable_updates")
+    assert row is not None
+    payload, user, error = row
     assert '"Coffee or tea?"' in payload and user == 501 and "persistent_id" in error
-    assert count(database, "SELECT COUNT(*) FROM inbox WHERE done_at IS NULL") == 0
+    assert count(db, "SELECT COUNT(*) FROM inbox WHERE done_at IS NULL") == 0
     notices = [t for t in fake.texts_to(OWNER) if "could not be read" in t]
     assert len(notices) == 1 and notices[0].startswith("⚠️ 1 update from Telegram")
     log = bot.logs[0]
@@ -299,9 +305,11 @@ def test_an_unreadable_update_is_set_aside_and_everyone_behind_it_served(
     assert "Coffee or tea?" not in log
 
 
-async def test_updates_set_aside_are_reported_once_kept_30_days_and_erased(tmp_path: Path) -> None:
+async def test_updates_set_aside_are_reported_once_kept_30_days_and_erased(
+    tmp_path: Path, backend: dict[str, Any]
+) -> None:
     now = [1_790_000_000.0]
-    store = await Store.open(tmp_path / "aimant.sqlite3", clock=lambda: now[0])
+    store = await open_store(database(tmp_path, backend), clock=lambda: now[0])
     try:
         await store.aside.keep(1, 501, '{"update_id": 1}', "TypeError: x")
         await store.aside.keep(1, 501, '{"update_id": 1}', "TypeError: x")  # once per id
@@ -317,6 +325,7 @@ async def test_updates_set_aside_are_reported_once_kept_30_days_and_erased(tmp_p
         await store.close()
 
 
+@pytest.mark.usefixtures("backend")  # the in-process bot on each backend (conftest)
 async def test_an_unreadable_webhook_update_is_set_aside_then_refused(
     bot_with: Callable[..., Awaitable[Harness]],
 ) -> None:
@@ -332,6 +341,9 @@ async def test_an_unreadable_webhook_update_is_set_aside_then_refused(
 async def test_failing_get_updates_backs_off_and_logs_once_a_minute(
     bot: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """SQLite's disk-full error on saving the updates (on PostgreSQL a failing store is a lost
+    connection, which stops the process: tests/test_pg_guard.py)."""
+
     async def disk_full(*args: object) -> None:
         raise sqlite3.OperationalError("database or disk is full")
 
@@ -369,7 +381,7 @@ def test_the_backoff_logs_a_count_once_a_minute(caplog: pytest.LogCaptureFixture
     assert "failed 1 time(s)" in lines[0] and "failed 60 time(s)" in lines[1]
 
 
-# --- a nearly full disk -----------------------------------------------------------------------
+# --- a nearly full disk (under the SQLite file; PostgreSQL's disk is its server's) -------------
 
 
 @pytest.fixture
@@ -431,7 +443,7 @@ def test_a_nearly_full_disk_stops_cleanly_and_recovers_once_freed(
     assert count(small_disk / "aimant.sqlite3", "SELECT COUNT(*) FROM leads") == 2
 
 
-# --- DEBUG logs carry no personal data and no secret ------------------------------------------
+# --- DEBUG logs carry no personal data and no secret (both backends) --------------------------
 
 
 @pytest.fixture
@@ -442,7 +454,10 @@ def receiver() -> Iterator[Receiver]:
 
 
 def test_debug_logs_carry_no_personal_data_or_secret(
-    tmp_path: Path, telegram: tuple[FakeTelegram, FakeTelegramServer], receiver: Receiver
+    tmp_path: Path,
+    telegram: tuple[FakeTelegram, FakeTelegramServer],
+    receiver: Receiver,
+    backend: dict[str, Any],
 ) -> None:
     fake, server = telegram
     smtp = SmtpServer()
@@ -452,6 +467,7 @@ def test_debug_logs_carry_no_personal_data_or_secret(
         server,
         fake,
         tmp_path,
+        backend,
         LOG_LEVEL="DEBUG",
         SMTP_HOST="127.0.0.1",
         SMTP_PORT=str(smtp.port),
@@ -463,6 +479,9 @@ def test_debug_logs_carry_no_personal_data_or_secret(
     )
     profile = {"first_name": "Zebulon", "last_name": "Quillfeather", "username": "zquill77"}
     email = "zeb.quill@example.org"
+    # On PostgreSQL, DATABASE_URL's password is a secret too (a SQLite file has none).
+    passwords = [PASSWORD] if isinstance(bot.db, str) else []
+    assert all(f":{p}@" in str(bot.db) for p in passwords)  # in the URL the process is given
     try:
         bot.start()
         fake.message(USER_DEBUG, "/start instagram__what-to-wear", **profile)
@@ -490,6 +509,7 @@ def test_debug_logs_carry_no_personal_data_or_secret(
         "t0kenInThePath9f3e",
         TOKEN.split(":")[1],
         "debug-hook-secret",
+        *passwords,
     ):
         assert secret not in log, f"{secret!r} is in the log"
     assert "127.0.0.1" in log  # a URL's host is shown, its path never
