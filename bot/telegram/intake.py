@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from telegram import Update
+from telegram._utils.defaultvalue import DefaultValue
 from telegram.error import TelegramError
 from telegram.ext import Application, BaseUpdateProcessor, ExtBot
 
@@ -28,6 +29,10 @@ from bot.telegram import replies
 from bot.telegram.answers import skips_answer
 
 log = logging.getLogger(__name__)
+
+# Values ExtBot._insert_defaults leaves as they are (an empty string it would not: it turns it
+# into a list, being an empty sequence of poll options).
+_AS_IS = (type(None), bool, int, float)
 
 
 def user_id_of(update: Update) -> int | None:
@@ -96,6 +101,28 @@ class IntakeBot(ExtBot[None]):
     def attach_store(self, store: Store | None) -> None:
         """Where fetched updates are kept."""
         self._inbox = store
+
+    def _insert_defaults(self, data: dict[str, object]) -> None:
+        """ExtBot's, which looks at each of a call's ~15 values through up to 8 isinstance
+        checks (an ABC's among them), though most are numbers, text, None or a DefaultValue:
+        those are settled here as it would (a DefaultValue first, its first case), the others
+        (markups, link previews, dates, media...) go to it, each key being independent."""
+        defaults = self.defaults
+        if defaults is None:
+            super()._insert_defaults(data)
+            return
+        rest: dict[str, object] = {}
+        for key, val in data.items():
+            kind = type(val)
+            if kind in _AS_IS or (kind is str and val):
+                continue
+            if isinstance(val, DefaultValue):
+                data[key] = defaults.api_defaults.get(key, val.value)
+            else:
+                rest[key] = val
+        if rest:
+            super()._insert_defaults(rest)
+            data.update(rest)
 
     async def _do_post(self, endpoint: str, data: dict[str, Any], **kwargs: Any) -> Any:
         """Drop the default parse_mode PTB adds to editMessageReplyMarkup (no such field);

@@ -185,11 +185,19 @@ class ReplyRateLimiter(AIORateLimiter):
             group = chat_id  # PTB's group pacing (20 a minute)
         loop = asyncio.get_running_loop()
         waited = 0.0
+        # No PTB limiter applies (no overall rate; a private chat, or no group rate): the call
+        # itself, without _run_request's closure, null contexts and event wait (that event is
+        # only ever cleared by AIORateLimiter.process_request, which this class replaces).
+        unlimited = (not group or not self._group_max_rate) and (
+            chat_id is None or self._base_limiter is None
+        )
         while True:
             if isinstance(chat_id, int) and chat_id > 0 and _is_send(endpoint):
                 await self._chat_turn(loop, chat_id)
             await self._quiet(loop)
             try:
+                if unlimited:
+                    return await callback(*args, **kwargs)
                 return await self._run_request(
                     chat=chat_id is not None,
                     group=group,
