@@ -200,7 +200,9 @@ class IntakeProcessor(BaseUpdateProcessor):
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         """In order for each person; run the handlers unless the update was handled already."""
         key = user_id_of(update) if isinstance(update, Update) else None
-        lock = self._locks.setdefault(key, asyncio.Lock())
+        lock = self._locks.get(key)
+        if lock is None:  # no Lock built on every update just to be dropped by setdefault
+            lock = self._locks[key] = asyncio.Lock()
         self._waiting[key] = self._waiting.get(key, 0) + 1
         try:
             async with lock, self._slots:

@@ -233,7 +233,9 @@ class ReplyRateLimiter(AIORateLimiter):
         now = loop.time()
         if len(self._chats) > 10_000:  # forget chats idle for a minute: nothing to hold back
             self._chats = {c: d for c, d in self._chats.items() if d and d[-1] > now - 60}
-        sent = self._chats.setdefault(chat_id, collections.deque(maxlen=CHAT_PER_MINUTE))
+        sent = self._chats.get(chat_id)
+        if sent is None:
+            sent = self._chats[chat_id] = collections.deque(maxlen=CHAT_PER_MINUTE)
         at = max(now, sent[-1] if sent else now)  # bookings in order: the windows stay sorted
         if len(sent) >= CHAT_BURST:
             at = max(at, sent[-CHAT_BURST] + 1.0 + MARGIN)
