@@ -1,10 +1,12 @@
 """The per-update shortcuts (issue 14) behave exactly like the general code they skip: the bot's
 defaults inserted as ExtBot would, replies to private chats sent without PTB's limiter
-machinery (groups still paced by it), the chatless-button guard tried on buttons only."""
+machinery (groups still paced by it), the chatless-button guard tried on buttons only, leads
+built from full rows without their frozen dataclass's __init__."""
 
 from __future__ import annotations
 
 import datetime as dtm
+from dataclasses import FrozenInstanceError, fields
 from typing import Any
 
 import pytest
@@ -22,6 +24,8 @@ from telegram.constants import ParseMode
 from telegram.ext import Defaults, ExtBot
 
 from bot.app import ChatlessButtonHandler
+from bot.funnel.rules import Stage
+from bot.store.leads import Lead, LeadMagnet, _built
 from bot.telegram.intake import IntakeBot
 from bot.telegram.replies import ReplyRateLimiter
 from handlers.fallback import chatless_button
@@ -136,3 +140,18 @@ def test_the_chatless_guard_matches_buttons_on_inline_messages_only() -> None:
     assert not handler.check_update(Update.de_json(in_chat, bot))
     assert handler.check_update(Update.de_json(inline, bot))
     assert not handler.check_update(object())
+
+
+def test_leads_built_from_full_rows_equal_those_from_init() -> None:
+    row = {f.name: None for f in fields(Lead)}
+    row.update(user_id=7, language="en", subscribed=True, stage=Stage.LEAD, started_at=1)
+    row.update(updated_at=2, email="a@example.com", timezone="Europe/Paris")
+    built, made = _built(Lead, dict(row)), Lead(**row)
+    assert built == made and hash(built) == hash(made) and vars(built) == vars(made)
+    with pytest.raises(FrozenInstanceError):
+        built.email = "b@example.com"  # type: ignore[misc]
+    partial = {k: v for k, v in row.items() if k != "timezone"}  # a default left out: __init__
+    assert _built(Lead, partial) == Lead(**partial)
+    magnet = {f.name: None for f in fields(LeadMagnet)}
+    magnet.update(magnet_id="what-to-wear", requested_at=3, answer_fit=False)
+    assert _built(LeadMagnet, dict(magnet)) == LeadMagnet(**magnet)
