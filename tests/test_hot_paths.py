@@ -1,12 +1,15 @@
 """The per-update shortcuts (issue 14) behave exactly like the general code they skip: the bot's
 defaults inserted as ExtBot would, replies to private chats sent without PTB's limiter
 machinery (groups still paced by it), the chatless-button guard tried on buttons only, leads
-built from full rows without their frozen dataclass's __init__."""
+built from full rows without their frozen dataclass's __init__, polled updates kept in the
+inbox as Telegram sent them (not through PTB's to_dict)."""
 
 from __future__ import annotations
 
 import datetime as dtm
+import json
 from dataclasses import FrozenInstanceError, fields
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,11 +28,13 @@ from telegram.ext import Defaults, ExtBot
 
 from bot.app import ChatlessButtonHandler
 from bot.funnel.rules import Stage
+from bot.store import Store
 from bot.store.leads import Lead, LeadMagnet, _built
 from bot.telegram.intake import IntakeBot
 from bot.telegram.replies import ReplyRateLimiter
 from handlers.fallback import chatless_button
-from tests.fakeapi import FakeTelegram
+from tests.fakeapi import FakeRequest, FakeTelegram
+from tests.test_faults import POISON
 
 
 def _data() -> dict[str, Any]:
@@ -155,3 +160,31 @@ def test_leads_built_from_full_rows_equal_those_from_init() -> None:
     magnet = {f.name: None for f in fields(LeadMagnet)}
     magnet.update(magnet_id="what-to-wear", requested_at=3, answer_fit=False)
     assert _built(LeadMagnet, dict(magnet)) == LeadMagnet(**magnet)
+
+
+async def test_polled_updates_are_kept_as_telegram_sent_them(tmp_path: Path) -> None:
+    fake = FakeTelegram()
+    fake.add_user(7)
+    store = await Store.open(tmp_path / "aimant.sqlite3")
+    bot = IntakeBot("123:abc", request=FakeRequest(fake), get_updates_request=FakeRequest(fake))
+    bot.attach_store(store)
+    try:
+        await bot.initialize()
+        sent = [fake.message(7, "/start"), fake.message(7, "p7@example.com")]
+        poison = fake.raw(POISON)  # set aside, kept as the empty update PTB read instead
+        updates = await bot.get_updates()
+        assert [u.update_id for u in updates] == [
+            *(s["update_id"] for s in sent),
+            poison["update_id"],
+        ]
+        rows = await store._all("SELECT update_id, payload FROM inbox ORDER BY update_id")
+        kept = {r["update_id"]: json.loads(r["payload"]) for r in rows}
+        assert kept == {
+            **{s["update_id"]: s for s in sent},
+            poison["update_id"]: {"update_id": poison["update_id"]},
+        }
+        for update in updates:  # what a replay reads back is what PTB read
+            assert Update.de_json(kept[update.update_id], bot) == update
+    finally:
+        await bot.shutdown()
+        await store.close()

@@ -97,6 +97,9 @@ class IntakeBot(ExtBot[None]):
 
     _inbox: Store | None = None  # PTB freezes public attributes of bots; "_" ones may be set
     _backoff: Backoff | None = None
+    # The last getUpdates batch as PTB read it (unreadable ones replaced), by update id: kept
+    # in the inbox as is (PTB's to_dict of each parsed update would cost ~15 times the JSON).
+    _fetched: dict[int, Any] | None = None
 
     def attach_store(self, store: Store | None) -> None:
         """Where fetched updates are kept."""
@@ -135,6 +138,11 @@ class IntakeBot(ExtBot[None]):
         if endpoint == "getUpdates" and isinstance(result, list):
             # PTB parses the batch as a whole: one update it cannot read would fail every poll.
             result = [await self._readable(raw) for raw in result]
+            self._fetched = {
+                raw["update_id"]: raw
+                for raw in result
+                if isinstance(raw, dict) and isinstance(raw.get("update_id"), int)
+            }
         return result
 
     async def _readable(self, raw: Any) -> Any:
@@ -153,11 +161,14 @@ class IntakeBot(ExtBot[None]):
     async def get_updates(self, *args: Any, **kwargs: Any) -> tuple[Update, ...]:
         """Fetch updates and keep them in the inbox before Telegram can forget them."""
         backoff = self._backoff or self._new_backoff()
+        self._fetched = None
         try:
             updates = await super().get_updates(*args, **kwargs)
+            fetched: Mapping[int, Any] = self._fetched or {}
+            self._fetched = None
             if updates and self._inbox is not None:
                 await self._inbox.intake.save(
-                    (u.update_id, user_id_of(u), json.dumps(u.to_dict())) for u in updates
+                    (u.update_id, user_id_of(u), _payload(u, fetched)) for u in updates
                 )
         except TelegramError:
             raise  # network trouble: PTB's polling loop retries with its own backoff
@@ -172,6 +183,12 @@ class IntakeBot(ExtBot[None]):
     def _new_backoff(self) -> Backoff:
         self._backoff = Backoff("getUpdates")
         return self._backoff
+
+
+def _payload(update: Update, fetched: Mapping[int, Any]) -> str:
+    """What the inbox keeps of an update: the JSON PTB read it from, else its to_dict's."""
+    raw = fetched.get(update.update_id)
+    return json.dumps(raw if raw is not None else update.to_dict())
 
 
 class IntakeProcessor(BaseUpdateProcessor):
