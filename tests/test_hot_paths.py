@@ -2,7 +2,7 @@
 defaults inserted as ExtBot would, replies to private chats sent without PTB's limiter
 machinery (groups still paced by it), the chatless-button guard tried on buttons only, leads
 built from full rows without their frozen dataclass's __init__, polled updates kept in the
-inbox as Telegram sent them (not through PTB's to_dict)."""
+inbox as Telegram sent them (not through PTB's to_dict) and parsed once, not twice."""
 
 from __future__ import annotations
 
@@ -162,7 +162,17 @@ def test_leads_built_from_full_rows_equal_those_from_init() -> None:
     assert _built(LeadMagnet, dict(magnet)) == LeadMagnet(**magnet)
 
 
-async def test_polled_updates_are_kept_as_telegram_sent_them(tmp_path: Path) -> None:
+async def test_polled_updates_are_parsed_once_and_kept_as_telegram_sent_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parsed = 0
+    parse = Update.de_json.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type[Update], data: Any, bot: Any = None) -> Update:
+        nonlocal parsed
+        parsed += 1
+        return parse(cls, data, bot)  # type: ignore[no-any-return]
+
     fake = FakeTelegram()
     fake.add_user(7)
     store = await Store.open(tmp_path / "aimant.sqlite3")
@@ -172,7 +182,10 @@ async def test_polled_updates_are_kept_as_telegram_sent_them(tmp_path: Path) -> 
         await bot.initialize()
         sent = [fake.message(7, "/start"), fake.message(7, "p7@example.com")]
         poison = fake.raw(POISON)  # set aside, kept as the empty update PTB read instead
+        monkeypatch.setattr(Update, "de_json", classmethod(counted))
         updates = await bot.get_updates()
+        monkeypatch.undo()
+        assert parsed == 4  # each update once (the unreadable one, then its empty stand-in)
         assert [u.update_id for u in updates] == [
             *(s["update_id"] for s in sent),
             poison["update_id"],

@@ -97,9 +97,9 @@ class IntakeBot(ExtBot[None]):
 
     _inbox: Store | None = None  # PTB freezes public attributes of bots; "_" ones may be set
     _backoff: Backoff | None = None
-    # The last getUpdates batch as PTB read it (unreadable ones replaced), by update id: kept
-    # in the inbox as is (PTB's to_dict of each parsed update would cost ~15 times the JSON).
-    _fetched: dict[int, Any] | None = None
+    # While get_updates runs: each fetched update as read here (JSON, parsed), handed to it
+    # instead of to PTB, which would parse the batch a second time.
+    _taking: list[tuple[Any, Update]] | None = None
 
     def attach_store(self, store: Store | None) -> None:
         """Where fetched updates are kept."""
@@ -137,38 +137,45 @@ class IntakeBot(ExtBot[None]):
             return True
         if endpoint == "getUpdates" and isinstance(result, list):
             # PTB parses the batch as a whole: one update it cannot read would fail every poll.
-            result = [await self._readable(raw) for raw in result]
-            self._fetched = {
-                raw["update_id"]: raw
-                for raw in result
-                if isinstance(raw, dict) and isinstance(raw.get("update_id"), int)
-            }
+            read = [await self._readable(raw) for raw in result]
+            if self._taking is not None:  # get_updates returns these: PTB has none to parse
+                self._taking.extend(read)
+                return []
+            return [raw for raw, _ in read]
         return result
 
-    async def _readable(self, raw: Any) -> Any:
-        """The update if PTB can read it; else set aside, replaced by an empty one (same id)."""
+    async def _readable(self, raw: Any) -> tuple[Any, Update]:
+        """The update (its JSON, and as PTB reads it) if PTB can read it; else set aside,
+        replaced by an empty one (same id)."""
         try:
-            Update.de_json(raw, self)
-            return raw
+            return raw, Update.de_json(raw, self)
         except Exception as exc:
             update_id = raw.get("update_id") if isinstance(raw, dict) else None
             if not isinstance(update_id, int):
                 raise  # without an id the offset cannot move past it: the backoff handles it
             if self._inbox is not None:  # kept before Telegram can forget it
                 await set_aside(self._inbox, raw, exc)
-            return {"update_id": update_id}
+            empty = {"update_id": update_id}
+            return empty, Update.de_json(empty, self)
 
     async def get_updates(self, *args: Any, **kwargs: Any) -> tuple[Update, ...]:
-        """Fetch updates and keep them in the inbox before Telegram can forget them."""
+        """Fetch updates and keep them in the inbox before Telegram can forget them.
+
+        Each is parsed once, by the check in _do_post: PTB's get_updates gets an empty batch
+        (it would parse every update again, ~70 us each), and these are returned instead, as
+        ExtBot's get_updates returns them; the inbox keeps the JSON Telegram sent (PTB's to_dict
+        of each would cost ~15 times its JSON)."""
         backoff = self._backoff or self._new_backoff()
-        self._fetched = None
+        taken: list[tuple[Any, Update]] = []
+        self._taking = taken
         try:
-            updates = await super().get_updates(*args, **kwargs)
-            fetched: Mapping[int, Any] = self._fetched or {}
-            self._fetched = None
+            await super().get_updates(*args, **kwargs)
+            updates = tuple(update for _, update in taken)
+            for update in updates:
+                self.insert_callback_data(update)  # what ExtBot.get_updates does to each
             if updates and self._inbox is not None:
                 await self._inbox.intake.save(
-                    (u.update_id, user_id_of(u), _payload(u, fetched)) for u in updates
+                    (u.update_id, user_id_of(u), json.dumps(raw)) for raw, u in taken
                 )
         except TelegramError:
             raise  # network trouble: PTB's polling loop retries with its own backoff
@@ -177,18 +184,14 @@ class IntakeBot(ExtBot[None]):
             if kwargs.get("timeout"):  # not the short last call at shutdown: never delay a stop
                 await asyncio.sleep(delay)
             return ()  # nothing confirmed: Telegram sends the same updates again
+        finally:
+            self._taking = None
         backoff.succeeded()
         return updates
 
     def _new_backoff(self) -> Backoff:
         self._backoff = Backoff("getUpdates")
         return self._backoff
-
-
-def _payload(update: Update, fetched: Mapping[int, Any]) -> str:
-    """What the inbox keeps of an update: the JSON PTB read it from, else its to_dict's."""
-    raw = fetched.get(update.update_id)
-    return json.dumps(raw if raw is not None else update.to_dict())
 
 
 class IntakeProcessor(BaseUpdateProcessor):
