@@ -12,13 +12,13 @@ from telegram.error import TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
+    BaseHandler,
     CallbackQueryHandler,
     ChatMemberHandler,
     CommandHandler,
     ContextTypes,
     Defaults,
     MessageHandler,
-    TypeHandler,
     filters,
 )
 from telegram.request import BaseRequest, HTTPXRequest
@@ -95,6 +95,19 @@ BUTTONS: tuple[tuple[type[cb.ButtonData], ButtonHandler], ...] = (
 )
 
 
+class ChatlessButtonHandler(BaseHandler[Update, Ctx, None]):
+    """Matches a button pressed on an inline message (a query without a chat) only: the
+    callback then runs for those alone, not for every update (a TypeHandler would)."""
+
+    def check_update(self, update: object) -> bool:
+        """A callback query without a chat."""
+        return (
+            isinstance(update, Update)
+            and update.callback_query is not None
+            and update.effective_chat is None
+        )
+
+
 def register_handlers(app: App, svc: Services) -> None:
     """Every handler, in the order they are tried."""
     private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
@@ -125,7 +138,7 @@ def register_handlers(app: App, svc: Services) -> None:
         app.add_handler(MessageHandler(team & ~filters.COMMAND, inbox.in_topic))
 
     # Before every button handler (they all answer in the chat): inline messages have none.
-    app.add_handler(TypeHandler(Update, fallback.chatless_button), group=-1)
+    app.add_handler(ChatlessButtonHandler(fallback.chatless_button), group=-1)
     for kind, handler in BUTTONS:  # each kind of button data has its handler
         app.add_handler(CallbackQueryHandler(handler, pattern=kind.pattern))
     app.add_handler(CallbackQueryHandler(fallback.unknown_button))

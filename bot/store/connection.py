@@ -65,15 +65,28 @@ class LoopConnection(aiosqlite.Connection):
         self._in_thread = 0  # calls queued for or running in aiosqlite's thread
         self._checkpointed = 0  # total_changes at the last checkpoint
 
-    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    def _here(self) -> bool:
+        """Whether the current call may run on the loop's thread (see the class)."""
+        if self._in_thread or _OFF_LOOP.get():
+            return False
         inline = _INLINE.get()
-        if self._in_thread or _OFF_LOOP.get() or inline is None:
-            return await self._threaded(fn, *args, **kwargs)
-        if inline is not asyncio.current_task():
+        return inline is not None and inline is asyncio.current_task()
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if not self._here():
             return await self._threaded(fn, *args, **kwargs)
         if not self._running or not self._connection:
             raise ValueError("Connection closed")
         return fn(*args, **kwargs)
+
+    async def fetch_rows(self, sql: str, parameters: tuple[Any, ...]) -> list[Any]:
+        """execute_fetchall's rows, without its awaitable wrapper when the statement runs here
+        (the store's reads and one-statement writes: several per update)."""
+        if not self._here():
+            return list(await self._threaded(self._execute_fetchall, sql, parameters))
+        if not self._running or not self._connection:
+            raise ValueError("Connection closed")
+        return self._connection.execute(sql, parameters).fetchall()
 
     async def _threaded(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()

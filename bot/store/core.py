@@ -372,14 +372,14 @@ class StoreBase:
     async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
         async with self._write:
             self._check_file()
-            await self._db.execute("BEGIN IMMEDIATE")
+            await self._run("BEGIN IMMEDIATE")
             try:
                 yield self._db
-                await self._db.execute("COMMIT")
+                await self._run("COMMIT")
             except BaseException:
                 self._hooked = False
                 if self._db.in_transaction:  # also when COMMIT itself failed (disk full...)
-                    await self._db.execute("ROLLBACK")
+                    await self._run("ROLLBACK")
                 raise
         if self._hooked:  # events were queued for other tools: wake their sender
             self._hooked = False
@@ -467,15 +467,28 @@ class StoreBase:
         """
         async with self._write:  # never inside another coroutine's open transaction
             self._check_file()
-            rows = list(await self._db.execute_fetchall(sql, tuple(params)))
+            rows = await self._rows(sql, params)
         await self._wrote()
         return rows
 
     async def _one(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
-        rows = await self._db.execute_fetchall(sql, tuple(params))  # one call, rows read at once
-        return next(iter(rows), None)
+        rows = await self._rows(sql, params)  # one call, rows read at once
+        return rows[0] if rows else None
 
     async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+        return await self._rows(sql, params)
+
+    async def _run(self, sql: str) -> None:
+        """A statement without parameters or rows (BEGIN, COMMIT...), the writer's shortcut."""
+        if isinstance(self._db, LoopConnection):
+            await self._db.fetch_rows(sql, ())
+        else:
+            await self._db.execute(sql)
+
+    async def _rows(self, sql: str, params: Iterable[Any]) -> list[aiosqlite.Row]:
+        """Every row of one statement, read at once (the writer's shortcut, LoopConnection)."""
+        if isinstance(self._db, LoopConnection):
+            return await self._db.fetch_rows(sql, tuple(params))
         return list(await self._db.execute_fetchall(sql, tuple(params)))
 
     async def _event(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -68,16 +69,35 @@ _MAGNET_COLUMNS = (
 )
 
 
+T = TypeVar("T")
+_FIELDS: dict[type, frozenset[str]] = {
+    kind: frozenset(f.name for f in fields(kind)) for kind in (Lead, LeadMagnet)
+}
+
+
+def _built(kind: type[T], values: dict[str, Any]) -> T:
+    """kind(**values): with every field given (a full row), the object __init__ would make,
+    without its object.__setattr__ per field of a frozen dataclass (22 for a lead, built
+    about once per update: ~6 us -> ~1 us); anything else through __init__ itself."""
+    if values.keys() != _FIELDS[kind]:
+        return kind(**values)
+    built = object.__new__(kind)
+    built.__dict__.update(values)
+    return built
+
+
 def _lead_magnet(row: aiosqlite.Row) -> LeadMagnet:
-    fit = row["answer_fit"]
-    return LeadMagnet(**{**dict(row), "answer_fit": None if fit is None else bool(fit)})
+    values = dict(row)
+    fit = values["answer_fit"]
+    values["answer_fit"] = None if fit is None else bool(fit)
+    return _built(LeadMagnet, values)
 
 
 def _lead(row: aiosqlite.Row) -> Lead:
     values = dict(row)
     values["subscribed"] = bool(values["subscribed"])
     values["stage"] = Stage(values["stage"])
-    return Lead(**values)
+    return _built(Lead, values)
 
 
 class _Unknown:

@@ -185,11 +185,19 @@ class ReplyRateLimiter(AIORateLimiter):
             group = chat_id  # PTB's group pacing (20 a minute)
         loop = asyncio.get_running_loop()
         waited = 0.0
+        # No PTB limiter applies (no overall rate; a private chat, or no group rate): the call
+        # itself, without _run_request's closure, null contexts and event wait (that event is
+        # only ever cleared by AIORateLimiter.process_request, which this class replaces).
+        unlimited = (not group or not self._group_max_rate) and (
+            chat_id is None or self._base_limiter is None
+        )
         while True:
             if isinstance(chat_id, int) and chat_id > 0 and _is_send(endpoint):
                 await self._chat_turn(loop, chat_id)
             await self._quiet(loop)
             try:
+                if unlimited:
+                    return await callback(*args, **kwargs)
                 return await self._run_request(
                     chat=chat_id is not None,
                     group=group,
@@ -225,7 +233,9 @@ class ReplyRateLimiter(AIORateLimiter):
         now = loop.time()
         if len(self._chats) > 10_000:  # forget chats idle for a minute: nothing to hold back
             self._chats = {c: d for c, d in self._chats.items() if d and d[-1] > now - 60}
-        sent = self._chats.setdefault(chat_id, collections.deque(maxlen=CHAT_PER_MINUTE))
+        sent = self._chats.get(chat_id)
+        if sent is None:
+            sent = self._chats[chat_id] = collections.deque(maxlen=CHAT_PER_MINUTE)
         at = max(now, sent[-1] if sent else now)  # bookings in order: the windows stay sorted
         if len(sent) >= CHAT_BURST:
             at = max(at, sent[-CHAT_BURST] + 1.0 + MARGIN)
