@@ -167,6 +167,19 @@ async def kill_one(
     return node, in_flight
 
 
+def log_tails(nodes: Cluster, failure: str, lines: int = 40) -> str:
+    """For a failure's message: each process's lines naming the chat it is about (``chat N:``)
+    and its last lines."""
+    about = re.match(r"chat (\d+):", failure)
+    parts = []
+    for node in nodes.nodes:
+        logged = node.logs().splitlines()
+        named = [line for line in logged if about and about.group(1) in line]
+        parts.append(f"--- {node.name}, naming the chat:\n" + "\n".join(named[-lines:]))
+        parts.append(f"--- {node.name}, last lines:\n" + "\n".join(logged[-lines:]))
+    return "\n".join(parts)
+
+
 @pytest.mark.parametrize(("seed_value", "victim", "how"), SEEDS)
 async def test_three_processes_one_killed_lose_nothing_and_send_nothing_twice(
     cluster: tuple[FakeTelegram, Cluster], pg_url: str, seed_value: int, victim: str, how: str
@@ -192,7 +205,10 @@ async def test_three_processes_one_killed_lose_nothing_and_send_nothing_twice(
         if len(nodes.nodes) == 1:  # no other process: a supervisor starts it again
             dead.launch()
             nodes.wait_ready([dead])
-        await walking
+        try:
+            await walking
+        except AssertionError as exc:  # a step unanswered: what each process logged
+            raise AssertionError(f"{exc}\n{log_tails(nodes, str(exc))}") from None
         finished = "✅ Broadcast #1 finished"
         done = await replies.until(OWNER, lambda c: text_of(c).startswith(finished))
     replies.close()
