@@ -1,8 +1,11 @@
-"""`aimant db copy` into a database it must not touch, and a VACUUM failing after the commit."""
+"""`aimant db copy` into a database it must not touch, a VACUUM failing after the commit, and
+`aimant check`'s look at DATABASE_URL (bot.ops.checks.database_check)."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
+import time
 from pathlib import Path
 
 import asyncpg
@@ -10,8 +13,12 @@ import pytest
 
 from bot.__main__ import main
 from bot.ops import dbcopy
+from bot.ops.checks import database_check
 from bot.ops.dbcopy import CopyError, copy_sqlite_to_postgres
+from bot.settings import Settings
 from bot.store import Store
+from bot.store.migrations import MIGRATIONS
+from tests.pgserver import PASSWORD
 
 USER = 4242
 
@@ -138,3 +145,66 @@ def test_a_vacuum_failing_after_the_commit_says_copied(
             await conn.close()
 
     assert asyncio.run(lead()) == "Ada"
+
+
+# --- `aimant check` with DATABASE_URL: database_check --------------------------------------
+
+
+def _settings(url: str) -> Settings:
+    return Settings(database_url=url, _env_file=None)  # type: ignore[call-arg, arg-type]
+
+
+async def test_check_says_an_unreachable_database_in_one_line_without_the_password() -> None:
+    url = "postgresql://aimant:Zq9SECRETpw@127.0.0.1:1/aimant"
+    ok, line = await database_check(_settings(url)) or (True, "")
+    assert not ok and "\n" not in line
+    assert line.startswith(
+        "cannot use the database postgresql://aimant@127.0.0.1:1/aimant (setting DATABASE_URL): "
+    )
+    assert "Zq9SECRETpw" not in line
+    with socket.socket() as silent:  # accepts the connection, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        url = f"postgresql://aimant:Zq9SECRETpw@127.0.0.1:{port}/aimant"
+        started = time.monotonic()
+        ok, line = await database_check(_settings(url), timeout=0.5) or (True, "")
+    assert time.monotonic() - started < 3
+    assert not ok and line.endswith("(setting DATABASE_URL): TimeoutError: no answer in 0.5 s")
+
+
+async def test_check_says_a_refused_login_and_a_libpq_only_parameter(pg_url: str) -> None:
+    wrong = pg_url.replace(PASSWORD, "not-the-password")
+    ok, line = await database_check(_settings(wrong)) or (True, "")
+    assert not ok and "password authentication failed" in line
+    assert "not-the-password" not in line and PASSWORD not in line
+    ok, line = await database_check(_settings(pg_url + "?connect_timeout=5")) or (True, "")
+    assert not ok and 'unrecognized configuration parameter "connect_timeout"' in line
+    assert "README, PostgreSQL" in line and PASSWORD not in line
+
+
+async def test_check_names_the_database_reached_and_its_schema_version(pg_url: str) -> None:
+    settings = _settings(pg_url)
+    label = settings.database_label()
+    ours = len(MIGRATIONS)
+    assert await database_check(settings) == (
+        True,
+        f"Database: {label} reached; no Aimant schema yet (this Aimant's is {ours}): created at"
+        " the first start, or by `aimant db copy`",
+    )
+    store = await Store.open_postgres(pg_url)
+    await store.close()
+    assert await database_check(settings) == (
+        True,
+        f"Database: {label} reached; schema {ours}, this Aimant's {ours} (current)",
+    )
+    await _sql(pg_url, f"UPDATE aimant_schema SET version = {ours - 1}")
+    result = await database_check(settings)
+    assert result is not None and result[1].endswith("(migrated forward at the next start)")
+    await _sql(pg_url, f"UPDATE aimant_schema SET version = {ours + 1}")
+    assert await database_check(settings) == (
+        False,
+        f"cannot use the database {label} (setting DATABASE_URL): its schema ({ours + 1}) is"
+        f" newer than this Aimant's ({ours}): the bot refuses to start; upgrade Aimant",
+    )
+    assert await database_check(Settings(_env_file=None)) is None  # type: ignore[call-arg]
