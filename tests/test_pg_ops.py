@@ -181,6 +181,8 @@ async def test_check_says_a_refused_login_and_a_libpq_only_parameter(pg_url: str
     ok, line = await database_check(_settings(pg_url + "?connect_timeout=5")) or (True, "")
     assert not ok and 'unrecognized configuration parameter "connect_timeout"' in line
     assert "README, PostgreSQL" in line and PASSWORD not in line
+    result = await database_check(_settings(pg_url + "?application_name=aimant-1&sslmode=prefer"))
+    assert result is not None and result[0], result  # a real server setting, asyncpg's own
 
 
 async def test_check_names_the_database_reached_and_its_schema_version(pg_url: str) -> None:
