@@ -7,6 +7,7 @@ import os
 import sqlite3
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import aiosmtplib
 from telegram import Bot
@@ -90,6 +91,22 @@ def database_problem(path: Path) -> str | None:
     return None
 
 
+def _why(settings: Settings, exc: BaseException, timeout: float) -> str:
+    """A driver's exception as one line, never with the password in it."""
+    if isinstance(exc, TimeoutError):
+        return f"TimeoutError: no answer in {timeout:g} s"
+    why = " ".join(str(exc).split())
+    password = settings.database_password()
+    if password:
+        why = why.replace(password, "***")  # a driver's message never echoes it, to be sure
+    if "unrecognized configuration parameter" in why:
+        why += (
+            " (a ?parameter of DATABASE_URL that asyncpg does not take itself is sent to the"
+            " server as a setting: README, PostgreSQL)"
+        )
+    return f"{type(exc).__name__}: {why}".rstrip(": ")
+
+
 async def postgres_problem(settings: Settings) -> str | None:
     """Why DATABASE_URL cannot be used (unreachable, refused login, not answering), or None.
     A connection and `SELECT 1` only: several processes share one database, so one already
@@ -108,12 +125,56 @@ async def postgres_problem(settings: Settings) -> str | None:
         finally:
             await conn.close(timeout=5)
     except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        why = str(exc)
-        password = settings.database_password()
-        if password:
-            why = why.replace(password, "***")  # a driver's message never echoes it, to be sure
-        return f"{where}: {type(exc).__name__}: {why}"
+        return f"{where}: {_why(settings, exc, 10)}"
     return None
+
+
+async def _schema_version(conn: Any) -> int | None:
+    """The version in aimant_schema (as the store reads it), or None: no Aimant schema."""
+    if not await conn.fetchval("SELECT to_regclass('aimant_schema') IS NOT NULL"):
+        return None
+    version = await conn.fetchval("SELECT version FROM aimant_schema")
+    return int(version) if version is not None else 0
+
+
+async def database_check(settings: Settings, timeout: float = 5.0) -> tuple[bool, str] | None:
+    """`aimant check` with DATABASE_URL: whether the bot could use the database, and one line
+    saying so: which database was reached and its schema version against this Aimant's, or
+    why not (unreachable, refused login, a newer schema). None without DATABASE_URL. Each
+    step (connecting, the query) is bounded by `timeout`; the password is never named."""
+    if settings.database_url is None:
+        return None
+    from bot.store.migrations import MIGRATIONS
+
+    label = settings.database_label()
+    where = f"cannot use the database {label} (setting DATABASE_URL)"
+    ours = len(MIGRATIONS)
+    try:
+        import asyncpg  # only with PostgreSQL
+    except ImportError:
+        return False, f"{where}: PostgreSQL needs the asyncpg driver: pip install asyncpg"
+
+    try:
+        conn = await asyncpg.connect(settings.database_url.get_secret_value(), timeout=timeout)
+        try:
+            version = await asyncio.wait_for(_schema_version(conn), timeout)
+        finally:
+            await conn.close(timeout=timeout)
+    except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        return False, f"{where}: {_why(settings, exc, timeout)}"
+    if version is None:
+        return True, (
+            f"Database: {label} reached; no Aimant schema yet (this Aimant's is {ours}): created"
+            " at the first start, or by `aimant db copy`"
+        )
+    theirs = version
+    if theirs > ours:
+        return False, (
+            f"{where}: its schema ({theirs}) is newer than this Aimant's ({ours}): the bot"
+            " refuses to start; upgrade Aimant"
+        )
+    state = "current" if theirs == ours else "migrated forward at the next start"
+    return True, f"Database: {label} reached; schema {theirs}, this Aimant's {ours} ({state})"
 
 
 async def telegram_problem(settings: Settings, attempts: int = 3, pause: float = 1.0) -> str | None:
