@@ -18,6 +18,7 @@ from bot.logs import configure_logging
 from bot.ops.checks import (
     backup,
     content_warnings,
+    database_check,
     database_problem,
     features_summary,
     postgres_problem,
@@ -70,13 +71,20 @@ def summarised(settings: Settings) -> tuple[Catalogue, Texts] | int:
     return content
 
 
-def check(settings: Settings) -> int:
-    """`aimant check`: validate the content and print a readable summary (exit 2 on errors)."""
+def check(settings: Settings, database: bool = True) -> int:
+    """`aimant check`: validate the content and print a readable summary (exit 2 on errors);
+    with DATABASE_URL, whether the database can be used (`database`: not for the preview)."""
     content = summarised(settings)
     if isinstance(content, int):
         return content
     catalogue, texts = content
     print(features_summary(settings))
+    reached = asyncio.run(database_check(settings)) if database else None
+    if reached is not None:
+        ok, line = reached
+        if not ok:
+            return fail(line)
+        print(line)
     warnings = content_warnings(catalogue, texts)
     for warning in warnings:
         print(f"warning: {warning}")
@@ -193,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         return check(settings)
     if args.command == "preview":
         logging.getLogger().setLevel(logging.WARNING)  # keep the conversation readable
-        if check(settings):
+        if check(settings, database=False):  # the preview never uses DATABASE_URL
             return 2
         lock = take_lock(args.database) if args.database else None  # never beside a live bot
         if isinstance(lock, str):

@@ -210,3 +210,20 @@ async def test_check_names_the_database_reached_and_its_schema_version(pg_url: s
         f" newer than this Aimant's ({ours}): the bot refuses to start; upgrade Aimant",
     )
     assert await database_check(Settings(_env_file=None)) is None  # type: ignore[call-arg]
+
+
+def test_aimant_check_fails_in_one_line_on_an_unreachable_database(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """`aimant check` as an operator runs it: a wrong DATABASE_URL is an error (exit 2, one line,
+    no password), a good one is named with its schema."""
+    from tests.test_ops import aimant
+
+    done = aimant(tmp_path, "check", DATABASE_URL="postgresql://aimant:Zq9SECRETpw@127.0.0.1:1/x")
+    assert done.returncode == 2, done.stdout
+    assert "cannot use the database postgresql://aimant@127.0.0.1:1/x" in done.stderr
+    assert "Zq9SECRETpw" not in done.stderr + done.stdout and "Traceback" not in done.stderr
+    assert "OK: no errors" not in done.stdout
+    done = aimant(tmp_path, "check", DATABASE_URL=pg_url)
+    assert done.returncode == 0, done.stderr
+    assert "reached; no Aimant schema yet" in done.stdout and PASSWORD not in done.stdout
