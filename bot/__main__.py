@@ -10,7 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
-from bot.app import ALLOWED_UPDATES, build_application
+from bot.app import ALLOWED_UPDATES, App, build_application
 from bot.content.catalogue import Catalogue, CatalogueError, load_catalogue
 from bot.content.summary import content_summary
 from bot.content.texts import Texts, TextsError, english_count, load_texts
@@ -25,10 +25,18 @@ from bot.ops.checks import (
     smtp_problem,
     telegram_problem,
 )
-from bot.ops.guard import Guard, disk_problem, stop_self, take_lock
+from bot.ops.guard import (
+    FATAL_EXIT_SECONDS,
+    Guard,
+    StartupError,
+    disk_problem,
+    stop_self,
+    take_lock,
+)
 from bot.preview.chat import preview
 from bot.services import Services
 from bot.settings import Settings, SettingsError, load_settings
+from bot.telegram.intake import describe
 from bot.telegram.polling import run_shared_polling
 from bot.telegram.webhook import run_webhook
 
@@ -112,7 +120,7 @@ def run(settings: Settings) -> int:
             return fail(lock)
         problem = database_problem(settings.database_path) or disk_problem(settings.database_path)
     else:  # PostgreSQL: reachable; several processes may share it (shared mode)
-        problem = asyncio.run(postgres_problem(settings))
+        problem = _worded(asyncio.run(postgres_problem(settings)))
     problem = problem or asyncio.run(telegram_problem(settings))
     if problem:
         return fail(problem)
@@ -126,6 +134,21 @@ def run(settings: Settings) -> int:
     app.bot_data["shared"] = settings.database_url is not None
     guard: Guard = app.bot_data["guard"]
     guard.stop = stop_self  # a fatal fault (database gone, disk full) stops as SIGTERM does
+    guard.exit_after = FATAL_EXIT_SECONDS  # ... and the process is gone soon, however it goes
+    try:
+        serve(settings, svc, app)
+    except StartupError as exc:  # the store could not be opened: one line, exit code 2
+        return fail(str(exc))
+    except Exception as exc:
+        if guard.fatal is None:
+            raise
+        # The stop after a fatal fault failed too (its database gone): the line said why.
+        log.warning("the stop after the fatal fault ended early (%s)", describe(exc))
+    return 2 if guard.fatal else 0
+
+
+def serve(settings: Settings, svc: Services, app: App) -> None:
+    """Run until stopped: a webhook, or polling (shared mode: when elected)."""
     if settings.webhook_url or settings.database_url is not None:
         if settings.webhook_url:
             asyncio.run(run_webhook(app, svc))
@@ -135,11 +158,17 @@ def run(settings: Settings) -> int:
         # Stopped cleanly: a second SIGTERM (a supervisor repeating itself) must not turn the
         # exit code into a kill while the interpreter winds down.
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        return 2 if guard.fatal else 0
+        return
     log.info("starting with long polling against %s", settings.bot_api_url)
     app.run_polling(allowed_updates=ALLOWED_UPDATES)  # stops cleanly on SIGINT and SIGTERM
     log.info("stopped")
-    return 2 if guard.fatal else 0
+
+
+def _worded(problem: str | None) -> str | None:
+    """The start-up check's line, a timeout said in words (its exception has no message)."""
+    if problem is not None and problem.endswith(": TimeoutError: "):
+        return problem.removesuffix("TimeoutError: ") + "no answer within 10 s (TimeoutError)"
+    return problem
 
 
 def db_copy(settings: Settings) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -28,13 +29,13 @@ from bot.broadcast.sender import Broadcaster
 from bot.inbox.relay import IN_FLIGHT as INBOX_IN_FLIGHT
 from bot.inbox.relay import InboxSender
 from bot.nurture.sender import IN_FLIGHT, Nurture
-from bot.ops.guard import CHECK_SECONDS, Guard, watch
+from bot.ops.guard import CHECK_SECONDS, Guard, StartupError, start_problem, watch
 from bot.outbox.crm import CrmSender
 from bot.outbox.mailer import Mailer
 from bot.outbox.pump import Pump
 from bot.owner.alerts import notify_owners
 from bot.services import Ctx, Running, Services
-from bot.store import open_store
+from bot.store import Store, open_store
 from bot.telegram import callback_data as cb
 from bot.telegram.cluster import Cluster
 from bot.telegram.intake import IntakeBot, IntakeProcessor, replay_pending
@@ -172,8 +173,20 @@ async def open_services(app: App) -> None:
     and replay unfinished updates. Shared mode (several processes on PostgreSQL): the elected
     leader alone picks up and sends, and the shared inbox's dispatcher replaces the replay."""
     svc: Services = app.bot_data["svc"]
-    store = await open_store(svc.settings, svc.clock)
-    await store.set_owners(svc.settings.owner_ids)  # left out of every KPI and the export
+    guard: Guard = app.bot_data["guard"]
+    try:
+        store = await open_store(svc.settings, svc.clock)
+    except Exception as exc:  # one clear line, exit code 2 (bot/__main__.py), if it is known
+        _refuse(svc, exc)
+        raise
+    try:
+        await store.set_owners(svc.settings.owner_ids)  # left out of every KPI and the export
+    except Exception as exc:
+        await store.close()
+        _refuse(svc, exc)
+        raise
+    if store.url is not None:  # PostgreSQL lost: one line at once, and every connection dropped
+        _watch_connection(store, guard)
     if isinstance(app.bot, IntakeBot):
         app.bot.attach_store(store)
     if isinstance(app.update_processor, IntakeProcessor):
@@ -200,7 +213,11 @@ async def open_services(app: App) -> None:
         left = await store.intake.pending_count()
         if left:
             log.info("%d update(s) left unfinished in the shared inbox: handled in turn", left)
-        await _join_cluster(app, svc, running, svc.settings.database_url.get_secret_value())
+        try:
+            await _join_cluster(app, svc, running, svc.settings.database_url.get_secret_value())
+        except Exception as exc:
+            _refuse(svc, exc)
+            raise
     else:
         await _pick_up(app, svc)
         _schedule_senders(app, svc, running)
@@ -211,6 +228,51 @@ async def open_services(app: App) -> None:
     await set_commands(app, svc)
     if "cluster" not in app.bot_data:  # shared mode: the dispatcher hands what is pending
         await replay_pending(app, store)
+
+
+def _refuse(svc: Services, exc: Exception) -> None:
+    """A fault opening the store (or joining the cluster) that has its one line: StartupError."""
+    problem = start_problem(svc.settings, exc)
+    if problem is not None:
+        raise StartupError(problem) from exc
+
+
+def _watch_connection(store: Store, guard: Guard) -> None:
+    """PostgreSQL: the store's connection lost (closed by the server, or a statement not
+    answered in time) is the Guard's fatal fault at once, and a fatal fault drops it."""
+    from bot.store.core import lost_line
+    from bot.store.pg import PgConnection
+
+    url = store.url
+    assert url is not None and isinstance(store._db, PgConnection)
+    store._db.on_lost.append(lambda why: guard.fail(lost_line(url, why)))
+    guard.on_fatal.append(lambda: _drop_if_stuck(store))
+
+
+PROBE_SECONDS = 1.0  # after another fatal fault, the store's connection must answer this soon
+
+
+def _drop_if_stuck(store: Store) -> None:
+    """A fatal fault: the store's connections dropped now if lost or not answering within
+    PROBE_SECONDS (behind a statement that hangs too: statements waiting on a server that no
+    longer answers then fail at once, and the stop does not wait for them); else kept, so that
+    the updates under way finish (e.g. only the cluster's connection was ended)."""
+    if getattr(store._db, "lost", None):
+        store.abort()
+        return
+
+    async def probe() -> None:
+        try:
+            await asyncio.wait_for(store._db.execute_fetchall("SELECT 1"), PROBE_SECONDS)
+        except Exception:  # the timeout, or the connection lost
+            store.abort()
+
+    task = asyncio.get_running_loop().create_task(probe(), name="store-probe")
+    _PROBES.add(task)
+    task.add_done_callback(_PROBES.discard)
+
+
+_PROBES: set[asyncio.Task[None]] = set()  # held until done (the loop keeps weak references)
 
 
 async def _pick_up(app: App, svc: Services) -> None:
@@ -245,11 +307,13 @@ async def _join_cluster(app: App, svc: Services, running: Running, url: str) -> 
         pick_up=lambda: _pick_up(app, svc), schedule=lambda: _schedule_senders(app, svc, running),
     )  # fmt: skip
     await cluster.open(url)
+    guard.on_fatal.append(cluster.abort)  # its connections dropped at once, sending stopped
     assert cluster.leadership is not None and cluster.dispatcher is not None
     cluster.leadership.elected.append(duties.take_over)
     cluster.leadership.elected.extend(app.bot_data.get("on_elected", ()))  # polling starts
     cluster.sweeps.append(duties.sweep)
     cluster.halts.append(duties.halt)
+    cluster.halts.extend(app.bot_data.get("on_lost", ()))  # polling stops at once
     if isinstance(app.update_processor, IntakeProcessor):
         app.update_processor.finished = cluster.dispatcher.finished
         app.update_processor.may_handle = lambda: cluster.lost is None

@@ -200,7 +200,9 @@ async def test_one_leader_then_the_other_takes_over(nodes: Callable[..., Awaitab
     took = time.monotonic() - died
     assert took < 5, f"took {took:.2f} s to take over"  # ~1 s idle; 2 cores shared in CI
     fatal = a.app.bot_data["guard"].fatal
-    assert fatal and fatal.startswith("cluster:"), fatal  # the dead one stops (exit 2)
+    assert fatal and "cluster: the leader lock's connection" in fatal, fatal  # it stops (exit 2)
+    assert fatal.startswith("lost the connection to the database postgresql://aimant@"), fatal
+    assert "(setting DATABASE_URL)" in fatal, fatal
     assert not a.cluster.leading
     assert "nurture" in [j.name for j in b.app.job_queue.jobs()]  # type: ignore[union-attr]
 
@@ -518,6 +520,7 @@ def test_the_bot_as_a_process_exits_2_when_its_leader_lock_goes(
     log = (tmp_path / "bot-1.log").read_text()
     lines = [line for line in log.splitlines() if " CRITICAL " in line or " ERROR " in line]
     assert len(lines) == 1 and "cluster:" in lines[0], lines
+    assert "lost the connection to the database" in lines[0] and "DATABASE_URL" in lines[0]
     assert "Traceback" not in log and PASSWORD not in log
 
 

@@ -4,7 +4,10 @@ disk; on PostgreSQL, the connection still up.
 Each fault ends in one clear line and exit code 2 instead of silent loss: a second process on
 the same database refuses to start; a database deleted or replaced while the bot runs, or a disk
 nearly full, or a PostgreSQL server gone (stopped, restarted), stops the bot (SIGTERM to
-itself, so polling and webhook mode stop as usual; a supervisor starts it again).
+itself, so polling and webhook mode stop as usual; a supervisor starts it again). On
+PostgreSQL the fault also drops every database connection at once (statements waiting on a
+server that does not answer fail then), and however the stop goes, the process is gone with
+exit code 2 FATAL_EXIT_SECONDS after the line at the latest.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ import logging
 import os
 import shutil
 import signal
+import sqlite3
+import sys
+import threading
 import time
 from collections.abc import Callable
 from contextlib import suppress
@@ -24,14 +30,18 @@ from telegram import Bot
 
 from bot.owner.alerts import notify_owners
 from bot.services import Services
-from bot.store import Store
-from bot.store.core import checkpoint_file
+from bot.settings import Settings
+from bot.store import DatabaseGone, Store
+from bot.store.core import SchemaError, checkpoint_file
 from bot.telegram.intake import describe
 
 log = logging.getLogger(__name__)
 
 LOW_DISK_BYTES = 8 * 1024 * 1024  # under this, SQLite may fail mid-write: stop while it can't
 CHECK_SECONDS = 2.0  # how often a running bot looks at its database file and its disk
+# After a fatal fault's line, the stop (sends under way finish, within Telegram's timeouts) has
+# this long; then the process exits with code 2 anyway (a stop stuck on a dead database).
+FATAL_EXIT_SECONDS = 10.0
 
 
 def lock_path(database: Path) -> Path:
@@ -109,12 +119,102 @@ def stop_self() -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
+class StartupError(Exception):
+    """The store could not be opened at start: its one line (exit code 2, no traceback)."""
+
+
+def start_problem(settings: Settings, exc: Exception) -> str | None:
+    """The one line for a store that could not be opened or joined at start (a schema newer
+    or not Aimant's, too many connections, the server gone meanwhile), or None: a bug, whose
+    traceback says more. Never names the password."""
+    if settings.database_url is not None:
+        where = f"cannot use the database {settings.database_label()} (setting DATABASE_URL)"
+    else:
+        where = f"cannot use the database {settings.database_path} (setting DATABASE_PATH)"
+    if isinstance(exc, SchemaError | DatabaseGone):
+        why = str(exc)
+    elif isinstance(exc, sqlite3.Error):
+        why = describe(exc)
+    elif settings.database_url is None:
+        return None
+    else:
+        found = _postgres_problem(exc)
+        if found is None:
+            return None
+        why = found
+    password = settings.database_password()
+    if password:
+        why = why.replace(password, "***")  # a driver's message never echoes it, to be sure
+    return f"{where}: {why}"
+
+
+def _postgres_problem(exc: Exception) -> str | None:
+    import asyncpg  # only with PostgreSQL
+
+    from bot.store.pg import CONNECT_SECONDS
+
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {CONNECT_SECONDS:g} s (TimeoutError): is the server up?"
+    if isinstance(exc, asyncpg.TooManyConnectionsError):
+        return (
+            f"{describe(exc)}; each Aimant process keeps up to 4 connections (the store, the"
+            " /stats reader, two for the cluster) and one more for a moment after a /forget:"
+            " raise the role's CONNECTION LIMIT or the server's max_connections"
+        )
+    if isinstance(exc, OSError | asyncpg.PostgresError | asyncpg.InterfaceError):
+        return describe(exc).rstrip(": ")
+    return None
+
+
+def exit_now(after: float) -> None:
+    """The hard deadline: one line, the logs flushed, and exit code 2 at once (no clean-up
+    runs: the database's state is the server's; what is not confirmed to Telegram comes back)."""
+    line = (
+        f"still stopping {after:g} s after the fatal fault: exiting now (exit code 2) without"
+        " waiting for the rest"
+    )
+    record = logging.LogRecord(log.name, logging.WARNING, __file__, 0, line, None, None)
+    for handler in logging.getLogger().handlers:
+        # Not through the handler's lock: the stuck thread may hold it.
+        with suppress(Exception):
+            os.write(sys.stderr.fileno(), (handler.format(record) + "\n").encode())
+            break
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(Exception):
+            stream.flush()
+    os._exit(2)
+
+
+class Aftermath(logging.Filter):
+    """After a fatal fault, what fails because the database is gone is logged as one WARNING
+    line (the CRITICAL line said why; a traceback each would bury it): an ERROR whose exception,
+    or message, is DatabaseGone. Anything else is logged as it is."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not logging.ERROR <= record.levelno < logging.CRITICAL:
+            return True
+        exc = record.exc_info[1] if record.exc_info else None
+        if not (isinstance(exc, DatabaseGone) or "DatabaseGone" in record.getMessage()):
+            return True
+        message = record.getMessage()
+        if exc is not None:
+            message = f"{message} ({describe(exc)})"
+        record.msg, record.args = message, None
+        record.exc_info, record.exc_text = None, None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 class Guard:
     """Remembers the first fatal problem and stops the process once."""
 
     def __init__(self, stop: Callable[[], None] | None = None) -> None:
         self.stop = stop  # None: only log and remember (tests running the app in-process)
         self.fatal: str | None = None
+        # Run first on a fatal fault, each once (PostgreSQL: drop the connections at once).
+        self.on_fatal: list[Callable[[], None]] = []
+        # `aimant run`: exit with code 2 this long after the line, whatever still runs.
+        self.exit_after: float | None = None
 
     def fail(self, line: str) -> None:
         """Log the one CRITICAL line and stop; later calls are ignored."""
@@ -122,6 +222,17 @@ class Guard:
             return
         self.fatal = line
         log.critical("%s", line)
+        if self.exit_after is not None:  # `aimant run`: this process's own logs
+            for handler in logging.getLogger().handlers:
+                handler.addFilter(Aftermath())
+            deadline = threading.Timer(self.exit_after, exit_now, (self.exit_after,))
+            deadline.daemon = True
+            deadline.start()
+        for hook in self.on_fatal:
+            try:
+                hook()
+            except Exception as exc:  # the stop goes on: the deadline is armed
+                log.debug("on a fatal fault: %s", describe(exc))
         if self.stop is not None:
             self.stop()
 

@@ -13,6 +13,7 @@ lives and dies with its connection, so a dead process's locks are released by Po
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +21,8 @@ from typing import Any
 import asyncpg
 
 from bot.store.intake import INBOX_CHANNEL, person_key
+
+log = logging.getLogger(__name__)
 
 LEADER_LOCK = 0x41494D414E55  # "AIMANT" + 1 (the migration lock, bot.store.core: + 2)
 WORK_CHANNEL = "aimant_work"
@@ -29,6 +32,8 @@ TIMEOUT = 5.0  # seconds for one statement on these connections; longer: treated
 # with it, in about 11 s (5 s idle, then 3 probes 2 s apart; 10 s for data left unacknowledged),
 # not after the kernel's defaults (~2 h idle, ~15 min of retransmissions). All are settable by
 # any user, per session (PostgreSQL 12+); over a unix socket they do not apply (nothing to lose).
+# Set after connecting, not as start-up parameters: a pooler (PgBouncer) refuses those it does
+# not know; through one they apply between the pooler and the server.
 KEEPALIVE = {
     "tcp_keepalives_idle": "5",
     "tcp_keepalives_interval": "2",
@@ -69,6 +74,23 @@ _NEXT = (
 )
 
 
+async def keep_alive(conn: asyncpg.Connection) -> bool:
+    """Ask the server for KEEPALIVE on this connection's session; False (logged once per
+    connection) if it refused them: a vanished machine's locks then go after the kernel's
+    defaults."""
+    sql = "; ".join(f"SET {name} = {value}" for name, value in KEEPALIVE.items())
+    try:
+        await conn.execute(sql, timeout=TIMEOUT)
+    except asyncpg.PostgresError as exc:
+        log.warning(
+            "cluster: the server refused the TCP keepalive settings (%s: %s): a vanished"
+            " machine's locks may be held until the kernel gives its connection up",
+            type(exc).__name__, exc,
+        )  # fmt: skip
+        return False
+    return True
+
+
 def halves(key: int) -> tuple[int, int]:
     """A 64-bit key as the two signed 32-bit keys of pg_try_advisory_lock(int, int)."""
     high, low = key >> 32, key & 0xFFFFFFFF
@@ -92,13 +114,26 @@ class ClusterConnection:
 
     @classmethod
     async def connect(cls, dsn: str) -> ClusterConnection:
-        """Connect (a postgresql:// URL), the server told to drop it soon if this end vanishes."""
-        return cls(await asyncpg.connect(dsn, timeout=TIMEOUT, server_settings=KEEPALIVE))
+        """Connect (a postgresql:// URL), the server told to drop it soon if this end vanishes.
+        asyncpg's own bound (command_timeout) also bounds the cancel request it sends after a
+        timeout, which would otherwise wait forever for a server that does not answer."""
+        conn = await asyncpg.connect(dsn, timeout=TIMEOUT, command_timeout=TIMEOUT)
+        try:
+            await keep_alive(conn)
+        except BaseException:
+            conn.terminate()
+            raise
+        return cls(conn)
 
     async def _run(self, method: str, sql: str, *params: Any) -> Any:
-        """One statement; TimeoutError after TIMEOUT, waiting for the connection included."""
-        async with asyncio.timeout(TIMEOUT), self._turn:
-            result = await getattr(self._conn, method)(sql, *params)
+        """One statement; TimeoutError after TIMEOUT, waiting for the connection included:
+        the connection is then dropped (lost: its locks may go any moment)."""
+        try:
+            async with asyncio.timeout(TIMEOUT), self._turn:
+                result = await getattr(self._conn, method)(sql, *params)
+        except TimeoutError:
+            self._conn.terminate()  # never waits for a server that does not answer
+            raise
         self.answered = time.monotonic()
         return result
 
@@ -167,6 +202,11 @@ class ClusterConnection:
         self._conn.terminate()
 
     async def close(self) -> None:
-        """Close (the server releases every lock this connection held)."""
-        if not self._conn.is_closed():
-            await self._conn.close(timeout=TIMEOUT)
+        """Close (the server releases every lock this connection held), within TIMEOUT; else
+        dropped (asyncpg's close first waits, unbounded, for a cancel request to go out)."""
+        if self._conn.is_closed():
+            return
+        try:
+            await asyncio.wait_for(self._conn.close(), TIMEOUT)
+        except Exception:
+            self._conn.terminate()

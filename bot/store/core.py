@@ -38,6 +38,10 @@ ERASED_TABLES = (
 MIGRATION_LOCK = 0x41494D414E56
 PING_SECONDS = 15.0  # PostgreSQL: a `SELECT 1` slower than this (behind a long query too) is lost
 VACUUM_LOCK_TIMEOUT = "5s"  # a VACUUM of the same table elsewhere: wait this long, then leave
+VACUUM_SECONDS = 900.0  # PostgreSQL: the VACUUM after an erasure (its own connection) at most
+# PostgreSQL: each statement of the schema's migration at most (the wait for another process
+# migrating it included): a migration rewriting a big table takes a while.
+MIGRATION_SECONDS = 900.0
 WAL_LIMIT = 4 * 1024 * 1024  # a checkpointed WAL is cut back to this, not kept at its peak size
 # A checkpoint finishing under the write lock (StoreBase._checkpoint) first catches up without
 # it, up to this many more passes, while the last pass saw more frames than this written.
@@ -52,7 +56,21 @@ def checkpoint_file(path: Path) -> None:
 
 
 class DatabaseGone(RuntimeError):
-    """The database file was deleted or replaced under the open connection: nothing is written."""
+    """The database file was deleted or replaced under the open connection, or (PostgreSQL) the
+    connection is lost: nothing is written."""
+
+
+class SchemaError(RuntimeError):
+    """The database's schema cannot be used by this Aimant (newer, or not created by it)."""
+
+
+def lost_line(url: str, why: str) -> str:
+    """The one CRITICAL line for a PostgreSQL connection lost while the bot runs."""
+    return (
+        f"lost the connection to the database {url_label(url)} (setting DATABASE_URL): {why};"
+        " stopping so that the supervisor starts the bot again once PostgreSQL is back"
+        " (nothing confirmed to Telegram is lost: updates not handled are replayed)"
+    )
 
 
 class Event(StrEnum):
@@ -172,15 +190,28 @@ class StoreBase:
             self._checkpointer = None
         await self._db.close()
 
+    def abort(self) -> None:
+        """PostgreSQL: drop the connections at once (a fatal fault: nothing more is written);
+        statements under way or to come raise DatabaseGone. SQLite: nothing to do."""
+        from bot.store.pg import PgConnection
+
+        for store in (self, self._reader):
+            if store is not None and isinstance(store._db, PgConnection):
+                store._db.abort()
+
     async def reader(self) -> Self:
         """A second connection to the same file, read-only, with its own thread: long KPI
         queries on it run while this one answers others (/stats uses both cores); on
         PostgreSQL a second connection, read-only. This store itself for an in-memory
         database, or once the file was deleted or replaced."""
+        reader_lost = self._reader is not None and getattr(self._reader._db, "lost", None)
+        if self.url is not None and self._reader is not None and reader_lost:
+            await self._reader.close()  # a query past its bound: a new connection
+            self._reader = None
         if self.url is not None and self._reader is None:
-            from bot.store.pg import PgConnection
+            from bot.store.pg import READER_SECONDS, PgConnection
 
-            pg = await PgConnection.connect(self.url)
+            pg = await PgConnection.connect(self.url, timeout=READER_SECONDS)
             try:
                 reader = type(self)(cast(aiosqlite.Connection, pg), self._clock)
                 reader.dialect = self.dialect
@@ -227,23 +258,21 @@ class StoreBase:
         from bot.store.pg import PgConnection
 
         assert isinstance(self._db, PgConnection)
-        why = "the server closed it" if self._db.raw.is_closed() else None
+        why = self._db.lost or ("the server closed it" if self._db.raw.is_closed() else None)
         if why is None:
             try:
                 await asyncio.wait_for(self._db.execute_fetchall("SELECT 1"), PING_SECONDS)
             except TimeoutError:
-                why = f"no answer to a ping in {PING_SECONDS:.0f} s"
+                why = f"no answer to a ping within {PING_SECONDS:g} s"
+            except DatabaseGone:
+                why = self._db.lost or "the server closed it"
             except Exception as exc:
                 if not _connection_lost(exc):  # e.g. inside a transaction that just failed
                     return None
                 why = f"{type(exc).__name__}: {str(exc)[:200]}".rstrip(": ")
         if why is None:
             return None
-        return (
-            f"lost the connection to the database {url_label(self.url)} (setting DATABASE_URL):"
-            f" {why}; stopping so that the supervisor starts the bot again once PostgreSQL is"
-            " back (nothing confirmed to Telegram is lost: updates not handled are replayed)"
-        )
+        return lost_line(self.url, why)
 
     def _check_file(self) -> None:
         # Cheap (one stat): never commit into a file nobody can open again.
@@ -272,7 +301,7 @@ class StoreBase:
 
         started = time.monotonic()
         try:
-            pg = await PgConnection.connect(self.url)
+            pg = await PgConnection.connect(self.url, timeout=VACUUM_SECONDS)
             try:
                 await pg.execute_raw(f"SET lock_timeout = '{VACUUM_LOCK_TIMEOUT}'")
                 # INDEX_CLEANUP ON: index entries hold the keys too (an erased id, an email).
@@ -304,11 +333,18 @@ class StoreBase:
             return
         # Several processes starting at once on PostgreSQL: one migrates, the others wait for
         # it, then find the schema current (two concurrent DDL scripts would fail).
-        await self._db.execute("SELECT pg_advisory_lock(?)", (MIGRATION_LOCK,))
-        try:
-            await self._migrate_now()
-        finally:
-            await self._db.execute("SELECT pg_advisory_unlock(?)", (MIGRATION_LOCK,))
+        from bot.store.pg import bounded
+
+        with bounded(MIGRATION_SECONDS):
+            await self._db.execute("SELECT pg_advisory_lock(?)", (MIGRATION_LOCK,))
+            try:
+                await self._migrate_now()
+            finally:
+                # A failed migration leaves its transaction open and aborted: rolled back
+                # first, else the unlock itself fails and hides why (and the lock stays).
+                if self._db.in_transaction:
+                    await self._db.execute("ROLLBACK")
+                await self._db.execute("SELECT pg_advisory_unlock(?)", (MIGRATION_LOCK,))
 
     async def _migrate_now(self) -> None:
         if self.dialect != "sqlite":
@@ -319,19 +355,31 @@ class StoreBase:
             )
         version = await self.schema_version()
         if version > len(MIGRATIONS):
-            raise RuntimeError(
-                f"database schema {version} is newer than this Aimant ({len(MIGRATIONS)})"
+            raise SchemaError(
+                f"database schema {version} is newer than this Aimant ({len(MIGRATIONS)}):"
+                " run the Aimant that wrote it (or a newer one)"
             )
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            if self.dialect != "sqlite":  # the same migrations, as PostgreSQL DDL
+            try:
+                if self.dialect != "sqlite":  # the same migrations, as PostgreSQL DDL
+                    await self._db.executescript(
+                        f"BEGIN;\n{schema(script)}\nUPDATE aimant_schema SET version = {number};"
+                        "\nCOMMIT;"
+                    )
+                    continue
                 await self._db.executescript(
-                    f"BEGIN;\n{schema(script)}\nUPDATE aimant_schema SET version = {number};"
-                    "\nCOMMIT;"
+                    f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;"
                 )
-                continue
-            await self._db.executescript(
-                f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;"
-            )
+            except Exception as exc:
+                if not _statement_failed(exc, self.dialect):
+                    raise
+                if self.dialect == "sqlite" and self._db.in_transaction:
+                    await self._db.execute("ROLLBACK")
+                raise SchemaError(
+                    f"its schema could not be migrated to version {number} ({version} found:"
+                    f" {type(exc).__name__}: {str(exc)[:200]}); is it another application's?"
+                    " Aimant needs an empty database or one it created"
+                ) from exc
 
     async def _prospects_view(self) -> None:
         """`prospect_events`: the event log without the owners, for every KPI and the export.
@@ -595,6 +643,17 @@ async def _passive(db: aiosqlite.Connection) -> tuple[int, int]:
     rows = list(await db.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)"))
     _busy, frames, done = (int(value) for value in rows[0])
     return frames, done
+
+
+def _statement_failed(exc: Exception, dialect: str) -> bool:
+    """Whether a migration's error is the database refusing a statement (not a bug here)."""
+    if isinstance(exc, sqlite3.Error):
+        return True
+    if dialect == "sqlite":
+        return False
+    import asyncpg  # only with PostgreSQL
+
+    return isinstance(exc, asyncpg.PostgresError)
 
 
 def _connection_lost(exc: Exception) -> bool:

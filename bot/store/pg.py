@@ -4,18 +4,56 @@ lastrowid and fetch*), each statement translated once by bot.store.dialect.
 
 One connection, like SQLite's: statements of concurrent handlers take turns on it (a lock per
 statement), transactions are serialised by the store's own lock (StoreBase._write).
+
+Every statement is bounded in time (STATEMENT_SECONDS, or a longer bound the caller asks for:
+`bounded()`): a server that stops answering (stopped, its machine frozen, a network cut without
+a reset) would otherwise leave the statement, and everything queued behind it, waiting forever.
+Past the bound the connection is taken as lost: dropped at once (asyncpg's terminate, no
+goodbye to a server that does not answer), and every statement on it from then on raises
+DatabaseGone at once, with why (`lost`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import asyncpg
 
+from bot.settings import url_label
+from bot.store.core import DatabaseGone
 from bot.store.dialect import param_types, translate
+
+# The store's statements: the longest a legitimate one takes is well under a second (the
+# store's own connection never runs the KPIs: its reader does, READER_SECONDS); the guard's
+# ping already calls a connection lost after 15 s (bot.store.core.PING_SECONDS).
+STATEMENT_SECONDS = 30.0
+READER_SECONDS = 300.0  # the reader's KPI queries (/stats, the export on 100k+ leads)
+CONNECT_SECONDS = 10.0  # a new connection (asyncpg's own default: 60 s)
+CLOSE_SECONDS = 5.0  # a graceful close; then dropped
+# The current task's statements get this bound instead (`bounded()`), e.g. a migration.
+_BOUND: ContextVar[float | None] = ContextVar("pg_bound", default=None)
+
+
+@contextmanager
+def bounded(seconds: float) -> Iterator[None]:
+    """Statements of the current task (and tasks it starts) may take up to `seconds` each:
+    the schema's migration (waiting for another process's too), a VACUUM."""
+    token = _BOUND.set(seconds)
+    try:
+        yield
+    finally:
+        _BOUND.reset(token)
+
+
+def seconds_text(seconds: float) -> str:
+    """`30 s`, `0.5 s`."""
+    return f"{seconds:g} s"
+
 
 # Tables whose rows get an `id` from the database: an INSERT returns it (cursor.lastrowid).
 _SERIAL = frozenset({"events", "messages", "broadcasts", "mails", "hooks", "team_relays"})
@@ -90,19 +128,70 @@ class _Pending:
 class PgConnection:
     """An asyncpg connection that speaks the store's SQLite SQL (see bot.store.dialect)."""
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(
+        self, conn: asyncpg.Connection, label: str = "PostgreSQL",
+        timeout: float = STATEMENT_SECONDS,
+    ) -> None:  # fmt: skip
         self._conn = conn
         self._turn = asyncio.Lock()  # asyncpg runs one statement at a time per connection
         self.row_factory: Any = None  # asyncpg's records already read by name and by index
+        self.label = label  # the database, for messages (no password)
+        self.timeout = timeout  # each statement's bound, unless `bounded()` says otherwise
+        self.lost: str | None = None  # why the connection is gone (then DatabaseGone at once)
+        self.on_lost: list[Callable[[str], None]] = []  # told once, with why
+        self._closing = False
+        conn.add_termination_listener(lambda *_: self._gone("the server closed it"))
 
     @classmethod
-    async def connect(cls, dsn: str) -> PgConnection:
-        """Connect (a postgresql:// URL)."""
-        return cls(await asyncpg.connect(dsn))
+    async def connect(cls, dsn: str, timeout: float = STATEMENT_SECONDS) -> PgConnection:
+        """Connect (a postgresql:// URL), within CONNECT_SECONDS; statements bounded by
+        `timeout` each."""
+        conn = await asyncpg.connect(dsn, timeout=CONNECT_SECONDS)
+        return cls(conn, url_label(dsn), timeout)
 
     @property
     def in_transaction(self) -> bool:
         return self._conn.is_in_transaction()
+
+    def _gone(self, why: str) -> None:
+        """The connection is lost (once): dropped, and whoever listens is told."""
+        if self.lost is not None or self._closing:
+            return
+        self.lost = why
+        self._conn.terminate()  # never waits: the server may not answer
+        for listener in self.on_lost:
+            listener(why)
+
+    def abort(self) -> None:
+        """Drop the connection at once (a fatal fault: nothing more is written on it); its
+        statements under way and to come raise DatabaseGone."""
+        if self.lost is None:
+            self.lost = "dropped after a fatal fault"
+        self._closing = True
+        self._conn.terminate()
+
+    def _refused(self) -> DatabaseGone:
+        return DatabaseGone(f"the connection to the database {self.label} is lost: {self.lost}")
+
+    async def _call(self, method: str, *args: Any) -> Any:
+        """One asyncpg call, its turn on the connection first, bounded in time (see above)."""
+        if self.lost is not None:
+            raise self._refused()
+        seconds = _BOUND.get() or self.timeout
+        async with self._turn:
+            if self.lost is not None:  # lost while this one waited for its turn
+                raise self._refused()
+            try:
+                async with asyncio.timeout(seconds):
+                    return await getattr(self._conn, method)(*args)
+            except TimeoutError:
+                self._gone(f"no answer within {seconds_text(seconds)}")
+                raise self._refused() from None
+            except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as exc:
+                if not self._conn.is_closed() and self.lost is None:
+                    raise  # e.g. a statement refused: the connection itself is fine
+                self._gone(f"{type(exc).__name__}: {str(exc)[:200]}".rstrip(": "))
+                raise self._refused() from exc
 
     def execute(self, sql: str, params: Iterable[Any] = ()) -> _Pending:
         return _Pending(self._execute(sql, _params(params)))
@@ -113,14 +202,13 @@ class PgConnection:
             return PgCursor([], -1, None)
         insert = _INSERT.match(sql)
         serial = insert is not None and insert.group(1) in _SERIAL
-        async with self._turn:
-            if serial and not _RETURNING.search(pg):
-                rows = await self._conn.fetch(pg + " RETURNING id", *params)
-                return PgCursor([], len(rows), int(rows[-1]["id"]) if rows else None)
-            if _RETURNING.search(pg) or pg.lstrip().upper().startswith(("SELECT", "WITH")):
-                rows = await self._conn.fetch(pg, *params)
-                return PgCursor(rows, len(rows), None)
-            status = await self._conn.execute(pg, *params)
+        if serial and not _RETURNING.search(pg):
+            rows = await self._call("fetch", pg + " RETURNING id", *params)
+            return PgCursor([], len(rows), int(rows[-1]["id"]) if rows else None)
+        if _RETURNING.search(pg) or pg.lstrip().upper().startswith(("SELECT", "WITH")):
+            rows = await self._call("fetch", pg, *params)
+            return PgCursor(rows, len(rows), None)
+        status = await self._call("execute", pg, *params)
         return PgCursor([], _count(status), None)
 
     async def execute_fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
@@ -134,28 +222,33 @@ class PgConnection:
         pg = translate(sql, param_types(batch))
         if pg is None:
             return
-        async with self._turn:
-            await self._conn.executemany(pg, batch)
+        await self._call("executemany", pg, batch)
 
     async def executescript(self, script: str) -> None:
         """Several statements without parameters (DDL), as they are."""
-        async with self._turn:
-            await self._conn.execute(script)
+        await self._call("execute", script)
 
     async def fetch_raw(self, sql: str, *params: Any) -> list[asyncpg.Record]:
         """PostgreSQL's own SQL, untranslated (the schema's catalogue, the copy)."""
-        async with self._turn:
-            return list(await self._conn.fetch(sql, *params))
+        return list(await self._call("fetch", sql, *params))
 
     async def execute_raw(self, sql: str, *params: Any) -> str:
         """PostgreSQL's own SQL, untranslated."""
-        async with self._turn:
-            return str(await self._conn.execute(sql, *params))
+        return str(await self._call("execute", sql, *params))
 
     @property
     def raw(self) -> asyncpg.Connection:
-        """The asyncpg connection itself (the copy's COPY)."""
+        """The asyncpg connection itself (the copy's COPY: not bounded, not watched)."""
         return self._conn
 
     async def close(self) -> None:
-        await self._conn.close()
+        """Close gracefully within CLOSE_SECONDS, else drop it; a lost one is just dropped
+        (asyncpg's close first waits, unbounded, for cancel requests to a dead server)."""
+        self._closing = True
+        if self.lost is not None or self._conn.is_closed():
+            self._conn.terminate()
+            return
+        try:
+            await asyncio.wait_for(self._conn.close(), CLOSE_SECONDS)
+        except Exception:
+            self._conn.terminate()

@@ -27,8 +27,10 @@ from typing import Any
 from telegram import Update
 from telegram.ext import Application
 
-from bot.store import Store
-from bot.store.cluster import INBOX_CHANNEL, WORK_CHANNEL, ClusterConnection
+from bot.settings import url_label
+from bot.store import DatabaseGone, Store
+from bot.store.cluster import INBOX_CHANNEL, TIMEOUT, WORK_CHANNEL, ClusterConnection
+from bot.store.core import lost_line
 from bot.telegram.intake import Backoff, describe, set_aside
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,14 @@ SWEEP_EVERY = 1.0  # seconds between two looks at the whole inbox, NOTIFYs or no
 # before the server drops its connections (~11 s, bot.store.cluster.KEEPALIVE) and so before
 # another process can have its locks.
 PING_EVERY = 1.0
+
+
+def failure(exc: BaseException) -> str:
+    """Why a statement on a cluster connection failed, in words (a timeout has no message)."""
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {TIMEOUT:g} s"
+    return describe(exc).rstrip(": ")
+
 
 Hook = Callable[[], Awaitable[None]]
 Sweep = Callable[[bool], Awaitable[None]]  # told whether a NOTIFY (new work) woke it
@@ -110,8 +120,10 @@ class Dispatcher:
                 if time.monotonic() - self.conn.answered >= PING_EVERY:  # all slots busy
                     await self.conn.ping()
             except Exception as exc:
+                if self._stopping:  # lost, or stopping: nothing more to say
+                    return
                 if self.conn.is_closed() or isinstance(exc, TimeoutError):
-                    self._lost(f"the shared inbox's connection failed ({describe(exc)})")
+                    self._lost(f"the shared inbox's connection failed ({failure(exc)})")
                     return
                 self._backlog = True
                 await asyncio.sleep(self._backoff.failed(exc))
@@ -203,7 +215,7 @@ class Dispatcher:
         try:
             await self.conn.release_person(key)
         except Exception as exc:  # the lock may be held still: nobody else may have them
-            self._lost(f"a person's lock could not be released ({describe(exc)})")
+            self._lost(f"a person's lock could not be released ({failure(exc)})")
 
     async def finished(self, update_id: int) -> None:
         """The update is done (IntakeProcessor): the person's next one follows here at once
@@ -217,7 +229,7 @@ class Dispatcher:
                 return
             head = await self.conn.next_or_release(key)
         except Exception as exc:  # the lock may be held still: nobody else may have them
-            self._lost(f"a person's lock could not be released ({describe(exc)})")
+            self._lost(f"a person's lock could not be released ({failure(exc)})")
             return
         if head is not None and head[0] == update_id:  # not marked done: its handling failed
             await self._rest(key)
@@ -233,19 +245,25 @@ class Dispatcher:
 class Leadership:
     """The leader's lock, tried every second; on election the hooks run, then it sweeps."""
 
-    def __init__(self, conn: ClusterConnection, lost: Callable[[str], None], sweep: Sweep) -> None:
+    def __init__(self, conn: ClusterConnection, lost: Callable[..., None], sweep: Sweep) -> None:
         self.conn, self._lost, self._sweep = conn, lost, sweep
         self.leading = False  # the lock is ours
         self.ready = False  # ... and the hooks ran: this process sends (and polls)
         self.elected: list[Hook] = []  # run in order once this process becomes the leader
         self.work = asyncio.Event()  # a follower created work (NOTIFY) or this one did
         self._stopping = False
+        self.gone = False  # the connection (or the database) is lost: nothing more is done
         self._pinging: asyncio.Task[None] | None = None  # the leader's pings
 
     def stop(self) -> None:
         """Shutdown begins: never take the lead from now on (a leader keeps it until closed)."""
         self._stopping = True
         self.work.set()
+
+    def lose(self) -> None:
+        """The connection or the database is lost: no sweep, no try, no take-over from now."""
+        self.gone = True
+        self.stop()
 
     async def run(self) -> None:
         """Try for the lock until it is ours (or stopped); then sweep for work, the lock's
@@ -265,6 +283,8 @@ class Leadership:
             first = False
             notified = self.work.is_set()
             self.work.clear()
+            if self.gone:
+                return
             if not self.leading:
                 if self._stopping:
                     return
@@ -290,7 +310,9 @@ class Leadership:
                 return  # the lock's connection is lost: the process stops
             try:
                 await self._sweep(notified)
-            except Exception:  # the next second tries again
+            except Exception as exc:  # the next second tries again
+                if self.gone or isinstance(exc, DatabaseGone):
+                    return  # the loss has its one line: the process stops
                 log.exception("cluster: the leader's sweep failed")
 
     async def _try(self) -> bool | None:
@@ -298,8 +320,10 @@ class Leadership:
         try:
             return await self.conn.try_leader()
         except Exception as exc:
+            if self.gone:
+                return None
             if self.conn.is_closed() or isinstance(exc, TimeoutError):
-                self._lost(f"the leader lock's connection failed ({describe(exc)})")
+                self._lost(f"the leader lock's connection failed ({failure(exc)})")
                 return None
             log.warning("cluster: could not try for the leader's lock (%s)", describe(exc))
             return False
@@ -320,8 +344,10 @@ class Leadership:
             for hook in self.elected:
                 await hook()
         except Exception as exc:
-            log.exception("cluster: taking over failed")
-            self._lost(f"could not take over as the leader ({describe(exc)})")
+            lost = self.gone or isinstance(exc, DatabaseGone) or self.conn.is_closed()
+            if not lost:  # else the loss's one line says it all
+                log.exception("cluster: taking over failed")
+            self._lost(f"could not take over as the leader ({failure(exc)})", connection=lost)
             return False
         self.ready = True
         return True
@@ -334,7 +360,7 @@ class Leadership:
                 await self.conn.ping()
             except Exception as exc:
                 self.conn.abort()  # whatever its state, the server must see the lock go
-                self._lost(f"the leader lock's connection failed ({describe(exc)})")
+                self._lost(f"the leader lock's connection failed ({failure(exc)})")
                 return
 
 
@@ -352,6 +378,7 @@ class Cluster:
         self._notifying: asyncio.Task[None] | None = None
         self._notify_again = False
         self._lead: ClusterConnection | None = None
+        self._url = ""  # the database's URL (its password never logged: url_label)
         self.leadership: Leadership | None = None
         self.dispatcher: Dispatcher | None = None
 
@@ -362,13 +389,18 @@ class Cluster:
 
     async def open(self, url: str) -> None:
         """Connect, LISTEN, and start trying for the lead and dispatching."""
+        self._url = url
         lead = await ClusterConnection.connect(url)
-        inbox = await ClusterConnection.connect(url)
+        try:
+            inbox = await ClusterConnection.connect(url)
+        except BaseException:
+            lead.abort()
+            raise
         self._lead = lead
         self.leadership = Leadership(lead, self.lose, self._sweep)
         self.dispatcher = Dispatcher(self.app, self.store, inbox, self.limit, self.lose)
-        for conn in (lead, inbox):
-            conn.on_lost(lambda: self.lose("its database connection was closed"))
+        lead.on_lost(lambda: self.lose("the leader lock's connection was closed"))
+        inbox.on_lost(lambda: self.lose("the shared inbox's connection was closed"))
         await lead.listen(
             WORK_CHANNEL, lambda _: self.leadership.work.set() if self.leadership else None
         )
@@ -406,19 +438,42 @@ class Cluster:
                 log.warning("cluster: could not wake the leader (%s)", describe(exc))
                 return
 
-    def lose(self, why: str) -> None:
-        """A lock's connection is gone: stop sending and dispatching now, then the process."""
+    def lose(self, why: str, connection: bool = True) -> None:
+        """A lock's connection is gone (`connection`; else the take-over failed): stop sending
+        and dispatching now, then the process (one line naming the database, the Guard's,
+        which also drops every connection)."""
         if self._closing or self.lost is not None:
             return
+        self._halt(why)
+        held = "this process may no longer hold its locks: it stopped sending"
+        if connection:
+            self._fail(lost_line(self._url, f"cluster: {why}; {held} (another process takes over)"))
+            return
+        self._fail(
+            f"cluster: {why} on the database {url_label(self._url)} (setting DATABASE_URL);"
+            f" {held} and stops so that the supervisor starts it again (another process takes"
+            " over meanwhile)"
+        )
+
+    def _halt(self, why: str) -> None:
         self.lost = why
         for halt in self.halts:
             halt()
         if self.dispatcher is not None:
             self.dispatcher.stop()
-        self._fail(
-            f"cluster: {why}: this process may no longer hold its locks; it stops sending"
-            " and exits so that a supervisor restarts it (another process takes over)"
-        )
+        if self.leadership is not None:
+            self.leadership.lose()
+
+    def abort(self) -> None:
+        """A fatal fault (this one or another): stop sending and dispatching, and drop both
+        connections at once (the server releases their locks; a server that does not answer
+        is not waited for)."""
+        if self.lost is None and not self._closing:
+            self._halt("dropped after a fatal fault")
+        self._closing = True  # the connections' own end is no news now
+        for conn in (self._lead, self.dispatcher.conn if self.dispatcher else None):
+            if conn is not None:
+                conn.abort()
 
     def stop_dispatching(self) -> None:
         """Shutdown begins: no more updates handed (held ones finish, then their locks go),
