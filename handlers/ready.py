@@ -32,7 +32,10 @@ async def request_plan(update: Update, context: Ctx, why: str) -> None:
         return
     await svc.nurture.end_sequences(person)  # ready to talk: the conversation takes over
     log.info("plan requested by %s (%s)", person, why)
-    await alert_owners(context.bot, svc, person, t(context, svc.owner_lang, "alert_plan"))
+    await alert_owners(
+        context.bot, svc, person, t(context, svc.owner_lang, "alert_plan"),
+        update_id=update.update_id,
+    )  # fmt: skip
     await say(
         update,
         t(context, lang, "plan_ask_goal"),
@@ -84,7 +87,7 @@ async def goal_text(update: Update, context: Ctx, text: str) -> None:
     lead = await context.lead()
     name = names.person(lead.first_name if lead else None, None, person)
     headline = t(context, svc.owner_lang, "alert_goal", name=name)
-    await alert_owners(context.bot, svc, person, headline, text[:MAX_TEXT])
+    await alert_owners(context.bot, svc, person, headline, text[:MAX_TEXT], update.update_id)
     await say(update, t(context, lang, "plan_confirmed"))
     await svc.store.sessions.clear(person)
 
@@ -110,8 +113,9 @@ async def contact_text(
     await svc.nurture.end_sequences(person)  # ready to talk: the conversation takes over
     log.info("contact message from %s", person)
     await alert_owners(
-        context.bot, svc, person, t(context, svc.owner_lang, "alert_contact"), text[:MAX_TEXT]
-    )
+        context.bot, svc, person, t(context, svc.owner_lang, "alert_contact"), text[:MAX_TEXT],
+        update.update_id,
+    )  # fmt: skip
     await say(update, t(context, lang, "contact_sent"))
     await svc.store.sessions.clear(person)
 

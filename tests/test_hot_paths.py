@@ -99,7 +99,8 @@ def test_without_defaults_the_bots_insert_the_same() -> None:
 
 
 async def _through(limiter: ReplyRateLimiter, data: dict[str, Any]) -> tuple[Any, int]:
-    """What a reply with this data returns, and how often PTB's limiter machinery ran."""
+    """What a reply with this data returns, and how often PTB's limiter machinery ran (its
+    overall limiter, or a group's budget)."""
     ran = 0
     original = limiter._run_request
 
@@ -109,6 +110,14 @@ async def _through(limiter: ReplyRateLimiter, data: dict[str, Any]) -> tuple[Any
         return await original(**kwargs)
 
     limiter._run_request = counted  # type: ignore[method-assign]
+    turn = limiter._group_turn
+
+    async def group_turn(group: Any) -> None:  # the group's budget, taken by ReplyRateLimiter
+        nonlocal ran
+        ran += 1
+        await turn(group)
+
+    limiter._group_turn = group_turn  # type: ignore[method-assign]
 
     async def call(*args: Any, **kwargs: Any) -> Any:
         return {"args": args, "kwargs": kwargs}

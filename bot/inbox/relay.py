@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 
@@ -20,10 +20,10 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, Tele
 
 from bot.content.texts import Texts
 from bot.outbox.pump import Pump
-from bot.owner.alerts import card_buttons, lead_card, notify_owners
+from bot.owner.alerts import alert_in_private, card_buttons, lead_card, notify_owners
 from bot.owner.kpis import figures, pct, rate
 from bot.services import Services
-from bot.store.team import IN, Relay, TeamCounts, Waiting
+from bot.store.team import ALERT, IN, OUT, Relay, TeamCounts, Waiting
 from bot.telegram import names
 from bot.telegram.pacing import bulk_send
 from bot.telegram.sending import retry_after_seconds
@@ -158,7 +158,7 @@ class InboxSender(Pump):
     async def _one(self, relay: Relay) -> None:
         """One relay: sent, put back for later (429, pacing, network) or failed for good."""
         store, now = self.svc.store, self.svc.clock()
-        need = 1  # a copy; opening a topic first costs its creation and the lead card too
+        need = 1  # a copy or an alert; opening a topic first costs its creation and the card too
         if relay.to_chat < 0 and await store.team.topic(relay.person, relay.to_chat) is None:
             need = 3
         wait = self._paused.get(relay.to_chat, 0.0) - now
@@ -166,12 +166,15 @@ class InboxSender(Pump):
         if wait > 0:  # the chat's budget is spent: the relay keeps its place in the queue
             await store.team.retry(relay.id, now + wait, "waiting for the group's pace", False)
             return
-        if relay.direction != IN and await store.leads.get(relay.person) is None:
+        if relay.direction == OUT and await store.leads.get(relay.person) is None:
             await self._give_up(relay, "inbox_not_sent_erased", "the person erased their data")
             return
         try:
-            if relay.direction == IN and relay.to_chat < 0:
+            if relay.direction == ALERT:
                 with bulk_send():  # paced here, 429s handled here: not PTB's limiter too
+                    copy_id = await self._alert_in_topic(relay)
+            elif relay.direction == IN and relay.to_chat < 0:
+                with bulk_send():
                     copy_id = await self._to_team(relay)
             elif relay.direction == IN:
                 copy_id = await self._to_team(relay)
@@ -183,12 +186,15 @@ class InboxSender(Pump):
             await store.team.retry(relay.id, now + retry, f"429: retry after {retry:.0f} s", False)
             return
         except TelegramError as exc:
-            await self._failed(relay, exc)
+            if relay.direction == ALERT:
+                await self._alert_refused(relay, exc)
+            else:
+                await self._failed(relay, exc)
             return
-        await store.team.sent(relay, copy_id)
+        await store.team.sent(relay, copy_id, need)
         if relay.to_chat < 0:
             self._group_trouble.clear()  # the group takes relays again
-        if relay.direction != IN:  # the team sees it arrived
+        if relay.direction == OUT:  # the team sees it arrived
             await self._react(relay)
 
     def _pace_wait(self, chat: int, now: float, need: int = 1) -> float:
@@ -226,24 +232,36 @@ class InboxSender(Pump):
         return copied.message_id
 
     async def _to_topic(self, relay: Relay) -> int:
-        """A copy into the person's topic (the topic names them: no header). A topic deleted by
-        hand is opened again."""
+        """A copy into the person's topic (the topic names them: no header)."""
+
+        async def copy(thread: int) -> int:
+            copied = await self.bot.copy_message(
+                relay.to_chat, relay.from_chat, relay.message_id, message_thread_id=thread
+            )
+            return copied.message_id
+
+        return await self._in_topic(relay.person, copy)
+
+    async def _in_topic(self, person: int, send: Callable[[int], Awaitable[int]]) -> int:
+        """`send` into the person's topic; a topic deleted by hand is opened again."""
+        chat = self.svc.settings.inbox_chat_id
         for _ in range(2):
-            thread = await self.topic(relay.person)
+            thread = await self.topic(person)
             try:
-                copied = await self.bot.copy_message(
-                    relay.to_chat, relay.from_chat, relay.message_id, message_thread_id=thread
-                )
-                return copied.message_id
+                return await send(thread)
             except BadRequest as exc:
                 if "thread not found" not in str(exc).lower():
                     raise
-                log.info("topic of %s was deleted: opening a new one", relay.person)
-                await self.svc.store.team.set_topic(relay.person, relay.to_chat, None)
+                log.info("topic of %s was deleted: opening a new one", person)
+                assert chat is not None
+                await self.svc.store.team.set_topic(person, chat, None)
         raise BadRequest("message thread not found")
 
     async def topic(self, person: int) -> int:
-        """The person's topic in the inbox group, opened with their lead card if missing."""
+        """The person's topic in the inbox group, opened with their lead card if missing.
+
+        Only one process opens topics: on SQLite the only one; on PostgreSQL the elected sender
+        (alerts are relays there), so this process's lock is enough for one topic per person."""
         svc, chat = self.svc, self.svc.settings.inbox_chat_id
         assert chat is not None
         async with self._topic_locks.setdefault(person, asyncio.Lock()):
@@ -260,7 +278,7 @@ class InboxSender(Pump):
             )
             created = await self.bot.create_forum_topic(chat, title)
             thread = created.message_thread_id
-            await svc.store.team.set_topic(person, chat, thread)
+            await svc.store.team.set_topic(person, chat, thread, title)
             headline = svc.texts.get(svc.owner_lang, "inbox_topic_opened")
             card = await lead_card(svc, person, headline)
             sent = await self.bot.send_message(
@@ -270,14 +288,27 @@ class InboxSender(Pump):
             log.info("topic %s opened for %s", thread, person)
             return thread
 
-    async def alert(self, person: int, card: str) -> bool:
+    async def alert(self, person: int, card: str, update_id: int | None = None) -> bool:
         """A hot-lead alert into the person's topic (🔥 in its title); False if the group
-        cannot take it (the caller alerts the owners in private instead)."""
+        cannot take it (the caller alerts the owners in private instead).
+
+        On PostgreSQL (several processes may share the database) it is queued as a relay of
+        this update, behind the person's messages, for the elected sender: the only process
+        that opens topics and writes into the group, so one topic per person and the group's
+        pace for the bot as a whole; that sender alerts the owners in private if the group
+        refuses it. On SQLite it is sent from the handler."""
         chat = self.svc.settings.inbox_chat_id
         assert chat is not None
+        if self.svc.store.dialect != "sqlite":
+            if await self.svc.store.team.alert(person, chat, card, update_id):
+                self.kick()  # the sender (or the leader, woken) sends it now, ahead of copies
+            return True
         try:
             thread = await self.topic(person)
+            await self._hot_title(person, thread)
             self._pace_wait(chat, self.svc.clock())  # counted; an alert never waits
+            # The update's last call into the group: a stop that gives up a wait for the
+            # group's budget (bot.telegram.replies) leaves nothing sent twice at the replay.
             sent = await self.bot.send_message(
                 chat, card, message_thread_id=thread, reply_markup=card_buttons(self.svc, person)
             )
@@ -285,14 +316,55 @@ class InboxSender(Pump):
             log.warning("alert about %s not sent to the inbox group: %s", person, exc)
             return False
         await self.svc.store.ready.add_relay(chat, sent.message_id, person)
-        lead = await self.svc.store.leads.get(person)
-        if lead is not None:
-            title = topic_title(lead.first_name, lead.last_name, lead.username, person, hot=True)
-            try:
-                await self.bot.edit_forum_topic(chat, thread, name=title)
-            except TelegramError as exc:  # already 🔥: "not modified"
-                log.debug("topic title unchanged: %s", exc)
         return True
+
+    async def _hot_title(self, person: int, thread: int) -> None:
+        """🔥 in the title of the person's topic, unless it has it already."""
+        chat, lead = self.svc.settings.inbox_chat_id, await self.svc.store.leads.get(person)
+        if lead is None or chat is None:
+            return
+        title = topic_title(lead.first_name, lead.last_name, lead.username, person, hot=True)
+        if await self.svc.store.team.topic_title(person) == title:
+            return
+        try:
+            await self.bot.edit_forum_topic(chat, thread, name=title)
+        except TelegramError as exc:  # already 🔥 (a topic opened before its title was kept)
+            log.debug("topic title unchanged: %s", exc)
+            return
+        await self.svc.store.team.set_topic_title(person, title)
+
+    async def _alert_in_topic(self, relay: Relay) -> int:
+        """A queued alert (PostgreSQL) into the person's topic, 🔥 in its title."""
+        svc, person = self.svc, relay.person
+
+        async def send(thread: int) -> int:
+            sent = await self.bot.send_message(
+                relay.to_chat, relay.card or "", message_thread_id=thread,
+                reply_markup=card_buttons(svc, person),
+            )  # fmt: skip
+            await svc.store.ready.add_relay(relay.to_chat, sent.message_id, person)
+            await self._hot_title(person, thread)  # once in the topic (not a deleted one)
+            return sent.message_id
+
+        return await self._in_topic(person, send)
+
+    async def _alert_refused(self, relay: Relay, exc: TelegramError) -> None:
+        """A queued alert the group did not take: the owners get it in private at once, as an
+        alert sent from the handler would (a hot lead does not wait for the group)."""
+        log.warning("alert about %s not sent to the inbox group: %s", relay.person, exc)
+        await alert_in_private(self.bot, self.svc, relay.person, relay.card or "")
+        await self.svc.store.team.failed(relay.id, f"owners alerted in private: {exc}"[:200])
+
+    async def seed_pace(self) -> None:
+        """The group's last minute as the store knows it (what another process sent): a newly
+        elected sender keeps to the group's pace from its first relay."""
+        chat = self.svc.settings.inbox_chat_id
+        if chat is None:
+            return
+        pace = GroupPace()
+        for at, sends in await self.svc.store.team.recent_sends(chat, self.svc.clock() - pace.span):
+            pace.take(at + 1.0, sends)  # whole seconds: counted at the end of theirs
+        self._paces[chat] = pace
 
     async def _recent_header(self, relay: Relay) -> int | None:
         """The person's header sent into this chat less than HEADER_SECONDS ago, if it is
@@ -359,6 +431,8 @@ class InboxSender(Pump):
         moved = await self.svc.store.team.retarget(chat)
         if moved:
             log.info("%d relay(s) waiting for a former inbox group now go to %s", moved, chat)
+        if self.svc.store.dialect != "sqlite":  # a new leader: the last one's sends count
+            await self.seed_pace()
         try:
             info = await self.bot.get_chat(chat)
         except TelegramError as exc:

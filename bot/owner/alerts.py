@@ -92,16 +92,27 @@ def card_buttons(svc: Services, user_id: int) -> InlineKeyboardMarkup:
 
 
 async def alert_owners(
-    bot: Bot, svc: Services, user_id: int, headline: str, extra: str | None = None
+    bot: Bot,
+    svc: Services,
+    user_id: int,
+    headline: str,
+    extra: str | None = None,
+    update_id: int | None = None,
 ) -> int:
     """Send the lead card to every owner at once; an owner who blocked the bot is skipped.
 
     With an inbox group the card goes into the person's topic instead (owners in private if
-    the group cannot take it).
+    the group cannot take it). On PostgreSQL it is queued for the relay sender (the elected
+    process alone writes into the group), once per update: a replay queues nothing more.
     """
     card = await lead_card(svc, user_id, headline, extra)
-    if svc.settings.inbox_chat_id is not None and await svc.inbox.alert(user_id, card):
+    if svc.settings.inbox_chat_id is not None and await svc.inbox.alert(user_id, card, update_id):
         return 1
+    return await alert_in_private(bot, svc, user_id, card)
+
+
+async def alert_in_private(bot: Bot, svc: Services, user_id: int, card: str) -> int:
+    """The lead card to every owner's private chat; how many got it."""
     sent = 0
     for owner in svc.settings.owner_ids:
         try:

@@ -348,4 +348,14 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX events_kind_person ON events(kind, person, at, value, source);
     """,
+    # 18: hot-lead alerts into the inbox group as relays (PostgreSQL: the elected sender alone
+    # opens topics and keeps the group's pace), with the card's text; the messages each relay
+    # took in the group, so that a new sender starts with the group's last minute counted;
+    # the title a topic was given (🔥 added once, never a second time).
+    """
+    ALTER TABLE conversations ADD COLUMN topic_title TEXT;
+    ALTER TABLE team_relays ADD COLUMN card TEXT;
+    ALTER TABLE team_relays ADD COLUMN sends INTEGER;
+    CREATE INDEX team_relays_sent ON team_relays(to_chat, sent_at);
+    """,
 )

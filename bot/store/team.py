@@ -12,6 +12,7 @@ from bot.store.core import Event
 from bot.store.repository import Repository
 
 IN, OUT = "in", "out"  # a person's message to the team; a team answer to the person
+ALERT = "alert"  # a hot-lead alert into the person's topic (PostgreSQL: sent by the leader)
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class Relay:
     message_id: int
     attempts: int
     header_id: int | None
+    card: str | None = None  # an alert's text (HTML)
 
 
 @dataclass(frozen=True)
@@ -52,12 +54,12 @@ class TeamCounts:
 
 # The oldest pending relay of each (person, destination), if due: later ones wait behind it.
 _DUE = """
-SELECT id, person, direction, to_chat, from_chat, message_id, attempts, header_id
+SELECT id, person, direction, to_chat, from_chat, message_id, attempts, header_id, card
 FROM team_relays r
 WHERE state = 'pending' AND next_at <= ? AND id = (
     SELECT MIN(id) FROM team_relays p
     WHERE p.person = r.person AND p.to_chat = r.to_chat AND p.state = 'pending')
-ORDER BY id LIMIT ?
+ORDER BY CASE WHEN direction = 'alert' THEN 0 ELSE 1 END, id LIMIT ?
 """
 
 
@@ -148,6 +150,27 @@ class Team(Repository):
         )
         return bool(rows)
 
+    async def alert(self, person: int, chat: int, card: str, update_id: int | None) -> bool:
+        """A hot-lead alert queued for the person's topic in the inbox group, behind their
+        messages; False if this update queued it already (a replay)."""
+        now = self.now()
+        rows = await self._write1(
+            "INSERT OR IGNORE INTO team_relays (person, direction, to_chat, from_chat, message_id,"
+            " next_at, created_at, update_id, card) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?)"
+            " RETURNING id",
+            (person, ALERT, chat, person, now, now, update_id, card),
+        )
+        return bool(rows)
+
+    async def recent_sends(self, chat: int, since: float) -> list[tuple[int, int]]:
+        """(second, messages) of each relay sent into `chat` since then (the group's pace)."""
+        rows = await self._all(
+            "SELECT sent_at, sends FROM team_relays WHERE to_chat = ? AND sent_at >= ?"
+            " AND state = 'sent'",
+            (chat, int(since)),
+        )
+        return [(int(r[0]), int(r[1] or 1)) for r in rows]
+
     async def due(self, limit: int = 64) -> list[Relay]:
         """Relays that may go now: the head of each (person, destination) queue, oldest first."""
         rows = await self._all(_DUE, (self.now(), limit))
@@ -164,18 +187,19 @@ class Team(Repository):
             "UPDATE team_relays SET header_id = ? WHERE id = ?", (header_id, relay_id)
         )
 
-    async def sent(self, relay: Relay, copy_id: int) -> None:
-        """Delivered: replies to the copy (and its header) reach the person; an answer ends the
-        person's wait (its time to answer logged once per wait)."""
+    async def sent(self, relay: Relay, copy_id: int, sends: int = 1) -> None:
+        """Delivered (`sends` messages into its chat): replies to the copy (and its header)
+        reach the person; an answer ends the person's wait (its time to answer logged once per
+        wait)."""
         now = self.now()
         async with self._tx() as db:
             await self._store._lock(db, relay.person)
             await db.execute(
-                "UPDATE team_relays SET state = 'sent', sent_at = ?, copy_id = ?, error = NULL"
-                " WHERE id = ?",
-                (now, copy_id, relay.id),
+                "UPDATE team_relays SET state = 'sent', sent_at = ?, copy_id = ?, error = NULL,"
+                " sends = ? WHERE id = ?",
+                (now, copy_id, sends, relay.id),
             )
-            if relay.direction == IN:
+            if relay.direction != OUT:
                 return
             row = await self._one(
                 "SELECT waiting_since FROM conversations WHERE person = ?", (relay.person,)
@@ -228,14 +252,28 @@ class Team(Repository):
         )
         return int(row[0]) if row and row[0] is not None else None
 
-    async def set_topic(self, person: int, chat: int, topic: int | None) -> None:
-        """The person's topic (None: it was deleted, a new one opens at the next message)."""
+    async def set_topic(
+        self, person: int, chat: int, topic: int | None, title: str | None = None
+    ) -> None:
+        """The person's topic and its title (None: it was deleted, a new one opens at the next
+        message)."""
         now = self.now()
         await self._write1(
-            "INSERT INTO conversations (person, first_at, last_in_at, topic_chat, topic_id)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (person) DO UPDATE SET topic_chat = ?,"
-            " topic_id = ?",
-            (person, now, now, chat, topic, chat, topic),
+            "INSERT INTO conversations (person, first_at, last_in_at, topic_chat, topic_id,"
+            " topic_title) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (person) DO UPDATE SET"
+            " topic_chat = ?, topic_id = ?, topic_title = ?",
+            (person, now, now, chat, topic, title, chat, topic, title),
+        )
+
+    async def topic_title(self, person: int) -> str | None:
+        """The title the person's topic was last given (None: not known)."""
+        row = await self._one("SELECT topic_title FROM conversations WHERE person = ?", (person,))
+        return row[0] if row else None
+
+    async def set_topic_title(self, person: int, title: str) -> None:
+        """The person's topic was renamed."""
+        await self._write1(
+            "UPDATE conversations SET topic_title = ? WHERE person = ?", (title, person)
         )
 
     async def retarget(self, chat: int) -> int:
@@ -248,7 +286,15 @@ class Team(Repository):
             " RETURNING id",
             (chat, self.now(), IN, chat),
         )
-        return len(rows)
+        # Alerts too (PostgreSQL queues them), unless this update's alert is there already.
+        alerts = await self._write1(
+            "UPDATE team_relays SET to_chat = ?, next_at = ?, error = NULL"
+            " WHERE state = 'pending' AND direction = ? AND to_chat < 0 AND to_chat != ?"
+            " AND (update_id IS NULL OR NOT EXISTS (SELECT 1 FROM team_relays o"
+            " WHERE o.update_id = team_relays.update_id AND o.to_chat = ?)) RETURNING id",
+            (chat, self.now(), ALERT, chat, chat),
+        )
+        return len(rows) + len(alerts)
 
     async def person_in_topic(self, chat: int, topic: int) -> int | None:
         """Whose topic this is."""

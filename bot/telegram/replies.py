@@ -11,6 +11,10 @@ first n calls of a kind to a target get the answers the earlier tries' first n g
 content now (live counts, another branch taken), and only calls beyond those are made
 (`Attempt.journal`). So a retry sends nothing twice and answers no query twice. Only the update's
 own task uses the journal: a task it starts (a broadcast, a pump, a relay) makes its calls.
+
+Once the process is stopping (or lost the person's lock), no reply waits: one waiting for a
+group's budget (PTB's 20 a minute), a 429's retry_after or a handling again gives up at once
+(`GaveUp`), and its update is left not done, replayed at the next start or by another process.
 """
 
 from __future__ import annotations
@@ -41,6 +45,13 @@ CHAT_BURST, CHAT_PER_MINUTE = 3, 60
 # A reply waits at most this for its chat's turn (it holds an update slot meanwhile); past it,
 # it goes anyway and a 429, if any, is waited out like any other.
 CHAT_MAX_WAIT = 2.0
+STOP_POLL = 0.05  # a reply waiting looks this often whether the process is stopping
+
+
+class GaveUp(Exception):
+    """A reply's wait was cut short (the process is stopping, or lost the person's lock): the
+    update is left not done, to be handled at the next start or by another process. Not a
+    TelegramError: handlers that shrug off Telegram's refusals let it through."""
 
 
 @dataclass
@@ -53,6 +64,8 @@ class Attempt:
     journal: dict[str, list[Any]] = field(default_factory=dict)  # call -> its answers, in order
     used: dict[str, int] = field(default_factory=dict)  # call -> answers used in this try
     task: asyncio.Task[Any] | None = None  # the update's task: the only one using the journal
+    may_go_on: Callable[[], bool] | None = None  # False once stopping (or the lock is lost)
+    gave_up: bool = False  # a reply's wait was cut short: the update is left not done
 
     def next(self, last: bool) -> None:
         """The next try: every journaled answer may be used again once."""
@@ -81,6 +94,8 @@ def transient(error: BaseException) -> bool:
 
 def retry_later(error: BaseException) -> bool:
     """From on_error: True if this update will be handled again (nothing to tell the person)."""
+    if isinstance(error, GaveUp):  # at the next start, or by another process
+        return True
     attempt = _current()
     if attempt is None or attempt.last or not transient(error):
         return False
@@ -90,6 +105,8 @@ def retry_later(error: BaseException) -> bool:
 
 def will_retry(error: BaseException) -> bool:
     """Whether an update failing with `error` now would be handled again."""
+    if isinstance(error, GaveUp):
+        return True
     attempt = _current()
     return attempt is not None and not attempt.last and transient(error)
 
@@ -102,25 +119,56 @@ async def handle(
 ) -> bool:
     """Run an update's handlers, again (`rerun`) while on_error asks, up to ATTEMPTS times;
     False if it was left unfinished (shutting down, or locks lost): it is handled later."""
-    attempt = Attempt(last=rerun is None, task=asyncio.current_task())
+    attempt = Attempt(last=rerun is None, task=asyncio.current_task(), may_go_on=may_go_on)
     token = _ATTEMPT.set(attempt)
     try:
         await coroutine
-        while attempt.again and rerun is not None:
+        while attempt.again and rerun is not None and not attempt.gave_up:
             delay = RETRY_DELAYS[min(attempt.number, len(RETRY_DELAYS)) - 1]
             log.warning(
                 "update %s: a reply failed; handled again in %.0f s (try %d of %d)",
                 update_id, delay, attempt.number + 1, ATTEMPTS,
             )  # fmt: skip
-            await asyncio.sleep(delay)
-            if not may_go_on():  # stopping: it stays pending, replayed by whoever goes on
-                log.warning("update %s left unfinished: shutting down", update_id)
-                return False
+            try:
+                await _unless_stopping(asyncio.sleep(delay))
+            except GaveUp:
+                break
+            if not may_go_on():
+                attempt.gave_up = True
+                break
             attempt.next(last=attempt.number + 1 >= ATTEMPTS)
             await rerun()
+        if attempt.gave_up:  # stopping: it stays pending, replayed by whoever goes on
+            log.warning("update %s left unfinished: shutting down", update_id)
+            return False
         return True
     finally:
         _ATTEMPT.reset(token)
+
+
+async def _unless_stopping(waiting: Coroutine[Any, Any, Any]) -> Any:
+    """Await `waiting` in an update's task, unless the process stops meanwhile (or lost the
+    person's lock): then GaveUp at once, the update marked to be left not done. Outside an
+    update's task it is simply awaited."""
+    attempt = _current()
+    if attempt is None or attempt.may_go_on is None:
+        return await waiting
+    if not attempt.may_go_on():
+        waiting.close()
+        attempt.gave_up = True
+        raise GaveUp("stopping: the update is left for the next start")
+    task = asyncio.ensure_future(waiting)
+    try:
+        while True:
+            done, _ = await asyncio.wait([task], timeout=STOP_POLL)
+            if done:
+                return task.result()
+            if not attempt.may_go_on():
+                attempt.gave_up = True
+                raise GaveUp("stopping: the update is left for the next start")
+    finally:
+        if not task.done():
+            task.cancel()
 
 
 def _key(endpoint: str, data: dict[str, Any]) -> str:
@@ -185,22 +233,24 @@ class ReplyRateLimiter(AIORateLimiter):
             group = chat_id  # PTB's group pacing (20 a minute)
         loop = asyncio.get_running_loop()
         waited = 0.0
-        # No PTB limiter applies (no overall rate; a private chat, or no group rate): the call
+        # The group's budget (PTB's limiter, 20 a minute) is waited for here, so that a stop
+        # cuts the wait short; no other PTB limiter applies without an overall rate: the call
         # itself, without _run_request's closure, null contexts and event wait (that event is
         # only ever cleared by AIORateLimiter.process_request, which this class replaces).
-        unlimited = (not group or not self._group_max_rate) and (
-            chat_id is None or self._base_limiter is None
-        )
+        paced = bool(group) and bool(self._group_max_rate)
+        unlimited = chat_id is None or self._base_limiter is None
         while True:
             if isinstance(chat_id, int) and chat_id > 0 and _is_send(endpoint):
                 await self._chat_turn(loop, chat_id)
             await self._quiet(loop)
+            if paced:
+                await self._group_turn(group)
             try:
                 if unlimited:
                     return await callback(*args, **kwargs)
                 return await self._run_request(
                     chat=chat_id is not None,
-                    group=group,
+                    group=False,
                     allow_paid_broadcast=False,
                     callback=callback,
                     args=args,
@@ -218,12 +268,22 @@ class ReplyRateLimiter(AIORateLimiter):
                     self.bulk.pause(wait)
 
     async def _quiet(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Wait until no 429 (a reply's, or the bulk pacer's) forbids writing a request."""
+        """Wait until no 429 (a reply's, or the bulk pacer's) forbids writing a request (no
+        wait once stopping: GaveUp)."""
         while True:
             until = max(self._quiet_until, self.bulk.paused_until if self.bulk else 0.0)
             if until <= loop.time():
                 return
-            await asyncio.sleep(until - loop.time())
+            await _unless_stopping(asyncio.sleep(until - loop.time()))
+
+    async def _group_turn(self, group: int | str | bool) -> None:
+        """Wait for the group's budget in PTB's limiter (20 a minute): cut short by a stop
+        (GaveUp), so a handler holding its update never delays the stop."""
+        limiter = self._get_group_limiter(group)
+        if limiter.has_capacity():
+            await limiter.acquire()  # at once
+            return
+        await _unless_stopping(limiter.acquire())
 
     async def _chat_turn(self, loop: asyncio.AbstractEventLoop, chat_id: int) -> None:
         """Book this send's moment in a private chat (CHAT_BURST a second, CHAT_PER_MINUTE a

@@ -1,0 +1,171 @@
+# ruff: noqa: F811  (the tests take test_cluster's `nodes` fixture, imported here)
+"""The team inbox with several processes on one PostgreSQL database, and at a stop.
+
+One topic per person across processes: alerts are relays there, sent by the elected leader
+alone (bot/inbox/relay.py). A stop never waits for the group's budget (bot/telegram/replies.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from telegram import Update
+
+from bot.inbox.relay import GroupPace
+from bot.store.team import ALERT
+from bot.telegram.replies import GaveUp
+from tests.conftest import OWNER, Harness
+from tests.fakeapi import FakeTelegram
+from tests.test_cluster import Node, nodes, wait_async, wait_for  # noqa: F401
+
+GROUP = -1009876543210
+ADA = 1001
+
+
+async def on(node: Node, update: dict[str, Any]) -> None:
+    """This process handles the update (as its dispatcher would hand it)."""
+    parsed = Update.de_json(update, node.app.bot)
+    await node.app.update_processor.process_update(parsed, node.app.process_update(parsed))
+
+
+def topics_made(fake: FakeTelegram) -> int:
+    return sum(1 for c in fake.calls if c.method == "createForumTopic" and c.status == 200)
+
+
+async def test_a_persons_message_and_alert_in_two_processes_open_one_topic(
+    nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram
+) -> None:
+    fake.add_forum(GROUP)
+    a = await nodes("a", inbox_chat_id=GROUP)
+    await wait_for(lambda: a.cluster.leading)
+    b = await nodes("b", inbox_chat_id=GROUP)
+    fake.add_user(ADA, first_name="Ada")
+    await on(a, fake.build_message(ADA, "/start"))
+    fake.latency = 0.05  # both would look for her topic before either opened it
+    # Her question is handled by a (the leader relays it), her /plan by b at once.
+    await asyncio.gather(
+        on(a, fake.build_message(ADA, "Hello, a question about prices")),
+        on(b, fake.build_message(ADA, "/plan")),
+    )
+
+    async def relayed() -> bool:
+        return await a.svc.store.team.pending() == 0
+
+    await wait_async(relayed)
+    assert topics_made(fake) == 1 and len(fake.topics[GROUP]) == 1
+    [(thread, title)] = fake.topics[GROUP].items()
+    assert title.startswith("🔥 ")
+    in_group = [s for s in fake.sent_to(GROUP) if s.method in ("sendMessage", "copyMessage")]
+    card, question, alert = in_group  # in her topic, in order: card, her message, the alert
+    assert card.text.startswith("💬 New conversation")
+    assert question.text == "Hello, a question about prices"
+    assert "Ready to talk" in alert.text
+    assert {s.message["message_thread_id"] for s in in_group} == {thread}
+    group_calls = {m for m, chat in b.request.methods if chat == GROUP}
+    assert not group_calls, f"only the leader writes into the group, b called {group_calls}"
+    assert not fake.sent_to(OWNER)  # the group took it: nothing in private
+
+
+async def test_a_replayed_alert_is_queued_and_sent_once(
+    nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram
+) -> None:
+    fake.add_forum(GROUP)
+    a = await nodes("a", inbox_chat_id=GROUP)
+    await wait_for(lambda: a.cluster.leading)
+    b = await nodes("b", inbox_chat_id=GROUP)
+    fake.add_user(ADA, first_name="Ada")
+    await on(b, fake.build_message(ADA, "/start"))
+    plan = fake.build_message(ADA, "/plan")
+    await on(b, plan)
+    # b died before /plan was marked done: the update is handled again (by either process).
+    await a.app.process_update(Update.de_json(plan, a.app.bot))
+
+    async def relayed() -> bool:
+        return await a.svc.store.team.pending() == 0
+
+    await wait_async(relayed)
+    await asyncio.sleep(0.2)
+    alerts = [s for s in fake.sent_to(GROUP) if "Ready to talk" in s.text]
+    assert len(alerts) == 1 and topics_made(fake) == 1
+
+
+async def test_a_queued_alert_the_group_refuses_reaches_the_owners_in_private(
+    nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram
+) -> None:
+    fake.add_forum(GROUP)
+    a = await nodes("a", inbox_chat_id=GROUP)
+    await wait_for(lambda: a.cluster.leading)
+    b = await nodes("b", inbox_chat_id=GROUP)
+    fake.add_user(ADA, first_name="Ada")
+    await on(b, fake.build_message(ADA, "/start"))
+    fake.kick(GROUP)  # the bot was removed from the group
+    await on(b, fake.build_message(ADA, "/plan"))
+    await wait_for(lambda: any("Ready to talk" in s.text for s in fake.sent_to(OWNER)))
+    row = await a.svc.store.team._one(
+        "SELECT state, error FROM team_relays WHERE direction = ?", (ALERT,)
+    )
+    assert row is not None and row["state"] == "failed"
+    assert row["error"].startswith("owners alerted in private")
+
+
+async def test_a_new_leader_counts_the_groups_last_minute(
+    nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram
+) -> None:
+    fake.add_forum(GROUP)
+    a = await nodes("a", inbox_chat_id=GROUP)
+    await wait_for(lambda: a.cluster.leading)
+    b = await nodes("b", inbox_chat_id=GROUP)
+    fake.add_user(ADA, first_name="Ada")
+    await on(a, fake.build_message(ADA, "/start"))
+    for n in range(18):  # the topic, its card and 18 copies: the group's 20 for this minute
+        await on(a, fake.build_message(ADA, f"message {n}"))
+
+    async def relayed() -> bool:
+        return await a.svc.store.team.pending() == 0
+
+    await wait_async(relayed)
+    a.kill()
+    await wait_for(lambda: b.cluster.leading, timeout=5)
+    await on(b, fake.build_message(ADA, "one more"))
+    await asyncio.sleep(0.5)
+    assert await b.svc.store.team.pending() == 1  # waiting for the group's minute, no 429
+    inbox = b.svc.running.inbox if b.svc.running else None
+    assert inbox is not None
+    pace = inbox._paces[GROUP]
+    assert pace.wait(b.svc.clock()) > 0 and len(pace.times) == GroupPace().limit
+    assert not [c for c in fake.calls if c.status == 429]
+
+
+async def test_a_stop_gives_up_a_wait_for_the_groups_budget(bot_with: Any, fake: Any) -> None:
+    """SQLite: the alert is sent from the handler; PTB's limiter has spent the group's 20, the
+    handler waits for the next slot when the stop begins: it gives up at once, the update is
+    left not done, and the replay at the next start alerts once."""
+    fake.add_forum(GROUP)
+    bot: Harness = await bot_with(inbox_chat_id=GROUP)
+    await bot.text(ADA, "/start", first_name="Ada")
+    for n in range(20):  # the group's budget in PTB's limiter (20 a minute), spent
+        await bot.app.bot.send_message(GROUP, f"team chatter {n}")
+    app = bot.app
+    await app.start()
+    plan = fake.build_message(ADA, "/plan")
+    await app.update_queue.put(Update.de_json(plan, app.bot))
+    limiter = app.bot.rate_limiter._get_group_limiter(GROUP)  # type: ignore[union-attr]
+    await wait_for(lambda: bool(limiter._waiters))  # the alert waits for the group's turn
+    begun = time.monotonic()
+    await app.stop()
+    took = time.monotonic() - begun
+    assert took < 1.0, f"the stop took {took:.1f} s"
+    assert not await bot.svc.store.intake.is_done(plan["update_id"])  # replayed next start
+    assert [type(e) for e in bot.errors] == [GaveUp]
+    bot.errors.clear()
+    assert not [s for s in fake.sent_to(GROUP) if "Ready to talk" in s.text]
+    limiter._level = 0.0  # a minute later, the next start (AimantApplication.start)
+    app.update_processor.stopping = False  # type: ignore[attr-defined]
+    await bot.send(plan)  # the next start replays it
+    await bot.send(plan)  # and a crash's replay after it is done: skipped
+    alerts = [s for s in fake.sent_to(GROUP) if "Ready to talk" in s.text]
+    assert len(alerts) == 1 and topics_made(fake) == 1
+    assert await bot.svc.store.intake.is_done(plan["update_id"])
