@@ -37,6 +37,7 @@ class Gate:
         self._frozen = False
         self._drop = False
         self.waiting = 0  # requests held by the freeze now
+        self._passed: set[int] = set()  # tickets let through, their answer not yet written
 
     def enter(self, arrival: Arrival) -> int:
         """A request arrived: its ticket."""
@@ -49,11 +50,16 @@ class Gate:
         """Its answer was written (or it failed)."""
         with self._cond:
             self._open.pop(ticket, None)
+            self._passed.discard(ticket)
+            self._cond.notify_all()
 
-    def pass_through(self, timeout: float = 120.0) -> bool:
-        """Before answering: wait while frozen; False if the request must be dropped."""
+    def pass_through(self, ticket: int, effect: bool = True, timeout: float = 120.0) -> bool:
+        """Before answering: wait while frozen; False if the request must be dropped. A call
+        with an `effect` let through is waited for by a freeze (not a long poll)."""
         with self._cond:
             if not self._frozen:
+                if effect:
+                    self._passed.add(ticket)
                 return True
             self.waiting += 1
             self._cond.notify_all()
@@ -62,9 +68,12 @@ class Gate:
             return not self._drop
 
     def freeze(self) -> None:
-        """Stop answering: requests arriving or in latency now wait."""
+        """Stop answering: requests arriving or in latency now wait. Returns once those let
+        through before are answered: every request still open is then held (a test's
+        "in flight at the stall" is exactly what never reached Telegram)."""
         with self._cond:
             self._frozen, self._drop = True, False
+            self._cond.wait_for(lambda: not self._passed, 10.0)
 
     def thaw(self, *, drop: bool = False) -> None:
         """Answer again; with ``drop`` the held requests fail (the connection died)."""
@@ -154,7 +163,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if fake.latency:
                 time.sleep(fake.latency)
-            if not gate.pass_through() or not fake.wait_if_held(method):
+            effect = method.lower() != "getupdates"  # a long poll holds no send
+            if not gate.pass_through(ticket, effect) or not fake.wait_if_held(method):
                 self._json(502, {"ok": False, "error_code": 502, "description": "Bad Gateway"})
                 return
             status, answer = fake.respond(method, params, files, arrived=arrival.at)  # serialised
