@@ -59,6 +59,12 @@ def fail(message: str) -> int:
     return 2
 
 
+def refuse(line: str) -> int:
+    """The bot cannot start: why, as one ERROR line among the log's; the exit code for errors."""
+    log.error("%s", line)
+    return 2
+
+
 def load_content(settings: Settings) -> tuple[Catalogue, Texts] | str:
     """The validated catalogue and texts, or the error message naming file and field."""
     try:
@@ -117,13 +123,13 @@ def run(settings: Settings) -> int:
     if settings.database_url is None:
         lock = take_lock(settings.database_path)  # first: no second process on the file
         if isinstance(lock, str):
-            return fail(lock)
+            return refuse(lock)
         problem = database_problem(settings.database_path) or disk_problem(settings.database_path)
     else:  # PostgreSQL: reachable; several processes may share it (shared mode)
-        problem = _worded(asyncio.run(postgres_problem(settings)))
+        problem = asyncio.run(postgres_problem(settings))
     problem = problem or asyncio.run(telegram_problem(settings))
     if problem:
-        return fail(problem)
+        return refuse(problem)
     print(features_summary(settings))
     mail = asyncio.run(smtp_problem(settings)) if settings.double_optin else None
     if mail:  # not fatal: codes wait in the outbox and are retried
@@ -138,7 +144,7 @@ def run(settings: Settings) -> int:
     try:
         serve(settings, svc, app)
     except StartupError as exc:  # the store could not be opened: one line, exit code 2
-        return fail(str(exc))
+        return refuse(str(exc))
     except Exception as exc:
         if guard.fatal is None:
             raise
@@ -162,13 +168,6 @@ def serve(settings: Settings, svc: Services, app: App) -> None:
     log.info("starting with long polling against %s", settings.bot_api_url)
     app.run_polling(allowed_updates=ALLOWED_UPDATES)  # stops cleanly on SIGINT and SIGTERM
     log.info("stopped")
-
-
-def _worded(problem: str | None) -> str | None:
-    """The start-up check's line, a timeout said in words (its exception has no message)."""
-    if problem is not None and problem.endswith(": TimeoutError: "):
-        return problem.removesuffix("TimeoutError: ") + "no answer within 10 s (TimeoutError)"
-    return problem
 
 
 def db_copy(settings: Settings) -> int:

@@ -67,8 +67,8 @@ def aimant(workdir: Path, *args: str, prefix: tuple[str, ...] = (), **env: str) 
         CATALOGUE_PATH=str(ROOT / "magnets" / "catalogue.toml"),
         TEXTS_DIR=str(ROOT / "magnets" / "texts"),
         DATABASE_PATH=str(workdir / "aimant.sqlite3"),
-        **env,
     )
+    values.update(env)  # DATABASE_PATH elsewhere too
     return subprocess.run(
         [*prefix, sys.executable, "-m", "bot", *args],
         cwd=workdir,

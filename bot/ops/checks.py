@@ -87,8 +87,49 @@ def database_problem(path: Path) -> str | None:
             db.execute("BEGIN IMMEDIATE")  # fails when read-only or locked by another process
             db.execute("ROLLBACK")
     except (sqlite3.Error, OSError) as exc:
+        if getattr(exc, "sqlite_errorname", None) == "SQLITE_NOTADB":
+            return (
+                f"{where}: {exc} (another program's file?): set DATABASE_PATH to Aimant's"
+                " database, or move this file away and Aimant creates a new one there"
+            )
         return f"{where}: {exc}"
     return None
+
+
+TOO_MANY_CONNECTIONS = (
+    "each Aimant process keeps up to 4 connections (the store, the /stats reader, two for the"
+    " cluster) and one more for a moment after a /forget: raise the role's CONNECTION LIMIT or"
+    " the server's max_connections"
+)
+
+
+def postgres_advice(exc: BaseException) -> str | None:
+    """What to do about a connection PostgreSQL refused or could not make, if it is known."""
+    import asyncpg  # only with PostgreSQL
+
+    if isinstance(exc, asyncpg.TooManyConnectionsError):
+        return TOO_MANY_CONNECTIONS
+    if isinstance(exc, asyncpg.InvalidAuthorizationSpecificationError):  # a password too
+        return (
+            "check the user name and the password in DATABASE_URL (and that the server's"
+            " pg_hba.conf lets this host in)"
+        )
+    if isinstance(exc, asyncpg.InvalidCatalogNameError):
+        return (
+            "create it (createdb, or CREATE DATABASE ... OWNER the user of DATABASE_URL), or"
+            " correct the name at the end of DATABASE_URL"
+        )
+    if isinstance(exc, OSError) and not isinstance(exc, TimeoutError):
+        return (
+            "is PostgreSQL running and listening there? check the host and the port in DATABASE_URL"
+        )
+    return None
+
+
+def advised(why: str, exc: BaseException) -> str:
+    """A PostgreSQL error's line, what to do after it if known."""
+    advice = postgres_advice(exc)
+    return f"{why}; {advice}" if advice else why
 
 
 def _why(settings: Settings, exc: BaseException, timeout: float) -> str:
@@ -104,7 +145,7 @@ def _why(settings: Settings, exc: BaseException, timeout: float) -> str:
             " (a ?parameter of DATABASE_URL that asyncpg does not take itself is sent to the"
             " server as a setting: README, PostgreSQL)"
         )
-    return f"{type(exc).__name__}: {why}".rstrip(": ")
+    return advised(f"{type(exc).__name__}: {why}".rstrip(": "), exc)
 
 
 async def postgres_problem(settings: Settings) -> str | None:

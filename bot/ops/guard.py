@@ -28,6 +28,7 @@ from pathlib import Path
 
 from telegram import Bot
 
+from bot.ops.checks import advised
 from bot.owner.alerts import notify_owners
 from bot.services import Services
 from bot.settings import Settings
@@ -57,6 +58,12 @@ def take_lock(database: Path) -> int | str:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
+        if not path.parent.is_dir():
+            return (
+                f"cannot use {where}: its folder {path.parent} does not exist and cannot be"
+                f" created ({exc.strerror}): create it, or set DATABASE_PATH to a place this"
+                " user can write"
+            )
         return (
             f"cannot use {where}: cannot create {path.name} in {path.parent} ({exc.strerror});"
             " the folder must be writable (SQLite writes its -wal and -shm files there too)"
@@ -155,14 +162,8 @@ def _postgres_problem(exc: Exception) -> str | None:
 
     if isinstance(exc, TimeoutError):
         return f"no answer within {CONNECT_SECONDS:g} s (TimeoutError): is the server up?"
-    if isinstance(exc, asyncpg.TooManyConnectionsError):
-        return (
-            f"{describe(exc)}; each Aimant process keeps up to 4 connections (the store, the"
-            " /stats reader, two for the cluster) and one more for a moment after a /forget:"
-            " raise the role's CONNECTION LIMIT or the server's max_connections"
-        )
     if isinstance(exc, OSError | asyncpg.PostgresError | asyncpg.InterfaceError):
-        return describe(exc).rstrip(": ")
+        return advised(describe(exc).rstrip(": "), exc)
     return None
 
 

@@ -42,6 +42,12 @@ VACUUM_SECONDS = 900.0  # PostgreSQL: the VACUUM after an erasure (its own conne
 # PostgreSQL: each statement of the schema's migration at most (the wait for another process
 # migrating it included): a migration rewriting a big table takes a while.
 MIGRATION_SECONDS = 900.0
+# PostgreSQL: the schema's version, one row (SQLite keeps it in PRAGMA user_version).
+SCHEMA_TABLE = (
+    "CREATE TABLE IF NOT EXISTS aimant_schema (version BIGINT NOT NULL);\n"
+    "INSERT INTO aimant_schema (version) SELECT 0\n"
+    " WHERE NOT EXISTS (SELECT 1 FROM aimant_schema);\n"
+)
 WAL_LIMIT = 4 * 1024 * 1024  # a checkpointed WAL is cut back to this, not kept at its peak size
 # A checkpoint finishing under the write lock (StoreBase._checkpoint) first catches up without
 # it, up to this many more passes, while the last pass saw more frames than this written.
@@ -347,24 +353,21 @@ class StoreBase:
                 await self._db.execute("SELECT pg_advisory_unlock(?)", (MIGRATION_LOCK,))
 
     async def _migrate_now(self) -> None:
-        if self.dialect != "sqlite":
-            await self._db.executescript(
-                "CREATE TABLE IF NOT EXISTS aimant_schema (version BIGINT NOT NULL);"
-                "INSERT INTO aimant_schema (version) SELECT 0"
-                " WHERE NOT EXISTS (SELECT 1 FROM aimant_schema);"
-            )
         version = await self.schema_version()
         if version > len(MIGRATIONS):
             raise SchemaError(
-                f"database schema {version} is newer than this Aimant ({len(MIGRATIONS)}):"
-                " run the Aimant that wrote it (or a newer one)"
+                f"its schema ({version}) is newer than this Aimant's ({len(MIGRATIONS)}):"
+                " upgrade Aimant (to the version that wrote it, or a newer one)"
             )
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             try:
                 if self.dialect != "sqlite":  # the same migrations, as PostgreSQL DDL
+                    # aimant_schema in the first one's transaction: a migration refused (another
+                    # application's tables) leaves nothing of Aimant's behind.
+                    first = SCHEMA_TABLE if number == version + 1 else ""
                     await self._db.executescript(
-                        f"BEGIN;\n{schema(script)}\nUPDATE aimant_schema SET version = {number};"
-                        "\nCOMMIT;"
+                        f"BEGIN;\n{first}{schema(script)}\n"
+                        f"UPDATE aimant_schema SET version = {number};\nCOMMIT;"
                     )
                     continue
                 await self._db.executescript(
@@ -410,6 +413,9 @@ class StoreBase:
     async def schema_version(self) -> int:
         """The schema version of the open file."""
         if self.dialect != "sqlite":
+            found = await self._one("SELECT to_regclass('aimant_schema') IS NOT NULL")
+            if found is None or not found[0]:  # no Aimant schema yet
+                return 0
             row = await self._one("SELECT version FROM aimant_schema")
             return int(row[0]) if row else 0
         async with self._db.execute("PRAGMA user_version") as cur:
