@@ -248,11 +248,8 @@ def pg_server() -> Iterator[PgServer]:
 @pytest.fixture
 def pg_url(pg_server: PgServer) -> Iterator[str]:
     """The URL of a new empty database, dropped after the test."""
-    name = pg_server.create_database()
-    try:
+    with pg_server.fresh_database() as name:
         yield pg_server.url(name)
-    finally:
-        pg_server.drop_database(name)
 
 
 @pytest.fixture(scope="session")
@@ -260,21 +257,15 @@ def pgbouncer(pg_server: PgServer) -> Iterator[PgBouncer]:
     """PgBouncer in session mode in front of the tests' server, with the client-side TCP
     keepalives the README suggests; missing, it skips or fails as PostgreSQL does."""
     unavailable(pgbouncer_missing())
-    bouncer = PgBouncer(pg_server, **BOUNCER_KEEPALIVE).start()
-    try:
+    with PgBouncer(pg_server, **BOUNCER_KEEPALIVE) as bouncer:
         yield bouncer
-    finally:
-        bouncer.stop()
 
 
 @pytest.fixture
 def pgb_url(pg_server: PgServer, pgbouncer: PgBouncer) -> Iterator[str]:
     """The URL of a new empty database through PgBouncer, dropped after the test."""
-    name = pg_server.create_database()
-    try:
+    with pg_server.fresh_database() as name:
         yield pgbouncer.url(name)
-    finally:
-        pg_server.drop_database(name)
 
 
 # Modules whose every test also runs on PostgreSQL (the store's own, the KPIs', the unknowns').

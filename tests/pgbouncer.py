@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.pgserver import PASSWORD, USER, PgServer
+from tests.pgserver import PASSWORD, USER, PgServer, free_port
 
 BINARY = Path("/usr/sbin/pgbouncer")
 # PgBouncer's own TCP keepalives on its sockets, the clients' included (the bot's KEEPALIVE
@@ -43,12 +43,6 @@ def missing() -> str | None:
     if not os.access(binary(), os.X_OK):
         return f"PgBouncer is not installed (no {binary()}): apt-get install pgbouncer"
     return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class PgBouncer:
@@ -99,7 +93,7 @@ class PgBouncer:
     def start(self) -> PgBouncer:
         """Run it; return once it accepts connections (a taken port: another one)."""
         for _ in range(5):
-            self.port = _free_port()
+            self.port = free_port()
             self.proc = subprocess.Popen(
                 [*self._as, str(binary()), str(self._config())],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -145,3 +139,9 @@ class PgBouncer:
     def stop(self) -> None:
         self._end()
         shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> PgBouncer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -21,6 +21,7 @@ import asyncpg
 import httpx
 import pytest
 
+from bot.store import Store
 from bot.store.cluster import (
     KEEPALIVE,
     LEADER_LOCK,
@@ -92,6 +93,20 @@ async def test_the_store_migrates_and_serves_the_funnel_through_pgbouncer(
     assert bot.chat(ADA)[-2].document == "what-to-wear.en.pdf"
     lead = await bot.svc.store.leads.get(ADA)
     assert lead is not None and (lead.email, lead.stage.value) == ("ada@example.com", "lead")
+
+
+async def test_pgbouncer_takes_application_name_and_refuses_server_settings_in_the_url(
+    pgb_url: str,
+) -> None:
+    store = await Store.open_postgres(f"{pgb_url}?application_name=aimant-1")
+    try:
+        [row] = await store._db.execute_fetchall("SELECT current_setting('application_name')")
+        assert row[0] == "aimant-1"
+    finally:
+        await store.close()
+    for setting in ("statement_timeout=1000", "options=-c%20search_path%3Daimant"):
+        with pytest.raises(asyncpg.ProtocolViolationError, match="unsupported startup"):
+            await Store.open_postgres(f"{pgb_url}?{setting}")
 
 
 async def test_the_cluster_keepalives_reach_the_servers_end_of_pgbouncer(
@@ -183,20 +198,14 @@ async def test_two_processes_through_pgbouncer_one_leader_then_its_successor(
 @pytest.fixture(scope="module")
 def tx_bouncer(pgbouncer: PgBouncer, pg_server: PgServer) -> Iterator[PgBouncer]:
     """A second PgBouncer in front of the same server, in transaction mode."""
-    bouncer = PgBouncer(pg_server, pool_mode="transaction").start()
-    try:
+    with PgBouncer(pg_server, pool_mode="transaction") as bouncer:
         yield bouncer
-    finally:
-        bouncer.stop()
 
 
 @pytest.fixture
 def tx_url(pg_server: PgServer, tx_bouncer: PgBouncer) -> Iterator[str]:
-    name = pg_server.create_database()
-    try:
+    with pg_server.fresh_database() as name:
         yield tx_bouncer.url(name)
-    finally:
-        pg_server.drop_database(name)
 
 
 async def test_in_transaction_mode_locks_are_shared_and_notifies_lost(tx_url: str) -> None:
