@@ -18,6 +18,8 @@ from bot.settings import Settings
 from bot.store import Store
 from tests.fakeapi import FakeRequest, FakeTelegram
 from tests.fakeapi.core import Sent
+from tests.pgbouncer import BOUNCER_KEEPALIVE, PgBouncer
+from tests.pgbouncer import missing as pgbouncer_missing
 from tests.pgserver import PgServer, missing
 
 
@@ -218,6 +220,16 @@ async def bot_with(
 BACKENDS = ["sqlite", "postgresql"]
 
 
+def unavailable(why: str | None) -> None:
+    """Skip the test if `why` (a tool it needs is missing); fail instead with
+    AIMANT_REQUIRE_PG=1 (CI)."""
+    if why is None:
+        return
+    if os.environ.get("AIMANT_REQUIRE_PG") == "1":
+        pytest.fail(f"AIMANT_REQUIRE_PG=1 but {why}", pytrace=False)
+    pytest.skip(why)
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
     """A PostgreSQL 15 server of the tests' own, stopped at the end of the session.
@@ -225,11 +237,7 @@ def pg_server() -> Iterator[PgServer]:
     Without PostgreSQL the tests that need it skip, saying why; with AIMANT_REQUIRE_PG=1 (CI)
     they fail instead: CI never passes without having run them.
     """
-    why = missing()
-    if why is not None:
-        if os.environ.get("AIMANT_REQUIRE_PG") == "1":
-            pytest.fail(f"AIMANT_REQUIRE_PG=1 but {why}", pytrace=False)
-        pytest.skip(why)
+    unavailable(missing())
     server = PgServer().start()
     try:
         yield server
@@ -240,11 +248,24 @@ def pg_server() -> Iterator[PgServer]:
 @pytest.fixture
 def pg_url(pg_server: PgServer) -> Iterator[str]:
     """The URL of a new empty database, dropped after the test."""
-    name = pg_server.create_database()
-    try:
+    with pg_server.fresh_database() as name:
         yield pg_server.url(name)
-    finally:
-        pg_server.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(pg_server: PgServer) -> Iterator[PgBouncer]:
+    """PgBouncer in session mode in front of the tests' server, with the client-side TCP
+    keepalives the README suggests; missing, it skips or fails as PostgreSQL does."""
+    unavailable(pgbouncer_missing())
+    with PgBouncer(pg_server, **BOUNCER_KEEPALIVE) as bouncer:
+        yield bouncer
+
+
+@pytest.fixture
+def pgb_url(pg_server: PgServer, pgbouncer: PgBouncer) -> Iterator[str]:
+    """The URL of a new empty database through PgBouncer, dropped after the test."""
+    with pg_server.fresh_database() as name:
+        yield pgbouncer.url(name)
 
 
 # Modules whose every test also runs on PostgreSQL (the store's own, the KPIs', the unknowns').

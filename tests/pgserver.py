@@ -15,6 +15,8 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 BIN_DIRS = (Path("/usr/lib/postgresql/15/bin"),)
@@ -45,7 +47,8 @@ def missing() -> str | None:
     return None
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 nobody listens on now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -90,7 +93,7 @@ class PgServer:
         if done.returncode:
             raise RuntimeError(f"initdb failed: {done.stderr or done.stdout}")
         for _ in range(5):
-            self.port = _free_port()
+            self.port = free_port()
             options = (
                 f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
                 " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
@@ -131,6 +134,15 @@ class PgServer:
 
     def drop_database(self, name: str) -> None:
         self.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+    @contextmanager
+    def fresh_database(self) -> Iterator[str]:
+        """A new empty database while the block runs (dropped after); its name."""
+        name = self.create_database()
+        try:
+            yield name
+        finally:
+            self.drop_database(name)
 
     def stop(self) -> None:
         assert self.bin is not None

@@ -33,7 +33,7 @@ from bot.owner.alerts import notify_owners
 from bot.services import Services
 from bot.settings import Settings
 from bot.store import DatabaseGone, Store
-from bot.store.core import SchemaError, checkpoint_file
+from bot.store.core import SchemaError, SessionError, checkpoint_file
 from bot.telegram.intake import describe
 
 log = logging.getLogger(__name__)
@@ -138,7 +138,7 @@ def start_problem(settings: Settings, exc: Exception) -> str | None:
         where = f"cannot use the database {settings.database_label()} (setting DATABASE_URL)"
     else:
         where = f"cannot use the database {settings.database_path} (setting DATABASE_PATH)"
-    if isinstance(exc, SchemaError | DatabaseGone):
+    if isinstance(exc, SchemaError | DatabaseGone | SessionError):
         why = str(exc)
     elif isinstance(exc, sqlite3.Error):
         why = describe(exc)

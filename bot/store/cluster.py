@@ -20,6 +20,7 @@ from typing import Any
 
 import asyncpg
 
+from bot.store.core import SessionError
 from bot.store.intake import INBOX_CHANNEL, person_key
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,22 @@ async def keep_alive(conn: asyncpg.Connection) -> bool:
     return True
 
 
+async def own_sessions(lead: ClusterConnection, inbox: ClusterConnection) -> None:
+    """Raise SessionError unless the two connections are two server sessions, each kept: a
+    pooler in transaction or statement mode serves several clients by one session in turn,
+    so a lock or LISTEN of one client is another's (two leaders, NOTIFYs lost). Never wrong
+    when it raises (two open sessions never share a server process); a busy pooler may hide
+    it."""
+    first, other, again = await lead.backend(), await inbox.backend(), await lead.backend()
+    if first == other or first != again:
+        raise SessionError(
+            "two connections of this process were served by one server session in turn:"
+            " a pooler in transaction or statement mode in between (PgBouncer's"
+            " pool_mode = transaction)? Aimant's advisory locks and LISTEN need their own"
+            " sessions: connect directly or through a pooler in session mode"
+        )
+
+
 def halves(key: int) -> tuple[int, int]:
     """A 64-bit key as the two signed 32-bit keys of pg_try_advisory_lock(int, int)."""
     high, low = key >> 32, key & 0xFFFFFFFF
@@ -139,6 +156,10 @@ class ClusterConnection:
 
     async def _val(self, sql: str, *params: Any) -> Any:
         return await self._run("fetchval", sql, *params)
+
+    async def backend(self) -> int:
+        """The server process serving this connection's session now (pg_backend_pid)."""
+        return int(await self._val("SELECT pg_backend_pid()"))
 
     async def try_leader(self) -> bool:
         """Take the leader's lock if nobody holds it (held until this connection ends)."""

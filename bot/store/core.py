@@ -70,6 +70,11 @@ class SchemaError(RuntimeError):
     """The database's schema cannot be used by this Aimant (newer, or not created by it)."""
 
 
+class SessionError(RuntimeError):
+    """The database's sessions cannot hold the cluster's locks and LISTEN: a pooler hands one
+    server session to several clients in turn (PgBouncer's transaction or statement mode)."""
+
+
 def lost_line(url: str, why: str) -> str:
     """The one CRITICAL line for a PostgreSQL connection lost while the bot runs."""
     return (

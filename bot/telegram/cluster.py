@@ -29,7 +29,13 @@ from telegram.ext import Application
 
 from bot.settings import url_label
 from bot.store import DatabaseGone, Store
-from bot.store.cluster import INBOX_CHANNEL, TIMEOUT, WORK_CHANNEL, ClusterConnection
+from bot.store.cluster import (
+    INBOX_CHANNEL,
+    TIMEOUT,
+    WORK_CHANNEL,
+    ClusterConnection,
+    own_sessions,
+)
 from bot.store.core import lost_line
 from bot.telegram.intake import Backoff, describe, set_aside
 
@@ -391,10 +397,14 @@ class Cluster:
         """Connect, LISTEN, and start trying for the lead and dispatching."""
         self._url = url
         lead = await ClusterConnection.connect(url)
+        inbox: ClusterConnection | None = None
         try:
             inbox = await ClusterConnection.connect(url)
+            await own_sessions(lead, inbox)  # a transaction-mode pooler: one line, no start
         except BaseException:
-            lead.abort()
+            for conn in (lead, inbox):
+                if conn is not None:
+                    conn.abort()
             raise
         self._lead = lead
         self.leadership = Leadership(lead, self.lose, self._sweep)
