@@ -197,6 +197,11 @@ class ClusterConnection:
             return False, None
         return True, _update(row)
 
+    async def earliest(self, key: int) -> tuple[int, str] | None:
+        """The person's earliest pending update (id, JSON); the lock, held, is kept either way."""
+        row = await self._run("fetchrow", _EARLIEST, key)
+        return None if row is None else _update(row)
+
     async def next_or_release(self, key: int) -> tuple[int, str] | None:
         """The person's next pending update, the lock kept for it; else the lock released."""
         row = await self._run("fetchrow", _NEXT, key, *halves(key))

@@ -9,8 +9,10 @@ PostgreSQL connection of its own (bot.store.cluster), whose advisory locks die w
   left, as a start does. Followers' senders stand by: work they create wakes the leader with a
   NOTIFY. The lock's connection lost: sending stops at once and the process stops (exit 2).
 - `Dispatcher`: hands each person's earliest pending update from the shared inbox to PTB under
-  that person's lock, released once the update is marked done: each person's updates in
-  order, once, by one process at a time; a dead process's persons go to the others.
+  that person's lock: each person's updates in order, once, by one process at a time; a dead
+  process's persons go to the others. Once a person has nothing pending, their lock is kept
+  for LINGER more (no handling slot taken): their next update within it is handled by the same
+  process, whose per-chat pacer knows the chat's last replies.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -38,6 +41,7 @@ from bot.store.cluster import (
 )
 from bot.store.core import lost_line
 from bot.telegram.intake import Backoff, describe, set_aside
+from bot.telegram.replies import CHAT_WINDOW, MARGIN
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +52,11 @@ SWEEP_EVERY = 1.0  # seconds between two looks at the whole inbox, NOTIFYs or no
 # before the server drops its connections (~11 s, bot.store.cluster.KEEPALIVE) and so before
 # another process can have its locks.
 PING_EVERY = 1.0
+# A person's lock is kept this long after their last pending update is done: the per-chat
+# pacer (bot.telegram.replies) counts a chat's replies over CHAT_WINDOW + MARGIN, so once that
+# has passed since this process's last reply, another process's first reply is in no rolling
+# window with it. A quicker next update stays here, where the pacer spaces it.
+LINGER = CHAT_WINDOW + MARGIN
 
 
 def failure(exc: BaseException) -> str:
@@ -77,6 +86,9 @@ class Dispatcher:
         # Persons heard of while held here: if their lock goes before the next update is seen
         # (read in the same instant it was committed), they are tried again at once.
         self._again: set[int] = set()
+        self._finishing: set[int] = set()  # persons whose update is done, their next looked up
+        # Persons kept (their lock held, nothing pending, no slot taken) -> until when.
+        self._lingering: dict[int, float] = {}
         self._backlog = True  # pending updates may wait for a slot: read the inbox's heads
         self._swept_at = -SWEEP_EVERY  # when the whole inbox was last looked at
         # Persons whose update's handling failed (not marked done): left alone until then.
@@ -89,11 +101,13 @@ class Dispatcher:
         """NOTIFY from whichever process stored updates: the persons' keys, comma-separated
         (none: too many to name, look at the whole inbox)."""
         try:
-            self._arrived.update(int(k) for k in payload.split(",") if k)
+            keys = {int(k) for k in payload.split(",") if k}
         except ValueError:  # not ours: a look at the whole inbox
+            keys = set()
+        if not keys:  # the whole inbox, and the lingering persons: its heads skip them (held)
             self._backlog = True
-        if not payload:
-            self._backlog = True
+            keys = set(self._lingering)
+        self._arrived |= keys
         self._wake.set()
 
     def arrived(self, key: int) -> None:
@@ -102,7 +116,8 @@ class Dispatcher:
         self._wake.set()
 
     def stop(self) -> None:
-        """Hand nothing more (what was handed is still handled and released)."""
+        """Hand nothing more (what was handed is still handled and released; the lingering
+        persons are released, announced, as the loop ends)."""
         self._stopping = True
         self._wake.set()
 
@@ -110,13 +125,13 @@ class Dispatcher:
         """Until stopped: a round at each wake-up, and every SWEEP_EVERY the whole inbox (also
         under a steady stream of NOTIFYs: a dead process's persons wait at most that long)."""
         while not self._stopping:
-            left = self._swept_at + SWEEP_EVERY - time.monotonic()
+            left = min(self._swept_at + SWEEP_EVERY, self._expiry()) - time.monotonic()
             if left > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), left)
             self._wake.clear()
             if self._stopping:
-                return
+                break
             try:
                 sweep = self._backlog or time.monotonic() - self._swept_at >= SWEEP_EVERY
                 if sweep:
@@ -127,7 +142,7 @@ class Dispatcher:
                     await self.conn.ping()
             except Exception as exc:
                 if self._stopping:  # lost, or stopping: nothing more to say
-                    return
+                    break
                 if self.conn.is_closed() or isinstance(exc, TimeoutError):
                     self._lost(f"the shared inbox's connection failed ({failure(exc)})")
                     return
@@ -135,28 +150,79 @@ class Dispatcher:
                 await asyncio.sleep(self._backoff.failed(exc))
                 continue
             self._backoff.succeeded()
+        await self._let_go()
+
+    def _expiry(self) -> float:
+        """When the first linger ends (monotonic; inf if none)."""
+        return min(self._lingering.values(), default=math.inf)
+
+    async def _let_go(self) -> None:
+        """Stopping: release the lingering persons, announced so that the others take their
+        next updates at once (a lost connection takes them with it)."""
+        lingering, self._lingering = list(self._lingering), {}
+        for key in lingering:
+            if self.conn.is_closed():
+                return
+            try:
+                await self.conn.release_person(key, announce=True)
+            except Exception:  # the connection failed: its locks go with it
+                return
 
     async def round(self, sweep: bool = True) -> int:
-        """The persons just heard of, then (`sweep`) free persons' earliest updates, until
-        `limit` updates are held; how many were handed."""
+        """The persons just heard of, the lingering ones whose time is up, then (`sweep`) free
+        persons' earliest updates, until `limit` updates are held; how many were handed."""
         handed = await self._arrivals()
+        handed += await self._expire()
         if sweep and not self._stopping:
             handed += await self._heads()
         return handed
 
     async def _arrivals(self) -> int:
-        """Try each person heard of (NOTIFY), unless held here: their next follows here."""
+        """Try each person heard of (NOTIFY), unless handled here: their next follows here;
+        a lingering person's earliest update is read under the lock kept (never taken again:
+        the lock is reentrant, one unlock would not free it)."""
         handed = 0
         arrived, self._arrived = self._arrived, set()
-        mine = set(self.held.values())
+        mine = set(self.held.values()) | self._finishing
         self._again |= arrived & mine
-        for key in arrived - mine:
-            if self._stopping:
-                break
+        waiting = list(arrived - mine)
+        while waiting and not self._stopping:
             if len(self.held) >= self.limit:
                 self._backlog = True  # some wait for a slot: the heads, once one is free
+                self._arrived |= {k for k in waiting if k in self._lingering}  # heads skip them
                 break
-            handed += await self._take(key)
+            key = waiting.pop()
+            handed += await (self._look(key) if key in self._lingering else self._take(key))
+        return handed
+
+    async def _look(self, key: int) -> bool:
+        """A lingering person was heard of: their earliest pending update, handed; none (the
+        update was handled already): they linger on."""
+        head = await self.conn.earliest(key)
+        if head is None:
+            return False
+        del self._lingering[key]
+        return await self._hand(key, *head)
+
+    async def _expire(self) -> int:
+        """Release the persons whose linger is over, in one round trip each that hands an
+        update of theirs come meanwhile unseen instead (never stranded); no slot free: released,
+        announced, for whoever has one."""
+        handed, now = 0, time.monotonic()
+        for key in [k for k, until in self._lingering.items() if until <= now]:
+            if self._stopping:
+                break
+            del self._lingering[key]
+            try:
+                if len(self.held) >= self.limit:
+                    await self.conn.release_person(key, announce=True)
+                    continue
+                head = await self.conn.next_or_release(key)
+            except Exception as exc:  # the lock may be held still: nobody else may have them
+                self._lost(f"a person's lock could not be released ({failure(exc)})")
+                break
+            if head is not None:
+                handed += await self._hand(key, *head)
         return handed
 
     async def _heads(self) -> int:
@@ -225,15 +291,23 @@ class Dispatcher:
 
     async def finished(self, update_id: int) -> None:
         """The update is done (IntakeProcessor): the person's next one follows here at once
-        (no other process could have it: the lock is ours), else the person is released."""
+        (no other process could have it: the lock is ours), else the person lingers."""
         key = self.held.pop(update_id, None)
         if key is None:
             return  # not handed by this dispatcher
+        self._finishing.add(key)  # meanwhile a NOTIFY of theirs waits for this look (_again)
         try:
-            if self._stopping:  # the others hear of them: their next update goes on there
+            await self._follow(key, update_id)
+        finally:
+            self._finishing.discard(key)
+
+    async def _follow(self, key: int, update_id: int) -> None:
+        """The person's next update handed, else kept for LINGER (released if stopping)."""
+        try:
+            head = None if self._stopping else await self.conn.earliest(key)
+            if head is None and self._stopping:  # the others hear of them: it goes on there
                 await self.conn.release_person(key, announce=True)
                 return
-            head = await self.conn.next_or_release(key)
         except Exception as exc:  # the lock may be held still: nobody else may have them
             self._lost(f"a person's lock could not be released ({failure(exc)})")
             return
@@ -241,11 +315,16 @@ class Dispatcher:
             await self._rest(key)
         elif head is not None:
             await self._hand(key, *head)
-        elif key in self._again:  # an update of theirs arrived while they were held here
+        else:
+            self._linger(key)
+
+    def _linger(self, key: int) -> None:
+        """Keep the person's lock until LINGER from now, no slot taken."""
+        self._lingering[key] = time.monotonic() + LINGER
+        if key in self._again:  # heard of during the look, which may have missed it: again
             self._again.discard(key)
-            self.arrived(key)
-        elif self._backlog:  # a slot is free for updates that waited for one
-            self._wake.set()
+            self._arrived.add(key)
+        self._wake.set()  # the loop's wait ends at this expiry at the latest; a slot is free
 
 
 class Leadership:

@@ -42,6 +42,7 @@ RETRY_DELAYS = (1.0, 5.0)  # before the second and the third handling
 # Into one private chat: ~1 message a second, short bursts tolerated (at most 3 in any second,
 # 60 in any minute); the owner's chat gets a draft's summary, its picker and a preview at once.
 CHAT_BURST, CHAT_PER_MINUTE = 3, 60
+CHAT_WINDOW = 1.0  # seconds: the rolling window CHAT_BURST counts over
 # A reply waits at most this for its chat's turn (it holds an update slot meanwhile); past it,
 # it goes anyway and a 429, if any, is waited out like any other.
 CHAT_MAX_WAIT = 2.0
@@ -298,7 +299,7 @@ class ReplyRateLimiter(AIORateLimiter):
             sent = self._chats[chat_id] = collections.deque(maxlen=CHAT_PER_MINUTE)
         at = max(now, sent[-1] if sent else now)  # bookings in order: the windows stay sorted
         if len(sent) >= CHAT_BURST:
-            at = max(at, sent[-CHAT_BURST] + 1.0 + MARGIN)
+            at = max(at, sent[-CHAT_BURST] + CHAT_WINDOW + MARGIN)
         if len(sent) >= CHAT_PER_MINUTE:
             at = max(at, sent[0] + 60.0 + MARGIN)
         if at - now > CHAT_MAX_WAIT:
