@@ -66,6 +66,12 @@ class DatabaseGone(RuntimeError):
     connection is lost: nothing is written."""
 
 
+def server_cancelled(exc: BaseException) -> bool:
+    """PostgreSQL cancelled the statement (past its statement_timeout: another session's lock
+    waited for), the connection fine (SQLSTATE 57014; asyncpg not imported for it)."""
+    return getattr(exc, "sqlstate", None) == "57014"
+
+
 class SchemaError(RuntimeError):
     """The database's schema cannot be used by this Aimant (newer, or not created by it)."""
 
