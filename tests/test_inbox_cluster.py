@@ -18,7 +18,7 @@ from bot.inbox.relay import GroupPace
 from bot.store.team import ALERT
 from bot.telegram.replies import GaveUp
 from tests.conftest import OWNER, Harness
-from tests.fakeapi import FakeTelegram
+from tests.fakeapi import Call, FakeTelegram
 from tests.test_cluster import Node, nodes, wait_async, wait_for  # noqa: F401
 
 GROUP = -1009876543210
@@ -109,6 +109,84 @@ async def test_a_queued_alert_the_group_refuses_reaches_the_owners_in_private(
     )
     assert row is not None and row["state"] == "failed"
     assert row["error"].startswith("owners alerted in private")
+
+
+async def alert_row(node: Node) -> dict[str, Any]:
+    """The queued alert's relay row: its state and last error."""
+    row = await node.svc.store.team._one(
+        "SELECT state, error FROM team_relays WHERE direction = ?", (ALERT,)
+    )
+    assert row is not None
+    return dict(row)
+
+
+async def ada_in_two(
+    fake: FakeTelegram, nodes: Callable[..., Awaitable[Node]]
+) -> tuple[Node, Node]:
+    """Leader a and follower b, Ada's topic open (b handled her messages)."""
+    fake.add_forum(GROUP)
+    a = await nodes("a", inbox_chat_id=GROUP)
+    await wait_for(lambda: a.cluster.leading)
+    b = await nodes("b", inbox_chat_id=GROUP)
+    fake.add_user(ADA, first_name="Ada")
+    await on(b, fake.build_message(ADA, "/start"))
+    await on(b, fake.build_message(ADA, "a question"))  # her topic opens (leader a)
+    await wait_async(lambda: no_relay_pending(a))
+    return a, b
+
+
+async def no_relay_pending(node: Node) -> bool:
+    return await node.svc.store.team.pending() == 0
+
+
+def private_calls(fake: FakeTelegram) -> list[Call]:
+    """The calls made to the owner's private chat."""
+    return [c for c in fake.calls if c.params.get("chat_id") == OWNER]
+
+
+def alerts_in(fake: FakeTelegram, chat: int) -> int:
+    return sum(1 for s in fake.sent_to(chat) if "Ready to talk" in s.text)
+
+
+async def test_a_queued_alert_meeting_a_connection_reset_is_retried_in_the_group(
+    nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram
+) -> None:
+    a, b = await ada_in_two(fake, nodes)
+    a.request.reset_next(times=2, method="sendMessage")  # Telegram unreachable for a moment
+    await on(b, fake.build_message(ADA, "/plan"))
+    await wait_async(lambda: no_relay_pending(a), timeout=10)
+    # Before: one try, the owners' private chats failing the same way, the alert lost.
+    assert alerts_in(fake, GROUP) == 1 and not alerts_in(fake, OWNER)
+    assert (await alert_row(a))["state"] == "sent"
+
+
+async def test_a_queued_alert_timed_out_is_sent_to_the_group_again_not_in_private(
+    nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram
+) -> None:
+    a, b = await ada_in_two(fake, nodes)
+    a.request.timeout_next(method="sendMessage", delivered=True)  # it arrived, its answer lost
+    await on(b, fake.build_message(ADA, "/plan"))
+    await wait_async(lambda: no_relay_pending(a), timeout=10)
+    assert alerts_in(fake, GROUP) == 2  # at least once: a duplicate rather than none
+    assert not alerts_in(fake, OWNER)
+    assert (await alert_row(a))["state"] == "sent"
+
+
+async def test_a_queued_alert_no_owner_got_in_private_waits(
+    nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram
+) -> None:
+    a, b = await ada_in_two(fake, nodes)
+    fake.kick(GROUP)  # the bot was removed from the group
+    fake.block(OWNER)  # and the only owner blocked it
+    await on(b, fake.build_message(ADA, "/plan"))
+    await wait_for(lambda: any(c.status == 403 for c in private_calls(fake)))
+    await asyncio.sleep(0.3)
+    row = await alert_row(a)
+    assert row["state"] == "pending" and row["error"].startswith("no owner reached")
+    fake.unblock(OWNER)
+    await wait_async(lambda: no_relay_pending(a), timeout=10)
+    assert alerts_in(fake, OWNER) == 1
+    assert (await alert_row(a))["error"].startswith("owners alerted in private")
 
 
 async def test_a_new_leader_counts_the_groups_last_minute(

@@ -26,7 +26,7 @@ from bot.services import Services
 from bot.store.team import ALERT, IN, OUT, Relay, TeamCounts, Waiting
 from bot.telegram import names
 from bot.telegram.pacing import bulk_send
-from bot.telegram.sending import retry_after_seconds
+from bot.telegram.sending import Outcome, classify, retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -349,11 +349,21 @@ class InboxSender(Pump):
         return await self._in_topic(person, send)
 
     async def _alert_refused(self, relay: Relay, exc: TelegramError) -> None:
-        """A queued alert the group did not take: the owners get it in private at once, as an
-        alert sent from the handler would (a hot lead does not wait for the group)."""
+        """A queued alert the group did not take: refused, the owners get it in private at
+        once (a hot lead does not wait for the group); a network failure tries the group again,
+        like any relay (private chats are behind the same network)."""
         log.warning("alert about %s not sent to the inbox group: %s", relay.person, exc)
-        await alert_in_private(self.bot, self.svc, relay.person, relay.card or "")
-        await self.svc.store.team.failed(relay.id, f"owners alerted in private: {exc}"[:200])
+        team, delay = self.svc.store.team, retry_delay(relay.attempts)
+        # A timeout may have delivered it: the group again, never also in private at once
+        # (a second alert in the topic is better than an alert lost).
+        if classify(exc).outcome in (Outcome.RETRYABLE, Outcome.UNKNOWN):
+            await team.retry(relay.id, self.svc.clock() + delay, str(exc)[:200])
+            return
+        if await alert_in_private(self.bot, self.svc, relay.person, relay.card or ""):
+            await team.failed(relay.id, f"owners alerted in private: {exc}"[:200])
+            return
+        why = f"no owner reached in private: {exc}"  # the group, then the owners, again later
+        await team.retry(relay.id, self.svc.clock() + delay, why[:200])
 
     async def seed_pace(self) -> None:
         """The group's last minute as the store knows it (what another process sent): a newly
