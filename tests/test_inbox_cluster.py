@@ -14,7 +14,7 @@ from typing import Any
 
 from telegram import Update
 
-from bot.inbox.relay import GroupPace
+from bot.inbox.relay import TOPIC_CLAIM_SECONDS, GroupPace
 from bot.store.team import ALERT
 from bot.telegram.replies import GaveUp
 from tests.conftest import OWNER, Harness
@@ -187,6 +187,53 @@ async def test_a_queued_alert_no_owner_got_in_private_waits(
     await wait_async(lambda: no_relay_pending(a), timeout=10)
     assert alerts_in(fake, OWNER) == 1
     assert (await alert_row(a))["error"].startswith("owners alerted in private")
+
+
+async def test_a_leader_change_while_a_topic_is_being_opened_leaves_one_topic(
+    nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram
+) -> None:
+    fake.add_forum(GROUP)
+    a = await nodes("a", inbox_chat_id=GROUP)
+    await wait_for(lambda: a.cluster.leading)
+    b = await nodes("b", inbox_chat_id=GROUP)
+    fake.add_user(ADA, first_name="Ada")
+    await on(a, fake.build_message(ADA, "/start"))
+    answer = a.request.answer
+
+    async def slow(api_method: str, params: dict[str, Any], *args: Any) -> Any:
+        if api_method.lower() == "createforumtopic":
+            await asyncio.sleep(3.0)  # Telegram slow for a moment (a's call only)
+        return await answer(api_method, params, *args)
+
+    a.request.answer = slow  # type: ignore[method-assign]
+    await on(a, fake.build_message(ADA, "Hello, a question about prices"))
+    await asyncio.sleep(0.3)  # a's createForumTopic is under way
+    a.kill()  # a's locks gone, its call goes on (sends under way finish): b takes over
+    await wait_for(lambda: b.cluster.leading, timeout=5)
+    await wait_async(lambda: no_relay_pending(b))
+    await asyncio.sleep(3.5)  # a's call has ended
+    a.app.bot_data["guard"].fatal = None  # a's expected fatal line
+    # Before: b found the relay pending and no topic stored, and opened a second one.
+    assert topics_made(fake) == 1 and len(fake.topics[GROUP]) == 1
+    [thread] = fake.topics[GROUP]
+    copies = [s for s in fake.sent_to(GROUP) if s.method == "copyMessage"]
+    assert [c.message["message_thread_id"] for c in copies] == [thread]
+
+
+async def test_a_topic_claim_stands_until_stored_released_or_stale(
+    nodes: Callable[..., Awaitable[Node]],
+) -> None:
+    team, now = (await nodes("a")).svc.store.team, [1_000_000.0]
+    team._store._clock = lambda: now[0]
+    assert await team.claim_topic(ADA, TOPIC_CLAIM_SECONDS)
+    assert not await team.claim_topic(ADA, TOPIC_CLAIM_SECONDS)  # another process waits
+    assert await team.topic_claimed(ADA, TOPIC_CLAIM_SECONDS)
+    now[0] += TOPIC_CLAIM_SECONDS  # its claimer crashed: the claim expires
+    assert await team.claim_topic(ADA, TOPIC_CLAIM_SECONDS)
+    await team.release_topic(ADA)  # its call failed
+    assert await team.claim_topic(ADA, TOPIC_CLAIM_SECONDS)
+    await team.set_topic(ADA, GROUP, 7, "Ada")  # opened and stored
+    assert not await team.topic_claimed(ADA, TOPIC_CLAIM_SECONDS)
 
 
 async def test_a_new_leader_counts_the_groups_last_minute(
