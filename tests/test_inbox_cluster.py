@@ -294,3 +294,30 @@ async def test_a_stop_gives_up_a_wait_for_the_groups_budget(bot_with: Any, fake:
     alerts = [s for s in fake.sent_to(GROUP) if "Ready to talk" in s.text]
     assert len(alerts) == 1 and topics_made(fake) == 1
     assert await bot.svc.store.intake.is_done(plan["update_id"])
+
+
+async def test_a_new_leader_counts_the_groups_minute_before_it_may_send(
+    nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram
+) -> None:
+    a, b = await ada_in_two(fake, nodes)  # a sent her topic, its card and her copy
+    inbox = b.svc.running.inbox if b.svc.running else None
+    assert inbox is not None
+    booked = b.svc.clock()  # b's own sends still under way (from a term it led before)
+    inbox._paces[GROUP] = GroupPace()
+    inbox._paces[GROUP].take(booked, 5)
+    standing_by: list[bool] = []
+    seed = inbox.seed_pace
+
+    async def seeding() -> None:
+        standing_by.append(inbox.standby is not None)
+        await seed()
+
+    inbox.seed_pace = seeding  # type: ignore[method-assign]
+    a.kill()
+    await wait_for(lambda: b.cluster.leading, timeout=5)
+    await wait_for(lambda: bool(standing_by))
+    # Before: seeded after standby(None), so a kick meanwhile started a pass on an empty pace,
+    # and the seed replaced the pace, dropping what was booked.
+    assert standing_by == [True]
+    times = inbox._paces[GROUP].times
+    assert times.count(booked) == 5 and len(times) == 5 + 3

@@ -408,15 +408,16 @@ class InboxSender(Pump):
         await team.retry(relay.id, self.svc.clock() + delay, why[:200])
 
     async def seed_pace(self) -> None:
-        """The group's last minute as the store knows it (what another process sent): a newly
-        elected sender keeps to the group's pace from its first relay."""
+        """The group's last minute as the store knows it (what another process sent), added to
+        this process's own bookings: a newly elected sender keeps to the group's pace from its
+        first relay. Its sends still under way from a term it led before stay counted; those
+        it made and stored count twice (a longer wait, never a 429)."""
         chat = self.svc.settings.inbox_chat_id
         if chat is None:
             return
-        pace = GroupPace()
+        pace = self._paces.setdefault(chat, GroupPace())
         for at, sends in await self.svc.store.team.recent_sends(chat, self.svc.clock() - pace.span):
             pace.take(at + 1.0, sends)  # whole seconds: counted at the end of theirs
-        self._paces[chat] = pace
 
     async def _recent_header(self, relay: Relay) -> int | None:
         """The person's header sent into this chat less than HEADER_SECONDS ago, if it is
@@ -483,8 +484,6 @@ class InboxSender(Pump):
         moved = await self.svc.store.team.retarget(chat)
         if moved:
             log.info("%d relay(s) waiting for a former inbox group now go to %s", moved, chat)
-        if self.svc.store.dialect != "sqlite":  # a new leader: the last one's sends count
-            await self.seed_pace()
         try:
             info = await self.bot.get_chat(chat)
         except TelegramError as exc:
