@@ -35,15 +35,23 @@ def topics_made(fake: FakeTelegram) -> int:
     return sum(1 for c in fake.calls if c.method == "createForumTopic" and c.status == 200)
 
 
-async def test_a_persons_message_and_alert_in_two_processes_open_one_topic(
-    nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram
-) -> None:
+async def two_with_ada(
+    fake: FakeTelegram, nodes: Callable[..., Awaitable[Node]], started_on: str
+) -> tuple[Node, Node]:
+    """Leader a, follower b, the inbox group; Ada's /start handled by `started_on`."""
     fake.add_forum(GROUP)
     a = await nodes("a", inbox_chat_id=GROUP)
     await wait_for(lambda: a.cluster.leading)
     b = await nodes("b", inbox_chat_id=GROUP)
     fake.add_user(ADA, first_name="Ada")
-    await on(a, fake.build_message(ADA, "/start"))
+    await on(a if started_on == "a" else b, fake.build_message(ADA, "/start"))
+    return a, b
+
+
+async def test_a_persons_message_and_alert_in_two_processes_open_one_topic(
+    nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram
+) -> None:
+    a, b = await two_with_ada(fake, nodes, "a")
     fake.latency = 0.05  # both would look for her topic before either opened it
     # Her question is handled by a (the leader relays it), her /plan by b at once.
     await asyncio.gather(
@@ -72,12 +80,7 @@ async def test_a_persons_message_and_alert_in_two_processes_open_one_topic(
 async def test_a_replayed_alert_is_queued_and_sent_once(
     nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram
 ) -> None:
-    fake.add_forum(GROUP)
-    a = await nodes("a", inbox_chat_id=GROUP)
-    await wait_for(lambda: a.cluster.leading)
-    b = await nodes("b", inbox_chat_id=GROUP)
-    fake.add_user(ADA, first_name="Ada")
-    await on(b, fake.build_message(ADA, "/start"))
+    a, b = await two_with_ada(fake, nodes, "b")
     plan = fake.build_message(ADA, "/plan")
     await on(b, plan)
     # b died before /plan was marked done: the update is handled again (by either process).
@@ -95,12 +98,7 @@ async def test_a_replayed_alert_is_queued_and_sent_once(
 async def test_a_queued_alert_the_group_refuses_reaches_the_owners_in_private(
     nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram
 ) -> None:
-    fake.add_forum(GROUP)
-    a = await nodes("a", inbox_chat_id=GROUP)
-    await wait_for(lambda: a.cluster.leading)
-    b = await nodes("b", inbox_chat_id=GROUP)
-    fake.add_user(ADA, first_name="Ada")
-    await on(b, fake.build_message(ADA, "/start"))
+    a, b = await two_with_ada(fake, nodes, "b")
     fake.kick(GROUP)  # the bot was removed from the group
     await on(b, fake.build_message(ADA, "/plan"))
     await wait_for(lambda: any("Ready to talk" in s.text for s in fake.sent_to(OWNER)))
@@ -124,12 +122,7 @@ async def ada_in_two(
     fake: FakeTelegram, nodes: Callable[..., Awaitable[Node]]
 ) -> tuple[Node, Node]:
     """Leader a and follower b, Ada's topic open (b handled her messages)."""
-    fake.add_forum(GROUP)
-    a = await nodes("a", inbox_chat_id=GROUP)
-    await wait_for(lambda: a.cluster.leading)
-    b = await nodes("b", inbox_chat_id=GROUP)
-    fake.add_user(ADA, first_name="Ada")
-    await on(b, fake.build_message(ADA, "/start"))
+    a, b = await two_with_ada(fake, nodes, "b")
     await on(b, fake.build_message(ADA, "a question"))  # her topic opens (leader a)
     await wait_async(lambda: no_relay_pending(a))
     return a, b
@@ -192,12 +185,7 @@ async def test_a_queued_alert_no_owner_got_in_private_waits(
 async def test_a_leader_change_while_a_topic_is_being_opened_leaves_one_topic(
     nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram
 ) -> None:
-    fake.add_forum(GROUP)
-    a = await nodes("a", inbox_chat_id=GROUP)
-    await wait_for(lambda: a.cluster.leading)
-    b = await nodes("b", inbox_chat_id=GROUP)
-    fake.add_user(ADA, first_name="Ada")
-    await on(a, fake.build_message(ADA, "/start"))
+    a, b = await two_with_ada(fake, nodes, "a")
     answer = a.request.answer
 
     async def slow(api_method: str, params: dict[str, Any], *args: Any) -> Any:
@@ -239,12 +227,7 @@ async def test_a_topic_claim_stands_until_stored_released_or_stale(
 async def test_a_new_leader_counts_the_groups_last_minute(
     nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram
 ) -> None:
-    fake.add_forum(GROUP)
-    a = await nodes("a", inbox_chat_id=GROUP)
-    await wait_for(lambda: a.cluster.leading)
-    b = await nodes("b", inbox_chat_id=GROUP)
-    fake.add_user(ADA, first_name="Ada")
-    await on(a, fake.build_message(ADA, "/start"))
+    a, b = await two_with_ada(fake, nodes, "a")
     for n in range(18):  # the topic, its card and 18 copies: the group's 20 for this minute
         await on(a, fake.build_message(ADA, f"message {n}"))
 
