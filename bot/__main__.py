@@ -27,6 +27,7 @@ from bot.ops.checks import (
 )
 from bot.ops.guard import (
     FATAL_EXIT_SECONDS,
+    SOLO_EXIT_SECONDS,
     Guard,
     StartupError,
     disk_problem,
@@ -140,7 +141,9 @@ def run(settings: Settings) -> int:
     app.bot_data["shared"] = settings.database_url is not None
     guard: Guard = app.bot_data["guard"]
     guard.stop = stop_self  # a fatal fault (database gone, disk full) stops as SIGTERM does
-    guard.exit_after = FATAL_EXIT_SECONDS  # ... and the process is gone soon, however it goes
+    # ... and the process is gone soon, however it goes (PostgreSQL: before another process
+    # could take over what it still sends)
+    guard.exit_after = SOLO_EXIT_SECONDS if settings.database_url is None else FATAL_EXIT_SECONDS
     try:
         serve(settings, svc, app)
     except StartupError as exc:  # the store could not be opened: one line, exit code 2

@@ -10,7 +10,7 @@ from telegram.error import Forbidden
 from telegram.ext import ApplicationHandlerStop
 
 from bot.services import Ctx
-from bot.store.core import DatabaseGone
+from bot.store.core import DatabaseGone, server_cancelled
 from bot.telegram import replies
 from bot.telegram.callback_data import CallbackData
 from bot.telegram.intake import describe
@@ -76,6 +76,13 @@ async def on_error(update: object, context: Ctx) -> None:
         return
     if isinstance(context.error, DatabaseGone):  # the guard's CRITICAL line says it all
         log.warning("update %s not finished: %s", update_id, context.error)
+        return
+    if context.error is not None and server_cancelled(context.error):
+        # Past the server's statement_timeout, the database busy (another session's lock:
+        # a VACUUM FULL, a migration): rolled back, the update stays pending for later.
+        replies.leave_undone()
+        log.warning("update %s not finished, handled again later: the database cancelled a"
+                    " statement (%s)", update_id, describe(context.error))  # fmt: skip
         return
     if context.error is not None and replies.retry_later(context.error):
         # A reply failed (network trouble, 429s too long): the update is handled again soon.

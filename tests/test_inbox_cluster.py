@@ -14,11 +14,11 @@ from typing import Any
 
 from telegram import Update
 
-from bot.inbox.relay import GroupPace
+from bot.inbox.relay import TOPIC_CLAIM_SECONDS, GroupPace
 from bot.store.team import ALERT
 from bot.telegram.replies import GaveUp
 from tests.conftest import OWNER, Harness
-from tests.fakeapi import FakeTelegram
+from tests.fakeapi import Call, FakeTelegram
 from tests.test_cluster import Node, nodes, wait_async, wait_for  # noqa: F401
 
 GROUP = -1009876543210
@@ -35,15 +35,23 @@ def topics_made(fake: FakeTelegram) -> int:
     return sum(1 for c in fake.calls if c.method == "createForumTopic" and c.status == 200)
 
 
-async def test_a_persons_message_and_alert_in_two_processes_open_one_topic(
-    nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram
-) -> None:
+async def two_with_ada(
+    fake: FakeTelegram, nodes: Callable[..., Awaitable[Node]], started_on: str
+) -> tuple[Node, Node]:
+    """Leader a, follower b, the inbox group; Ada's /start handled by `started_on`."""
     fake.add_forum(GROUP)
     a = await nodes("a", inbox_chat_id=GROUP)
     await wait_for(lambda: a.cluster.leading)
     b = await nodes("b", inbox_chat_id=GROUP)
     fake.add_user(ADA, first_name="Ada")
-    await on(a, fake.build_message(ADA, "/start"))
+    await on(a if started_on == "a" else b, fake.build_message(ADA, "/start"))
+    return a, b
+
+
+async def test_a_persons_message_and_alert_in_two_processes_open_one_topic(
+    nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram
+) -> None:
+    a, b = await two_with_ada(fake, nodes, "a")
     fake.latency = 0.05  # both would look for her topic before either opened it
     # Her question is handled by a (the leader relays it), her /plan by b at once.
     await asyncio.gather(
@@ -72,12 +80,7 @@ async def test_a_persons_message_and_alert_in_two_processes_open_one_topic(
 async def test_a_replayed_alert_is_queued_and_sent_once(
     nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram
 ) -> None:
-    fake.add_forum(GROUP)
-    a = await nodes("a", inbox_chat_id=GROUP)
-    await wait_for(lambda: a.cluster.leading)
-    b = await nodes("b", inbox_chat_id=GROUP)
-    fake.add_user(ADA, first_name="Ada")
-    await on(b, fake.build_message(ADA, "/start"))
+    a, b = await two_with_ada(fake, nodes, "b")
     plan = fake.build_message(ADA, "/plan")
     await on(b, plan)
     # b died before /plan was marked done: the update is handled again (by either process).
@@ -95,12 +98,7 @@ async def test_a_replayed_alert_is_queued_and_sent_once(
 async def test_a_queued_alert_the_group_refuses_reaches_the_owners_in_private(
     nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram
 ) -> None:
-    fake.add_forum(GROUP)
-    a = await nodes("a", inbox_chat_id=GROUP)
-    await wait_for(lambda: a.cluster.leading)
-    b = await nodes("b", inbox_chat_id=GROUP)
-    fake.add_user(ADA, first_name="Ada")
-    await on(b, fake.build_message(ADA, "/start"))
+    a, b = await two_with_ada(fake, nodes, "b")
     fake.kick(GROUP)  # the bot was removed from the group
     await on(b, fake.build_message(ADA, "/plan"))
     await wait_for(lambda: any("Ready to talk" in s.text for s in fake.sent_to(OWNER)))
@@ -111,15 +109,125 @@ async def test_a_queued_alert_the_group_refuses_reaches_the_owners_in_private(
     assert row["error"].startswith("owners alerted in private")
 
 
+async def alert_row(node: Node) -> dict[str, Any]:
+    """The queued alert's relay row: its state and last error."""
+    row = await node.svc.store.team._one(
+        "SELECT state, error FROM team_relays WHERE direction = ?", (ALERT,)
+    )
+    assert row is not None
+    return dict(row)
+
+
+async def ada_in_two(
+    fake: FakeTelegram, nodes: Callable[..., Awaitable[Node]]
+) -> tuple[Node, Node]:
+    """Leader a and follower b, Ada's topic open (b handled her messages)."""
+    a, b = await two_with_ada(fake, nodes, "b")
+    await on(b, fake.build_message(ADA, "a question"))  # her topic opens (leader a)
+    await wait_async(lambda: no_relay_pending(a))
+    return a, b
+
+
+async def no_relay_pending(node: Node) -> bool:
+    return await node.svc.store.team.pending() == 0
+
+
+def private_calls(fake: FakeTelegram) -> list[Call]:
+    """The calls made to the owner's private chat."""
+    return [c for c in fake.calls if c.params.get("chat_id") == OWNER]
+
+
+def alerts_in(fake: FakeTelegram, chat: int) -> int:
+    return sum(1 for s in fake.sent_to(chat) if "Ready to talk" in s.text)
+
+
+async def test_a_queued_alert_meeting_a_connection_reset_is_retried_in_the_group(
+    nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram
+) -> None:
+    a, b = await ada_in_two(fake, nodes)
+    a.request.reset_next(times=2, method="sendMessage")  # Telegram unreachable for a moment
+    await on(b, fake.build_message(ADA, "/plan"))
+    await wait_async(lambda: no_relay_pending(a), timeout=10)
+    # Before: one try, the owners' private chats failing the same way, the alert lost.
+    assert alerts_in(fake, GROUP) == 1 and not alerts_in(fake, OWNER)
+    assert (await alert_row(a))["state"] == "sent"
+
+
+async def test_a_queued_alert_timed_out_is_sent_to_the_group_again_not_in_private(
+    nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram
+) -> None:
+    a, b = await ada_in_two(fake, nodes)
+    a.request.timeout_next(method="sendMessage", delivered=True)  # it arrived, its answer lost
+    await on(b, fake.build_message(ADA, "/plan"))
+    await wait_async(lambda: no_relay_pending(a), timeout=10)
+    assert alerts_in(fake, GROUP) == 2  # at least once: a duplicate rather than none
+    assert not alerts_in(fake, OWNER)
+    assert (await alert_row(a))["state"] == "sent"
+
+
+async def test_a_queued_alert_no_owner_got_in_private_waits(
+    nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram
+) -> None:
+    a, b = await ada_in_two(fake, nodes)
+    fake.kick(GROUP)  # the bot was removed from the group
+    fake.block(OWNER)  # and the only owner blocked it
+    await on(b, fake.build_message(ADA, "/plan"))
+    await wait_for(lambda: any(c.status == 403 for c in private_calls(fake)))
+    await asyncio.sleep(0.3)
+    row = await alert_row(a)
+    assert row["state"] == "pending" and row["error"].startswith("no owner reached")
+    fake.unblock(OWNER)
+    await wait_async(lambda: no_relay_pending(a), timeout=10)
+    assert alerts_in(fake, OWNER) == 1
+    assert (await alert_row(a))["error"].startswith("owners alerted in private")
+
+
+async def test_a_leader_change_while_a_topic_is_being_opened_leaves_one_topic(
+    nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram
+) -> None:
+    a, b = await two_with_ada(fake, nodes, "a")
+    answer = a.request.answer
+
+    async def slow(api_method: str, params: dict[str, Any], *args: Any) -> Any:
+        if api_method.lower() == "createforumtopic":
+            await asyncio.sleep(3.0)  # Telegram slow for a moment (a's call only)
+        return await answer(api_method, params, *args)
+
+    a.request.answer = slow  # type: ignore[method-assign]
+    await on(a, fake.build_message(ADA, "Hello, a question about prices"))
+    await asyncio.sleep(0.3)  # a's createForumTopic is under way
+    a.kill()  # a's locks gone, its call goes on (sends under way finish): b takes over
+    await wait_for(lambda: b.cluster.leading, timeout=5)
+    await wait_async(lambda: no_relay_pending(b))
+    await asyncio.sleep(3.5)  # a's call has ended
+    a.app.bot_data["guard"].fatal = None  # a's expected fatal line
+    # Before: b found the relay pending and no topic stored, and opened a second one.
+    assert topics_made(fake) == 1 and len(fake.topics[GROUP]) == 1
+    [thread] = fake.topics[GROUP]
+    copies = [s for s in fake.sent_to(GROUP) if s.method == "copyMessage"]
+    assert [c.message["message_thread_id"] for c in copies] == [thread]
+
+
+async def test_a_topic_claim_stands_until_stored_released_or_stale(
+    nodes: Callable[..., Awaitable[Node]],
+) -> None:
+    team, now = (await nodes("a")).svc.store.team, [1_000_000.0]
+    team._store._clock = lambda: now[0]
+    assert await team.claim_topic(ADA, TOPIC_CLAIM_SECONDS)
+    assert not await team.claim_topic(ADA, TOPIC_CLAIM_SECONDS)  # another process waits
+    assert await team.topic_claimed(ADA, TOPIC_CLAIM_SECONDS)
+    now[0] += TOPIC_CLAIM_SECONDS  # its claimer crashed: the claim expires
+    assert await team.claim_topic(ADA, TOPIC_CLAIM_SECONDS)
+    await team.release_topic(ADA)  # its call failed
+    assert await team.claim_topic(ADA, TOPIC_CLAIM_SECONDS)
+    await team.set_topic(ADA, GROUP, 7, "Ada")  # opened and stored
+    assert not await team.topic_claimed(ADA, TOPIC_CLAIM_SECONDS)
+
+
 async def test_a_new_leader_counts_the_groups_last_minute(
     nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram
 ) -> None:
-    fake.add_forum(GROUP)
-    a = await nodes("a", inbox_chat_id=GROUP)
-    await wait_for(lambda: a.cluster.leading)
-    b = await nodes("b", inbox_chat_id=GROUP)
-    fake.add_user(ADA, first_name="Ada")
-    await on(a, fake.build_message(ADA, "/start"))
+    a, b = await two_with_ada(fake, nodes, "a")
     for n in range(18):  # the topic, its card and 18 copies: the group's 20 for this minute
         await on(a, fake.build_message(ADA, f"message {n}"))
 
@@ -169,3 +277,30 @@ async def test_a_stop_gives_up_a_wait_for_the_groups_budget(bot_with: Any, fake:
     alerts = [s for s in fake.sent_to(GROUP) if "Ready to talk" in s.text]
     assert len(alerts) == 1 and topics_made(fake) == 1
     assert await bot.svc.store.intake.is_done(plan["update_id"])
+
+
+async def test_a_new_leader_counts_the_groups_minute_before_it_may_send(
+    nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram
+) -> None:
+    a, b = await ada_in_two(fake, nodes)  # a sent her topic, its card and her copy
+    inbox = b.svc.running.inbox if b.svc.running else None
+    assert inbox is not None
+    booked = b.svc.clock()  # b's own sends still under way (from a term it led before)
+    inbox._paces[GROUP] = GroupPace()
+    inbox._paces[GROUP].take(booked, 5)
+    standing_by: list[bool] = []
+    seed = inbox.seed_pace
+
+    async def seeding() -> None:
+        standing_by.append(inbox.standby is not None)
+        await seed()
+
+    inbox.seed_pace = seeding  # type: ignore[method-assign]
+    a.kill()
+    await wait_for(lambda: b.cluster.leading, timeout=5)
+    await wait_for(lambda: bool(standing_by))
+    # Before: seeded after standby(None), so a kick meanwhile started a pass on an empty pace,
+    # and the seed replaced the pace, dropping what was booked.
+    assert standing_by == [True]
+    times = inbox._paces[GROUP].times
+    assert times.count(booked) == 5 and len(times) == 5 + 3

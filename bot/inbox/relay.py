@@ -26,7 +26,7 @@ from bot.services import Services
 from bot.store.team import ALERT, IN, OUT, Relay, TeamCounts, Waiting
 from bot.telegram import names
 from bot.telegram.pacing import bulk_send
-from bot.telegram.sending import retry_after_seconds
+from bot.telegram.sending import Outcome, classify, retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,16 @@ GROUP_PER_MINUTE = 20  # Telegram: about 20 messages a minute into one group
 DELIVERED = "👍"  # the reaction on a team answer the person received
 IN_FLIGHT = 16  # relays sent at once (each to a different person or destination)
 HEADER_SECONDS = 600  # a person's header in an owner's chat heads their next messages this long
+# How long a claim to open a person's topic stands: longer than a createForumTopic lasts (PTB's
+# 5 s to connect, write and read each) and than a deposed leader may still be sending
+# (bot.ops.guard.FATAL_EXIT_SECONDS after a fatal fault; a vanished machine's process stops
+# ~6 s + that deadline after it lost the database). A claim left by a crash expires.
+TOPIC_CLAIM_SECONDS = 30.0
+CLAIM_POLL_SECONDS = 1.0  # a relay waiting for another process's topic looks again this soon
+
+
+class TopicClaimed(Exception):
+    """Another process (the last leader) is opening the person's topic: wait for it."""
 
 
 def is_note(text: str | None) -> bool:
@@ -161,6 +171,8 @@ class InboxSender(Pump):
         need = 1  # a copy or an alert; opening a topic first costs its creation and the card too
         if relay.to_chat < 0 and await store.team.topic(relay.person, relay.to_chat) is None:
             need = 3
+            if await self._opened_elsewhere(relay):  # before booking the group's pace
+                return
         wait = self._paused.get(relay.to_chat, 0.0) - now
         wait = wait if wait > 0 else self._pace_wait(relay.to_chat, now, need)
         if wait > 0:  # the chat's budget is spent: the relay keeps its place in the queue
@@ -180,6 +192,9 @@ class InboxSender(Pump):
                 copy_id = await self._to_team(relay)
             else:
                 copy_id = await self._to_person(relay)
+        except TopicClaimed:  # claimed between the look above and the claim: rare
+            await self._opened_elsewhere(relay, claimed=True)
+            return
         except RetryAfter as exc:
             retry = retry_after_seconds(exc)  # this chat only: relays have no shared budget
             self._paused[relay.to_chat] = now + retry
@@ -196,6 +211,27 @@ class InboxSender(Pump):
             self._group_trouble.clear()  # the group takes relays again
         if relay.direction == OUT:  # the team sees it arrived
             await self._react(relay)
+
+    async def _opened_elsewhere(self, relay: Relay, *, claimed: bool = False) -> bool:
+        """Whether another process's fresh claim on the person's topic stands (a deposed leader
+        whose createForumTopic is under way): the relay then waits for that topic."""
+        store = self.svc.store
+        if store.dialect == "sqlite":  # one process: its lock is enough
+            return False
+        if not claimed and not await store.team.topic_claimed(relay.person, TOPIC_CLAIM_SECONDS):
+            return False
+        why = "waiting for the topic another process is opening"
+        await store.team.retry(relay.id, self.svc.clock() + CLAIM_POLL_SECONDS, why, False)
+        return True
+
+    async def _claim_topic(self, person: int) -> None:
+        """Claim the opening of the person's topic in the store (PostgreSQL: a deposed leader's
+        createForumTopic may still be under way); TopicClaimed if another claim stands."""
+        team = self.svc.store.team
+        if self.svc.store.dialect != "sqlite" and not await team.claim_topic(
+            person, TOPIC_CLAIM_SECONDS
+        ):
+            raise TopicClaimed(person)
 
     def _pace_wait(self, chat: int, now: float, need: int = 1) -> float:
         """Seconds before `need` more messages fit the group's pace (0 for private chats);
@@ -261,7 +297,8 @@ class InboxSender(Pump):
         """The person's topic in the inbox group, opened with their lead card if missing.
 
         Only one process opens topics: on SQLite the only one; on PostgreSQL the elected sender
-        (alerts are relays there), so this process's lock is enough for one topic per person."""
+        (alerts are relays there), under this process's lock and a claim in the store (the
+        last leader's call may still be under way at a leader change)."""
         svc, chat = self.svc, self.svc.settings.inbox_chat_id
         assert chat is not None
         async with self._topic_locks.setdefault(person, asyncio.Lock()):
@@ -276,7 +313,12 @@ class InboxSender(Pump):
                 person,
                 hot=bool(lead and lead.hot_at),
             )
-            created = await self.bot.create_forum_topic(chat, title)
+            await self._claim_topic(person)
+            try:
+                created = await self.bot.create_forum_topic(chat, title)
+            except TelegramError:  # not opened (or a timeout's unknown): the next try claims
+                await svc.store.team.release_topic(person)
+                raise
             thread = created.message_thread_id
             await svc.store.team.set_topic(person, chat, thread, title)
             headline = svc.texts.get(svc.owner_lang, "inbox_topic_opened")
@@ -349,22 +391,33 @@ class InboxSender(Pump):
         return await self._in_topic(person, send)
 
     async def _alert_refused(self, relay: Relay, exc: TelegramError) -> None:
-        """A queued alert the group did not take: the owners get it in private at once, as an
-        alert sent from the handler would (a hot lead does not wait for the group)."""
+        """A queued alert the group did not take: refused, the owners get it in private at
+        once (a hot lead does not wait for the group); a network failure tries the group again,
+        like any relay (private chats are behind the same network)."""
         log.warning("alert about %s not sent to the inbox group: %s", relay.person, exc)
-        await alert_in_private(self.bot, self.svc, relay.person, relay.card or "")
-        await self.svc.store.team.failed(relay.id, f"owners alerted in private: {exc}"[:200])
+        team, delay = self.svc.store.team, retry_delay(relay.attempts)
+        # A timeout may have delivered it: the group again, never also in private at once
+        # (a second alert in the topic is better than an alert lost).
+        if classify(exc).outcome in (Outcome.RETRYABLE, Outcome.UNKNOWN):
+            await team.retry(relay.id, self.svc.clock() + delay, str(exc)[:200])
+            return
+        if await alert_in_private(self.bot, self.svc, relay.person, relay.card or ""):
+            await team.failed(relay.id, f"owners alerted in private: {exc}"[:200])
+            return
+        why = f"no owner reached in private: {exc}"  # the group, then the owners, again later
+        await team.retry(relay.id, self.svc.clock() + delay, why[:200])
 
     async def seed_pace(self) -> None:
-        """The group's last minute as the store knows it (what another process sent): a newly
-        elected sender keeps to the group's pace from its first relay."""
+        """The group's last minute as the store knows it (what another process sent), added to
+        this process's own bookings: a newly elected sender keeps to the group's pace from its
+        first relay. Its sends still under way from a term it led before stay counted; those
+        it made and stored count twice (a longer wait, never a 429)."""
         chat = self.svc.settings.inbox_chat_id
         if chat is None:
             return
-        pace = GroupPace()
+        pace = self._paces.setdefault(chat, GroupPace())
         for at, sends in await self.svc.store.team.recent_sends(chat, self.svc.clock() - pace.span):
             pace.take(at + 1.0, sends)  # whole seconds: counted at the end of theirs
-        self._paces[chat] = pace
 
     async def _recent_header(self, relay: Relay) -> int | None:
         """The person's header sent into this chat less than HEADER_SECONDS ago, if it is
@@ -431,8 +484,6 @@ class InboxSender(Pump):
         moved = await self.svc.store.team.retarget(chat)
         if moved:
             log.info("%d relay(s) waiting for a former inbox group now go to %s", moved, chat)
-        if self.svc.store.dialect != "sqlite":  # a new leader: the last one's sends count
-            await self.seed_pace()
         try:
             info = await self.bot.get_chat(chat)
         except TelegramError as exc:

@@ -182,6 +182,7 @@ async def _copy(
             raise CopyError(f"the PostgreSQL database is not empty ({table} has rows)")
     sequences = dict(raw.execute("SELECT name, seq FROM sqlite_sequence").fetchall())
     counts: dict[str, int] = {}
+    await db.server_bound(None)  # a big table's COPY or COUNT may take longer than a handler's
     conn = db.raw
     raw.isolation_level = None
     raw.execute("BEGIN")  # one snapshot of the file for every table

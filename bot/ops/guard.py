@@ -7,7 +7,7 @@ nearly full, or a PostgreSQL server gone (stopped, restarted), stops the bot (SI
 itself, so polling and webhook mode stop as usual; a supervisor starts it again). On
 PostgreSQL the fault also drops every database connection at once (statements waiting on a
 server that does not answer fail then), and however the stop goes, the process is gone with
-exit code 2 FATAL_EXIT_SECONDS after the line at the latest.
+exit code 2 FATAL_EXIT_SECONDS after the line at the latest (SQLite: SOLO_EXIT_SECONDS).
 """
 
 from __future__ import annotations
@@ -43,6 +43,9 @@ CHECK_SECONDS = 2.0  # how often a running bot looks at its database file and it
 # After a fatal fault's line, the stop (sends under way finish, within Telegram's timeouts) has
 # this long; then the process exits with code 2 anyway (a stop stuck on a dead database).
 FATAL_EXIT_SECONDS = 10.0
+# SQLite: one process, nobody takes over: its stop may finish sends in flight (PTB's longest
+# timeout, a document's 20 s write) before the same hard exit.
+SOLO_EXIT_SECONDS = 60.0
 
 
 def lock_path(database: Path) -> Path:

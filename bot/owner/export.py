@@ -109,7 +109,10 @@ async def export_csv(svc: Services) -> tuple[bytes, int]:
     writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180 line ends
     writer.writerow(COLUMNS)
     count = 0
-    async for raw in svc.store.owner.export_rows():
+    # On the reader (its own connection, a longer bound): a long export never holds the
+    # store's connection, where handlers and the guard's ping take turns.
+    reader = await svc.store.reader()
+    async for raw in reader.owner.export_rows():
         writer.writerow(_row(svc, raw))
         count += 1
     return buffer.getvalue().encode("utf-8-sig"), count

@@ -29,6 +29,10 @@ LEADER_LOCK = 0x41494D414E55  # "AIMANT" + 1 (the migration lock, bot.store.core
 WORK_CHANNEL = "aimant_work"
 __all__ = ["INBOX_CHANNEL", "LEADER_LOCK", "WORK_CHANNEL", "ClusterConnection", "person_key"]
 TIMEOUT = 5.0  # seconds for one statement on these connections; longer: treated as lost
+# The server cancels a statement past this (a wait for a lock on the inbox, e.g. a VACUUM FULL
+# of it, included): a QueryCanceledError the dispatcher backs off from and retries, the
+# connection and its locks kept, instead of TIMEOUT dropping it and the process with it.
+SERVER_SECONDS = 4.0
 # The server's side: a client that vanished (machine dead, network cut) is dropped, its locks
 # with it, in about 11 s (5 s idle, then 3 probes 2 s apart; 10 s for data left unacknowledged),
 # not after the kernel's defaults (~2 h idle, ~15 min of retransmissions). All are settable by
@@ -137,6 +141,8 @@ class ClusterConnection:
         conn = await asyncpg.connect(dsn, timeout=TIMEOUT, command_timeout=TIMEOUT)
         try:
             await keep_alive(conn)
+            # SET, not a start-up parameter: PgBouncer refuses those.
+            await conn.execute(f"SET statement_timeout = {round(SERVER_SECONDS * 1000)}")
         except BaseException:
             conn.terminate()
             raise

@@ -36,7 +36,7 @@ ERASED_TABLES = (
 # The advisory lock held while the schema is migrated: "AIMANT" + 2 (the leader's lock,
 # bot.store.cluster, is "AIMANT" + 1; "AIMANT" itself was the old single-process lock's).
 MIGRATION_LOCK = 0x41494D414E56
-PING_SECONDS = 15.0  # PostgreSQL: a `SELECT 1` slower than this (behind a long query too) is lost
+PING_SECONDS = 15.0  # PostgreSQL: a `SELECT 1` slower than this (once its turn came) is lost
 VACUUM_LOCK_TIMEOUT = "5s"  # a VACUUM of the same table elsewhere: wait this long, then leave
 VACUUM_SECONDS = 900.0  # PostgreSQL: the VACUUM after an erasure (its own connection) at most
 # PostgreSQL: each statement of the schema's migration at most (the wait for another process
@@ -64,6 +64,12 @@ def checkpoint_file(path: Path) -> None:
 class DatabaseGone(RuntimeError):
     """The database file was deleted or replaced under the open connection, or (PostgreSQL) the
     connection is lost: nothing is written."""
+
+
+def server_cancelled(exc: BaseException) -> bool:
+    """PostgreSQL cancelled the statement (past its statement_timeout: another session's lock
+    waited for), the connection fine (SQLSTATE 57014; asyncpg not imported for it)."""
+    return getattr(exc, "sqlstate", None) == "57014"
 
 
 class SchemaError(RuntimeError):
@@ -171,13 +177,15 @@ class StoreBase:
     async def open_postgres(cls, url: str, clock: Clock = time.time) -> Self:
         """Open (creating and migrating the schema if needed) a PostgreSQL database; several
         processes may have it open at once."""
-        from bot.store.pg import PgConnection  # asyncpg only where PostgreSQL is used
+        from bot.store.pg import SERVER_SECONDS, PgConnection  # asyncpg only where used
 
         db = await PgConnection.connect(url)
         try:
             store = cls(cast(aiosqlite.Connection, db), clock)
             store.dialect, store.url = "postgresql", url
-            return await store._ready()
+            await store._ready()  # the migration first: its statements may take longer
+            await db.server_bound(SERVER_SECONDS)
+            return store
         except BaseException:
             await db.close()
             raise
@@ -272,9 +280,7 @@ class StoreBase:
         why = self._db.lost or ("the server closed it" if self._db.raw.is_closed() else None)
         if why is None:
             try:
-                await asyncio.wait_for(self._db.execute_fetchall("SELECT 1"), PING_SECONDS)
-            except TimeoutError:
-                why = f"no answer to a ping within {PING_SECONDS:g} s"
+                await self._db.ping(PING_SECONDS)
             except DatabaseGone:
                 why = self._db.lost or "the server closed it"
             except Exception as exc:

@@ -358,4 +358,9 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE team_relays ADD COLUMN sends INTEGER;
     CREATE INDEX team_relays_sent ON team_relays(to_chat, sent_at);
     """,
+    # 19: the leader opening a person's topic claims it first (when, in whole seconds): a new
+    # leader seeing a fresh claim waits for that topic instead of opening a second one.
+    """
+    ALTER TABLE conversations ADD COLUMN topic_claimed_at INTEGER;
+    """,
 )

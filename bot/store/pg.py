@@ -29,9 +29,12 @@ from bot.store.core import DatabaseGone
 from bot.store.dialect import param_types, translate
 
 # The store's statements: the longest a legitimate one takes is well under a second (the
-# store's own connection never runs the KPIs: its reader does, READER_SECONDS); the guard's
-# ping already calls a connection lost after 15 s (bot.store.core.PING_SECONDS).
+# store's own connection never runs the KPIs nor /export: its reader does, READER_SECONDS).
 STATEMENT_SECONDS = 30.0
+# The server cancels a store statement past this (a wait for another session's lock included:
+# a VACUUM FULL, a LOCK TABLE, a newer Aimant's migration): that statement fails alone, the
+# connection stays, instead of the client's bound above dropping it and the process with it.
+SERVER_SECONDS = 25.0
 READER_SECONDS = 300.0  # the reader's KPI queries (/stats, the export on 100k+ leads)
 CONNECT_SECONDS = 10.0  # a new connection (asyncpg's own default: 60 s)
 CLOSE_SECONDS = 5.0  # a graceful close; then dropped
@@ -192,6 +195,17 @@ class PgConnection:
                     raise  # e.g. a statement refused: the connection itself is fine
                 self._gone(f"{type(exc).__name__}: {str(exc)[:200]}".rstrip(": "))
                 raise self._refused() from exc
+
+    async def ping(self, seconds: float) -> None:
+        """A round trip, `SELECT 1`, bounded by `seconds` from when it has its turn: a long
+        statement before it is bounded by its own bound (then the connection is lost)."""
+        with bounded(seconds):
+            await self._call("fetchval", "SELECT 1")
+
+    async def server_bound(self, seconds: float | None) -> None:
+        """The server cancels each statement of this session past `seconds` (a lock wait
+        included; None: never). SET, not a start-up parameter: PgBouncer refuses those."""
+        await self._call("execute", f"SET statement_timeout = {round((seconds or 0) * 1000)}")
 
     def execute(self, sql: str, params: Iterable[Any] = ()) -> _Pending:
         return _Pending(self._execute(sql, _params(params)))

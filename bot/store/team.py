@@ -261,8 +261,35 @@ class Team(Repository):
         await self._write1(
             "INSERT INTO conversations (person, first_at, last_in_at, topic_chat, topic_id,"
             " topic_title) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (person) DO UPDATE SET"
-            " topic_chat = ?, topic_id = ?, topic_title = ?",
+            " topic_chat = ?, topic_id = ?, topic_title = ?, topic_claimed_at = NULL",
             (person, now, now, chat, topic, title, chat, topic, title),
+        )
+
+    async def topic_claimed(self, person: int, stale: float) -> bool:
+        """Whether a claim to open the person's topic, younger than `stale` seconds, stands."""
+        row = await self._one(
+            "SELECT 1 FROM conversations WHERE person = ? AND topic_claimed_at > ?",
+            (person, self.now() - int(stale)),
+        )
+        return row is not None
+
+    async def claim_topic(self, person: int, stale: float) -> bool:
+        """Claim the opening of the person's topic, committed before createForumTopic; False
+        while another claim younger than `stale` seconds stands."""
+        now = self.now()
+        rows = await self._write1(
+            "INSERT INTO conversations (person, first_at, last_in_at, topic_claimed_at)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT (person) DO UPDATE SET topic_claimed_at = ?"
+            " WHERE conversations.topic_claimed_at IS NULL"
+            " OR conversations.topic_claimed_at <= ? RETURNING person",
+            (person, now, now, now, now, now - int(stale)),
+        )
+        return bool(rows)
+
+    async def release_topic(self, person: int) -> None:
+        """The topic was not opened after all: the claim goes (the next try claims again)."""
+        await self._write1(
+            "UPDATE conversations SET topic_claimed_at = NULL WHERE person = ?", (person,)
         )
 
     async def topic_title(self, person: int) -> str | None:

@@ -39,7 +39,7 @@ from bot.store.cluster import (
     ClusterConnection,
     own_sessions,
 )
-from bot.store.core import lost_line
+from bot.store.core import lost_line, server_cancelled
 from bot.telegram.intake import Backoff, describe, set_aside
 from bot.telegram.replies import CHAT_WINDOW, MARGIN
 
@@ -309,6 +309,9 @@ class Dispatcher:
                 await self.conn.release_person(key, announce=True)
                 return
         except Exception as exc:  # the lock may be held still: nobody else may have them
+            if server_cancelled(exc):  # the inbox locked elsewhere: the lock is ours still
+                await self._rest(key)
+                return
             self._lost(f"a person's lock could not be released ({failure(exc)})")
             return
         if head is not None and head[0] == update_id:  # not marked done: its handling failed

@@ -42,6 +42,8 @@ class LeaderDuties:
         # counts over a rolling second, so this one's bulk sends start a second later.
         if running.broadcaster is not None:
             running.broadcaster.bulk.pause(HANDOVER_PAUSE)
+        if running.inbox is not None:  # the last leader's group sends count before any pass
+            await running.inbox.seed_pace()
         standby(running, None)
         await self._pick_up()
         now = time.monotonic()

@@ -67,6 +67,7 @@ class Attempt:
     task: asyncio.Task[Any] | None = None  # the update's task: the only one using the journal
     may_go_on: Callable[[], bool] | None = None  # False once stopping (or the lock is lost)
     gave_up: bool = False  # a reply's wait was cut short: the update is left not done
+    undone: bool = False  # on_error asked for the update to be left not done (handled later)
 
     def next(self, last: bool) -> None:
         """The next try: every journaled answer may be used again once."""
@@ -102,6 +103,13 @@ def retry_later(error: BaseException) -> bool:
         return False
     attempt.again = True
     return True
+
+
+def leave_undone() -> None:
+    """From on_error: the update is left not done (pending: handled again later)."""
+    attempt = _current()
+    if attempt is not None:
+        attempt.undone = True
 
 
 def will_retry(error: BaseException) -> bool:
@@ -142,7 +150,7 @@ async def handle(
         if attempt.gave_up:  # stopping: it stays pending, replayed by whoever goes on
             log.warning("update %s left unfinished: shutting down", update_id)
             return False
-        return True
+        return not attempt.undone
     finally:
         _ATTEMPT.reset(token)
 
