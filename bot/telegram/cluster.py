@@ -218,9 +218,9 @@ class Dispatcher:
                     await self.conn.release_person(key, announce=True)
                     continue
                 head = await self.conn.next_or_release(key)
-            except Exception as exc:  # the lock may be held still: nobody else may have them
-                self._lost(f"a person's lock could not be released ({failure(exc)})")
-                break
+            except Exception as exc:
+                await self._failed(key, exc)
+                continue
             if head is not None:
                 handed += await self._hand(key, *head)
         return handed
@@ -308,11 +308,8 @@ class Dispatcher:
             if head is None and self._stopping:  # the others hear of them: it goes on there
                 await self.conn.release_person(key, announce=True)
                 return
-        except Exception as exc:  # the lock may be held still: nobody else may have them
-            if server_cancelled(exc):  # the inbox locked elsewhere: the lock is ours still
-                await self._rest(key)
-                return
-            self._lost(f"a person's lock could not be released ({failure(exc)})")
+        except Exception as exc:
+            await self._failed(key, exc)
             return
         if head is not None and head[0] == update_id:  # not marked done: its handling failed
             await self._rest(key)
@@ -320,6 +317,15 @@ class Dispatcher:
             await self._hand(key, *head)
         else:
             self._linger(key)
+
+    async def _failed(self, key: int, exc: Exception) -> None:
+        """A statement under the person's lock failed: the server cancelled it (the inbox
+        locked elsewhere; the lock is ours still): rested; else the lock may be held still and
+        nobody else may have them: lost."""
+        if server_cancelled(exc):
+            await self._rest(key)
+        else:
+            self._lost(f"a person's lock could not be released ({failure(exc)})")
 
     def _linger(self, key: int) -> None:
         """Keep the person's lock until LINGER from now, no slot taken."""
