@@ -700,6 +700,14 @@ async def _locked(conn: asyncpg.Connection, key: int) -> bool:
     return bool(await conn.fetchval(sql, key))
 
 
+async def _started(fake: FakeTelegram, node: Node, person: int) -> dict[str, Any]:
+    """A new person's /start, kept by this process; the update."""
+    fake.add_user(person, first_name=f"P{person}")
+    raw = fake.build_message(person, "/start")
+    await _save(node, raw)
+    return raw
+
+
 def _dispatcher(node: Node) -> Dispatcher:
     assert node.cluster.dispatcher is not None
     return node.cluster.dispatcher
@@ -739,12 +747,9 @@ async def test_a_lingering_person_takes_no_slot(
 ) -> None:
     a = await nodes("a", concurrent_updates=1)
     first, other = 9311, 9312
-    for person in (first, other):
-        fake.add_user(person, first_name=f"P{person}")
-    await _save(a, fake.build_message(first, "/start"))
+    await _started(fake, a, first)
     await wait_for(lambda: first in _dispatcher(a)._lingering)
-    raw = fake.build_message(other, "/start")
-    await _save(a, raw)
+    raw = await _started(fake, a, other)
     await wait_for(_handled(raw["update_id"], a), timeout=LINGER)
     assert first in _dispatcher(a)._lingering  # handled during the first person's linger
 
@@ -754,9 +759,7 @@ async def test_a_lingering_person_is_released_after_linger(
 ) -> None:
     a = await nodes("a")
     person = 9321
-    fake.add_user(person, first_name="Quiet")
-    raw = fake.build_message(person, "/start")
-    await _save(a, raw)
+    raw = await _started(fake, a, person)
     await wait_for(_handled(raw["update_id"], a))
     done = time.monotonic()
     other = await asyncpg.connect(pg_url)  # another process
@@ -782,9 +785,7 @@ async def test_an_update_arriving_around_the_linger_s_end_is_not_stranded(
     # (the expiry's next_or_release, else a sweep): never more than LINGER + SWEEP_EVERY.
     a, b = await nodes("a"), await nodes("b")
     person = 9331 + announced
-    fake.add_user(person, first_name="Late")
-    raw = fake.build_message(person, "/start")
-    await _save(a, raw)
+    raw = await _started(fake, a, person)
     await wait_for(_handled(raw["update_id"], a, b))
     waits = []
     for offset in (-0.04, -0.01, 0.0, 0.01, 0.04):
@@ -809,9 +810,7 @@ async def test_stopping_releases_a_lingering_person_at_once(
 ) -> None:
     a = await nodes("a")
     person = 9341
-    fake.add_user(person, first_name="Left")
-    raw = fake.build_message(person, "/start")
-    await _save(a, raw)
+    raw = await _started(fake, a, person)
     await wait_for(lambda: person in _dispatcher(a)._lingering)
     b = await nodes("b")
     other = await asyncpg.connect(pg_url)
