@@ -826,3 +826,32 @@ async def test_stopping_releases_a_lingering_person_at_once(
     raw = fake.build_message(person, "hello")
     await _save(a, raw)
     await wait_for(_handled(raw["update_id"], b), timeout=1.0)
+
+
+async def test_an_update_read_as_the_stop_begins_is_not_queued_for_ptb(
+    nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram, pg_url: str
+) -> None:
+    # A look's round trip under way when the stop comes: queued then, the update would never be
+    # done (PTB's fetcher gone: the stop hangs, the person's lock held). Released instead.
+    a = await nodes("a")
+    person = 9351
+    raw = await _started(fake, a, person)
+    await wait_for(lambda: person in _dispatcher(a)._lingering)
+    dispatcher = _dispatcher(a)
+    late = fake.build_message(person, "late")
+    await _insert_unannounced(pg_url, late)
+    head = await dispatcher.conn.earliest(person)  # the read under the kept lock ...
+    assert head is not None and head[0] == late["update_id"]
+    dispatcher.stop()  # ... and the stop comes before it is handed
+    queued = a.app.update_queue.qsize()
+    assert not await dispatcher._hand(person, *head)
+    assert a.app.update_queue.qsize() == queued and late["update_id"] not in dispatcher.held
+    other = await asyncpg.connect(pg_url)  # another process
+    try:
+        await asyncio.sleep(0.1)
+        assert not await _locked(other, person)  # released: whoever goes on takes it
+        pending = "SELECT COUNT(*) FROM inbox WHERE update_id = $1 AND done_at IS NULL"
+        assert await other.fetchval(pending, late["update_id"]) == 1
+    finally:
+        await other.close()
+    assert _handler(raw["update_id"], a) is not None

@@ -213,15 +213,23 @@ async def test_a_topic_claim_stands_until_stored_released_or_stale(
 ) -> None:
     team, now = (await nodes("a")).svc.store.team, [1_000_000.0]
     team._store._clock = lambda: now[0]
-    assert await team.claim_topic(ADA, TOPIC_CLAIM_SECONDS)
-    assert not await team.claim_topic(ADA, TOPIC_CLAIM_SECONDS)  # another process waits
+    assert await team.claim_topic(ADA, GROUP, TOPIC_CLAIM_SECONDS)
+    assert not await team.claim_topic(ADA, GROUP, TOPIC_CLAIM_SECONDS)  # another process waits
     assert await team.topic_claimed(ADA, TOPIC_CLAIM_SECONDS)
     now[0] += TOPIC_CLAIM_SECONDS  # its claimer crashed: the claim expires
-    assert await team.claim_topic(ADA, TOPIC_CLAIM_SECONDS)
-    await team.release_topic(ADA)  # its call failed
-    assert await team.claim_topic(ADA, TOPIC_CLAIM_SECONDS)
-    await team.set_topic(ADA, GROUP, 7, "Ada")  # opened and stored
+    stale = await team.claim_topic(ADA, GROUP, TOPIC_CLAIM_SECONDS)
+    assert stale
+    now[0] += TOPIC_CLAIM_SECONDS
+    fresh = await team.claim_topic(ADA, GROUP, TOPIC_CLAIM_SECONDS)
+    assert fresh
+    await team.release_topic(ADA, stale)  # the slow first call failed at last: not ours
+    assert await team.topic_claimed(ADA, TOPIC_CLAIM_SECONDS)
+    await team.release_topic(ADA, fresh)  # its call failed
     assert not await team.topic_claimed(ADA, TOPIC_CLAIM_SECONDS)
+    await team.set_topic(ADA, GROUP, 7, "Ada")  # opened and stored (by a deposed leader)
+    assert not await team.topic_claimed(ADA, TOPIC_CLAIM_SECONDS)
+    # A claim after the topic was stored (its check just before) fails: the topic is used.
+    assert not await team.claim_topic(ADA, GROUP, TOPIC_CLAIM_SECONDS)
 
 
 async def test_a_new_leader_counts_the_groups_last_minute(

@@ -224,14 +224,16 @@ class InboxSender(Pump):
         await store.team.retry(relay.id, self.svc.clock() + CLAIM_POLL_SECONDS, why, False)
         return True
 
-    async def _claim_topic(self, person: int) -> None:
+    async def _claim_topic(self, person: int, chat: int) -> int | None:
         """Claim the opening of the person's topic in the store (PostgreSQL: a deposed leader's
-        createForumTopic may still be under way); TopicClaimed if another claim stands."""
-        team = self.svc.store.team
-        if self.svc.store.dialect != "sqlite" and not await team.claim_topic(
-            person, TOPIC_CLAIM_SECONDS
-        ):
-            raise TopicClaimed(person)
+        createForumTopic may still be under way): the claim's time, None on SQLite (the only
+        process); TopicClaimed if another claim stands or that topic was stored meanwhile."""
+        if self.svc.store.dialect == "sqlite":
+            return None
+        claimed = await self.svc.store.team.claim_topic(person, chat, TOPIC_CLAIM_SECONDS)
+        if claimed is None:
+            raise TopicClaimed(person)  # looked at again shortly: its topic, or a stale claim
+        return claimed
 
     def _pace_wait(self, chat: int, now: float, need: int = 1) -> float:
         """Seconds before `need` more messages fit the group's pace (0 for private chats);
@@ -313,11 +315,12 @@ class InboxSender(Pump):
                 person,
                 hot=bool(lead and lead.hot_at),
             )
-            await self._claim_topic(person)
+            claimed = await self._claim_topic(person, chat)
             try:
                 created = await self.bot.create_forum_topic(chat, title)
             except TelegramError:  # not opened (or a timeout's unknown): the next try claims
-                await svc.store.team.release_topic(person)
+                if claimed is not None:
+                    await svc.store.team.release_topic(person, claimed)
                 raise
             thread = created.message_thread_id
             await svc.store.team.set_topic(person, chat, thread, title)

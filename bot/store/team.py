@@ -273,23 +273,29 @@ class Team(Repository):
         )
         return row is not None
 
-    async def claim_topic(self, person: int, stale: float) -> bool:
-        """Claim the opening of the person's topic, committed before createForumTopic; False
-        while another claim younger than `stale` seconds stands."""
+    async def claim_topic(self, person: int, chat: int, stale: float) -> int | None:
+        """Claim the opening of the person's topic in `chat`, committed before createForumTopic:
+        the claim's time (for its release), or None while another claim younger than `stale`
+        seconds stands or the topic is stored already (opened by whoever claimed it last)."""
         now = self.now()
         rows = await self._write1(
             "INSERT INTO conversations (person, first_at, last_in_at, topic_claimed_at)"
             " VALUES (?, ?, ?, ?) ON CONFLICT (person) DO UPDATE SET topic_claimed_at = ?"
-            " WHERE conversations.topic_claimed_at IS NULL"
-            " OR conversations.topic_claimed_at <= ? RETURNING person",
-            (person, now, now, now, now, now - int(stale)),
+            " WHERE (conversations.topic_claimed_at IS NULL"
+            " OR conversations.topic_claimed_at <= ?)"
+            " AND (conversations.topic_id IS NULL OR conversations.topic_chat <> ?)"
+            " RETURNING person",
+            (person, now, now, now, now, now - int(stale), chat),
         )
-        return bool(rows)
+        return now if rows else None
 
-    async def release_topic(self, person: int) -> None:
-        """The topic was not opened after all: the claim goes (the next try claims again)."""
+    async def release_topic(self, person: int, claimed_at: int) -> None:
+        """The topic was not opened after all: this claim goes (the next try claims again);
+        a newer claim (a slow call's release after its claim went stale) stays."""
         await self._write1(
-            "UPDATE conversations SET topic_claimed_at = NULL WHERE person = ?", (person,)
+            "UPDATE conversations SET topic_claimed_at = NULL"
+            " WHERE person = ? AND topic_claimed_at = ?",
+            (person, claimed_at),
         )
 
     async def topic_title(self, person: int) -> str | None:

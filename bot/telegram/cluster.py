@@ -246,7 +246,12 @@ class Dispatcher:
             if self._resting[key] > time.monotonic():
                 return False
             del self._resting[key]
-        taken, head = await self.conn.take(key)
+        try:
+            taken, head = await self.conn.take(key)
+        except Exception as exc:
+            if server_cancelled(exc):  # the lock may have been granted before the cancel
+                await self.conn.release_person(key)  # (unlocking one not held does nothing)
+            raise
         if not taken:
             return False  # another process took them since the heads were read
         if head is None or head[0] in self.held:  # handled meanwhile (by whoever had them)
@@ -256,6 +261,12 @@ class Dispatcher:
 
     async def _hand(self, key: int, update_id: int, payload: str) -> bool:
         """Queue the update for PTB, the person's lock held until it is done."""
+        if self._stopping:  # PTB's fetcher may have gone: queued now, never done (stop hangs)
+            try:
+                await self.conn.release_person(key, announce=True)  # the others take it
+            except Exception as exc:
+                await self._failed(key, exc)
+            return False
         self.held[update_id] = key
         try:
             update = Update.de_json(json.loads(payload), self.app.bot)
