@@ -25,6 +25,7 @@ from contextvars import ContextVar
 _BULK: ContextVar[bool] = ContextVar("bulk_send", default=False)
 
 ARRIVAL_MARGIN = 0.04  # seconds of arrival jitter a rolling second at Telegram's end absorbs
+WIRE_WAIT = 0.005  # seconds a claimed message may wait for the rolling second (see wire)
 
 
 class Pacer:
@@ -71,9 +72,11 @@ class Pacer:
         """Just before a claimed message's request is written: True to write it now.
 
         Slots are even, but a stall (the event loop, the database thread) can let several
-        claims finish at once; this holds one back only as long as it would be the (rate+1)th
-        in a rolling second, usually not at all. False when closed or paused by a 429 meanwhile:
-        the caller puts the message back to pending instead of sending it.
+        claims finish at once; one that would be the (rate+1)th in a rolling second for longer
+        than WIRE_WAIT gets False, as when closed or paused by a 429 meanwhile: the caller puts
+        it back to pending (due at once, it takes a slot again). Only that short a wait once
+        claimed: a crash while a claimed message waited would make it `unknown` though its
+        request never left. (A slot's own timer jitter asks for much less.)
         """
         loop = asyncio.get_running_loop()
         while not self._closed and loop.time() >= self._paused_until:
@@ -81,7 +84,10 @@ class Pacer:
             if len(self._given) < self._window or self._given[0] <= now - self._span:
                 self._given.append(now)
                 return True
-            await self._sleep_until(loop, self._given[0] + self._span)
+            at = self._given[0] + self._span
+            if at - now > WIRE_WAIT:
+                return False
+            await self._sleep_until(loop, at)
         return False
 
     async def _sleep_until(self, loop: asyncio.AbstractEventLoop, at: float) -> None:
