@@ -787,6 +787,7 @@ async def test_an_update_arriving_around_the_linger_s_end_is_not_stranded(
     person = 9331 + announced
     raw = await _started(fake, a, person)
     await wait_for(_handled(raw["update_id"], a, b))
+    await wait_for(lambda: any(person in _dispatcher(n)._lingering for n in (a, b)))
     waits = []
     for offset in (-0.04, -0.01, 0.0, 0.01, 0.04):
         holder = next(n for n in (a, b) if person in _dispatcher(n)._lingering)
