@@ -12,8 +12,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
 from telegram import Update
 
+from bot.inbox import relay
 from bot.inbox.relay import TOPIC_CLAIM_SECONDS, GroupPace
 from bot.store.team import ALERT
 from bot.telegram.replies import GaveUp
@@ -142,24 +144,26 @@ def alerts_in(fake: FakeTelegram, chat: int) -> int:
 
 
 async def test_a_queued_alert_meeting_a_connection_reset_is_retried_in_the_group(
-    nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram
+    nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(relay, "retry_delay", lambda attempts: 0.5)  # not 2 s, 4 s...
     a, b = await ada_in_two(fake, nodes)
     a.request.reset_next(times=2, method="sendMessage")  # Telegram unreachable for a moment
     await on(b, fake.build_message(ADA, "/plan"))
-    await wait_async(lambda: no_relay_pending(a), timeout=10)
+    await wait_async(lambda: no_relay_pending(a), timeout=30)  # a loaded machine
     # Before: one try, the owners' private chats failing the same way, the alert lost.
     assert alerts_in(fake, GROUP) == 1 and not alerts_in(fake, OWNER)
     assert (await alert_row(a))["state"] == "sent"
 
 
 async def test_a_queued_alert_timed_out_is_sent_to_the_group_again_not_in_private(
-    nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram
+    nodes: Callable[..., Awaitable[Node]], fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(relay, "retry_delay", lambda attempts: 0.5)  # not 2 s, 4 s...
     a, b = await ada_in_two(fake, nodes)
     a.request.timeout_next(method="sendMessage", delivered=True)  # it arrived, its answer lost
     await on(b, fake.build_message(ADA, "/plan"))
-    await wait_async(lambda: no_relay_pending(a), timeout=10)
+    await wait_async(lambda: no_relay_pending(a), timeout=30)  # a loaded machine
     assert alerts_in(fake, GROUP) == 2  # at least once: a duplicate rather than none
     assert not alerts_in(fake, OWNER)
     assert (await alert_row(a))["state"] == "sent"
@@ -177,7 +181,7 @@ async def test_a_queued_alert_no_owner_got_in_private_waits(
     row = await alert_row(a)
     assert row["state"] == "pending" and row["error"].startswith("no owner reached")
     fake.unblock(OWNER)
-    await wait_async(lambda: no_relay_pending(a), timeout=10)
+    await wait_async(lambda: no_relay_pending(a), timeout=30)  # a loaded machine
     assert alerts_in(fake, OWNER) == 1
     assert (await alert_row(a))["error"].startswith("owners alerted in private")
 
