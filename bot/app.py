@@ -241,11 +241,10 @@ def _watch_connection(store: Store, guard: Guard) -> None:
     """PostgreSQL: the store's connection lost (closed by the server, or a statement not
     answered in time) is the Guard's fatal fault at once, and a fatal fault drops it."""
     from bot.store.core import lost_line
-    from bot.store.pg import PgConnection
 
     url = store.url
-    assert url is not None and isinstance(store._db, PgConnection)
-    store._db.on_lost.append(lambda why: guard.fail(lost_line(url, why)))
+    assert url is not None
+    store.on_lost(lambda why: guard.fail(lost_line(url, why)))
     guard.on_fatal.append(lambda: _drop_if_stuck(store))
 
 
@@ -257,17 +256,9 @@ def _drop_if_stuck(store: Store) -> None:
     PROBE_SECONDS (behind a statement that hangs too: statements waiting on a server that no
     longer answers then fail at once, and the stop does not wait for them); else kept, so that
     the updates under way finish (e.g. only the cluster's connection was ended)."""
-    if getattr(store._db, "lost", None):
-        store.abort()
-        return
-
-    async def probe() -> None:
-        try:
-            await asyncio.wait_for(store._db.execute_fetchall("SELECT 1"), PROBE_SECONDS)
-        except Exception:  # the timeout, or the connection lost
-            store.abort()
-
-    task = asyncio.get_running_loop().create_task(probe(), name="store-probe")
+    task = asyncio.get_running_loop().create_task(
+        store.abort_unless_answering(PROBE_SECONDS), name="store-probe"
+    )
     _PROBES.add(task)
     task.add_done_callback(_PROBES.discard)
 

@@ -53,19 +53,20 @@ async def test_a_long_export_holds_neither_the_connection_nor_the_guards_ping(
     await asyncio.sleep(0.1)
     assert await store.connection_problem() is None
     await slow
-    on_store: list[str] = []
+    ran: list[tuple[pg.PgConnection, str]] = []
     call = pg.PgConnection._call
 
     async def spy(self: pg.PgConnection, method: str, *args: Any) -> Any:
-        if self is store._db:
-            on_store.append(str(args[0]))
+        ran.append((self, str(args[0])))
         return await call(self, method, *args)
 
     monkeypatch.setattr(pg.PgConnection, "_call", spy)
     data, count = await export_csv(harness.svc)
     assert count == 0 and data.startswith("\ufeff".encode())
-    assert not [s for s in on_store if "prospect_events" in s], on_store  # on the reader
-    assert (await store.reader())._db is not store._db
+    reader = (await store.reader())._db
+    assert reader is not store._db
+    exports = [conn for conn, sql in ran if "AS lead_at" in sql]  # the export's query (_EXPORT)
+    assert exports and all(conn is reader for conn in exports), ran  # on the reader alone
 
 
 async def test_a_lock_on_leads_past_the_ping_fails_the_write_alone(

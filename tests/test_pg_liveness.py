@@ -19,7 +19,7 @@ import pytest
 
 from bot.store import DatabaseGone, Store
 from bot.store.pg import PgConnection, bounded
-from tests.conftest import ROOT
+from tests.conftest import ROOT, unavailable
 from tests.fakeapi import FakeTelegram, FakeTelegramServer
 from tests.pgserver import PASSWORD, PgServer, missing
 from tests.test_e2e_kill import BotProcess, wait_for
@@ -28,10 +28,7 @@ from tests.test_e2e_kill import BotProcess, wait_for
 @pytest.fixture
 def own_server() -> Iterator[PgServer]:
     """A PostgreSQL server for this test alone (the session's one is never frozen)."""
-    if missing():
-        if os.environ.get("AIMANT_REQUIRE_PG") == "1":
-            pytest.fail(f"AIMANT_REQUIRE_PG=1 but {missing()}", pytrace=False)
-        pytest.skip(missing() or "")
+    unavailable(missing())
     server = PgServer().start()
     try:
         yield server

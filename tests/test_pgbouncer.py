@@ -114,9 +114,9 @@ async def test_the_cluster_keepalives_reach_the_servers_end_of_pgbouncer(
 ) -> None:
     conn = await ClusterConnection.connect(pgb_url)
     try:
-        assert await keep_alive(conn._conn)  # a SET after connecting: PgBouncer passes it on
-        for name, value in KEEPALIVE.items():
+        for name, value in KEEPALIVE.items():  # connect's SET: PgBouncer passed it on
             assert await conn._val(f"SHOW {name}") == value
+        assert await keep_alive(conn._conn)  # accepted again, no warning
         pooler_end = int(await conn._val("SELECT inet_client_port()"))  # the server's peer
         bot_end = int(conn._conn._transport.get_extra_info("sockname")[1])
         # The server's socket to PgBouncer probes after 5 s idle (the kernel's: 2 h) ...

@@ -5,7 +5,6 @@ database (never the password) and what to do; no traceback, and nothing half-mig
 from __future__ import annotations
 
 import asyncio
-import socket
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +20,7 @@ from bot.store.core import MIGRATION_LOCK, SchemaError
 from bot.store.migrations import MIGRATIONS
 from bot.store.pg import PgConnection
 from tests.fakeapi import FakeTelegram, FakeTelegramServer
-from tests.pgserver import PASSWORD, PgServer
+from tests.pgserver import PASSWORD, PgServer, free_port
 from tests.test_e2e_kill import TOKEN
 from tests.test_faults import aimant, as_plain_user
 
@@ -59,15 +58,8 @@ def tables(server: PgServer, name: str) -> list[str]:
     return sorted(found.split())
 
 
-def nothing_listens() -> int:
-    """A local port nobody listens on."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def unreachable(server: PgServer, name: str) -> str:
-    return f"postgresql://aimant:{PASSWORD}@127.0.0.1:{nothing_listens()}/{name}"
+    return f"postgresql://aimant:{PASSWORD}@127.0.0.1:{free_port()}/{name}"
 
 
 def wrong_password(server: PgServer, name: str) -> str:

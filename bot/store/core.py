@@ -218,6 +218,26 @@ class StoreBase:
             if store is not None and isinstance(store._db, PgConnection):
                 store._db.abort()
 
+    def on_lost(self, listener: Callable[[str], None]) -> None:
+        """PostgreSQL: `listener` told once, with why, when the store's connection is lost
+        (closed by the server, or a statement not answered in time). SQLite: never."""
+        from bot.store.pg import PgConnection
+
+        if isinstance(self._db, PgConnection):
+            self._db.on_lost.append(listener)
+
+    async def abort_unless_answering(self, seconds: float) -> None:
+        """PostgreSQL, after a fatal fault elsewhere: the connections dropped (abort) if lost
+        or if a `SELECT 1` does not come back within `seconds`, its wait behind a statement
+        that hangs included; else kept, so that the updates under way finish."""
+        if getattr(self._db, "lost", None):
+            self.abort()
+            return
+        try:
+            await asyncio.wait_for(self._db.execute_fetchall("SELECT 1"), seconds)
+        except Exception:  # the timeout, or the connection lost
+            self.abort()
+
     async def reader(self) -> Self:
         """A second connection to the same file, read-only, with its own thread: long KPI
         queries on it run while this one answers others (/stats uses both cores); on
