@@ -250,7 +250,13 @@ async def test_three_processes_one_killed_lose_nothing_and_send_nothing_twice(
     )  # fmt: skip
     again = {k: n for k, n in asked.items() if n != 1 + refused[k]}
     report += f"; 429s: {dict(refused)}"
-    assert set(asked) == {("copyMessage", u) for u in LEADS} | {
+    recipients = states(pg_url, "SELECT state, user_id FROM broadcast_recipients")
+    tips = states(pg_url, f"SELECT state, user_id FROM tips WHERE tip_id = '{TIP}'")
+    unknown = [("copyMessage", u) for u in recipients.get("unknown", [])]
+    unknown += [("sendMessage", u) for u in tips.get("unknown", [])]
+    # Each asked; an unknown may not have been: its claim is committed a moment before its
+    # request is written (README), and the kill may come in between.
+    assert set(asked) | set(unknown) == {("copyMessage", u) for u in LEADS} | {
         ("sendMessage", u) for u in TIP_LEADS
     }, report
     assert not again, (again, report)
@@ -261,17 +267,14 @@ async def test_three_processes_one_killed_lose_nothing_and_send_nothing_twice(
         assert not [key for key in refused if key[1] not in replayed], report
     else:  # a restart's burst may have a bulk send refused; never a reply (they wait it out)
         assert all(chat in LEADS for _, chat in refused), report
-    recipients = states(pg_url, "SELECT state, user_id FROM broadcast_recipients")
-    tips = states(pg_url, f"SELECT state, user_id FROM tips WHERE tip_id = '{TIP}'")
-    unknown = [("copyMessage", u) for u in recipients.get("unknown", [])]
-    unknown += [("sendMessage", u) for u in tips.get("unknown", [])]
     sent_in_bulk = set(bulk(fake))
     flying = {(a.method, a.chat_id) for a in in_flight if a in sent_in_bulk}
     victims = {(a.method, a.chat_id) for a in bulk(fake) if a.via == dead.name}
-    assert set(unknown) <= victims, (unknown, report)  # only the dead process's requests
+    left = {key for key in unknown if key in asked}  # the unknowns whose request arrived
+    assert left <= victims, (unknown, report)  # only the dead process's requests
     assert len(unknown) <= in_flight_for(BULK_RATE), (unknown, report)  # its pipeline at most
     if how == "stall":  # every request it had in flight is known: unknown among those only
-        assert set(unknown) <= flying, (unknown, flying, report)
+        assert left <= flying, (unknown, flying, report)
     assert sorted(recipients["sent"]) == sorted(set(LEADS) - set(recipients.get("unknown", [])))
     assert sorted(tips["sent"]) == sorted(set(TIP_LEADS) - set(tips.get("unknown", [])))
     for user in LEADS:

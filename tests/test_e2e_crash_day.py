@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from bot.settings import Settings
+from bot.telegram.pacing import in_flight_for
 from tests import db as raw_db
 from tests.content import write_catalogue
 from tests.fakeapi import FakeTelegram, FakeTelegramServer
@@ -135,11 +137,22 @@ def test_sigkill_at_a_random_moment_of_the_day(
         seen = Counter(texts(fake, user))
         assert seen["Tip one for alpha"] <= 1 and seen["Tip two for alpha"] <= 1
         assert seen["Big news for everyone"] <= 1
-    # Unknown means a request left and no answer came: each one reached Telegram (the fake).
-    tip_asks = Counter(a.chat_id for a in fake.arrived("sendMessage") if "Tip" in (a.text or ""))
+    # At most once: no tip and no broadcast copy asked of Telegram twice (the script keeps to
+    # the limits, so no 429 asks for one again); sent means asked once.
+    tip_asks = Counter(
+        (a.chat_id, a.text) for a in fake.arrived("sendMessage") if "Tip" in (a.text or "")
+    )
     news_asks = Counter(a.chat_id for a in fake.arrived("copyMessage"))  # broadcasts are copies
-    assert all(tip_asks[user] for (user,) in unknown_tips)
-    assert all(news_asks[user] == 1 for (user,) in unknown_recipients)
+    assert all(n == 1 for n in tip_asks.values()), tip_asks
+    assert all(news_asks[user] <= 1 for user in PROSPECTS), news_asks
+    sent = raw_db.rows(db, "SELECT user_id FROM broadcast_recipients WHERE state = 'sent'")
+    assert all(news_asks[user] == 1 for (user,) in sent), news_asks
+    # Unknown: claimed, then the process died before an answer came. The claim is committed
+    # a moment before the request is written (README: 1-4 ms), so a kill in that moment
+    # leaves one unknown that never reached Telegram; either way, never more than the
+    # sender keeps in flight.
+    unknown = len(unknown_tips) + len(unknown_recipients)
+    assert unknown <= in_flight_for(Settings.model_fields["bulk_rate"].default), unknown
     bulk = [
         c for c in fake.calls if c.method == "copyMessage" or "Tip" in str(c.params.get("text"))
     ]

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -525,3 +528,29 @@ def test_a_newer_long_poll_terminates_the_older_one(fake: FakeTelegram) -> None:
     assert fake.handle("getUpdates", {"timeout": 0}) == (200, {"ok": True, "result": []})
     older.join(timeout=2)
     assert answers[0][0] == 409 and "terminated by other getUpdates" in answers[0][1]["description"]
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_request_cut_off_mid_body_is_never_acted_on(fake: FakeTelegram, chunked: bool) -> None:
+    """A bot killed between a request's head and its body: Telegram sees no call."""
+    with FakeTelegramServer(fake) as server:
+        url = urlsplit(f"{server.base_url}{TOKEN}/sendMessage")
+        body = json.dumps({"chat_id": USER, "text": "half"}).encode()
+        if chunked:
+            framing, rest = b"Transfer-Encoding: chunked", b"%x\r\n%s" % (len(body), body[:10])
+        else:
+            framing, rest = b"Content-Length: %d" % len(body), body[:10]
+        head = b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n%s\r\n\r\n" % (
+            url.path.encode(),
+            framing,
+        )
+        with socket.create_connection((url.hostname, url.port)) as sock:
+            sock.sendall(head + rest)
+            sock.shutdown(socket.SHUT_WR)  # the process is gone: no more bytes
+            assert sock.recv(1024) == b""  # closed without an answer
+        whole = httpx.post(
+            f"{server.base_url}{TOKEN}/sendMessage", json={"chat_id": USER, "text": "whole"}
+        )
+    assert whole.json()["ok"] is True  # the server still serves the next connection
+    assert [c.params.get("text") for c in fake.calls] == ["whole"]
+    assert [a.text for a in fake.arrived("sendMessage")] == ["whole"]

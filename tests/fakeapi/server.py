@@ -173,15 +173,30 @@ class _Handler(BaseHTTPRequestHandler):
             gate.leave(ticket)
 
     def _read_body(self) -> bytes:
+        """The whole body; a client gone mid-request (killed mid-write) gets nothing acted on,
+        as from Telegram: ConnectionResetError, so the call is never recorded."""
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             chunks = []
-            while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
-                chunks.append(self.rfile.read(size))
+            while True:
+                line = self.rfile.readline()
+                if not line:
+                    raise ConnectionResetError("the client went away mid-request")
+                size = int(line.split(b";")[0].strip() or b"0", 16)
+                if not size:
+                    break
+                chunk = self.rfile.read(size)
+                if len(chunk) < size:
+                    raise ConnectionResetError("the client went away mid-request")
+                chunks.append(chunk)
                 self.rfile.readline()
             while self.rfile.readline() not in (b"\r\n", b"\n", b""):
                 pass  # trailers
             return b"".join(chunks)
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length)
+        if len(body) < length:
+            raise ConnectionResetError("the client went away mid-request")
+        return body
 
     def _json(self, status: int, body: dict[str, Any]) -> None:
         self._reply(status, json.dumps(body).encode("utf-8"), "application/json")
