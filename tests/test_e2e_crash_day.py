@@ -140,16 +140,20 @@ def test_sigkill_at_a_random_moment_of_the_day(
     # At most once: no tip and no broadcast copy asked of Telegram twice (the script keeps to
     # the limits, so no 429 asks for one again); sent means asked once.
     tip_asks = Counter(
-        (a.chat_id, a.text) for a in fake.arrived("sendMessage") if "Tip" in (a.text or "")
+        (a.chat_id, "t1" if "Tip one" in (a.text or "") else "t2")
+        for a in fake.arrived("sendMessage")
+        if "Tip" in (a.text or "")
     )
     news_asks = Counter(a.chat_id for a in fake.arrived("copyMessage"))  # broadcasts are copies
     assert all(n == 1 for n in tip_asks.values()), tip_asks
     assert all(news_asks[user] <= 1 for user in PROSPECTS), news_asks
     sent = raw_db.rows(db, "SELECT user_id FROM broadcast_recipients WHERE state = 'sent'")
     assert all(news_asks[user] == 1 for (user,) in sent), news_asks
+    sent_tips = raw_db.rows(db, "SELECT user_id, tip_id FROM tips WHERE state = 'sent'")
+    assert all(tip_asks[(user, tip)] == 1 for user, tip in sent_tips), tip_asks
     # Unknown: claimed, then the process died before an answer came. The claim is committed
     # a moment before the request is written (README: 1-4 ms), so a kill in that moment
-    # leaves one unknown that never reached Telegram; either way, never more than the
+    # leaves an unknown that never reached Telegram; either way, never more than the
     # sender keeps in flight.
     unknown = len(unknown_tips) + len(unknown_recipients)
     assert unknown <= in_flight_for(Settings.model_fields["bulk_rate"].default), unknown
