@@ -5,8 +5,8 @@ walk the funnel while an owner's broadcast and due tips go out; at a moment draw
 one process (the one sending, or another) dies with kill -9, either at once ("abrupt") or after
 its network stalled for a moment ("stall": every request it had in flight is then known). Then:
 no lead lost, no update applied twice, no tip or broadcast message delivered twice (nor asked
-again unless Telegram refused it with a 429),
-unknown only among the dead process's requests in flight, the broadcast finished, and bulk
+again unless Telegram refused it with a 429), unknown only among the dead process's requests
+in flight (at most one of them claimed but not yet written), the broadcast finished, and bulk
 sends never above BULK_RATE in any rolling second across the processes.
 
 CLUSTER_SIZE (default 3) sets the number of processes; with 1 the dead process is started
@@ -161,8 +161,11 @@ async def kill_one(
     if how == "stall":  # its network to Telegram stops answering; it dies a moment later
         node.server.gate.freeze()
         await asyncio.sleep(0.4)
-    in_flight = node.server.gate.in_flight()  # arrived, not answered: stalled, all it had
+    in_flight = node.server.gate.in_flight()  # arrived, not answered
     node.sigkill(fake.clock)
+    if how == "stall":  # all it had: what it wrote up to its death, the fake has now read
+        await asyncio.sleep(0.3)
+        in_flight = node.server.gate.in_flight()
     node.server.gate.thaw(drop=True)  # nothing that waited reaches anybody
     return node, in_flight
 
@@ -242,7 +245,7 @@ async def test_three_processes_one_killed_lose_nothing_and_send_nothing_twice(
         assert 1 <= sum(1 for s in fake.sent_to(user) if s.document) <= most, (user, report)
 
     # Bulk: each broadcast copy and each tip asked of Telegram once, unknown only among the dead
-    # process's requests in flight, everything else delivered once.
+    # process's requests in flight (one may be claimed, not yet written), the rest delivered once.
     # A bulk message is asked of Telegram again only after Telegram refused it (429: not sent).
     asked = Counter((a.method, a.chat_id) for a in bulk(fake))
     refused = Counter(
@@ -272,6 +275,11 @@ async def test_three_processes_one_killed_lose_nothing_and_send_nothing_twice(
     victims = {(a.method, a.chat_id) for a in bulk(fake) if a.via == dead.name}
     left = {key for key in unknown if key in asked}  # the unknowns whose request arrived
     assert left <= victims, (unknown, report)  # only the dead process's requests
+    # One claimed but not yet written at the kill (its 1-4 ms before the write), if it sent:
+    # claims are a slot apart (1 / BULK_RATE), so never two in that moment.
+    was_sending = victim == "sender" or len(nodes.nodes) == 1
+    never = set(unknown) - left
+    assert len(never) <= (1 if was_sending else 0), (never, report)
     assert len(unknown) <= in_flight_for(BULK_RATE), (unknown, report)  # its pipeline at most
     if how == "stall":  # every request it had in flight is known: unknown among those only
         assert left <= flying, (unknown, flying, report)

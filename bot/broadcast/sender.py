@@ -236,7 +236,8 @@ class Broadcaster:
             )
 
         # The claim is committed just before the request is written: at a crash, `unknown`
-        # means this request left and no answer came.
+        # means this request left and no answer came (or the crash came in the few
+        # milliseconds in between: README, "At most once").
         attempt = await store.broadcasts.claim_recipient(broadcast.id, user_id)
         if not attempt:
             return

@@ -153,7 +153,8 @@ class Nurture:
             return False
         text, markup = self._message(tip, content)
         # Claimed only once it holds a slot, just before the request is written: a tip waiting
-        # for the budget is still pending at a crash, and `unknown` means it really left.
+        # for the budget is still pending at a crash, and `unknown` means it left (unless the
+        # crash came in the few milliseconds between the claim and the write: README).
         if not await self._pacer.slot() or not await store.tips.claim(tip):
             return False
         result = await send(
