@@ -40,7 +40,7 @@ from bot.telegram import callback_data as cb
 from bot.telegram.cluster import Cluster
 from bot.telegram.intake import IntakeBot, IntakeProcessor, replay_pending
 from bot.telegram.leader import LeaderDuties
-from bot.telegram.pacing import Pacer, in_flight_for
+from bot.telegram.pacing import Pacer, departure_hooks, in_flight_for
 from bot.telegram.replies import ReplyRateLimiter
 from handlers import (
     broadcast,
@@ -415,7 +415,10 @@ def build_application(
         svc.settings.bot_token.get_secret_value(),
         base_url=svc.settings.bot_api_url,
         base_file_url=svc.settings.file_url,
-        request=request or HTTPXRequest(connection_pool_size=pool_size(svc)),
+        request=request
+        or HTTPXRequest(  # bulk requests say when they left (the pacer counts from then)
+            connection_pool_size=pool_size(svc), httpx_kwargs={"event_hooks": departure_hooks()}
+        ),
         get_updates_request=updates_request or HTTPXRequest(),
         defaults=Defaults(parse_mode=ParseMode.HTML),
         # Bulk sends are paced by the Pacer and handle their 429s; replies wait theirs out.

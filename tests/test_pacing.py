@@ -11,10 +11,19 @@ from collections.abc import AsyncIterator
 import pytest
 from telegram import Bot
 from telegram.error import RetryAfter
+from telegram.request import HTTPXRequest
 
-from bot.telegram.pacing import ARRIVAL_MARGIN, WIRE_WAIT, Pacer
+from bot.telegram.pacing import (
+    ARRIVAL_MARGIN,
+    LATE,
+    WIRE_WAIT,
+    Departure,
+    Pacer,
+    departure_hooks,
+)
+from bot.telegram.sending import Outcome, send
 from tests.conftest import OWNER, Clock, Harness
-from tests.fakeapi import FakeRequest, FakeTelegram
+from tests.fakeapi import FakeRequest, FakeTelegram, FakeTelegramServer
 from tests.fakeapi.records import busiest_second
 from tests.test_broadcast import compose_to_all, make_leads, received
 
@@ -160,6 +169,57 @@ async def test_arrival_jitter_up_to_the_margin_never_makes_rate_plus_one() -> No
     assert busiest_second(wired) <= rate - 1  # the margin is real: R on the dot would trip it
     achieved = (len(wired) - 1) / (wired[-1] - wired[0])
     assert 0.95 * rate <= achieved <= rate
+
+
+async def test_a_request_that_left_late_counts_from_when_it_left() -> None:
+    """A busy loop held the first request of a second 0.3 s on its way: the one let through a
+    second after it would reach Telegram within a second of it, so it is held back, and goes
+    once the late one's second has passed."""
+    loop = asyncio.get_running_loop()
+    for late in (False, True):
+        pacer = Pacer(4)
+        span = pacer.interval * 4  # a rolling second and the margin
+        departures = [await pacer.wire() for _ in range(4)]  # at once: the second is full
+        first = departures[0]
+        assert first is not None and all(departures)
+        let_through = first.at
+        if late:
+            first.left(let_through + 0.3)  # its last byte written 0.3 s after
+        await asyncio.sleep(let_through + span + 0.001 - loop.time())
+        assert (await pacer.wire() is None) is late
+    await asyncio.sleep(let_through + 0.3 + span + 0.001 - loop.time())
+    assert await pacer.wire()  # the late one's second has passed
+    on_time = Departure(10.0)
+    on_time.left(10.0 + LATE / 2)  # within LATE: the margin absorbs it, nothing moves
+    assert on_time.at == 10.0
+
+
+async def test_the_http_client_says_when_a_bulk_request_left(
+    fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through httpx as the bot sends (bot/app.py): the trace of each paced request moves its
+    departure to when its body was written; a request outside `send` gets no trace."""
+    monkeypatch.setattr("bot.telegram.pacing.LATE", -1.0)  # record every departure
+    fake.add_user(7, first_name="Ann")
+    pacer, given = Pacer(10), []
+    wire = pacer.wire
+
+    async def remembered() -> Departure | None:
+        departure = await wire()
+        if departure is not None:
+            given.append((departure, departure.at))
+        return departure
+
+    monkeypatch.setattr(pacer, "wire", remembered)
+    hooks = {"event_hooks": departure_hooks()}
+    with FakeTelegramServer(fake) as server:
+        request = HTTPXRequest(httpx_kwargs=hooks)
+        async with Bot(TOKEN, base_url=server.base_url, request=request) as bot:
+            result = await send(pacer, lambda: bot.send_message(7, "tip"))
+            await bot.send_message(7, "a reply")  # no departure to tell: nothing traced
+    assert result.outcome is Outcome.SENT
+    [(departure, let_through)] = given
+    assert departure.at > let_through  # moved to when the body was written
 
 
 async def test_a_closed_pacer_gives_no_more_slots() -> None:

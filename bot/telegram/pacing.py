@@ -19,13 +19,36 @@ import asyncio
 import collections
 import contextlib
 import math
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
+from typing import Any
+
+import httpx
 
 _BULK: ContextVar[bool] = ContextVar("bulk_send", default=False)
 
 ARRIVAL_MARGIN = 0.04  # seconds of arrival jitter a rolling second at Telegram's end absorbs
 WIRE_WAIT = 0.005  # seconds a claimed message may wait for the rolling second (see wire)
+# A request whose last byte left later than this after `wire` let it through (the loop busy
+# with other tasks, the process descheduled) counts in the rolling second from when it left.
+LATE = 0.01
+
+
+class Departure:
+    """A request `wire` let through: when it counts in the rolling second (loop time)."""
+
+    __slots__ = ("at",)
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+
+    def left(self, at: float) -> None:
+        """Its request's last byte was written at `at`: counted from then if that was late."""
+        if at - self.at > LATE:
+            self.at = at
+
+
+_DEPARTURE: ContextVar[Departure | None] = ContextVar("departure", default=None)
 
 
 class Pacer:
@@ -41,7 +64,7 @@ class Pacer:
         self._span = self._window / rate + ARRIVAL_MARGIN
         self.interval = self._span / self._window
         self._next = 0.0  # the first free time on the grid
-        self._given: collections.deque[float] = collections.deque(maxlen=self._window)
+        self._given: collections.deque[Departure] = collections.deque(maxlen=self._window)
         self._paused_until = 0.0
         self._closed = False
         self._sleepers: set[asyncio.Future[None]] = set()
@@ -68,8 +91,9 @@ class Pacer:
             # closed, or a 429 came meanwhile: book again after the pause
         return False
 
-    async def wire(self) -> bool:
-        """Just before a claimed message's request is written: True to write it now.
+    async def wire(self) -> Departure | None:
+        """Just before a claimed message's request is written: its Departure to write it now,
+        None to hold it back.
 
         Slots are even, but a stall (the event loop, the database thread) can let several
         claims finish at once; one that would be the (rate+1)th in a rolling second for longer
@@ -77,18 +101,26 @@ class Pacer:
         it back to pending (due at once, it takes a slot again). Only that short a wait once
         claimed: a crash while a claimed message waited would make it `unknown` though its
         request never left. (A slot's own timer jitter asks for much less.)
+
+        The rolling second counts each request from when it left, if that was later than
+        LATE after it was let through (`bulk_send(departure)` and the HTTP client's trace,
+        `departure_hooks`): a request held up on its way by a busy loop would otherwise leave
+        bunched with the next ones. Admissions are in order and times only move later, so the
+        first of the last `rate` is the oldest unless it was late itself (then this is only
+        stricter).
         """
         loop = asyncio.get_running_loop()
         while not self._closed and loop.time() >= self._paused_until:
             now = loop.time()
-            if len(self._given) < self._window or self._given[0] <= now - self._span:
-                self._given.append(now)
-                return True
-            at = self._given[0] + self._span
+            if len(self._given) < self._window or self._given[0].at <= now - self._span:
+                departure = Departure(now)
+                self._given.append(departure)
+                return departure
+            at = self._given[0].at + self._span
             if at - now > WIRE_WAIT:
-                return False
+                return None
             await self._sleep_until(loop, at)
-        return False
+        return None
 
     async def _sleep_until(self, loop: asyncio.AbstractEventLoop, at: float) -> None:
         """Sleep until `at` (loop time), or until close()."""
@@ -129,13 +161,40 @@ def in_flight_for(rate: float) -> int:
 
 
 @contextlib.contextmanager
-def bulk_send() -> Iterator[None]:
-    """Calls made inside skip PTB's limiter: the pacer spaces them, `sending.send` handles 429."""
-    token = _BULK.set(True)
+def bulk_send(departure: Departure | None = None) -> Iterator[None]:
+    """Calls made inside skip PTB's limiter: the pacer spaces them, `sending.send` handles 429.
+    With `departure`, the HTTP client tells it when the request's last byte left."""
+    token, leaving = _BULK.set(True), _DEPARTURE.set(departure)
     try:
         yield
     finally:
+        _DEPARTURE.reset(leaving)
         _BULK.reset(token)
+
+
+def departure_hooks() -> dict[str, list[Callable[[httpx.Request], Awaitable[None]]]]:
+    """httpx event hooks (PTB's `HTTPXRequest(httpx_kwargs=...)`): a bulk request paced by
+    `wire` gets httpcore's trace, which says when its body was written."""
+    return {"request": [_trace_departure]}
+
+
+async def _trace_departure(request: httpx.Request) -> None:
+    departure = _DEPARTURE.get()
+    if departure is not None:  # the same task: the context of the send that awaits it
+        request.extensions["trace"] = _Left(departure)
+
+
+class _Left:
+    """httpcore's trace callback for one request: its body written, the departure known."""
+
+    __slots__ = ("departure",)
+
+    def __init__(self, departure: Departure) -> None:
+        self.departure = departure
+
+    async def __call__(self, event: str, info: dict[str, Any]) -> None:
+        if event == "http11.send_request_body.complete":
+            self.departure.left(asyncio.get_running_loop().time())
 
 
 def in_bulk_send() -> bool:

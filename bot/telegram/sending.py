@@ -89,10 +89,11 @@ def classify(error: TelegramError) -> Result:
 async def send(pacer: Pacer, call: Callable[[], Awaitable[HasMessageId]]) -> Result:
     """Write a claimed message when `pacer` allows (outside PTB's limiter) and classify the
     answer; a 429 pauses `pacer`, so everyone on that budget waits."""
-    if not await pacer.wire():  # held back: pending again, not waiting once claimed
+    departure = await pacer.wire()
+    if departure is None:  # held back: pending again, not waiting once claimed
         return Result(Outcome.HELD)
     try:
-        with bulk_send():  # never retried by PTB outside the budget: the caller decides
+        with bulk_send(departure):  # never retried by PTB outside the budget: the caller decides
             message = await call()
     except TelegramError as exc:
         result = classify(exc)

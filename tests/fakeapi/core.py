@@ -143,12 +143,20 @@ class FakeTelegram(Forums, RateLimits, StandIn):
         """Record a request reaching the fake (before any latency); returns its arrival time."""
         return self.arrival(method, params).at
 
-    def arrival(self, method: str, params: Mapping[str, Any], via: str | None = None) -> Arrival:
-        """Record a request reaching the fake, and through which server (one per bot process
-        in the cluster tests); returns the record."""
+    def arrival(
+        self,
+        method: str,
+        params: Mapping[str, Any],
+        via: str | None = None,
+        at: float | None = None,
+    ) -> Arrival:
+        """Record a request reaching the fake (`at`: when it reached the machine, else now),
+        and through which server (one per bot process in the cluster tests); the record."""
         with self._cond:
             chat_id, text = params.get("chat_id"), params.get("text")
-            record = Arrival(self.clock(), method, _int_or_same(chat_id), text, via)
+            record = Arrival(
+                self.clock() if at is None else at, method, _int_or_same(chat_id), text, via
+            )
             self.arrivals.append(record)
             return record
 

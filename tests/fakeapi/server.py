@@ -6,10 +6,13 @@ calls ``{base_url}{token}/{method}``; a bot started as ``python -m bot`` needs t
 
 from __future__ import annotations
 
+import contextlib
 import email.policy
 import itertools
 import json
 import re
+import socket
+import struct
 import threading
 import time
 import traceback
@@ -110,6 +113,24 @@ class _Handler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"  # keep-alive, as httpx expects from Telegram
     server: _Server
+    received: float | None = None  # the kernel's time for this request's first bytes
+
+    def setup(self) -> None:
+        """Ask the kernel to stamp what this connection receives (SO_TIMESTAMPNS)."""
+        super().setup()
+        with contextlib.suppress(OSError):  # no such option: the fake's clock at the read
+            self.connection.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+
+    def handle_one_request(self) -> None:
+        """Stamp the request when it reached this machine, before this thread reads it.
+
+        Telegram counts its limits where requests arrive; this thread may read them tens of
+        ms later on a loaded machine (the GIL, the test's own threads), which would bunch
+        arrivals that came evenly. httpx sends one request at a time on a connection, so none
+        is left in the reader's buffer here: the kernel's next bytes are this request's.
+        """
+        self.received = kernel_received(self.connection)
+        super().handle_one_request()
 
     def do_GET(self) -> None:
         """GET with a query string (or a file download)."""
@@ -158,7 +179,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         params = {**dict(parse_qsl(url.query, keep_blank_values=True)), **params}
         method, gate = match.group(2), self.server.gate
-        arrival = fake.arrival(method, params, via=self.server.name)
+        at = self.received if fake.clock is time.time else None  # a test's own clock: its time
+        arrival = fake.arrival(method, params, via=self.server.name, at=at)
         ticket = gate.enter(arrival)
         try:
             if fake.latency:
@@ -207,6 +229,23 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
+
+
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux's value; Python may not name it
+
+
+def kernel_received(sock: socket.socket) -> float | None:
+    """When the kernel received the next bytes waiting on `sock` (waits for them), in
+    time.time()'s seconds; None without a stamp or at the end of the stream."""
+    try:
+        data, ancillary, _, _ = sock.recvmsg(1, socket.CMSG_SPACE(16), socket.MSG_PEEK)
+    except OSError:
+        return None
+    for level, kind, stamp in ancillary:
+        if data and level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(stamp) >= 16:
+            seconds, nanoseconds = struct.unpack("qq", stamp[:16])
+            return seconds + nanoseconds / 1e9
+    return None
 
 
 def parse_body(content_type: str, body: bytes) -> tuple[dict[str, Any], Files]:
