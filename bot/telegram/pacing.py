@@ -10,7 +10,9 @@ Telegram counts at its end, where requests arrive with some jitter (the network,
 descheduled between the count and the write): R requests let out over exactly one second can
 arrive as R + 1 in one. So the pacer counts R per rolling 1 s + ARRIVAL_MARGIN, and spaces its
 grid to match: up to ARRIVAL_MARGIN of jitter between two requests still arrives as at most R
-in any rolling second, at 1 / (1 + ARRIVAL_MARGIN) = 0.96 of R.
+in any rolling second, at 1 / (1 + ARRIVAL_MARGIN) = 0.96 of R. A request held up on its way
+after `wire` (a busy loop, the process descheduled) by more than LATE counts from when its body
+was written, as the HTTP client's trace tells (`departure_hooks`), so the next ones wait for it.
 """
 
 from __future__ import annotations
