@@ -27,6 +27,7 @@ from telegram.error import (
 from telegram.ext import ApplicationBuilder, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from tests.fakeapi import FakeRequest, FakeTelegram, FakeTelegramServer
+from tests.fakeapi.limits import Window
 
 USER = 42
 TOKEN = "123:ABC"
@@ -554,3 +555,13 @@ def test_a_request_cut_off_mid_body_is_never_acted_on(fake: FakeTelegram, chunke
     assert whole.json()["ok"] is True  # the server still serves the next connection
     assert [c.params.get("text") for c in fake.calls] == ["whole"]
     assert [a.text for a in fake.arrived("sendMessage")] == ["whole"]
+
+
+def test_a_rolling_window_counts_an_arrival_handled_after_later_ones() -> None:
+    """Stamped by the kernel, handled by several threads: the one stamped at 0.9 but handled
+    after those at 1.0 and 1.5 still makes three within the second (0.5, 1.5]."""
+    window = Window(2, 1.0)
+    window.add(1.0)
+    window.add(1.5)
+    assert window.wait(0.9) > 0
+    assert window.wait(0.4) == 0.0  # (−0.6, 0.4] and (0.0, 1.0] hold one each: room

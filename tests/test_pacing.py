@@ -7,12 +7,18 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
+import httpx
 import pytest
 from telegram import Bot
 from telegram.error import RetryAfter
 from telegram.request import HTTPXRequest
 
+from bot.app import build_application
+from bot.content.catalogue import load_catalogue
+from bot.content.texts import load_texts
+from bot.services import Services
 from bot.telegram.pacing import (
     ARRIVAL_MARGIN,
     LATE,
@@ -22,7 +28,7 @@ from bot.telegram.pacing import (
     departure_hooks,
 )
 from bot.telegram.sending import Outcome, send
-from tests.conftest import OWNER, Clock, Harness
+from tests.conftest import OWNER, Clock, Harness, make_settings
 from tests.fakeapi import FakeRequest, FakeTelegram, FakeTelegramServer
 from tests.fakeapi.records import busiest_second
 from tests.test_broadcast import compose_to_all, make_leads, received
@@ -134,6 +140,7 @@ async def test_late_slots_never_add_up_to_a_burst() -> None:
             wired = await pacer.wire()
             waits[0] = max(waits[0], loop.time() - asked)
             if wired:
+                wired.over()  # as `send` does once its call is over
                 stamps.append(loop.time())
                 return
             held[0] += 1
@@ -159,7 +166,9 @@ async def test_arrival_jitter_up_to_the_margin_never_makes_rate_plus_one() -> No
     wired: list[float] = []
     for _ in range(2 * rate + 1):
         assert await pacer.slot()
-        assert await pacer.wire()
+        departure = await pacer.wire()
+        assert departure is not None
+        departure.over()
         wired.append(loop.time())
     jitter = random.Random(7)
     arrived = [at + jitter.uniform(0, ARRIVAL_MARGIN) for at in wired]
@@ -183,15 +192,40 @@ async def test_a_request_that_left_late_counts_from_when_it_left() -> None:
         first = departures[0]
         assert first is not None and all(departures)
         let_through = first.at
+        for departure in departures:
+            assert departure is not None
+            departure.over()  # their calls ended...
         if late:
-            first.left(let_through + 0.3)  # its last byte written 0.3 s after
+            first.left(let_through + 0.3)  # ...the first one's body written 0.3 s late
         await asyncio.sleep(let_through + span + 0.001 - loop.time())
         assert (await pacer.wire() is None) is late
     await asyncio.sleep(let_through + 0.3 + span + 0.001 - loop.time())
     assert await pacer.wire()  # the late one's second has passed
     on_time = Departure(10.0)
     on_time.left(10.0 + LATE / 2)  # within LATE: the margin absorbs it, nothing moves
-    assert on_time.at == 10.0
+    assert on_time.at == 10.0 and on_time.settled
+
+
+async def test_a_request_not_yet_written_after_a_whole_second_holds_the_next_ones() -> None:
+    """Its connection being set up again (a lost SYN): it could still leave at any moment, so
+    it is not dropped from the rolling second; the next ones wait until it is written."""
+    loop = asyncio.get_running_loop()
+    pacer = Pacer(2)
+    span = pacer.interval * 2
+    stuck = await pacer.wire()
+    assert stuck is not None
+    await asyncio.sleep(pacer.interval)
+    second = await pacer.wire()
+    assert second is not None
+    second.over()
+    await asyncio.sleep(stuck.at + span + 0.01 - loop.time())  # a span after the stuck one
+    assert await pacer.wire() is None  # held: the stuck one has not left yet
+    stuck.left(loop.time())  # written now: it counts from now
+    assert await pacer.wire() is None  # now two within the last second (second, stuck)
+    await asyncio.sleep(stuck.at + span + 0.001 - loop.time())
+    third = await pacer.wire()  # a span after the stuck one left (the first in the window)
+    assert third is not None
+    assert busiest_second([second.at, stuck.at, third.at]) <= 2
 
 
 async def test_the_http_client_says_when_a_bulk_request_left(
@@ -211,7 +245,13 @@ async def test_the_http_client_says_when_a_bulk_request_left(
         return departure
 
     monkeypatch.setattr(pacer, "wire", remembered)
-    hooks = {"event_hooks": departure_hooks()}
+    traced: list[bool] = []
+
+    async def seen(request: httpx.Request) -> None:  # after ours: what it did to each request
+        if request.url.path.endswith("/sendMessage"):
+            traced.append("trace" in request.extensions)
+
+    hooks = {"event_hooks": {"request": [*departure_hooks()["request"], seen]}}
     with FakeTelegramServer(fake) as server:
         request = HTTPXRequest(httpx_kwargs=hooks)
         async with Bot(TOKEN, base_url=server.base_url, request=request) as bot:
@@ -219,7 +259,22 @@ async def test_the_http_client_says_when_a_bulk_request_left(
             await bot.send_message(7, "a reply")  # no departure to tell: nothing traced
     assert result.outcome is Outcome.SENT
     [(departure, let_through)] = given
-    assert departure.at > let_through  # moved to when the body was written
+    assert departure.at > let_through and departure.settled  # moved to when the body left
+    assert traced == [True, False]
+
+
+def test_the_bot_sends_through_the_departure_hook(tmp_path: Path) -> None:
+    """bot/app.py: the bot's own HTTP client (not a test's) carries the hook."""
+    settings = make_settings(tmp_path)
+    svc = Services(
+        settings,
+        load_catalogue(settings.catalogue_path),
+        load_texts(settings.texts_dir, settings.default_language),
+    )
+    request = build_application(svc).bot.request
+    assert isinstance(request, HTTPXRequest)
+    hooks = request._client.event_hooks["request"]  # PTB's client (private): what httpx runs
+    assert departure_hooks()["request"][0] in hooks
 
 
 async def test_a_closed_pacer_gives_no_more_slots() -> None:

@@ -37,17 +37,25 @@ LATE = 0.01
 
 
 class Departure:
-    """A request `wire` let through: when it counts in the rolling second (loop time)."""
+    """A request `wire` let through: when it counts in the rolling second (loop time), and
+    whether that is settled (its body written, or its call over: it cannot move any more)."""
 
-    __slots__ = ("at",)
+    __slots__ = ("at", "settled")
 
     def __init__(self, at: float) -> None:
         self.at = at
+        self.settled = False
 
     def left(self, at: float) -> None:
         """Its request's last byte was written at `at`: counted from then if that was late."""
         if at - self.at > LATE:
             self.at = at
+        self.settled = True
+
+    def over(self) -> None:
+        """Its call ended (answered, failed, or an in-process request with no trace): its time
+        stays what it is."""
+        self.settled = True
 
 
 _DEPARTURE: ContextVar[Departure | None] = ContextVar("departure", default=None)
@@ -99,7 +107,7 @@ class Pacer:
 
         Slots are even, but a stall (the event loop, the database thread) can let several
         claims finish at once; one that would be the (rate+1)th in a rolling second for longer
-        than WIRE_WAIT gets False, as when closed or paused by a 429 meanwhile: the caller puts
+        than WIRE_WAIT gets None, as when closed or paused by a 429 meanwhile: the caller puts
         it back to pending (due at once, it takes a slot again). Only that short a wait once
         claimed: a crash while a claimed message waited would make it `unknown` though its
         request never left. (A slot's own timer jitter asks for much less.)
@@ -109,17 +117,21 @@ class Pacer:
         `departure_hooks`): a request held up on its way by a busy loop would otherwise leave
         bunched with the next ones. Admissions are in order and times only move later, so the
         first of the last `rate` is the oldest unless it was late itself (then this is only
-        stricter).
+        stricter); it leaves the window only once settled, so no time moves after it is no
+        longer counted (a request still not written a whole span on, a connection being set
+        up again: the next ones are held until it goes or fails). An on-time request may
+        leave up to LATE after it was let through: that much of ARRIVAL_MARGIN is its own.
         """
         loop = asyncio.get_running_loop()
         while not self._closed and loop.time() >= self._paused_until:
             now = loop.time()
-            if len(self._given) < self._window or self._given[0].at <= now - self._span:
+            first = self._given[0] if len(self._given) == self._window else None
+            if first is None or (first.settled and first.at <= now - self._span):
                 departure = Departure(now)
                 self._given.append(departure)
                 return departure
-            at = self._given[0].at + self._span
-            if at - now > WIRE_WAIT:
+            at = first.at + self._span
+            if not first.settled or at - now > WIRE_WAIT:
                 return None
             await self._sleep_until(loop, at)
         return None
@@ -146,7 +158,7 @@ class Pacer:
         return self._paused_until
 
     def close(self) -> None:
-        """Shutdown: every waiter gets False at once; sends already under way finish."""
+        """Shutdown: every waiter gets False (or None) at once; sends already under way finish."""
         self._closed = True
         for sleeper in list(self._sleepers):
             _wake(sleeper)

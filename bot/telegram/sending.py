@@ -100,4 +100,6 @@ async def send(pacer: Pacer, call: Callable[[], Awaitable[HasMessageId]]) -> Res
         if result.outcome is Outcome.RETRY_AFTER:
             pacer.pause(result.wait)
         return result
+    finally:
+        departure.over()  # its place in the rolling second is settled, whatever became of it
     return Result(Outcome.SENT, message_id=message.message_id)

@@ -19,10 +19,18 @@ class Window:
 
     def wait(self, now: float) -> float:
         """0 when one more message fits at ``now``, else the seconds until one does."""
-        del self.times[: bisect.bisect_right(self.times, now - self.span)]
-        if len(self.times) < self.limit:
-            return 0.0
-        return self.times[len(self.times) - self.limit] + self.span - now
+        # Arrivals are stamped by the kernel and handled by several threads, so one stamped a
+        # little earlier may be handled after later ones: every window holding ``now`` is
+        # checked (ending at ``now``, or at one of those later ones), and a second more than
+        # the span is kept.
+        times, span = self.times, self.span
+        del times[: bisect.bisect_right(times, now - span - 1.0)]
+        later = times[bisect.bisect_right(times, now) : bisect.bisect_right(times, now + span)]
+        for end in (now, *later):
+            inside = times[bisect.bisect_right(times, end - span) : bisect.bisect_right(times, end)]
+            if len(inside) >= self.limit:
+                return max(inside[len(inside) - self.limit] + span - now, 0.001)
+        return 0.0
 
     def add(self, now: float) -> None:
         """Count a message accepted at ``now`` (arrivals may be handled slightly out of order)."""
