@@ -139,6 +139,12 @@ def states(url: str, sql: str) -> dict[str, list[int]]:
     return found
 
 
+def bulk_states(url: str) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
+    """Broadcast recipients and the tip's leads, per state."""
+    recipients = states(url, "SELECT state, user_id FROM broadcast_recipients")
+    return recipients, states(url, f"SELECT state, user_id FROM tips WHERE tip_id = '{TIP}'")
+
+
 def sender_of(fake: FakeTelegram) -> str | None:
     """The process through which the first bulk request went."""
     first = next(iter(bulk(fake)), None)
@@ -152,9 +158,8 @@ async def answers_recorded(fake: FakeTelegram, url: str, node: Node, within: flo
     while time.monotonic() < deadline:
         held = {(a.method, a.chat_id) for a in node.server.gate.in_flight()}
         answered = {(a.method, a.chat_id) for a in bulk(fake) if a.via == node.name} - held
-        copies = states(url, "SELECT state, user_id FROM broadcast_recipients").get("sending", [])
-        tips = states(url, f"SELECT state, user_id FROM tips WHERE tip_id = '{TIP}'")
-        sending = {("copyMessage", u) for u in copies}
+        recipients, tips = bulk_states(url)
+        sending = {("copyMessage", u) for u in recipients.get("sending", [])}
         sending |= {("sendMessage", u) for u in tips.get("sending", [])}
         if not answered & sending:
             return
@@ -271,8 +276,7 @@ async def test_three_processes_one_killed_lose_nothing_and_send_nothing_twice(
     )  # fmt: skip
     again = {k: n for k, n in asked.items() if n != 1 + refused[k]}
     report += f"; 429s: {dict(refused)}"
-    recipients = states(pg_url, "SELECT state, user_id FROM broadcast_recipients")
-    tips = states(pg_url, f"SELECT state, user_id FROM tips WHERE tip_id = '{TIP}'")
+    recipients, tips = bulk_states(pg_url)
     unknown = [("copyMessage", u) for u in recipients.get("unknown", [])]
     unknown += [("sendMessage", u) for u in tips.get("unknown", [])]
     # Each asked; an unknown may not have been: its claim is committed a moment before its
